@@ -1,0 +1,288 @@
+"""The command line: `python -m core train|list|show|compare|export|import|delete|datasets|warmup`."""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
+from core.errors import CoreError
+
+WARMUP_PRESETS = ("classic DNN", "classic CNN")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a CoreError prints its message (no traceback) and exits with status 1."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if not getattr(arguments, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return arguments.handler(arguments) or 0
+    except CoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="CNN Classroom: train, keep and compare Keras models.")
+    parser.add_argument("--root", help="registry folder (default: $CNNCLASSROOM_REGISTRY or ./registry)")
+    commands = parser.add_subparsers(dest="command")
+
+    train = commands.add_parser("train", help="train a model (or fetch it from the registry if already trained)")
+    add_config_arguments(train)
+    train.set_defaults(handler=command_train)
+
+    listing = commands.add_parser("list", help="list registered models")
+    listing.add_argument("--dataset")
+    listing.add_argument("--family", choices=FAMILIES + ("imported",))
+    listing.add_argument("--sort", default="created", choices=["created", "test_accuracy", "params", "train_seconds"])
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(handler=command_list)
+
+    show = commands.add_parser("show", help="show one model's card, history and evaluation")
+    show.add_argument("key")
+    show.set_defaults(handler=command_show)
+
+    compare = commands.add_parser("compare", help="compare two models on the same test set (McNemar's test)")
+    compare.add_argument("key_a")
+    compare.add_argument("key_b")
+    compare.set_defaults(handler=command_compare)
+
+    export = commands.add_parser("export", help="export a model as .keras, a SavedModel zip or TFLite")
+    export.add_argument("key")
+    export.add_argument("--format", default="keras", choices=["keras", "savedmodel", "tflite"])
+    export.add_argument("--out", default=".", help="folder to write into (default: current folder)")
+    export.set_defaults(handler=command_export)
+
+    importing = commands.add_parser("import", help="import a .keras file (safe mode: custom code is refused)")
+    importing.add_argument("file")
+    importing.add_argument("--class-names", help="comma-separated class names, in output order")
+    importing.add_argument("--title")
+    importing.set_defaults(handler=command_import)
+
+    delete = commands.add_parser("delete", help="delete a model from the registry")
+    delete.add_argument("key")
+    delete.set_defaults(handler=command_delete)
+
+    datasets = commands.add_parser("datasets", help="which datasets are available here, and from where")
+    datasets.set_defaults(handler=command_datasets)
+
+    warmup = commands.add_parser("warmup", help="train the classic DNN and CNN on Fashion-MNIST so a class starts ready")
+    warmup.set_defaults(handler=command_warmup)
+
+    doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
+    doctor.set_defaults(handler=command_doctor)
+
+    worker = commands.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("--idle-exit", type=float, default=None)
+    worker.set_defaults(handler=command_worker)
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser):
+    """One flag per TrainConfig field; defaults come from a preset or TrainConfig itself."""
+    defaults = TrainConfig()
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; other flags override it")
+    parser.add_argument("--dataset")
+    parser.add_argument("--train-subset", type=int, help="train on a stratified subset of this many images")
+    parser.add_argument("--image-size", type=int, help="resize images to SIZE x SIZE")
+    parser.add_argument("--color-mode", choices=["grayscale", "rgb"])
+    parser.add_argument("--validation-fraction", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--family", choices=FAMILIES)
+    parser.add_argument("--hidden-units", type=_int_list, help=f"dense layer sizes, e.g. 128 or 256,128 (default {_ints(defaults.hidden_units)})")
+    parser.add_argument("--activation")
+    parser.add_argument("--dropout-rate", type=float)
+    parser.add_argument("--filters", type=_int_list, help=f"filters per conv block, e.g. 32,64 (default {_ints(defaults.filters)})")
+    parser.add_argument("--kernel-size", type=int)
+    parser.add_argument("--conv-strides", type=int)
+    parser.add_argument("--padding", choices=PADDINGS)
+    parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--base-model", help="transfer base: mobilenet_v2, vgg16, inception_v3 or registry:<key>")
+    parser.add_argument("--fine-tune-layers", type=int)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--lr-schedule", choices=SCHEDULES)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--stop-at-accuracy", type=float, help="stop once training accuracy reaches this, e.g. 0.9")
+    parser.add_argument("--early-stopping-patience", type=int)
+    for name in ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float)
+    parser.add_argument("--horizontal-flip", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--fill-mode", choices=FILL_MODES)
+
+
+def config_from_arguments(arguments) -> TrainConfig:
+    """Apply the flags that were given on top of the preset (or the defaults)."""
+    base = PRESETS[arguments.preset] if arguments.preset else TrainConfig()
+    values = vars(arguments)
+    changes = {f.name: values[f.name] for f in dataclasses.fields(TrainConfig) if values.get(f.name) is not None}
+    augmentation_changes = {
+        f.name: values[f.name] for f in dataclasses.fields(Augmentation) if values.get(f.name) is not None
+    }
+    if augmentation_changes:
+        changes["augmentation"] = dataclasses.replace(base.augmentation, **augmentation_changes)
+    return dataclasses.replace(base, **changes)
+
+
+def command_train(arguments):
+    from core.registry import Registry
+
+    config = config_from_arguments(arguments)
+    registry = Registry(arguments.root)
+    if registry.has(config.key):
+        print(f"Already trained: {config.key} ({config.title}); no training needed.")
+    else:
+        print(f"Training {config.title}\nkey {config.key}")
+    entry = registry.get_or_train(config, on_epoch=print_progress)
+    print_entry_line(entry.card)
+
+
+def print_progress(progress):
+    """One line per epoch with a bar, the metrics and the time left."""
+    width = 20
+    done = round(width * progress.epoch / progress.epochs)
+    print(
+        f"epoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (width - done)}] "
+        f"loss {progress.loss:.4f} acc {progress.accuracy:.4f} val_loss {progress.val_loss:.4f} "
+        f"val_acc {progress.val_accuracy:.4f} {progress.seconds:5.1f}s ETA {progress.eta_seconds:4.0f}s",
+        flush=True,
+    )
+
+
+def print_entry_line(card: dict):
+    accuracy = card.get("test", {}).get("accuracy")
+    accuracy_text = f"{accuracy:.2%}" if accuracy is not None else "n/a"
+    seconds = card.get("timings", {}).get("train_seconds")
+    print(f"{card['key']}  test accuracy {accuracy_text}  params {card['params']['total']:,}  "
+          f"trained in {seconds if seconds is not None else 'n/a'}s  {card['title']}")
+
+
+def command_list(arguments):
+    from core.registry import Registry
+
+    rows = Registry(arguments.root).list_entries(dataset=arguments.dataset, family=arguments.family, order_by=arguments.sort)
+    if arguments.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("The registry is empty. Train something: python -m core warmup")
+        return
+    print(f"{'key':<16}  {'dataset':<14} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
+    for row in rows:
+        accuracy = f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None else "n/a"
+        seconds = f"{row['train_seconds']:.1f}" if row["train_seconds"] is not None else "n/a"
+        print(f"{row['key']:<16}  {str(row['dataset']):<14} {row['family']:<8} {accuracy:>8} {row['params']:>10,} {seconds:>8}  {row['title']}")
+
+
+def command_show(arguments):
+    from core.registry import Registry
+
+    entry = Registry(arguments.root).get(arguments.key)
+    print(json.dumps(entry.card, indent=2))
+    for epoch in entry.history:
+        print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
+              f"val_loss {epoch['val_loss']:.4f} val_acc {epoch['val_accuracy']:.4f}")
+
+
+def command_compare(arguments):
+    from core.evaluation import compare
+    from core.registry import Registry
+
+    registry = Registry(arguments.root)
+    entry_a, entry_b = registry.get(arguments.key_a), registry.get(arguments.key_b)
+    comparison = compare(
+        registry.load_evaluation(entry_a.key), registry.load_evaluation(entry_b.key), name_a=entry_a.title, name_b=entry_b.title
+    )
+    print(f"A {entry_a.key}: {comparison.accuracy_a:.2%}  {entry_a.title}")
+    print(f"B {entry_b.key}: {comparison.accuracy_b:.2%}  {entry_b.title}")
+    print(f"difference A-B: {comparison.difference * 100:+.2f} points (95% CI {comparison.ci_low * 100:+.2f} to {comparison.ci_high * 100:+.2f})")
+    print(f"only A right: {comparison.only_a_right}, only B right: {comparison.only_b_right}, "
+          f"McNemar exact p = {comparison.p_value:.3g} on {comparison.n} test images")
+    print(comparison.statement)
+
+
+def command_export(arguments):
+    from core.registry import Registry
+
+    path = Registry(arguments.root).export(arguments.key, arguments.format, arguments.out)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+
+
+def command_import(arguments):
+    from core.registry import Registry
+
+    class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
+    entry = Registry(arguments.root).import_model(arguments.file, class_names=class_names, title=arguments.title)
+    print(f"imported as {entry.key}: {entry.title}")
+
+
+def command_delete(arguments):
+    from core.registry import Registry
+
+    Registry(arguments.root).delete(arguments.key)
+    print(f"deleted {arguments.key}")
+
+
+def command_datasets(arguments):
+    from core.datasets import list_datasets
+
+    for info in list_datasets():
+        state = "available" if info.available else "unavailable"
+        print(f"{info.name:<20} {state:<12} {len(info.class_names):>3} classes  {info.title}")
+        print(f"{'':<20} {info.source if info.available else info.message}")
+
+
+def command_warmup(arguments):
+    from core.registry import Registry
+
+    registry = Registry(arguments.root)
+    started = time.perf_counter()
+    for name in WARMUP_PRESETS:
+        config = PRESETS[name]
+        if registry.has(config.key):
+            print(f"{name}: already trained")
+        else:
+            print(f"{name}: training {config.title}")
+        print_entry_line(registry.get_or_train(config, on_epoch=print_progress).card)
+    print(f"warmup done in {time.perf_counter() - started:.1f}s")
+
+
+def command_doctor(arguments):
+    from core.registry import Registry
+
+    registry = Registry(arguments.root)
+    removed = registry.clean_partial()
+    problems = registry.heal()
+    for name in removed:
+        print(f"removed leftover of an interrupted run: {name}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")
+
+
+def command_worker(arguments):
+    from core.jobs import IDLE_EXIT_SECONDS, run_worker
+    from core.registry import Registry
+
+    idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS
+    count = run_worker(Registry(arguments.root), idle_exit_seconds=idle_exit)
+    print(f"worker exiting after {count} jobs", flush=True)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 32,64; received {text!r}")
+
+
+def _ints(values) -> str:
+    return ",".join(map(str, values))

@@ -1,0 +1,207 @@
+"""TrainConfig: everything that determines a trained model, and the registry key derived from it."""
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from core.errors import ConfigError
+
+CONFIG_VERSION = 1
+FAMILIES = ("dnn", "cnn", "transfer")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
+PADDINGS = ("valid", "same")
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+COLOR_MODES = ("grayscale", "rgb")
+SCHEDULES = ("constant", "one_cycle")
+APPLICATION_BASES = ("mobilenet_v2", "vgg16", "inception_v3")
+REGISTRY_BASE_PREFIX = "registry:"
+KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The classic ImageDataGenerator knobs, applied with Keras preprocessing layers.
+
+    rotation_range is in degrees (like ImageDataGenerator); shifts and zoom are fractions of the
+    image size; shear_range is RandomShear's factor (0.2 shears by up to 0.2 of the side).
+    """
+
+    rotation_range: float = 0.0
+    width_shift_range: float = 0.0
+    height_shift_range: float = 0.0
+    shear_range: float = 0.0
+    zoom_range: float = 0.0
+    horizontal_flip: bool = False
+    fill_mode: str = "nearest"
+
+    def __post_init__(self):
+        _check_range("rotation_range", self.rotation_range, 0, 180)
+        for name in ("width_shift_range", "height_shift_range", "shear_range", "zoom_range"):
+            _check_range(name, getattr(self, name), 0, 0.9)
+        _check_choice("fill_mode", self.fill_mode, FILL_MODES)
+
+    @property
+    def is_active(self) -> bool:
+        """True when at least one transformation is switched on."""
+        return self != Augmentation(fill_mode=self.fill_mode)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run, fully specified. Same config, same key, same model."""
+
+    # Data
+    dataset: str = "fashion_mnist"
+    train_subset: int | None = None
+    image_size: int | None = None
+    color_mode: str | None = None
+    validation_fraction: float = 0.1
+    seed: int = 0
+    # Architecture
+    family: str = "cnn"
+    hidden_units: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    dropout_rate: float = 0.0
+    filters: tuple[int, ...] = (32, 64)
+    kernel_size: int = 3
+    conv_strides: int = 1
+    padding: str = "valid"
+    batch_norm: bool = False
+    base_model: str = "mobilenet_v2"
+    fine_tune_layers: int = 0
+    # Optimisation
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    lr_schedule: str = "constant"
+    batch_size: int = 32
+    epochs: int = 5
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    stop_at_accuracy: float | None = None
+    early_stopping_patience: int | None = None
+
+    def __post_init__(self):
+        for name in ("hidden_units", "filters"):
+            object.__setattr__(self, name, tuple(int(value) for value in getattr(self, name)))
+        if isinstance(self.augmentation, dict):
+            object.__setattr__(self, "augmentation", Augmentation(**self.augmentation))
+        _check_choice("family", self.family, FAMILIES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        if self.color_mode is not None:
+            _check_choice("color_mode", self.color_mode, COLOR_MODES)
+        if not self.dataset or not isinstance(self.dataset, str):
+            raise ConfigError(f"dataset must be a dataset name such as 'fashion_mnist'. Received: dataset={self.dataset!r}")
+        if self.family == "transfer" and not (
+            self.base_model in APPLICATION_BASES or self.base_model.startswith(REGISTRY_BASE_PREFIX)
+        ):
+            raise ConfigError(
+                f"base_model must be one of {APPLICATION_BASES} or 'registry:<key>' of a trained CNN. "
+                f"Received: base_model={self.base_model!r}"
+            )
+        _check_range("validation_fraction", self.validation_fraction, 0.01, 0.5)
+        _check_range("dropout_rate", self.dropout_rate, 0, 0.9)
+        _check_range("learning_rate", self.learning_rate, 1e-7, 10)
+        _check_range("batch_size", self.batch_size, 1, 4096)
+        _check_range("epochs", self.epochs, 1, 500)
+        _check_range("kernel_size", self.kernel_size, 1, 11)
+        _check_range("conv_strides", self.conv_strides, 1, 4)
+        _check_range("fine_tune_layers", self.fine_tune_layers, 0, 1000)
+        if self.image_size is not None:
+            _check_range("image_size", self.image_size, 8, 512)
+        if self.train_subset is not None:
+            _check_range("train_subset", self.train_subset, 10, 10_000_000)
+        if self.stop_at_accuracy is not None:
+            _check_range("stop_at_accuracy", self.stop_at_accuracy, 0.01, 1.0)
+        if self.early_stopping_patience is not None:
+            _check_range("early_stopping_patience", self.early_stopping_patience, 1, 100)
+        if self.family == "dnn" and not self.hidden_units:
+            raise ConfigError("A DNN needs at least one hidden Dense layer. Received: hidden_units=()")
+        if self.family == "cnn" and not self.filters:
+            raise ConfigError("A CNN needs at least one convolution block. Received: filters=()")
+        if any(units < 1 for units in self.hidden_units + self.filters):
+            raise ConfigError(
+                f"Layer sizes must be positive. Received: hidden_units={self.hidden_units}, filters={self.filters}"
+            )
+
+    def canonical(self) -> "TrainConfig":
+        """The same config with fields that do not affect this family reset to their defaults."""
+        defaults = TrainConfig()
+        unused = {
+            "dnn": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm", "base_model", "fine_tune_layers"),
+            "cnn": ("base_model", "fine_tune_layers"),
+            "transfer": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm"),
+        }[self.family]
+        return dataclasses.replace(self, **{name: getattr(defaults, name) for name in unused})
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of every field (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, irrelevant fields reset. The key hashes this."""
+        payload = {"config_version": CONFIG_VERSION, **self.canonical().to_dict()}
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def key(self) -> str:
+        """16 hex digits of the SHA-256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @property
+    def title(self) -> str:
+        """A short human description, e.g. 'CNN 32-64 / Dense 128 on fashion_mnist'."""
+        dense = "-".join(map(str, self.hidden_units)) or "none"
+        if self.family == "dnn":
+            body = f"DNN Dense {dense}"
+        elif self.family == "cnn":
+            body = f"CNN {'-'.join(map(str, self.filters))} / Dense {dense}"
+        else:
+            mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
+            body = f"Transfer {self.base_model} ({mode})"
+        subset = f" ({self.train_subset:,} images)" if self.train_subset else ""
+        return f"{body} on {self.dataset}{subset}, {self.epochs} epochs"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Build a config from a dict such as `to_dict()` made; unknown fields are an error."""
+        data = {name: value for name, value in data.items() if name != "config_version"}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown TrainConfig fields {unknown}. Expected some of: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        """Inverse of `to_json()`."""
+        return cls.from_dict(json.loads(text))
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is 16 lowercase hex digits, else raise; call before building any path."""
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise ConfigError(f"A model key is 16 hexadecimal digits, like 3f2a9c0d1e4b5a67. Received: key={key!r}")
+    return key
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def _check_range(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number from {low} to {high}. Received: {name}={value!r}")
+
+
+# Presets a teacher would recognise. "classic" ones follow the TensorFlow course exactly.
+PRESETS = {
+    "classic DNN": TrainConfig(family="dnn", hidden_units=(128,), epochs=5, batch_size=32),
+    "classic CNN": TrainConfig(family="cnn", filters=(32, 64), hidden_units=(128,), epochs=5, batch_size=32),
+    "fast preview": TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), train_subset=5000, epochs=3, batch_size=64),
+}

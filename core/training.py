@@ -1,0 +1,213 @@
+"""Training: compile a model for its task, fit it with live progress, stop on target or on request.
+
+This module imports TensorFlow; the registry imports it only when a model must be trained.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import tensorflow as tf
+from tensorflow import keras
+
+from core.augment import build_augmenter
+from core.config import Augmentation, TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
+from core.datasets import load_dataset
+from core.errors import TrainingCancelled
+from core.models import build_model, head
+
+CANCEL_CHECK_SECONDS = 0.25
+
+
+@dataclass
+class EpochProgress:
+    """What a student sees after each epoch."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    eta_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """A fitted model with its per-epoch history."""
+
+    model: object
+    history: list[dict]
+    seconds: float
+    stopped_reason: str | None
+
+
+def make_optimizer(name: str, learning_rate: float):
+    """Adam, SGD (with momentum 0.9) or RMSprop. Keras 3 spells it `learning_rate=`, never `lr=`."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def compile_for_task(model, config: TrainConfig, num_classes: int):
+    """Compile with the loss that matches the head: binary or sparse categorical cross-entropy."""
+    _, _, loss = head(num_classes)
+    model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def one_cycle_rate(step: int, total_steps: int, peak_rate: float) -> float:
+    """One-cycle schedule: warm up linearly for 30% of the steps, then cosine down to peak/100."""
+    warmup_steps = max(1, int(0.3 * total_steps))
+    if step < warmup_steps:
+        return peak_rate * (0.1 + 0.9 * step / warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return peak_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(
+    config: TrainConfig,
+    dataset=None,
+    on_epoch: Callable[[EpochProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    base_loader=None,
+) -> TrainResult:
+    """Build, compile and fit the model that `config` describes; raise TrainingCancelled on request."""
+
+    if dataset is None:
+        dataset = load_dataset_for(config)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, dataset.input_shape, dataset.num_classes, base_loader=base_loader)
+    compile_for_task(model, config, dataset.num_classes)
+
+    steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
+    progress = _ProgressCallback(config.epochs, on_epoch, should_stop)
+    callbacks = [progress]
+    if config.lr_schedule == "one_cycle":
+        callbacks.append(_OneCycleCallback(steps_per_epoch * config.epochs, config.learning_rate))
+    if config.stop_at_accuracy is not None:
+        callbacks.append(_StopAtAccuracy(config.stop_at_accuracy))
+    if config.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            )
+        )
+
+    started = time.perf_counter()
+    model.fit(
+        training_data(dataset, config),
+        None if config.augmentation.is_active else dataset.y_train,
+        batch_size=None if config.augmentation.is_active else config.batch_size,
+        epochs=config.epochs,
+        validation_data=(dataset.x_val, dataset.y_val),
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    if progress.cancelled:
+        raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {len(progress.history)} epochs.")
+    stopped_reason = next((c.reason for c in callbacks if getattr(c, "reason", None)), None)
+    if stopped_reason is None and len(progress.history) < config.epochs:
+        stopped_reason = f"early stopping: validation loss stopped improving for {config.early_stopping_patience} epochs"
+    return TrainResult(model, progress.history, time.perf_counter() - started, stopped_reason)
+
+
+def load_dataset_for(config: TrainConfig):
+    """Load exactly the data slice that `config` asks for."""
+    return load_dataset(
+        config.dataset,
+        train_subset=config.train_subset,
+        image_size=config.image_size,
+        color_mode=config.color_mode,
+        validation_fraction=config.validation_fraction,
+    )
+
+
+def training_data(dataset, config: TrainConfig):
+    """Plain arrays when there is no augmentation (fastest); else a tf.data pipeline that augments batches."""
+    if not config.augmentation.is_active:
+        return dataset.x_train
+    augmenter = build_augmenter(config.augmentation, seed=config.seed)
+    pipeline = tf.data.Dataset.from_tensor_slices((dataset.x_train, dataset.y_train))
+    pipeline = pipeline.shuffle(len(dataset.x_train), seed=config.seed, reshuffle_each_iteration=True)
+    pipeline = pipeline.batch(config.batch_size)
+    pipeline = pipeline.map(
+        lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return pipeline.prefetch(tf.data.AUTOTUNE)
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Reports each epoch and checks for Cancel a few times a second."""
+
+    def __init__(self, epochs, on_epoch, should_stop):
+        super().__init__()
+        self.epochs, self.on_epoch, self.should_stop = epochs, on_epoch, should_stop
+        self.history, self.cancelled = [], False
+        self._epoch_started = self._last_check = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.should_stop and now - self._last_check >= CANCEL_CHECK_SECONDS:
+            self._last_check = now
+            if self.should_stop():
+                self.cancelled = True
+                self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.cancelled:
+            return
+        logs = logs or {}
+        seconds = time.perf_counter() - self._epoch_started
+        mean_seconds = (sum(h["seconds"] for h in self.history) + seconds) / (epoch + 1)
+        progress = EpochProgress(
+            epoch=epoch + 1,
+            epochs=self.epochs,
+            loss=float(logs.get("loss", float("nan"))),
+            accuracy=float(logs.get("accuracy", float("nan"))),
+            val_loss=float(logs.get("val_loss", float("nan"))),
+            val_accuracy=float(logs.get("val_accuracy", float("nan"))),
+            seconds=seconds,
+            eta_seconds=mean_seconds * (self.epochs - epoch - 1),
+        )
+        self.history.append(progress.to_dict())
+        if self.on_epoch:
+            self.on_epoch(progress)
+
+
+class _StopAtAccuracy(keras.callbacks.Callback):
+    """The classic course callback: stop once training accuracy reaches a target."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target, self.reason = target, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = (logs or {}).get("accuracy")
+        if accuracy is not None and accuracy >= self.target:
+            self.reason = f"reached {accuracy:.1%} training accuracy (target {self.target:.0%}) after {epoch + 1} epochs"
+            self.model.stop_training = True
+
+
+class _OneCycleCallback(keras.callbacks.Callback):
+    """Sets the learning rate every batch; a callback is not saved with the model, so loading stays safe."""
+
+    def __init__(self, total_steps, peak_rate):
+        super().__init__()
+        self.total_steps, self.peak_rate, self.step = total_steps, peak_rate, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(one_cycle_rate(self.step, self.total_steps, self.peak_rate))
+        self.step += 1

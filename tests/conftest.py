@@ -1,0 +1,42 @@
+"""Shared fixtures: throwaway registries and small models trained on real Fashion-MNIST slices."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from core.config import TrainConfig  # noqa: E402
+
+# Tiny but real: 600 Fashion-MNIST training images, evaluated on the full 10,000-image test set.
+TINY_DNN = TrainConfig(family="dnn", hidden_units=(32,), train_subset=600, epochs=2, batch_size=32)
+TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=600, epochs=2, batch_size=32)
+
+
+@pytest.fixture
+def registry_root(tmp_path, monkeypatch):
+    """An empty registry folder, also set as $CNNCLASSROOM_REGISTRY for code that reads it."""
+    root = tmp_path / "registry"
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_registry_root(tmp_path_factory):
+    """A registry holding TINY_DNN and TINY_CNN, trained once per test session."""
+    from core.registry import Registry
+
+    root = tmp_path_factory.mktemp("trained") / "registry"
+    registry = Registry(root)
+    for config in (TINY_DNN, TINY_CNN):
+        registry.get_or_train(config)
+    return root
+
+
+@pytest.fixture
+def trained_registry(trained_registry_root, monkeypatch):
+    """The session's trained registry, set as $CNNCLASSROOM_REGISTRY."""
+    from core.registry import Registry
+
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(trained_registry_root))
+    return Registry(trained_registry_root)
