@@ -203,5 +203,5 @@ def _check_range(name, value, low, high):
 PRESETS = {
     "classic DNN": TrainConfig(family="dnn", hidden_units=(128,), epochs=5, batch_size=32),
     "classic CNN": TrainConfig(family="cnn", filters=(32, 64), hidden_units=(128,), epochs=5, batch_size=32),
-    "fast preview": TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), train_subset=5000, epochs=3, batch_size=64),
+    "fast preview": TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), train_subset=2000, epochs=3, batch_size=64),
 }

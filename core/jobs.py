@@ -23,6 +23,7 @@ POLL_SECONDS = 0.2
 IDLE_EXIT_SECONDS = 900
 MAX_JOBS_PER_WORKER = 10
 FINISHED_STATES = ("done", "failed", "cancelled")
+AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 
 
 @dataclass
@@ -139,6 +140,12 @@ class JobRunner:
         return row["status"] == "running" and row["pid"] is not None and not _pid_alive(row["pid"])
 
 
+def estimated_images_seen(config: TrainConfig, info=None) -> int:
+    """Training images times epochs: the cost that decides whether auto-train may start by itself."""
+    images = config.train_subset or getattr(info, "train_size", None) or 10**9
+    return images * config.epochs
+
+
 def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS, max_jobs: int = MAX_JOBS_PER_WORKER) -> int:
     """Train queued jobs one by one until idle for `idle_exit_seconds`; return how many ran."""
     with open(registry.root / WORKER_LOCK_FILE, "a") as lock_file:
@@ -173,7 +180,7 @@ def _claim_next_job(registry: Registry) -> str | None:
 
 def _run_job(registry: Registry, key: str):
     """Train one claimed job and record how it ended."""
-    from tensorflow import keras
+    import keras
 
     with registry.connect() as connection:
         config = TrainConfig.from_json(connection.execute("SELECT config FROM jobs WHERE key = ?", (key,)).fetchone()["config"])

@@ -179,7 +179,7 @@ class Registry:
 
     def load_model(self, key: str):
         """The trained Keras model of entry `key`, loaded in safe mode (no custom code runs)."""
-        from tensorflow import keras
+        import keras
 
         path = self.entry_dir(key) / MODEL_FILE
         if not path.is_file():
@@ -215,7 +215,7 @@ class Registry:
     def _train_and_publish(self, config: TrainConfig, on_epoch, should_stop) -> Entry:
         from core import training
         from core.evaluation import evaluate
-        from core.models import count_params
+        from core.models import count_params, summary_rows
 
         dataset = training.load_dataset_for(config)
         result = training.train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=self.load_model)
@@ -229,6 +229,7 @@ class Registry:
             "config": config.canonical().to_dict(),
             "dataset": _dataset_card(dataset),
             "params": count_params(result.model),
+            "summary": _summary_for_card(summary_rows(result.model)),
             "timings": {
                 "train_seconds": round(result.seconds, 3),
                 "eval_seconds": round(time.perf_counter() - started, 3),
@@ -376,9 +377,9 @@ class Registry:
 
     def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None) -> Entry:
         """Register a .keras file made elsewhere; safe mode refuses files that carry custom code."""
-        from tensorflow import keras
+        import keras
 
-        from core.models import count_params
+        from core.models import count_params, summary_rows
 
         path = Path(path)
         data = _read_model_file(path)
@@ -406,6 +407,7 @@ class Registry:
             "config": None,
             "dataset": {"name": None, "class_names": class_names, "input_shape": list(input_shape), "num_classes": num_classes},
             "params": count_params(model),
+            "summary": _summary_for_card(summary_rows(model)),
             "timings": {},
             "epochs_run": None,
             "test": {},
@@ -450,6 +452,12 @@ def _dataset_card(dataset) -> dict:
         "input_shape": list(dataset.input_shape),
         "sizes": {"train": len(dataset.x_train), "validation": len(dataset.x_val), "test": len(dataset.x_test)},
     }
+
+
+def _summary_for_card(rows: list[dict]) -> list[dict]:
+    """model.summary() rows in JSON form, so pages show them without loading TensorFlow."""
+    return [{"layer": r["layer"], "type": r["type"], "output shape": str(tuple(r["output_shape"])),
+             "parameters": int(r["params"]), "trainable": bool(r["trainable"])} for r in rows]
 
 
 def _versions() -> dict:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import tensorflow as tf
-from tensorflow import keras
+import keras
 
 from core.augment import build_augmenter
 from core.config import Augmentation, TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
@@ -108,7 +108,7 @@ def train(
         batch_size=None if config.augmentation.is_active else config.batch_size,
         epochs=config.epochs,
         validation_data=(dataset.x_val, dataset.y_val),
-        shuffle=True,
+        shuffle=not config.augmentation.is_active,  # the tf.data pipeline shuffles itself
         callbacks=callbacks,
         verbose=0,
     )

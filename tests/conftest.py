@@ -8,9 +8,10 @@ import pytest  # noqa: E402
 
 from core.config import TrainConfig  # noqa: E402
 
-# Tiny but real: 600 Fashion-MNIST training images, evaluated on the full 10,000-image test set.
-TINY_DNN = TrainConfig(family="dnn", hidden_units=(32,), train_subset=600, epochs=2, batch_size=32)
-TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=600, epochs=2, batch_size=32)
+# Tiny but real: 500 Fashion-MNIST training images, evaluated on the full 10,000-image test set.
+TINY_DNN = TrainConfig(family="dnn", hidden_units=(32,), train_subset=500, epochs=2, batch_size=32)
+TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=500, epochs=2, batch_size=16,
+                       learning_rate=0.003)
 
 
 @pytest.fixture

@@ -1,0 +1,75 @@
+"""CNN Classroom home page: what it teaches, what is in the registry, which data is here.
+
+Run with `streamlit run app.py`. This page never imports TensorFlow, so it opens in a blink.
+"""
+
+import streamlit as st
+
+from core import ui
+from core.datasets import list_datasets
+
+LESSONS = [
+    ("pages/1_Hello_neuron.py", "Hello, neuron", "one Dense unit learns y = 2x − 1"),
+    ("pages/2_Datasets.py", "Datasets", "pixels, classes and normalising"),
+    ("pages/3_Convolutions.py", "Convolutions and pooling", "3×3 filters, 2×2 max pooling, shape arithmetic"),
+    ("pages/4_Augmentation.py", "Augmentation", "rotations, shifts, flips — and overfitting's cure"),
+    ("pages/5_Inside_the_network.py", "Inside the network", "learned filters and feature maps"),
+    ("pages/6_Your_own_images.py", "Your own images", "upload a zip of class folders and train on it"),
+    ("pages/7_Transfer_learning.py", "Transfer learning", "reuse a trained network on little data"),
+]
+EXPERIMENTS = [
+    ("pages/8_Train.py", "Train", "move sliders, retrain, watch the curves"),
+    ("pages/9_Compare.py", "Compare", "DNN vs CNN, side by side, with a significance test"),
+    ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
+    ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
+]
+
+ui.page_setup("Home")
+st.title("🧠 CNN Classroom")
+st.markdown(
+    "Learn image classification by doing: train real Keras networks on real images, watch them learn, "
+    "look inside them, and test them on your own photos. Every model you train is kept, so coming back to "
+    "a setting is instant and any two models can be compared."
+)
+
+with ui.guard():
+    entries = ui.registry().list_entries()
+    active_jobs = ui.runner().active_jobs()
+
+models_column, data_column = st.columns(2)
+with models_column:
+    st.subheader("Model registry")
+    trained_count = sum(1 for row in entries if row["family"] != "imported")
+    st.metric("models ready", len(entries), help=f"{trained_count} trained here, {len(entries) - trained_count} imported")
+    if active_jobs:
+        st.caption(f"{len(active_jobs)} training job(s) running or queued right now.")
+    best = sorted((row for row in entries if row["test_accuracy"] is not None), key=lambda row: -row["test_accuracy"])[:5]
+    if best:
+        st.dataframe(
+            [{"model": row["title"], "dataset": row["dataset"], "test accuracy": f"{row['test_accuracy']:.2%}",
+              "parameters": row["params"], "key": row["key"]} for row in best],
+            hide_index=True,
+        )
+    else:
+        st.info("No models yet. Start on **Compare** (one click trains the classic DNN and CNN) "
+                "or run `python -m core warmup` before class.")
+
+with data_column:
+    st.subheader("Datasets on this machine")
+    st.dataframe(
+        [{"dataset": info.title, "name": info.name, "available": "✅" if info.available else "❌",
+          "classes": len(info.class_names), "from": info.source if info.available else info.message}
+         for info in list_datasets()],
+        hide_index=True,
+    )
+
+st.subheader("Where to start")
+learn_column, experiment_column = st.columns(2)
+with learn_column:
+    st.markdown("**Learn** — short interactive lessons")
+    for path, label, caption in LESSONS:
+        st.page_link(path, label=f"{label} — {caption}")
+with experiment_column:
+    st.markdown("**Experiment** and **Models**")
+    for path, label, caption in EXPERIMENTS:
+        st.page_link(path, label=f"{label} — {caption}")

@@ -1,0 +1,144 @@
+"""Plotly figures for the pages. Every chart has axis titles with units; no Streamlit here."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
+METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
+
+
+def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", title: str | None = None) -> go.Figure:
+    """Training (solid) and validation (dashed) curves per model: the gap between them is overfitting."""
+    figure = go.Figure()
+    for index, (name, history) in enumerate(histories.items()):
+        color = PALETTE[index % len(PALETTE)]
+        epochs = [row["epoch"] for row in history]
+        figure.add_scatter(x=epochs, y=[row[metric] for row in history], name=f"{name} · training",
+                           mode="lines+markers", line={"color": color})
+        figure.add_scatter(x=epochs, y=[row[f"val_{metric}"] for row in history], name=f"{name} · validation",
+                           mode="lines+markers", line={"color": color, "dash": "dash"})
+    figure.update_layout(
+        title=title or f"{metric.capitalize()} per epoch",
+        xaxis_title="epoch (full passes over the training images)",
+        yaxis_title=METRIC_TITLES.get(metric, metric),
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 50, "b": 10},
+        height=360,
+    )
+    figure.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
+    return figure
+
+
+def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:
+    """Counts of true class (rows) against predicted class (columns)."""
+    figure = go.Figure(
+        go.Heatmap(z=confusion, x=class_names, y=class_names, colorscale="Blues", text=confusion, texttemplate="%{text}",
+                   colorbar={"title": "images"}, hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>")
+    )
+    figure.update_layout(title=title, xaxis_title="predicted class", yaxis_title="true class", height=420,
+                         margin={"t": 50, "b": 10}, yaxis={"autorange": "reversed"})
+    return figure
+
+
+def per_class_figure(recalls: dict[str, np.ndarray], class_names: list[str]) -> go.Figure:
+    """Per-class accuracy (recall) side by side for several models."""
+    figure = go.Figure()
+    for index, (name, recall) in enumerate(recalls.items()):
+        figure.add_bar(x=class_names, y=np.asarray(recall), name=name, marker_color=PALETTE[index % len(PALETTE)])
+    figure.update_layout(title="Accuracy per class", xaxis_title="class", yaxis_title="recall (fraction of the class found)",
+                         yaxis_range=[0, 1], barmode="group", height=360, margin={"t": 50, "b": 10},
+                         legend={"orientation": "h", "y": -0.3})
+    return figure
+
+
+def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> go.Figure:
+    """The model's probability for each class, highest first."""
+    order = np.argsort(probabilities)[::-1]
+    figure = go.Figure(go.Bar(x=[float(probabilities[i]) for i in order], y=[class_names[i] for i in order],
+                              orientation="h", marker_color=["#2563eb"] + ["#94a3b8"] * (len(order) - 1),
+                              text=[f"{probabilities[i]:.1%}" for i in order], textposition="auto"))
+    figure.update_layout(xaxis_title="probability (0 to 1)", yaxis_title="class", xaxis_range=[0, 1],
+                         yaxis={"autorange": "reversed"}, height=60 + 28 * len(order), margin={"t": 10, "b": 10})
+    return figure
+
+
+def line_fit_figure(xs, ys, fitted_xs, fitted_ys) -> go.Figure:
+    """Data points and the line a single neuron has learned."""
+    figure = go.Figure()
+    figure.add_scatter(x=xs, y=ys, mode="markers", name="data (y = 2x - 1)", marker={"size": 10})
+    figure.add_scatter(x=fitted_xs, y=fitted_ys, mode="lines", name="the neuron's line")
+    figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=340, margin={"t": 20, "b": 10})
+    return figure
+
+
+def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure:
+    """A single loss curve on a log scale."""
+    figure = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines"))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (mean squared error, log scale)",
+                         yaxis_type="log", height=300, margin={"t": 40, "b": 10})
+    return figure
+
+
+def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None) -> go.Figure:
+    """A 2-D array (an image, a filter, a feature map) as a heatmap, pixels square, row 0 on top."""
+    figure = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmid=zmid, colorbar={"title": "value"}))
+    figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=320,
+                         margin={"t": 40, "b": 10}, yaxis={"autorange": "reversed", "scaleanchor": "x"})
+    return figure
+
+
+def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str, columns: int = 8,
+                        colorscale: str = "viridis", zmid=None, value_title: str = "activation") -> go.Figure:
+    """Many small 2-D arrays (filters, feature-map channels) in a grid of heatmaps, row 0 of each on top."""
+    from plotly.subplots import make_subplots
+
+    columns = max(1, min(columns, len(panels)))
+    rows = max(1, -(-len(panels) // columns))
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.015,
+                           vertical_spacing=0.06 if rows > 1 else 0.0)
+    shared_scale = {"coloraxis": "coloraxis"}
+    for index, panel in enumerate(panels):
+        panel = np.asarray(panel, dtype=np.float32)
+        figure.add_trace(go.Heatmap(z=panel, **shared_scale, hovertemplate="row %{y}, column %{x}<br>%{z:.3f}<extra></extra>"),
+                         row=index // columns + 1, col=index % columns + 1)
+    height, width = np.asarray(panels[0]).shape[:2] if panels else (1, 1)
+    figure.update_xaxes(showticklabels=False, constrain="domain")
+    figure.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    for index in range(1, len(panels)):
+        figure.update_yaxes(scaleanchor=f"x{index + 1}", row=index // columns + 1, col=index % columns + 1)
+    figure.update_layout(
+        title=f"{title} (each panel {height} × {width} pixels)",
+        coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {"title": value_title}},
+        height=60 + rows * max(90, 700 // columns), margin={"t": 70, "b": 10, "l": 10, "r": 10},
+    )
+    figure.update_annotations(font_size=10)
+    return figure
+
+
+def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8) -> go.Figure:
+    """First-layer kernels (k, k, in, out) as k × k heatmaps, averaged over input channels; red +, blue −."""
+    kernels = np.asarray(filters, dtype=np.float32).mean(axis=2)
+    count = kernels.shape[-1] if count is None else min(count, kernels.shape[-1])
+    panels = [kernels[..., index] for index in range(count)]
+    return heatmap_grid_figure(panels, [f"filter {index}" for index in range(count)], "Learned first-layer filters",
+                               columns=columns, colorscale="RdBu_r", zmid=0.0, value_title="weight")
+
+
+def feature_maps_figure(maps: np.ndarray, layer_name: str, count: int, columns: int = 8) -> go.Figure:
+    """The first `count` channels of one layer's output (H, W, C), one heatmap each, on a shared scale."""
+    count = min(count, maps.shape[-1])
+    panels = [maps[..., channel] for channel in range(count)]
+    return heatmap_grid_figure(panels, [f"channel {channel}" for channel in range(count)],
+                               f"{layer_name}: first {count} of {maps.shape[-1]} channels", columns=columns)
+
+
+def scores_figure(names: list[str], values: list[float], title: str, value_title: str,
+                  baseline: float | None = None) -> go.Figure:
+    """One bar per model (e.g. test accuracy), with an optional dotted reference line."""
+    figure = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[: len(names)],
+                              text=[f"{value:.1%}" for value in values], textposition="auto"))
+    if baseline is not None:
+        figure.add_hline(y=baseline, line_dash="dot", annotation_text="chance")
+    figure.update_layout(title=title, xaxis_title="model", yaxis_title=value_title, yaxis_range=[0, 1],
+                         height=340, margin={"t": 50, "b": 10})
+    return figure

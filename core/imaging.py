@@ -1,0 +1,330 @@
+"""Image intake: read an uploaded file safely and prepare it exactly as a model expects.
+
+`read_image` turns untrusted bytes into an upright RGB or grayscale PIL image, refusing anything
+that is empty, not an image, damaged, too large, or in a format we do not decode. Only the
+formats in SUPPORTED_FORMATS are ever handed to a decoder, and the pixel count is checked from
+the header before a single pixel is decoded.
+
+`prepare_image` fits the image into the model's input (keeping the aspect ratio, padding with the
+background colour), matches the channel count and, for models trained on light objects on a dark
+background (Fashion-MNIST, MNIST), inverts photos of dark objects on a light background.
+
+Notes about what was done (first frame of an animation, transparency filled, inverted...) travel
+with the image in `image.info[NOTES_KEY]` and end up in `PreparedImage.notes`.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from core.errors import CoreError, ImageError
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 12 MP phone photo passes; a 30000x30000 "bomb" (900 MP) does not.
+SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+SUPPORTED_TEXT = "PNG, JPEG, GIF, BMP or WebP"
+DISPLAY_SIDE = 1024  # large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never below this size.
+NOTES_KEY = "cnnclassroom.notes"
+INVERT_MODES = ("auto", True, False)
+INVERT_MARGIN = 8  # grey levels the border must be brighter than the centre by, to invert.
+
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"heif", b"mif1", b"msf1"}
+AVIF_BRANDS = {b"avif", b"avis"}
+
+
+@dataclass
+class PreparedImage:
+    """An image exactly as the model sees it, and what was done to get there."""
+
+    array: np.ndarray  # (H, W, C) uint8, raw 0..255 pixels
+    notes: list[str] = field(default_factory=list)
+    inverted: bool = False
+
+
+def read_image(data: bytes, filename: str) -> Image.Image:
+    """Decode an uploaded file into an upright RGB or L image, or raise ImageError."""
+    name = repr(str(filename)[:120])
+    _check_size_in_bytes(data, name)
+    _refuse_unsupported_formats(bytes(data[:1024]), name)
+    image = _open_header(data, name)
+    _check_pixel_count(image, name)
+    notes = []
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(
+            f"The file is animated ({image.n_frames} frames); only the first frame is used."
+        )
+    if image.format == "JPEG":
+        image.draft(image.mode, (DISPLAY_SIDE, DISPLAY_SIDE))
+    _decode_pixels(image, name)
+    image, orientation_notes = _upright(image)
+    image, mode_notes = _to_rgb_or_gray(image)
+    image.info[NOTES_KEY] = notes + orientation_notes + mode_notes
+    return image
+
+
+def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> PreparedImage:
+    """Fit an image into a model's (H, W, C) input, keeping its aspect ratio.
+
+    invert="auto" inverts when the model expects light objects on a dark background and the
+    image shows a dark object on a light background: the mean of its border is at least 128
+    (a light background) and exceeds the mean of its central half by INVERT_MARGIN grey levels.
+    light_on_dark says what the model was trained on; None assumes it for 1-channel models
+    (Fashion-MNIST, MNIST) and not for colour models.
+    """
+    height, width, channels = _check_input_shape(input_shape)
+    if invert not in INVERT_MODES:
+        raise CoreError(
+            f"invert must be 'auto', True or False. Received: invert={invert!r}"
+        )
+    if light_on_dark is None:
+        light_on_dark = channels == 1
+    if isinstance(image, np.ndarray):
+        image = _image_from_array(image)
+    carried_notes = image.info.get(NOTES_KEY)
+    notes = list(carried_notes) if isinstance(carried_notes, list) else []
+    image.draft(None, (max(height, width), max(height, width)))  # no-op unless an unread JPEG
+    image, mode_notes = _to_rgb_or_gray(image)
+    notes += mode_notes
+    image, channel_note = _match_channels(image, channels)
+    notes += channel_note
+    fitted = _fit_inside(image, height, width, notes)
+    background, border_mean, centre_mean = _measure_background(np.asarray(fitted))
+    canvas = _pad_to_size(fitted, height, width, background, notes)
+    array = np.asarray(canvas, dtype=np.uint8)
+    if invert == "auto":
+        looks_dark_on_light = border_mean >= 128 and border_mean - centre_mean > INVERT_MARGIN
+        should_invert = light_on_dark and looks_dark_on_light
+        reason = (
+            "inverted: dark object on a light background, while the model expects a light "
+            "object on a dark background (like Fashion-MNIST)"
+        )
+    else:
+        should_invert = bool(invert)
+        reason = "inverted, as requested"
+    if should_invert:
+        array = 255 - array
+        notes.append(reason)
+    if array.ndim == 2:
+        array = array[:, :, np.newaxis]
+    return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)
+
+
+def _check_size_in_bytes(data, name):
+    """Refuse non-bytes, empty and oversized uploads."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(
+            f"Expected the file's content as bytes. Received: data of type {type(data).__name__}"
+        )
+    size = len(data)
+    if size == 0:
+        raise ImageError(
+            f"The file {name} is empty (0 bytes). Upload the image file again; if it was "
+            f"copied from a phone or a cloud folder, make sure it finished downloading."
+        )
+    if size > MAX_UPLOAD_BYTES:
+        raise ImageError(
+            f"The file {name} is {size / 2**20:.1f} MB; the limit is "
+            f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB. Resize or compress the photo (any "
+            f"phone or image editor can export a smaller JPEG) and upload it again."
+        )
+
+
+def _refuse_unsupported_formats(head, name):
+    """Recognise SVG, HEIC/HEIF, AVIF and PDF by their signatures and explain."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<") and b"<svg" in text:
+        found = "SVG (a vector drawing)"
+    elif head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        found = "HEIC/HEIF (the iPhone photo format)"
+    elif head[4:8] == b"ftyp" and head[8:12] in AVIF_BRANDS:
+        found = "AVIF"
+    elif head.startswith(b"%PDF"):
+        found = "PDF"
+    else:
+        return
+    raise ImageError(
+        f"The file {name} is {found}, which is not supported. Supported formats: "
+        f"{SUPPORTED_TEXT}. Export or screenshot it as PNG or JPEG and upload that. "
+        f"Received: filename={name}"
+    )
+
+
+def _open_header(data, name):
+    """Open the file with a supported decoder, reading only its header."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise _too_many_pixels(name, str(error)) from None
+    except Exception:
+        raise ImageError(
+            f"Could not read {name} as an image: it is not a {SUPPORTED_TEXT} file, or it is "
+            f"damaged (for example a text file renamed to .png). Open it in an image viewer, "
+            f"save it as PNG or JPEG and upload it again. Received: filename={name}"
+        ) from None
+
+
+def _check_pixel_count(image, name):
+    """Refuse images whose header promises more than MAX_PIXELS pixels."""
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise _too_many_pixels(name, f"{width}x{height} = {width * height:,} pixels")
+
+
+def _too_many_pixels(name, detail):
+    """The error for images that are too large to decode safely."""
+    return ImageError(
+        f"The image {name} has too many pixels to decode safely ({detail}); the limit is "
+        f"{MAX_PIXELS:,} pixels (about {MAX_PIXELS // 1_000_000} megapixels). Resize it to a "
+        f"few thousand pixels per side and upload it again."
+    )
+
+
+def _decode_pixels(image, name):
+    """Decode the first frame, turning decoder failures into ImageError."""
+    try:
+        image.load()
+    except Exception as error:
+        raise ImageError(
+            f"The image {name} is truncated or damaged and could not be decoded ({error}). "
+            f"It may not have finished uploading or downloading: get the file again and "
+            f"re-upload it, or re-save it as PNG or JPEG. Received: filename={name}"
+        ) from None
+
+
+def _upright(image):
+    """Rotate a photo the way its EXIF orientation tag asks."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+        upright = ImageOps.exif_transpose(image)
+    except Exception:
+        return image, ["The photo's EXIF orientation could not be read; it is used as stored."]
+    if orientation in (None, 1) or upright is None:
+        return image, []
+    return upright, ["Rotated upright using the photo's EXIF orientation tag."]
+
+
+def _to_rgb_or_gray(image):
+    """Convert any Pillow mode to L or RGB: 16-bit scaled, transparency filled with white."""
+    mode = image.mode
+    if mode in ("L", "RGB") and "transparency" not in image.info:
+        return image, []
+    if mode == "1":
+        return image.convert("L"), []
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _high_bit_depth_to_8_bit(image)
+    if mode == "CMYK":
+        return image.convert("RGB"), ["Converted from CMYK (print colours) to RGB."]
+    has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in image.info
+    if not has_alpha:
+        return image.convert("RGB"), []
+    gray = mode in ("LA", "La") or (mode == "L" and "transparency" in image.info)
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    filled = background.convert("L") if gray else background
+    return filled, ["Transparent areas were filled with white."]
+
+
+def _high_bit_depth_to_8_bit(image):
+    """Scale a 16-bit (or 32-bit integer / float) grayscale image down to 8 bits."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+        values = values * (255.0 / 65535.0)
+    array = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    note = f"Converted from high bit depth ({image.mode}) to 8-bit grayscale."
+    return Image.fromarray(array), [note]
+
+
+def _check_input_shape(input_shape):
+    """Validate a model input shape (H, W, C) with C of 1 or 3."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(size, (int, np.integer)) and size > 0 for size in shape)
+        or shape[2] not in (1, 3)
+    ):
+        raise CoreError(
+            "input_shape must be (height, width, channels) with 1 or 3 channels, e.g. "
+            f"(28, 28, 1). Received: input_shape={input_shape!r}"
+        )
+    return int(shape[0]), int(shape[1]), int(shape[2])
+
+
+def _image_from_array(array):
+    """Wrap a uint8 (H, W), (H, W, 1) or (H, W, 3) array as a PIL image."""
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (
+        array.ndim == 3 and array.shape[2] not in (1, 3)
+    ):
+        raise CoreError(
+            "Expected a PIL image or a uint8 array of shape (H, W), (H, W, 1) or (H, W, 3). "
+            f"Received: array of dtype {array.dtype} and shape {array.shape}"
+        )
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _match_channels(image, channels):
+    """Convert to grayscale for 1-channel models and to RGB for 3-channel ones."""
+    if channels == 1 and image.mode == "RGB":
+        return image.convert("L"), ["Converted to grayscale: the model expects 1 channel."]
+    if channels == 3 and image.mode == "L":
+        return image.convert("RGB"), [
+            "Copied the gray values into 3 colour channels: the model expects colour."
+        ]
+    return image, []
+
+
+def _fit_inside(image, height, width, notes):
+    """Resize so the image fits inside height x width without changing its aspect ratio."""
+    scale = min(width / image.width, height / image.height)
+    new_size = (
+        min(width, max(1, round(image.width * scale))),
+        min(height, max(1, round(image.height * scale))),
+    )
+    if new_size == image.size:
+        return image
+    if scale > 1:
+        notes.append(
+            f"Enlarged from {image.width}x{image.height} to {new_size[0]}x{new_size[1]} "
+            f"pixels; a small image carries little detail."
+        )
+        return image.resize(new_size, Image.Resampling.BICUBIC)
+    return image.resize(new_size, Image.Resampling.BOX, reducing_gap=3.0)
+
+
+def _measure_background(array):
+    """Background colour (border median), border mean and centre mean of an image."""
+    height, width = array.shape[:2]
+    band = max(1, min(height, width) // 8)
+    pixels = array.reshape(height, width, -1).astype(np.float64)
+    border = np.concatenate(
+        [
+            pixels[:band].reshape(-1, pixels.shape[2]),
+            pixels[-band:].reshape(-1, pixels.shape[2]),
+            pixels[:, :band].reshape(-1, pixels.shape[2]),
+            pixels[:, -band:].reshape(-1, pixels.shape[2]),
+        ]
+    )
+    centre = pixels[height // 4 : height - height // 4, width // 4 : width - width // 4]
+    background = tuple(int(value) for value in np.median(border, axis=0).round())
+    return background, float(border.mean()), float(centre.mean())
+
+
+def _pad_to_size(image, height, width, background, notes):
+    """Centre the image on a height x width canvas filled with the background colour."""
+    if image.size == (width, height):
+        return image
+    colour = background[0] if image.mode == "L" else background
+    canvas = Image.new(image.mode, (width, height), colour)
+    canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    notes.append(
+        "Padded to the model's shape with the background colour, keeping the aspect ratio."
+    )
+    return canvas

@@ -1,0 +1,281 @@
+"""Look inside a network: hand-set filters, max pooling, feature maps, Grad-CAM and saliency.
+
+`apply_filter` and `max_pool` are the lesson's numpy versions of what Conv2D and MaxPooling2D
+do, so a student can compare them with the layers' own feature maps. `grad_cam` shows where a
+CNN looked; `saliency_map` picks Grad-CAM for CNNs and input gradients for dense networks.
+"""
+
+import numpy as np
+
+from core.errors import CoreError
+
+PRESET_FILTERS = {
+    "vertical edges": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "horizontal edges": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
+    "sobel vertical edges": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel horizontal edges": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "edges (Laplacian)": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "outline": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "blur": [[1 / 9, 1 / 9, 1 / 9], [1 / 9, 1 / 9, 1 / 9], [1 / 9, 1 / 9, 1 / 9]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+}
+
+
+def apply_filter(image_2d, kernel, weight=1.0) -> np.ndarray:
+    """Slide a k x k kernel over a grayscale image, multiply by weight and clip to 0..255.
+
+    The same arithmetic as the lesson's double loop, vectorised: output[y, x] is the sum of
+    kernel[i, j] * image[y + i, x + j], with kernel rows along image rows, exactly like Conv2D
+    (cross-correlation, no flip). Like Conv2D with padding="valid" the output is k - 1 pixels
+    smaller: a 28x28 image gives 26x26. Values are rounded to the nearest integer (the lesson's
+    loop truncates, which makes 99.99999 from a blur come out as 99).
+    """
+    image = _as_2d(image_2d).astype(np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
+        raise CoreError(
+            f"The kernel must be a square grid with an odd size, like 3x3. "
+            f"Received: kernel of shape {kernel.shape}"
+        )
+    if kernel.shape[0] > min(image.shape):
+        raise CoreError(
+            f"The kernel ({kernel.shape[0]}x{kernel.shape[0]}) is larger than the image "
+            f"({image.shape[0]}x{image.shape[1]}). Use a bigger image or a smaller kernel."
+        )
+    windows = np.lib.stride_tricks.sliding_window_view(image, kernel.shape)
+    response = np.einsum("yxij,ij->yx", windows, kernel) * weight
+    return np.clip(np.rint(response), 0, 255).astype(np.uint8)
+
+
+def max_pool(image_2d, size=2) -> np.ndarray:
+    """Keep the largest value of each size x size block, like MaxPooling2D: 26x26 -> 13x13."""
+    image = _as_2d(image_2d)
+    if not isinstance(size, (int, np.integer)) or size < 1 or size > min(image.shape):
+        raise CoreError(
+            f"size must be a whole number from 1 to the image's smallest side "
+            f"({min(image.shape)}). Received: size={size!r}"
+        )
+    height, width = image.shape[0] // size * size, image.shape[1] // size * size
+    blocks = image[:height, :width].reshape(height // size, size, width // size, size)
+    return blocks.max(axis=(1, 3))
+
+
+def first_layer_filters(model) -> np.ndarray:
+    """The learned kernels of the model's first Conv2D layer, shaped (k, k, in, out)."""
+    from tensorflow import keras
+
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):
+            return np.asarray(layer.get_weights()[0])
+    raise CoreError(
+        f"The model {model.name!r} has no Conv2D layer, so it has no filters to show (it is a "
+        f"dense network). Pick a CNN, or use saliency_map to see what a dense network looks at."
+    )
+
+
+def feature_maps(model, image_hwc) -> list[tuple[str, np.ndarray]]:
+    """The output of every Conv2D and MaxPooling2D layer for one image, in order, each (H, W, C).
+
+    A pretrained base nested inside a transfer model appears once, as its final feature map.
+    """
+    from tensorflow import keras
+
+    layers = [layer for layer in model.layers if _is_feature_layer(layer)]
+    if not layers:
+        raise CoreError(
+            f"The model {model.name!r} has no convolution or pooling layers, so it makes no "
+            f"feature maps (it is a dense network). Pick a CNN, or use saliency_map."
+        )
+    extractor = keras.Model(model.input, [_output_in(model, layer) for layer in layers])
+    outputs = extractor(_model_input(model, image_hwc), training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return [(layer.name, np.asarray(output)[0]) for layer, output in zip(layers, outputs)]
+
+
+def grad_cam(model, image_hwc, class_index=None) -> np.ndarray:
+    """Grad-CAM heatmap (H, W) in [0, 1] at the input size, from the last Conv2D layer.
+
+    The class score is the head's logit (the Dense layer before its softmax or sigmoid), so a
+    confident prediction does not flatten the gradients. class_index None explains the
+    predicted class. Dense networks have no conv layer: use saliency_map instead.
+    """
+    layer = _grad_cam_layer(model)
+    if layer is None:
+        raise CoreError(
+            f"Grad-CAM needs a Conv2D layer and the model {model.name!r} has none (it is a "
+            f"dense network). Use saliency_map(model, image), which falls back to input gradients."
+        )
+    gradients, feature_map = _class_gradients(model, image_hwc, class_index, layer)
+    channel_weights = gradients.mean(axis=(0, 1))
+    heatmap = np.maximum(np.tensordot(feature_map, channel_weights, axes=([2], [0])), 0)
+    height, width = model.input_shape[1:3]
+    return _to_unit_range(_resize(heatmap, height, width))
+
+
+def saliency_map(model, image_hwc, class_index=None) -> tuple[np.ndarray, str]:
+    """Grad-CAM for models with a conv layer, input-gradient saliency otherwise; says which."""
+    layer = _grad_cam_layer(model)
+    if layer is not None:
+        return grad_cam(model, image_hwc, class_index), f"Grad-CAM on layer '{layer.name}'"
+    gradients, _ = _class_gradients(model, image_hwc, class_index, layer=None)
+    saliency = np.abs(gradients).max(axis=-1)
+    return _to_unit_range(saliency), "input-gradient saliency (the model has no Conv2D layer)"
+
+
+def overlay(image_rgb_uint8, heatmap, alpha=0.5) -> np.ndarray:
+    """Colour the heatmap (jet colour map), resize it to the photo and blend the two."""
+    import cv2
+
+    photo = np.asarray(image_rgb_uint8)
+    if photo.dtype != np.uint8 or photo.ndim not in (2, 3) or (
+        photo.ndim == 3 and photo.shape[2] not in (1, 3)
+    ):
+        raise CoreError(
+            "Expected a uint8 photo of shape (H, W), (H, W, 1) or (H, W, 3). "
+            f"Received: dtype {photo.dtype}, shape {photo.shape}"
+        )
+    if photo.ndim == 2 or photo.shape[2] == 1:
+        photo = np.repeat(photo.reshape(photo.shape[0], photo.shape[1], 1), 3, axis=2)
+    height, width = photo.shape[:2]
+    heat = np.clip(_resize(np.asarray(heatmap, dtype=np.float32), height, width), 0, 1)
+    colours = cv2.applyColorMap(np.rint(heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(np.ascontiguousarray(photo), 1 - alpha, colours, alpha, 0)
+
+
+def _as_2d(image_2d):
+    """A (H, W) array from (H, W) or (H, W, 1) input."""
+    image = np.asarray(image_2d)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim != 2:
+        raise CoreError(
+            "Expected a grayscale image of shape (H, W) or (H, W, 1); for a colour image pass "
+            f"one channel, e.g. image[:, :, 0]. Received: shape {image.shape}"
+        )
+    return image
+
+
+def _all_layers(model):
+    """Every layer, with the layers of nested models in place of the models."""
+    from tensorflow import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def _is_feature_layer(layer):
+    """Conv2D, MaxPooling2D, or a nested model (a pretrained base) that outputs a feature map."""
+    from tensorflow import keras
+
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
+        return True
+    return isinstance(layer, keras.Model) and len(layer.output.shape) == 4
+
+
+def _grad_cam_layer(model):
+    """The last Conv2D layer, or the last nested base whose output is a feature map."""
+    from tensorflow import keras
+
+    for layer in reversed(model.layers):
+        if isinstance(layer, keras.layers.Conv2D) or (
+            isinstance(layer, keras.Model) and len(layer.output.shape) == 4
+        ):
+            return layer
+    return None
+
+
+def _output_in(model, layer):
+    """The layer's output tensor in the model's graph.
+
+    A nested model's `output` belongs to its own graph, so take the output of the node where
+    the outer model calls it (Keras keeps no public accessor for that).
+    """
+    from tensorflow import keras
+
+    if not isinstance(layer, keras.Model):
+        return layer.output
+    nodes_of_model = [node for nodes in model._nodes_by_depth.values() for node in nodes]
+    calls = [node for node in layer._inbound_nodes if any(node is own for own in nodes_of_model)]
+    return (calls or layer._inbound_nodes)[-1].output_tensors[0]
+
+
+def _model_input(model, image_hwc):
+    """One image as a float32 batch of one, checked against the model's input shape."""
+    image = np.asarray(image_hwc)
+    if image.ndim == 2:
+        image = image[:, :, np.newaxis]
+    expected = tuple(model.input_shape[1:])
+    if image.ndim != 3 or any(want not in (None, got) for want, got in zip(expected, image.shape)):
+        raise CoreError(
+            f"The image has shape {image.shape} but the model expects {expected}. Prepare it "
+            f"with core.imaging.prepare_image(image, input_shape={expected})."
+        )
+    return image[np.newaxis].astype(np.float32)
+
+
+def _class_gradients(model, image_hwc, class_index, layer):
+    """Gradient of one class's score with respect to a layer's output (the input when layer is None)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    head = model.layers[-1]
+    activation_name = getattr(getattr(head, "activation", None), "__name__", "")
+    use_logits = isinstance(head, keras.layers.Dense) and activation_name in ("softmax", "sigmoid")
+    head_tensor = head.input if use_logits else model.output
+    watched_tensors = [_output_in(model, layer)] if layer is not None else []
+    extractor = keras.Model(model.input, watched_tensors + [head_tensor])
+    x = tf.convert_to_tensor(_model_input(model, image_hwc))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = extractor(x, training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        watched, head_values = (outputs[0] if layer is not None else x), outputs[-1]
+        scores = tf.matmul(head_values, head.kernel) + head.bias if use_logits else head_values
+        score = _class_score(scores, class_index, use_logits)
+    gradients = tape.gradient(score, watched)
+    return np.asarray(gradients)[0], np.asarray(watched)[0]
+
+
+def _class_score(scores, class_index, are_logits):
+    """The score of class_index (the predicted class if None), for softmax or sigmoid heads."""
+    num_outputs = int(scores.shape[-1])
+    num_classes = 2 if num_outputs == 1 else num_outputs
+    if class_index is None:
+        if num_outputs == 1:
+            class_index = int(float(scores[0, 0]) > (0.0 if are_logits else 0.5))
+        else:
+            class_index = int(np.argmax(scores[0]))
+    if not isinstance(class_index, (int, np.integer)) or not 0 <= class_index < num_classes:
+        raise CoreError(
+            f"class_index must be a class number from 0 to {num_classes - 1}, or None for the "
+            f"predicted class. Received: class_index={class_index!r}"
+        )
+    if num_outputs > 1:
+        return scores[:, class_index]
+    if class_index == 1:
+        return scores[:, 0]
+    return -scores[:, 0] if are_logits else 1.0 - scores[:, 0]
+
+
+def _resize(array_2d, height, width):
+    """Bilinear resize of a float map to height x width."""
+    import cv2
+
+    array = np.asarray(array_2d, dtype=np.float32)
+    if array.shape == (height, width):
+        return array
+    return cv2.resize(array, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _to_unit_range(array):
+    """Scale a non-negative map so that its maximum is 1 (all zeros stays all zeros)."""
+    array = np.asarray(array, dtype=np.float32)
+    peak = float(array.max(initial=0.0))
+    return array / peak if peak > 0 else np.zeros_like(array)

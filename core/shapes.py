@@ -1,0 +1,158 @@
+"""Shape arithmetic: how each layer of a real Keras model changes the image's size, with the formula.
+
+The lesson's classic CNN on 28x28 images goes 28 -> 26 -> 13 -> 11 -> 5 -> Flatten 1600 -> 128 -> 10.
+`shape_walkthrough(model)` explains every step from the model's own layer settings, so the text always
+matches what Keras built.
+"""
+
+import math
+import numbers
+
+from core.errors import ConfigError
+
+PADDINGS = ("valid", "same")
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: str = "valid") -> int:
+    """The side of a convolution's (or pooling's) output: floor((size - k + 2p) / s) + 1; 0 when nothing fits.
+
+    "valid" adds no padding (p = 0). "same" pads so that the output is ceil(size / s), which for an odd
+    kernel is the same formula with p = (k - 1) / 2.
+    """
+    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigError(f"{name} must be a whole number of pixels, 1 or more. Received: {name}={value!r}")
+    if padding not in PADDINGS:
+        raise ConfigError(f"padding must be one of {list(PADDINGS)}. Received: padding={padding!r}")
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - kernel_size) // stride + 1 if size >= kernel_size else 0
+
+
+def shape_walkthrough(model) -> list[dict]:
+    """One row per layer: name, type, output shape, parameters, and the arithmetic behind both."""
+    rows = []
+    for layer in model.layers:
+        input_shape = _shape(getattr(layer, "input", None))
+        output_shape = _shape(getattr(layer, "output", None))
+        kind = type(layer).__name__
+        explain = EXPLAINERS.get(kind, _explain_other)
+        formula, params_formula, computed = explain(layer, input_shape or output_shape)
+        rows.append({
+            "layer": layer.name,
+            "type": kind,
+            "output_shape": output_shape,
+            "params": int(sum(math.prod(weight.shape) for weight in layer.weights)),
+            "formula": formula,
+            "params_formula": params_formula,
+            "computed_shape": computed,
+        })
+    return rows
+
+
+def _explain_input(layer, shape):
+    return f"the image: {_times(shape)}", "0", shape
+
+
+def _explain_rescaling(layer, shape):
+    return f"every pixel × {_number(layer.scale)}: shape unchanged, {_times(shape)}", "0 (fixed, not learned)", shape
+
+
+def _explain_conv(layer, shape):
+    """Conv2D: each side shrinks by the kernel (valid) or stays (same), divided by the stride."""
+    kernel_height, kernel_width = layer.kernel_size
+    stride_height, stride_width = layer.strides
+    height, width, channels = shape
+    out_height = conv_output_size(height, kernel_height, stride_height, layer.padding)
+    out_width = conv_output_size(width, kernel_width, stride_width, layer.padding)
+    side = _side_formula(height, kernel_height, stride_height, layer.padding, out_height)
+    if (height, kernel_height, stride_height) != (width, kernel_width, stride_width):
+        side = f"height {side}; width {_side_formula(width, kernel_width, stride_width, layer.padding, out_width)}"
+    formula = f"{side}, with {layer.filters} filters → {out_height} × {out_width} × {layer.filters}"
+    weights = f"{kernel_height} × {kernel_width} × {channels}"
+    if layer.use_bias:
+        params = f"({weights} + 1 bias) × {layer.filters} filters = {(kernel_height * kernel_width * channels + 1) * layer.filters:,}"
+    else:
+        params = f"{weights} × {layer.filters} filters (no bias) = {kernel_height * kernel_width * channels * layer.filters:,}"
+    return formula, params, (out_height, out_width, layer.filters)
+
+
+def _explain_pool(layer, shape):
+    """MaxPooling2D: keep the largest of each pool_size block: 2x2 with stride 2 halves each side, rounding down."""
+    pool_height, pool_width = layer.pool_size
+    stride_height, stride_width = layer.strides
+    height, width, channels = shape
+    out_height = conv_output_size(height, pool_height, stride_height, layer.padding)
+    out_width = conv_output_size(width, pool_width, stride_width, layer.padding)
+    if layer.padding == "valid" and pool_height == stride_height:
+        side = f"⌊{height} / {pool_height}⌋ = {out_height}"
+    else:
+        side = _side_formula(height, pool_height, stride_height, layer.padding, out_height)
+    if (height, pool_height, stride_height) != (width, pool_width, stride_width):
+        side += f" (height); width → {out_width}"
+    return f"{side}, channels unchanged → {out_height} × {out_width} × {channels}", "0 (nothing to learn)", (out_height, out_width, channels)
+
+
+def _explain_flatten(layer, shape):
+    size = math.prod(shape)
+    return f"{_times(shape)} = {size:,} numbers in one row", "0", (size,)
+
+
+def _explain_dense(layer, shape):
+    inputs = shape[-1]
+    weights = inputs * layer.units + (layer.units if layer.use_bias else 0)
+    bias = " + 1 bias" if layer.use_bias else ""
+    return (f"{layer.units} units (neurons), each looking at all {inputs:,} inputs", f"({inputs:,}{bias}) × {layer.units} units = {weights:,}",
+            (*shape[:-1], layer.units))
+
+
+def _explain_batch_norm(layer, shape):
+    channels = shape[-1]
+    return (f"normalises each of the {channels} channels: shape unchanged",
+            f"4 × {channels} = {4 * channels:,} (scale and shift are learned; mean and variance are running statistics)", shape)
+
+
+def _explain_unchanged(layer, shape):
+    return f"shape unchanged, {_times(shape)}", "0", shape
+
+
+def _explain_other(layer, shape):
+    return "", "", None
+
+
+EXPLAINERS = {
+    "InputLayer": _explain_input,
+    "Rescaling": _explain_rescaling,
+    "Conv2D": _explain_conv,
+    "MaxPooling2D": _explain_pool,
+    "Flatten": _explain_flatten,
+    "Dense": _explain_dense,
+    "BatchNormalization": _explain_batch_norm,
+    "Activation": _explain_unchanged,
+    "Dropout": _explain_unchanged,
+}
+
+
+def _side_formula(size, kernel_size, stride, padding, result):
+    """The text of one side's arithmetic, e.g. '⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26'."""
+    if padding == "same" and kernel_size % 2 == 0:
+        return f"'same' padding: ⌈{size} / {stride}⌉ = {result}"
+    pad = (kernel_size - 1) // 2 if padding == "same" else 0
+    return f"⌊({size} − {kernel_size} + 2·{pad}) / {stride}⌋ + 1 = {result}"
+
+
+def _shape(tensor):
+    """A tensor's shape per image (no batch axis) as a tuple of ints, or None."""
+    try:
+        return tuple(int(side) for side in tensor.shape[1:])
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _times(shape):
+    return " × ".join(str(side) for side in shape)
+
+
+def _number(value):
+    value = float(value)
+    return "1/255" if math.isclose(value, 1 / 255) else f"{value:g}"

@@ -1,0 +1,126 @@
+"""Transfer learning as an experiment: one small dataset, three networks with the same head.
+
+- from scratch: the base's architecture, every weight starting random;
+- feature extraction: the base's trained convolutions frozen, only the new head learns;
+- fine-tuning: the same, with the top layers of the base unfrozen and trained too.
+
+Everything here builds TrainConfigs and reads registry cards; nothing imports TensorFlow until a
+function that builds a model is called.
+"""
+
+import dataclasses
+
+from core.config import REGISTRY_BASE_PREFIX, TrainConfig
+from core.errors import ConfigError
+
+SCRATCH, FEATURE_EXTRACTION, FINE_TUNING = "from scratch", "feature extraction", "fine-tuning"
+EXPERIMENT_NAMES = (SCRATCH, FEATURE_EXTRACTION, FINE_TUNING)
+
+# A base worth transferring from: the classic CNN trained on all 54,000 Fashion-MNIST training images.
+BASE_CNN = TrainConfig(family="cnn", dataset="fashion_mnist", filters=(32, 64), hidden_units=(128,), epochs=3)
+
+
+def transfer_experiment(
+    base_key: str,
+    dataset: str = "shapes",
+    train_subset: int | None = 200,
+    fine_tune_layers: int = 2,
+    epochs: int = 15,
+    hidden_units: tuple[int, ...] = (128,),
+    learning_rate: float = 0.001,
+    seed: int = 0,
+    registry=None,
+) -> dict[str, TrainConfig]:
+    """The three configs of the experiment, all trained on the same slice of `dataset`.
+
+    The target images are resized and converted to the base's input shape (a base trained on
+    28x28 grayscale Fashion-MNIST sees 28x28 grayscale shapes), so all three networks see the same pixels.
+    """
+    base_config, (height, width, channels) = base_architecture(base_key, registry)
+    if fine_tune_layers < 1:
+        raise ConfigError(f"Fine-tuning unfreezes at least one layer of the base. Received: fine_tune_layers={fine_tune_layers}")
+    data = dict(
+        dataset=dataset,
+        train_subset=train_subset,
+        image_size=height,
+        color_mode="grayscale" if channels == 1 else "rgb",
+        hidden_units=tuple(hidden_units),
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=32,
+        seed=seed,
+    )
+    transfer = TrainConfig(family="transfer", base_model=f"{REGISTRY_BASE_PREFIX}{base_key}", **data)
+    scratch = TrainConfig(
+        family="cnn",
+        filters=base_config.filters,
+        kernel_size=base_config.kernel_size,
+        conv_strides=base_config.conv_strides,
+        padding=base_config.padding,
+        batch_norm=base_config.batch_norm,
+        activation=base_config.activation,
+        **data,
+    )
+    return {
+        SCRATCH: scratch,
+        FEATURE_EXTRACTION: dataclasses.replace(transfer, fine_tune_layers=0),
+        FINE_TUNING: dataclasses.replace(transfer, fine_tune_layers=fine_tune_layers),
+    }
+
+
+def base_architecture(base_key: str, registry=None) -> tuple[TrainConfig, tuple[int, int, int]]:
+    """(training config, input shape) of a CNN in the registry that can serve as a base."""
+    from core.registry import Registry
+
+    entry = (registry or Registry()).get(base_key)
+    config = entry.config
+    if config is None or config.family != "cnn":
+        family = "an imported model" if config is None else f"a {config.family.upper()}"
+        raise ConfigError(
+            f"A transfer base must be a CNN trained in this registry; {base_key} is {family}. "
+            f"Pick a CNN, or train one (the Train page, or `python -m core warmup`). Received: base_key={base_key!r}"
+        )
+    height, width, channels = entry.card["dataset"]["input_shape"]
+    if height != width:
+        raise ConfigError(f"The base CNN must take square images. Received: input_shape={(height, width, channels)}")
+    return config, (int(height), int(width), int(channels))
+
+
+def experiment_rows(configs: dict[str, TrainConfig], registry=None) -> list[dict]:
+    """One row per network: trained or not, test accuracy, gain over scratch, trainable and frozen parameters."""
+    from core.registry import Registry
+
+    registry = registry or Registry()
+    entries = {name: registry.find(config) for name, config in configs.items()}
+    scratch = entries.get(SCRATCH)
+    baseline = scratch.test_accuracy if scratch is not None else None
+    rows = []
+    for name, config in configs.items():
+        entry = entries[name]
+        row = {"network": name, "key": config.key, "trained": entry is not None, "test accuracy": None,
+               "gain over scratch (points)": None, "trainable parameters": None, "frozen parameters": None,
+               "total parameters": None, "training time (s)": None}
+        if entry is not None:
+            params = entry.card["params"]
+            row.update({
+                "test accuracy": entry.test_accuracy,
+                "trainable parameters": params["trainable"],
+                "frozen parameters": params["non_trainable"],
+                "total parameters": params["total"],
+                "training time (s)": entry.card.get("timings", {}).get("train_seconds"),
+            })
+            if baseline is not None and name != SCRATCH:
+                row["gain over scratch (points)"] = round(100 * (entry.test_accuracy - baseline), 2)
+        rows.append(row)
+    return rows
+
+
+def imagenet_weights_message(base_model: str = "mobilenet_v2", input_shape=(96, 96, 3)) -> str | None:
+    """None when `base_model`'s ImageNet weights can be loaded here, else the reason and the offline way round."""
+    from core.models import PretrainedWeightsUnavailable, build_transfer
+
+    try:
+        build_transfer(tuple(input_shape), 2, base_model=base_model)
+    except PretrainedWeightsUnavailable as error:
+        return str(error)
+    return None

@@ -1,0 +1,119 @@
+"""Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets)."""
+
+import contextlib
+import inspect
+import re
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.jobs import JobRunner
+from core.registry import Registry
+
+PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!.*(_button|_upload)$)")
+
+
+def page_setup(title: str, icon: str = "🧠"):
+    """Common page start: config, and keep this session's widget values when switching pages."""
+    st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and PERSISTED_WIDGET.match(key):
+            with contextlib.suppress(Exception):
+                st.session_state[key] = st.session_state[key]
+
+
+@contextlib.contextmanager
+def guard():
+    """Show a CoreError as a friendly message and stop the page; never a traceback."""
+    try:
+        yield
+    except CoreError as error:
+        st.error(str(error))
+        st.stop()
+
+
+@st.cache_resource
+def registry() -> Registry:
+    """The registry for this server (one object, shared by all sessions)."""
+    return Registry()
+
+
+def runner() -> JobRunner:
+    return JobRunner(registry())
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading model…")
+def load_model(key: str):
+    """A registered model, loaded once per server and shared (never fitted)."""
+    return registry().load_model(key)
+
+
+@st.cache_resource(max_entries=16)
+def load_evaluation(key: str):
+    return registry().load_evaluation(key)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading data…")
+def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1):
+    """A dataset's arrays, shared by all sessions without copying."""
+    from core.datasets import load_dataset as load
+
+    return load(name, train_subset=train_subset, image_size=image_size, color_mode=color_mode,
+                validation_fraction=validation_fraction)
+
+
+def entry_label(row: dict) -> str:
+    accuracy = f"{row['test_accuracy']:.1%}" if row.get("test_accuracy") is not None else "n/a"
+    return f"{row['title']} · {accuracy} · {row['key']}"
+
+
+def model_picker(label: str, key: str, rows: list[dict] | None = None, index: int = 0) -> str | None:
+    """A selectbox of registry entries; returns the chosen key (None when the registry is empty)."""
+    rows = registry().list_entries() if rows is None else rows
+    if not rows:
+        st.info("No models in the registry yet. Train one on the **Train** or **Compare** page, "
+                "or run `python -m core warmup`.")
+        return None
+    labels = {row["key"]: entry_label(row) for row in rows}
+    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(rows) - 1))
+
+
+def show_code(*functions, label: str = "Show the code"):
+    """An expander with the real source of the core functions a page calls."""
+    with st.expander(label):
+        for function in functions:
+            st.code(inspect.getsource(function), language="python")
+
+
+def summary_table(model):
+    """`model.summary()` as a table: layer, type, output shape, parameters."""
+    from core.models import summary_rows
+
+    rows = summary_rows(model)
+    st.dataframe(
+        [{"layer": r["layer"], "type": r["type"], "output shape": str(r["output_shape"]), "parameters": r["params"],
+          "trainable": r["trainable"]} for r in rows],
+        hide_index=True,
+    )
+
+
+def displayable(image):
+    """An (H, W, 1) grayscale array as (H, W), which st.image can show; colour arrays pass through."""
+    return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+
+
+@st.cache_data(max_entries=4, show_spinner="Exporting…")
+def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
+    """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = registry().export(key, fmt, folder)
+        return Path(path).name, Path(path).read_bytes()
+
+
+def reset_if_invalid(key: str, is_valid, default):
+    """Forget a remembered widget value that is no longer a valid choice (another model or dataset was picked)."""
+    if key in st.session_state and not is_valid(st.session_state[key]):
+        st.session_state[key] = default

@@ -1,0 +1,74 @@
+"""Models: every registered model in a sortable table; details, downloads, import and delete."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from core import charts, ui
+from core.config import FAMILIES
+
+ui.page_setup("Models")
+st.title("Model registry")
+st.caption("Every model trained here is kept, keyed by its full configuration. Click a row for details.")
+
+with st.expander("Import a .keras model"):
+    st.write("Models are loaded in Keras **safe mode**: a file that carries custom code (a Lambda layer, custom "
+             "objects) is refused, so opening a stranger's file never runs their code.")
+    upload = st.file_uploader("A .keras file", type=["keras"], key="models_import_upload")
+    names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
+    if upload is not None and st.button("Import", key="models_import_button"):
+        with ui.guard(), tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(upload.name).name
+            path.write_bytes(upload.getvalue())
+            class_names = [name.strip() for name in names.split(",") if name.strip()] or None
+            entry = ui.registry().import_model(path, class_names=class_names)
+        st.success(f"Imported as `{entry.key}`.")
+
+with ui.guard():
+    rows = ui.registry().list_entries()
+if not rows:
+    st.info("The registry is empty. Train a model on **Train** or **Compare**, or run `python -m core warmup`.")
+    st.stop()
+
+left, right = st.columns(2)
+dataset = left.selectbox("Dataset", ["all"] + sorted({str(row["dataset"]) for row in rows}), key="models_dataset")
+family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
+rows = [row for row in rows if dataset in ("all", str(row["dataset"])) and family in ("all", row["family"])]
+table = [{"title": row["title"], "dataset": row["dataset"], "family": row["family"],
+          "test accuracy": row["test_accuracy"], "parameters": row["params"], "training time (s)": row["train_seconds"],
+          "created": row["created"], "key": row["key"]} for row in rows]
+selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
+                         column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+selected = selection.selection.rows
+if not selected:
+    st.stop()
+
+with ui.guard():
+    entry = ui.registry().get(rows[selected[0]]["key"])
+st.subheader(entry.title)
+if entry.history:
+    left, right = st.columns(2)
+    left.plotly_chart(charts.history_figure({"model": entry.history}, "accuracy"))
+    right.plotly_chart(charts.history_figure({"model": entry.history}, "loss"))
+st.dataframe(entry.card["summary"], hide_index=True)
+with st.expander("Card (config, dataset fingerprint, versions, timings)"):
+    st.json(entry.card)
+
+st.markdown("**Download**")
+columns = st.columns(3)
+for column, fmt, label in zip(columns, ("keras", "savedmodel", "tflite"), (".keras", "SavedModel (zip)", "TFLite")):
+    if column.button(f"Prepare {label}", key=f"models_prepare_{fmt}_button"):
+        with ui.guard():
+            file_name, data = ui.exported_bytes(entry.key, fmt)
+        column.download_button(f"Download {file_name}", data, file_name=file_name, on_click="ignore",
+                                 key=f"models_download_{fmt}_button")
+
+with st.expander("Delete this model"):
+    if st.checkbox(f"Yes, delete {entry.key} permanently", key="models_confirm_delete"):
+        if st.button("Delete", type="primary", key="models_delete_button"):
+            with ui.guard():
+                ui.registry().delete(entry.key)
+                ui.load_model.clear()
+            st.session_state.pop("models_confirm_delete", None)
+            st.rerun()

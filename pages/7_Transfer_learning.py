@@ -1,0 +1,129 @@
+"""Transfer learning: reuse a network trained on many images for a new task with few, and measure the gain."""
+
+import streamlit as st
+
+from core import charts, ui
+from core.config import APPLICATION_BASES
+from core.datasets import list_datasets
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture, experiment_rows,
+                           imagenet_weights_message, transfer_experiment)
+
+SUBSETS = [100, 200, 300, 500, 1000, 2000]
+
+ui.page_setup("Transfer learning")
+st.title("Transfer learning")
+st.markdown(
+    "A network trained on tens of thousands of images has learned filters for edges, corners, curves and textures that "
+    "are useful for *other* pictures too. **Transfer learning** keeps those layers (the *base*) and puts a new head on "
+    "top for your classes, so a few hundred images can be enough.\n\n"
+    "- **Feature extraction**: the base is **frozen** (its weights never change); only the new head learns.\n"
+    "- **Fine-tuning**: the top layers of the base are unfrozen too and adjusted gently to the new images.\n\n"
+    "Below, both are measured against the same network trained **from scratch** on the same small data."
+)
+
+
+@st.fragment(run_every=1.0)
+def live_jobs(configs: dict):
+    """Progress of the background trainings, redrawn every second until all have ended."""
+    statuses = {name: ui.runner().status(config.key) for name, config in configs.items()}
+    if all(status.finished for status in statuses.values()):
+        st.rerun()
+    for name, status in statuses.items():
+        done, epochs = len(status.progress), configs[name].epochs
+        st.progress(done / epochs, text=f"{name}: {status.state}, epoch {done} of {epochs}")
+
+
+def experiment_form(base_channels: int, conv_layers: int) -> dict:
+    """The small target dataset and how much of the base to fine-tune."""
+    names = [info.name for info in list_datasets() if info.available]
+    left, middle, right = st.columns(3)
+    dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
+                             key="transfer_dataset")
+    subset = middle.select_slider("Training images", SUBSETS, 200, key="transfer_subset")
+    epochs = right.slider("Epochs", 5, 30, 15, key="transfer_epochs")
+    fine_tune = st.slider("Base layers to fine-tune (counted from the top)", 1, conv_layers, max(1, conv_layers - 1),
+                          key="transfer_fine_tune", help="Only layers with weights count: the convolutions.")
+    return {"dataset": dataset, "train_subset": subset, "epochs": epochs, "fine_tune_layers": fine_tune}
+
+
+st.header("1. An ImageNet base")
+st.markdown("The classic way is a base trained on ImageNet's 1.4 million photos, like MobileNetV2. Its weights are a "
+            "download of 10–60 MB, made once and then cached in `~/.keras/models/`.")
+left, right = st.columns([2, 1])
+application = left.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application")
+if right.button("Check for ImageNet weights", key="transfer_check_button"):
+    with st.spinner("Looking for the weights…"), ui.guard():
+        message = imagenet_weights_message(application)
+    if message:
+        st.warning(message)
+    else:
+        st.success(f"The ImageNet weights of {application} are available: pick it on the **Train** page (Transfer).")
+
+st.header("2. The offline way: a CNN from the registry as the base")
+registry = ui.registry()
+if not registry.has(BASE_CNN.key):
+    status = ui.runner().status(BASE_CNN.key)
+    if status.state in ("queued", "running"):
+        live_jobs({"base CNN": BASE_CNN})
+    elif st.button("Train a base CNN on all 54,000 Fashion-MNIST images (about 2 minutes)", key="transfer_base_button"):
+        with ui.guard():
+            ui.runner().submit(BASE_CNN)
+        st.rerun()
+rows = registry.list_entries(family="cnn")
+if not rows:
+    st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
+    st.stop()
+keys = [row["key"] for row in rows]
+base_key = ui.model_picker("Base CNN", "transfer_base", rows, index=keys.index(BASE_CNN.key) if BASE_CNN.key in keys else 0)
+with ui.guard():
+    base_config, base_shape = base_architecture(base_key, registry)
+    base_entry = registry.get(base_key)
+trained_on = base_entry.card["dataset"]["sizes"]["train"]
+st.caption(f"This base learned from {trained_on:,} {base_config.dataset} images of {base_shape[0]}×{base_shape[1]}×{base_shape[2]} "
+           f"and scores {base_entry.test_accuracy:.1%} there. The target images are converted to that shape.")
+
+st.header("3. The experiment: three networks, the same small data")
+form = experiment_form(base_shape[2], len(base_config.filters))
+with ui.guard():
+    configs = transfer_experiment(base_key, **form, registry=registry)
+    from core.models import lint
+    from core.datasets import dataset_info, input_shape_for
+
+    info = dataset_info(form["dataset"])
+if form["dataset"] == base_config.dataset:
+    st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
+               "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")
+pending = {name: config for name, config in configs.items() if not registry.has(config.key)}
+if any(ui.runner().status(config.key).state in ("queued", "running") for config in pending.values()):
+    live_jobs(pending)
+elif pending and st.button(f"Train the {len(pending)} missing network(s)", type="primary", key="transfer_train_button"):
+    with ui.guard():
+        for config in pending.values():
+            ui.runner().submit(config)
+    st.rerun()
+
+rows = experiment_rows(configs, registry)
+st.dataframe([{**row, "test accuracy": None if row["test accuracy"] is None else f"{row['test accuracy']:.1%}"}
+              for row in rows], hide_index=True, column_order=["network", "trained", "test accuracy", "gain over scratch (points)",
+                                                               "trainable parameters", "frozen parameters", "training time (s)"])
+done = {row["network"]: row for row in rows if row["trained"]}
+if len(done) == len(EXPERIMENT_NAMES):
+    scratch, frozen = done[SCRATCH], done[FEATURE_EXTRACTION]
+    st.plotly_chart(charts.scores_figure(list(done), [row["test accuracy"] for row in done.values()],
+                                         f"Test accuracy on {info.title} with {form['train_subset']} training images",
+                                         "test accuracy (fraction correct)", baseline=1 / len(info.class_names)), width="stretch")
+    histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
+    st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
+    best = max(done.values(), key=lambda row: row["test accuracy"])
+    st.markdown(
+        f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps "
+        f"**{frozen['frozen parameters']:,}** frozen; from scratch all **{scratch['trainable parameters']:,}** must be learned "
+        f"from {form['train_subset']} images. Best here: **{best['network']}**"
+        + (f", {best['gain over scratch (points)']:+.1f} points over scratch." if best["network"] != SCRATCH else ".")
+        + " Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, "
+          "training from scratch catches up."
+    )
+elif not pending:
+    st.info("Training…")
+
+ui.show_code(transfer_experiment, label="Show the code: the three configurations of the experiment")

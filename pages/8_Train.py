@@ -1,0 +1,154 @@
+"""Train: move sliders, press Train, watch the curves. Trained settings come back instantly from the registry."""
+
+import dataclasses
+
+import streamlit as st
+
+from core import charts, ui
+from core.config import APPLICATION_BASES, PRESETS, Augmentation, TrainConfig
+from core.datasets import list_datasets
+from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
+
+SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
+RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
+
+ui.page_setup("Train")
+st.title("Train a network")
+st.caption("Pick settings in the sidebar and press **Train**. Training runs in the background: move sliders, switch "
+           "pages and come back — nothing is lost. Settings that were trained before show their result at once.")
+
+
+def apply_preset():
+    preset = PRESETS[st.session_state.train_preset]
+    st.session_state.update({
+        "train_family": preset.family, "train_subset": preset.train_subset or "all", "train_epochs": preset.epochs,
+        "train_batch_size": preset.batch_size, "train_units": preset.hidden_units[0], "train_dense_layers": len(preset.hidden_units),
+        "train_conv_blocks": len(preset.filters), "train_first_filters": preset.filters[0], "train_dropout": preset.dropout_rate,
+        "train_learning_rate": preset.learning_rate, "train_optimizer": preset.optimizer,
+    })
+
+
+def train_form() -> TrainConfig:
+    """The sidebar's widgets, read into one TrainConfig."""
+    sidebar = st.sidebar
+    sidebar.selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset,
+                      help="Classic = exactly the TensorFlow course networks. Fast preview = small and quick.")
+    datasets = [info.name for info in list_datasets() if info.available]
+    dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
+    subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
+                                   help="A stratified subset trains faster; the test set is always the full one.")
+    family = sidebar.radio("Network", ["dnn", "cnn", "transfer"], index=1, horizontal=True, key="train_family",
+                           format_func={"dnn": "Dense (DNN)", "cnn": "Convolutional (CNN)", "transfer": "Transfer"}.get)
+    fields = {"dataset": dataset, "train_subset": None if subset == "all" else subset, "family": family}
+    if family == "cnn":
+        blocks = sidebar.slider("Convolution blocks (conv + 2×2 pool)", 1, 4, 2, key="train_conv_blocks")
+        first = sidebar.select_slider("Filters in the first block (doubles each block)", [8, 16, 32, 64], 32, key="train_first_filters")
+        fields["filters"] = tuple(first * 2**block for block in range(blocks))
+        fields["kernel_size"] = sidebar.select_slider("Kernel size", [3, 5], 3, key="train_kernel_size")
+        fields["padding"] = sidebar.radio("Padding", ["valid", "same"], horizontal=True, key="train_padding")
+        fields["batch_norm"] = sidebar.checkbox("Batch normalisation", key="train_batch_norm")
+    if family == "transfer":
+        bases = list(APPLICATION_BASES) + [f"registry:{row['key']}" for row in ui.registry().list_entries(family="cnn")]
+        fields["base_model"] = sidebar.selectbox("Pretrained base", bases, key="train_base_model",
+                                                 help="ImageNet bases need their weights (online once); registry CNNs work offline.")
+        fields["fine_tune_layers"] = sidebar.slider("Layers to fine-tune (0 = feature extraction)", 0, 20, 0, key="train_fine_tune")
+    layers = sidebar.slider("Dense hidden layers", 1, 3, 1, key="train_dense_layers")
+    units = sidebar.select_slider("Units per dense layer", [16, 32, 64, 128, 256, 512], 128, key="train_units")
+    fields["hidden_units"] = tuple([units] * layers)
+    fields["dropout_rate"] = sidebar.slider("Dropout", 0.0, 0.7, 0.0, 0.05, key="train_dropout")
+    fields["optimizer"] = sidebar.selectbox("Optimizer", ["adam", "sgd", "rmsprop"], key="train_optimizer")
+    fields["learning_rate"] = sidebar.select_slider("Learning rate", RATES, 0.001, key="train_learning_rate")
+    fields["batch_size"] = sidebar.select_slider("Batch size", [16, 32, 64, 128, 256], 32, key="train_batch_size")
+    fields["epochs"] = sidebar.slider("Epochs", 1, 30, 5, key="train_epochs")
+    if sidebar.toggle("Augmentation", key="train_augment"):
+        fields["augmentation"] = Augmentation(
+            rotation_range=sidebar.slider("Rotation (degrees)", 0, 45, 15, key="train_rotation"),
+            width_shift_range=sidebar.slider("Shift (fraction)", 0.0, 0.3, 0.1, key="train_shift"),
+            height_shift_range=st.session_state.get("train_shift", 0.1),
+            zoom_range=sidebar.slider("Zoom (fraction)", 0.0, 0.3, 0.1, key="train_zoom"),
+            horizontal_flip=sidebar.checkbox("Horizontal flip", True, key="train_flip"),
+        )
+    if sidebar.toggle("Stop at a target accuracy", key="train_stop_toggle"):
+        fields["stop_at_accuracy"] = sidebar.slider("Target training accuracy", 0.80, 0.99, 0.90, 0.01, key="train_stop_at")
+    if sidebar.toggle("Early stopping on validation loss", key="train_early_toggle"):
+        fields["early_stopping_patience"] = sidebar.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
+    fields["seed"] = int(sidebar.number_input("Seed", 0, 9999, 0, key="train_seed"))
+    return TrainConfig(**fields)
+
+
+def show_entry(entry):
+    """A trained model: headline numbers, curves, summary."""
+    card = entry.card
+    cols = st.columns(4)
+    cols[0].metric("test accuracy", f"{card['test']['accuracy']:.2%}")
+    cols[1].metric("parameters", f"{card['params']['total']:,}")
+    cols[2].metric("training time", f"{card['timings']['train_seconds']:.1f} s")
+    cols[3].metric("epochs run", f"{card['epochs_run']} / {card['config']['epochs']}")
+    if card.get("stopped_reason"):
+        st.info(f"Stopped early: {card['stopped_reason']}.")
+    show_curves(entry.title, entry.history)
+    st.markdown("**The model, layer by layer** (`model.summary()`)")
+    st.dataframe(card["summary"], hide_index=True)
+    st.caption(f"Registry key `{entry.key}` · dataset source: {card['dataset']['source']} · "
+               f"TensorFlow {card['versions']['tensorflow']}, Keras {card['versions']['keras']}")
+
+
+def show_curves(name, history):
+    left, right = st.columns(2)
+    left.plotly_chart(charts.history_figure({name: history}, "accuracy"))
+    right.plotly_chart(charts.history_figure({name: history}, "loss"))
+    if history and history[-1]["accuracy"] - history[-1]["val_accuracy"] > 0.05:
+        st.warning("Training accuracy is well above validation accuracy: the network is starting to memorise "
+                   "(overfitting). Try dropout, augmentation, fewer epochs or early stopping.")
+
+
+@st.fragment(run_every=1.0)
+def live_job(key: str, title: str):
+    """Progress of a background training, redrawn every second until it ends."""
+    status = ui.runner().status(key)
+    if status.finished:
+        st.rerun()
+    done = len(status.progress)
+    if status.state == "queued":
+        st.info(f"Queued: waiting for {status.queue_position or 0} other training(s) to finish. The worker starts in a few seconds.")
+    else:
+        eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
+        st.progress(done / status.epochs, text=f"Training {title}: epoch {done} of {status.epochs}{eta}")
+    if status.progress:
+        show_curves(title, status.progress)
+    if st.button("Cancel training", key="train_cancel_button"):
+        ui.runner().cancel(key)
+
+
+config = train_form()
+st.subheader(config.title)
+with ui.guard():
+    from core.datasets import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
+    from core.models import lint
+
+    info = dataset_info(config.dataset)
+    for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
+        st.warning(warning)
+    entry = ui.registry().find(config)
+
+if entry is not None:
+    st.success("Trained before: shown from the registry, no training needed.")
+    show_entry(entry)
+    st.stop()
+
+status = ui.runner().status(config.key)
+if status.state in ("queued", "running"):
+    live_job(config.key, config.title)
+    st.stop()
+if status.state in ("failed", "cancelled"):
+    (st.error if status.state == "failed" else st.info)(status.message or f"Training {status.state}.")
+
+small = estimated_images_seen(config, info) <= AUTO_TRAIN_IMAGE_EPOCHS and config.family != "transfer"
+auto = st.toggle("Auto-train small configurations when I change a slider", key="train_auto",
+                 help=f"Only when training images × epochs ≤ {AUTO_TRAIN_IMAGE_EPOCHS:,} (a few seconds).")
+st.write("This configuration has not been trained yet.")
+if st.button("Train", type="primary", key="train_start_button") or (auto and small):
+    with ui.guard():
+        ui.runner().submit(config)
+    st.rerun()
+ui.show_code(TrainConfig, label="Show the code: the configuration that becomes the registry key")

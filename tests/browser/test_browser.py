@@ -1,0 +1,175 @@
+"""Real browser tests: Debian's Chromium, driven by Playwright, against `streamlit run app.py` on loopback.
+
+Each page is opened by deep link on a fresh server; a test fails on a console error, on an exception
+box, or on any request to a host other than this machine. Screenshots go to tests/artifacts/.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+PAGES = ["", "Hello_neuron", "Datasets", "Convolutions", "Augmentation", "Inside_the_network", "Your_own_images",
+         "Transfer_learning", "Train", "Compare", "Predict", "Models"]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(registry_root: Path):
+    """`streamlit run app.py` on a free loopback port; returns (process, base URL) once healthy."""
+    port = free_port()
+    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=PROJECT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"streamlit did not become healthy: {process.stdout.read().decode()[-2000:]}")
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def browser_registry(trained_registry_root, tmp_path):
+    """A private copy of the session's trained registry, so the browser may train and delete freely."""
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    return root
+
+
+@pytest.fixture
+def server(browser_registry):
+    process, url = start_server(browser_registry)
+    yield url
+    stop_server(process)
+    subprocess.run(["pkill", "-f", f"core worker --root {browser_registry}"], check=False)
+
+
+@pytest.fixture
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page whose console errors and off-machine requests are collected for the test to assert on."""
+
+    def __init__(self, browser):
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.console_errors, self.foreign_requests = [], []
+        self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        self.page.on("request", self._check_host)
+
+    def _check_host(self, request):
+        host = urlparse(request.url).hostname
+        if host not in ("127.0.0.1", "localhost", None) and not request.url.startswith("data:"):
+            self.foreign_requests.append(request.url)
+
+    def open(self, url, timeout=120_000):
+        self.page.goto(url)
+        self.wait_idle(timeout)
+
+    def wait_idle(self, timeout=120_000):
+        self.page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
+        self.page.wait_for_timeout(300)
+
+    def screenshot(self, name):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+        self.page.set_viewport_size({"width": 1400, "height": min(max(int(height), 800), 6000)})
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+    def assert_clean(self):
+        assert self.page.locator("[data-testid=stException]").count() == 0, self.page.inner_text("body")[:2000]
+        assert not self.console_errors, self.console_errors
+        assert not self.foreign_requests, self.foreign_requests
+
+
+def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, browser):
+    for name in PAGES:
+        process, url = start_server(browser_registry)  # fresh server: the deep link is its first request
+        try:
+            watched = Watched(browser)
+            started = time.perf_counter()
+            watched.open(f"{url}/{name}")
+            print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s")
+            assert "CNN Classroom" in watched.page.title()
+            assert watched.page.locator("h1").count() >= 1
+            watched.screenshot(f"page_{name or 'Home'}")
+            watched.assert_clean()
+            watched.page.close()
+        finally:
+            stop_server(process)
+
+
+def test_train_a_small_model_and_watch_the_curve_appear(server, browser):
+    watched = Watched(browser)
+    watched.open(f"{server}/Train")
+    page = watched.page
+    page.get_by_test_id("stSidebar").get_by_text("classic DNN").click()
+    page.get_by_role("option", name="fast preview").click()
+    watched.wait_idle()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Trained before").wait_for(timeout=240_000)
+    watched.wait_idle()
+    assert page.locator(".js-plotly-plot").count() >= 2
+    assert "test accuracy" in page.inner_text("[data-testid=stMain]")
+    watched.screenshot("train_result")
+    watched.assert_clean()
+
+
+def test_upload_a_photo_and_see_probabilities(server, browser, tmp_path):
+    from PIL import Image, ImageDraw
+
+    photo = tmp_path / "trouser_photo.jpg"
+    image = Image.new("RGB", (1200, 1600), (235, 230, 225))  # a light table
+    ImageDraw.Draw(image).polygon([(450, 200), (750, 200), (820, 1400), (640, 1400), (600, 600), (560, 1400), (380, 1400)],
+                                  fill=(40, 45, 70))  # dark trousers
+    image.save(photo, "JPEG", quality=90)
+    watched = Watched(browser)
+    watched.open(f"{server}/Predict")
+    watched.page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
+    watched.page.get_by_text("Where the model looked").wait_for(timeout=120_000)
+    watched.wait_idle()
+    body = watched.page.inner_text("[data-testid=stMain]")
+    assert "%" in body and "inverted" in body
+    watched.screenshot("predict_result")
+    watched.assert_clean()

@@ -1,0 +1,130 @@
+"""AppTest: the home page and the Train, Compare, Predict and Models pages, on real models."""
+
+import io
+import time
+from pathlib import Path
+
+from conftest import TINY_CNN, TINY_DNN
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def page(path: str) -> AppTest:
+    return AppTest.from_file(str(PROJECT / path), default_timeout=180)
+
+
+def texts(at: AppTest) -> str:
+    parts = [element.value for kind in ("markdown", "caption", "success", "info", "warning", "error", "subheader", "title")
+             for element in getattr(at, kind)]
+    return "\n".join(str(part) for part in parts)
+
+
+def set_train_widgets(at: AppTest, config):
+    """Move the Train page's sidebar widgets to describe `config` (a DNN or CNN on Fashion-MNIST)."""
+    at.radio(key="train_family").set_value(config.family)
+    at.select_slider(key="train_subset").set_value(config.train_subset or "all")
+    at.select_slider(key="train_units").set_value(config.hidden_units[0])
+    at.slider(key="train_epochs").set_value(config.epochs)
+    at.select_slider(key="train_batch_size").set_value(config.batch_size)
+    at.select_slider(key="train_learning_rate").set_value(config.learning_rate)
+    at.run()
+    if config.family == "cnn":
+        at.slider(key="train_conv_blocks").set_value(len(config.filters))
+        at.select_slider(key="train_first_filters").set_value(config.filters[0])
+    return at.run()
+
+
+def test_home_page_lists_models_and_datasets(trained_registry):
+    at = page("app.py").run()
+    assert not at.exception
+    assert at.metric[0].value == "2"
+    frames = [frame.value for frame in at.dataframe]
+    assert any("fashion_mnist" in frame.to_string() for frame in frames)
+
+
+def test_train_page_shows_a_trained_config_instantly_without_training(trained_registry):
+    at = page("pages/8_Train.py").run()
+    assert not at.exception
+    started = time.perf_counter()
+    set_train_widgets(at, TINY_CNN)
+    assert not at.exception
+    assert "Trained before" in texts(at)
+    accuracy = trained_registry.get(TINY_CNN.key).test_accuracy
+    assert at.metric[0].value == f"{accuracy:.2%}"
+    assert any("conv_1" in frame.value.to_string() for frame in at.dataframe)  # model.summary() table
+    with trained_registry.connect() as connection:
+        assert connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0  # nothing was trained
+    print(f"cache-hit reruns took {time.perf_counter() - started:.2f}s")
+
+
+def test_train_page_trains_a_new_config_in_the_background(registry_root):
+    at = page("pages/8_Train.py").run()
+    config = TINY_DNN
+    set_train_widgets(at, config)
+    at.slider(key="train_epochs").set_value(1).run()
+    assert "has not been trained yet" in texts(at)
+    at.button(key="train_start_button").click().run()
+    assert not at.exception
+    deadline = time.monotonic() + 180
+    while "Trained before" not in texts(at) and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+        assert not at.exception
+    assert "Trained before" in texts(at)
+    assert float(at.metric[0].value.rstrip("%")) > 20
+
+
+def test_train_page_lints_before_training(registry_root):
+    at = page("pages/8_Train.py").run()
+    at.select_slider(key="train_learning_rate").set_value(0.1).run()
+    at.selectbox(key="train_optimizer").set_value("adam").run()
+    assert any("learning rate" in warning.value.lower() for warning in at.warning)
+
+
+def test_compare_page_compares_two_models_with_significance(trained_registry):
+    at = page("pages/9_Compare.py").run()
+    assert not at.exception
+    at.multiselect(key="compare_models").set_value([TINY_CNN.key, TINY_DNN.key]).run()
+    assert not at.exception
+    shown = texts(at)
+    assert "McNemar" in shown and "95% CI" in shown
+    assert len(at.get("plotly_chart")) >= 4  # curves, per-class accuracy, two confusion matrices
+    assert "right" in shown and "wrong" in shown  # the disagreement gallery
+
+
+def jpeg_of_test_item(index: int, invert: bool) -> bytes:
+    from core.datasets import load_dataset
+
+    image = load_dataset("fashion_mnist").x_test[index][..., 0]
+    image = 255 - image if invert else image
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((400, 400)).convert("RGB").save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_predict_page_classifies_good_files_and_explains_bad_ones(trained_registry):
+    at = page("pages/10_Predict.py").run()
+    at.selectbox(key="predict_model").set_value(TINY_CNN.key).run()
+    assert not at.exception
+    uploader = at.get("file_uploader")[0]
+    files = [("shoe_photo.jpg", jpeg_of_test_item(0, invert=True), "image/jpeg"),
+             ("notes.png", b"this is text, not a picture", "image/png"),
+             ("empty.png", b"", "image/png")]
+    uploader.set_value(files).run()
+    assert not at.exception
+    assert len(at.error) == 2
+    assert all("not an image" in e.value.lower() or "empty" in e.value.lower() for e in at.error)
+    assert any("%" in success.value for success in at.success)
+    assert "inverted" in texts(at)
+    assert "Where the model looked (Grad-CAM" in texts(at)
+
+
+def test_models_page_lists_and_filters(trained_registry):
+    at = page("pages/11_Models.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert set(table["key"]) == {TINY_DNN.key, TINY_CNN.key}
+    at.selectbox(key="models_family").set_value("cnn").run()
+    assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]

@@ -1,0 +1,80 @@
+"""The command line, as a user would type it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CNN, TINY_DNN
+
+from core import cli
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*arguments, registry_root, check=True):
+    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root)}
+    result = subprocess.run([sys.executable, "-m", "core", *arguments], cwd=PROJECT, env=environment,
+                            capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_train_list_show_compare_export_delete(registry_root, tmp_path):
+    trained = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
+                      registry_root=registry_root)
+    assert "epoch   2/2 [####################]" in trained.stdout
+    assert TINY_DNN.key in trained.stdout  # the flags describe exactly TINY_DNN
+    again = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
+                    registry_root=registry_root)
+    assert "Already trained" in again.stdout and "epoch   1/2" not in again.stdout
+    run_cli("train", "--family", "cnn", "--filters", "8,16", "--hidden-units", "32", "--train-subset", "500",
+            "--epochs", "2", "--batch-size", "16", "--learning-rate", "0.003", registry_root=registry_root)
+
+    listing = run_cli("list", registry_root=registry_root).stdout
+    assert TINY_DNN.key in listing and TINY_CNN.key in listing
+    assert '"test_accuracy"' in run_cli("list", "--json", registry_root=registry_root).stdout
+    assert '"fingerprint"' in run_cli("show", TINY_CNN.key, registry_root=registry_root).stdout
+    comparison = run_cli("compare", TINY_CNN.key, TINY_DNN.key, registry_root=registry_root).stdout
+    assert "McNemar exact p =" in comparison and "95% CI" in comparison
+    exported = run_cli("export", TINY_CNN.key, "--format", "tflite", "--out", str(tmp_path), registry_root=registry_root)
+    assert (tmp_path / f"{TINY_CNN.key}.tflite").stat().st_size > 1000, exported.stdout
+    run_cli("delete", TINY_DNN.key, registry_root=registry_root)
+    assert TINY_DNN.key not in run_cli("list", registry_root=registry_root).stdout
+
+
+def test_errors_are_one_clear_line_without_a_traceback(registry_root):
+    missing = run_cli("show", "0123456789abcdef", registry_root=registry_root, check=False)
+    assert missing.returncode == 1 and "No model with key 0123456789abcdef" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_key = run_cli("delete", "../../etc", registry_root=registry_root, check=False)
+    assert bad_key.returncode == 1 and "16 hexadecimal digits" in bad_key.stderr
+    bad_value = run_cli("train", "--learning-rate", "50", registry_root=registry_root, check=False)
+    assert bad_value.returncode == 1 and "learning_rate must be a number" in bad_value.stderr
+    offline = run_cli("train", "--dataset", "cifar10", "--epochs", "1", registry_root=registry_root, check=False)
+    assert offline.returncode == 1 and "cifar" in offline.stderr.lower() and "Traceback" not in offline.stderr
+
+
+def test_datasets_says_what_is_here_and_how_to_get_the_rest(registry_root):
+    output = run_cli("datasets", registry_root=registry_root).stdout
+    assert "fashion_mnist" in output and "available" in output
+    assert "mnist" in output and "unavailable" in output
+
+
+def test_warmup_trains_then_is_a_pure_cache_hit(registry_root, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "WARMUP_PRESETS", ("tiny dnn", "tiny cnn"))
+    monkeypatch.setitem(cli.PRESETS, "tiny dnn", TINY_DNN)
+    monkeypatch.setitem(cli.PRESETS, "tiny cnn", TINY_CNN)
+    assert cli.main(["warmup"]) == 0
+    assert "training" in capsys.readouterr().out
+    assert cli.main(["warmup"]) == 0
+    output = capsys.readouterr().out
+    assert output.count("already trained") == 2 and "epoch   1/" not in output
+
+
+def test_flags_override_a_preset():
+    arguments = cli.build_parser().parse_args(["train", "--preset", "classic CNN", "--epochs", "2", "--rotation-range", "10"])
+    config = cli.config_from_arguments(arguments)
+    assert config.filters == (32, 64) and config.epochs == 2 and config.augmentation.rotation_range == 10

@@ -1,0 +1,87 @@
+"""Background training: one worker process, shared jobs, live progress, cancel, and a killed worker."""
+
+import dataclasses
+import os
+import signal
+import time
+
+import pytest
+from conftest import TINY_DNN
+
+from core.jobs import JobRunner
+from core.registry import Registry
+
+
+def wait_for(predicate, timeout=180, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def runner(registry_root):
+    runner = JobRunner(Registry(registry_root))
+    yield runner
+    stop_worker(runner)
+
+
+def stop_worker(runner):
+    """End the worker started by a test (by the PID recorded in the jobs table), so tests stay isolated."""
+    with runner.registry.connect() as connection:
+        pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL")}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_two_sessions_asking_for_one_config_share_one_job_with_live_progress(runner):
+    config = dataclasses.replace(TINY_DNN, epochs=3, seed=21)
+    first = runner.submit(config)
+    second = runner.submit(config)
+    assert first.state in ("queued", "running") and second.state in ("queued", "running")
+    with runner.registry.connect() as connection:
+        assert connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    seen_epochs = set()
+
+    def finished():
+        status = runner.status(config.key)
+        seen_epochs.update(epoch["epoch"] for epoch in status.progress)
+        return status.state == "done"
+
+    wait_for(finished)
+    assert seen_epochs == {1, 2, 3}
+    entry = runner.registry.get(config.key)
+    assert entry.test_accuracy > 0.3
+    assert runner.submit(config).state == "done"  # a trained config is never queued again
+
+
+def test_cancel_stops_a_running_job_and_publishes_nothing(runner):
+    config = dataclasses.replace(TINY_DNN, epochs=200, seed=22)
+    runner.submit(config)
+    wait_for(lambda: runner.status(config.key).progress)
+    runner.cancel(config.key)
+    status = wait_for(lambda: (s := runner.status(config.key)).state == "cancelled" and s, timeout=30)
+    assert "cancelled" in status.message
+    assert not runner.registry.has(config.key)
+
+
+def test_a_killed_worker_shows_the_job_failed_and_a_retry_trains_it(runner):
+    config = dataclasses.replace(TINY_DNN, epochs=200, seed=23)
+    runner.submit(config)
+    wait_for(lambda: runner.status(config.key).progress)
+    with runner.registry.connect() as connection:
+        pid = connection.execute("SELECT pid FROM jobs WHERE key = ?", (config.key,)).fetchone()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    status = wait_for(lambda: (s := runner.status(config.key)).state == "failed" and s, timeout=30)
+    assert "stopped unexpectedly" in status.message
+    assert not runner.registry.has(config.key)
+    quick = dataclasses.replace(config, epochs=1)
+    runner.submit(quick)
+    wait_for(lambda: runner.status(quick.key).state == "done")
+    assert not list(runner.registry.models_dir.glob(".tmp-*"))  # the new worker cleaned the killed run's leftovers
