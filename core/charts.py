@@ -89,27 +89,29 @@ def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmi
 
 def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str, columns: int = 8,
                         colorscale: str = "viridis", zmid=None, value_title: str = "activation") -> go.Figure:
-    """Many small 2-D arrays (filters, feature-map channels) in a grid of heatmaps, row 0 of each on top."""
+    """Many small 2-D arrays (filters, feature-map channels) in a grid of heatmaps on one colour scale, row 0 on top."""
     from plotly.subplots import make_subplots
 
     columns = max(1, min(columns, len(panels)))
     rows = max(1, -(-len(panels) // columns))
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.015,
-                           vertical_spacing=0.06 if rows > 1 else 0.0)
-    shared_scale = {"coloraxis": "coloraxis"}
+    row_pixels = 110 if columns >= 6 else 160  # each panel is square, about this tall
+    title_pixels = 22
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02,
+                           vertical_spacing=title_pixels / (rows * (row_pixels + title_pixels)) if rows > 1 else 0.0)
     for index, panel in enumerate(panels):
-        panel = np.asarray(panel, dtype=np.float32)
-        figure.add_trace(go.Heatmap(z=panel, **shared_scale, hovertemplate="row %{y}, column %{x}<br>%{z:.3f}<extra></extra>"),
+        figure.add_trace(go.Heatmap(z=np.asarray(panel, dtype=np.float32), coloraxis="coloraxis",
+                                    hovertemplate="row %{y}, column %{x}<br>value %{z:.3f}<extra></extra>"),
                          row=index // columns + 1, col=index % columns + 1)
     height, width = np.asarray(panels[0]).shape[:2] if panels else (1, 1)
-    figure.update_xaxes(showticklabels=False, constrain="domain")
-    figure.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    for index in range(1, len(panels)):
-        figure.update_yaxes(scaleanchor=f"x{index + 1}", row=index // columns + 1, col=index % columns + 1)
+    figure.update_xaxes(showticklabels=False, ticks="", constrain="domain")
+    figure.update_yaxes(showticklabels=False, ticks="", autorange="reversed", constrain="domain")
+    for index in range(len(panels)):
+        suffix = "" if index == 0 else str(index + 1)
+        figure.update_yaxes(scaleanchor=f"x{suffix}", row=index // columns + 1, col=index % columns + 1)
     figure.update_layout(
         title=f"{title} (each panel {height} × {width} pixels)",
-        coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {"title": value_title}},
-        height=60 + rows * max(90, 700 // columns), margin={"t": 70, "b": 10, "l": 10, "r": 10},
+        coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {"title": value_title, "len": 1, "thickness": 14}},
+        height=70 + rows * (row_pixels + title_pixels), margin={"t": 70, "b": 10, "l": 10, "r": 10},
     )
     figure.update_annotations(font_size=10)
     return figure
@@ -141,4 +143,32 @@ def scores_figure(names: list[str], values: list[float], title: str, value_title
         figure.add_hline(y=baseline, line_dash="dot", annotation_text="chance")
     figure.update_layout(title=title, xaxis_title="model", yaxis_title=value_title, yaxis_range=[0, 1],
                          height=340, margin={"t": 50, "b": 10})
+    return figure
+
+
+def class_counts_figure(counts_by_split: dict[str, np.ndarray], class_names: list[str]) -> go.Figure:
+    """Images per class in each split (train, validation, test), side by side."""
+    figure = go.Figure()
+    for index, (split, counts) in enumerate(counts_by_split.items()):
+        figure.add_bar(x=list(class_names), y=np.asarray(counts), name=split, marker_color=PALETTE[index % len(PALETTE)])
+    figure.update_layout(title="Images per class", xaxis_title="class", yaxis_title="images (count)", barmode="group",
+                         height=340, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3})
+    return figure
+
+
+def pixel_figure(values: np.ndarray, title: str, decimals: int = 0, zmax: float | None = None) -> go.Figure:
+    """A small 2-D array drawn as grey squares with each square's number written on it (up to 32x32)."""
+    values = np.asarray(values, dtype=float)
+    text = None
+    if max(values.shape) <= 32:
+        text = [["0" if value == 0 else f"{value:.{decimals}f}" for value in row] for row in values]
+    figure = go.Figure(go.Heatmap(
+        z=values, colorscale="gray", zmin=0, zmax=zmax if zmax is not None else max(float(values.max()), 1e-9),
+        text=text, texttemplate="%{text}" if text else None, textfont={"size": 10}, colorbar={"title": "value"},
+        hovertemplate="row %{y}, column %{x}<br>value %{z}<extra></extra>",
+    ))
+    figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=760,
+                         margin={"t": 40, "b": 10})
+    figure.update_xaxes(constrain="domain")
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     return figure

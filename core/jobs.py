@@ -126,7 +126,7 @@ class JobRunner:
             return
         log = open(self.registry.root / WORKER_LOG_FILE, "a")
         subprocess.Popen(
-            [sys.executable, "-m", "core", "worker", "--root", str(self.registry.root)],
+            [sys.executable, "-m", "core", "--root", str(self.registry.root), "worker"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

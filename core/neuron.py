@@ -80,7 +80,8 @@ def fit_line(epochs: int = 500, learning_rate: float = 0.01, seed: int = 0) -> L
 def _check_arguments(epochs, learning_rate, seed):
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or not 1 <= epochs <= MAX_EPOCHS:
         raise ConfigError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}. Received: epochs={epochs!r}")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) or not 0 < learning_rate <= MAX_LEARNING_RATE:
+    is_number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
+    if not is_number or not 0 < learning_rate <= MAX_LEARNING_RATE:
         raise ConfigError(
             f"learning_rate must be a number above 0 and at most {MAX_LEARNING_RATE} (0.01 is the classic choice). "
             f"Received: learning_rate={learning_rate!r}"

@@ -50,6 +50,18 @@ def shape_walkthrough(model) -> list[dict]:
     return rows
 
 
+def shape_flow(rows: list[dict]) -> str:
+    """The side of the feature map through the network, e.g. '28 → 26 → 13 → 11 → 5 → 1600' (Flatten's length last)."""
+    steps = []
+    for row in rows:
+        shape = row["output_shape"]
+        if row["type"] in ("InputLayer", "Conv2D", "MaxPooling2D") and shape:
+            steps.append(str(shape[0]) if shape[0] == shape[1] else f"{shape[0]}×{shape[1]}")
+        elif row["type"] == "Flatten" and shape:
+            steps.append(str(shape[0]))
+    return " → ".join(steps)
+
+
 def _explain_input(layer, shape):
     return f"the image: {_times(shape)}", "0", shape
 
@@ -71,7 +83,8 @@ def _explain_conv(layer, shape):
     formula = f"{side}, with {layer.filters} filters → {out_height} × {out_width} × {layer.filters}"
     weights = f"{kernel_height} × {kernel_width} × {channels}"
     if layer.use_bias:
-        params = f"({weights} + 1 bias) × {layer.filters} filters = {(kernel_height * kernel_width * channels + 1) * layer.filters:,}"
+        total = (kernel_height * kernel_width * channels + 1) * layer.filters
+        params = f"({weights} + 1 bias) × {layer.filters} filters = {total:,}"
     else:
         params = f"{weights} × {layer.filters} filters (no bias) = {kernel_height * kernel_width * channels * layer.filters:,}"
     return formula, params, (out_height, out_width, layer.filters)
@@ -90,7 +103,8 @@ def _explain_pool(layer, shape):
         side = _side_formula(height, pool_height, stride_height, layer.padding, out_height)
     if (height, pool_height, stride_height) != (width, pool_width, stride_width):
         side += f" (height); width → {out_width}"
-    return f"{side}, channels unchanged → {out_height} × {out_width} × {channels}", "0 (nothing to learn)", (out_height, out_width, channels)
+    formula = f"{side}, channels unchanged → {out_height} × {out_width} × {channels}"
+    return formula, "0 (nothing to learn)", (out_height, out_width, channels)
 
 
 def _explain_flatten(layer, shape):
@@ -102,8 +116,8 @@ def _explain_dense(layer, shape):
     inputs = shape[-1]
     weights = inputs * layer.units + (layer.units if layer.use_bias else 0)
     bias = " + 1 bias" if layer.use_bias else ""
-    return (f"{layer.units} units (neurons), each looking at all {inputs:,} inputs", f"({inputs:,}{bias}) × {layer.units} units = {weights:,}",
-            (*shape[:-1], layer.units))
+    formula = f"{layer.units} units (neurons), each looking at all {inputs:,} inputs"
+    return formula, f"({inputs:,}{bias}) × {layer.units} units = {weights:,}", (*shape[:-1], layer.units)
 
 
 def _explain_batch_norm(layer, shape):

@@ -79,6 +79,6 @@ st.markdown(
     "`keras.optimizers.SGD(learning_rate=0.01)` — Keras 3 spells it **`learning_rate=`**; the old `lr=` "
     "argument is gone and raises an error — and each epoch is one `train_on_batch` call on all six points, "
     "the identical gradient step `fit(..., batch_size=6)` takes, without fit's per-epoch overhead "
-    "(500 epochs in under a second instead of about fifteen)."
+    "(500 epochs in about a second instead of about fifteen)."
 )
 ui.show_code(build_neuron, fit_line)

@@ -24,15 +24,17 @@ if not rows:
     st.stop()
 
 
-def inside_form(class_names: list[str], test_size: int) -> dict:
+def inside_form(test_size: int) -> dict:
     """The image, the channel count, and the class / layer / channel to follow."""
     left, right = st.columns([3, 1])
+    ui.reset_if_invalid("inside_index", lambda value: 0 <= value < test_size, 0)
     index = left.slider("Test image (index in the test set)", 0, test_size - 1, 0, key="inside_index")
     count = right.select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels")
     return {"index": index, "count": count}
 
 
-key = ui.model_picker("A trained CNN", "inside_model", rows)
+best = max(range(len(rows)), key=lambda index: rows[index]["test_accuracy"] or 0)
+key = ui.model_picker("A trained CNN", "inside_model", rows, index=best)
 with ui.guard():
     from core.inspection import feature_maps, first_layer_filters
 
@@ -54,7 +56,7 @@ st.markdown(f"The first convolution has **{filter_count} filters of {size}×{siz
 st.plotly_chart(charts.filters_figure(filters), width="stretch")
 
 st.header("2. The journey of an image")
-form = inside_form(class_names, len(data.x_test))
+form = inside_form(len(data.x_test))
 image = data.x_test[form["index"]]
 true_class, predicted = class_names[data.y_test[form["index"]]], class_names[evaluation.predicted[form["index"]]]
 confidence = float(evaluation.probabilities[form["index"]].max())
@@ -80,19 +82,30 @@ st.markdown("Follow **one channel** of one layer across several test images of t
             "in the same place on all of them, it has learned a part that class always has — and the dense layers "
             "learned to count on it.")
 left, middle, right = st.columns(3)
-chosen_class = left.selectbox("Class", class_names, index=min(9, len(class_names) - 1), key="inside_class")
+ui.reset_if_invalid("inside_class", class_names.__contains__, class_names[-1])
+chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class")
 layer_names = [name for name, _ in maps]
+ui.reset_if_invalid("inside_layer", layer_names.__contains__, layer_names[0])
 layer = middle.selectbox("Layer", layer_names, key="inside_layer")
-layer_channels = dict(maps)[layer].shape[-1]
-channel = right.slider("Channel", 0, layer_channels - 1, 0, key="inside_channel")
 class_index = class_names.index(chosen_class)
 indices = np.flatnonzero(data.y_test == class_index)[:SAMPLES]
+if not len(indices):
+    st.info(f"The test set has no {chosen_class} images; pick another class.")
+    st.stop()
 with ui.guard():
-    sample_maps = [dict(feature_maps(model, data.x_test[i]))[layer][..., channel] for i in indices]
+    sample_maps = [dict(feature_maps(model, data.x_test[i]))[layer] for i in indices]
+strength = np.mean([sample.mean(axis=(0, 1)) for sample in sample_maps], axis=0)  # mean activation per channel
+strongest = int(strength.argmax())
+ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(strength), strongest)
+channel = right.slider("Channel", 0, len(strength) - 1, strongest, key="inside_channel")
 st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,
          caption=[f"#{i}: predicted {class_names[evaluation.predicted[i]]}" for i in indices])
-st.plotly_chart(charts.heatmap_grid_figure(sample_maps, [f"#{i}" for i in indices], f"{layer}, channel {channel} on "
-                                           f"{len(indices)} {chosen_class} images", columns=SAMPLES), width="stretch")
+st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in sample_maps], [f"#{i}" for i in indices],
+                                           f"{layer}, channel {channel} on {len(indices)} {chosen_class} images",
+                                           columns=SAMPLES), width="stretch")
+if strength[channel] == 0:
+    st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")
+st.caption(f"In {layer}, channel {strongest} responds most strongly to {chosen_class} images on average.")
 recall = float(evaluation.recall[class_index])
 st.caption(f"On the whole test set the model finds {recall:.0%} of the {chosen_class} images.")
 

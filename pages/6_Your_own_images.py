@@ -40,7 +40,7 @@ def show_task(class_names):
     """Binary or categorical, and what that means for the last layer and the loss."""
     from core.models import head
 
-    units, activation, loss = head(len(class_names))
+    units, _, loss = head(len(class_names))
     if units == 1:
         st.markdown(f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
                     f"whose output is a number between 0 and 1: the probability that the image is a *{class_names[1]}* "
@@ -51,7 +51,7 @@ def show_task(class_names):
                     f"**`{loss}`**.")
 
 
-def own_form(names: list[str]) -> TrainConfig | None:
+def own_form(names: list[str]) -> TrainConfig:
     """Pick a folder dataset and the input size; the rest is a small, fixed CNN."""
     labels = {name: f"{dataset_info(name).title} ({name})" for name in names}
     dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset")
@@ -82,7 +82,7 @@ def live_job(key: str, title: str):
 
 
 st.header("1. Upload")
-upload = st.file_uploader("A .zip of class folders", type=["zip"], key="own_upload")
+upload = st.file_uploader("A .zip of class folders", type=["zip"], key="own_zip_upload")
 if upload is not None:
     if st.session_state.get("own_imported", (None,))[0] != upload.file_id:
         with ui.guard():
@@ -118,7 +118,11 @@ if entry is not None:
     cols[0].metric("test accuracy", f"{entry.test_accuracy:.1%}")
     cols[1].metric("parameters", f"{entry.card['params']['total']:,}")
     cols[2].metric("training time", f"{entry.card['timings']['train_seconds']:.1f} s")
-    cols[3].metric("test images", f"{entry.card['dataset']['sizes']['test']}")
+    test_size = entry.card["dataset"]["sizes"]["test"]
+    cols[3].metric("test images", f"{test_size}")
+    if test_size < 100:
+        st.caption(f"Only {test_size} test images: one mistake moves the accuracy by {1 / test_size:.0%}. Add images "
+                   "for a steadier measure.")
     left, right = st.columns(2)
     left.plotly_chart(charts.history_figure({entry.title: entry.history}, "accuracy"), width="stretch")
     right.plotly_chart(charts.history_figure({entry.title: entry.history}, "loss"), width="stretch")

@@ -4,9 +4,9 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import APPLICATION_BASES
-from core.datasets import list_datasets
-from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture, experiment_rows,
-                           imagenet_weights_message, transfer_experiment)
+from core.datasets import dataset_info, list_datasets
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, base_architecture,
+                           experiment_rows, imagenet_weights_message, transfer_experiment)
 
 SUBSETS = [100, 200, 300, 500, 1000, 2000]
 
@@ -33,16 +33,18 @@ def live_jobs(configs: dict):
         st.progress(done / epochs, text=f"{name}: {status.state}, epoch {done} of {epochs}")
 
 
-def experiment_form(base_channels: int, conv_layers: int) -> dict:
+def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
     names = [info.name for info in list_datasets() if info.available]
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
                              key="transfer_dataset")
-    subset = middle.select_slider("Training images", SUBSETS, 200, key="transfer_subset")
-    epochs = right.slider("Epochs", 5, 30, 15, key="transfer_epochs")
-    fine_tune = st.slider("Base layers to fine-tune (counted from the top)", 1, conv_layers, max(1, conv_layers - 1),
-                          key="transfer_fine_tune", help="Only layers with weights count: the convolutions.")
+    subset = middle.select_slider("Training images", SUBSETS, 500, key="transfer_subset")
+    epochs = right.slider("Epochs", 5, 30, 20, key="transfer_epochs")
+    ui.reset_if_invalid("transfer_fine_tune", lambda value: 1 <= value <= conv_layers, 1)
+    fine_tune = st.slider("Base convolutions to fine-tune, counted from the top", 1, max(2, conv_layers), 1,
+                          key="transfer_fine_tune", disabled=conv_layers < 2,
+                          help="Unfreezing all of them keeps only the starting point: pretrained instead of random weights.")
     return {"dataset": dataset, "train_subset": subset, "epochs": epochs, "fine_tune_layers": fine_tune}
 
 
@@ -83,18 +85,22 @@ st.caption(f"This base learned from {trained_on:,} {base_config.dataset} images 
            f"and scores {base_entry.test_accuracy:.1%} there. The target images are converted to that shape.")
 
 st.header("3. The experiment: three networks, the same small data")
-form = experiment_form(base_shape[2], len(base_config.filters))
+form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
-    from core.models import lint
-    from core.datasets import dataset_info, input_shape_for
-
     info = dataset_info(form["dataset"])
+st.caption("Measured when this lesson was written, with the Fashion-MNIST base, 500 shapes images (grayscale 28×28, like the "
+           "base), 20 epochs, three seeds: from scratch about 43%, feature extraction about +2 points, fine-tuning about "
+           "+6 points. Grayscale shapes on noisy backgrounds are hard at 28×28: even 3,900 images reach only about 73%.")
 if form["dataset"] == base_config.dataset:
     st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
                "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")
 pending = {name: config for name, config in configs.items() if not registry.has(config.key)}
-if any(ui.runner().status(config.key).state in ("queued", "running") for config in pending.values()):
+statuses = {name: ui.runner().status(config.key) for name, config in pending.items()}
+for name, status in statuses.items():
+    if status.state == "failed":
+        st.error(f"{name}: {status.message}")
+if any(status.state in ("queued", "running") for status in statuses.values()):
     live_jobs(pending)
 elif pending and st.button(f"Train the {len(pending)} missing network(s)", type="primary", key="transfer_train_button"):
     with ui.guard():
@@ -115,15 +121,21 @@ if len(done) == len(EXPERIMENT_NAMES):
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
     best = max(done.values(), key=lambda row: row["test accuracy"])
+    early = min(5, *(len(history) for history in histories.values()))
+    early_accuracy = {name: histories[name][early - 1]["val_accuracy"] for name in EXPERIMENT_NAMES}
+    faster = all(early_accuracy[name] > early_accuracy[SCRATCH] for name in (FEATURE_EXTRACTION, FINE_TUNING))
     st.markdown(
-        f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps "
-        f"**{frozen['frozen parameters']:,}** frozen; from scratch all **{scratch['trainable parameters']:,}** must be learned "
-        f"from {form['train_subset']} images. Best here: **{best['network']}**"
+        f"Best here: **{best['network']}**"
         + (f", {best['gain over scratch (points)']:+.1f} points over scratch." if best["network"] != SCRATCH else ".")
-        + " Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, "
-          "training from scratch catches up."
+        + f" After {early} epochs the validation accuracy is "
+        + ", ".join(f"{accuracy:.0%} ({name})" for name, accuracy in early_accuracy.items())
+        + (": a pretrained base also learns **faster**." if faster else ".") + "\n\n"
+        f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps **{frozen['frozen parameters']:,}** "
+        f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {form['train_subset']} images. In this "
+        "small CNN most weights sit in the Dense layer after Flatten, so freezing the convolutions freezes only a few percent; "
+        "MobileNetV2's base alone has 2.26 million weights, all frozen in feature extraction.\n\n"
+        "Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, training "
+        "from scratch catches up (try 2,000 images)."
     )
-elif not pending:
-    st.info("Training…")
 
 ui.show_code(transfer_experiment, label="Show the code: the three configurations of the experiment")

@@ -74,7 +74,7 @@ def server(browser_registry):
     process, url = start_server(browser_registry)
     yield url
     stop_server(process)
-    subprocess.run(["pkill", "-f", f"core worker --root {browser_registry}"], check=False)
+    subprocess.run(["pkill", "-f", f"core --root {browser_registry} worker"], check=False)
 
 
 @pytest.fixture

@@ -1,0 +1,101 @@
+"""Datasets: what the images look like, how many there are per class, and what a picture is to a computer."""
+
+import numpy as np
+import streamlit as st
+
+from core import charts, ui
+from core.datasets import class_counts, list_datasets, load_dataset, sample_by_class
+
+SPLITS = {"train": "training", "val": "validation", "test": "test"}
+
+ui.page_setup("Datasets")
+st.title("Datasets")
+st.markdown(
+    "A classifier learns from **labelled examples**: many images, each with the name of its class. Before "
+    "training anything, look at the data: what the classes are, whether there are as many images of each, "
+    "and what an image really is to a computer — a grid of numbers."
+)
+
+
+def datasets_form():
+    """The chosen dataset's info."""
+    infos = {info.name: info for info in list_datasets()}
+    name = st.selectbox("Dataset", list(infos), key="datasets_name",
+                        format_func=lambda name: infos[name].title + ("" if infos[name].available else " (not on this machine)"))
+    return infos[name]
+
+
+info = datasets_form()
+st.caption(info.description)
+if not info.available:
+    st.warning(info.message, icon="📦")
+    st.stop()
+
+with ui.guard():
+    dataset = ui.load_dataset(info.name)
+
+cols = st.columns(4)
+cols[0].metric("classes", dataset.num_classes)
+cols[1].metric("image shape (H × W × C)", " × ".join(map(str, dataset.input_shape)))
+cols[2].metric("training / validation images", f"{len(dataset.y_train):,} / {len(dataset.y_val):,}")
+cols[3].metric("test images", f"{len(dataset.y_test):,}")
+st.caption(f"Source: {dataset.source}. The test split is fixed: every model of this dataset is tested on the same images.")
+
+st.subheader("Some images of every class")
+per_class = st.slider("Images per class", 1, 12, 8, key="datasets_per_class")
+side = 56 if dataset.input_shape[0] <= 32 else 80
+for class_name, images in sample_by_class(dataset, per_class).items():
+    label, pictures = st.columns([1, 6])
+    label.markdown(f"**{class_name}**")
+    pictures.image([ui.displayable(image) for image in images], width=side)
+
+counts = {SPLITS[split]: class_counts(getattr(dataset, f"y_{split}"), dataset.num_classes) for split in SPLITS}
+st.plotly_chart(charts.class_counts_figure(counts, dataset.class_names), width="stretch")
+st.caption("Balanced classes (bars of equal height) mean accuracy is a fair score: a model cannot do well by always "
+           "guessing the most common class.")
+
+st.subheader("An image is a grid of numbers")
+left, middle, right = st.columns([2, 2, 2])
+split = left.selectbox("Split", list(SPLITS), index=2, format_func=SPLITS.get, key="datasets_split")
+images, labels = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+index = int(middle.number_input(f"Image number (0 to {len(labels) - 1})", 0, len(labels) - 1, 0, key="datasets_index"))
+channels = dataset.input_shape[-1]
+channel = right.selectbox("Colour channel", range(channels), format_func=["red", "green", "blue"].__getitem__,
+                          key="datasets_channel") if channels == 3 else 0
+image = images[index]
+pixels = image[:, :, channel]
+left.image(ui.displayable(image), width=160, caption=f"{dataset.class_names[labels[index]]} (label {labels[index]})")
+st.markdown(
+    f"This picture is a {pixels.shape[0]} × {pixels.shape[1]} grid of whole numbers from **0 (black)** to "
+    "**255 (white)**" + (f", one grid per colour channel (this is the {['red', 'green', 'blue'][channel]} one)"
+                         if channels == 3 else "")
+    + f". This one ranges from {pixels.min()} to {pixels.max()}."
+)
+raw_tab, scaled_tab, raw_table_tab, scaled_table_tab = st.tabs(
+    ["Pixel values 0..255", "Normalised 0..1", "Table: 0..255", "Table: 0..1"])
+raw_tab.plotly_chart(charts.pixel_figure(pixels, "Pixel values 0..255", 0, 255), width="stretch")
+scaled_tab.plotly_chart(charts.pixel_figure(pixels / 255, "After normalising: value / 255, from 0 to 1", 2, 1),
+                        width="stretch")
+raw_table_tab.dataframe(pixels.astype(np.int64))
+scaled_table_tab.dataframe(np.round(pixels / 255, 3))
+st.caption("Same picture, same shades: only the scale of the numbers changed (white is 255 before, 1.00 after).")
+
+st.subheader("Why normalise?")
+st.markdown(
+    "Networks learn best from small numbers, around 0 to 1: large inputs make large gradients and unstable "
+    "training. Dividing by 255 keeps the picture identical (same shades, same proportions) and only changes the "
+    "scale. The classic tutorial divides the arrays *before* training (`training_images / 255.0`). Our models "
+    "do it **inside** the model with a `Rescaling(1/255)` layer, right after the input, so a saved model takes "
+    "raw 0..255 pixels: a photo you upload later needs no outside preprocessing, and nobody can forget it."
+)
+st.code(
+    "from tensorflow import keras\nfrom tensorflow.keras import layers\n\n"
+    "inputs = keras.Input(shape=(28, 28, 1))\n"
+    "x = layers.Rescaling(1 / 255)(inputs)  # 0..255 -> 0..1, part of the saved model\n"
+    "# ... Conv2D / Dense layers ...",
+    language="python",
+)
+st.caption("Older tutorials import it as `tf.keras.layers.experimental.preprocessing.Rescaling`; it is now "
+           "`keras.layers.Rescaling`. `keras.datasets.fashion_mnist.load_data()` still works where the internet "
+           "is reachable; this page reads the same files from the Debian package.")
+ui.show_code(load_dataset, sample_by_class, class_counts)

@@ -1,0 +1,81 @@
+"""AppTest: the Convolutions page filters an image, pools it, and walks a real CNN's shapes."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from core.datasets import load_dataset
+from core.inspection import PRESET_FILTERS, apply_filter, max_pool
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages/3_Convolutions.py")
+
+
+def table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def heatmap(at: AppTest, index: int) -> str:
+    return at.get("plotly_chart")[index].proto.spec
+
+
+def heatmap_values(at: AppTest, index: int) -> np.ndarray:
+    """The z array of a heatmap chart (plotly 7 sends number arrays as base64)."""
+    z = json.loads(heatmap(at, index))["data"][0]["z"]
+    shape = tuple(int(side) for side in z["shape"].split(","))
+    return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+
+
+def test_default_walkthrough_is_the_classic_network_and_padding_same_changes_it():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    rows = table(at)
+    assert "(1600,)" in rows["output shape"].tolist()
+    assert rows["parameters"].tolist()[2:] == [320, 0, 18496, 0, 0, 204928, 1290]
+    assert any("28 → 26 → 13 → 11 → 5 → 1600" in block.value for block in at.markdown)
+    assert "26 × 26" in heatmap(at, 1) and "13 × 13" in heatmap(at, 2)  # filtered and pooled sizes
+
+    at.radio(key="conv_padding").set_value("same").run()
+    assert not at.exception
+    rows = table(at)
+    assert "(3136,)" in rows["output shape"].tolist()  # 28 -> 28 -> 14 -> 14 -> 7: 7 x 7 x 64
+    assert "(28, 28, 32)" in rows["output shape"].tolist()
+    assert "⌊(28 − 3 + 2·1) / 1⌋ + 1 = 28" in rows["shape arithmetic"].tolist()[2]
+
+
+def test_too_many_blocks_is_a_clear_message_not_a_traceback():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.slider(key="conv_blocks").set_value(4).run()
+    assert not at.exception
+    assert "nothing left to look at" in at.error[0].value
+
+
+def test_a_colour_shapes_image_is_filtered_as_grayscale():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.radio(key="conv_source").set_value("shapes").run()
+    assert not at.exception
+    image = load_dataset("shapes", color_mode="grayscale").x_test[1, :, :, 0]
+    assert np.array_equal(heatmap_values(at, 0), image)
+    assert heatmap_values(at, 1).shape == (62, 62) and heatmap_values(at, 2).shape == (31, 31)
+
+
+def test_a_preset_fills_the_nine_numbers_and_typed_numbers_are_applied():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="conv_filter").set_value("horizontal edges").run()
+    assert not at.exception
+    assert [at.number_input(key=f"conv_kernel_{row}0").value for row in range(3)] == [-1, 0, 1]
+
+    for row in range(3):
+        for column in range(3):
+            at.number_input(key=f"conv_kernel_{row}{column}").set_value(1.0 if (row, column) == (1, 1) else 0.0)
+    at.run()
+    assert not at.exception
+    image = load_dataset("fashion_mnist", color_mode="grayscale").x_test[1, :, :, 0]
+    assert np.array_equal(heatmap_values(at, 0), image)
+    assert np.array_equal(heatmap_values(at, 1), image[1:-1, 1:-1])  # the identity filter only trims the border
+    assert np.array_equal(heatmap_values(at, 2), max_pool(image[1:-1, 1:-1], 2))
+
+    at.selectbox(key="conv_filter").set_value("vertical edges").run()
+    assert np.array_equal(heatmap_values(at, 1), apply_filter(image, PRESET_FILTERS["vertical edges"]))

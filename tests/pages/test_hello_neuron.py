@@ -1,0 +1,39 @@
+"""AppTest: the Hello, neuron page trains one Dense unit and shows its prediction for x = 10."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages/1_Hello_neuron.py")
+
+
+def prediction(at: AppTest) -> float:
+    return float(at.metric[0].value)
+
+
+def test_training_gets_close_to_19_and_more_epochs_get_closer():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    assert at.metric[0].label == "prediction for x = 10"
+    classic = prediction(at)  # 500 epochs at learning rate 0.01, like the classic lesson
+    assert abs(classic - 19) < 0.1 and classic != 19.0
+    assert abs(float(at.metric[1].value) - 2) < 0.01  # the learned weight
+
+    at.slider(key="neuron_epochs").set_value(50).run()
+    assert not at.exception
+    assert abs(prediction(at) - 19) > abs(classic - 19)
+
+    at.slider(key="neuron_epochs").set_value(200).run()
+    at.select_slider(key="neuron_learning_rate").set_value(0.03).run()
+    assert not at.exception
+    assert abs(prediction(at) - 19) < 0.5
+    loss_chart = at.get("plotly_chart")[1].proto.spec
+    assert '"type":"log"' in loss_chart.replace(" ", "")
+    assert any("learning_rate=" in block.value for block in at.code)  # ui.show_code shows fit_line and build_neuron
+
+
+def test_a_too_large_learning_rate_is_explained_not_a_crash():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.select_slider(key="neuron_learning_rate").set_value(0.2).run()
+    assert not at.exception
+    assert "overshoot" in at.error[0].value

@@ -1,0 +1,85 @@
+"""AppTest: the Inside-the-network page shows a real CNN's filters and feature maps, layer by layer."""
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_CNN
+from streamlit.testing.v1 import AppTest
+
+PAGE = Path(__file__).resolve().parents[2] / "pages/5_Inside_the_network.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry_cache():
+    """ui.registry() is cached for the server's life; each test points $CNNCLASSROOM_REGISTRY elsewhere."""
+    from core import ui
+
+    ui.registry.clear()
+    yield
+    ui.registry.clear()
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [chart.proto.spec for chart in at.get("plotly_chart")]
+
+
+def heatmaps(figure_json: str) -> list[np.ndarray]:
+    """The z arrays of a plotly figure's heatmaps (plotly 7 sends number arrays as base64)."""
+    import json
+
+    arrays = []
+    for trace in json.loads(figure_json)["data"]:
+        z = trace["z"]
+        if isinstance(z, dict):
+            values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
+            z = values.reshape([int(side) for side in z["shape"].split(",")]) if "shape" in z else values
+        arrays.append(np.asarray(z, dtype=np.float32))
+    return arrays
+
+
+def test_without_a_cnn_the_page_says_how_to_train_one(registry_root):
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    assert any("python -m core warmup" in info.value for info in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_filters_and_feature_maps_match_the_model(trained_registry):
+    from core.inspection import feature_maps
+
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    assert at.selectbox(key="inside_model").value == TINY_CNN.key  # the only CNN (the DNN is not offered)
+    model = trained_registry.load_model(TINY_CNN.key)
+    expected = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers if layer.name.startswith(("conv", "pool"))}
+    assert expected == {"conv_1": (26, 26, 8), "pool_1": (13, 13, 8), "conv_2": (11, 11, 16), "pool_2": (5, 5, 16)}
+
+    at.select_slider(key="inside_channels").set_value(4)
+    at.slider(key="inside_index").set_value(7).run()
+    assert not at.exception
+    shown = "\n".join(markdown.value for markdown in at.markdown)
+    for name, (height, width, channels) in expected.items():
+        assert f"**{name}** · output shape **{height} × {width} × {channels}**" in shown
+    charts = figures(at)
+    filters, journey = heatmaps(charts[0]), charts[1:1 + len(expected)]
+    assert len(filters) == 8 and filters[0].shape == (3, 3)  # 8 learned 3x3 kernels of conv_1
+    assert [len(heatmaps(chart)) for chart in journey] == [4, 4, 4, 4]
+
+    from core.datasets import load_dataset
+
+    image = load_dataset("fashion_mnist").x_test[7]
+    maps = dict(feature_maps(model, image))
+    np.testing.assert_allclose(heatmaps(journey[2])[3], maps["conv_2"][..., 3], rtol=1e-4, atol=1e-5)
+
+    at.selectbox(key="inside_class").set_value("Sneaker")
+    at.selectbox(key="inside_layer").set_value("pool_1")
+    at.slider(key="inside_channel").set_value(5).run()
+    assert not at.exception
+    samples = heatmaps(figures(at)[-1])
+    data = load_dataset("fashion_mnist")
+    sneakers = np.flatnonzero(data.y_test == 7)[:6]
+    assert len(samples) == 6
+    for index, sample in zip(sneakers, samples):
+        np.testing.assert_allclose(sample, dict(feature_maps(model, data.x_test[index]))["pool_1"][..., 5], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,79 @@
+"""AppTest: the Transfer-learning page explains the offline ImageNet case and runs the registry-base experiment."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CNN
+from streamlit.testing.v1 import AppTest
+
+from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
+
+PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry_cache():
+    """ui.registry() is cached for the server's life; each test points $CNNCLASSROOM_REGISTRY elsewhere."""
+    from core import ui
+
+    ui.registry.clear()
+    yield
+    ui.registry.clear()
+
+
+@pytest.fixture
+def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
+    """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
+    from core.registry import Registry
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
+    return Registry(root)
+
+
+def test_empty_registry_offers_a_base_and_explains_missing_imagenet_weights(registry_root):
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    assert any("no trained CNN" in info.value for info in at.info)
+    assert "Fashion-MNIST" in at.button(key="transfer_base_button").label
+    at.selectbox(key="transfer_application").set_value("mobilenet_v2")
+    at.button(key="transfer_check_button").click().run()
+    assert not at.exception
+    if not at.warning:
+        pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
+    message = at.warning[0].value
+    assert "ImageNet weights for MobileNetV2" in message and "registry:<key>" in message
+
+
+def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registry):
+    registry = own_trained_registry
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    assert at.selectbox(key="transfer_base").value == TINY_CNN.key  # the only CNN; the DNN is no base
+    assert at.selectbox(key="transfer_dataset").value == "shapes"
+    assert at.button(key="transfer_train_button").label == "Train the 3 missing network(s)"
+
+    # Train the experiment the page describes (directly, not through the background worker), on a small slice.
+    at.selectbox(key="transfer_dataset").set_value("fashion_mnist")
+    at.select_slider(key="transfer_subset").set_value(200)
+    at.slider(key="transfer_epochs").set_value(5).run()
+    assert any("base's own dataset" in warning.value for warning in at.warning)
+    configs = transfer_experiment(TINY_CNN.key, "fashion_mnist", train_subset=200, fine_tune_layers=1, epochs=5,
+                                  registry=registry)
+    entries = {name: registry.get_or_train(config) for name, config in configs.items()}
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("network")
+    assert list(table.index) == list(EXPERIMENT_NAMES)
+    for name, entry in entries.items():
+        assert table.loc[name, "test accuracy"] == f"{entry.test_accuracy:.1%}"
+        assert table.loc[name, "trainable parameters"] == entry.card["params"]["trainable"]
+        assert table.loc[name, "frozen parameters"] == entry.card["params"]["non_trainable"]
+    trainable = table["trainable parameters"]
+    assert trainable[FEATURE_EXTRACTION] < trainable[FINE_TUNING] < trainable[SCRATCH]
+    gain = round(100 * (entries[FINE_TUNING].test_accuracy - entries[SCRATCH].test_accuracy), 2)
+    assert table.loc[FINE_TUNING, "gain over scratch (points)"] == pytest.approx(gain)
+    assert len(at.get("plotly_chart")) == 2  # accuracy bars and learning curves
+    assert "transfer_train_button" not in [button.key for button in at.button]

@@ -1,0 +1,55 @@
+"""core.neuron: one Dense unit learns y = 2x - 1 with real Keras SGD."""
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.neuron import QUERY_X, build_neuron, fit_line, training_points
+
+
+def test_classic_settings_learn_close_to_but_not_exactly_19():
+    fit = fit_line(epochs=500, learning_rate=0.01, seed=0)
+    assert abs(fit.prediction - 19) < 0.1
+    assert fit.prediction != 19
+    assert abs(fit.weight - 2) < 0.01 and abs(fit.bias + 1) < 0.02
+    assert len(fit.losses) == 500 and fit.losses[-1] < fit.losses[0] / 1000
+    assert fit.prediction == pytest.approx(fit.weight * QUERY_X + fit.bias, rel=1e-5)
+    assert not fit.diverged
+
+
+def test_same_seed_same_result_and_fewer_epochs_land_further_away():
+    first, again = fit_line(50, 0.01, seed=3), fit_line(50, 0.01, seed=3)
+    assert first.losses == again.losses and first.prediction == again.prediction
+    assert abs(first.prediction - 19) > abs(fit_line(500, 0.01, seed=3).prediction - 19)
+
+
+def test_each_epoch_is_the_same_step_model_fit_takes():
+    """train_on_batch on all six points per epoch gives exactly what fit(batch_size=6) gives."""
+    from tensorflow import keras
+
+    fit = fit_line(epochs=20, learning_rate=0.03, seed=5)
+    keras.utils.set_random_seed(5)
+    model = build_neuron(0.03)
+    xs, ys = training_points()
+    history = model.fit(xs, ys, epochs=20, batch_size=6, verbose=0, shuffle=False)
+    assert np.allclose(history.history["loss"], fit.losses, rtol=1e-5)
+    assert float(model.layers[0].get_weights()[0][0, 0]) == pytest.approx(fit.weight, rel=1e-5)
+
+
+def test_too_large_a_learning_rate_diverges():
+    assert fit_line(epochs=100, learning_rate=0.2).diverged
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"epochs": 0}, r"epochs must be .*Received: epochs=0"),
+        ({"epochs": 2.5}, r"Received: epochs=2.5"),
+        ({"learning_rate": 0}, r"learning_rate must be .*Received: learning_rate=0"),
+        ({"learning_rate": 5.0}, r"Received: learning_rate=5.0"),
+        ({"seed": -1}, r"Received: seed=-1"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_value(arguments, message):
+    with pytest.raises(ConfigError, match=message):
+        fit_line(**arguments)

@@ -1,0 +1,69 @@
+"""core.shapes: the shape arithmetic explained per layer matches what Keras builds."""
+
+import pytest
+
+from core.errors import ConfigError
+from core.models import build_cnn, build_dnn, summary_rows
+from core.shapes import conv_output_size, shape_flow, shape_walkthrough
+
+
+def test_classic_cnn_walkthrough_is_28_26_13_11_5_1600_with_the_course_parameters():
+    rows = shape_walkthrough(build_cnn((28, 28, 1), 10))
+    assert shape_flow(rows) == "28 → 26 → 13 → 11 → 5 → 1600"
+    params = {row["layer"]: row["params"] for row in rows}
+    assert [params[name] for name in ("conv_1", "conv_2", "dense_1", "head")] == [320, 18496, 204928, 1290]
+    by_name = {row["layer"]: row for row in rows}
+    assert by_name["conv_1"]["formula"].startswith("⌊(28 − 3 + 2·0) / 1⌋ + 1 = 26")
+    assert by_name["pool_2"]["formula"].startswith("⌊11 / 2⌋ = 5")
+    assert by_name["flatten"]["formula"] == "5 × 5 × 64 = 1,600 numbers in one row"
+    assert by_name["dense_1"]["params_formula"] == "(1,600 + 1 bias) × 128 units = 204,928"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"padding": "same"},
+        {"kernel_size": 5},
+        {"conv_strides": 2, "filters": (16, 32)},
+        {"padding": "same", "kernel_size": 5, "conv_strides": 2},
+        {"filters": (8, 16, 32), "batch_norm": True, "dropout_rate": 0.2},
+    ],
+)
+def test_the_formulas_agree_with_keras_and_summary_rows(settings):
+    model = build_cnn((28, 28, 1), 10, **settings)
+    rows = shape_walkthrough(model)
+    summary = summary_rows(model)
+    assert [row["layer"] for row in rows] == [row["layer"] for row in summary]
+    for row, keras_row in zip(rows, summary):
+        assert row["output_shape"] == keras_row["output_shape"] and row["params"] == keras_row["params"]
+        assert row["computed_shape"] == row["output_shape"], row
+    assert rows[-1]["output_shape"] == tuple(model.output_shape[1:])
+
+
+def test_rectangular_colour_input_and_a_dense_network():
+    rows = shape_walkthrough(build_cnn((40, 30, 3), 2, filters=(8,)))
+    assert all(row["computed_shape"] == row["output_shape"] for row in rows)
+    assert shape_flow(rows) == "40×30 → 38×28 → 19×14 → 2128"
+    dense = shape_walkthrough(build_dnn((28, 28, 1), 10))
+    assert shape_flow(dense) == "28 → 784"
+
+
+def test_conv_output_size_valid_and_same():
+    assert conv_output_size(28, 3) == 26
+    assert conv_output_size(28, 3, padding="same") == 28
+    assert conv_output_size(28, 5, stride=2) == 12
+    assert conv_output_size(27, 3, stride=2, padding="same") == 14
+    assert conv_output_size(2, 3) == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((0, 3), r"size must be .*Received: size=0"),
+        ((28, 3, 1, "full"), r"padding must be one of \['valid', 'same'\]. Received: padding='full'"),
+        ((28, 3, 1.5), r"Received: stride=1.5"),
+    ],
+)
+def test_conv_output_size_refuses_bad_input(arguments, message):
+    with pytest.raises(ConfigError, match=message):
+        conv_output_size(*arguments)

@@ -1,0 +1,69 @@
+"""The transfer-learning experiment: three configs from one registry base, trained for real on small slices."""
+
+import shutil
+
+import pytest
+from conftest import TINY_CNN, TINY_DNN
+
+from core.errors import ConfigError
+from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
+                           transfer_experiment)
+
+
+@pytest.fixture
+def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
+    """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
+    from core.registry import Registry
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
+    return Registry(root)
+
+
+def test_the_three_configs_share_data_and_head_and_match_the_base(trained_registry):
+    configs = transfer_experiment(TINY_CNN.key, "shapes", train_subset=300, fine_tune_layers=1, epochs=4,
+                                  registry=trained_registry)
+    scratch, frozen, tuned = configs[SCRATCH], configs[FEATURE_EXTRACTION], configs[FINE_TUNING]
+    for config in configs.values():  # the base saw 28x28 grayscale, so the shapes are converted to that
+        assert (config.dataset, config.train_subset, config.image_size, config.color_mode) == ("shapes", 300, 28, "grayscale")
+        assert (config.hidden_units, config.epochs, config.learning_rate, config.seed) == ((128,), 4, 0.001, 0)
+    assert scratch.family == "cnn" and scratch.filters == TINY_CNN.filters and scratch.kernel_size == TINY_CNN.kernel_size
+    assert frozen.family == tuned.family == "transfer"
+    assert frozen.base_model == tuned.base_model == f"registry:{TINY_CNN.key}"
+    assert (frozen.fine_tune_layers, tuned.fine_tune_layers) == (0, 1)
+    assert len({config.key for config in configs.values()}) == 3
+
+
+def test_a_dense_network_or_no_unfrozen_layer_is_refused(trained_registry):
+    with pytest.raises(ConfigError, match="must be a CNN trained in this registry.*Received: base_key="):
+        transfer_experiment(TINY_DNN.key, registry=trained_registry)
+    with pytest.raises(ConfigError, match="at least one layer.*Received: fine_tune_layers=0"):
+        transfer_experiment(TINY_CNN.key, fine_tune_layers=0, registry=trained_registry)
+
+
+def test_the_three_networks_train_and_freeze_what_they_should(own_trained_registry):
+    registry = own_trained_registry
+    configs = transfer_experiment(TINY_CNN.key, "fashion_mnist", train_subset=200, fine_tune_layers=1, epochs=2,
+                                  registry=registry)
+    assert all(not row["trained"] for row in experiment_rows(configs, registry))
+    for config in configs.values():
+        registry.get_or_train(config)
+    rows = {row["network"]: row for row in experiment_rows(configs, registry)}
+    scratch, frozen, tuned = rows[SCRATCH], rows[FEATURE_EXTRACTION], rows[FINE_TUNING]
+    assert frozen["trainable parameters"] < tuned["trainable parameters"] < scratch["trainable parameters"]
+    assert scratch["frozen parameters"] == 0
+    conv_1 = 3 * 3 * 1 * 8 + 8  # feature extraction freezes both convolutions, fine-tuning only conv_1
+    conv_2 = 3 * 3 * 8 * 16 + 16
+    assert frozen["frozen parameters"] == conv_1 + conv_2 and tuned["frozen parameters"] == conv_1
+    assert frozen["total parameters"] == tuned["total parameters"] == scratch["total parameters"]
+    assert all(0.2 < row["test accuracy"] <= 1 for row in rows.values())  # chance is 0.1
+    assert scratch["gain over scratch (points)"] is None
+    assert frozen["gain over scratch (points)"] == round(100 * (frozen["test accuracy"] - scratch["test accuracy"]), 2)
+
+
+def test_imagenet_weights_offline_give_the_registry_way_round():
+    message = imagenet_weights_message("mobilenet_v2")
+    if message is None:
+        pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
+    assert "MobileNetV2" in message and "registry:<key>" in message
