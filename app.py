@@ -8,22 +8,6 @@ import streamlit as st
 from core import ui
 from core.datasets import list_datasets
 
-LESSONS = [
-    ("pages/1_Hello_neuron.py", "Hello, neuron", "one Dense unit learns y = 2x − 1"),
-    ("pages/2_Datasets.py", "Datasets", "pixels, classes and normalising"),
-    ("pages/3_Convolutions.py", "Convolutions and pooling", "3×3 filters, 2×2 max pooling, shape arithmetic"),
-    ("pages/4_Augmentation.py", "Augmentation", "rotations, shifts, flips — and overfitting's cure"),
-    ("pages/5_Inside_the_network.py", "Inside the network", "learned filters and feature maps"),
-    ("pages/6_Your_own_images.py", "Your own images", "upload a zip of class folders and train on it"),
-    ("pages/7_Transfer_learning.py", "Transfer learning", "reuse a trained network on little data"),
-]
-EXPERIMENTS = [
-    ("pages/8_Train.py", "Train", "move sliders, retrain, watch the curves"),
-    ("pages/9_Compare.py", "Compare", "DNN vs CNN, side by side, with a significance test"),
-    ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
-    ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
-]
-
 ui.page_setup("Home")
 st.title("🧠 CNN Classroom")
 st.markdown(
@@ -67,9 +51,9 @@ st.subheader("Where to start")
 learn_column, experiment_column = st.columns(2)
 with learn_column:
     st.markdown("**Learn** — short interactive lessons")
-    for path, label, caption in LESSONS:
+    for path, label, caption in ui.LESSONS:
         st.page_link(path, label=f"{label} — {caption}")
 with experiment_column:
     st.markdown("**Experiment** and **Models**")
-    for path, label, caption in EXPERIMENTS:
+    for path, label, caption in ui.EXPERIMENTS:
         st.page_link(path, label=f"{label} — {caption}")

@@ -26,9 +26,9 @@ from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import DatasetError, DatasetUnavailableError
+from core.errors import DatasetError, DatasetUnavailableError, ImageError
+from core.imaging import DISPLAY_SIDE, SUPPORTED_FORMATS, read_image
 from core.paths import DATA_DIR_ENV, data_dir, registry_root
 
 CATALOGUE = {
@@ -45,6 +45,7 @@ CLASS_NAMES = {
     "shapes": ("circle", "square", "triangle", "star", "cross"),
 }
 IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3), "shapes": (64, 64, 3)}
+TRAINING_IMAGES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "shapes": 4_800}
 DATA_SEED = 1337  # fixes every split and the shapes; independent of the training seed
 TEST_FRACTION = 0.2  # shapes and folder datasets; the others keep their original test set
 SHAPES_PER_CLASS = 1200
@@ -77,13 +78,11 @@ MAX_UNCOMPRESSED_BYTES = 2**30
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot be harmful bombs (and tiny files compress well)
 MAX_FILES = 20_000
-MAX_IMAGE_PIXELS = 40_000_000
 MAX_ARRAY_BYTES = 4 * 2**30
 MAX_NATIVE_SIDE = 256  # larger or mixed-size images load at DEFAULT_FOLDER_IMAGE_SIZE unless asked otherwise
 DEFAULT_FOLDER_IMAGE_SIZE = 128
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-CV2_MAX_CHANNELS = 128  # cv2.resize takes at most this many channels per call
+FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,7 @@ class DatasetInfo:
     message: str | None
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int]
+    training_images: int  # train + validation images, before any subset (the test split is apart)
 
 
 @dataclass
@@ -162,12 +162,13 @@ def dataset_info(name) -> DatasetInfo:
     _check_name(name)
     if name.startswith(FOLDER_PREFIX):
         manifest = _read_manifest(name)
-        classes = manifest["class_names"]
-        description = f"{sum(manifest['counts'].values()):,} images in {len(classes)} classes: {', '.join(classes)}."
+        classes, total = manifest["class_names"], sum(manifest["counts"].values())
+        description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
         return DatasetInfo(name, manifest["title"], description, True, _folder_source(name), None,
-                           tuple(classes), tuple(manifest["image_shape"]))
+                           tuple(classes), tuple(manifest["image_shape"]), total - round(TEST_FRACTION * total))
     source, message = _catalogue_source(name)
-    return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name])
+    return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
+                       TRAINING_IMAGES[name])
 
 
 def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, int]:
@@ -304,13 +305,9 @@ def _resize(images, height, width):
     """Resize (N, H, W, C) images with cv2: INTER_AREA to shrink, INTER_LINEAR to enlarge."""
     count, old_height, old_width, channels = images.shape
     interpolation = cv2.INTER_AREA if height * width < old_height * old_width else cv2.INTER_LINEAR
-    per_call = max(1, CV2_MAX_CHANNELS // channels)  # many images stacked as channels: one call per chunk
     resized = np.empty((count, height, width, channels), np.uint8)
-    for start in range(0, count, per_call):
-        chunk = images[start : start + per_call]
-        stacked = np.ascontiguousarray(chunk.transpose(1, 2, 0, 3).reshape(old_height, old_width, -1))
-        output = cv2.resize(stacked, (width, height), interpolation=interpolation)
-        resized[start : start + len(chunk)] = output.reshape(height, width, len(chunk), channels).transpose(2, 0, 1, 3)
+    for index, image in enumerate(images):  # cv2.resize takes at most 4 channels, so one image per call
+        resized[index] = cv2.resize(image, (width, height), interpolation=interpolation).reshape(height, width, channels)
     return resized
 
 
@@ -640,8 +637,8 @@ def _import_files(files, folders, skipped, title):
         for class_name, relative, path, read in candidates:
             data = read()
             try:
-                image = _open_image(data)
-            except Exception as error:
+                image = _decode_image(data, path)
+            except ImageError as error:
                 skipped.append((path, f"unreadable image: {error}"))
                 continue
             stored = f"images/{all_classes.index(class_name):03d}/{len(images):05d}{PurePosixPath(path).suffix.lower()}"
@@ -650,7 +647,7 @@ def _import_files(files, folders, skipped, title):
             digest.update(f"{class_name}\0{relative}\0{hashlib.sha256(data).hexdigest()}\0".encode())
             images.append((stored, class_name))
             sizes.append(image.size)
-            gray = gray and image.mode in GRAY_MODES
+            gray = gray and image.mode == "L"
         counts = {name: count for name in all_classes if (count := sum(c == name for _, c in images))}
         if len(counts) < 2:
             found = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
@@ -762,7 +759,7 @@ def _decode_folder(folder, height, width, channels):
             images, labels = arrays["images"], arrays["labels"]
     else:
         manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text())
-        images = np.stack([_decode_image((Path(folder) / stored).read_bytes(), height, width, channels)
+        images = np.stack([_decode_image((Path(folder) / stored).read_bytes(), stored, height, width, channels)
                            for stored, _ in manifest["images"]])
         labels = np.array([manifest["class_names"].index(name) for _, name in manifest["images"]], np.int64)
         _save_npz(cache, images=images, labels=labels)
@@ -781,27 +778,15 @@ def _save_npz(path, **arrays):
         temporary.unlink(missing_ok=True)
 
 
-def _open_image(data, draft_side=None):
-    """Open and decode an image, upright, refusing decompression bombs before decoding."""
-    try:
-        image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise ValueError("not a recognised image format") from None
-    if image.width * image.height > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{image.width}x{image.height} is more than {MAX_IMAGE_PIXELS:,} pixels")
-    if draft_side and image.format == "JPEG":
-        image.draft(image.mode, (draft_side, draft_side))  # decode a big JPEG at a fraction of its size
-    image.load()
-    return ImageOps.exif_transpose(image)
+def _decode_image(data, name, height=None, width=None, channels=None):
+    """One image file as an upright L or RGB PIL image, or as a (height, width, channels) uint8 array.
 
-
-def _decode_image(data, height, width, channels):
-    """One stored image as (height, width, channels) uint8; transparent parts become white."""
-    image = _open_image(data, draft_side=max(height, width))
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float: stretch to 0..255
-        array = np.asarray(image, np.float32)
-        image = Image.fromarray((array * (255 / max(float(array.max()), 1))).astype(np.uint8))
-    if "A" in image.getbands() or "transparency" in image.info:
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    Decoding is imaging.read_image's: header checks before any pixel is decoded, 16-bit scaled,
+    transparent parts filled with white. Raises ImageError for anything unreadable.
+    """
+    draft_side = max(height, width) if height else DISPLAY_SIDE
+    image = read_image(data, name, formats=FOLDER_IMAGE_FORMATS, draft_side=draft_side)
+    if height is None:
+        return image
     array = np.asarray(image.convert("L" if channels == 1 else "RGB")).reshape(image.height, image.width, channels)
     return array if array.shape[:2] == (height, width) else _resize(array[None], height, width)[0]

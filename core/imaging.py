@@ -44,12 +44,15 @@ class PreparedImage:
     inverted: bool = False
 
 
-def read_image(data: bytes, filename: str) -> Image.Image:
-    """Decode an uploaded file into an upright RGB or L image, or raise ImageError."""
+def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side=DISPLAY_SIDE) -> Image.Image:
+    """Decode an uploaded file into an upright RGB or L image, or raise ImageError.
+
+    A large JPEG is decoded at a reduced scale that is still at least draft_side pixels per side.
+    """
     name = repr(str(filename)[:120])
     _check_size_in_bytes(data, name)
     _refuse_unsupported_formats(bytes(data[:1024]), name)
-    image = _open_header(data, name)
+    image = _open_header(data, name, formats)
     _check_pixel_count(image, name)
     notes = []
     if getattr(image, "n_frames", 1) > 1:
@@ -57,7 +60,7 @@ def read_image(data: bytes, filename: str) -> Image.Image:
             f"The file is animated ({image.n_frames} frames); only the first frame is used."
         )
     if image.format == "JPEG":
-        image.draft(image.mode, (DISPLAY_SIDE, DISPLAY_SIDE))
+        image.draft(image.mode, (draft_side, draft_side))
     _decode_pixels(image, name)
     image, orientation_notes = _upright(image)
     image, mode_notes = _to_rgb_or_gray(image)
@@ -152,12 +155,12 @@ def _refuse_unsupported_formats(head, name):
     )
 
 
-def _open_header(data, name):
+def _open_header(data, name, formats):
     """Open the file with a supported decoder, reading only its header."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+            return Image.open(io.BytesIO(data), formats=formats)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_many_pixels(name, str(error)) from None
     except Exception:

@@ -142,7 +142,7 @@ class JobRunner:
 
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
     """Training images times epochs: the cost that decides whether auto-train may start by itself."""
-    images = config.train_subset or getattr(info, "train_size", None) or 10**9
+    images = config.train_subset or (info.training_images if info is not None else 10**9)
     return images * config.epochs
 
 

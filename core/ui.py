@@ -2,24 +2,61 @@
 
 import contextlib
 import inspect
+import logging
 import re
 
 import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobRunner
+from core.paths import registry_root
 from core.registry import Registry
 
-PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!.*(_button|_upload)$)")
+LESSONS = [
+    ("pages/1_Hello_neuron.py", "Hello, neuron", "one Dense unit learns y = 2x − 1"),
+    ("pages/2_Datasets.py", "Datasets", "pixels, classes and normalising"),
+    ("pages/3_Convolutions.py", "Convolutions and pooling", "3×3 filters, 2×2 max pooling, shape arithmetic"),
+    ("pages/4_Augmentation.py", "Augmentation", "rotations, shifts, flips — and overfitting's cure"),
+    ("pages/5_Inside_the_network.py", "Inside the network", "learned filters and feature maps"),
+    ("pages/6_Your_own_images.py", "Your own images", "upload a zip of class folders and train on it"),
+    ("pages/7_Transfer_learning.py", "Transfer learning", "reuse a trained network on little data"),
+]
+EXPERIMENTS = [
+    ("pages/8_Train.py", "Train", "move sliders, retrain, watch the curves"),
+    ("pages/9_Compare.py", "Compare", "DNN vs CNN, side by side, with a significance test"),
+    ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
+    ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
+]
+PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
 def page_setup(title: str, icon: str = "🧠"):
-    """Common page start: config, and keep this session's widget values when switching pages."""
+    """Common page start: config, navigation, and keep this session's widget values when switching pages.
+
+    Re-assigning a widget's value to itself is Streamlit's documented way to keep it after its page is
+    left; Streamlit then logs "created with a default value but also had its value set via the Session
+    State API" for each such widget, which here is intended, so that one logger is quietened.
+    """
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
+    logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
+    navigation()
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and PERSISTED_WIDGET.match(key):
             with contextlib.suppress(Exception):
                 st.session_state[key] = st.session_state[key]
+
+
+def navigation():
+    """The sidebar's page list, in teaching order (Streamlit's own list is off in config.toml)."""
+    with st.sidebar:
+        st.page_link("app.py", label="Home", icon="🏠")
+        st.caption("Learn")
+        for path, label, _ in LESSONS:
+            st.page_link(path, label=label)
+        st.caption("Experiment")
+        for path, label, _ in EXPERIMENTS:
+            st.page_link(path, label=label)
+        st.divider()
 
 
 @contextlib.contextmanager
@@ -32,10 +69,14 @@ def guard():
         st.stop()
 
 
-@st.cache_resource
 def registry() -> Registry:
     """The registry for this server (one object, shared by all sessions)."""
-    return Registry()
+    return _registry_at(str(registry_root()))
+
+
+@st.cache_resource
+def _registry_at(root: str) -> Registry:
+    return Registry(root)
 
 
 def runner() -> JobRunner:

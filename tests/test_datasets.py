@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets
+from core import datasets, imaging
 from core.datasets import class_counts, dataset_info, import_folder, import_zip, list_datasets, load_dataset
 from core.errors import DatasetError, DatasetUnavailableError
 from core.paths import PROJECT_ROOT
@@ -453,7 +453,7 @@ def test_zip_too_large_and_images_with_too_many_pixels(tmp_path, fashion, monkey
     with pytest.raises(DatasetError, match="the limit is 0.0 MiB"):
         import_zip(archive)
     monkeypatch.setattr(datasets, "MAX_ZIP_BYTES", 2**20)
-    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 700)  # 28x28 = 784 pixels: every image is a "bomb"
+    monkeypatch.setattr(imaging, "MAX_PIXELS", 700)  # 28x28 = 784 pixels: every image is a "bomb"
     with pytest.raises(DatasetError, match="found 0") as error:
         import_zip(archive)
     assert "Skipped 9 files" in str(error.value)
@@ -491,3 +491,9 @@ def test_not_a_zip_and_a_corrupt_zip(tmp_path, fashion):
     with pytest.raises(DatasetError, match="No such file"):
         import_zip(tmp_path / "missing.zip")
     assert datasets_folder_entries(tmp_path) == []
+
+
+def test_dataset_info_knows_how_many_training_images_without_loading():
+    for name in ("fashion_mnist", "shapes"):
+        dataset = load_dataset(name)
+        assert dataset_info(name).training_images == len(dataset.y_train) + len(dataset.y_val)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 from core import ui
@@ -33,14 +34,12 @@ def experiment_configs(subset: int, epochs: int) -> list[TrainConfig]:
 
 @pytest.fixture
 def page_registry(registry_root):
-    """A fresh registry for ui.registry(), which Streamlit caches for the whole process."""
-    ui.registry.clear()
-    yield Registry(registry_root)
-    ui.registry.clear()
+    """The empty registry that the page sees ($CNNCLASSROOM_REGISTRY points at it)."""
+    return Registry(registry_root)
 
 
 def test_seed_and_fill_mode_change_the_samples_and_the_code(page_registry):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     first = grid(at)
     assert len(first) == 12 and len(set(first)) == 12  # the original and 11 different samples
@@ -65,7 +64,7 @@ def test_seed_and_fill_mode_change_the_samples_and_the_code(page_registry):
 
 def test_experiment_submits_both_trainings_then_overlays_their_curves(page_registry):
     configs = experiment_configs(subset=200, epochs=2)
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.select_slider(key="augment_experiment_subset").set_value(200)
     at.slider(key="augment_experiment_epochs").set_value(2).run()
     # Hold the worker lock so no background worker starts: the jobs stay queued for the test to see.
@@ -93,7 +92,7 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
 def test_an_uploaded_photo_is_augmented_and_a_broken_file_is_explained(page_registry):
     photo = io.BytesIO()
     Image.new("RGB", (300, 200), (200, 30, 30)).save(photo, format="PNG")
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.radio(key="augment_source").set_value("upload").run()
     assert not at.exception and "Choose an image" in at.info[0].value
     at.get("file_uploader")[0].set_value(("red.png", photo.getvalue(), "image/png")).run()

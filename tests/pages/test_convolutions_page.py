@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.datasets import load_dataset
@@ -29,7 +30,7 @@ def heatmap_values(at: AppTest, index: int) -> np.ndarray:
 
 
 def test_default_walkthrough_is_the_classic_network_and_padding_same_changes_it():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     rows = table(at)
     assert "(1600,)" in rows["output shape"].tolist()
@@ -46,14 +47,14 @@ def test_default_walkthrough_is_the_classic_network_and_padding_same_changes_it(
 
 
 def test_too_many_blocks_is_a_clear_message_not_a_traceback():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.slider(key="conv_blocks").set_value(4).run()
     assert not at.exception
     assert "nothing left to look at" in at.error[0].value
 
 
 def test_a_colour_shapes_image_is_filtered_as_grayscale():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.radio(key="conv_source").set_value("shapes").run()
     assert not at.exception
     image = load_dataset("shapes", color_mode="grayscale").x_test[1, :, :, 0]
@@ -62,7 +63,7 @@ def test_a_colour_shapes_image_is_filtered_as_grayscale():
 
 
 def test_a_preset_fills_the_nine_numbers_and_typed_numbers_are_applied():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.selectbox(key="conv_filter").set_value("horizontal edges").run()
     assert not at.exception
     assert [at.number_input(key=f"conv_kernel_{row}0").value for row in range(3)] == [-1, 0, 1]

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.datasets import dataset_info, load_dataset
@@ -11,7 +12,7 @@ PAGE = str(Path(__file__).resolve().parents[2] / "pages/2_Datasets.py")
 
 
 def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="datasets_name").value == "fashion_mnist"
     assert at.metric[0].value == "10"
@@ -29,7 +30,7 @@ def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1():
 
 
 def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.selectbox(key="datasets_name").set_value("shapes").run()
     assert not at.exception
     at.selectbox(key="datasets_channel").set_value(1).run()

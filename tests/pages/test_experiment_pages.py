@@ -6,13 +6,14 @@ from pathlib import Path
 
 from conftest import TINY_CNN, TINY_DNN
 from PIL import Image
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
 def page(path: str) -> AppTest:
-    return AppTest.from_file(str(PROJECT / path), default_timeout=180)
+    return open_page(path)
 
 
 def texts(at: AppTest) -> str:
@@ -76,11 +77,23 @@ def test_train_page_trains_a_new_config_in_the_background(registry_root):
     assert float(at.metric[0].value.rstrip("%")) > 20
 
 
+def test_train_page_presets_set_every_widget(registry_root):
+    from core.config import PRESETS
+
+    at = page("pages/8_Train.py").run()
+    at.slider(key="train_epochs").set_value(17).run()
+    for name, preset in PRESETS.items():
+        at.selectbox(key="train_preset").set_value(name).run()
+        assert not at.exception
+        assert at.subheader[0].value == preset.title, name
+        assert "has not been trained yet" in texts(at)
+
+
 def test_train_page_lints_before_training(registry_root):
     at = page("pages/8_Train.py").run()
     at.select_slider(key="train_learning_rate").set_value(0.1).run()
     at.selectbox(key="train_optimizer").set_value("adam").run()
-    assert any("learning rate" in warning.value.lower() for warning in at.warning)
+    assert any("learning_rate=0.1 is far above" in warning.value for warning in at.warning)
 
 
 def test_compare_page_compares_two_models_with_significance(trained_registry):
@@ -115,7 +128,7 @@ def test_predict_page_classifies_good_files_and_explains_bad_ones(trained_regist
     uploader.set_value(files).run()
     assert not at.exception
     assert len(at.error) == 2
-    assert all("not an image" in e.value.lower() or "empty" in e.value.lower() for e in at.error)
+    assert all("could not read 'notes.png'" in e.value.lower() or "'empty.png' is empty" in e.value.lower() for e in at.error)
     assert any("%" in success.value for success in at.success)
     assert "inverted" in texts(at)
     assert "Where the model looked (Grad-CAM" in texts(at)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/1_Hello_neuron.py")
@@ -12,7 +13,7 @@ def prediction(at: AppTest) -> float:
 
 
 def test_training_gets_close_to_19_and_more_epochs_get_closer():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert at.metric[0].label == "prediction for x = 10"
     classic = prediction(at)  # 500 epochs at learning rate 0.01, like the classic lesson
@@ -33,7 +34,7 @@ def test_training_gets_close_to_19_and_more_epochs_get_closer():
 
 
 def test_a_too_large_learning_rate_is_explained_not_a_crash():
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.select_slider(key="neuron_learning_rate").set_value(0.2).run()
     assert not at.exception
     assert "overshoot" in at.error[0].value

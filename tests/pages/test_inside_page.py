@@ -6,19 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TINY_CNN
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/5_Inside_the_network.py"
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry_cache():
-    """ui.registry() is cached for the server's life; each test points $CNNCLASSROOM_REGISTRY elsewhere."""
-    from core import ui
-
-    ui.registry.clear()
-    yield
-    ui.registry.clear()
 
 
 def figures(at: AppTest) -> list[dict]:
@@ -40,7 +31,7 @@ def heatmaps(figure_json: str) -> list[np.ndarray]:
 
 
 def test_without_a_cnn_the_page_says_how_to_train_one(registry_root):
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert any("python -m core warmup" in info.value for info in at.info)
     assert not at.get("plotly_chart")
@@ -49,7 +40,7 @@ def test_without_a_cnn_the_page_says_how_to_train_one(registry_root):
 def test_filters_and_feature_maps_match_the_model(trained_registry):
     from core.inspection import feature_maps
 
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="inside_model").value == TINY_CNN.key  # the only CNN (the DNN is not offered)
     model = trained_registry.load_model(TINY_CNN.key)

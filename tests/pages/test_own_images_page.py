@@ -7,20 +7,11 @@ from pathlib import Path
 import pytest
 from helpers_fmnist import load_fashion_mnist
 from PIL import Image
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/6_Your_own_images.py"
 PER_CLASS = 40
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry_cache():
-    """ui.registry() is cached for the server's life; each test points $CNNCLASSROOM_REGISTRY elsewhere."""
-    from core import ui
-
-    ui.registry.clear()
-    yield
-    ui.registry.clear()
 
 
 def png(image) -> bytes:
@@ -68,13 +59,13 @@ def text(at: AppTest) -> str:
 
 
 def test_empty_registry_asks_for_a_zip(registry_root):
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert "upload a zip" in text(at)
 
 
 def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     upload(at, "shoes_and_bags.zip", sneakers_and_bags_zip())
     assert not at.exception
     shown = text(at)
@@ -93,7 +84,7 @@ def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
 
 
 def test_hostile_and_broken_zips_are_refused_without_a_traceback(registry_root):
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     upload(at, "evil.zip", escaping_zip())
     assert not at.exception
     assert "outside the archive" in at.error[0].value
@@ -119,7 +110,7 @@ def test_two_trained_sizes_are_compared(registry_root):
     registry = Registry(registry_root)
     trained = {size: registry.get_or_train(dataclasses.replace(small, image_size=size)) for size in (32, 64)}
 
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     at.slider(key="own_epochs").set_value(3)
     at.select_slider(key="own_size").set_value(32).run()
     assert not at.exception

@@ -5,21 +5,12 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_CNN
+from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry_cache():
-    """ui.registry() is cached for the server's life; each test points $CNNCLASSROOM_REGISTRY elsewhere."""
-    from core import ui
-
-    ui.registry.clear()
-    yield
-    ui.registry.clear()
 
 
 @pytest.fixture
@@ -34,7 +25,7 @@ def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
 
 
 def test_empty_registry_offers_a_base_and_explains_missing_imagenet_weights(registry_root):
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert any("no trained CNN" in info.value for info in at.info)
     assert "Fashion-MNIST" in at.button(key="transfer_base_button").label
@@ -49,7 +40,7 @@ def test_empty_registry_offers_a_base_and_explains_missing_imagenet_weights(regi
 
 def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registry):
     registry = own_trained_registry
-    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    at = open_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="transfer_base").value == TINY_CNN.key  # the only CNN; the DNN is no base
     assert at.selectbox(key="transfer_dataset").value == "shapes"

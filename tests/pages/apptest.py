@@ -1,0 +1,16 @@
+"""Open one page of the app in AppTest the way a browser does: app.py is the entrypoint."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def open_page(page: str | Path, timeout: float = 180) -> AppTest:
+    """An AppTest of app.py switched to `page` (e.g. "pages/8_Train.py"); call .run() to render it."""
+    relative = Path(page).relative_to(PROJECT) if Path(page).is_absolute() else Path(page)
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=timeout)
+    if relative != Path("app.py"):
+        at.switch_page(str(relative))
+    return at
