@@ -30,8 +30,8 @@ with models_column:
     best = sorted((row for row in entries if row["test_accuracy"] is not None), key=lambda row: -row["test_accuracy"])[:5]
     if best:
         st.dataframe(
-            [{"model": row["title"], "dataset": row["dataset"], "test accuracy": f"{row['test_accuracy']:.2%}",
-              "parameters": row["params"], "key": row["key"]} for row in best],
+            [{"test accuracy": f"{row['test_accuracy']:.2%}", "model": row["title"], "parameters": row["params"],
+              "key": row["key"]} for row in best],
             hide_index=True,
         )
     else:
@@ -40,12 +40,16 @@ with models_column:
 
 with data_column:
     st.subheader("Datasets on this machine")
+    datasets = list_datasets()
     st.dataframe(
-        [{"dataset": info.title, "name": info.name, "available": "✅" if info.available else "❌",
-          "classes": len(info.class_names), "from": info.source if info.available else info.message}
-         for info in list_datasets()],
+        [{"dataset": info.title, "available": "✅" if info.available else "❌", "classes": len(info.class_names),
+          "name": info.name, "from": info.source or "not here"} for info in datasets],
         hide_index=True,
     )
+    for info in datasets:
+        if not info.available:
+            with st.expander(f"How to get {info.title}"):
+                st.write(info.message)
 
 st.subheader("Where to start")
 learn_column, experiment_column = st.columns(2)

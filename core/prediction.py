@@ -23,6 +23,7 @@ class Prediction:
     sigmoid_output: float | None = None  # binary models: P(class_names[1])
     saliency_overlay: np.ndarray | None = None
     saliency_method: str | None = None
+    saliency_flat: bool = False  # the map has no peak: nothing in the image raised the class score
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -53,6 +54,7 @@ def predict_file(model, card: dict, data: bytes, filename: str, invert="auto", w
         heatmap, prediction.saliency_method = saliency_map(model, prepared.array, int(np.argmax(probabilities)))
         display = np.asarray(image.convert("RGB"))
         prediction.saliency_overlay = overlay(display_region(display, input_shape), heatmap)
+        prediction.saliency_flat = float(np.ptp(heatmap)) < 1e-6
     return prediction
 
 

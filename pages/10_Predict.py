@@ -53,3 +53,7 @@ for upload in uploads:
         st.image(prediction.saliency_overlay, width=320)
         st.caption(f"Where the model looked ({prediction.saliency_method}): red = most important for "
                    f"'{prediction.top_class}'.")
+        if prediction.saliency_flat:
+            st.caption("This map is flat (all blue): no region of the image raised the score of "
+                       f"'{prediction.top_class}' at that layer, which is common for small or briefly trained "
+                       "models. A model trained longer usually shows where it looked.")

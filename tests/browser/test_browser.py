@@ -154,15 +154,18 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser):
     watched = Watched(browser)
     watched.open(f"{server}/Train")
     page = watched.page
-    page.get_by_test_id("stSidebar").get_by_text("Choose a preset…").click()
+    page.get_by_role("combobox", name="Preset").click()
     page.get_by_role("option", name="fast preview").click()
     watched.wait_idle()
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Trained before").wait_for(timeout=240_000)
+    page.get_by_role("button", name="Cancel training").wait_for(timeout=60_000)  # the live view
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=240_000)  # the curve appears after epoch 1
+    watched.screenshot("train_live")
+    page.get_by_text("Trained before: shown from the registry").wait_for(timeout=240_000)
     watched.wait_idle()
-    assert page.locator(".js-plotly-plot").count() >= 2
-    assert "test accuracy" in page.inner_text("[data-testid=stMain]")
     watched.screenshot("train_result")
+    assert page.locator("[data-testid=stPlotlyChart]").count() >= 2
+    assert "test accuracy" in page.inner_text("[data-testid=stMain]")
     watched.assert_clean()
 
 
@@ -183,3 +186,62 @@ def test_upload_a_photo_and_see_probabilities(server, browser, tmp_path):
     assert "%" in body and "inverted" in body
     watched.screenshot("predict_result")
     watched.assert_clean()
+
+
+def shapes_zip(path: Path) -> Path:
+    """A real zip of class folders: 12 generated circles and 12 squares as PNG files."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from core.datasets import load_dataset
+
+    shapes = load_dataset("shapes", train_subset=200)
+    with zipfile.ZipFile(path, "w") as archive:
+        for class_index in (0, 1):
+            name = shapes.class_names[class_index]
+            for number, image in enumerate(shapes.x_train[shapes.y_train == class_index][:12]):
+                buffer = io.BytesIO()
+                Image.fromarray(image).save(buffer, "PNG")
+                archive.writestr(f"my_shapes/{name}/{number}.png", buffer.getvalue())
+    return path
+
+
+def control(page, test_id: str, label: str):
+    """The widget of kind `test_id` (stSlider, stSelectbox, stRadio...) whose label contains `label`."""
+    return page.get_by_test_id("stMain").get_by_test_id(test_id).filter(has_text=label).first
+
+
+def test_each_lesson_reacts_to_its_main_control(server, browser, tmp_path):
+    """One server; on each lesson page, use its main control and check the page changed, cleanly."""
+
+    def choose(label, option):
+        page.get_by_role("combobox", name=label).click()
+        page.get_by_role("option", name=option, exact=True).click()
+
+    def press_slider(label, key):
+        control(page, "stSlider", label).get_by_role("slider").press(key)
+
+    actions = {
+        "Hello_neuron": lambda: press_slider("Epochs (passes over the six points)", "Home"),
+        "Datasets": lambda: choose("Dataset", "Shapes"),
+        "Convolutions": lambda: control(page, "stRadio", "Padding").get_by_text("same").click(),
+        "Augmentation": lambda: choose("Fill mode (the empty corners)", "reflect"),
+        "Inside_the_network": lambda: choose("Class", "Trouser"),
+        "Your_own_images": lambda: control(page, "stFileUploader", "A .zip of class folders").locator(
+            'input[type="file"]').set_input_files(str(shapes_zip(tmp_path / "my_shapes.zip"))),
+        "Transfer_learning": lambda: press_slider("Base convolutions to fine-tune", "End"),
+    }
+    watched = Watched(browser)
+    page = watched.page
+    for name, act in actions.items():
+        watched.open(f"{server}/{name}")
+        before = page.inner_text("[data-testid=stMain]")
+        act()
+        watched.page.wait_for_timeout(500)
+        watched.wait_idle()
+        after = page.inner_text("[data-testid=stMain]")
+        watched.screenshot(f"lesson_{name}")
+        assert after != before, f"{name}: the page did not change"
+        watched.assert_clean()
