@@ -19,6 +19,8 @@ from core.registry import Registry
 
 WORKER_LOCK_FILE = "worker.lock"
 WORKER_LOG_FILE = "worker.log"
+WORKER_SPAWN_FILE = "worker.spawn"  # lock + "pid start-time" of the last worker started, until it holds the lock
+WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken the lock yet is waited for, not duplicated
 POLL_SECONDS = 0.2
 IDLE_EXIT_SECONDS = 900
 MAX_JOBS_PER_WORKER = 10
@@ -121,19 +123,27 @@ class JobRunner:
             return False
 
     def ensure_worker(self):
-        """Start a worker process unless one is running (a second one would exit at once anyway)."""
-        if self.worker_alive():
-            return
-        log = open(self.registry.root / WORKER_LOG_FILE, "a")
-        subprocess.Popen(
-            [sys.executable, "-m", "core", "--root", str(self.registry.root), "worker"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(_project_root()),
-        )
-        log.close()
+        """Start a worker process unless one is running or still starting: never more than one at a time.
+
+        A new worker needs a moment before it holds the worker lock; the spawn file, written under its own
+        lock, remembers it, so that polling pages on a busy machine do not start a crowd of workers.
+        """
+        with open(self.registry.root / WORKER_SPAWN_FILE, "a+") as spawn_file:
+            fcntl.flock(spawn_file, fcntl.LOCK_EX)
+            if self.worker_alive() or _recently_started_worker_alive(spawn_file):
+                return
+            with open(self.registry.root / WORKER_LOG_FILE, "a") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "core", "--root", str(self.registry.root), "worker"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd=str(_project_root()),
+                )
+            spawn_file.truncate(0)
+            spawn_file.write(f"{process.pid} {time.time()}")
+            spawn_file.flush()
 
     @staticmethod
     def _is_dead(row) -> bool:
@@ -216,6 +226,17 @@ def _fail_orphaned_jobs(registry: Registry):
                     "UPDATE jobs SET status = 'failed', message = ? WHERE key = ?",
                     ("The training process stopped unexpectedly. Press Train to try again.", row["key"]),
                 )
+
+
+def _recently_started_worker_alive(spawn_file) -> bool:
+    """True when the spawn file names a worker started less than the grace period ago that still runs."""
+    spawn_file.seek(0)
+    try:
+        pid, started = spawn_file.read().split()
+        pid, started = int(pid), float(started)
+    except ValueError:
+        return False
+    return time.time() - started < WORKER_START_GRACE_SECONDS and _pid_alive(pid)
 
 
 def _pid_alive(pid: int) -> bool:

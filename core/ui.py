@@ -83,6 +83,35 @@ def runner() -> JobRunner:
     return JobRunner(registry())
 
 
+@st.fragment(run_every=1.0)
+def live_trainings(configs: dict, cancel_key: str | None = None):
+    """Background trainings ({name: TrainConfig}): progress, ETA and live curves, redrawn every second.
+
+    When all have ended the whole page reruns, so it can show the finished models.
+    """
+    from core import charts
+
+    statuses = {name: runner().status(config.key) for name, config in configs.items()}
+    if all(status.finished for status in statuses.values()):
+        st.rerun()
+    for name, status in statuses.items():
+        done, epochs = len(status.progress), status.epochs or configs[name].epochs
+        if status.state == "queued":
+            text = f"{name}: queued behind {status.queue_position or 0} other training(s); starts in a few seconds"
+        else:
+            eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
+            text = f"{name}: {status.state}, epoch {done} of {epochs}{eta}"
+        st.progress(done / epochs, text=text)
+    histories = {name: status.progress for name, status in statuses.items() if status.progress}
+    if histories:
+        left, right = st.columns(2)
+        left.plotly_chart(charts.history_figure(histories, "accuracy"))
+        right.plotly_chart(charts.history_figure(histories, "loss"))
+    if cancel_key and st.button("Cancel training", key=cancel_key):
+        for config in configs.values():
+            runner().cancel(config.key)
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")
 def load_model(key: str):
     """A registered model, loaded once per server and shared (never fitted)."""

@@ -85,3 +85,20 @@ def test_a_killed_worker_shows_the_job_failed_and_a_retry_trains_it(runner):
     runner.submit(quick)
     wait_for(lambda: runner.status(quick.key).state == "done")
     assert not list(runner.registry.models_dir.glob(".tmp-*"))  # the new worker cleaned the killed run's leftovers
+
+
+def test_a_burst_of_polls_starts_one_worker_not_a_crowd(runner):
+    """Pages poll every second; a worker takes a moment to hold its lock. Twenty calls in that moment: one worker."""
+    import subprocess
+
+    pattern = f"core --root {runner.registry.root} worker"
+    try:
+        for _ in range(20):
+            runner.ensure_worker()
+        started = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        assert len(started) == 1, started
+        wait_for(runner.worker_alive, timeout=120)
+        runner.ensure_worker()
+        assert subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split() == started
+    finally:
+        subprocess.run(["pkill", "-f", pattern], check=False)
