@@ -93,20 +93,6 @@ st.caption(f"The same small CNN, trained twice on {subset:,} {experiment_dataset
            "rotation 40 and 0.2 for the rest on large photos; small, centred Fashion-MNIST items prefer gentler values.)")
 
 
-@st.fragment(run_every=1.0)
-def live_experiment(configs: dict):
-    """Both trainings' progress, redrawn every second until they end."""
-    statuses = {name: ui.runner().status(config.key) for name, config in configs.items()}
-    if all(status.finished for status in statuses.values()):
-        st.rerun()
-    for name, status in statuses.items():
-        done = len(status.progress)
-        st.progress(done / (status.epochs or 1), text=f"{name}: {status.state}, epoch {done} of {status.epochs}")
-    histories = {name: status.progress for name, status in statuses.items() if status.progress}
-    if histories:
-        st.plotly_chart(charts.history_figure(histories, "accuracy"), width="stretch")
-
-
 if not augmentation.is_active:
     st.info("Switch on at least one transformation to compare training with and without it.")
     st.stop()
@@ -139,7 +125,7 @@ if all(entries.values()):
 
 statuses = {name: ui.runner().status(config.key) for name, config in configs.items()}
 if any(status.state in ("queued", "running") for status in statuses.values()):
-    live_experiment(configs)
+    ui.live_trainings(configs, cancel_key="augment_cancel_button")
     st.stop()
 for name, status in statuses.items():
     if status.state == "failed":

@@ -63,24 +63,6 @@ def own_form(names: list[str]) -> TrainConfig:
                        hidden_units=(128,), epochs=epochs, batch_size=32)
 
 
-@st.fragment(run_every=1.0)
-def live_job(key: str, title: str):
-    """Progress of the background training, redrawn every second until it ends."""
-    status = ui.runner().status(key)
-    if status.finished:
-        st.rerun()
-    done = len(status.progress)
-    if status.state == "queued":
-        st.info("Queued: the training starts in a few seconds.")
-    else:
-        eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
-        st.progress(done / status.epochs, text=f"Training {title}: epoch {done} of {status.epochs}{eta}")
-    if status.progress:
-        st.plotly_chart(charts.history_figure({title: status.progress}, "accuracy"), width="stretch")
-    if st.button("Cancel training", key="own_cancel_button"):
-        ui.runner().cancel(key)
-
-
 st.header("1. Upload")
 upload = st.file_uploader("A .zip of class folders", type=["zip"], key="own_zip_upload")
 if upload is not None:
@@ -127,7 +109,7 @@ if entry is not None:
     left.plotly_chart(charts.history_figure({entry.title: entry.history}, "accuracy"), width="stretch")
     right.plotly_chart(charts.history_figure({entry.title: entry.history}, "loss"), width="stretch")
 elif status.state in ("queued", "running"):
-    live_job(config.key, config.title)
+    ui.live_trainings({config.title: config}, cancel_key="own_cancel_button")
 else:
     if status.state in ("failed", "cancelled"):
         (st.error if status.state == "failed" else st.info)(status.message or f"Training {status.state}.")

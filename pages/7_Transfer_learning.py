@@ -22,17 +22,6 @@ st.markdown(
 )
 
 
-@st.fragment(run_every=1.0)
-def live_jobs(configs: dict):
-    """Progress of the background trainings, redrawn every second until all have ended."""
-    statuses = {name: ui.runner().status(config.key) for name, config in configs.items()}
-    if all(status.finished for status in statuses.values()):
-        st.rerun()
-    for name, status in statuses.items():
-        done, epochs = len(status.progress), configs[name].epochs
-        st.progress(done / epochs, text=f"{name}: {status.state}, epoch {done} of {epochs}")
-
-
 def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
     names = [info.name for info in list_datasets() if info.available]
@@ -66,7 +55,7 @@ registry = ui.registry()
 if not registry.has(BASE_CNN.key):
     status = ui.runner().status(BASE_CNN.key)
     if status.state in ("queued", "running"):
-        live_jobs({"base CNN": BASE_CNN})
+        ui.live_trainings({"base CNN": BASE_CNN}, cancel_key="transfer_base_cancel_button")
     elif st.button("Train a base CNN on all 54,000 Fashion-MNIST images (about 2 minutes)", key="transfer_base_button"):
         with ui.guard():
             ui.runner().submit(BASE_CNN)
@@ -101,7 +90,7 @@ for name, status in statuses.items():
     if status.state == "failed":
         st.error(f"{name}: {status.message}")
 if any(status.state in ("queued", "running") for status in statuses.values()):
-    live_jobs(pending)
+    ui.live_trainings(pending, cancel_key="transfer_cancel_button")
 elif pending and st.button(f"Train the {len(pending)} missing network(s)", type="primary", key="transfer_train_button"):
     with ui.guard():
         for config in pending.values():

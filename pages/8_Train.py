@@ -111,24 +111,6 @@ def show_curves(name, history):
                    "(overfitting). Try dropout, augmentation, fewer epochs or early stopping.")
 
 
-@st.fragment(run_every=1.0)
-def live_job(key: str, title: str):
-    """Progress of a background training, redrawn every second until it ends."""
-    status = ui.runner().status(key)
-    if status.finished:
-        st.rerun()
-    done = len(status.progress)
-    if status.state == "queued":
-        st.info(f"Queued: waiting for {status.queue_position or 0} other training(s) to finish. The worker starts in a few seconds.")
-    else:
-        eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
-        st.progress(done / status.epochs, text=f"Training {title}: epoch {done} of {status.epochs}{eta}")
-    if status.progress:
-        show_curves(title, status.progress)
-    if st.button("Cancel training", key="train_cancel_button"):
-        ui.runner().cancel(key)
-
-
 config = train_form()
 st.subheader(config.title)
 with ui.guard():
@@ -147,7 +129,7 @@ if entry is not None:
 
 status = ui.runner().status(config.key)
 if status.state in ("queued", "running"):
-    live_job(config.key, config.title)
+    ui.live_trainings({config.title: config}, cancel_key="train_cancel_button")
     st.stop()
 if status.state in ("failed", "cancelled"):
     (st.error if status.state == "failed" else st.info)(status.message or f"Training {status.state}.")

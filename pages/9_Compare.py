@@ -22,16 +22,6 @@ def classic_pair(dataset: str, train_subset: int | None):
     return [dataclasses.replace(PRESETS[name], dataset=dataset, train_subset=train_subset) for name in ("classic DNN", "classic CNN")]
 
 
-@st.fragment(run_every=1.0)
-def live_pair(configs):
-    statuses = [ui.runner().status(config.key) for config in configs]
-    if all(status.finished for status in statuses):
-        st.rerun()
-    for config, status in zip(configs, statuses):
-        done = len(status.progress)
-        st.progress(done / config.epochs, text=f"{config.title}: {status.state}, epoch {done} of {config.epochs}")
-
-
 st.subheader("DNN vs CNN in one click")
 left, middle, right = st.columns([2, 2, 1])
 datasets = [info.name for info in list_datasets() if info.available and not info.name.startswith("folder:")]
@@ -44,7 +34,7 @@ if pending and right.button("Train both", type="primary", key="compare_train_but
         for config in pending:
             ui.runner().submit(config)
 if any(ui.runner().status(config.key).state in ("queued", "running") for config in pending):
-    live_pair(pending)
+    ui.live_trainings({config.title: config for config in pending}, cancel_key="compare_cancel_button")
 elif pending:
     st.info("Press **Train both** to train the classic DNN and CNN (they train one after the other in the background).")
 
