@@ -6,13 +6,16 @@ A session opens Home, Models and Compare, and uploads photos on Predict (now and
 which must come back as a clear error). A separate probe asks /_stcore/health twice a second.
 
     python bench/load.py                        # 30 sessions for 3 minutes on a server it starts itself
-    python bench/load.py --sessions 30 --seconds 300 --train
+    python bench/load.py --sessions 30 --seconds 300
     python bench/load.py --url http://127.0.0.1:8501   # an already running server
+    python bench/load.py --quick                # 5 sessions for 20 seconds: a smoke check
 
 The server it starts uses $CNNCLASSROOM_REGISTRY (or registry/); it needs at least one model
-(`python -m core warmup`). With --train a small model trains in the background during the run.
-It prints one line per action kind and the p95 latency; the exit status is 1 if anything failed.
-tests/robustness/test_server.py runs the same code for 30 sessions x 40 seconds.
+(`python -m core warmup`). Before the sessions start, one session opens every page once (as a teacher
+would before class: TensorFlow, the models and the test set load then); a small CNN trains in the
+background during the run (--no-train to skip). It prints one line per action kind and the p95 latency;
+the exit status is 1 if anything failed. tests/robustness/test_server.py runs the same code for 30
+sessions x 30 seconds.
 """
 
 import argparse
@@ -37,7 +40,9 @@ from websockets.sync.client import connect
 PROJECT = Path(__file__).resolve().parent.parent
 XSRF_COOKIE = "_streamlit_xsrf"
 ACTION_TIMEOUT = 180  # seconds one page run may take before it counts as a failure
+HEALTH_TIMEOUT = 30  # seconds /_stcore/health may take before the server counts as not answering
 ACTIONS = {"home": 2, "models": 2, "compare": 1, "predict": 4, "predict_damaged": 1}  # relative weights
+THINK_SECONDS = (1.0, 5.0)  # pause between a session's clicks
 PAGES = {"home": "", "models": "Models", "compare": "Compare", "predict": "Predict", "predict_damaged": "Predict"}
 
 
@@ -62,6 +67,7 @@ class LoadResult:
     health_checks: int = 0
     health_failures: int = 0
     health_latencies: list[float] = field(default_factory=list)
+    actions_per_session: dict[int, int] = field(default_factory=dict)
     sessions: int = 0
     seconds: float = 0.0
 
@@ -92,19 +98,20 @@ class BrowserSession:
         self.http.get(f"{self.base_url}/_stcore/health", timeout=30).raise_for_status()
         self.xsrf = self.http.cookies.get(XSRF_COOKIE, "")
         websocket_url = self.base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
-        self.websocket = connect(
+        self._stack = contextlib.ExitStack()
+        self.websocket = self._stack.enter_context(connect(
             websocket_url,
             subprotocols=["streamlit", self.xsrf] if self.xsrf else ["streamlit"],
             additional_headers={"Origin": self.base_url, "Cookie": f"{XSRF_COOKIE}={self.xsrf}"},
             max_size=None,
             open_timeout=60,
-        )
+        ))
         self.session_id = None
         self.pages = {}  # page name ("" for Home) -> page_script_hash
 
     def close(self):
         with contextlib.suppress(Exception):
-            self.websocket.close()
+            self._stack.close()
         self.http.close()
 
     def run_page(self, page: str, widget_states=()) -> PageRun:
@@ -121,8 +128,24 @@ class BrowserSession:
 
     def upload(self, name: str, data: bytes, mime: str):
         """Upload one file the way the browser does; returns the widget value that points at it."""
+        from streamlit.proto.Common_pb2 import UploadedFileInfo
+
+        urls = self.upload_urls(name)
+        reply = self.put_file(urls.upload_url, name, data, mime)
+        reply.raise_for_status()
+        return UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls)
+
+    def put_file(self, upload_url: str, name: str, data: bytes, mime: str, xsrf_header: str | None = None, http=None):
+        """PUT a file to an upload URL with this session's XSRF token; xsrf_header overrides it ("" sends none)."""
+        token = self.xsrf if xsrf_header is None else xsrf_header
+        headers = {"X-Xsrftoken": token} if token else {}
+        url = f"{self.base_url}{upload_url}" if upload_url.startswith("/") else upload_url
+        return (http or self.http).put(url, files={"file": (name, data, mime)}, headers=headers, timeout=ACTION_TIMEOUT)
+
+    def upload_urls(self, name: str):
+        """Ask the server where to upload a file (the browser does this before every upload)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.Common_pb2 import FileURLsRequest, UploadedFileInfo
+        from streamlit.proto.Common_pb2 import FileURLsRequest
 
         request_id = uuid.uuid4().hex
         self._send(BackMsg(file_urls_request=FileURLsRequest(request_id=request_id, file_names=[name],
@@ -135,11 +158,7 @@ class BrowserSession:
         response = message.file_urls_response
         if response.error_msg:
             raise RuntimeError(f"upload refused: {response.error_msg}")
-        urls = response.file_urls[0]
-        reply = self.http.put(f"{self.base_url}{urls.upload_url}" if urls.upload_url.startswith("/") else urls.upload_url,
-                              files={"file": (name, data, mime)}, headers={"X-Xsrftoken": self.xsrf}, timeout=ACTION_TIMEOUT)
-        reply.raise_for_status()
-        return UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls)
+        return response.file_urls[0]
 
     def predict(self, name: str, data: bytes, mime: str) -> PageRun:
         """Open Predict, upload one photo into its uploader, and run the page with it."""
@@ -240,11 +259,12 @@ def run_session(base_url, seconds, photos, result, lock, seed):
             elapsed = time.perf_counter() - started
             with lock:
                 result.latencies.setdefault(action, []).append(elapsed)
+                result.actions_per_session[seed] = result.actions_per_session.get(seed, 0) + 1
                 if problem:
                     result.failures.append(f"session {seed} {action}: {problem}")
             if problem and "Timeout" in problem:
                 break
-            time.sleep(rng.uniform(0.2, 1.0))  # a student reads the page before clicking again
+            time.sleep(rng.uniform(*THINK_SECONDS))  # a student looks at the page before clicking again
     finally:
         session.close()
 
@@ -275,7 +295,7 @@ def probe_health(base_url, stop: threading.Event, result: LoadResult, lock):
     while not stop.wait(0.5):
         started = time.perf_counter()
         try:
-            ok = requests.get(f"{base_url}/_stcore/health", timeout=10).text == "ok"
+            ok = requests.get(f"{base_url}/_stcore/health", timeout=HEALTH_TIMEOUT).text == "ok"
         except requests.RequestException:
             ok = False
         with lock:
@@ -284,9 +304,25 @@ def probe_health(base_url, stop: threading.Event, result: LoadResult, lock):
             result.health_latencies.append(time.perf_counter() - started)
 
 
-def run_load(base_url: str, sessions: int = 30, seconds: float = 180, photos=None, ramp_seconds: float = 5) -> LoadResult:
+def warm_up(base_url: str, photos):
+    """Every page once before class starts, as a teacher trying the app would: the server imports TensorFlow,
+    loads the models and the test set once (several seconds), instead of during the first students' clicks."""
+    session = BrowserSession(base_url)
+    try:
+        for page in PAGES.values():
+            run = session.predict(*photos[0], "image/jpeg") if page == "Predict" else session.run_page(page)
+            if run.exceptions or run.status != "FINISHED_SUCCESSFULLY":
+                raise RuntimeError(f"the warm-up run of {page or 'Home'} failed: {run.exceptions or run.errors}")
+    finally:
+        session.close()
+
+
+def run_load(base_url: str, sessions: int = 30, seconds: float = 180, photos=None, ramp_seconds: float = 5,
+             warm: bool = True) -> LoadResult:
     """Run `sessions` simulated students for `seconds` against a server; return latencies and failures."""
     photos = photos or sample_photos()
+    if warm:
+        warm_up(base_url, photos)
     result, lock, stop = LoadResult(sessions=sessions), threading.Lock(), threading.Event()
     probe = threading.Thread(target=probe_health, args=(base_url, stop, result, lock), daemon=True)
     probe.start()
@@ -328,17 +364,44 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Runs `streamlit` with a sys.audit hook that logs every file the server opens for writing, creates, moves or
+# deletes (argv[1] is the log), so a test can check that it writes only into its data folders.
+AUDITED_STREAMLIT = r"""
+import os, sys
+log = open(sys.argv[1], "a", buffering=1)
+CHANGES = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree", "os.symlink", "os.chmod", "os.truncate",
+           "shutil.copyfile", "shutil.move", "os.link", "sqlite3.connect"}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+def audit(event, arguments):
+    if event == "open" and arguments and isinstance(arguments[0], (str, bytes, os.PathLike)):
+        mode, flags = arguments[1], arguments[2] if len(arguments) > 2 else 0
+        if (isinstance(mode, str) and set(mode) & set("wax+")) or (mode is None and isinstance(flags, int) and flags & WRITE_FLAGS):
+            log.write("open " + os.path.abspath(os.fsdecode(arguments[0])) + "\n")
+    elif event in CHANGES and arguments and isinstance(arguments[0], (str, bytes, os.PathLike)):
+        log.write(event + " " + os.path.abspath(os.fsdecode(arguments[0])) + "\n")
+sys.addaudithook(audit)
+sys.argv = ["streamlit", *sys.argv[2:]]
+from streamlit.web.cli import main
+main()
+"""
+
+
 @contextlib.contextmanager
-def serve(registry_root=None, port=None, extra_env=None, log_path=None):
-    """Start `streamlit run app.py` on a free port (config from .streamlit/config.toml); yield (url, process)."""
+def serve(registry_root=None, port=None, extra_env=None, log_path=None, audit_log=None, options=()):
+    """Start `streamlit run app.py` on a free port (config from .streamlit/config.toml); yield (url, process).
+
+    With audit_log, every file the server writes, creates, moves or deletes is listed in that file.
+    """
     port = port or free_port()
     env = dict(os.environ, **(extra_env or {}))
     if registry_root is not None:
         env["CNNCLASSROOM_REGISTRY"] = str(registry_root)
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    arguments = ["run", "app.py", "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                 *options]
+    launcher = ["-c", AUDITED_STREAMLIT, str(audit_log)] if audit_log else ["-m", "streamlit"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
+        [sys.executable, *launcher, *arguments],
         cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -369,12 +432,19 @@ def main(argv=None) -> int:
     parser.add_argument("--url", help="an already running server (default: start one on a free port)")
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=180)
-    parser.add_argument("--train", action="store_true", help="train a small model in the background during the run")
+    parser.add_argument("--no-train", action="store_true", help="do not train a model in the background meanwhile")
+    parser.add_argument("--quick", action="store_true", help="a smoke check: 5 sessions for 20 seconds")
     parser.add_argument("--json", action="store_true", help="also print the numbers as JSON")
     arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.sessions, arguments.seconds = 5, 20
     sys.path.insert(0, str(PROJECT))
+    from common import header, report as report_line  # bench/common.py
+    from core.config import TrainConfig
+    from core.jobs import JobRunner
     from core.registry import Registry
 
+    header(f"load: {arguments.sessions} sessions for {arguments.seconds:.0f} s")
     registry = Registry()
     if not registry.list_entries():
         print(f"The registry at {registry.root} is empty; run `python -m core warmup` first.", file=sys.stderr)
@@ -382,21 +452,33 @@ def main(argv=None) -> int:
     photos = sample_photos()
     with contextlib.ExitStack() as stack:
         url = arguments.url or stack.enter_context(serve())[0]
-        if arguments.train:
-            from core.config import TrainConfig
-            from core.jobs import JobRunner
-
-            config = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=2000, epochs=10,
-                                 seed=random.randrange(10**6))
+        warm_up(url, photos)
+        if not arguments.no_train:
+            config = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=2000,
+                                 epochs=max(2, int(arguments.seconds // 10)), seed=random.randrange(10**6))
             JobRunner(registry).submit(config)
-            print(f"training {config.title} ({config.key}) in the background")
-        result = run_load(url, arguments.sessions, arguments.seconds, photos)
+            stack.callback(_stop_workers, registry)
+            print(f"training {config.title} ({config.key}) in the background", flush=True)
+        result = run_load(url, arguments.sessions, arguments.seconds, photos, warm=False)
     print(report(result))
+    p95 = percentile(result.all_latencies(), 0.95)
+    report_line("p95 latency of a click (page run, or upload + prediction)", f"{p95:.2f} s", "≤ 1 s", p95 <= 1)
+    report_line("errors (page crashes, unexplained bad files, failed health checks)",
+                str(len(result.failures) + result.health_failures), "0", not result.failures and not result.health_failures)
     if arguments.json:
         print(json.dumps({"sessions": result.sessions, "seconds": round(result.seconds, 1), "actions": result.actions,
-                          "failures": len(result.failures), "p95_seconds": percentile(result.all_latencies(), 0.95),
+                          "failures": len(result.failures), "p95_seconds": p95,
                           "health_checks": result.health_checks, "health_failures": result.health_failures}))
     return 1 if result.failures or result.health_failures else 0
+
+
+def _stop_workers(registry):
+    """SIGTERM the worker process that trained during the run (found by its pid in the jobs table)."""
+    with registry.connect() as connection:
+        pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL")}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 if __name__ == "__main__":

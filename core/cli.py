@@ -3,13 +3,14 @@
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
 from core.errors import CoreError
 
-WARMUP_PRESETS = ("classic DNN", "classic CNN")
+WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="which datasets are available here, and from where")
     datasets.set_defaults(handler=command_datasets)
 
-    warmup = commands.add_parser("warmup", help="train the classic DNN and CNN on Fashion-MNIST so a class starts ready")
+    warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
@@ -269,6 +270,9 @@ def command_doctor(arguments):
 
 
 def command_worker(arguments):
+    # As core.training does, but before a job's `import keras` loads TensorFlow; importing TensorFlow here
+    # instead would make every surplus worker (one that finds the lock taken and exits) pay for it.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     from core.jobs import IDLE_EXIT_SECONDS, run_worker
     from core.registry import Registry
 

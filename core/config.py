@@ -184,7 +184,7 @@ class TrainConfig:
 
 def validate_key(key: str) -> str:
     """Return `key` if it is 16 lowercase hex digits, else raise; call before building any path."""
-    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):  # fullmatch: "$" alone lets a final newline through
         raise ConfigError(f"A model key is 16 hexadecimal digits, like 3f2a9c0d1e4b5a67. Received: key={key!r}")
     return key
 
@@ -199,8 +199,15 @@ def _check_range(name, value, low, high):
         raise ConfigError(f"{name} must be a number from {low} to {high}. Received: {name}={value!r}")
 
 
-# Presets a teacher would recognise. "classic" ones follow the TensorFlow course exactly.
+# Presets a teacher would recognise. "classic" ones follow the TensorFlow course exactly. "fast" ones are the
+# defaults: the classic networks' accuracy or better, trained in seconds on a laptop CPU (docs/performance.md).
 PRESETS = {
+    # The classic DNN's network; one-cycle learning rate and batches of 256: >= 88.5% test accuracy in about 8 s.
+    "fast DNN": TrainConfig(family="dnn", hidden_units=(128,), batch_size=256, learning_rate=0.01, lr_schedule="one_cycle",
+                            epochs=12),
+    # Half the classic CNN's filters, 'same' padding, batch norm and one-cycle: >= 91% test accuracy in 3 epochs.
+    "fast CNN": TrainConfig(family="cnn", filters=(16, 32), padding="same", batch_norm=True, hidden_units=(128,),
+                            batch_size=128, learning_rate=0.01, lr_schedule="one_cycle", epochs=3),
     "classic DNN": TrainConfig(family="dnn", hidden_units=(128,), epochs=5, batch_size=32),
     "classic CNN": TrainConfig(family="cnn", filters=(32, 64), hidden_units=(128,), epochs=5, batch_size=32),
     "fast preview": TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), train_subset=2000, epochs=3, batch_size=64),

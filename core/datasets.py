@@ -598,8 +598,10 @@ def _check_zip_entries(infos):
 
 
 def _read_zip_entry(archive, info):
+    """The bytes of one entry, never more than its declared size: a zip that lies about sizes cannot fill memory."""
     try:
-        return archive.read(info)
+        with archive.open(info) as entry:
+            return entry.read(info.file_size)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
         raise DatasetError(f"The zip is corrupt: {info.filename!r} cannot be read ({error}). Make the zip again.") from error
 

@@ -88,6 +88,8 @@ class JobRunner:
         state, message = row["status"], row["message"]
         if state in ("queued", "running") and self._is_dead(row):
             state, message = "failed", "The training process stopped unexpectedly. Press Train to try again."
+        if state != "done" and self.registry.has(key):  # published, then killed or cancelled: the model is complete
+            state, message = "done", None
         if state == "queued" and not self.worker_alive():
             self.ensure_worker()
         epochs = TrainConfig.from_json(row["config"]).epochs

@@ -41,6 +41,8 @@ EVAL_FILE = "eval.npz"
 TEMP_PREFIX = ".tmp-"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 MAX_IMPORT_BYTES = 500 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100  # a .keras entry expanding more than this is a zip bomb (weights barely compress)
+RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot do harm
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -94,16 +96,13 @@ class Registry:
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             self.locks_dir.mkdir(parents=True, exist_ok=True)
-            index_is_new = not (self.root / INDEX_FILE).exists()
-            with self._connect() as connection:
+            with self._connect() as connection:  # a new index is filled from the entry folders
                 connection.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(
                 f"Cannot open the model registry at {self.root}: {error}. "
                 f"Check that the folder is writable, or point $CNNCLASSROOM_REGISTRY at one that is."
             ) from error
-        if index_is_new:
-            self.reindex()
 
     # ----- Paths and locks -------------------------------------------------------------------
 
@@ -112,10 +111,15 @@ class Registry:
         return self.models_dir / validate_key(key)
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection to index.sqlite; a missing index (new, or deleted by hand) is recreated and refilled."""
+        index_is_missing = not (self.root / INDEX_FILE).exists()
         connection = sqlite3.connect(self.root / INDEX_FILE, timeout=30, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA busy_timeout=30000")
         connection.row_factory = sqlite3.Row
+        if index_is_missing:
+            connection.executescript(SCHEMA)
+            self.heal()  # the index exists again, so this connects without coming back here
         return contextlib.closing(connection)
 
     @contextlib.contextmanager
@@ -390,6 +394,7 @@ class Registry:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as error:
             raise ModelFileError(_import_failure_message(path, error)) from error
+        _check_image_classifier(path, model)
         input_shape = tuple(model.input_shape[1:])
         units = int(model.output_shape[-1])
         num_classes = 2 if units == 1 else units
@@ -503,11 +508,50 @@ def _read_model_file(path: Path) -> bytes:
         raise ModelFileError(
             f"{path.name} is not a valid .keras file (a .keras file is a zip archive; this one is not, or it is truncated)."
         )
+    _refuse_zip_bomb(path)
     return data
 
 
+def _refuse_zip_bomb(path: Path):
+    """Refuse a .keras archive whose entries would expand far beyond the file itself, before Keras reads them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ModelFileError(f"{path.name} is not a valid .keras file ({error}). Save the model again.") from error
+    for entry in entries:
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise ModelFileError(
+                f"{path.name} was refused: its entry {entry.filename!r} expands {ratio:.0f}x (the limit is "
+                f"{MAX_COMPRESSION_RATIO}x), like a zip bomb; a saved model does not compress that much."
+            )
+    expanded = sum(entry.file_size for entry in entries)
+    if expanded > MAX_IMPORT_BYTES:
+        raise ModelFileError(
+            f"{path.name} was refused: it expands to {expanded / 2**20:.0f} MB; the limit is "
+            f"{MAX_IMPORT_BYTES // 2**20} MB (a zip bomb, or not a classroom model)."
+        )
+
+
+def _check_image_classifier(path: Path, model):
+    """Refuse models the pages cannot use: one (height, width, 1 or 3) image input and one vector of class scores."""
+    input_shape, output_shape = model.input_shape, model.output_shape
+    image_input = (
+        isinstance(input_shape, tuple) and len(input_shape) == 4 and input_shape[3] in (1, 3)
+        and all(isinstance(size, int) and size > 0 for size in input_shape[1:3])
+    )
+    class_output = isinstance(output_shape, tuple) and len(output_shape) == 2 and isinstance(output_shape[1], int)
+    if not (image_input and class_output):
+        raise ModelFileError(
+            f"{path.name} is not an image classifier this app can use: expected one input of shape (height, width, "
+            f"1 or 3 channels) and one output of class scores. Received: input_shape={input_shape}, "
+            f"output_shape={output_shape}"
+        )
+
+
 def _import_failure_message(path: Path, error: Exception) -> str:
-    text = str(error)
+    text = " ".join(str(error).split())  # Keras' messages span many lines; one line reads better on a page or a CLI
     if "safe_mode" in text or "Lambda" in text or "custom" in text.lower() or "Could not locate" in text:
         return (
             f"{path.name} was refused: it contains custom code (a Lambda layer or custom objects), which could run "

@@ -64,7 +64,7 @@ def own_form(names: list[str]) -> TrainConfig:
 
 
 st.header("1. Upload")
-upload = st.file_uploader("A .zip of class folders", type=["zip"], key="own_zip_upload")
+upload = st.file_uploader("A .zip of class folders", key="own_zip_upload")
 if upload is not None:
     if st.session_state.get("own_imported", (None,))[0] != upload.file_id:
         with ui.guard():
