@@ -29,7 +29,7 @@ POLL_SECONDS = 0.01
 
 
 def wait_for_progress(runner, key, timeout=600):
-    """Poll the index until epoch 1's progress row of `key` appears; (seconds waited, the row, claim time)."""
+    """Poll the index until epoch 1's progress row of `key` appears; (the moment it was seen, the row)."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         status = runner.status(key)

@@ -37,8 +37,9 @@ def train_form() -> TrainConfig:
     """The sidebar's widgets, read into one TrainConfig."""
     sidebar = st.sidebar
     sidebar.selectbox("Preset", list(PRESETS), index=None, placeholder="Choose a preset…", key="train_preset",
-                      on_change=apply_preset, help="Sets every slider below. Classic = exactly the TensorFlow course "
-                      "networks; fast preview = small and quick.")
+                      on_change=apply_preset, help="Sets every slider below. Fast DNN / fast CNN = the defaults: the classic "
+                      "accuracy or better in seconds (one-cycle learning rate, batch norm). Classic = exactly the "
+                      "TensorFlow course networks. Fast preview = a small subset, for a first look.")
     datasets = [info.name for info in list_datasets() if info.available]
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
