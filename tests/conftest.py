@@ -1,6 +1,7 @@
 """Shared fixtures: throwaway registries and small models trained on real Fashion-MNIST slices."""
 
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,3 +42,14 @@ def trained_registry(trained_registry_root, monkeypatch):
 
     monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(trained_registry_root))
     return Registry(trained_registry_root)
+
+
+@pytest.fixture
+def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
+    """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
+    from core.registry import Registry
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
+    return Registry(root)

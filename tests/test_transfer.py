@@ -1,6 +1,5 @@
 """The transfer-learning experiment: three configs from one registry base, trained for real on small slices."""
 
-import shutil
 
 import pytest
 from conftest import TINY_CNN, TINY_DNN
@@ -8,17 +7,6 @@ from conftest import TINY_CNN, TINY_DNN
 from core.errors import ConfigError
 from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
                            transfer_experiment)
-
-
-@pytest.fixture
-def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
-    """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
-    from core.registry import Registry
-
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
-    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
-    return Registry(root)
 
 
 def test_the_three_configs_share_data_and_head_and_match_the_base(trained_registry):

@@ -1,6 +1,5 @@
 """AppTest: the Transfer-learning page explains the offline ImageNet case and runs the registry-base experiment."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,6 @@ from streamlit.testing.v1 import AppTest
 from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
-
-
-@pytest.fixture
-def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
-    """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
-    from core.registry import Registry
-
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
-    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
-    return Registry(root)
 
 
 def test_empty_registry_offers_a_base_and_explains_missing_imagenet_weights(registry_root):
