@@ -3,41 +3,20 @@
 import dataclasses
 import os
 import signal
-import time
 
 import pytest
 from conftest import TINY_DNN
+from helpers_jobs import stop_workers, wait_for
 
 from core.jobs import JobRunner
 from core.registry import Registry
-
-
-def wait_for(predicate, timeout=180, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture
 def runner(registry_root):
     runner = JobRunner(Registry(registry_root))
     yield runner
-    stop_worker(runner)
-
-
-def stop_worker(runner):
-    """End the worker started by a test (by the PID recorded in the jobs table), so tests stay isolated."""
-    with runner.registry.connect() as connection:
-        pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL")}
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    stop_workers(runner.registry)
 
 
 def test_two_sessions_asking_for_one_config_share_one_job_with_live_progress(runner):

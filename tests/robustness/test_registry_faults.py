@@ -25,7 +25,8 @@ from core.datasets import dataset_info, input_shape_for, load_dataset
 from core.errors import ConfigError, DatasetError, EntryNotFoundError
 from core.jobs import JobRunner
 from core.registry import INDEX_FILE, Registry
-from robustness.support import (PROJECT, changed, core_command, quiet, record, snapshot, wait_for,
+from helpers_jobs import wait_for
+from robustness.support import (PROJECT, changed, core_command, quiet, record, snapshot,
                                 without_file_permission_override)
 
 sys.path.insert(0, str(PROJECT / "tests" / "pages"))

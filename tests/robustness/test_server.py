@@ -9,10 +9,8 @@ and nothing in the code that unpickles or evaluates user data.
 
 import importlib.util
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -26,7 +24,8 @@ from core.config import TrainConfig
 from core.imaging import MAX_UPLOAD_BYTES
 from core.jobs import JobRunner
 from core.registry import Registry
-from robustness.support import PROJECT, record, wait_for
+from helpers_jobs import stop_workers, wait_for
+from robustness.support import PROJECT, record
 
 LOAD_SESSIONS = 30
 LOAD_SECONDS = 30  # bench/load.py runs the long version (180 s by default)
@@ -70,13 +69,7 @@ def test_thirty_sessions_browse_and_predict_while_a_model_trains(server):
         status = wait_for(lambda: (s := runner.status(config.key)).state in ("done", "failed") and s, timeout=600,
                           what="the background training")
     finally:
-        with registry.connect() as connection:
-            pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL")}
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        stop_workers(registry)
     with registry.connect() as connection:
         job = connection.execute("SELECT started, finished FROM jobs WHERE key = ?", (config.key,)).fetchone()
     overlap = max(0.0, min(job["finished"], load_ended) - max(job["started"], load_started))

@@ -25,7 +25,8 @@ from conftest import TINY_DNN
 from core.errors import EntryNotFoundError
 from core.jobs import JobRunner
 from core.registry import Registry
-from robustness.support import PROJECT, record, wait_for
+from helpers_jobs import stop_workers, wait_for
+from robustness.support import PROJECT, record
 
 PROBED_WORKER = r'''
 import os, sys, time
@@ -240,7 +241,7 @@ def test_sigkill_at_random_moments_and_during_the_final_save_never_leaves_a_part
                          what=f"retry of {trial.config.key}")
                 assert runner.status(trial.config.key).state == "done", runner.status(trial.config.key)
     finally:
-        stop_workers(lanes)
+        stop_lane_workers(lanes)
     for root, lane_trials in lanes.values():
         registry = Registry(root)
         assert {row["key"] for row in registry.list_entries()} == {trial.config.key for trial in lane_trials}
@@ -255,13 +256,7 @@ def test_sigkill_at_random_moments_and_during_the_final_save_never_leaves_a_part
            f"(done if published); all {len(trials)} resubmitted and done; leftovers cleaned")
 
 
-def stop_workers(lanes):
+def stop_lane_workers(lanes):
     """End the real workers the retry started (by the PIDs in the jobs table)."""
     for root, _ in lanes.values():
-        with Registry(root).connect() as connection:
-            pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE status = 'done' AND pid IS NOT NULL")}
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        stop_workers(Registry(root), status="done")
