@@ -639,7 +639,7 @@ def _import_files(files, folders, skipped, title):
         for class_name, relative, path, read in candidates:
             data = read()
             try:
-                image = _decode_image(data, path)
+                image = _read_folder_image(data, path)
             except ImageError as error:
                 skipped.append((path, f"unreadable image: {error}"))
                 continue
@@ -780,15 +780,17 @@ def _save_npz(path, **arrays):
         temporary.unlink(missing_ok=True)
 
 
-def _decode_image(data, name, height=None, width=None, channels=None):
-    """One image file as an upright L or RGB PIL image, or as a (height, width, channels) uint8 array.
+def _read_folder_image(data, name, draft_side=DISPLAY_SIDE):
+    """One image file as an upright L or RGB PIL image, or ImageError.
 
     Decoding is imaging.read_image's: header checks before any pixel is decoded, 16-bit scaled,
-    transparent parts filled with white. Raises ImageError for anything unreadable.
+    transparent parts filled with white; TIFF is accepted too.
     """
-    draft_side = max(height, width) if height else DISPLAY_SIDE
-    image = read_image(data, name, formats=FOLDER_IMAGE_FORMATS, draft_side=draft_side)
-    if height is None:
-        return image
+    return read_image(data, name, formats=FOLDER_IMAGE_FORMATS, draft_side=draft_side)
+
+
+def _decode_image(data, name, height, width, channels):
+    """One stored image as a (height, width, channels) uint8 array."""
+    image = _read_folder_image(data, name, draft_side=max(height, width))
     array = np.asarray(image.convert("L" if channels == 1 else "RGB")).reshape(image.height, image.width, channels)
     return array if array.shape[:2] == (height, width) else _resize(array[None], height, width)[0]
