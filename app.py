@@ -29,11 +29,9 @@ with models_column:
         st.caption(f"{len(active_jobs)} training job(s) running or queued right now.")
     best = sorted((row for row in entries if row["test_accuracy"] is not None), key=lambda row: -row["test_accuracy"])[:5]
     if best:
-        st.dataframe(
-            [{"test accuracy": f"{row['test_accuracy']:.2%}", "model": row["title"], "parameters": row["params"],
-              "key": row["key"]} for row in best],
-            hide_index=True,
-        )
+        st.markdown(ui.markdown_table(
+            [{"test accuracy": f"{row['test_accuracy']:.2%}", "model": row["title"], "parameters": f"{row['params']:,}",
+              "key": f"`{row['key']}`"} for row in best]))
     else:
         st.info("No models yet. Start on **Compare** (one click trains the classic DNN and CNN) "
                 "or run `python -m core warmup` before class.")
@@ -41,11 +39,9 @@ with models_column:
 with data_column:
     st.subheader("Datasets on this machine")
     datasets = list_datasets()
-    st.dataframe(
+    st.markdown(ui.markdown_table(
         [{"dataset": info.title, "available": "✅" if info.available else "❌", "classes": len(info.class_names),
-          "name": info.name, "from": info.source or "not here"} for info in datasets],
-        hide_index=True,
-    )
+          "name": f"`{info.name}`", "from": info.source or "not here"} for info in datasets]))
     for info in datasets:
         if not info.available:
             with st.expander(f"How to get {info.title}"):

@@ -273,7 +273,9 @@ def command_worker(arguments):
     # As core.training does, but before a job's `import keras` loads TensorFlow; importing TensorFlow here
     # instead would make every surplus worker (one that finds the lock taken and exits) pay for it.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    from core.jobs import IDLE_EXIT_SECONDS, run_worker
+    from core.jobs import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
+
+    os.nice(WORKER_NICENESS)
     from core.registry import Registry
 
     idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS

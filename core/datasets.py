@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
 
-import cv2
 import numpy as np
 
 from core.errors import DatasetError, DatasetUnavailableError, ImageError
@@ -289,6 +288,8 @@ def _stratified_split(labels, count, seed):
 
 def _prepare(images, image_size, color_mode):
     """Convert to the colour mode and resize to image_size x image_size (a fresh, writable array)."""
+    import cv2  # here, not at the top: the home page lists datasets and must not wait for OpenCV
+
     count, height, width, channels = images.shape
     if color_mode == "grayscale" and channels == 3:
         rows = np.ascontiguousarray(images).reshape(count * height, width, 3)
@@ -303,6 +304,8 @@ def _prepare(images, image_size, color_mode):
 
 def _resize(images, height, width):
     """Resize (N, H, W, C) images with cv2: INTER_AREA to shrink, INTER_LINEAR to enlarge."""
+    import cv2
+
     count, old_height, old_width, channels = images.shape
     interpolation = cv2.INTER_AREA if height * width < old_height * old_width else cv2.INTER_LINEAR
     resized = np.empty((count, height, width, channels), np.uint8)
@@ -491,6 +494,8 @@ def _generate_shapes():
 
 def _draw_shape(kind, rng, size=64):
     """One shape, filled or outlined, at a random place, size, angle and colour, on a noisy background."""
+    import cv2
+
     background = rng.integers(0, 256, 3)
     colour = tuple(int(c) for c in (background + rng.integers(80, 176, 3)) % 256)  # far from the background
     canvas = np.empty((size, size, 3), np.uint8)

@@ -24,6 +24,7 @@ WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken the lock 
 POLL_SECONDS = 0.2
 IDLE_EXIT_SECONDS = 900
 MAX_JOBS_PER_WORKER = 10
+WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, training still gets every core
 FINISHED_STATES = ("done", "failed", "cancelled")
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import ImageError
-from core.imaging import prepare_image, read_image
+from core.imaging import DISPLAY_SIDE, prepare_image, read_image
 
 LIGHT_ON_DARK_DATASETS = ("fashion_mnist", "mnist")  # white objects on black, like the originals
 
@@ -16,7 +16,7 @@ class Prediction:
 
     filename: str
     error: str | None = None
-    photo: np.ndarray | None = None  # the upright upload, RGB or gray, for display
+    photo: np.ndarray | None = None  # the upright upload, RGB or gray, at most DISPLAY_SIDE pixels a side
     model_input: np.ndarray | None = None  # (H, W, C) uint8: exactly what the model saw
     probabilities: np.ndarray | None = None  # one per class
     class_names: list[str] = field(default_factory=list)
@@ -46,14 +46,14 @@ def predict_file(model, card: dict, data: bytes, filename: str, invert="auto", w
                              light_on_dark=card["dataset"].get("name") in LIGHT_ON_DARK_DATASETS)
     class_names = list(card["dataset"]["class_names"])
     probabilities, sigmoid_output = class_probabilities(model, prepared.array)
-    prediction = Prediction(filename, photo=np.asarray(image), model_input=prepared.array, probabilities=probabilities,
+    photo = display_size(image)
+    prediction = Prediction(filename, photo=np.asarray(photo), model_input=prepared.array, probabilities=probabilities,
                             class_names=class_names, sigmoid_output=sigmoid_output, notes=prepared.notes)
     if with_saliency:
         from core.inspection import overlay, saliency_map
 
         heatmap, prediction.saliency_method = saliency_map(model, prepared.array, int(np.argmax(probabilities)))
-        display = np.asarray(image.convert("RGB"))
-        prediction.saliency_overlay = overlay(display_region(display, input_shape), heatmap)
+        prediction.saliency_overlay = overlay(display_region(np.asarray(photo.convert("RGB")), input_shape), heatmap)
         prediction.saliency_flat = float(np.ptp(heatmap)) < 1e-6
     return prediction
 
@@ -65,6 +65,18 @@ def class_probabilities(model, model_input: np.ndarray) -> tuple[np.ndarray, flo
         probability = float(output[0])
         return np.array([1 - probability, probability]), probability
     return output.astype("float64"), None
+
+
+def display_size(image):
+    """The image at most DISPLAY_SIDE pixels a side: what a page shows (the model's input comes from the full image).
+
+    A browser shows a photo at most about that wide; a larger one only costs encoding and transfer time.
+    """
+    if max(image.size) <= DISPLAY_SIDE:
+        return image
+    smaller = image.copy()
+    smaller.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    return smaller
 
 
 def display_region(photo: np.ndarray, input_shape) -> np.ndarray:

@@ -10,7 +10,7 @@ from core.datasets import list_datasets
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
-RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
+RATES = [0.0001, 0.0003, 0.001, 0.003, 0.005, 0.01, 0.03, 0.1]
 
 ui.page_setup("Train")
 st.title("Train a network")

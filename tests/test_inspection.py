@@ -246,6 +246,28 @@ def test_overlay_blends_a_colour_map_at_the_photo_size():
         overlay(np.zeros((4, 4, 3)), heatmap)
 
 
+def test_a_phone_photo_comes_back_at_display_size_and_the_model_sees_all_of_it(trained_cnn):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from core.imaging import DISPLAY_SIDE, prepare_image
+    from core.prediction import predict_file
+
+    photo = Image.new("RGB", (4000, 3000), (225, 220, 210))  # a 12-megapixel phone photo: a dark bag on a table
+    ImageDraw.Draw(photo).rectangle((1200, 700, 2800, 2300), fill=(30, 25, 25))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    card = {"dataset": {"name": "fashion_mnist", "input_shape": [28, 28, 1], "class_names": [str(i) for i in range(10)]}}
+    prediction = predict_file(trained_cnn, card, buffer.getvalue(), "bag.jpg")
+    assert prediction.error is None
+    assert prediction.photo.shape == (768, 1024, 3)  # 4:3 kept, at most DISPLAY_SIDE a side
+    assert prediction.saliency_overlay.shape == (1024, 1024, 3)  # the photo padded square, as the model saw it
+    full_size = prepare_image(photo, (28, 28, 1), light_on_dark=True).array
+    assert np.abs(prediction.model_input.astype(int) - full_size.astype(int)).mean() < 2
+    assert max(prediction.photo.shape) <= DISPLAY_SIDE
+
+
 def test_nested_base_model_like_a_transfer_model(fashion_image):
     from tensorflow import keras
     from tensorflow.keras import layers

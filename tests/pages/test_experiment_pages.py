@@ -1,6 +1,9 @@
 """AppTest: the home page and the Train, Compare, Predict and Models pages, on real models."""
 
 import io
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,8 +44,29 @@ def test_home_page_lists_models_and_datasets(trained_registry):
     at = page("app.py").run()
     assert not at.exception
     assert at.metric[0].value == "2"
-    frames = [frame.value for frame in at.dataframe]
-    assert any("fashion_mnist" in frame.to_string() for frame in frames)
+    tables = [block.value for block in at.markdown if block.value.startswith("| ")]
+    models, datasets = tables
+    best = max(trained_registry.list_entries(), key=lambda row: row["test_accuracy"])
+    assert f"| {best['test_accuracy']:.2%} | " in models.splitlines()[2] and f"`{best['key']}`" in models
+    assert "| Fashion-MNIST | ✅ | 10 | `fashion_mnist` |" in datasets
+
+
+def test_home_page_loads_no_heavy_library(tmp_path):
+    """The first page a server runs imports neither TensorFlow nor pandas, pyarrow or OpenCV (seconds of start-up)."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "heavy = ('tensorflow', 'keras', 'pandas', 'pyarrow', 'cv2', 'streamlit.emojis')\n"
+        "before = {name for name in heavy if name in sys.modules}\n"
+        "at = AppTest.from_file('app.py').run()\n"
+        "assert not at.exception, at.exception\n"
+        "print(sorted({name for name in heavy if name in sys.modules} - before))\n"
+    )
+    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(tmp_path / "registry"), "HOME": str(tmp_path)}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=environment, capture_output=True,
+                               text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_train_page_shows_a_trained_config_instantly_without_training(trained_registry):
@@ -132,6 +156,19 @@ def test_predict_page_classifies_good_files_and_explains_bad_ones(trained_regist
     assert any("%" in success.value for success in at.success)
     assert "inverted" in texts(at)
     assert "Where the model looked (Grad-CAM" in texts(at)
+
+
+def test_pages_do_not_reset_keras_after_every_run(trained_registry, monkeypatch):
+    """Streamlit would call keras.backend.clear_session() after each run: a full garbage collection (~0.3 s)."""
+    import keras
+
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: resets.append(args))
+    at = page("pages/10_Predict.py").run()
+    at.selectbox(key="predict_model").set_value(TINY_CNN.key).run()
+    at.get("file_uploader")[0].set_value([("shoe.jpg", jpeg_of_test_item(0, invert=True), "image/jpeg")]).run()
+    assert not at.exception and at.success
+    assert resets == []
 
 
 def test_models_page_lists_and_filters(trained_registry):
