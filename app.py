@@ -40,8 +40,11 @@ with data_column:
     st.subheader("Datasets on this machine")
     datasets = list_datasets()
     st.markdown(ui.markdown_table(
-        [{"dataset": info.title, "available": "✅" if info.available else "❌", "classes": len(info.class_names),
-          "name": f"`{info.name}`", "from": info.source or "not here"} for info in datasets]))
+        [{"dataset": info.title, "here": "✅" if info.available else "❌", "classes": len(info.class_names),
+          "name": f"`{info.name}`"} for info in datasets]))
+    for info in datasets:
+        if info.available:
+            st.caption(f"{info.title}: {info.source}")
     for info in datasets:
         if not info.available:
             with st.expander(f"How to get {info.title}"):

@@ -5,6 +5,7 @@ import inspect
 import logging
 import re
 import sys
+from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
@@ -29,10 +30,12 @@ EXPERIMENTS = [
     ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
     ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
 ]
+FAVICON = Path(__file__).with_name("favicon.png")  # a file, not an emoji (0.15 s to check on a server's first
+# run) or a Material icon (the browser would fetch it from Google's servers)
 PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
-def page_setup(title: str, icon: str = ":material/neurology:"):
+def page_setup(title: str, icon: str = str(FAVICON)):
     """Common page start: config, navigation, and keep this session's widget values when switching pages.
 
     Re-assigning a widget's value to itself is Streamlit's documented way to keep it after its page is

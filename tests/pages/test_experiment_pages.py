@@ -48,7 +48,8 @@ def test_home_page_lists_models_and_datasets(trained_registry):
     models, datasets = tables
     best = max(trained_registry.list_entries(), key=lambda row: row["test_accuracy"])
     assert f"| {best['test_accuracy']:.2%} | " in models.splitlines()[2] and f"`{best['key']}`" in models
-    assert "| Fashion-MNIST | ✅ | 10 | `fashion_mnist` |" in datasets
+    assert "| Fashion-MNIST | ✅ | 10 | `fashion_mnist` |" in datasets and "| MNIST | " in datasets
+    assert any("dataset-fashion-mnist" in caption.value for caption in at.caption)
 
 
 def test_home_page_loads_no_heavy_library(tmp_path):
