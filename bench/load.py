@@ -72,6 +72,7 @@ class LoadResult:
     failures: list[str] = field(default_factory=list)
     health_checks: int = 0
     health_failures: int = 0
+    uploads_resent: int = 0
     health_latencies: list[float] = field(default_factory=list)
     actions_per_session: dict[int, int] = field(default_factory=dict)
     sessions: int = 0
@@ -114,6 +115,7 @@ class BrowserSession:
         ))
         self.session_id = None
         self.pages = {}  # page name ("" for Home) -> page_script_hash
+        self.resent = 0  # uploads sent again after the server had closed the idle connection
 
     def close(self):
         with contextlib.suppress(Exception):
@@ -142,11 +144,20 @@ class BrowserSession:
         return UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls)
 
     def put_file(self, upload_url: str, name: str, data: bytes, mime: str, xsrf_header: str | None = None, http=None):
-        """PUT a file to an upload URL with this session's XSRF token; xsrf_header overrides it ("" sends none)."""
+        """PUT a file to an upload URL with this session's XSRF token; xsrf_header overrides it ("" sends none).
+
+        The server closes a kept-alive connection after 5 idle seconds (uvicorn's default); a request sent
+        on it just then is reset. A browser then sends it again on a new connection, and so does this, once.
+        """
         token = self.xsrf if xsrf_header is None else xsrf_header
         headers = {"X-Xsrftoken": token} if token else {}
         url = f"{self.base_url}{upload_url}" if upload_url.startswith("/") else upload_url
-        return (http or self.http).put(url, files={"file": (name, data, mime)}, headers=headers, timeout=ACTION_TIMEOUT)
+        http = http or self.http
+        try:
+            return http.put(url, files={"file": (name, data, mime)}, headers=headers, timeout=ACTION_TIMEOUT)
+        except requests.ConnectionError:
+            self.resent += 1
+            return http.put(url, files={"file": (name, data, mime)}, headers=headers, timeout=ACTION_TIMEOUT)
 
     def upload_urls(self, name: str):
         """Ask the server where to upload a file (the browser does this before every upload)."""
@@ -275,6 +286,8 @@ def run_session(base_url, seconds, photos, result, lock, seed):
                 break
             time.sleep(rng.uniform(*THINK_SECONDS))  # a student looks at the page before clicking again
     finally:
+        with lock:
+            result.uploads_resent += session.resent
         session.close()
 
 
@@ -379,6 +392,7 @@ def report(result: LoadResult) -> str:
                  f"p95={percentile(everything, 0.95):6.2f}s")
     lines.append(f"  health probe     {result.health_checks} checks, {result.health_failures} failed, "
                  f"p95={percentile(result.health_latencies, 0.95):.3f}s")
+    lines.append(f"  uploads sent again on a new connection (the server had closed the idle one): {result.uploads_resent}")
     lines += [f"  failure: {failure}" for failure in result.failures[:20]]
     return "\n".join(lines)
 

@@ -274,9 +274,9 @@ def command_worker(arguments):
     # instead would make every surplus worker (one that finds the lock taken and exits) pay for it.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     from core.jobs import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
-
-    os.nice(WORKER_NICENESS)
     from core.registry import Registry
+
+    os.nice(WORKER_NICENESS)  # students' clicks on the server come before training
 
     idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS
     count = run_worker(Registry(arguments.root), idle_exit_seconds=idle_exit)
