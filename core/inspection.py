@@ -5,6 +5,8 @@ do, so a student can compare them with the layers' own feature maps. `grad_cam` 
 CNN looked; `saliency_map` picks Grad-CAM for CNNs and input gradients for dense networks.
 """
 
+import weakref
+
 import numpy as np
 
 from core.errors import CoreError
@@ -223,45 +225,73 @@ def _model_input(model, image_hwc):
 def _class_gradients(model, image_hwc, class_index, layer):
     """Gradient of one class's score with respect to a layer's output (the input when layer is None)."""
     import tensorflow as tf
+
+    x = tf.convert_to_tensor(_model_input(model, image_hwc))
+    index = -1 if class_index is None else _checked_class_index(class_index, int(model.output.shape[-1]))
+    gradients, watched = _gradient_function(model, layer)(x, tf.constant(index, tf.int32))
+    return np.asarray(gradients)[0], np.asarray(watched)[0]
+
+
+_GRADIENT_FUNCTIONS = weakref.WeakKeyDictionary()  # model -> {layer name, or None for the input: function}
+
+
+def _gradient_function(model, layer):
+    """A compiled (image batch, class index or -1 for the predicted class) -> (gradients, watched values).
+
+    Made once per model and layer: the page calls it for every upload, and the same work run eagerly,
+    layer by layer from Python, takes about 15 times as long (31 ms against 2 ms for the fast CNN).
+    """
+    import tensorflow as tf
     from tensorflow import keras
 
+    functions = _GRADIENT_FUNCTIONS.setdefault(model, {})
+    name = None if layer is None else layer.name
+    if name in functions:
+        return functions[name]
     head = model.layers[-1]
     activation_name = getattr(getattr(head, "activation", None), "__name__", "")
     use_logits = isinstance(head, keras.layers.Dense) and activation_name in ("softmax", "sigmoid")
     head_tensor = head.input if use_logits else model.output
     watched_tensors = [_output_in(model, layer)] if layer is not None else []
     extractor = keras.Model(model.input, watched_tensors + [head_tensor])
-    x = tf.convert_to_tensor(_model_input(model, image_hwc))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        outputs = extractor(x, training=False)
-        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        watched, head_values = (outputs[0] if layer is not None else x), outputs[-1]
-        scores = tf.matmul(head_values, head.kernel) + head.bias if use_logits else head_values
-        score = _class_score(scores, class_index, use_logits)
-    gradients = tape.gradient(score, watched)
-    return np.asarray(gradients)[0], np.asarray(watched)[0]
+
+    @tf.function(reduce_retracing=True)
+    def gradients(x, class_index):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = extractor(x, training=False)
+            outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+            watched, head_values = (outputs[0] if layer is not None else x), outputs[-1]
+            scores = tf.matmul(head_values, head.kernel) + head.bias if use_logits else head_values
+            score = _class_score(scores, class_index, use_logits)
+        return tape.gradient(score, watched), watched
+
+    functions[name] = gradients
+    return gradients
 
 
-def _class_score(scores, class_index, are_logits):
-    """The score of class_index (the predicted class if None), for softmax or sigmoid heads."""
-    num_outputs = int(scores.shape[-1])
+def _checked_class_index(class_index, num_outputs) -> int:
+    """class_index as an int, or a CoreError naming the valid range (one sigmoid output means 2 classes)."""
     num_classes = 2 if num_outputs == 1 else num_outputs
-    if class_index is None:
-        if num_outputs == 1:
-            class_index = int(float(scores[0, 0]) > (0.0 if are_logits else 0.5))
-        else:
-            class_index = int(np.argmax(scores[0]))
     if not isinstance(class_index, (int, np.integer)) or not 0 <= class_index < num_classes:
         raise CoreError(
             f"class_index must be a class number from 0 to {num_classes - 1}, or None for the "
             f"predicted class. Received: class_index={class_index!r}"
         )
-    if num_outputs > 1:
-        return scores[:, class_index]
-    if class_index == 1:
-        return scores[:, 0]
-    return -scores[:, 0] if are_logits else 1.0 - scores[:, 0]
+    return int(class_index)
+
+
+def _class_score(scores, class_index, are_logits):
+    """The score of class_index (a tensor; -1 picks the predicted class), for softmax or sigmoid heads."""
+    import tensorflow as tf
+
+    if scores.shape[-1] > 1:
+        predicted = tf.argmax(scores[0], output_type=tf.int32)
+        return tf.gather(scores, tf.where(class_index < 0, predicted, class_index), axis=1)
+    predicted = tf.cast(scores[0, 0] > (0.0 if are_logits else 0.5), tf.int32)
+    positive = scores[:, 0]  # the sigmoid unit scores class 1; class 0's score is its opposite
+    negative = -scores[:, 0] if are_logits else 1.0 - scores[:, 0]
+    return tf.where(tf.where(class_index < 0, predicted, class_index) == 1, positive, negative)
 
 
 def _resize(array_2d, height, width):
