@@ -270,9 +270,6 @@ def command_doctor(arguments):
 
 
 def command_worker(arguments):
-    # As core.training does, but before a job's `import keras` loads TensorFlow; importing TensorFlow here
-    # instead would make every surplus worker (one that finds the lock taken and exits) pay for it.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     from core.jobs import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
     from core.registry import Registry
 

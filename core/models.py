@@ -14,13 +14,9 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+import keras
 import numpy as np
-
-# oneDNN kernels: about twice as fast on CPUs where TensorFlow leaves them off by default (see core.training).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from keras import layers
 
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.errors import ConfigError, CoreError

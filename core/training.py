@@ -4,17 +4,12 @@ This module imports TensorFlow; the registry imports it only when a model must b
 """
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-# oneDNN kernels train the small CNNs about twice as fast on CPUs where TensorFlow leaves them off
-# by default (AMD, older Intel). Read once, when TensorFlow is first imported; set it to 0 to opt out.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
+import keras
+import tensorflow as tf
 
 from core.augment import build_augmenter
 from core.config import Augmentation, TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
