@@ -43,7 +43,6 @@ def page_setup(title: str, icon: str = str(FAVICON)):
     State API" for each such widget, which here is intended, so that one logger is quietened.
     """
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
-    skip_streamlit_keras_reset()
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     navigation()
     for key in list(st.session_state.keys()):
@@ -53,7 +52,10 @@ def page_setup(title: str, icon: str = str(FAVICON)):
 
 
 def skip_streamlit_keras_reset():
-    """Make Streamlit's after-run cleanup `clean_problem_modules` (a page test checks it still works)."""
+    """Have Streamlit run `clean_problem_modules` after each script run instead of its own cleanup.
+
+    Done once, when a page first imports this module; a page test checks that it still works.
+    """
     try:
         from streamlit.runtime.scriptrunner import script_runner
     except ImportError:  # a future Streamlit moved it: pages still work, only slower
@@ -74,6 +76,9 @@ def clean_problem_modules():
     if "matplotlib.pyplot" in sys.modules:
         with contextlib.suppress(Exception):
             sys.modules["matplotlib.pyplot"].close("all")
+
+
+skip_streamlit_keras_reset()
 
 
 def navigation():

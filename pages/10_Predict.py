@@ -24,8 +24,7 @@ invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key=
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,
                   help="Fashion-MNIST shows light clothes on a black background; a photo of a dark shoe on a "
                        "white table is inverted to match.")
-uploads = st.file_uploader("Photos", accept_multiple_files=True,
-                           key="predict_upload")
+uploads = st.file_uploader("Photos", accept_multiple_files=True, key="predict_upload")
 if not uploads:
     st.info("Upload a photo to classify it.")
     st.stop()
