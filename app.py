@@ -6,7 +6,7 @@ Run with `streamlit run app.py`. This page never imports TensorFlow, so it opens
 import streamlit as st
 
 from core import ui
-from core.datasets import list_datasets
+from core.catalogue import list_datasets
 
 ui.page_setup("Home")
 st.title("🧠 CNN Classroom")

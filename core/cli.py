@@ -233,7 +233,7 @@ def command_delete(arguments):
 
 
 def command_datasets(arguments):
-    from core.datasets import list_datasets
+    from core.catalogue import list_datasets
 
     for info in list_datasets():
         state = "available" if info.available else "unavailable"

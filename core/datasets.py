@@ -1,4 +1,4 @@
-"""Datasets: the catalogue (Fashion-MNIST, MNIST, CIFAR-10, shapes) and imported folder/zip datasets.
+"""Datasets: loading the catalogue's datasets (Fashion-MNIST, MNIST, CIFAR-10, shapes), and importing folder/zip ones.
 
 Images are uint8 NHWC arrays with a channel axis; labels are int64 class indices. Splits use a
 constant seed, so the test split of a dataset is the same for every training configuration.
@@ -12,12 +12,9 @@ import os
 import pickle
 import re
 import shutil
-import socket
 import stat
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -26,50 +23,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from core.catalogue import (CATALOGUE, CLASS_NAMES, DATA_SEED, FASHION_FILES, FOLDER_PREFIX, MANIFEST_FILE,
+                            TEST_FRACTION, can_download, catalogue_source, check_name, datasets_dir, download_host,
+                            folder_path, folder_source, how_to_get, keras_datasets_dir, locate, read_manifest)
 from core.errors import DatasetError, DatasetUnavailableError, ImageError
 from core.imaging import DISPLAY_SIDE, SUPPORTED_FORMATS, read_image
-from core.paths import DATA_DIR_ENV, data_dir, registry_root
 
-CATALOGUE = {
-    "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
-    "mnist": ("MNIST", "70,000 grayscale 28x28 handwritten digits, 0 to 9."),
-    "cifar10": ("CIFAR-10", "60,000 colour 32x32 photos in 10 classes: planes, cars, birds, cats and more."),
-    "shapes": ("Shapes", "6,000 generated 64x64 colour images of circles, squares, triangles, stars and crosses."),
-}
-CLASS_NAMES = {
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    "mnist": tuple("0123456789"),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "shapes": ("circle", "square", "triangle", "star", "cross"),
-}
-IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3), "shapes": (64, 64, 3)}
-TRAINING_IMAGES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "shapes": 4_800}
-DATA_SEED = 1337  # fixes every split and the shapes; independent of the training seed
-TEST_FRACTION = 0.2  # shapes and folder datasets; the others keep their original test set
 SHAPES_PER_CLASS = 1200
-NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
-FOLDER_PREFIX = "folder:"
-DATASETS_FOLDER = "datasets"
-MANIFEST_FILE = "manifest.json"
-
-# Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).
-DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-DATA_DIR_PATHS = {"fashion_mnist": ("fashion-mnist", "."), "mnist": ("mnist.npz",), "cifar10": ("cifar-10-batches-py",)}
-KERAS_CACHE_PATHS = {  # inside ~/.keras/datasets; keras 3 extracts CIFAR-10 one level deeper than keras 2
-    "fashion_mnist": ("fashion-mnist",),
-    "mnist": ("mnist.npz",),
-    "cifar10": ("cifar-10-batches-py", "cifar-10-batches-py-target/cifar-10-batches-py"),
-}
-DOWNLOAD_URLS = {
-    "fashion_mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-    "mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-}
-REACHABILITY_TIMEOUT = 1.5  # seconds to wait for a download host before calling it offline
-REACHABILITY_TTL = 300  # seconds an answer is reused
 
 # Limits for imported zips and folders, and for decoded arrays.
 MAX_ZIP_BYTES = 500 * 2**20
@@ -82,21 +42,6 @@ MAX_NATIVE_SIDE = 256  # larger or mixed-size images load at DEFAULT_FOLDER_IMAG
 DEFAULT_FOLDER_IMAGE_SIZE = 128
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the home page shows about a dataset, known without loading it."""
-
-    name: str
-    title: str
-    description: str
-    available: bool
-    source: str | None
-    message: str | None
-    class_names: tuple[str, ...]
-    image_shape: tuple[int, int, int]
-    training_images: int  # train + validation images, before any subset (the test split is apart)
 
 
 @dataclass
@@ -142,76 +87,18 @@ class FolderImportReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Listing: fast, no TensorFlow
-
-
-def list_datasets() -> list[DatasetInfo]:
-    """Every catalogue dataset, then every imported folder dataset by title."""
-    imported = []
-    for manifest in _datasets_dir().glob(f"*/{MANIFEST_FILE}"):
-        try:
-            imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name))
-        except DatasetError:  # a damaged or stray folder does not hide the others
-            continue
-    return [dataset_info(name) for name in CATALOGUE] + sorted(imported, key=lambda info: info.title.lower())
-
-
-def dataset_info(name) -> DatasetInfo:
-    """Title, availability, source and classes of one dataset."""
-    _check_name(name)
-    if name.startswith(FOLDER_PREFIX):
-        manifest = _read_manifest(name)
-        classes, total = manifest["class_names"], sum(manifest["counts"].values())
-        description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
-        return DatasetInfo(name, manifest["title"], description, True, _folder_source(name), None,
-                           tuple(classes), tuple(manifest["image_shape"]), total - round(TEST_FRACTION * total))
-    source, message = _catalogue_source(name)
-    return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
-                       TRAINING_IMAGES[name])
-
-
-def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, int]:
-    """The (H, W, C) a model sees for a dataset (DatasetInfo or name) at these load options."""
-    height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info)).image_shape
-    if image_size:
-        height = width = image_size
-    return height, width, {"grayscale": 1, "rgb": 3}.get(color_mode, channels)
-
-
-def _check_name(name):
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise DatasetError("A dataset name is a catalogue name such as 'fashion_mnist', or 'folder:' and 12 hexadecimal "
-                           f"digits for an imported dataset. Received: name={name!r}")
-    if not name.startswith(FOLDER_PREFIX) and name not in CATALOGUE:
-        raise DatasetError(f"Unknown dataset. Expected one of {list(CATALOGUE)} or an imported 'folder:<id>'. "
-                           f"Received: name={name!r}")
-
-
-def _catalogue_source(name):
-    """(source, None) when the dataset can be loaded now, else (None, how to get it)."""
-    if name == "shapes":
-        return f"generated with OpenCV (seed {DATA_SEED})", None
-    found = _locate(name)
-    if found:
-        return found[0], None
-    if _can_download(name):
-        return f"keras.datasets.{name}.load_data() downloads it into {_keras_datasets_dir()}", None
-    return None, _how_to_get(name, f"{_host(name)} cannot be reached")
-
-
-# ---------------------------------------------------------------------------------------------
 # Loading
 
 
 def load_dataset(name, *, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1) -> Dataset:
     """Load a dataset with fixed, stratified splits, resized and converted as asked."""
-    _check_name(name)
+    check_name(name)
     _check_options(train_subset, image_size, color_mode, validation_fraction)
     if name.startswith(FOLDER_PREFIX):
         x_rest, y_rest, x_test, y_test, class_names, source = _folder_arrays(name, image_size, color_mode)
     elif name == "shapes":
         x_rest, y_rest, x_test, y_test = _split_off_test(*_generate_shapes())
-        class_names, source = CLASS_NAMES[name], _catalogue_source(name)[0]
+        class_names, source = CLASS_NAMES[name], catalogue_source(name)[0]
     else:
         (x_rest, y_rest, x_test, y_test), source = _catalogue_arrays(name)
         class_names = CLASS_NAMES[name]
@@ -324,38 +211,15 @@ def _fingerprint(arrays):
 
 
 # ---------------------------------------------------------------------------------------------
-# Catalogue files: $CNNCLASSROOM_DATA_DIR, the Debian package, the Keras cache, then a download
+# Catalogue files, from the first place core.catalogue finds them, else a download
 
 
 def _catalogue_arrays(name):
     """((x_train, y_train, x_test, y_test), source) from the first place that has the files."""
-    found = _locate(name)
+    found = locate(name)
     if found:
         return _read_files(name, str(found[1])), found[0]
-    return _download(name), f"downloaded by keras.datasets.{name}.load_data() into {_keras_datasets_dir()}"
-
-
-def _locate(name):
-    """(description, path) of the first local copy of a catalogue dataset, or None."""
-    candidates = [(f"${DATA_DIR_ENV}", data_dir() / path) for path in DATA_DIR_PATHS[name] if data_dir()]
-    if name == "fashion_mnist":
-        candidates.append(("Debian package dataset-fashion-mnist", DEBIAN_FASHION_DIR))
-    candidates += [("Keras cache", _keras_datasets_dir() / path) for path in KERAS_CACHE_PATHS[name]]
-    for label, path in candidates:
-        if _has_files(name, path):
-            return f"{label} ({path.resolve()})", path.resolve()
-    return None
-
-
-def _has_files(name, path):
-    if name == "mnist":
-        return path.is_file()
-    needed = FASHION_FILES if name == "fashion_mnist" else ("data_batch_1", "test_batch")
-    return all((path / file).is_file() for file in needed)
-
-
-def _keras_datasets_dir():
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
+    return _download(name), f"downloaded by keras.datasets.{name}.load_data() into {keras_datasets_dir()}"
 
 
 @lru_cache(maxsize=8)
@@ -418,54 +282,15 @@ def _standardize(x_train, y_train, x_test, y_test):
 @lru_cache(maxsize=None)
 def _download(name):
     """Download with keras.datasets, which keeps a copy in ~/.keras/datasets for next time."""
-    if not _can_download(name):
-        raise DatasetUnavailableError(_how_to_get(name, f"{_host(name)} cannot be reached"))
+    if not can_download(name):
+        raise DatasetUnavailableError(how_to_get(name, f"{download_host(name)} cannot be reached"))
     from tensorflow import keras
 
     try:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as error:  # whatever went wrong, the dataset is not available
-        raise DatasetUnavailableError(_how_to_get(name, f"the download failed: {error}")) from error
+        raise DatasetUnavailableError(how_to_get(name, f"the download failed: {error}")) from error
     return _standardize(x_train, y_train, x_test, y_test)
-
-
-_REACHABLE = {}  # host -> (when checked, reachable)
-
-
-def _can_download(name):
-    """Whether the download host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
-    host = _host(name)
-    if urllib.request.getproxies().get("https"):
-        return True
-    checked, reachable = _REACHABLE.get(host, (-REACHABILITY_TTL, False))
-    if time.monotonic() - checked >= REACHABILITY_TTL:
-        try:
-            socket.create_connection((host, 443), timeout=REACHABILITY_TIMEOUT).close()
-            reachable = True
-        except OSError:
-            reachable = False
-        _REACHABLE[host] = (time.monotonic(), reachable)
-    return reachable
-
-
-def _host(name):
-    return urllib.parse.urlsplit(DOWNLOAD_URLS[name]).hostname
-
-
-def _how_to_get(name, reason):
-    """What happened and the exact steps that make a catalogue dataset available."""
-    url, cache = DOWNLOAD_URLS[name], _keras_datasets_dir()
-    folder = f"${DATA_DIR_ENV} ({data_dir()})" if data_dir() else f"a folder you name in ${DATA_DIR_ENV} (not set now)"
-    steps = {
-        "fashion_mnist": f"run `sudo apt-get install dataset-fashion-mnist` (it puts the files in {DEBIAN_FASHION_DIR}); "
-                         f"or copy {', '.join(FASHION_FILES)} from {url} into {folder} or {cache / 'fashion-mnist'}",
-        "mnist": f"copy mnist.npz from {url} into {folder} or {cache}",
-        "cifar10": f"download {url}, extract it (`tar xzf cifar-10-python.tar.gz`) and put its folder "
-                   f"cifar-10-batches-py into {folder} or {cache}",
-    }[name]
-    return (f"{CATALOGUE[name][0]} is not on this machine and cannot be downloaded now ({reason}). To use it, connect "
-            f"to the internet (keras.datasets.{name}.load_data() downloads it on first use), or {steps}. "
-            f"Received: name={name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,8 +462,8 @@ def _import_files(files, folders, skipped, title):
     all_classes = sorted({candidate[0] for candidate in candidates} | {p[depth] for p in folders if len(p) > depth})
     title = title or (files[0][0][depth - 1] if depth else None)  # a wrapping folder names the dataset
 
-    _datasets_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=_datasets_dir()))  # same filesystem: atomic os.replace
+    datasets_dir().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir()))  # same filesystem: atomic os.replace
     try:
         digest, images, sizes, gray = hashlib.sha256(), [], [], True
         for class_name, relative, path, read in candidates:
@@ -705,13 +530,13 @@ def _default_title(class_names):
 def _publish(staging, dataset_id):
     """Move the staging folder into place, unless the same content is there already."""
     try:
-        os.replace(staging, _datasets_dir() / dataset_id)
+        os.replace(staging, datasets_dir() / dataset_id)
         already_imported = False
     except OSError:  # the target exists and is not empty: the same content was imported before
-        if not (_datasets_dir() / dataset_id / MANIFEST_FILE).is_file():
+        if not (datasets_dir() / dataset_id / MANIFEST_FILE).is_file():
             raise
         already_imported = True
-    manifest = _read_manifest(FOLDER_PREFIX + dataset_id)
+    manifest = read_manifest(FOLDER_PREFIX + dataset_id)
     report = FolderImportReport(
         name=FOLDER_PREFIX + dataset_id, title=manifest["title"], class_names=manifest["class_names"],
         counts=manifest["counts"], skipped=[tuple(item) for item in manifest["skipped"]],
@@ -723,38 +548,14 @@ def _publish(staging, dataset_id):
     return report
 
 
-def _datasets_dir():
-    return registry_root() / DATASETS_FOLDER
-
-
-def _folder_path(name):
-    return _datasets_dir() / name.removeprefix(FOLDER_PREFIX)
-
-
-def _folder_source(name):
-    return f"imported folder dataset ({_folder_path(name)})"
-
-
-def _read_manifest(name):
-    path = _folder_path(name) / MANIFEST_FILE
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"No imported dataset has this name in {_datasets_dir()}. Import it with import_zip or "
-                           f"import_folder, or pick one from list_datasets(). Received: name={name!r}") from None
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"The manifest of this dataset is damaged ({error}). Delete {path.parent} and import the "
-                           f"zip again. Received: name={name!r}") from error
-
-
 def _folder_arrays(name, image_size, color_mode):
     """(x_rest, y_rest, x_test, y_test, class_names, source) of an imported dataset."""
-    manifest = _read_manifest(name)
+    manifest = read_manifest(name)
     channels = {"grayscale": 1, "rgb": 3}.get(color_mode, manifest["image_shape"][2])
     height, width = (image_size, image_size) if image_size else manifest["image_shape"][:2]
     _check_array_bytes(name, sum(manifest["counts"].values()), height, width, channels)
-    images, labels = _decode_folder(str(_folder_path(name)), height, width, channels)
-    return (*_split_off_test(images, labels), manifest["class_names"], _folder_source(name))
+    images, labels = _decode_folder(str(folder_path(name)), height, width, channels)
+    return (*_split_off_test(images, labels), manifest["class_names"], folder_source(name))
 
 
 @lru_cache(maxsize=4)

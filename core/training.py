@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from core.augment import build_augmenter
-from core.config import Augmentation, TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
+from core.config import TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
 from core.datasets import load_dataset
 from core.errors import TrainingCancelled
 from core.models import build_model, head

@@ -78,7 +78,21 @@ def clean_problem_modules():
             sys.modules["matplotlib.pyplot"].close("all")
 
 
+def skip_streamlit_run_check():
+    """Mark Streamlit's "run this with `streamlit run`" warning as shown, so that no page ever checks for it.
+
+    The check, done for the first element a server process draws, calls `inspect.stack()`, which looks up the
+    file of every loaded module: 0.1-0.2 s of the first page a new server shows. Pages always run under
+    `streamlit run`, where that warning is never printed. A page test checks that the check is skipped.
+    """
+    from streamlit import delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):  # a future Streamlit may rename it
+        delta_generator._use_warning_has_been_displayed = True
+
+
 skip_streamlit_keras_reset()
+skip_streamlit_run_check()
 
 
 def navigation():

@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.datasets import class_counts, list_datasets, load_dataset, sample_by_class
+from core.catalogue import list_datasets
+from core.datasets import class_counts, load_dataset, sample_by_class
 
 SPLITS = {"train": "training", "val": "validation", "test": "test"}
 

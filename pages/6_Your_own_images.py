@@ -6,7 +6,8 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import TrainConfig
-from core.datasets import FOLDER_PREFIX, dataset_info, import_zip, list_datasets
+from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
+from core.datasets import import_zip
 
 SIZES = [32, 64, 150, 300]
 SLOW_SIZE = 300

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import APPLICATION_BASES
-from core.datasets import dataset_info, list_datasets
+from core.catalogue import dataset_info, list_datasets
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, base_architecture,
                            experiment_rows, imagenet_weights_message, transfer_experiment)
 

@@ -1,12 +1,10 @@
 """Train: move sliders, press Train, watch the curves. Trained settings come back instantly from the registry."""
 
-import dataclasses
-
 import streamlit as st
 
 from core import charts, ui
 from core.config import APPLICATION_BASES, PRESETS, Augmentation, TrainConfig
-from core.datasets import list_datasets
+from core.catalogue import list_datasets
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
@@ -115,7 +113,7 @@ def show_curves(name, history):
 config = train_form()
 st.subheader(config.title)
 with ui.guard():
-    from core.datasets import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
+    from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
     from core.models import lint
 
     info = dataset_info(config.dataset)

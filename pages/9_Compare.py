@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import PRESETS
-from core.datasets import list_datasets
+from core.catalogue import list_datasets
 from core.errors import CoreError
 from core.evaluation import compare
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core import cli

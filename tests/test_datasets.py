@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets, imaging
-from core.datasets import class_counts, dataset_info, import_folder, import_zip, list_datasets, load_dataset
+from core import catalogue, datasets, imaging
+from core.catalogue import dataset_info, list_datasets
+from core.datasets import class_counts, import_folder, import_zip, load_dataset
 from core.errors import DatasetError, DatasetUnavailableError
 from core.paths import PROJECT_ROOT
 
@@ -71,8 +72,10 @@ def datasets_folder_entries(tmp_path):
 # Listing and names
 
 
-def test_list_datasets_does_not_import_tensorflow(tmp_path):
-    code = "import core.datasets as d; d.list_datasets(); import sys; assert 'tensorflow' not in sys.modules"
+def test_list_datasets_imports_neither_tensorflow_nor_numpy(tmp_path):
+    """The home page lists the datasets on a server's first page run: no heavy import on the way."""
+    code = ("import sys, core.catalogue as c; c.list_datasets(); "
+            "assert not {'tensorflow', 'numpy', 'PIL'} & set(sys.modules), sorted(sys.modules)")
     environment = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")}
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environment, check=True, timeout=60)
 
@@ -102,9 +105,9 @@ def test_bad_dataset_names_are_refused_before_any_path_is_built(name):
 
 
 def test_input_shape_for_follows_the_load_options():
-    assert datasets.input_shape_for("fashion_mnist") == (28, 28, 1)
-    assert datasets.input_shape_for(dataset_info("shapes"), 32, "grayscale") == (32, 32, 1)
-    assert datasets.input_shape_for("fashion_mnist", None, "rgb") == (28, 28, 3)
+    assert catalogue.input_shape_for("fashion_mnist") == (28, 28, 1)
+    assert catalogue.input_shape_for(dataset_info("shapes"), 32, "grayscale") == (32, 32, 1)
+    assert catalogue.input_shape_for("fashion_mnist", None, "rgb") == (28, 28, 3)
 
 
 def test_unknown_names_are_errors():
@@ -140,7 +143,7 @@ def test_fashion_mnist_loads_all_70k_fast_with_the_original_test_set():
     assert data.x_test.shape == (10000, 28, 28, 1) and data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64
     assert (data.input_shape, data.num_classes, data.is_binary) == ((28, 28, 1), 10, False)
     assert "dataset-fashion-mnist" in data.source
-    with gzip.open(datasets.DEBIAN_FASHION_DIR / "t10k-labels-idx1-ubyte.gz") as file:
+    with gzip.open(catalogue.DEBIAN_FASHION_DIR / "t10k-labels-idx1-ubyte.gz") as file:
         original_test_labels = np.frombuffer(file.read(), np.uint8, offset=8)
     np.testing.assert_array_equal(data.y_test, original_test_labels)  # the original 10k, in order
     assert class_counts(data.y_val, 10).tolist() == [600] * 10  # stratified
@@ -265,7 +268,7 @@ def test_offline_mnist_fails_fast_with_the_steps_to_get_it():
 
 
 def test_without_the_debian_package_fashion_mnist_says_apt_get(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "DEBIAN_FASHION_DIR", tmp_path / "not-installed")
+    monkeypatch.setattr(catalogue, "DEBIAN_FASHION_DIR", tmp_path / "not-installed")
     info = dataset_info("fashion_mnist")
     assert not info.available and "apt-get install dataset-fashion-mnist" in info.message
     with pytest.raises(DatasetUnavailableError, match="apt-get install dataset-fashion-mnist"):
@@ -283,7 +286,7 @@ def test_the_keras_download_path_in_a_fresh_process(tmp_path, fashion):
         write_idx(primed / f"{stem}-ubyte.gz", array)
     code = (
         "import core.datasets as d\n"
-        "d._can_download = lambda name: True\n"
+        "d.can_download = lambda name: True\n"
         "x_train, y_train, x_test, y_test = d._download('fashion_mnist')\n"
         "print('FASHION', x_train.shape, x_test.shape, y_test.dtype, int(y_test[0]))\n"
         "try:\n    d.load_dataset('mnist')\n"

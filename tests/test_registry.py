@@ -2,13 +2,10 @@
 
 import dataclasses
 import errno
-import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,7 +14,6 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core import training
-from core.config import TrainConfig
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.registry import CARD_FILE, INDEX_FILE, MODEL_FILE, Registry
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 from apptest import open_page
-from streamlit.testing.v1 import AppTest
 
-from core.datasets import dataset_info, load_dataset
+from core.catalogue import dataset_info
+from core.datasets import load_dataset
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/2_Datasets.py")
 

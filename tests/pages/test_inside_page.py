@@ -4,7 +4,6 @@ import base64
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import TINY_CNN
 from apptest import open_page
 from streamlit.testing.v1 import AppTest

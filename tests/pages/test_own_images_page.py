@@ -4,7 +4,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
 from helpers_fmnist import load_fashion_mnist
 from PIL import Image
 from apptest import open_page

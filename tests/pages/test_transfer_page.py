@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 from conftest import TINY_CNN
 from apptest import open_page
-from streamlit.testing.v1 import AppTest
 
 from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
 

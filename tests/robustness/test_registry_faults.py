@@ -21,7 +21,8 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core.config import TrainConfig
-from core.datasets import dataset_info, input_shape_for, load_dataset
+from core.catalogue import dataset_info, input_shape_for
+from core.datasets import load_dataset
 from core.errors import ConfigError, DatasetError, EntryNotFoundError
 from core.jobs import JobRunner
 from core.registry import INDEX_FILE, Registry

@@ -1,0 +1,223 @@
+"""The dataset catalogue: which datasets exist, where their files are, and how to get the missing ones.
+
+All of it is known without reading an image, and this module imports neither numpy nor TensorFlow, so
+the home page that lists the datasets opens fast. `core.datasets` loads them.
+"""
+
+import json
+import os
+import re
+import socket
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import DatasetError
+from core.paths import DATA_DIR_ENV, data_dir, registry_root
+
+CATALOGUE = {
+    "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
+    "mnist": ("MNIST", "70,000 grayscale 28x28 handwritten digits, 0 to 9."),
+    "cifar10": ("CIFAR-10", "60,000 colour 32x32 photos in 10 classes: planes, cars, birds, cats and more."),
+    "shapes": ("Shapes", "6,000 generated 64x64 colour images of circles, squares, triangles, stars and crosses."),
+}
+CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "mnist": tuple("0123456789"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "shapes": ("circle", "square", "triangle", "star", "cross"),
+}
+IMAGE_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3), "shapes": (64, 64, 3)}
+TRAINING_IMAGES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "shapes": 4_800}
+DATA_SEED = 1337  # fixes every split and the shapes; independent of the training seed
+TEST_FRACTION = 0.2  # shapes and folder datasets; the others keep their original test set
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
+FOLDER_PREFIX = "folder:"
+DATASETS_FOLDER = "datasets"
+MANIFEST_FILE = "manifest.json"
+
+# Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+DATA_DIR_PATHS = {"fashion_mnist": ("fashion-mnist", "."), "mnist": ("mnist.npz",), "cifar10": ("cifar-10-batches-py",)}
+KERAS_CACHE_PATHS = {  # inside ~/.keras/datasets; keras 3 extracts CIFAR-10 one level deeper than keras 2
+    "fashion_mnist": ("fashion-mnist",),
+    "mnist": ("mnist.npz",),
+    "cifar10": ("cifar-10-batches-py", "cifar-10-batches-py-target/cifar-10-batches-py"),
+}
+DOWNLOAD_URLS = {
+    "fashion_mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+    "mnist": "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+}
+REACHABILITY_TIMEOUT = 1.5  # seconds to wait for a download host before calling it offline
+REACHABILITY_TTL = 300  # seconds an answer is reused
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the home page shows about a dataset, known without loading it."""
+
+    name: str
+    title: str
+    description: str
+    available: bool
+    source: str | None
+    message: str | None
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    training_images: int  # train + validation images, before any subset (the test split is apart)
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every catalogue dataset, then every imported folder dataset by title."""
+    imported = []
+    for manifest in datasets_dir().glob(f"*/{MANIFEST_FILE}"):
+        try:
+            imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name))
+        except DatasetError:  # a damaged or stray folder does not hide the others
+            continue
+    return [dataset_info(name) for name in CATALOGUE] + sorted(imported, key=lambda info: info.title.lower())
+
+
+def dataset_info(name) -> DatasetInfo:
+    """Title, availability, source and classes of one dataset."""
+    check_name(name)
+    if name.startswith(FOLDER_PREFIX):
+        manifest = read_manifest(name)
+        classes, total = manifest["class_names"], sum(manifest["counts"].values())
+        description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
+        return DatasetInfo(name, manifest["title"], description, True, folder_source(name), None,
+                           tuple(classes), tuple(manifest["image_shape"]), total - round(TEST_FRACTION * total))
+    source, message = catalogue_source(name)
+    return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
+                       TRAINING_IMAGES[name])
+
+
+def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, int]:
+    """The (H, W, C) a model sees for a dataset (DatasetInfo or name) at these load options."""
+    height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info)).image_shape
+    if image_size:
+        height = width = image_size
+    return height, width, {"grayscale": 1, "rgb": 3}.get(color_mode, channels)
+
+
+def check_name(name):
+    """Raise DatasetError unless `name` is a catalogue name or a well-formed imported 'folder:<id>'."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise DatasetError("A dataset name is a catalogue name such as 'fashion_mnist', or 'folder:' and 12 hexadecimal "
+                           f"digits for an imported dataset. Received: name={name!r}")
+    if not name.startswith(FOLDER_PREFIX) and name not in CATALOGUE:
+        raise DatasetError(f"Unknown dataset. Expected one of {list(CATALOGUE)} or an imported 'folder:<id>'. "
+                           f"Received: name={name!r}")
+
+
+def catalogue_source(name):
+    """(source, None) when a catalogue dataset can be loaded now, else (None, how to get it)."""
+    if name == "shapes":
+        return f"generated with OpenCV (seed {DATA_SEED})", None
+    found = locate(name)
+    if found:
+        return found[0], None
+    if can_download(name):
+        return f"keras.datasets.{name}.load_data() downloads it into {keras_datasets_dir()}", None
+    return None, how_to_get(name, f"{download_host(name)} cannot be reached")
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogue files: $CNNCLASSROOM_DATA_DIR, the Debian package, the Keras cache, then a download
+
+
+def locate(name):
+    """(description, path) of the first local copy of a catalogue dataset, or None."""
+    candidates = [(f"${DATA_DIR_ENV}", data_dir() / path) for path in DATA_DIR_PATHS[name] if data_dir()]
+    if name == "fashion_mnist":
+        candidates.append(("Debian package dataset-fashion-mnist", DEBIAN_FASHION_DIR))
+    candidates += [("Keras cache", keras_datasets_dir() / path) for path in KERAS_CACHE_PATHS[name]]
+    for label, path in candidates:
+        if _has_files(name, path):
+            return f"{label} ({path.resolve()})", path.resolve()
+    return None
+
+
+def _has_files(name, path):
+    if name == "mnist":
+        return path.is_file()
+    needed = FASHION_FILES if name == "fashion_mnist" else ("data_batch_1", "test_batch")
+    return all((path / file).is_file() for file in needed)
+
+
+def keras_datasets_dir():
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
+
+
+_REACHABLE = {}  # host -> (when checked, reachable)
+
+
+def can_download(name):
+    """Whether the download host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
+    host = download_host(name)
+    if urllib.request.getproxies().get("https"):
+        return True
+    checked, reachable = _REACHABLE.get(host, (-REACHABILITY_TTL, False))
+    if time.monotonic() - checked >= REACHABILITY_TTL:
+        try:
+            socket.create_connection((host, 443), timeout=REACHABILITY_TIMEOUT).close()
+            reachable = True
+        except OSError:
+            reachable = False
+        _REACHABLE[host] = (time.monotonic(), reachable)
+    return reachable
+
+
+def download_host(name):
+    return urllib.parse.urlsplit(DOWNLOAD_URLS[name]).hostname
+
+
+def how_to_get(name, reason):
+    """What happened and the exact steps that make a catalogue dataset available."""
+    url, cache = DOWNLOAD_URLS[name], keras_datasets_dir()
+    folder = f"${DATA_DIR_ENV} ({data_dir()})" if data_dir() else f"a folder you name in ${DATA_DIR_ENV} (not set now)"
+    steps = {
+        "fashion_mnist": f"run `sudo apt-get install dataset-fashion-mnist` (it puts the files in {DEBIAN_FASHION_DIR}); "
+                         f"or copy {', '.join(FASHION_FILES)} from {url} into {folder} or {cache / 'fashion-mnist'}",
+        "mnist": f"copy mnist.npz from {url} into {folder} or {cache}",
+        "cifar10": f"download {url}, extract it (`tar xzf cifar-10-python.tar.gz`) and put its folder "
+                   f"cifar-10-batches-py into {folder} or {cache}",
+    }[name]
+    return (f"{CATALOGUE[name][0]} is not on this machine and cannot be downloaded now ({reason}). To use it, connect "
+            f"to the internet (keras.datasets.{name}.load_data() downloads it on first use), or {steps}. "
+            f"Received: name={name!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Imported folder datasets: registry/datasets/<id>/manifest.json
+
+
+def datasets_dir():
+    return registry_root() / DATASETS_FOLDER
+
+
+def folder_path(name):
+    return datasets_dir() / name.removeprefix(FOLDER_PREFIX)
+
+
+def folder_source(name):
+    return f"imported folder dataset ({folder_path(name)})"
+
+
+def read_manifest(name):
+    """The manifest of an imported dataset; DatasetError when it is missing or damaged."""
+    path = folder_path(name) / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"No imported dataset has this name in {datasets_dir()}. Import it with import_zip or "
+                           f"import_folder, or pick one from list_datasets(). Received: name={name!r}") from None
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"The manifest of this dataset is damaged ({error}). Delete {path.parent} and import the "
+                           f"zip again. Received: name={name!r}") from error
