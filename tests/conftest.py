@@ -6,6 +6,7 @@ import shutil
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from helpers_jobs import stop_workers_of  # noqa: E402
 
 from core.config import TrainConfig  # noqa: E402
 
@@ -17,10 +18,11 @@ TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_
 
 @pytest.fixture
 def registry_root(tmp_path, monkeypatch):
-    """An empty registry folder, also set as $CNNCLASSROOM_REGISTRY for code that reads it."""
+    """An empty registry folder, also set as $CNNCLASSROOM_REGISTRY for code that reads it; its workers stop after."""
     root = tmp_path / "registry"
     monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
-    return root
+    yield root
+    stop_workers_of(root)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,8 @@ def trained_registry_root(tmp_path_factory):
     registry = Registry(root)
     for config in (TINY_DNN, TINY_CNN):
         registry.get_or_train(config)
-    return root
+    yield root
+    stop_workers_of(root)
 
 
 @pytest.fixture
@@ -52,4 +55,5 @@ def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
     root = tmp_path / "registry"
     shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
     monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
-    return Registry(root)
+    yield Registry(root)
+    stop_workers_of(root)

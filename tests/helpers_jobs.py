@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 
 def wait_for(predicate, timeout=180, interval=0.2, what="condition"):
@@ -28,3 +29,20 @@ def stop_workers(registry, status: str | None = None):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def stop_workers_of(root):
+    """SIGTERM every `python -m core --root <root> worker` process still running (found in /proc).
+
+    A worker waits IDLE_EXIT_SECONDS for more jobs before it exits; a test's registry gets no more.
+    """
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process has just ended
+            continue
+        if b"worker" in arguments and str(root).encode() in arguments:
+            try:
+                os.kill(int(cmdline.parent.name), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
