@@ -29,8 +29,8 @@ EXPERIMENTS = [
     ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
     ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
 ]
-# The browser tab's icon, from a file: an emoji costs 0.15 s to check on a server's first page run, and the
-# browser would fetch a Material icon from Google's servers.
+# The browser tab's icon, from a file. Streamlit imports numpy and Pillow to serve it (0.1 s, once per server);
+# a Material icon would be fetched from Google's servers, and an emoji costs its emoji table instead.
 FAVICON = Path(__file__).with_name("favicon.png")
 PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
