@@ -36,12 +36,13 @@ def stop_workers_of(root):
 
     A worker waits IDLE_EXIT_SECONDS for more jobs before it exits; a test's registry gets no more.
     """
+    roots = {str(root).encode(), str(Path(root).resolve()).encode()}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             arguments = cmdline.read_bytes().split(b"\0")
         except OSError:  # the process has just ended
             continue
-        if b"worker" in arguments and str(root).encode() in arguments:
+        if b"worker" in arguments and roots & set(arguments):
             try:
                 os.kill(int(cmdline.parent.name), signal.SIGTERM)
             except ProcessLookupError:
