@@ -3,14 +3,18 @@
 import functools
 from pathlib import Path
 
-from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 # Each new AppTest has Streamlit read the metadata of every installed package, looking for components
 # (0.2 s here). The installed packages do not change during a test run, so they are read once.
-manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+try:
+    from streamlit.components.v2 import manifest_scanner
+except ImportError:  # a Streamlit before components v2 does not scan
+    pass
+else:
+    manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
 
 
 def open_page(page: str | Path, timeout: float = 180) -> AppTest:
