@@ -139,5 +139,6 @@ def time_starts(browser, starts: int, returning: bool):
         context.close()
     return seconds, healthy_seconds, with_tensorflow
 
+
 if __name__ == "__main__":
     main()
