@@ -6,7 +6,7 @@ import signal
 
 import pytest
 from conftest import TINY_DNN
-from helpers_jobs import stop_workers, wait_for
+from helpers_jobs import wait_for
 
 from core.jobs import JobRunner
 from core.registry import Registry
@@ -14,9 +14,8 @@ from core.registry import Registry
 
 @pytest.fixture
 def runner(registry_root):
-    runner = JobRunner(Registry(registry_root))
-    yield runner
-    stop_workers(runner.registry)
+    """A job runner on an empty registry; the registry_root fixture stops its workers afterwards."""
+    return JobRunner(Registry(registry_root))
 
 
 def test_two_sessions_asking_for_one_config_share_one_job_with_live_progress(runner):
