@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(arguments, "command", None):
         parser.print_help()
         return 2
+    if _needs_tensorflow(arguments) and not arguments.verbose:
+        from core.logs import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         return arguments.handler(arguments) or 0
     except CoreError as error:
@@ -33,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="CNN Classroom: train, keep and compare Keras models.")
     parser.add_argument("--root", help="registry folder (default: $CNNCLASSROOM_REGISTRY or ./registry)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and tracing messages")
     commands = parser.add_subparsers(dest="command")
 
     train = commands.add_parser("train", help="train a model (or fetch it from the registry if already trained)")
     add_config_arguments(train)
-    train.set_defaults(handler=command_train)
+    train.set_defaults(handler=command_train, needs_tensorflow=True)
 
     listing = commands.add_parser("list", help="list registered models")
     listing.add_argument("--dataset")
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("file")
     importing.add_argument("--class-names", help="comma-separated class names, in output order")
     importing.add_argument("--title")
-    importing.set_defaults(handler=command_import)
+    importing.set_defaults(handler=command_import, needs_tensorflow=True)
 
     delete = commands.add_parser("delete", help="delete a model from the registry")
     delete.add_argument("key")
@@ -75,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.set_defaults(handler=command_datasets)
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
-    warmup.set_defaults(handler=command_warmup)
+    warmup.set_defaults(handler=command_warmup, needs_tensorflow=True)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
     doctor.set_defaults(handler=command_doctor)
@@ -278,6 +283,13 @@ def command_worker(arguments):
     idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS
     count = run_worker(Registry(arguments.root), idle_exit_seconds=idle_exit)
     print(f"worker exiting after {count} jobs", flush=True)
+
+
+def _needs_tensorflow(arguments) -> bool:
+    """Whether the command loads or trains a model (a .keras export is a file copy)."""
+    if arguments.command == "export":
+        return arguments.format != "keras"
+    return getattr(arguments, "needs_tensorflow", False)
 
 
 def _int_list(text: str) -> tuple[int, ...]:

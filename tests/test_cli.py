@@ -1,6 +1,7 @@
 """The command line, as a user would type it."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,13 @@ from core import cli
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+# What TensorFlow prints on start-up and while tracing; the CLI keeps it out unless --verbose.
+TENSORFLOW_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cuda drivers|cuInit|cpu_feature_guard|retracing")
+
+
 def run_cli(*arguments, registry_root, check=True):
-    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root)}
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("TF_CPP")}
+    environment["CNNCLASSROOM_REGISTRY"] = str(registry_root)
     result = subprocess.run([sys.executable, "-m", "core", *arguments], cwd=PROJECT, env=environment,
                             capture_output=True, text=True, timeout=300)
     if check:
@@ -25,6 +31,7 @@ def test_train_list_show_compare_export_delete(registry_root, tmp_path):
     trained = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
                       registry_root=registry_root)
     assert "epoch   2/2 [####################]" in trained.stdout
+    assert not [line for line in trained.stderr.splitlines() if TENSORFLOW_NOISE.search(line)], trained.stderr
     assert TINY_DNN.key in trained.stdout  # the flags describe exactly TINY_DNN
     again = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
                     registry_root=registry_root)
@@ -77,3 +84,20 @@ def test_flags_override_a_preset():
     arguments = cli.build_parser().parse_args(["train", "--preset", "classic CNN", "--epochs", "2", "--rotation-range", "10"])
     config = cli.config_from_arguments(arguments)
     assert config.filters == (32, 64) and config.epochs == 2 and config.augmentation.rotation_range == 10
+
+
+def test_tensorflow_start_up_noise_is_dropped_and_real_errors_are_kept(capfd):
+    from core import logs
+
+    with logs._filtered_stderr():
+        for line in ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+                     "I0000 00:00:1795974604.594409    6366 port.cc:153] oneDNN custom operations are on.",
+                     "E0000 00:00:1795974609.204218 6366 some_kernel.cc:52] Out of memory while allocating 4 GB"):
+            os.write(2, (line + "\n").encode())
+        print("the project's own warning", file=sys.stderr)
+    assert sorted(capfd.readouterr().err.splitlines()) == [
+        "E0000 00:00:1795974609.204218 6366 some_kernel.cc:52] Out of memory while allocating 4 GB",
+        "the project's own warning",
+    ]
+    cuda_error = "E0000 00:00:1795974609.204218 6366 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)"
+    assert logs.is_noise(cuda_error) is not logs.has_nvidia_driver()  # with a driver, a failed cuInit is a real error

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from apptest import open_page
+from apptest import figures, open_page
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/1_Hello_neuron.py")
@@ -28,8 +28,8 @@ def test_training_gets_close_to_19_and_more_epochs_get_closer():
     at.select_slider(key="neuron_learning_rate").set_value(0.03).run()
     assert not at.exception
     assert abs(prediction(at) - 19) < 0.5
-    loss_chart = at.get("plotly_chart")[1].proto.spec
-    assert '"type":"log"' in loss_chart.replace(" ", "")
+    loss_chart = figures(at)[1]
+    assert loss_chart["layout"]["yaxis"]["type"] == "log"
     assert any("learning_rate=" in block.value for block in at.code)  # ui.show_code shows fit_line and build_neuron
 
 

@@ -1,32 +1,17 @@
 """AppTest: the Inside-the-network page shows a real CNN's filters and feature maps, layer by layer."""
 
-import base64
 from pathlib import Path
 
 import numpy as np
 from conftest import TINY_CNN
-from apptest import open_page
-from streamlit.testing.v1 import AppTest
+from apptest import figure_arrays, figures, open_page
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/5_Inside_the_network.py"
 
 
-def figures(at: AppTest) -> list[dict]:
-    return [chart.proto.spec for chart in at.get("plotly_chart")]
-
-
-def heatmaps(figure_json: str) -> list[np.ndarray]:
-    """The z arrays of a plotly figure's heatmaps (plotly 7 sends number arrays as base64)."""
-    import json
-
-    arrays = []
-    for trace in json.loads(figure_json)["data"]:
-        z = trace["z"]
-        if isinstance(z, dict):
-            values = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
-            z = values.reshape([int(side) for side in z["shape"].split(",")]) if "shape" in z else values
-        arrays.append(np.asarray(z, dtype=np.float32))
-    return arrays
+def heatmaps(figure: dict) -> list[np.ndarray]:
+    """The z arrays of a plotly figure's heatmaps."""
+    return [array.astype(np.float32) for array in figure_arrays(figure)]
 
 
 def test_without_a_cnn_the_page_says_how_to_train_one(registry_root):
