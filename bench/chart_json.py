@@ -69,7 +69,8 @@ def main():
     def train_page():
         at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
         at.switch_page("pages/8_Train.py")
-        at.session_state.update(train_family="dnn", train_subset=500, train_units=32, train_epochs=12)
+        for name, value in {"train_family": "dnn", "train_subset": 500, "train_units": 32, "train_epochs": 12}.items():
+            at.session_state[name] = value
         return at
 
     spent: list[float] = []
