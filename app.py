@@ -17,21 +17,21 @@ st.markdown(
 )
 
 with ui.guard():
-    entries = ui.registry().list_entries()
+    cards = ui.registry().list_entries(order_by="test_accuracy")
     active_jobs = ui.runner().active_jobs()
 
 models_column, data_column = st.columns(2)
 with models_column:
     st.subheader("Model registry")
-    trained_count = sum(1 for row in entries if row["family"] != "imported")
-    st.metric("models ready", len(entries), help=f"{trained_count} trained here, {len(entries) - trained_count} imported")
+    trained_count = sum(1 for card in cards if not card.imported)
+    st.metric("models ready", len(cards), help=f"{trained_count} trained here, {len(cards) - trained_count} imported")
     if active_jobs:
         st.caption(f"{len(active_jobs)} training job(s) running or queued right now.")
-    best = sorted((row for row in entries if row["test_accuracy"] is not None), key=lambda row: -row["test_accuracy"])[:5]
+    best = [card for card in cards if card.test_accuracy is not None][:5]
     if best:
         st.markdown(ui.markdown_table(
-            [{"test accuracy": f"{row['test_accuracy']:.2%}", "model": row["title"], "parameters": f"{row['params']:,}",
-              "key": f"`{row['key']}`"} for row in best]))
+            [{"test accuracy": f"{card.test_accuracy:.2%}", "model": card.title, "parameters": f"{card.params.total:,}",
+              "key": f"`{card.key}`"} for card in best]))
     else:
         st.info("No models yet. Start on **Compare** (one click trains the classic DNN and CNN) "
                 "or run `python -m core warmup` before class.")

@@ -12,6 +12,7 @@ Engines alternate run by run in one process, so the machine's drift hits both al
 """
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -31,8 +32,7 @@ def timed_to_json(spent: list[float]):
         finally:
             spent.append(time.perf_counter() - started)
 
-    plotly.io.to_json = to_json
-    import streamlit.elements.plotly_chart  # noqa: F401  (it calls plotly.io.to_json through the module)
+    plotly.io.to_json = to_json  # Streamlit calls it through the module, so it sees this one
 
 
 def main():
@@ -42,14 +42,13 @@ def main():
     arguments = parser.parse_args()
     runs = 3 if arguments.quick else arguments.runs
 
-    try:
-        import orjson  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("orjson") is None:
         raise SystemExit("orjson is not installed: `pip install orjson` for this measurement, then uninstall it.")
     import plotly.io
     from streamlit.testing.v1 import AppTest
 
     from core.config import TrainConfig
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     header("chart JSON: Plotly's json engine vs orjson on the chart-heavy pages")
@@ -58,7 +57,7 @@ def main():
                TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=500, epochs=12, batch_size=32),
                TrainConfig(family="dnn", hidden_units=(64,), train_subset=500, epochs=12, batch_size=32)]
     for config in configs:
-        registry.get_or_train(config)
+        train_and_publish(registry, config)
 
     def compare_page():
         at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)

@@ -78,7 +78,9 @@ def stop_workers(registry):
     """SIGTERM the background worker processes this benchmark's jobs ran in (found by their pid)."""
     import signal
 
-    with registry.connect() as connection:
+    from core.jobs import JobQueue
+
+    with JobQueue(registry.root).connect() as connection:
         pids = {row["pid"] for row in connection.execute("SELECT DISTINCT pid FROM jobs WHERE pid IS NOT NULL")}
     for pid in pids:
         try:

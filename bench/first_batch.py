@@ -100,7 +100,7 @@ def main():
             submitted_wall, submitted = time.time(), time.perf_counter()
             runner.submit(config)
             seen, progress = wait_for_progress(runner, config.key)
-            with registry.connect() as connection:
+            with runner.queue.connect() as connection:
                 claimed_wall = connection.execute("SELECT started FROM jobs WHERE key = ?", (config.key,)).fetchone()["started"]
             to_claim.append(claimed_wall - submitted_wall)
             to_epoch.append(seen - progress["seconds"] - submitted)

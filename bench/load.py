@@ -524,18 +524,21 @@ def copy_of_registry(registry, folder: Path):
     from core.registry import Registry
 
     root = folder / "registry"
-    with registry.connect() as connection:  # everything in the write-ahead log goes into index.sqlite first
+    import sqlite3
+
+    from core.registry import INDEX_FILE
+
+    with contextlib.closing(sqlite3.connect(registry.root / INDEX_FILE)) as connection:  # the write-ahead log into the file
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copytree(registry.root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm", "worker.*"))
-    copy = Registry(root)
-    with copy.connect() as connection:
-        connection.execute("DELETE FROM jobs")
-    return copy
+    shutil.copytree(registry.root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm", "worker.*", "jobs.sqlite"))
+    return Registry(root)
 
 
 def training_overlap(registry, key: str, load_started: float, load_ended: float) -> str:
     """How long the background training ran during the load, e.g. 'training ran 90 s of the 90 s load'."""
-    with registry.connect() as connection:
+    from core.jobs import JobQueue
+
+    with JobQueue(registry.root).connect() as connection:
         job = connection.execute("SELECT status, started, finished FROM jobs WHERE key = ?", (key,)).fetchone()
     if job is None or job["started"] is None:
         return "the background training never started"

@@ -51,6 +51,7 @@ def main():
     root = temporary_registry("predict")
     from core.config import PRESETS
     from core.prediction import predict_file
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     header("prediction for an uploaded 12-megapixel JPEG (model loaded)")
@@ -58,7 +59,7 @@ def main():
     print(f"photo: 4000x3000 JPEG, {len(data) / 2**20:.1f} MiB", flush=True)
     config = dataclasses.replace(PRESETS["fast CNN"], train_subset=1000, epochs=1)
     registry = Registry(root)
-    entry = registry.get_or_train(config)
+    entry = train_and_publish(registry, config)
     model = registry.load_model(entry.key)
     predict_file(model, entry.card, data, "photo.jpg")  # the model's first use traces its functions
 

@@ -22,17 +22,52 @@ How each Augmentation field maps to a layer (all layers take float pixels 0..255
   (abcd|abcd|abcd). RandomFlip creates no empty area, so it has no fill_mode.
 """
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from tensorflow import keras
 from tensorflow.keras import layers
 
-from core.config import Augmentation
+from core.config import Augmentation, TrainConfig
 from core.errors import ImageError
+
+WITHOUT, WITH = "no augmentation", "with augmentation"
 
 # Each transformation draws from its own seed, so switching one on does not change the others.
 SEED_OFFSETS = {"rotate": 0, "translate": 1, "shear": 2, "zoom": 3, "flip": 4}
+
+
+@dataclass(frozen=True)
+class AugmentationResult:
+    """The experiment's outcome: test accuracy with and without, and each run's last-epoch overfitting gap."""
+
+    accuracy_without: float
+    accuracy_with: float
+    gap_without: float  # training minus validation accuracy at the last epoch
+    gap_with: float
+
+    @property
+    def helped(self) -> bool:
+        return self.accuracy_with > self.accuracy_without
+
+
+def augmentation_experiment(augmentation: Augmentation, dataset: str, train_subset: int, epochs: int) -> dict[str, TrainConfig]:
+    """The same small CNN on the same few images, trained without and with `augmentation`."""
+    baseline = TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), dataset=dataset, train_subset=train_subset,
+                           epochs=epochs, batch_size=32)
+    return {WITHOUT: baseline, WITH: dataclasses.replace(baseline, augmentation=augmentation)}
+
+
+def augmentation_result(entries: dict) -> AugmentationResult:
+    """What the two trained entries of `augmentation_experiment` show."""
+    without, with_ = entries[WITHOUT], entries[WITH]
+    return AugmentationResult(without.test_accuracy, with_.test_accuracy, _last_gap(without.history), _last_gap(with_.history))
+
+
+def _last_gap(history: list[dict]) -> float:
+    return history[-1]["accuracy"] - history[-1]["val_accuracy"]
 
 
 def build_augmenter(augmentation: Augmentation, seed: int):

@@ -139,6 +139,7 @@ def config_from_arguments(arguments) -> TrainConfig:
 
 
 def command_train(arguments):
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     config = config_from_arguments(arguments)
@@ -147,7 +148,7 @@ def command_train(arguments):
         print(f"Already trained: {config.key} ({config.title}); no training needed.")
     else:
         print(f"Training {config.title}\nkey {config.key}")
-    entry = registry.get_or_train(config, on_epoch=print_progress)
+    entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 
 
@@ -163,36 +164,36 @@ def print_progress(progress):
     )
 
 
-def print_entry_line(card: dict):
-    accuracy = card.get("test", {}).get("accuracy")
-    accuracy_text = f"{accuracy:.2%}" if accuracy is not None else "n/a"
-    seconds = card.get("timings", {}).get("train_seconds")
-    print(f"{card['key']}  test accuracy {accuracy_text}  params {card['params']['total']:,}  "
-          f"trained in {seconds if seconds is not None else 'n/a'}s  {card['title']}")
+def print_entry_line(card):
+    accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
+    seconds = card.timings.train_seconds
+    print(f"{card.key}  test accuracy {accuracy}  params {card.params.total:,}  "
+          f"trained in {seconds if seconds is not None else 'n/a'}s  {card.title}")
 
 
 def command_list(arguments):
     from core.registry import Registry
 
-    rows = Registry(arguments.root).list_entries(dataset=arguments.dataset, family=arguments.family, order_by=arguments.sort)
+    cards = Registry(arguments.root).list_entries(dataset=arguments.dataset, family=arguments.family, order_by=arguments.sort)
     if arguments.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([card.listing_row() for card in cards], indent=2))
         return
-    if not rows:
+    if not cards:
         print("The registry is empty. Train something: python -m core warmup")
         return
     print(f"{'key':<16}  {'dataset':<14} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
-    for row in rows:
-        accuracy = f"{row['test_accuracy']:.2%}" if row["test_accuracy"] is not None else "n/a"
-        seconds = f"{row['train_seconds']:.1f}" if row["train_seconds"] is not None else "n/a"
-        print(f"{row['key']:<16}  {str(row['dataset']):<14} {row['family']:<8} {accuracy:>8} {row['params']:>10,} {seconds:>8}  {row['title']}")
+    for card in cards:
+        accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
+        seconds = f"{card.timings.train_seconds:.1f}" if card.timings.train_seconds is not None else "n/a"
+        print(f"{card.key:<16}  {str(card.dataset.name):<14} {card.family:<8} {accuracy:>8} {card.params.total:>10,} "
+              f"{seconds:>8}  {card.title}")
 
 
 def command_show(arguments):
     from core.registry import Registry
 
     entry = Registry(arguments.root).get(arguments.key)
-    print(json.dumps(entry.card, indent=2))
+    print(json.dumps(entry.card.to_dict(), indent=2))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
               f"val_loss {epoch['val_loss']:.4f} val_acc {epoch['val_accuracy']:.4f}")
@@ -247,6 +248,7 @@ def command_datasets(arguments):
 
 
 def command_warmup(arguments):
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     registry = Registry(arguments.root)
@@ -257,7 +259,7 @@ def command_warmup(arguments):
             print(f"{name}: already trained")
         else:
             print(f"{name}: training {config.title}")
-        print_entry_line(registry.get_or_train(config, on_epoch=print_progress).card)
+        print_entry_line(train_and_publish(registry, config, on_epoch=print_progress).card)
     print(f"warmup done in {time.perf_counter() - started:.1f}s")
 
 
@@ -275,8 +277,8 @@ def command_doctor(arguments):
 
 
 def command_worker(arguments):
-    from core.jobs import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
     from core.registry import Registry
+    from core.workers import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
 
     os.nice(WORKER_NICENESS)  # students' clicks on the server come before training
 

@@ -186,6 +186,14 @@ def compare(a: Evaluation, b: Evaluation, name_a="A", name_b="B") -> Comparison:
     return comparison
 
 
+def disagreements(a: Evaluation, b: Evaluation) -> tuple[np.ndarray, np.ndarray] | None:
+    """Test indices where only A is right and where only B is right; None when the test sets differ."""
+    if a.y_true.shape != b.y_true.shape or not np.array_equal(a.y_true, b.y_true):
+        return None
+    right_a, right_b = a.predicted == a.y_true, b.predicted == b.y_true
+    return np.flatnonzero(right_a & ~right_b), np.flatnonzero(right_b & ~right_a)
+
+
 def mcnemar_exact_p_value(only_a_right: int, only_b_right: int) -> float:
     """Two-sided exact McNemar p-value: min(1, 2 * P(X <= min(b, c))), X ~ Binomial(b + c, 1/2).
 

@@ -97,6 +97,16 @@ def feature_maps(model, image_hwc) -> list[tuple[str, np.ndarray]]:
     return [(layer.name, np.asarray(output)[0]) for layer, output in zip(layers, outputs)]
 
 
+def layer_maps_for_images(model, images, layer_name: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """One layer's feature maps (H, W, C) for several images, and each channel's mean activation over all of them.
+
+    A channel with a high mean responds to something these images share; one that stays at 0 never fires on them.
+    """
+    maps = [dict(feature_maps(model, image))[layer_name] for image in images]
+    strengths = np.mean([layer_maps.mean(axis=(0, 1)) for layer_maps in maps], axis=0)
+    return maps, strengths
+
+
 def grad_cam(model, image_hwc, class_index=None) -> np.ndarray:
     """Grad-CAM heatmap (H, W) in [0, 1] at the input size, from the last Conv2D layer.
 

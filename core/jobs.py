@@ -1,32 +1,39 @@
-"""Background training: a queue in the registry's SQLite index and one worker process that drains it.
+"""Background training: the queue of jobs, in its own SQLite file beside the registry, and what pages ask of it.
 
 The dashboard never trains inside the Streamlit server. `JobRunner.submit(config)` queues a job (or
-joins the one already queued for the same key) and makes sure a worker process is running. The worker
-trains one job at a time, writes per-epoch progress to the index, and exits after a while idle or
-after `MAX_JOBS_PER_WORKER` jobs, so its memory never grows without bound.
+joins the one already queued for the same key) and makes sure a worker process is running
+(`core.workers`); the worker trains wherever the engine says (`core.engines`), writes per-epoch
+progress here, and publishes the model into the registry. This module owns the `jobs` and
+`progress` tables and every query on them.
 """
 
-import fcntl
+import contextlib
+import json
 import os
-import subprocess
-import sys
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.errors import CoreError, TrainingCancelled
+from core.errors import RegistryError
 from core.registry import Registry
 
-WORKER_LOCK_FILE = "worker.lock"
-WORKER_LOG_FILE = "worker.log"
-WORKER_SPAWN_FILE = "worker.spawn"  # lock + "pid start-time" of the last worker started, until it holds the lock
-WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken the lock yet is waited for, not duplicated
-POLL_SECONDS = 0.2
-IDLE_EXIT_SECONDS = 900
-MAX_JOBS_PER_WORKER = 10
-WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, training still gets every core
+JOBS_FILE = "jobs.sqlite"
 FINISHED_STATES = ("done", "failed", "cancelled")
+ACTIVE_STATES = ("queued", "running")
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
+WORKER_DIED_MESSAGE = "The training process stopped unexpectedly. Press Train to try again."
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY, config TEXT NOT NULL, status TEXT NOT NULL, message TEXT, pid INTEGER,
+    submitted REAL, started REAL, finished REAL, cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS progress (
+    key TEXT NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (key, epoch)
+);
+"""
 
 
 @dataclass
@@ -49,56 +56,75 @@ class JobStatus:
         return self.progress[-1]["eta_seconds"] if self.progress else None
 
 
-class JobRunner:
-    """Queues trainings for a registry and keeps one worker process alive to run them."""
+class JobQueue:
+    """The training queue of one registry: one row per key, and the per-epoch progress of each."""
 
-    def __init__(self, registry: Registry):
-        self.registry = registry
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self.connect() as connection:
+                connection.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise RegistryError(f"Cannot open the training queue in {self.root}: {error}. Check that the folder is "
+                                f"writable, or point $CNNCLASSROOM_REGISTRY at one that is.") from error
 
-    def submit(self, config: TrainConfig) -> JobStatus:
-        """Queue `config` unless it is trained, queued or running already; return where it stands."""
-        key = config.key
-        if self.registry.has(key):
-            return JobStatus(key, "done")
-        with self.registry.connect() as connection:
+    def connect(self):
+        """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""
+        path = self.root / JOBS_FILE
+        is_new = not path.exists()
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        connection.row_factory = sqlite3.Row
+        if is_new:
+            connection.executescript(SCHEMA)
+        return contextlib.closing(connection)
+
+    def enqueue(self, config: TrainConfig) -> None:
+        """Queue `config` unless its key is queued or running already (a dead run's row is replaced)."""
+        with self.connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute("SELECT status, pid FROM jobs WHERE key = ?", (key,)).fetchone()
-            active = row is not None and row["status"] in ("queued", "running") and not self._is_dead(row)
-            if not active:
+            row = connection.execute("SELECT status, pid FROM jobs WHERE key = ?", (config.key,)).fetchone()
+            if row is None or row["status"] not in ACTIVE_STATES or _is_dead(row):
                 connection.execute(
                     "INSERT OR REPLACE INTO jobs (key, config, status, submitted, cancel_requested) VALUES (?,?,?,?,0)",
-                    (key, config.to_json(), "queued", time.time()),
+                    (config.key, config.to_json(), "queued", time.time()),
                 )
-                connection.execute("DELETE FROM progress WHERE key = ?", (key,))
+                connection.execute("DELETE FROM progress WHERE key = ?", (config.key,))
             connection.execute("COMMIT")
-        self.ensure_worker()
-        return self.status(key)
 
-    def status(self, key: str) -> JobStatus:
-        """The job of `key`: its state, message and per-epoch progress so far."""
-        validate_key(key)
-        with self.registry.connect() as connection:
-            row = connection.execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
-            queued_before = None
-            if row is not None and row["status"] == "queued":
-                queued_before = connection.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running') AND submitted < ?", (row["submitted"],)
-                ).fetchone()[0]
-        if row is None:
-            return JobStatus(key, "done" if self.registry.has(key) else "none")
-        state, message = row["status"], row["message"]
-        if state in ("queued", "running") and self._is_dead(row):
-            state, message = "failed", "The training process stopped unexpectedly. Press Train to try again."
-        if state != "done" and self.registry.has(key):  # published, then killed or cancelled: the model is complete
-            state, message = "done", None
-        if state == "queued" and not self.worker_alive():
-            self.ensure_worker()
-        epochs = TrainConfig.from_json(row["config"]).epochs
-        return JobStatus(key, state, message, self.registry.progress(key), epochs, queued_before)
+    def job(self, key: str) -> sqlite3.Row | None:
+        """The row of `key`'s job, or None."""
+        with self.connect() as connection:
+            return connection.execute("SELECT * FROM jobs WHERE key = ?", (validate_key(key),)).fetchone()
+
+    def jobs_ahead(self, submitted: float) -> int:
+        """How many queued or running jobs were submitted before `submitted`."""
+        with self.connect() as connection:
+            return connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running') AND submitted < ?",
+                                      (submitted,)).fetchone()[0]
+
+    def claim_next(self) -> tuple[str, TrainConfig] | None:
+        """Atomically mark the oldest queued job as running in this process; (key, config), or None when idle."""
+        with self.connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT key, config FROM jobs WHERE status = 'queued' ORDER BY submitted LIMIT 1").fetchone()
+            if row is not None:
+                connection.execute("UPDATE jobs SET status = 'running', pid = ?, started = ? WHERE key = ?",
+                                    (os.getpid(), time.time(), row["key"]))
+            connection.execute("COMMIT")
+        return (row["key"], TrainConfig.from_json(row["config"])) if row else None
+
+    def finish(self, key: str, state: str, message: str | None):
+        """Record how a claimed job ended: done, failed or cancelled."""
+        with self.connect() as connection:
+            connection.execute("UPDATE jobs SET status = ?, message = ?, finished = ? WHERE key = ?",
+                               (state, message, time.time(), key))
 
     def cancel(self, key: str):
-        """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
-        with self.registry.connect() as connection:
+        """Ask for `key` to stop: a queued job is cancelled at once, a running one by its worker within a moment."""
+        with self.connect() as connection:
             connection.execute(
                 "UPDATE jobs SET cancel_requested = 1, "
                 "status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
@@ -107,50 +133,91 @@ class JobRunner:
                 (validate_key(key),),
             )
 
-    def active_jobs(self) -> list[dict]:
+    def cancel_requested(self, key: str) -> bool:
+        with self.connect() as connection:
+            row = connection.execute("SELECT cancel_requested FROM jobs WHERE key = ?", (key,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def record_progress(self, key: str, progress: dict):
+        """Store one epoch's metrics for live curves."""
+        with self.connect() as connection:
+            connection.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?)",
+                               (validate_key(key), progress["epoch"], json.dumps(progress)))
+
+    def progress(self, key: str) -> list[dict]:
+        """Per-epoch metrics recorded so far for `key`, in order."""
+        with self.connect() as connection:
+            rows = connection.execute("SELECT data FROM progress WHERE key = ? ORDER BY epoch", (validate_key(key),)).fetchall()
+        return [json.loads(row["data"]) for row in rows]
+
+    def active(self) -> list[dict]:
         """Queued and running jobs, oldest first."""
-        with self.registry.connect() as connection:
+        with self.connect() as connection:
             rows = connection.execute(
                 "SELECT key, status, submitted FROM jobs WHERE status IN ('queued','running') ORDER BY submitted"
             ).fetchall()
         return [dict(row) for row in rows]
 
+    def fail_orphans(self):
+        """Jobs marked running by a process that died are failed, so they can be retried."""
+        with self.connect() as connection:
+            for row in connection.execute("SELECT key, pid, status FROM jobs WHERE status = 'running'").fetchall():
+                if row["pid"] is None or _is_dead(row) or row["pid"] == os.getpid():
+                    connection.execute("UPDATE jobs SET status = 'failed', message = ? WHERE key = ?",
+                                       (WORKER_DIED_MESSAGE, row["key"]))
+
+
+class JobRunner:
+    """What the pages ask of background training: submit, status, cancel, and a worker to run it all."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.queue = JobQueue(registry.root)
+
+    def submit(self, config: TrainConfig) -> JobStatus:
+        """Queue `config` unless it is published, queued or running already; return where it stands."""
+        if self.registry.has(config.key):
+            return JobStatus(config.key, "done")
+        self.queue.enqueue(config)
+        self.ensure_worker()
+        return self.status(config.key)
+
+    def status(self, key: str) -> JobStatus:
+        """The job of `key`: its state, message and per-epoch progress so far."""
+        row = self.queue.job(key)
+        published = self.registry.has(key)
+        if row is None:
+            return JobStatus(key, "done" if published else "none")
+        state, message = row["status"], row["message"]
+        if state in ACTIVE_STATES and _is_dead(row):
+            state, message = "failed", WORKER_DIED_MESSAGE
+        if published:  # published, then killed or cancelled: the model is complete
+            state, message = "done", None
+        elif state == "done":  # trained once, deleted since
+            state, message = "none", None
+        if state == "queued" and not self.worker_alive():
+            self.ensure_worker()
+        queue_position = self.queue.jobs_ahead(row["submitted"]) if state == "queued" else None
+        epochs = TrainConfig.from_json(row["config"]).epochs
+        return JobStatus(key, state, message, self.queue.progress(key), epochs, queue_position)
+
+    def cancel(self, key: str):
+        """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
+        self.queue.cancel(key)
+
+    def active_jobs(self) -> list[dict]:
+        """Queued and running jobs, oldest first."""
+        return self.queue.active()
+
     def worker_alive(self) -> bool:
-        """True when a worker process holds the worker lock."""
-        with open(self.registry.root / WORKER_LOCK_FILE, "a") as lock_file:
-            try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-            return False
+        from core.workers import worker_alive
+
+        return worker_alive(self.registry.root)
 
     def ensure_worker(self):
-        """Start a worker process unless one is running or still starting: never more than one at a time.
+        from core.workers import ensure_worker
 
-        A new worker needs a moment before it holds the worker lock; the spawn file, written under its own
-        lock, remembers it, so that polling pages on a busy machine do not start a crowd of workers.
-        """
-        with open(self.registry.root / WORKER_SPAWN_FILE, "a+") as spawn_file:
-            fcntl.flock(spawn_file, fcntl.LOCK_EX)
-            if self.worker_alive() or _recently_started_worker_alive(spawn_file):
-                return
-            with open(self.registry.root / WORKER_LOG_FILE, "a") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "core", "--root", str(self.registry.root), "worker"],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd=str(_project_root()),
-                )
-            spawn_file.truncate(0)
-            spawn_file.write(f"{process.pid} {time.time()}")
-            spawn_file.flush()
-
-    @staticmethod
-    def _is_dead(row) -> bool:
-        return row["status"] == "running" and row["pid"] is not None and not _pid_alive(row["pid"])
+        ensure_worker(self.registry.root)
 
 
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
@@ -159,90 +226,8 @@ def estimated_images_seen(config: TrainConfig, info=None) -> int:
     return images * config.epochs
 
 
-def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS, max_jobs: int = MAX_JOBS_PER_WORKER) -> int:
-    """Train queued jobs one by one until idle for `idle_exit_seconds`; return how many ran."""
-    with open(registry.root / WORKER_LOCK_FILE, "a") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0  # another worker is running
-        _fail_orphaned_jobs(registry)
-        registry.clean_partial()
-        jobs_run, idle_since = 0, time.monotonic()
-        while jobs_run < max_jobs and time.monotonic() - idle_since < idle_exit_seconds:
-            key = _claim_next_job(registry)
-            if key is None:
-                time.sleep(POLL_SECONDS)
-                continue
-            _run_job(registry, key)
-            jobs_run, idle_since = jobs_run + 1, time.monotonic()
-        return jobs_run
-
-
-def _claim_next_job(registry: Registry) -> str | None:
-    with registry.connect() as connection:
-        connection.execute("BEGIN IMMEDIATE")
-        row = connection.execute("SELECT key FROM jobs WHERE status = 'queued' ORDER BY submitted LIMIT 1").fetchone()
-        if row is not None:
-            connection.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, started = ? WHERE key = ?", (os.getpid(), time.time(), row["key"])
-            )
-        connection.execute("COMMIT")
-    return row["key"] if row else None
-
-
-def _run_job(registry: Registry, key: str):
-    """Train one claimed job and record how it ended."""
-    import keras
-
-    with registry.connect() as connection:
-        config = TrainConfig.from_json(connection.execute("SELECT config FROM jobs WHERE key = ?", (key,)).fetchone()["config"])
-
-    def cancel_requested() -> bool:
-        with registry.connect() as connection:
-            row = connection.execute("SELECT cancel_requested FROM jobs WHERE key = ?", (key,)).fetchone()
-        return bool(row and row["cancel_requested"])
-
-    try:
-        registry.get_or_train(
-            config, on_epoch=lambda progress: registry.record_progress(key, progress.to_dict()), should_stop=cancel_requested
-        )
-        state, message = "done", None
-    except TrainingCancelled as error:
-        state, message = "cancelled", str(error)
-    except CoreError as error:
-        state, message = "failed", str(error)
-    except Exception as error:  # the worker must survive any single job
-        state, message = "failed", f"Training failed: {type(error).__name__}: {error}"
-    finally:
-        keras.backend.clear_session()
-    with registry.connect() as connection:
-        connection.execute("UPDATE jobs SET status = ?, message = ?, finished = ? WHERE key = ?", (state, message, time.time(), key))
-
-
-def _fail_orphaned_jobs(registry: Registry):
-    """Jobs marked running by a worker that died are failed, so they can be retried."""
-    with registry.connect() as connection:
-        for row in connection.execute("SELECT key, pid FROM jobs WHERE status = 'running'").fetchall():
-            if row["pid"] is None or not _pid_alive(row["pid"]) or row["pid"] == os.getpid():
-                connection.execute(
-                    "UPDATE jobs SET status = 'failed', message = ? WHERE key = ?",
-                    ("The training process stopped unexpectedly. Press Train to try again.", row["key"]),
-                )
-
-
-def _recently_started_worker_alive(spawn_file) -> bool:
-    """True when the spawn file names a worker started less than the grace period ago that still runs."""
-    spawn_file.seek(0)
-    try:
-        pid, started = spawn_file.read().split()
-        pid, started = int(pid), float(started)
-    except ValueError:
-        return False
-    return time.time() - started < WORKER_START_GRACE_SECONDS and _pid_alive(pid)
-
-
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` runs (a zombie has ended)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -252,15 +237,13 @@ def _pid_alive(pid: int) -> bool:
     return not _is_zombie(pid)
 
 
+def _is_dead(row) -> bool:
+    return row["status"] == "running" and row["pid"] is not None and not pid_alive(row["pid"])
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
             return handle.read().split(")")[-1].split()[0] == "Z"
     except OSError:
         return False
-
-
-def _project_root():
-    from core.paths import PROJECT_ROOT
-
-    return PROJECT_ROOT

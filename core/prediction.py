@@ -35,16 +35,16 @@ class Prediction:
         return float(np.max(self.probabilities))
 
 
-def predict_file(model, card: dict, data: bytes, filename: str, invert="auto", with_saliency: bool = True) -> Prediction:
-    """Classify one uploaded file; a bad file gives a Prediction with `error` set, never an exception."""
+def predict_file(model, card, data: bytes, filename: str, invert="auto", with_saliency: bool = True) -> Prediction:
+    """Classify one uploaded file for the model that `card` (a ModelCard) describes; a bad file gives a
+    Prediction with `error` set, never an exception."""
     try:
         image = read_image(data, filename)
     except ImageError as error:
         return Prediction(filename, error=str(error))
-    input_shape = tuple(card["dataset"]["input_shape"])
-    prepared = prepare_image(image, input_shape, invert=invert,
-                             light_on_dark=card["dataset"].get("name") in LIGHT_ON_DARK_DATASETS)
-    class_names = list(card["dataset"]["class_names"])
+    input_shape = card.input_shape
+    prepared = prepare_image(image, input_shape, invert=invert, light_on_dark=card.dataset.name in LIGHT_ON_DARK_DATASETS)
+    class_names = card.class_names
     probabilities, sigmoid_output = class_probabilities(model, prepared.array)
     photo = display_size(image)
     prediction = Prediction(filename, photo=np.asarray(photo), model_input=prepared.array, probabilities=probabilities,

@@ -1,14 +1,16 @@
-"""The model registry: every trained model, keyed by its configuration, on disk and in a SQLite index.
+"""The model registry: a store of published models, keyed by their configuration, on disk and in a SQLite index.
 
-Layout under the root (default `registry/`, or $CNNCLASSROOM_REGISTRY):
+It finds, publishes, lists, deletes, imports and exports; it never trains (that is `core.jobs` and
+`core.engines`). Layout under the root (default `registry/`, or $CNNCLASSROOM_REGISTRY):
 
-    index.sqlite              entries, jobs and per-epoch progress (SQLite, WAL)
+    index.sqlite              one row per published entry, for listing and sorting (SQLite, WAL)
     models/<key>/             one published entry: model.keras, card.json, history.json, eval.npz
     models/.tmp-<key>-<id>/   an entry being built; moved into place with os.replace when complete
-    locks/<key>.lock          held (flock) by the one process training <key>
+    locks/<key>.lock          held (flock) by the one process training or publishing <key>
     datasets/<id>/            imported folder datasets
+    jobs.sqlite               the training queue, owned by core.jobs
 
-Importing this module does not import TensorFlow; loading or training a model does.
+Importing this module does not import TensorFlow; loading or importing a model does.
 """
 
 import contextlib
@@ -16,17 +18,16 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import tempfile
-import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
+from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.paths import registry_root
@@ -49,13 +50,6 @@ CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, title TEXT, dataset TEXT, family TEXT, test_accuracy REAL, test_loss REAL,
     params INTEGER, train_seconds REAL, epochs_run INTEGER, created TEXT, card TEXT
 );
-CREATE TABLE IF NOT EXISTS jobs (
-    key TEXT PRIMARY KEY, config TEXT NOT NULL, status TEXT NOT NULL, message TEXT, pid INTEGER,
-    submitted REAL, started REAL, finished REAL, cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS progress (
-    key TEXT NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (key, epoch)
-);
 """
 
 
@@ -65,29 +59,29 @@ class Entry:
 
     key: str
     path: Path
-    card: dict
+    card: ModelCard
     history: list[dict]
 
     @property
     def config(self) -> TrainConfig | None:
         """The training config, or None for an imported model."""
-        return TrainConfig.from_dict(self.card["config"]) if self.card.get("config") else None
+        return self.card.config
 
     @property
     def title(self) -> str:
-        return self.card.get("title", self.key)
+        return self.card.title
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.card.get("test", {}).get("accuracy")
+        return self.card.test_accuracy
 
     @property
     def class_names(self) -> list[str]:
-        return self.card["dataset"]["class_names"]
+        return self.card.class_names
 
 
 class Registry:
-    """Trains each configuration once and serves it from disk ever after."""
+    """Published models on disk: find, publish, list, delete, import, export."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else registry_root()
@@ -154,10 +148,10 @@ class Registry:
                 f"Run `python -m core list` to see the keys that exist."
             )
         try:
-            card = json.loads((directory / CARD_FILE).read_text())
+            card = ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
             history_path = directory / HISTORY_FILE
             history = json.loads(history_path.read_text()) if history_path.exists() else []
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RegistryError) as error:
             raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.") from error
         return Entry(key, directory, card, history)
 
@@ -165,8 +159,8 @@ class Registry:
         """The entry trained from `config`, or None."""
         return self.get(config.key) if self.has(config.key) else None
 
-    def list_entries(self, dataset: str | None = None, family: str | None = None, order_by: str = "created") -> list[dict]:
-        """Index rows (newest first by default), healed against the folders on disk."""
+    def list_entries(self, dataset: str | None = None, family: str | None = None, order_by: str = "created") -> list[ModelCard]:
+        """The cards of published entries (newest first by default), healed against the folders on disk."""
         self.heal()
         columns = {"created", "test_accuracy", "params", "train_seconds", "title", "dataset", "family"}
         if order_by not in columns:
@@ -178,8 +172,8 @@ class Registry:
             query, arguments = query + " AND family = ?", arguments + [family]
         direction = "ASC" if order_by in ("title", "dataset", "family") else "DESC"
         with self._connect() as connection:
-            rows = connection.execute(f"{query} ORDER BY {order_by} {direction}", arguments).fetchall()
-        return [{name: row[name] for name in row.keys() if name != "card"} for row in rows]
+            rows = connection.execute(f"SELECT card FROM ({query}) ORDER BY {order_by} {direction}", arguments).fetchall()
+        return [ModelCard.from_dict(json.loads(row["card"])) for row in rows]
 
     def load_model(self, key: str):
         """The trained Keras model of entry `key`, loaded in safe mode (no custom code runs)."""
@@ -205,59 +199,22 @@ class Registry:
             raise EntryNotFoundError(f"Entry {key} has no evaluation file; it may have been imported without a dataset.")
         return Evaluation.load(path)
 
-    # ----- Training and publishing -----------------------------------------------------------
+    # ----- Publishing ------------------------------------------------------------------------
 
-    def get_or_train(self, config: TrainConfig, on_epoch=None, should_stop=None) -> Entry:
-        """Return the entry for `config`, training it first if nobody has; concurrent callers train once."""
-        if self.has(config.key):
-            return self.get(config.key)
-        with self.key_lock(config.key):
-            if self.has(config.key):
-                return self.get(config.key)
-            return self._train_and_publish(config, on_epoch, should_stop)
+    def publish(self, card: ModelCard, history: list[dict], write_files: Callable[[Path], None]) -> Entry:
+        """Write an entry into a temp folder beside its final place, then move it there atomically.
 
-    def _train_and_publish(self, config: TrainConfig, on_epoch, should_stop) -> Entry:
-        from core import training
-        from core.evaluation import evaluate
-        from core.models import count_params, summary_rows
-
-        dataset = training.load_dataset_for(config)
-        result = training.train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=self.load_model)
-        started = time.perf_counter()
-        evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
-        card = {
-            "key": config.key,
-            "title": config.title,
-            "status": "ready",
-            "imported": False,
-            "config": config.canonical().to_dict(),
-            "dataset": _dataset_card(dataset),
-            "params": count_params(result.model),
-            "summary": _summary_for_card(summary_rows(result.model)),
-            "timings": {
-                "train_seconds": round(result.seconds, 3),
-                "eval_seconds": round(time.perf_counter() - started, 3),
-                "seconds_per_epoch": round(result.seconds / max(1, len(result.history)), 3),
-            },
-            "epochs_run": len(result.history),
-            "stopped_reason": result.stopped_reason,
-            "test": {"accuracy": evaluation.accuracy, "loss": evaluation.loss},
-            "versions": _versions(),
-            "created": _now(),
-        }
-        return self._publish(config.key, card, result.history, result.model.save, evaluation.save)
-
-    def _publish(self, key: str, card: dict, history: list, save_model, save_evaluation=None) -> Entry:
-        """Write an entry into a temp folder beside its final place, then move it there atomically."""
+        `write_files(folder)` writes model.keras (and eval.npz, for a trained model) into `folder`. The caller
+        holds the key's lock (`key_lock`), so that one key is published by one process at a time.
+        """
+        key = card.key
         temp_dir = self.models_dir / f"{TEMP_PREFIX}{key}-{uuid.uuid4().hex[:8]}"
         final_dir = self.entry_dir(key)
         try:
             temp_dir.mkdir()
-            save_model(str(temp_dir / MODEL_FILE))
-            if save_evaluation:
-                save_evaluation(temp_dir / EVAL_FILE)
+            write_files(temp_dir)
             _write_json(temp_dir / HISTORY_FILE, history)
-            _write_json(temp_dir / CARD_FILE, card)  # written last: a folder with a card is complete
+            _write_json(temp_dir / CARD_FILE, card.to_dict())  # written last: a folder with a card is complete
             if final_dir.exists():
                 shutil.rmtree(final_dir)  # a damaged leftover; we hold the key's lock
             os.replace(temp_dir, final_dir)
@@ -270,12 +227,10 @@ class Registry:
         self._index(card)
         return self.get(key)
 
-    def _index(self, card: dict):
-        config = card.get("config") or {}
+    def _index(self, card: ModelCard):
         row = (
-            card["key"], card.get("title"), card["dataset"].get("name"), config.get("family", "imported"),
-            card.get("test", {}).get("accuracy"), card.get("test", {}).get("loss"), card["params"]["total"],
-            card.get("timings", {}).get("train_seconds"), card.get("epochs_run"), card.get("created"), json.dumps(card),
+            card.key, card.title, card.dataset.name, card.family, card.test_accuracy, card.test_loss, card.params.total,
+            card.timings.train_seconds, card.epochs_run, card.created, json.dumps(card.to_dict()),
         )
         with self._connect() as connection:
             connection.execute("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
@@ -346,8 +301,6 @@ class Registry:
         shutil.rmtree(trash, ignore_errors=True)
         with self._connect() as connection:
             connection.execute("DELETE FROM entries WHERE key = ?", (key,))
-            connection.execute("DELETE FROM progress WHERE key = ?", (key,))
-            connection.execute("DELETE FROM jobs WHERE key = ?", (key,))
 
     # ----- Import and export -----------------------------------------------------------------
 
@@ -383,8 +336,6 @@ class Registry:
         """Register a .keras file made elsewhere; safe mode refuses files that carry custom code."""
         import keras
 
-        from core.models import count_params, summary_rows
-
         path = Path(path)
         data = _read_model_file(path)
         key = hashlib.sha256(data).hexdigest()[:16]
@@ -395,7 +346,6 @@ class Registry:
         except Exception as error:
             raise ModelFileError(_import_failure_message(path, error)) from error
         _check_image_classifier(path, model)
-        input_shape = tuple(model.input_shape[1:])
         units = int(model.output_shape[-1])
         num_classes = 2 if units == 1 else units
         class_names = list(class_names or [f"class {index}" for index in range(num_classes)])
@@ -404,76 +354,9 @@ class Registry:
                 f"The model predicts {num_classes} classes but {len(class_names)} class names were given. "
                 f"Received: class_names={class_names}"
             )
-        card = {
-            "key": key,
-            "title": title or f"Imported {path.name}",
-            "status": "ready",
-            "imported": True,
-            "config": None,
-            "dataset": {"name": None, "class_names": class_names, "input_shape": list(input_shape), "num_classes": num_classes},
-            "params": count_params(model),
-            "summary": _summary_for_card(summary_rows(model)),
-            "timings": {},
-            "epochs_run": None,
-            "test": {},
-            "versions": _versions(),
-            "created": _now(),
-            "source_file": path.name,
-        }
+        card = imported_card(key, model, class_names, title or f"Imported {path.name}", path.name)
         with self.key_lock(key):
-            return self._publish(key, card, [], lambda target: shutil.copyfile(path, target))
-
-    # ----- Jobs and progress (used by core.jobs and the pages) -------------------------------
-
-    def record_progress(self, key: str, progress: dict):
-        """Store one epoch's metrics for live curves."""
-        with self._connect() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO progress VALUES (?,?,?)", (validate_key(key), progress["epoch"], json.dumps(progress))
-            )
-
-    def progress(self, key: str) -> list[dict]:
-        """Per-epoch metrics recorded so far for `key`, in order."""
-        with self._connect() as connection:
-            rows = connection.execute("SELECT data FROM progress WHERE key = ? ORDER BY epoch", (validate_key(key),)).fetchall()
-        return [json.loads(row["data"]) for row in rows]
-
-    def clear_progress(self, key: str):
-        with self._connect() as connection:
-            connection.execute("DELETE FROM progress WHERE key = ?", (validate_key(key),))
-
-    def connect(self):
-        """A connection to the index, for core.jobs."""
-        return self._connect()
-
-
-def _dataset_card(dataset) -> dict:
-    return {
-        "name": dataset.name,
-        "source": dataset.source,
-        "fingerprint": dataset.fingerprint,
-        "class_names": list(dataset.class_names),
-        "num_classes": dataset.num_classes,
-        "input_shape": list(dataset.input_shape),
-        "sizes": {"train": len(dataset.x_train), "validation": len(dataset.x_val), "test": len(dataset.x_test)},
-    }
-
-
-def _summary_for_card(rows: list[dict]) -> list[dict]:
-    """model.summary() rows in JSON form, so pages show them without loading TensorFlow."""
-    return [{"layer": r["layer"], "type": r["type"], "output shape": str(tuple(r["output_shape"])),
-             "parameters": int(r["params"]), "trainable": bool(r["trainable"])} for r in rows]
-
-
-def _versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+            return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
 
 
 def _write_json(path: Path, value):

@@ -1,6 +1,7 @@
-"""Training: compile a model for its task, fit it with live progress, stop on target or on request.
+"""Training: compile a model for its task, fit it with live progress, stop on target or on request, evaluate.
 
-This module imports TensorFlow; the registry imports it only when a model must be trained.
+This module imports TensorFlow. It knows nothing of the registry or the queue: `core.engines` calls
+`train_and_evaluate` and publishes what it returns.
 """
 
 import math
@@ -12,9 +13,11 @@ import keras
 import tensorflow as tf
 
 from core.augment import build_augmenter
-from core.config import TrainConfig  # noqa: F401  (TrainConfig is part of this module's API)
+from core.card import ModelCard, trained_card
+from core.config import TrainConfig
 from core.datasets import load_dataset
 from core.errors import TrainingCancelled
+from core.evaluation import Evaluation, evaluate
 from core.models import build_model, head
 
 CANCEL_CHECK_SECONDS = 0.25
@@ -49,6 +52,16 @@ class TrainResult:
     history: list[dict]
     seconds: float
     stopped_reason: str | None
+
+
+@dataclass
+class TrainedModel:
+    """A model trained and evaluated from one config: everything the registry publishes."""
+
+    model: object
+    history: list[dict]
+    evaluation: Evaluation
+    card: ModelCard
 
 
 def make_optimizer(name: str, learning_rate):
@@ -152,6 +165,17 @@ def train(
     if stopped_reason is None and len(progress.history) < config.epochs:
         stopped_reason = f"early stopping: validation loss stopped improving for {config.early_stopping_patience} epochs"
     return TrainResult(model, progress.history, time.perf_counter() - started, stopped_reason)
+
+
+def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None) -> TrainedModel:
+    """Load the data `config` names, train on it, and evaluate on its test split; the card describes it all."""
+    dataset = load_dataset_for(config)
+    result = train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=base_loader)
+    started = time.perf_counter()
+    evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
+    card = trained_card(config, dataset, result.model, result.history, result.seconds, result.stopped_reason, evaluation,
+                        eval_seconds=time.perf_counter() - started)
+    return TrainedModel(result.model, result.history, evaluation, card)
 
 
 def load_dataset_for(config: TrainConfig):

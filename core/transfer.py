@@ -9,6 +9,7 @@ function that builds a model is called.
 """
 
 import dataclasses
+from dataclasses import dataclass
 
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
 from core.errors import ConfigError
@@ -68,6 +69,34 @@ def transfer_experiment(
     }
 
 
+@dataclass(frozen=True)
+class TransferVerdict:
+    """What the three trained networks of the experiment show."""
+
+    best: str  # the network with the highest test accuracy
+    gain_over_scratch: float | None  # the best network's gain in points, None when it is scratch itself
+    early_epoch: int  # the epoch at which the curves are compared
+    early_validation_accuracy: dict[str, float]  # per network, at early_epoch
+    learns_faster: bool  # both pretrained networks ahead of scratch at early_epoch
+
+
+def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> TransferVerdict | None:
+    """The best network and whether a pretrained base learns faster; None until all three are trained."""
+    from core.registry import Registry
+
+    registry = registry or Registry()
+    entries = {name: registry.find(config) for name, config in configs.items()}
+    if any(entry is None for entry in entries.values()):
+        return None
+    accuracies = {name: entry.test_accuracy for name, entry in entries.items()}
+    best = max(accuracies, key=accuracies.get)
+    early = min(5, *(len(entry.history) for entry in entries.values()))
+    early_accuracy = {name: entry.history[early - 1]["val_accuracy"] for name, entry in entries.items()}
+    faster = all(early_accuracy[name] > early_accuracy[SCRATCH] for name in (FEATURE_EXTRACTION, FINE_TUNING))
+    gain = None if best == SCRATCH else round(100 * (accuracies[best] - accuracies[SCRATCH]), 2)
+    return TransferVerdict(best, gain, early, early_accuracy, faster)
+
+
 def base_architecture(base_key: str, registry=None) -> tuple[TrainConfig, tuple[int, int, int]]:
     """(training config, input shape) of a CNN in the registry that can serve as a base."""
     from core.registry import Registry
@@ -80,7 +109,7 @@ def base_architecture(base_key: str, registry=None) -> tuple[TrainConfig, tuple[
             f"A transfer base must be a CNN trained in this registry; {base_key} is {family}. "
             f"Pick a CNN, or train one (the Train page, or `python -m core warmup`). Received: base_key={base_key!r}"
         )
-    height, width, channels = entry.card["dataset"]["input_shape"]
+    height, width, channels = entry.card.input_shape
     if height != width:
         raise ConfigError(f"The base CNN must take square images. Received: input_shape={(height, width, channels)}")
     return config, (int(height), int(width), int(channels))
@@ -101,13 +130,13 @@ def experiment_rows(configs: dict[str, TrainConfig], registry=None) -> list[dict
                "gain over scratch (points)": None, "trainable parameters": None, "frozen parameters": None,
                "total parameters": None, "training time (s)": None}
         if entry is not None:
-            params = entry.card["params"]
+            params = entry.card.params
             row.update({
                 "test accuracy": entry.test_accuracy,
-                "trainable parameters": params["trainable"],
-                "frozen parameters": params["non_trainable"],
-                "total parameters": params["total"],
-                "training time (s)": entry.card.get("timings", {}).get("train_seconds"),
+                "trainable parameters": params.trainable,
+                "frozen parameters": params.non_trainable,
+                "total parameters": params.total,
+                "training time (s)": entry.card.timings.train_seconds,
             })
             if baseline is not None and name != SCRATCH:
                 row["gain over scratch (points)"] = round(100 * (entry.test_accuracy - baseline), 2)

@@ -1,4 +1,8 @@
-"""Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets)."""
+"""Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets).
+
+It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
+`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks).
+"""
 
 import contextlib
 import inspect
@@ -91,9 +95,6 @@ def skip_streamlit_run_check():
         delta_generator._use_warning_has_been_displayed = True
 
 
-skip_streamlit_keras_reset()
-skip_streamlit_run_check()
-
 
 def navigation():
     """The sidebar's page list, in teaching order (Streamlit's own list is off in config.toml)."""
@@ -150,14 +151,50 @@ def runner() -> JobRunner:
     return JobRunner(registry())
 
 
+def training_panel(configs: dict, key: str, button_label: str = "Train", beside_button=None) -> dict | None:
+    """The one training block of every page that trains: the entries when all `configs` are published, else None.
+
+    `configs` is {name: TrainConfig}. Until all are published it draws, in this order: live progress and
+    curves with a Cancel button while any is queued or running; why the last attempt failed or was cancelled;
+    then the button (`{key}_button`) that submits the missing ones. `beside_button()`, when given, draws the
+    page's own widgets above the button and returns True to submit without a click (auto-train).
+    """
+    entries = {name: registry().find(config) for name, config in configs.items()}
+    if all(entry is not None for entry in entries.values()):
+        return entries
+    pending = {name: config for name, config in configs.items() if entries[name] is None}
+    statuses = {name: runner().status(config.key) for name, config in pending.items()}
+    if any(status.state in ("queued", "running") for status in statuses.values()):
+        live_trainings(pending, cancel_key=f"{key}_cancel_button")
+        return None
+    for name, status in statuses.items():
+        if status.state in ("failed", "cancelled"):
+            prefix = f"{name}: " if len(configs) > 1 else ""
+            (st.error if status.state == "failed" else st.info)(prefix + (status.message or f"training {status.state}."))
+    start_now = beside_button() if beside_button else False
+    if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
+        with guard():
+            for config in pending.values():
+                runner().submit(config)
+        st.rerun()
+    return None
+
+
+def history_charts(histories: dict[str, list[dict]], container=None):
+    """The accuracy and loss curves of one or more models, side by side: the one chart pair every page draws."""
+    from core import charts
+
+    left, right = (container or st).columns(2)
+    left.plotly_chart(charts.history_figure(histories, "accuracy"), width="stretch")
+    right.plotly_chart(charts.history_figure(histories, "loss"), width="stretch")
+
+
 @st.fragment(run_every=1.0)
 def live_trainings(configs: dict, cancel_key: str | None = None):
     """Background trainings ({name: TrainConfig}): progress, ETA and live curves, redrawn every second.
 
     When all have ended the whole page reruns, so it can show the finished models.
     """
-    from core import charts
-
     statuses = {name: runner().status(config.key) for name, config in configs.items()}
     if all(status.finished for status in statuses.values()):
         st.rerun()
@@ -171,9 +208,7 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
         st.progress(done / epochs, text=text)
     histories = {name: status.progress for name, status in statuses.items() if status.progress}
     if histories:
-        left, right = st.columns(2)
-        left.plotly_chart(charts.history_figure(histories, "accuracy"))
-        right.plotly_chart(charts.history_figure(histories, "loss"))
+        history_charts(histories)
     if cancel_key and st.button("Cancel training", key=cancel_key):
         for config in configs.values():
             runner().cancel(config.key)
@@ -199,20 +234,21 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
                 validation_fraction=validation_fraction)
 
 
-def entry_label(row: dict) -> str:
-    accuracy = f"{row['test_accuracy']:.1%}" if row.get("test_accuracy") is not None else "n/a"
-    return f"{row['title']} · {accuracy} · {row['key']}"
+def entry_label(card) -> str:
+    """A model as a picker shows it: title, test accuracy, key."""
+    accuracy = f"{card.test_accuracy:.1%}" if card.test_accuracy is not None else "n/a"
+    return f"{card.title} · {accuracy} · {card.key}"
 
 
-def model_picker(label: str, key: str, rows: list[dict] | None = None, index: int = 0) -> str | None:
-    """A selectbox of registry entries; returns the chosen key (None when the registry is empty)."""
-    rows = registry().list_entries() if rows is None else rows
-    if not rows:
+def model_picker(label: str, key: str, cards: list | None = None, index: int = 0) -> str | None:
+    """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty)."""
+    cards = registry().list_entries() if cards is None else cards
+    if not cards:
         st.info("No models in the registry yet. Train one on the **Train** or **Compare** page, "
                 "or run `python -m core warmup`.")
         return None
-    labels = {row["key"]: entry_label(row) for row in rows}
-    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(rows) - 1))
+    labels = {card.key: entry_label(card) for card in cards}
+    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1))
 
 
 def show_code(*functions, label: str = "Show the code"):
@@ -220,18 +256,6 @@ def show_code(*functions, label: str = "Show the code"):
     with st.expander(label):
         for function in functions:
             st.code(inspect.getsource(function), language="python")
-
-
-def summary_table(model):
-    """`model.summary()` as a table: layer, type, output shape, parameters."""
-    from core.models import summary_rows
-
-    rows = summary_rows(model)
-    st.dataframe(
-        [{"layer": r["layer"], "type": r["type"], "output shape": str(r["output_shape"]), "parameters": r["params"],
-          "trainable": r["trainable"]} for r in rows],
-        hide_index=True,
-    )
 
 
 def displayable(image):
@@ -243,7 +267,6 @@ def displayable(image):
 def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
     """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite."""
     import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as folder:
         path = registry().export(key, fmt, folder)
@@ -254,3 +277,8 @@ def reset_if_invalid(key: str, is_valid, default):
     """Forget a remembered widget value that is no longer a valid choice (another model or dataset was picked)."""
     if key in st.session_state and not is_valid(st.session_state[key]):
         st.session_state[key] = default
+
+
+# Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.
+skip_streamlit_keras_reset()
+skip_streamlit_run_check()

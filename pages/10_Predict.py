@@ -18,7 +18,7 @@ with ui.guard():
     entry = ui.registry().get(key)
     model = ui.load_model(key)
 card = entry.card
-shape = card["dataset"]["input_shape"]
+shape = card.input_shape
 st.caption(f"{entry.title} · input {shape[0]}×{shape[1]}×{shape[2]} · classes: {', '.join(entry.class_names)}")
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import charts, ui
+from core import ui
 from core.config import FAMILIES
 
 ui.page_setup("Models")
@@ -26,18 +26,18 @@ with st.expander("Import a .keras model"):
         st.success(f"Imported as `{entry.key}`.")
 
 with ui.guard():
-    rows = ui.registry().list_entries()
-if not rows:
+    cards = ui.registry().list_entries()
+if not cards:
     st.info("The registry is empty. Train a model on **Train** or **Compare**, or run `python -m core warmup`.")
     st.stop()
 
 left, right = st.columns(2)
-dataset = left.selectbox("Dataset", ["all"] + sorted({str(row["dataset"]) for row in rows}), key="models_dataset")
+dataset = left.selectbox("Dataset", ["all"] + sorted({str(card.dataset.name) for card in cards}), key="models_dataset")
 family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
-rows = [row for row in rows if dataset in ("all", str(row["dataset"])) and family in ("all", row["family"])]
-table = [{"title": row["title"], "dataset": row["dataset"], "family": row["family"],
-          "test accuracy": row["test_accuracy"], "parameters": row["params"], "training time (s)": row["train_seconds"],
-          "created": row["created"], "key": row["key"]} for row in rows]
+cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
+table = [{"title": card.title, "dataset": card.dataset.name, "family": card.family, "test accuracy": card.test_accuracy,
+          "parameters": card.params.total, "training time (s)": card.timings.train_seconds, "created": card.created,
+          "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
                          column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
 selected = selection.selection.rows
@@ -45,15 +45,13 @@ if not selected:
     st.stop()
 
 with ui.guard():
-    entry = ui.registry().get(rows[selected[0]]["key"])
+    entry = ui.registry().get(cards[selected[0]].key)
 st.subheader(entry.title)
 if entry.history:
-    left, right = st.columns(2)
-    left.plotly_chart(charts.history_figure({"model": entry.history}, "accuracy"))
-    right.plotly_chart(charts.history_figure({"model": entry.history}, "loss"))
-st.dataframe(entry.card["summary"], hide_index=True)
+    ui.history_charts({"model": entry.history})
+st.dataframe(entry.card.layer_rows(), hide_index=True)
 with st.expander("Card (config, dataset fingerprint, versions, timings)"):
-    st.json(entry.card)
+    st.json(entry.card.to_dict())
 
 st.markdown("**Download**")
 columns = st.columns(3)

@@ -4,9 +4,10 @@ import dataclasses
 
 import streamlit as st
 
-from core import charts, ui
-from core.augment import augment_samples, build_augmenter, keras_code, legacy_code
-from core.config import FILL_MODES, Augmentation, TrainConfig
+from core import ui
+from core.augment import (augment_samples, augmentation_experiment, augmentation_result, build_augmenter, keras_code,
+                          legacy_code)
+from core.config import FILL_MODES, Augmentation
 from core.imaging import prepare_image, read_image
 
 SOURCES = {"fashion_mnist": "Fashion-MNIST image", "shapes": "shapes image", "upload": "my own image"}
@@ -85,53 +86,35 @@ st.subheader("Experiment: does it help?")
 subset_column, epochs_column = st.columns(2)
 subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 500, key="augment_experiment_subset")
 epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs")
-baseline = TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), dataset=experiment_dataset, train_subset=subset,
-                       epochs=epochs, batch_size=32)
-configs = {"no augmentation": baseline, "with augmentation": dataclasses.replace(baseline, augmentation=augmentation)}
+configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
 st.caption(f"The same small CNN, trained twice on {subset:,} {experiment_dataset} images for {epochs} epochs: once as they "
            "are, once with the augmentation above. Both models are kept in the registry. (The classic course used "
            "rotation 40 and 0.2 for the rest on large photos; small, centred Fashion-MNIST items prefer gentler values.)")
 
-
 if not augmentation.is_active:
     st.info("Switch on at least one transformation to compare training with and without it.")
     st.stop()
-entries = {name: ui.registry().find(config) for name, config in configs.items()}
-if all(entries.values()):
-    histories = {name: entry.history for name, entry in entries.items()}
-    for tab, metric in zip(st.tabs(["Accuracy", "Loss"]), ["accuracy", "loss"]):
-        tab.plotly_chart(charts.history_figure(histories, metric), width="stretch")
-    plain, augmented = (entries[name].test_accuracy for name in configs)
-    gaps = [history[-1]["accuracy"] - history[-1]["val_accuracy"] for history in histories.values()]
-    columns = st.columns(4)
-    columns[0].metric("test accuracy · no augmentation", f"{plain:.1%}")
-    columns[1].metric("test accuracy · augmented", f"{augmented:.1%}", f"{(augmented - plain) * 100:+.1f} points")
-    for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], gaps):
-        column.metric(f"overfitting gap · {name}", f"{gap * 100:+.1f} points", help="training − validation accuracy, last epoch")
-    verdict = (f"Here augmentation **helped**: {augmented:.1%} against {plain:.1%} on the test images." if augmented > plain else
-               f"Here augmentation **did not help** ({augmented:.1%} against {plain:.1%}): these changes may be too strong "
-               "for this data — Fashion-MNIST items are centred and upright, so big turns and shears make images the test "
-               "set never shows — and varied images need more epochs. Try gentler settings or more epochs.")
-    st.markdown(
-        "Solid lines are accuracy on the training images, dashed lines on validation images the network never trains "
-        "on. A dashed line falling behind its solid line is **overfitting**: the network memorises its "
-        f"{subset:,} images instead of learning what the classes look like (gap without augmentation: "
-        f"{gaps[0] * 100:.1f} points). Augmentation makes the training images harder to memorise, so the gap closes "
-        "— the augmented run's training accuracy is measured on transformed images, which is why it can even sit "
-        f"below its validation accuracy. {verdict} Other cures for overfitting: more data, dropout, a smaller network, "
-        "early stopping."
-    )
+entries = ui.training_panel(configs, key="augment_experiment", button_label="Run the experiment")
+if not entries:
     st.stop()
-
-statuses = {name: ui.runner().status(config.key) for name, config in configs.items()}
-if any(status.state in ("queued", "running") for status in statuses.values()):
-    ui.live_trainings(configs, cancel_key="augment_cancel_button")
-    st.stop()
-for name, status in statuses.items():
-    if status.state == "failed":
-        st.error(f"{name}: {status.message}")
-if st.button("Run the experiment", type="primary", key="augment_experiment_button"):
-    with ui.guard():
-        for config in configs.values():
-            ui.runner().submit(config)
-    st.rerun()
+ui.history_charts({name: entry.history for name, entry in entries.items()})
+result = augmentation_result(entries)
+plain, augmented = result.accuracy_without, result.accuracy_with
+columns = st.columns(4)
+columns[0].metric("test accuracy · no augmentation", f"{plain:.1%}")
+columns[1].metric("test accuracy · augmented", f"{augmented:.1%}", f"{(augmented - plain) * 100:+.1f} points")
+for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], [result.gap_without, result.gap_with]):
+    column.metric(f"overfitting gap · {name}", f"{gap * 100:+.1f} points", help="training − validation accuracy, last epoch")
+verdict = (f"Here augmentation **helped**: {augmented:.1%} against {plain:.1%} on the test images." if result.helped else
+           f"Here augmentation **did not help** ({augmented:.1%} against {plain:.1%}): these changes may be too strong "
+           "for this data — Fashion-MNIST items are centred and upright, so big turns and shears make images the test "
+           "set never shows — and varied images need more epochs. Try gentler settings or more epochs.")
+st.markdown(
+    "Solid lines are accuracy on the training images, dashed lines on validation images the network never trains "
+    "on. A dashed line falling behind its solid line is **overfitting**: the network memorises its "
+    f"{subset:,} images instead of learning what the classes look like (gap without augmentation: "
+    f"{result.gap_without * 100:.1f} points). Augmentation makes the training images harder to memorise, so the gap "
+    "closes — the augmented run's training accuracy is measured on transformed images, which is why it can even sit "
+    f"below its validation accuracy. {verdict} Other cures for overfitting: more data, dropout, a smaller network, "
+    "early stopping."
+)

@@ -17,8 +17,8 @@ st.markdown(
     "more numerous, until what is left is a short list of \"is there a heel? a sleeve? a strap?\" signals."
 )
 
-rows = ui.registry().list_entries(family="cnn")
-if not rows:
+cards = ui.registry().list_entries(family="cnn")
+if not cards:
     st.info("There is no trained CNN yet. Train one on the **Train** page (choose *Convolutional (CNN)*, the "
             "*fast preview* preset takes under a minute), or run `python -m core warmup` in a terminal, then come back.")
     st.stop()
@@ -33,10 +33,10 @@ def inside_form(test_size: int) -> dict:
     return {"index": index, "count": count}
 
 
-best = max(range(len(rows)), key=lambda index: rows[index]["test_accuracy"] or 0)
-key = ui.model_picker("A trained CNN", "inside_model", rows, index=best)
+best = max(range(len(cards)), key=lambda index: cards[index].test_accuracy or 0)
+key = ui.model_picker("A trained CNN", "inside_model", cards, index=best)
 with ui.guard():
-    from core.inspection import feature_maps, first_layer_filters
+    from core.inspection import feature_maps, first_layer_filters, layer_maps_for_images
 
     entry = ui.registry().get(key)
     config = entry.config
@@ -72,7 +72,7 @@ for layer_name, layer_maps in maps:
     height, width, channels = layer_maps.shape
     st.markdown(f"**{layer_name}** · output shape **{height} × {width} × {channels}**")
     st.plotly_chart(charts.feature_maps_figure(layer_maps, layer_name, form["count"]), width="stretch")
-flatten = next((row for row in entry.card["summary"] if row["type"] == "Flatten"), None)
+flatten = next((layer for layer in entry.card.layers if layer.type == "Flatten"), None)
 if flatten and maps:
     st.markdown(f"After the last layer, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out in one "
                 f"row of {int(np.prod(maps[-1][1].shape)):,} values, and the dense layers decide the class from them.")
@@ -93,8 +93,7 @@ if not len(indices):
     st.info(f"The test set has no {chosen_class} images; pick another class.")
     st.stop()
 with ui.guard():
-    sample_maps = [dict(feature_maps(model, data.x_test[i]))[layer] for i in indices]
-strength = np.mean([sample.mean(axis=(0, 1)) for sample in sample_maps], axis=0)  # mean activation per channel
+    sample_maps, strength = layer_maps_for_images(model, data.x_test[indices], layer)
 strongest = int(strength.argmax())
 ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(strength), strongest)
 channel = right.slider("Channel", 0, len(strength) - 1, strongest, key="inside_channel")

@@ -94,30 +94,20 @@ if config.image_size >= SLOW_SIZE:
                "epoch can take minutes. Try 64 or 150 first.")
 st.markdown(f"**{config.title}**: three convolution blocks (16, 32, 64 filters), Dense 128, then the head above. "
             "Bigger inputs keep more detail but give the network more numbers to look at.")
-entry = ui.registry().find(config)
-status = ui.runner().status(config.key)
-if entry is not None:
+entries = ui.training_panel({config.title: config}, key="own_train",
+                            button_label=f"Train at {config.image_size}×{config.image_size}")
+if entries:
+    card = entries[config.title].card
     cols = st.columns(4)
-    cols[0].metric("test accuracy", f"{entry.test_accuracy:.1%}")
-    cols[1].metric("parameters", f"{entry.card['params']['total']:,}")
-    cols[2].metric("training time", f"{entry.card['timings']['train_seconds']:.1f} s")
-    test_size = entry.card["dataset"]["sizes"]["test"]
+    cols[0].metric("test accuracy", f"{card.test_accuracy:.1%}")
+    cols[1].metric("parameters", f"{card.params.total:,}")
+    cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
+    test_size = card.dataset.test_images
     cols[3].metric("test images", f"{test_size}")
     if test_size < 100:
         st.caption(f"Only {test_size} test images: one mistake moves the accuracy by {1 / test_size:.0%}. Add images "
                    "for a steadier measure.")
-    left, right = st.columns(2)
-    left.plotly_chart(charts.history_figure({entry.title: entry.history}, "accuracy"), width="stretch")
-    right.plotly_chart(charts.history_figure({entry.title: entry.history}, "loss"), width="stretch")
-elif status.state in ("queued", "running"):
-    ui.live_trainings({config.title: config}, cancel_key="own_cancel_button")
-else:
-    if status.state in ("failed", "cancelled"):
-        (st.error if status.state == "failed" else st.info)(status.message or f"Training {status.state}.")
-    if st.button(f"Train at {config.image_size}×{config.image_size}", type="primary", key="own_train_button"):
-        with ui.guard():
-            ui.runner().submit(config)
-        st.rerun()
+    ui.history_charts({config.title: entries[config.title].history})
 
 st.header("4. What resolution costs and buys")
 trained = [(size, ui.registry().find(dataclasses.replace(config, image_size=size))) for size in SIZES]
@@ -126,8 +116,8 @@ if len(trained) < 2:
     st.info("Train the same dataset at a second input size (change the slider above) to compare them here.")
 else:
     st.dataframe([{"input size": f"{size}×{size}", "test accuracy": f"{found.test_accuracy:.1%}",
-                   "parameters": found.card["params"]["total"], "training time (s)": found.card["timings"]["train_seconds"],
-                   "seconds per epoch": found.card["timings"]["seconds_per_epoch"]} for size, found in trained], hide_index=True)
+                   "parameters": found.card.params.total, "training time (s)": found.card.timings.train_seconds,
+                   "seconds per epoch": found.card.timings.seconds_per_epoch} for size, found in trained], hide_index=True)
     st.plotly_chart(charts.history_figure({f"{size} px": found.history for size, found in trained}, "accuracy",
                                           title="Accuracy per epoch at each input size"), width="stretch")
     st.markdown("More pixels mean bigger feature maps, so the Flatten layer — and the Dense layer after it — grow with the "

@@ -5,8 +5,8 @@ import streamlit as st
 from core import charts, ui
 from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, list_datasets
-from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, base_architecture,
-                           experiment_rows, imagenet_weights_message, transfer_experiment)
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture, experiment_rows,
+                           imagenet_weights_message, transfer_experiment, transfer_verdict)
 
 SUBSETS = [100, 200, 300, 500, 1000, 2000]
 
@@ -52,24 +52,18 @@ if right.button("Check for ImageNet weights", key="transfer_check_button"):
 
 st.header("2. The offline way: a CNN from the registry as the base")
 registry = ui.registry()
-if not registry.has(BASE_CNN.key):
-    status = ui.runner().status(BASE_CNN.key)
-    if status.state in ("queued", "running"):
-        ui.live_trainings({"base CNN": BASE_CNN}, cancel_key="transfer_base_cancel_button")
-    elif st.button("Train a base CNN on all 54,000 Fashion-MNIST images (about 2 minutes)", key="transfer_base_button"):
-        with ui.guard():
-            ui.runner().submit(BASE_CNN)
-        st.rerun()
-rows = registry.list_entries(family="cnn")
-if not rows:
+ui.training_panel({"base CNN": BASE_CNN}, key="transfer_base",
+                  button_label="Train a base CNN on all 54,000 Fashion-MNIST images (about 2 minutes)")
+cards = registry.list_entries(family="cnn")
+if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
     st.stop()
-keys = [row["key"] for row in rows]
-base_key = ui.model_picker("Base CNN", "transfer_base", rows, index=keys.index(BASE_CNN.key) if BASE_CNN.key in keys else 0)
+keys = [card.key for card in cards]
+base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(BASE_CNN.key) if BASE_CNN.key in keys else 0)
 with ui.guard():
     base_config, base_shape = base_architecture(base_key, registry)
     base_entry = registry.get(base_key)
-trained_on = base_entry.card["dataset"]["sizes"]["train"]
+trained_on = base_entry.card.dataset.train_images
 st.caption(f"This base learned from {trained_on:,} {base_config.dataset} images of {base_shape[0]}×{base_shape[1]}×{base_shape[2]} "
            f"and scores {base_entry.test_accuracy:.1%} there. The target images are converted to that shape.")
 
@@ -84,41 +78,28 @@ st.caption("Measured when this lesson was written, with the Fashion-MNIST base, 
 if form["dataset"] == base_config.dataset:
     st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
                "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")
-pending = {name: config for name, config in configs.items() if not registry.has(config.key)}
-statuses = {name: ui.runner().status(config.key) for name, config in pending.items()}
-for name, status in statuses.items():
-    if status.state == "failed":
-        st.error(f"{name}: {status.message}")
-if any(status.state in ("queued", "running") for status in statuses.values()):
-    ui.live_trainings(pending, cancel_key="transfer_cancel_button")
-elif pending and st.button(f"Train the {len(pending)} missing network(s)", type="primary", key="transfer_train_button"):
-    with ui.guard():
-        for config in pending.values():
-            ui.runner().submit(config)
-    st.rerun()
+ui.training_panel(configs, key="transfer_train",
+                  button_label=f"Train the {sum(not registry.has(config.key) for config in configs.values())} missing network(s)")
 
 rows = experiment_rows(configs, registry)
 st.dataframe([{**row, "test accuracy": None if row["test accuracy"] is None else f"{row['test accuracy']:.1%}"}
               for row in rows], hide_index=True, column_order=["network", "trained", "test accuracy", "gain over scratch (points)",
                                                                "trainable parameters", "frozen parameters", "training time (s)"])
-done = {row["network"]: row for row in rows if row["trained"]}
-if len(done) == len(EXPERIMENT_NAMES):
+verdict = transfer_verdict(configs, registry)
+if verdict is not None:
+    done = {row["network"]: row for row in rows}
     scratch, frozen = done[SCRATCH], done[FEATURE_EXTRACTION]
     st.plotly_chart(charts.scores_figure(list(done), [row["test accuracy"] for row in done.values()],
                                          f"Test accuracy on {info.title} with {form['train_subset']} training images",
                                          "test accuracy (fraction correct)", baseline=1 / len(info.class_names)), width="stretch")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
-    best = max(done.values(), key=lambda row: row["test accuracy"])
-    early = min(5, *(len(history) for history in histories.values()))
-    early_accuracy = {name: histories[name][early - 1]["val_accuracy"] for name in EXPERIMENT_NAMES}
-    faster = all(early_accuracy[name] > early_accuracy[SCRATCH] for name in (FEATURE_EXTRACTION, FINE_TUNING))
     st.markdown(
-        f"Best here: **{best['network']}**"
-        + (f", {best['gain over scratch (points)']:+.1f} points over scratch." if best["network"] != SCRATCH else ".")
-        + f" After {early} epochs the validation accuracy is "
-        + ", ".join(f"{accuracy:.0%} ({name})" for name, accuracy in early_accuracy.items())
-        + (": a pretrained base also learns **faster**." if faster else ".") + "\n\n"
+        f"Best here: **{verdict.best}**"
+        + (f", {verdict.gain_over_scratch:+.1f} points over scratch." if verdict.gain_over_scratch is not None else ".")
+        + f" After {verdict.early_epoch} epochs the validation accuracy is "
+        + ", ".join(f"{accuracy:.0%} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
+        + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".") + "\n\n"
         f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps **{frozen['frozen parameters']:,}** "
         f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {form['train_subset']} images. In this "
         "small CNN most weights sit in the Dense layer after Flatten, so freezing the convolutions freezes only a few percent; "

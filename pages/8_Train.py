@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import charts, ui
+from core import ui
 from core.config import APPLICATION_BASES, PRESETS, Augmentation, TrainConfig
 from core.catalogue import list_datasets
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
@@ -84,30 +84,34 @@ def train_form() -> TrainConfig:
     return TrainConfig(**fields)
 
 
+def auto_train_form(config: TrainConfig, info) -> bool:
+    """The auto-train toggle; True when this small configuration should start without a click."""
+    small = estimated_images_seen(config, info) <= AUTO_TRAIN_IMAGE_EPOCHS and config.family != "transfer"
+    auto = st.toggle("Auto-train small configurations when I change a slider", key="train_auto",
+                     help=f"Only when training images × epochs ≤ {AUTO_TRAIN_IMAGE_EPOCHS:,} (a few seconds).")
+    st.write("This configuration has not been trained yet.")
+    return auto and small
+
+
 def show_entry(entry):
     """A trained model: headline numbers, curves, summary."""
     card = entry.card
     cols = st.columns(4)
-    cols[0].metric("test accuracy", f"{card['test']['accuracy']:.2%}")
-    cols[1].metric("parameters", f"{card['params']['total']:,}")
-    cols[2].metric("training time", f"{card['timings']['train_seconds']:.1f} s")
-    cols[3].metric("epochs run", f"{card['epochs_run']} / {card['config']['epochs']}")
-    if card.get("stopped_reason"):
-        st.info(f"Stopped early: {card['stopped_reason']}.")
-    show_curves(entry.title, entry.history)
-    st.markdown("**The model, layer by layer** (`model.summary()`)")
-    st.dataframe(card["summary"], hide_index=True)
-    st.caption(f"Registry key `{entry.key}` · dataset source: {card['dataset']['source']} · "
-               f"TensorFlow {card['versions']['tensorflow']}, Keras {card['versions']['keras']}")
-
-
-def show_curves(name, history):
-    left, right = st.columns(2)
-    left.plotly_chart(charts.history_figure({name: history}, "accuracy"))
-    right.plotly_chart(charts.history_figure({name: history}, "loss"))
-    if history and history[-1]["accuracy"] - history[-1]["val_accuracy"] > 0.05:
+    cols[0].metric("test accuracy", f"{card.test_accuracy:.2%}")
+    cols[1].metric("parameters", f"{card.params.total:,}")
+    cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
+    cols[3].metric("epochs run", f"{card.epochs_run} / {card.epochs_planned}")
+    if card.stopped_reason:
+        st.info(f"Stopped early: {card.stopped_reason}.")
+    ui.history_charts({entry.title: entry.history})
+    last = entry.history[-1] if entry.history else None
+    if last and last["accuracy"] - last["val_accuracy"] > 0.05:
         st.warning("Training accuracy is well above validation accuracy: the network is starting to memorise "
                    "(overfitting). Try dropout, augmentation, fewer epochs or early stopping.")
+    st.markdown("**The model, layer by layer** (`model.summary()`)")
+    st.dataframe(card.layer_rows(), hide_index=True)
+    st.caption(f"Registry key `{entry.key}` · dataset source: {card.dataset.source} · "
+               f"TensorFlow {card.versions.get('tensorflow')}, Keras {card.versions.get('keras')}")
 
 
 config = train_form()
@@ -119,26 +123,10 @@ with ui.guard():
     info = dataset_info(config.dataset)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         st.warning(warning)
-    entry = ui.registry().find(config)
 
-if entry is not None:
+
+entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
+if entries:
     st.success("Trained before: shown from the registry, no training needed.")
-    show_entry(entry)
-    st.stop()
-
-status = ui.runner().status(config.key)
-if status.state in ("queued", "running"):
-    ui.live_trainings({config.title: config}, cancel_key="train_cancel_button")
-    st.stop()
-if status.state in ("failed", "cancelled"):
-    (st.error if status.state == "failed" else st.info)(status.message or f"Training {status.state}.")
-
-small = estimated_images_seen(config, info) <= AUTO_TRAIN_IMAGE_EPOCHS and config.family != "transfer"
-auto = st.toggle("Auto-train small configurations when I change a slider", key="train_auto",
-                 help=f"Only when training images × epochs ≤ {AUTO_TRAIN_IMAGE_EPOCHS:,} (a few seconds).")
-st.write("This configuration has not been trained yet.")
-if st.button("Train", type="primary", key="train_start_button") or (auto and small):
-    with ui.guard():
-        ui.runner().submit(config)
-    st.rerun()
+    show_entry(entries[config.title])
 ui.show_code(TrainConfig, label="Show the code: the configuration that becomes the registry key")

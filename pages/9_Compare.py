@@ -2,14 +2,13 @@
 
 import dataclasses
 
-import numpy as np
 import streamlit as st
 
 from core import charts, ui
 from core.config import PRESETS
 from core.catalogue import list_datasets
 from core.errors import CoreError
-from core.evaluation import compare
+from core.evaluation import compare, disagreements
 
 ui.page_setup("Compare")
 st.title("Compare models")
@@ -23,26 +22,17 @@ def classic_pair(dataset: str, train_subset: int | None):
 
 
 st.subheader("DNN vs CNN in one click")
-left, middle, right = st.columns([2, 2, 1])
+left, right = st.columns(2)
 datasets = [info.name for info in list_datasets() if info.available and not info.name.startswith("folder:")]
 dataset = left.selectbox("Dataset", datasets, key="compare_dataset")
-subset = middle.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset")
+subset = right.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset")
 pair = classic_pair(dataset, None if subset == "all" else subset)
-pending = [config for config in pair if not ui.registry().has(config.key)]
-if pending and right.button("Train both", type="primary", key="compare_train_button"):
-    with ui.guard():
-        for config in pending:
-            ui.runner().submit(config)
-if any(ui.runner().status(config.key).state in ("queued", "running") for config in pending):
-    ui.live_trainings({config.title: config for config in pending}, cancel_key="compare_cancel_button")
-elif pending:
-    st.info("Press **Train both** to train the classic DNN and CNN (they train one after the other in the background).")
+ui.training_panel({config.title: config for config in pair}, key="compare_train", button_label="Train both")
 
 st.subheader("Side by side")
-rows = ui.registry().list_entries()
-evaluated = [row for row in rows if row["test_accuracy"] is not None]
-default = [config.key for config in pair if ui.registry().has(config.key)] or [row["key"] for row in evaluated[:2]]
-labels = {row["key"]: ui.entry_label(row) for row in evaluated}
+evaluated = [card for card in ui.registry().list_entries() if card.test_accuracy is not None]
+default = [config.key for config in pair if ui.registry().has(config.key)] or [card.key for card in evaluated[:2]]
+labels = {card.key: ui.entry_label(card) for card in evaluated}
 chosen = st.multiselect("Models to compare (the first is the reference)", list(labels), default=default,
                         format_func=labels.get, key="compare_models")
 if len(chosen) < 2:
@@ -54,8 +44,8 @@ with ui.guard():
     evaluations = [ui.load_evaluation(key) for key in chosen]
 names = [f"{chr(65 + index)}: {entry.title}" for index, entry in enumerate(entries)]
 
-st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "parameters": entry.card["params"]["total"],
-               "training time (s)": entry.card["timings"].get("train_seconds"), "epochs": entry.card["epochs_run"]}
+st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "parameters": entry.card.params.total,
+               "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
               for name, entry in zip(names, entries)], hide_index=True)
 
 for name, evaluation in zip(names[1:], evaluations[1:]):
@@ -71,9 +61,7 @@ for name, evaluation in zip(names[1:], evaluations[1:]):
 
 histories = {name[:1]: entry.history for name, entry in zip(names, entries) if entry.history}
 if histories:
-    left, right = st.columns(2)
-    left.plotly_chart(charts.history_figure(histories, "accuracy"))
-    right.plotly_chart(charts.history_figure(histories, "loss"))
+    ui.history_charts(histories)
 class_names = evaluations[0].class_names
 st.plotly_chart(charts.per_class_figure({name[:1]: e.recall for name, e in zip(names, evaluations)}, list(class_names)),
                 )
@@ -84,14 +72,14 @@ for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations
 st.subheader("Where they disagree")
 config = entries[0].config
 first, second = evaluations[0], evaluations[1]
-if config is None or len(first.y_true) != len(second.y_true) or not np.array_equal(first.y_true, second.y_true):
+split = disagreements(first, second)
+if config is None or split is None:
     st.info("The gallery needs two models trained here on the same dataset.")
     st.stop()
 data = ui.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode,
                        validation_fraction=config.validation_fraction)
-for title, right_model, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", first, second),
-                                        (f"{names[1][:1]} right, {names[0][:1]} wrong", second, first)):
-    indices = np.flatnonzero((right_model.predicted == right_model.y_true) & (wrong_model.predicted != wrong_model.y_true))
+for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", split[0], second),
+                                    (f"{names[1][:1]} right, {names[0][:1]} wrong", split[1], first)):
     st.markdown(f"**{title}**: {len(indices)} test images")
     shown = indices[:12]
     if len(shown):

@@ -28,12 +28,13 @@ def registry_root(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def trained_registry_root(tmp_path_factory):
     """A registry holding TINY_DNN and TINY_CNN, trained once per test session."""
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     root = tmp_path_factory.mktemp("trained") / "registry"
     registry = Registry(root)
     for config in (TINY_DNN, TINY_CNN):
-        registry.get_or_train(config)
+        train_and_publish(registry, config)
     yield root
     stop_workers_of(root)
 

@@ -18,11 +18,13 @@ def wait_for(predicate, timeout=180, interval=0.2, what="condition"):
 
 
 def stop_workers(registry, status: str | None = None):
-    """SIGTERM the workers recorded in the registry's jobs table (only jobs in `status`, when given)."""
+    """SIGTERM the workers recorded in the registry's job queue (only jobs in `status`, when given)."""
     query, parameters = "SELECT pid FROM jobs WHERE pid IS NOT NULL", ()
     if status is not None:
         query, parameters = query + " AND status = ?", (status,)
-    with registry.connect() as connection:
+    from core.jobs import JobQueue
+
+    with JobQueue(registry.root).connect() as connection:
         pids = {row["pid"] for row in connection.execute(query, parameters)}
     for pid in pids:
         try:

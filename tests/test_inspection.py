@@ -251,6 +251,7 @@ def test_a_phone_photo_comes_back_at_display_size_and_the_model_sees_all_of_it(t
 
     from PIL import Image, ImageDraw
 
+    from core.card import DatasetFacts, ModelCard, ParameterCounts
     from core.imaging import DISPLAY_SIDE, prepare_image
     from core.prediction import predict_file
 
@@ -258,7 +259,9 @@ def test_a_phone_photo_comes_back_at_display_size_and_the_model_sees_all_of_it(t
     ImageDraw.Draw(photo).rectangle((1200, 700, 2800, 2300), fill=(30, 25, 25))
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=90)
-    card = {"dataset": {"name": "fashion_mnist", "input_shape": [28, 28, 1], "class_names": [str(i) for i in range(10)]}}
+    card = ModelCard(key="0123456789abcdef", title="a CNN", config=None, created="", layers=(),
+                     params=ParameterCounts(0, 0, 0),
+                     dataset=DatasetFacts(tuple(str(i) for i in range(10)), (28, 28, 1), name="fashion_mnist"))
     prediction = predict_file(trained_cnn, card, buffer.getvalue(), "bag.jpg")
     assert prediction.error is None
     assert prediction.photo.shape == (768, 1024, 3)  # 4:3 kept, at most DISPLAY_SIDE a side

@@ -23,7 +23,7 @@ def test_two_sessions_asking_for_one_config_share_one_job_with_live_progress(run
     first = runner.submit(config)
     second = runner.submit(config)
     assert first.state in ("queued", "running") and second.state in ("queued", "running")
-    with runner.registry.connect() as connection:
+    with runner.queue.connect() as connection:
         assert connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
     seen_epochs = set()
 
@@ -53,7 +53,7 @@ def test_a_killed_worker_shows_the_job_failed_and_a_retry_trains_it(runner):
     config = dataclasses.replace(TINY_DNN, epochs=200, seed=23)
     runner.submit(config)
     wait_for(lambda: runner.status(config.key).progress)
-    with runner.registry.connect() as connection:
+    with runner.queue.connect() as connection:
         pid = connection.execute("SELECT pid FROM jobs WHERE key = ?", (config.key,)).fetchone()["pid"]
     os.kill(pid, signal.SIGKILL)
     status = wait_for(lambda: (s := runner.status(config.key)).state == "failed" and s, timeout=30)

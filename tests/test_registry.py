@@ -14,6 +14,8 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core import training
+from core.card import DatasetFacts, ModelCard, ParameterCounts
+from core.engines import train_and_publish
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.registry import CARD_FILE, INDEX_FILE, MODEL_FILE, Registry
 
@@ -24,27 +26,28 @@ def test_tiny_dnn_and_cnn_learn_fashion_mnist_well_above_chance(trained_registry
     for config in (TINY_DNN, TINY_CNN):
         entry = trained_registry.get(config.key)
         assert entry.test_accuracy > 0.5, f"{config.title} reached only {entry.test_accuracy:.2%} (chance is 10%)"
-        assert entry.card["dataset"]["sizes"]["test"] == 10_000
-        assert entry.card["dataset"]["source"].startswith("Debian") or "fashion" in entry.card["dataset"]["source"].lower()
+        assert entry.card.dataset.test_images == 10_000
+        assert entry.card.dataset.source.startswith("Debian") or "fashion" in entry.card.dataset.source.lower()
         assert len(entry.history) == config.epochs
-        assert entry.card["params"]["total"] > 0 and entry.card["summary"]
+        assert entry.card.params.total > 0 and entry.card.layers
 
 
 def test_a_hit_does_not_train_and_returns_the_identical_model(trained_registry, monkeypatch):
     calls = []
     monkeypatch.setattr(training, "train", lambda *args, **kwargs: calls.append(1))
-    entry = trained_registry.get_or_train(TINY_DNN)
+    entry = train_and_publish(trained_registry, TINY_DNN)
     assert calls == []
     first = trained_registry.load_model(entry.key)
-    second = trained_registry.load_model(trained_registry.get_or_train(TINY_DNN).key)
+    second = trained_registry.load_model(train_and_publish(trained_registry, TINY_DNN).key)
     for weight_a, weight_b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(weight_a, weight_b)
 
 
 def test_listing_filters_and_sorts(trained_registry):
-    rows = trained_registry.list_entries(order_by="test_accuracy")
-    assert {row["key"] for row in rows} >= {TINY_DNN.key, TINY_CNN.key}
-    assert [row["family"] for row in trained_registry.list_entries(family="cnn")] == ["cnn"]
+    cards = trained_registry.list_entries(order_by="test_accuracy")
+    assert {card.key for card in cards} >= {TINY_DNN.key, TINY_CNN.key}
+    assert [card.test_accuracy for card in cards] == sorted((card.test_accuracy for card in cards), reverse=True)
+    assert [card.family for card in trained_registry.list_entries(family="cnn")] == ["cnn"]
     with pytest.raises(RegistryError, match="Cannot sort by"):
         trained_registry.list_entries(order_by="key; DROP TABLE entries")
 
@@ -52,13 +55,14 @@ def test_listing_filters_and_sorts(trained_registry):
 RACE_SCRIPT = textwrap.dedent("""
     import os, sys
     from core.config import TrainConfig
+    from core.engines import train_and_publish
     from core.registry import Registry
     config = TrainConfig.from_json(sys.argv[2])
     marker = sys.argv[3]
     def on_epoch(progress):
         open(os.path.join(marker, f"trained-by-{os.getpid()}"), "a").write(f"{progress.epoch}\\n")
-    entry = Registry(sys.argv[1]).get_or_train(config, on_epoch=on_epoch)
-    print(entry.card["created"], entry.key)
+    entry = train_and_publish(Registry(sys.argv[1]), config, on_epoch=on_epoch)
+    print(entry.card.created, entry.key)
 """)
 
 
@@ -79,11 +83,12 @@ def test_processes_racing_for_one_key_train_it_once(registry_root, tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     from core.config import TrainConfig
+    from core.engines import train_and_publish
     from core.registry import Registry
     config = TrainConfig.from_json(sys.argv[2])
     def on_epoch(progress):
         print("epoch", progress.epoch, flush=True)
-    Registry(sys.argv[1]).get_or_train(config, on_epoch=on_epoch)
+    train_and_publish(Registry(sys.argv[1]), config, on_epoch=on_epoch)
 """)
 
 
@@ -98,7 +103,7 @@ def test_a_run_killed_mid_training_leaves_no_servable_entry_and_can_be_retried(r
     assert registry.list_entries() == []
     registry.clean_partial()
     assert not any(registry.models_dir.iterdir())
-    retried = registry.get_or_train(dataclasses.replace(config, epochs=1))
+    retried = train_and_publish(registry, dataclasses.replace(config, epochs=1))
     assert registry.has(retried.key)
 
 
@@ -106,15 +111,16 @@ def test_a_run_killed_during_the_final_save_leaves_no_servable_entry(registry_ro
     registry = Registry(registry_root)
     config = dataclasses.replace(TINY_DNN, epochs=1, seed=12)
 
-    def crash_after_model_file(key, card, history, save_model, save_evaluation=None):
-        temp_dir = registry.models_dir / f".tmp-{key}-crashed"
+    def crash_after_model_file(card, history, write_files):
+        temp_dir = registry.models_dir / f".tmp-{card.key}-crashed"
         temp_dir.mkdir()
-        save_model(str(temp_dir / MODEL_FILE))
+        write_files(temp_dir)
+        assert (temp_dir / MODEL_FILE).is_file()
         raise KeyboardInterrupt("simulated kill between writing the model and the card")
 
-    monkeypatch.setattr(registry, "_publish", crash_after_model_file)
+    monkeypatch.setattr(registry, "publish", crash_after_model_file)
     with pytest.raises(KeyboardInterrupt):
-        registry.get_or_train(config)
+        train_and_publish(registry, config)
     assert not registry.has(config.key)
     assert registry.clean_partial() == [f".tmp-{config.key}-crashed"]
 
@@ -125,8 +131,10 @@ def test_disk_full_gives_a_clear_error_and_leaves_nothing_behind(registry_root, 
     def disk_full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    card = ModelCard(key="0123456789abcdef", title="a model", config=None, dataset=DatasetFacts(("a", "b"), (28, 28, 1)),
+                     params=ParameterCounts(1, 1, 0), layers=(), created="")
     with pytest.raises(RegistryError, match="No space left on device.*Free some disk space"):
-        registry._publish("0123456789abcdef", {"key": "0123456789abcdef"}, [], disk_full)
+        registry.publish(card, [], disk_full)
     assert list(registry.models_dir.iterdir()) == []
 
 
@@ -148,11 +156,11 @@ def test_index_is_rebuilt_when_deleted_and_heals_when_a_folder_is_removed(traine
     registry = copy_registry(trained_registry_root, tmp_path / "copy")
     (registry.root / INDEX_FILE).unlink()
     rebuilt = Registry(registry.root)
-    assert {row["key"] for row in rebuilt.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
+    assert {card.key for card in rebuilt.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
     import shutil
 
     shutil.rmtree(rebuilt.entry_dir(TINY_DNN.key))
-    assert [row["key"] for row in rebuilt.list_entries()] == [TINY_CNN.key]
+    assert [card.key for card in rebuilt.list_entries()] == [TINY_CNN.key]
     with pytest.raises(EntryNotFoundError, match="python -m core list"):
         rebuilt.get(TINY_DNN.key)
 
@@ -164,7 +172,7 @@ def test_damaged_entries_are_reported_and_skipped(trained_registry_root, tmp_pat
     problems = registry.reindex()
     assert any("damaged card" in problem for problem in problems)
     assert any("incomplete entry" in problem for problem in problems)
-    assert [row["key"] for row in registry.list_entries()] == [TINY_CNN.key]
+    assert [card.key for card in registry.list_entries()] == [TINY_CNN.key]
 
 
 def test_export_keras_savedmodel_and_tflite(trained_registry, tmp_path):
@@ -184,7 +192,7 @@ def test_import_a_keras_file_and_refuse_hostile_ones(trained_registry, registry_
     exported = trained_registry.export(TINY_DNN.key, "keras", tmp_path)
     registry = Registry(registry_root)
     entry = registry.import_model(exported, class_names=trained_registry.get(TINY_DNN.key).class_names)
-    assert entry.card["imported"] and registry.list_entries()[0]["family"] == "imported"
+    assert entry.card.imported and registry.list_entries()[0].family == "imported"
     assert registry.import_model(exported).key == entry.key  # same file, same entry
 
     inputs = keras.Input((4,))

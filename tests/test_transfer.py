@@ -4,6 +4,7 @@
 import pytest
 from conftest import TINY_CNN, TINY_DNN
 
+from core.engines import train_and_publish
 from core.errors import ConfigError
 from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
                            transfer_experiment)
@@ -36,7 +37,7 @@ def test_the_three_networks_train_and_freeze_what_they_should(own_trained_regist
                                   registry=registry)
     assert all(not row["trained"] for row in experiment_rows(configs, registry))
     for config in configs.values():
-        registry.get_or_train(config)
+        train_and_publish(registry, config)
     rows = {row["network"]: row for row in experiment_rows(configs, registry)}
     scratch, frozen, tuned = rows[SCRATCH], rows[FEATURE_EXTRACTION], rows[FINE_TUNING]
     assert frozen["trainable parameters"] < tuned["trainable parameters"] < scratch["trainable parameters"]

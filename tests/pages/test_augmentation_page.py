@@ -12,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import ui
 from core.config import Augmentation, TrainConfig
-from core.jobs import WORKER_LOCK_FILE
+from core.engines import train_and_publish
 from core.registry import Registry
+from core.workers import WORKER_LOCK_FILE
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/4_Augmentation.py")
 DEFAULTS = Augmentation(rotation_range=15, width_shift_range=0.1, height_shift_range=0.1, shear_range=0.1, zoom_range=0.1,
@@ -80,7 +81,7 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
         fcntl.flock(lock, fcntl.LOCK_UN)
 
     for config in configs:  # train them here rather than waiting on a worker
-        page_registry.get_or_train(config)
+        train_and_publish(page_registry, config)
     at.run()
     assert not at.exception
     accuracy_chart = figure_texts(figures(at)[0])

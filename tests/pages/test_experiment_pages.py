@@ -12,6 +12,8 @@ from PIL import Image
 from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
+from core.jobs import JobQueue
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -46,8 +48,8 @@ def test_home_page_lists_models_and_datasets(trained_registry):
     assert at.metric[0].value == "2"
     tables = [block.value for block in at.markdown if block.value.startswith("| ")]
     models, datasets = tables
-    best = max(trained_registry.list_entries(), key=lambda row: row["test_accuracy"])
-    assert f"| {best['test_accuracy']:.2%} | " in models.splitlines()[2] and f"`{best['key']}`" in models
+    best = max(trained_registry.list_entries(), key=lambda card: card.test_accuracy)
+    assert f"| {best.test_accuracy:.2%} | " in models.splitlines()[2] and f"`{best.key}`" in models
     assert "| Fashion-MNIST | ✅ | 10 | `fashion_mnist` |" in datasets and "| MNIST | " in datasets
     assert any("dataset-fashion-mnist" in caption.value for caption in at.caption)
 
@@ -85,7 +87,7 @@ def test_train_page_shows_a_trained_config_instantly_without_training(trained_re
     accuracy = trained_registry.get(TINY_CNN.key).test_accuracy
     assert at.metric[0].value == f"{accuracy:.2%}"
     assert any("conv_1" in frame.value.to_string() for frame in at.dataframe)  # model.summary() table
-    with trained_registry.connect() as connection:
+    with JobQueue(trained_registry.root).connect() as connection:
         assert connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0  # nothing was trained
     print(f"cache-hit reruns took {time.perf_counter() - started:.2f}s")
 

@@ -101,13 +101,14 @@ def test_two_trained_sizes_are_compared(registry_root):
 
     from core.config import TrainConfig
     from core.datasets import import_zip
+    from core.engines import train_and_publish
     from core.registry import Registry
 
     report = import_zip(sneakers_and_bags_zip(), title="shoes_and_bags")
     small = TrainConfig(dataset=report.name, image_size=32, color_mode="rgb", family="cnn", filters=(16, 32, 64),
                         hidden_units=(128,), epochs=3, batch_size=32)
     registry = Registry(registry_root)
-    trained = {size: registry.get_or_train(dataclasses.replace(small, image_size=size)) for size in (32, 64)}
+    trained = {size: train_and_publish(registry, dataclasses.replace(small, image_size=size)) for size in (32, 64)}
 
     at = open_page(PAGE).run()
     at.slider(key="own_epochs").set_value(3)
@@ -117,5 +118,5 @@ def test_two_trained_sizes_are_compared(registry_root):
     table = at.dataframe[-1].value
     assert list(table["input size"]) == ["32×32", "64×64"]
     params = list(table["parameters"])
-    assert params == [trained[32].card["params"]["total"], trained[64].card["params"]["total"]]
+    assert params == [trained[32].card.params.total, trained[64].card.params.total]
     assert params[1] > params[0]  # the Flatten layer grows with the square of the size

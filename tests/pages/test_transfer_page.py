@@ -6,6 +6,7 @@ import pytest
 from conftest import TINY_CNN
 from apptest import open_page
 
+from core.engines import train_and_publish
 from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
@@ -40,15 +41,15 @@ def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registr
     assert any("base's own dataset" in warning.value for warning in at.warning)
     configs = transfer_experiment(TINY_CNN.key, "fashion_mnist", train_subset=200, fine_tune_layers=1, epochs=5,
                                   registry=registry)
-    entries = {name: registry.get_or_train(config) for name, config in configs.items()}
+    entries = {name: train_and_publish(registry, config) for name, config in configs.items()}
     at.run()
     assert not at.exception
     table = at.dataframe[0].value.set_index("network")
     assert list(table.index) == list(EXPERIMENT_NAMES)
     for name, entry in entries.items():
         assert table.loc[name, "test accuracy"] == f"{entry.test_accuracy:.1%}"
-        assert table.loc[name, "trainable parameters"] == entry.card["params"]["trainable"]
-        assert table.loc[name, "frozen parameters"] == entry.card["params"]["non_trainable"]
+        assert table.loc[name, "trainable parameters"] == entry.card.params.trainable
+        assert table.loc[name, "frozen parameters"] == entry.card.params.non_trainable
     trainable = table["trainable parameters"]
     assert trainable[FEATURE_EXTRACTION] < trainable[FINE_TUNING] < trainable[SCRATCH]
     gain = round(100 * (entries[FINE_TUNING].test_accuracy - entries[SCRATCH].test_accuracy), 2)

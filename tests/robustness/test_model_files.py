@@ -255,7 +255,7 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
     assert registry.list_entries() == [] and not any(registry.models_dir.iterdir())
     slip_entry = registry.import_model(with_slip, class_names=["a", "b", "c"])  # extra entries are never extracted
     entry = registry.import_model(good, class_names=["a", "b", "c"])
-    assert {row["key"] for row in registry.list_entries()} == {entry.key, slip_entry.key}
+    assert {card.key for card in registry.list_entries()} == {entry.key, slip_entry.key}
     assert not Path("/tmp/escaped.txt").exists() and not (folder.parent.parent / "escaped.txt").exists()
     outside = changed(before, snapshot(tmp_path.parent, skip=registry_root))
     assert outside == [], f"written outside the registry: {outside}"
@@ -281,6 +281,6 @@ def test_the_models_page_refuses_a_hostile_upload_with_a_hostile_name(workshop, 
     assert any("was refused: it contains custom code" in error.value for error in at.error)
     assert not marker.exists() and not (PROJECT / "escape.keras").exists()
     assert changed(before, snapshot(trained_registry.root)) == []
-    assert {row["key"] for row in trained_registry.list_entries()} >= {TINY_CNN.key}
+    assert {card.key for card in trained_registry.list_entries()} >= {TINY_CNN.key}
     record("Model files", "Lambda .keras uploaded on the Models page as '../../../escape.keras'", 1,
            "error on the page, no crash; registry unchanged; the payload never ran")

@@ -23,8 +23,9 @@ from conftest import TINY_CNN, TINY_DNN
 from core.config import TrainConfig
 from core.catalogue import dataset_info, input_shape_for
 from core.datasets import load_dataset
+from core.engines import train_and_publish
 from core.errors import ConfigError, DatasetError, EntryNotFoundError
-from core.jobs import JobRunner
+from core.jobs import JobQueue, JobRunner
 from core.registry import INDEX_FILE, Registry
 from helpers_jobs import wait_for
 from robustness.support import (PROJECT, changed, core_command, quiet, record, snapshot,
@@ -103,7 +104,7 @@ def test_disk_full_and_read_only_registries_give_a_clear_error_and_corrupt_nothi
     for root in (full, read_only_models, read_only):
         assert entry_files(root) == before[root], f"{root.name}: a published entry changed"
         registry = Registry(root)
-        assert {row["key"] for row in registry.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
+        assert {card.key for card in registry.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
         assert not list(registry.models_dir.glob(".tmp-*")), f"{root.name}: a partial entry was left behind"
         for key in (TINY_DNN.key, TINY_CNN.key):
             assert registry.load_model(key) is not None and registry.load_evaluation(key).accuracy > 0.3
@@ -131,14 +132,14 @@ def test_a_deleted_index_is_rebuilt_and_a_deleted_entry_heals_while_the_pages_st
     home.run()
     assert not home.exception, home.exception
     assert home.metric[0].value == "2"  # rebuilt from the entry folders
-    assert {row["key"] for row in Registry(root).list_entries()} == {TINY_DNN.key, TINY_CNN.key}
+    assert {card.key for card in Registry(root).list_entries()} == {TINY_DNN.key, TINY_CNN.key}
 
     shutil.rmtree(root / "models" / TINY_DNN.key)  # an entry folder deleted by hand
     for at in (home, predict, models):
         at.run()
         assert not at.exception, at.exception
     assert home.metric[0].value == "1"
-    assert [row["key"] for row in Registry(root).list_entries()] == [TINY_CNN.key]
+    assert [card.key for card in Registry(root).list_entries()] == [TINY_CNN.key]
     assert predict.selectbox(key="predict_model").value != TINY_DNN.key or predict.error  # the gone model is not served
     predict.selectbox(key="predict_model").set_value(TINY_CNN.key).run()
     assert not predict.exception
@@ -203,7 +204,7 @@ def test_four_processes_on_one_key_train_once_and_four_keys_all_complete(registr
     assert all(process.returncode == 0 for process in submitters), [stderr[-800:] for _, stderr in answers]
     assert all(stdout.strip() in ("queued", "running") for stdout, _ in answers), answers
     registry, keys = Registry(registry_root), {config.key for config in configs}
-    with registry.connect() as connection:
+    with JobQueue(registry_root).connect() as connection:
         rows = connection.execute("SELECT key FROM jobs").fetchall()
     assert sorted(row["key"] for row in rows) == sorted(keys)  # one job per key: the shared key was queued once
     runner = JobRunner(registry)
@@ -212,13 +213,13 @@ def test_four_processes_on_one_key_train_once_and_four_keys_all_complete(registr
             wait_for(lambda: runner.status(key).state in ("done", "failed"), timeout=400, what=f"training {key}")
             assert runner.status(key).state == "done", runner.status(key)
     finally:
-        with registry.connect() as connection:
+        with JobQueue(registry_root).connect() as connection:
             pids = {row["pid"] for row in connection.execute("SELECT pid FROM jobs WHERE pid IS NOT NULL")}
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
     assert len(pids) == 1  # one worker trained them all, each job once
-    assert {row["key"] for row in registry.list_entries()} == keys | {cli_key}
+    assert {card.key for card in registry.list_entries()} == keys | {cli_key}
     assert not list(registry.models_dir.glob(".tmp-*"))
     record("Registry faults", "4 `python -m core train` of the same key at once", 4, "exactly one trained; all 4 got the entry")
     record("Registry faults", "8 processes submit at once: 4 the same key, 4 different keys", 8,
@@ -261,8 +262,8 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
         "has": registry.has, "get": registry.get, "entry_dir": registry.entry_dir, "load_model": registry.load_model,
         "load_evaluation": registry.load_evaluation, "delete": registry.delete,
         "export": lambda key: registry.export(key, "keras", tmp_path / "exports"),
-        "key_lock": lambda key: registry.key_lock(key).__enter__(), "progress": registry.progress,
-        "record_progress": lambda key: registry.record_progress(key, {"epoch": 1}), "job status": runner.status,
+        "key_lock": lambda key: registry.key_lock(key).__enter__(), "progress": runner.queue.progress,
+        "record_progress": lambda key: runner.queue.record_progress(key, {"epoch": 1}), "job status": runner.status,
         "cancel": runner.cancel,
     }
     tried = 0
@@ -275,7 +276,7 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
         if isinstance(key, str):  # a transfer config naming a hostile registry entry as its base
             base = TrainConfig(family="transfer", base_model=f"registry:{key}", train_subset=100, epochs=1, dataset="shapes")
             with pytest.raises(ConfigError, match="16 hexadecimal digits"):
-                registry.get_or_train(base)
+                train_and_publish(registry, base)
             tried += 1
         assert WATCHER.seen == [], f"{key!r} reached the file system: {WATCHER.seen}"
     for key in ("../../etc/passwd", "0123456789abcdef\n"):
@@ -293,12 +294,12 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
             names += 1
         if isinstance(name, str) and name:
             with pytest.raises(DatasetError):
-                registry.get_or_train(TrainConfig(dataset=name, family="dnn", train_subset=100, epochs=1))
+                train_and_publish(registry, TrainConfig(dataset=name, family="dnn", train_subset=100, epochs=1))
             names += 1
         assert WATCHER.seen == [], f"{name!r} reached the file system: {WATCHER.seen}"
     WATCHER.needles = []
     assert [path for path in changed(before, snapshot(tmp_path)) if not IGNORED.search(path)] == []
-    assert {row["key"] for row in registry.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
+    assert {card.key for card in registry.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
     record("Registry faults", f"{len(HOSTILE_KEYS)} hostile keys x {len(operations) + 1} registry/job operations and "
            "CLI show/delete/export", tried, "refused before any file-system call naming them; nothing changed")
     record("Registry faults", f"{len(HOSTILE_NAMES)} hostile dataset names x load/info/shape/train", names,

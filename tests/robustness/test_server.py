@@ -70,7 +70,7 @@ def test_thirty_sessions_browse_and_predict_while_a_model_trains(server):
                           what="the background training")
     finally:
         stop_workers(registry)
-    with registry.connect() as connection:
+    with runner.queue.connect() as connection:
         job = connection.execute("SELECT started, finished FROM jobs WHERE key = ?", (config.key,)).fetchone()
     overlap = max(0.0, min(job["finished"], load_ended) - max(job["started"], load_started))
     print(f"training ran {job['finished'] - job['started']:.0f} s, {overlap:.0f} s of it during the load")
@@ -88,7 +88,7 @@ def test_thirty_sessions_browse_and_predict_while_a_model_trains(server):
         assert models_page.status == "FINISHED_SUCCESSFULLY" and not models_page.exceptions
     finally:
         after.close()
-    assert config.key in {row["key"] for row in registry.list_entries()}
+    assert config.key in {card.key for card in registry.list_entries()}
     everything = result.all_latencies()
     p95, predict_p95 = bench.percentile(everything, 0.95), bench.percentile(result.latencies["predict"], 0.95)
     record("Load", f"{LOAD_SESSIONS} websocket sessions x {LOAD_SECONDS} s (Home, Models, Compare, Predict with uploads, "

@@ -1,6 +1,6 @@
 """Kill the training worker with SIGKILL at random moments and at every step of the final save.
 
-The worker is core.jobs.run_worker in its own process, with probes that print each step as it happens
+The worker is core.workers.run_worker in its own process, with probes that print each step as it happens
 (claimed, epoch N, evaluating, saving the model, history and card written, published, indexed, finished).
 The probes change nothing; for the "at a step" trials they also stop at that step, like a very slow disk,
 so the kill lands exactly there. Random trials kill after a random delay (seeded, stratified over the job; printed with where they landed).
@@ -32,8 +32,9 @@ PROBED_WORKER = r'''
 import os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import core.evaluation as evaluation
-import core.jobs as jobs
 import core.registry as registry_module
+import core.workers as workers
+from core.jobs import JobQueue
 from core.registry import Registry
 
 root, pause_at = sys.argv[1], sys.argv[2]
@@ -59,17 +60,17 @@ def wrap(owner, attribute, before=None, after=None):
     setattr(owner, attribute, probed)
 
 
-wrap(jobs, "_fail_orphaned_jobs", after=lambda *a: "worker-ready")
-wrap(jobs, "_run_job", before=lambda *a: "claimed", after=lambda *a: "finished")
-wrap(Registry, "record_progress", after=lambda self, key, progress: f"epoch-{progress['epoch']}")
+wrap(JobQueue, "fail_orphans", after=lambda *a: "worker-ready")
+wrap(workers, "run_job", before=lambda *a: "claimed", after=lambda *a: "finished")
+wrap(JobQueue, "record_progress", after=lambda self, key, progress: f"epoch-{progress['epoch']}")
 wrap(evaluation, "evaluate", before=lambda *a, **k: "evaluating")
 wrap(registry_module, "_write_json", after=lambda path, value: f"{path.stem}-written")
 wrap(Registry, "_index", after=lambda *a: "indexed")
-original_publish, original_replace = Registry._publish, os.replace
+original_publish, original_replace = Registry.publish, os.replace
 
 
-def publish(self, key, card, history, save_model, save_evaluation=None):
-    def save(path):
+def publish(self, card, history, write_files):
+    def write(folder):
         phase("saving-model")
         import keras.src.saving.saving_lib as saving_lib
         original_state, seen = saving_lib._save_state, []
@@ -82,10 +83,10 @@ def publish(self, key, card, history, save_model, save_evaluation=None):
 
         saving_lib._save_state = save_state
         try:
-            return save_model(path)
+            return write_files(folder)
         finally:
             saving_lib._save_state = original_state
-    return original_publish(self, key, card, history, save, save_evaluation)
+    return original_publish(self, card, history, write)
 
 
 def replace(source, target):
@@ -94,8 +95,8 @@ def replace(source, target):
         phase("published")
 
 
-Registry._publish, registry_module.os.replace = publish, replace
-jobs.run_worker(Registry(root), idle_exit_seconds=600)
+Registry.publish, registry_module.os.replace = publish, replace
+workers.run_worker(Registry(root), idle_exit_seconds=600)
 '''
 
 STEPS = ["claimed", "epoch-1", "epoch-2", "evaluating", "saving-model", "model-file-half-written", "history-written",
@@ -175,12 +176,12 @@ def check_after_kill(root, trial: Trial):
     registry, key = Registry(root), trial.config.key
     published = "published" in trial.steps
     assert registry.has(key) == published, f"{trial}: entry present={registry.has(key)} but published={published}"
-    listed = {row["key"] for row in registry.list_entries()}
+    listed = {card.key for card in registry.list_entries()}
     assert (key in listed) == published, f"{trial}: listed={key in listed}"
     for directory in registry.models_dir.iterdir():  # every visible folder is a complete, loadable entry
         if not directory.name.startswith("."):
             entry = registry.get(directory.name)
-            assert entry.card["status"] == "ready" and registry.load_model(entry.key) is not None
+            assert entry.card.status == "ready" and registry.load_model(entry.key) is not None
             assert registry.load_evaluation(entry.key).accuracy > 0.1
     if not published:
         try:
@@ -244,7 +245,7 @@ def test_sigkill_at_random_moments_and_during_the_final_save_never_leaves_a_part
         stop_lane_workers(lanes)
     for root, lane_trials in lanes.values():
         registry = Registry(root)
-        assert {row["key"] for row in registry.list_entries()} == {trial.config.key for trial in lane_trials}
+        assert {card.key for card in registry.list_entries()} == {trial.config.key for trial in lane_trials}
         assert not list(registry.models_dir.glob(".tmp-*")), "a killed run's temporary folder was not cleaned"
     during_save = [trial for trial in trials if trial.killed_after in STEPS[STEPS.index("saving-model"):-1]]
     chosen = sum(trial.plan in STEPS for trial in trials)
