@@ -1,0 +1,56 @@
+"""The seams of the design, checked on the source: typed contracts, thin pages, a registry that only stores."""
+
+import ast
+import re
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+CORE = sorted((PROJECT / "core").glob("*.py"))
+PAGES = [PROJECT / "app.py", *sorted((PROJECT / "pages").glob("*.py"))]
+MAX_MODULE_LINES = 400
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_reads_the_card_as_a_dictionary():
+    """Pages, the CLI and core read typed fields; only core/card.py knows the JSON layout."""
+    offenders = []
+    for path in [PROJECT / "app.py", *sorted((PROJECT / "pages").glob("*.py")), *sorted((PROJECT / "core").glob("*.py"))]:
+        if path.name == "card.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if re.search(r"card\s*\[|card\.get\(", line):
+                offenders.append(f"{path.relative_to(PROJECT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+
+def test_every_page_that_trains_uses_the_one_training_panel():
+    """Status, live progress, errors, the button and submitting are drawn by ui.training_panel, never by a page."""
+    for path in PAGES:
+        text = path.read_text()
+        assert not re.search(r"runner\(\)\.(submit|status|cancel)|live_trainings", text), path.name
+
+
+def test_the_registry_stores_and_never_trains():
+    """Training and publishing a result is the job side's work; the registry sits below it in the import graph."""
+    for module in ("registry", "card"):
+        imports = imported_modules(PROJECT / "core" / f"{module}.py")
+        assert not imports & {"core.training", "core.jobs", "core.engines", "core.workers"}, module
+    assert "core.registry" not in imported_modules(PROJECT / "core" / "training.py")
+
+
+def test_core_modules_are_short_or_say_why():
+    for path in CORE:
+        lines = len(path.read_text().splitlines())
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        assert lines <= MAX_MODULE_LINES or "lines" in docstring, f"{path.name}: {lines} lines and no reason given"
