@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError
 from core.paths import DATA_DIR_ENV, data_dir, registry_root
 
@@ -103,7 +104,7 @@ def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, i
     height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info)).image_shape
     if image_size:
         height = width = image_size
-    return height, width, {"grayscale": 1, "rgb": 3}.get(color_mode, channels)
+    return height, width, CHANNELS_BY_COLOR_MODE.get(color_mode, channels)
 
 
 def check_name(name):

@@ -26,6 +26,7 @@ import numpy as np
 from core.catalogue import (CATALOGUE, CLASS_NAMES, DATA_SEED, FASHION_FILES, FOLDER_PREFIX, MANIFEST_FILE,
                             TEST_FRACTION, can_download, catalogue_source, check_name, datasets_dir, download_host,
                             folder_path, folder_source, how_to_get, keras_datasets_dir, locate, read_manifest)
+from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError, DatasetUnavailableError, ImageError
 from core.imaging import DISPLAY_SIDE, SUPPORTED_FORMATS, read_image
 
@@ -108,7 +109,7 @@ def load_dataset(name, *, train_subset=None, image_size=None, color_mode=None, v
     if train_subset is not None and train_subset < len(train):
         train = train[_stratified_split(y_rest[train], train_subset, DATA_SEED)[0]]
     height, width = (image_size, image_size) if image_size else x_rest.shape[1:3]
-    channels = {"grayscale": 1, "rgb": 3}.get(color_mode, x_rest.shape[-1])
+    channels = CHANNELS_BY_COLOR_MODE.get(color_mode, x_rest.shape[-1])
     _check_array_bytes(name, len(train) + len(val) + len(y_test), height, width, channels)
 
     x_train, x_val, x_test = (_prepare(x, image_size, color_mode) for x in (x_rest[train], x_rest[val], x_test))
@@ -551,7 +552,7 @@ def _publish(staging, dataset_id):
 def _folder_arrays(name, image_size, color_mode):
     """(x_rest, y_rest, x_test, y_test, class_names, source) of an imported dataset."""
     manifest = read_manifest(name)
-    channels = {"grayscale": 1, "rgb": 3}.get(color_mode, manifest["image_shape"][2])
+    channels = CHANNELS_BY_COLOR_MODE.get(color_mode, manifest["image_shape"][2])
     height, width = (image_size, image_size) if image_size else manifest["image_shape"][:2]
     _check_array_bytes(name, sum(manifest["counts"].values()), height, width, channels)
     images, labels = _decode_folder(str(folder_path(name)), height, width, channels)

@@ -8,9 +8,8 @@ matches what Keras built.
 import math
 import numbers
 
+from core.config import PADDINGS
 from core.errors import ConfigError
-
-PADDINGS = ("valid", "same")
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: str = "valid") -> int:
