@@ -5,18 +5,15 @@ the home page that lists the datasets opens fast. `core.datasets` loads them.
 """
 
 import json
-import os
 import re
-import socket
-import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError
-from core.paths import DATA_DIR_ENV, data_dir, registry_root
+from core.network import check_reachable
+from core.paths import DATA_DIR_ENV, data_dir, keras_home, registry_root
 
 CATALOGUE = {
     "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
@@ -39,6 +36,7 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
 FOLDER_PREFIX = "folder:"
 DATASETS_FOLDER = "datasets"
 MANIFEST_FILE = "manifest.json"
+KERAS_DATASETS_FOLDER = "datasets"  # inside the Keras home
 
 # Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -56,7 +54,6 @@ DOWNLOAD_URLS = {
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 }
 REACHABILITY_TIMEOUT = 1.5  # seconds to wait for a download host before calling it offline
-REACHABILITY_TTL = 300  # seconds an answer is reused
 
 
 @dataclass(frozen=True)
@@ -153,26 +150,17 @@ def _has_files(name, path):
 
 
 def keras_datasets_dir():
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
-
-
-_REACHABLE = {}  # host -> (when checked, reachable)
+    """The folder where keras.datasets keeps its downloads."""
+    return keras_home() / KERAS_DATASETS_FOLDER
 
 
 def can_download(name):
-    """Whether the download host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
-    host = download_host(name)
-    if urllib.request.getproxies().get("https"):
-        return True
-    checked, reachable = _REACHABLE.get(host, (-REACHABILITY_TTL, False))
-    if time.monotonic() - checked >= REACHABILITY_TTL:
-        try:
-            socket.create_connection((host, 443), timeout=REACHABILITY_TIMEOUT).close()
-            reachable = True
-        except OSError:
-            reachable = False
-        _REACHABLE[host] = (time.monotonic(), reachable)
-    return reachable
+    """Whether keras can download the dataset now: its host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
+    try:
+        check_reachable(DOWNLOAD_URLS[name], REACHABILITY_TIMEOUT)
+    except OSError:
+        return False
+    return True
 
 
 def download_host(name):

@@ -7,12 +7,7 @@ warnings about a configuration (`lint`) or a hand-built model (`lint_model`), an
 import contextlib
 import functools
 import math
-import os
 import socket
-import tempfile
-import threading
-import urllib.parse
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,6 +15,8 @@ from keras import layers
 
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.errors import ConfigError, CoreError
+from core.network import check_reachable
+from core.paths import keras_home
 
 POOL_SIZE = 2
 # Batch norm's test-time statistics average about the last 1 / (1 - momentum) batches. Keras' default, 0.99, needs
@@ -376,23 +373,16 @@ def weights_file(base_model, image_size):
     return spec["file_name"], f"{KERAS_WEIGHTS_URL}{base_model}/{spec['file_name']}", spec["file_hash"]
 
 
-def keras_cache_dir() -> Path:
-    """Where keras.utils.get_file keeps downloads: $KERAS_HOME or ~/.keras, else /tmp/.keras (Keras's own rule)."""
-    home = Path(os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")))
-    if os.access(home, os.W_OK):
-        return home
-    return Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()) / ".keras"
-
-
 def pretrained_weights_path(base_model, image_size) -> str:
     """The cached ImageNet weights file, downloading it when online; else PretrainedWeightsUnavailable."""
     file_name, url, file_hash = weights_file(base_model, image_size)
-    cache_dir = keras_cache_dir()
+    cache_dir = keras_home()
     cached = cache_dir / "models" / file_name
     if cached.is_file():
         return str(cached)
     try:
-        _check_reachable(url)
+        check_reachable(url, CONNECT_TIMEOUT_SECONDS)
+        cache_dir.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras, where `cached` is not
         with _socket_timeout(DOWNLOAD_TIMEOUT_SECONDS):
             return keras.utils.get_file(
                 file_name, url, cache_subdir="models", cache_dir=str(cache_dir), file_hash=file_hash
@@ -410,31 +400,6 @@ def _weights_message(base_model, file_name, url, cached, error):
         f"{cached.parent}/. Without internet, use a CNN you trained here as the base instead: "
         f"base_model='registry:<key>' (keys are listed by `python -m core list`). Received: base_model={base_model!r}"
     )
-
-
-def _check_reachable(url):
-    """Raise OSError unless the URL's host accepts a connection within a few seconds (DNS included)."""
-    parts = urllib.parse.urlsplit(url)
-    proxied = any(os.environ.get(name) for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"))
-    if parts.scheme not in ("http", "https") or proxied:
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    outcome = []
-
-    def connect():
-        try:
-            socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
-            outcome.append(None)
-        except OSError as error:
-            outcome.append(error)
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(CONNECT_TIMEOUT_SECONDS + 1)
-    if not outcome:
-        raise OSError(f"no answer from {parts.hostname} within {CONNECT_TIMEOUT_SECONDS} s")
-    if outcome[0] is not None:
-        raise OSError(f"cannot reach {parts.hostname}: {outcome[0]}")
 
 
 @contextlib.contextmanager
