@@ -10,9 +10,7 @@ import io
 import json
 import os
 import pickle
-import re
 import shutil
-import stat
 import tempfile
 import time
 import zipfile
@@ -23,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from core.archives import check_zip_entries
 from core.catalogue import (CATALOGUE, CLASS_NAMES, DATA_SEED, FASHION_FILES, FOLDER_PREFIX, MANIFEST_FILE,
                             TEST_FRACTION, can_download, catalogue_source, check_name, datasets_dir, download_host,
                             folder_path, folder_source, how_to_get, keras_datasets_dir, locate, read_manifest)
@@ -360,7 +359,11 @@ def import_zip(path_or_bytes, title=None) -> FolderImportReport:
                            "e.g. made with `zip -r dataset.zip cats dogs`.") from error
     with archive:
         infos = archive.infolist()
-        _check_zip_entries(infos)
+        check_zip_entries(
+            infos, DatasetError, archive_name="the zip", contents="images", max_entries=MAX_FILES,
+            max_expanded_bytes=MAX_UNCOMPRESSED_BYTES, max_compression_ratio=MAX_COMPRESSION_RATIO,
+            ratio_check_min_bytes=RATIO_CHECK_MIN_BYTES, refuse_unsafe_entries=True,
+        )
         files = [(info.filename.replace("\\", "/"), partial(_read_zip_entry, archive, info))
                  for info in infos if not info.is_dir()]
         folders = [info.filename.replace("\\", "/") for info in infos if info.is_dir()]
@@ -402,30 +405,6 @@ def _zip_source(path_or_bytes):
     size = path_or_bytes.seek(0, io.SEEK_END)  # a file object, such as Streamlit's UploadedFile
     path_or_bytes.seek(0)
     return path_or_bytes, size, Path(getattr(path_or_bytes, "name", "") or "").stem or None
-
-
-def _check_zip_entries(infos):
-    """Refuse an unsafe zip before reading a byte of it: escapes, links, bombs, too many files."""
-    if len(infos) > MAX_FILES:
-        raise DatasetError(f"The zip has {len(infos):,} entries; the limit is {MAX_FILES:,}. Use fewer images per class.")
-    for info in infos:
-        name = info.filename.replace("\\", "/")
-        if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
-            raise DatasetError(f"Refused: the zip entry {info.filename!r} points outside the archive (absolute path or "
-                               "'..'). Zip the class folders themselves, e.g. `cd dataset && zip -r ../dataset.zip .`.")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise DatasetError(f"Refused: the zip entry {info.filename!r} is a symbolic link. Zip the real files "
-                               "(`zip -r` without `-y`).")
-        if info.flag_bits & 0x1:
-            raise DatasetError(f"Refused: the zip entry {info.filename!r} is password-protected. Zip it without a password.")
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
-            raise DatasetError(f"Refused: the zip entry {info.filename!r} expands {ratio:.0f}x (the limit is "
-                               f"{MAX_COMPRESSION_RATIO}x), like a zip bomb; images do not compress that much.")
-    total = sum(info.file_size for info in infos)
-    if total > MAX_UNCOMPRESSED_BYTES:
-        raise DatasetError(f"Refused: the zip expands to {total / 2**20:.1f} MiB; the limit is "
-                           f"{MAX_UNCOMPRESSED_BYTES / 2**20:.1f} MiB (a zip bomb, or too many images).")
 
 
 def _read_zip_entry(archive, info):
