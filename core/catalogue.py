@@ -1,7 +1,8 @@
 """The dataset catalogue: which datasets exist, where their files are, and how to get the missing ones.
 
 All of it is known without reading an image, and this module imports neither numpy nor TensorFlow, so
-the home page that lists the datasets opens fast. `core.datasets` loads them.
+the home page that lists the datasets opens fast. `core.datasets` loads them, with core.dataset_files,
+core.shapes_dataset and core.folders; those import from here, never the other way round.
 """
 
 import json
