@@ -1,21 +1,20 @@
 """The dataset catalogue: which datasets exist, where their files are, and how to get the missing ones.
 
 All of it is known without reading an image, and this module imports neither numpy nor TensorFlow, so
-the home page that lists the datasets opens fast. `core.datasets` loads them.
+the home page that lists the datasets opens fast. `core.datasets` loads them, with core.dataset_files,
+core.shapes_dataset and core.folders; those import from here, never the other way round.
 """
 
 import json
-import os
 import re
-import socket
-import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError
-from core.paths import DATA_DIR_ENV, data_dir, registry_root
+from core.network import check_reachable
+from core.paths import DATA_DIR_ENV, data_dir, keras_home, registry_root
 
 CATALOGUE = {
     "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
@@ -38,6 +37,7 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
 FOLDER_PREFIX = "folder:"
 DATASETS_FOLDER = "datasets"
 MANIFEST_FILE = "manifest.json"
+KERAS_DATASETS_FOLDER = "datasets"  # inside the Keras home
 
 # Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -55,7 +55,6 @@ DOWNLOAD_URLS = {
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 }
 REACHABILITY_TIMEOUT = 1.5  # seconds to wait for a download host before calling it offline
-REACHABILITY_TTL = 300  # seconds an answer is reused
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, i
     height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info)).image_shape
     if image_size:
         height = width = image_size
-    return height, width, {"grayscale": 1, "rgb": 3}.get(color_mode, channels)
+    return height, width, CHANNELS_BY_COLOR_MODE.get(color_mode, channels)
 
 
 def check_name(name):
@@ -152,26 +151,17 @@ def _has_files(name, path):
 
 
 def keras_datasets_dir():
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
-
-
-_REACHABLE = {}  # host -> (when checked, reachable)
+    """The folder where keras.datasets keeps its downloads."""
+    return keras_home() / KERAS_DATASETS_FOLDER
 
 
 def can_download(name):
-    """Whether the download host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
-    host = download_host(name)
-    if urllib.request.getproxies().get("https"):
-        return True
-    checked, reachable = _REACHABLE.get(host, (-REACHABILITY_TTL, False))
-    if time.monotonic() - checked >= REACHABILITY_TTL:
-        try:
-            socket.create_connection((host, 443), timeout=REACHABILITY_TIMEOUT).close()
-            reachable = True
-        except OSError:
-            reachable = False
-        _REACHABLE[host] = (time.monotonic(), reachable)
-    return reachable
+    """Whether keras can download the dataset now: its host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
+    try:
+        check_reachable(DOWNLOAD_URLS[name], REACHABILITY_TIMEOUT)
+    except OSError:
+        return False
+    return True
 
 
 def download_host(name):

@@ -15,6 +15,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")
 PADDINGS = ("valid", "same")
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 COLOR_MODES = ("grayscale", "rgb")
+CHANNELS_BY_COLOR_MODE = {"grayscale": 1, "rgb": 3}
 SCHEDULES = ("constant", "one_cycle")
 APPLICATION_BASES = ("mobilenet_v2", "vgg16", "inception_v3")
 REGISTRY_BASE_PREFIX = "registry:"

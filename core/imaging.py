@@ -11,6 +11,8 @@ background (Fashion-MNIST, MNIST), inverts photos of dark objects on a light bac
 
 Notes about what was done (first frame of an animation, transparency filled, inverted...) travel
 with the image in `image.info[NOTES_KEY]` and end up in `PreparedImage.notes`.
+
+`resize_images` resizes a batch of uint8 arrays, for datasets loaded at another image_size.
 """
 
 import io
@@ -113,6 +115,18 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> Prep
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)
+
+
+def resize_images(images, height, width):
+    """Resize (N, H, W, C) images with cv2: INTER_AREA to shrink, INTER_LINEAR to enlarge."""
+    import cv2  # here, not at the top: reading one upload must not wait for OpenCV
+
+    count, old_height, old_width, channels = images.shape
+    interpolation = cv2.INTER_AREA if height * width < old_height * old_width else cv2.INTER_LINEAR
+    resized = np.empty((count, height, width, channels), np.uint8)
+    for index, image in enumerate(images):  # cv2.resize takes at most 4 channels, so one image per call
+        resized[index] = cv2.resize(image, (width, height), interpolation=interpolation).reshape(height, width, channels)
+    return resized
 
 
 def _check_size_in_bytes(data, name):

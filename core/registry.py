@@ -30,6 +30,7 @@ from pathlib import Path
 from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
+from core.model_files import load_model_file, read_model_file
 from core.paths import registry_root
 
 INDEX_FILE = "index.sqlite"
@@ -41,9 +42,6 @@ HISTORY_FILE = "history.json"
 EVAL_FILE = "eval.npz"
 TEMP_PREFIX = ".tmp-"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
-MAX_IMPORT_BYTES = 500 * 1024 * 1024
-MAX_COMPRESSION_RATIO = 100  # a .keras entry expanding more than this is a zip bomb (weights barely compress)
-RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot do harm
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -334,18 +332,11 @@ class Registry:
 
     def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None) -> Entry:
         """Register a .keras file made elsewhere; safe mode refuses files that carry custom code."""
-        import keras
-
         path = Path(path)
-        data = _read_model_file(path)
-        key = hashlib.sha256(data).hexdigest()[:16]
+        key = hashlib.sha256(read_model_file(path)).hexdigest()[:16]
         if self.has(key):
             return self.get(key)
-        try:
-            model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as error:
-            raise ModelFileError(_import_failure_message(path, error)) from error
-        _check_image_classifier(path, model)
+        model = load_model_file(path)
         units = int(model.output_shape[-1])
         num_classes = 2 if units == 1 else units
         class_names = list(class_names or [f"class {index}" for index in range(num_classes)])
@@ -371,74 +362,3 @@ def _zip_folder(folder: Path, target: Path):
         for file in sorted(folder.rglob("*")):
             if file.is_file():
                 archive.write(file, file.relative_to(folder.parent))
-
-
-def _read_model_file(path: Path) -> bytes:
-    """The bytes of a candidate .keras file, refusing the obvious non-starters with a clear message."""
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        raise ModelFileError(
-            f"{path.name} is a legacy HDF5 (.h5) file. Only the Keras 3 `.keras` format is imported, because "
-            f"it can be loaded in safe mode. Re-save it with `model.save('model.keras')` and import that."
-        )
-    if path.suffix.lower() != ".keras":
-        raise ModelFileError(f"Only `.keras` model files can be imported. Received: {path.name}")
-    if not path.is_file():
-        raise ModelFileError(f"No such file: {path}")
-    if path.stat().st_size > MAX_IMPORT_BYTES:
-        raise ModelFileError(f"{path.name} is larger than {MAX_IMPORT_BYTES // 2**20} MB; that is not a classroom model.")
-    data = path.read_bytes()
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{path.name} is not a valid .keras file (a .keras file is a zip archive; this one is not, or it is truncated)."
-        )
-    _refuse_zip_bomb(path)
-    return data
-
-
-def _refuse_zip_bomb(path: Path):
-    """Refuse a .keras archive whose entries would expand far beyond the file itself, before Keras reads them."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ModelFileError(f"{path.name} is not a valid .keras file ({error}). Save the model again.") from error
-    for entry in entries:
-        ratio = entry.file_size / max(entry.compress_size, 1)
-        if entry.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
-            raise ModelFileError(
-                f"{path.name} was refused: its entry {entry.filename!r} expands {ratio:.0f}x (the limit is "
-                f"{MAX_COMPRESSION_RATIO}x), like a zip bomb; a saved model does not compress that much."
-            )
-    expanded = sum(entry.file_size for entry in entries)
-    if expanded > MAX_IMPORT_BYTES:
-        raise ModelFileError(
-            f"{path.name} was refused: it expands to {expanded / 2**20:.0f} MB; the limit is "
-            f"{MAX_IMPORT_BYTES // 2**20} MB (a zip bomb, or not a classroom model)."
-        )
-
-
-def _check_image_classifier(path: Path, model):
-    """Refuse models the pages cannot use: one (height, width, 1 or 3) image input and one vector of class scores."""
-    input_shape, output_shape = model.input_shape, model.output_shape
-    image_input = (
-        isinstance(input_shape, tuple) and len(input_shape) == 4 and input_shape[3] in (1, 3)
-        and all(isinstance(size, int) and size > 0 for size in input_shape[1:3])
-    )
-    class_output = isinstance(output_shape, tuple) and len(output_shape) == 2 and isinstance(output_shape[1], int)
-    if not (image_input and class_output):
-        raise ModelFileError(
-            f"{path.name} is not an image classifier this app can use: expected one input of shape (height, width, "
-            f"1 or 3 channels) and one output of class scores. Received: input_shape={input_shape}, "
-            f"output_shape={output_shape}"
-        )
-
-
-def _import_failure_message(path: Path, error: Exception) -> str:
-    text = " ".join(str(error).split())  # Keras' messages span many lines; one line reads better on a page or a CLI
-    if "safe_mode" in text or "Lambda" in text or "custom" in text.lower() or "Could not locate" in text:
-        return (
-            f"{path.name} was refused: it contains custom code (a Lambda layer or custom objects), which could run "
-            f"arbitrary Python when loaded. Only models built from standard Keras layers can be imported. "
-            f"Details: {text[:300]}"
-        )
-    return f"{path.name} could not be loaded as a Keras model ({type(error).__name__}: {text[:300]})."

@@ -2,15 +2,19 @@
 
 The lesson's classic CNN on 28x28 images goes 28 -> 26 -> 13 -> 11 -> 5 -> Flatten 1600 -> 128 -> 10.
 `shape_walkthrough(model)` explains every step from the model's own layer settings, so the text always
-matches what Keras built.
+matches what Keras built. `feature_map_sizes` and `feature_map_problem` do the same sums before a model
+is built, so that a CNN whose feature maps would vanish is explained instead of built.
+
+This module imports neither Keras nor numpy.
 """
 
 import math
 import numbers
 
+from core.config import PADDINGS
 from core.errors import ConfigError
 
-PADDINGS = ("valid", "same")
+POOL_SIZE = 2  # every convolution block of core.models ends in a 2x2 max pooling
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: str = "valid") -> int:
@@ -27,6 +31,65 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: str 
     if padding == "same":
         return math.ceil(size / stride)
     return (size - kernel_size) // stride + 1 if size >= kernel_size else 0
+
+
+def validate_input_shape(input_shape) -> tuple[int, int, int]:
+    """Return `input_shape` as (height, width, channels) of whole numbers, else raise ConfigError."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if not shape or len(shape) != 3 or not all(isinstance(side, numbers.Integral) and side > 0 for side in shape):
+        raise ConfigError(
+            "input_shape must be (height, width, channels), e.g. (28, 28, 1) for grayscale. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    return tuple(int(side) for side in shape)
+
+
+def feature_map_sizes(input_shape, num_blocks, kernel_size=3, conv_strides=1, padding="valid"):
+    """Height and width after every convolution and pooling: [(28, 28), (26, 26), (13, 13), ...]; 0 means nothing is left."""
+    height, width = validate_input_shape(input_shape)[:2]
+    sizes = [(height, width)]
+    for _ in range(num_blocks):
+        # A side that is already 0 stays 0: there is nothing left to convolve (conv_output_size refuses 0).
+        height, width = (
+            conv_output_size(side, kernel_size, conv_strides, padding) if side else 0 for side in (height, width)
+        )
+        sizes.append((height, width))
+        height, width = height // POOL_SIZE, width // POOL_SIZE
+        sizes.append((height, width))
+    return sizes
+
+
+def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding):
+    """A sentence explaining where the feature maps vanish, or None when every block fits."""
+    sizes = feature_map_sizes(input_shape, len(filters), kernel_size, conv_strides, padding)
+    first_empty = next((index for index, size in enumerate(sizes) if min(size) < 1), None)
+    if first_empty is None:
+        return None
+    block = (first_empty + 1) // 2
+    usable_blocks = (first_empty - 1) // 2
+    path = " -> ".join(_size_text(size) for size in sizes[: first_empty + 1])
+    if conv_strides > 1:
+        conv_effect = f"with stride {conv_strides} divides the size by {conv_strides}"
+    elif padding == "same":
+        conv_effect = "keeps the size"
+    else:
+        conv_effect = f"trims {kernel_size - 1} pixels"
+    return (
+        f"Convolution block {block} has nothing left to look at: the feature map shrinks {path}. "
+        f"Each {kernel_size}x{kernel_size} '{padding}' convolution {conv_effect} and each 2x2 max pooling halves it. "
+        f"Use at most {usable_blocks} blocks for this input{_more_room(padding, conv_strides)}, or a larger image_size. "
+        f"Received: filters={tuple(filters)}, input_shape={tuple(input_shape)}"
+    )
+
+
+def _more_room(padding, conv_strides):
+    """The other settings that would keep the feature maps larger."""
+    return (", conv_strides=1" if conv_strides > 1 else "") + (", padding='same'" if padding == "valid" else "")
+
+
+def _size_text(size):
+    height, width = size
+    return str(height) if height == width else f"{height}x{width}"
 
 
 def shape_walkthrough(model) -> list[dict]:

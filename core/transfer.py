@@ -146,7 +146,8 @@ def experiment_rows(configs: dict[str, TrainConfig], registry=None) -> list[dict
 
 def imagenet_weights_message(base_model: str = "mobilenet_v2", input_shape=(96, 96, 3)) -> str | None:
     """None when `base_model`'s ImageNet weights can be loaded here, else the reason and the offline way round."""
-    from core.models import PretrainedWeightsUnavailable, build_transfer
+    from core.models import build_transfer
+    from core.pretrained import PretrainedWeightsUnavailable
 
     try:
         build_transfer(tuple(input_shape), 2, base_model=base_model)

@@ -7,7 +7,7 @@ import streamlit as st
 from core import charts, ui
 from core.config import TrainConfig
 from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
-from core.datasets import import_zip
+from core.folders import import_zip
 
 SIZES = [32, 64, 150, 300]
 SLOW_SIZE = 300

@@ -118,7 +118,7 @@ config = train_form()
 st.subheader(config.title)
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
-    from core.models import lint
+    from core.lint import lint
 
     info = dataset_info(config.dataset)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):

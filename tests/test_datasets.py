@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import catalogue, datasets, imaging
+from core import catalogue, dataset_files, datasets, folders, imaging, shapes_dataset
 from core.catalogue import dataset_info, list_datasets
-from core.datasets import class_counts, import_folder, import_zip, load_dataset
+from core.datasets import class_counts, load_dataset
 from core.errors import DatasetError, DatasetUnavailableError
+from core.folders import import_folder, import_zip
 from core.paths import PROJECT_ROOT
 
 CLOTHES = {"tshirt": 0, "trouser": 1, "bag": 8}  # class folder -> Fashion-MNIST label
@@ -131,7 +132,7 @@ def test_bad_load_options_are_errors(options, message):
 
 
 def test_fashion_mnist_loads_all_70k_fast_with_the_original_test_set():
-    datasets._read_files.cache_clear()
+    dataset_files._read_files.cache_clear()
     start = time.process_time()  # CPU time: other processes on the machine do not count
     data = load_dataset("fashion_mnist")
     first = time.process_time() - start
@@ -285,12 +286,12 @@ def test_the_keras_download_path_in_a_fresh_process(tmp_path, fashion):
                         ("t10k-images-idx3", x[300:400]), ("t10k-labels-idx1", y[300:400])):
         write_idx(primed / f"{stem}-ubyte.gz", array)
     code = (
-        "import core.datasets as d\n"
-        "d.can_download = lambda name: True\n"
-        "x_train, y_train, x_test, y_test = d._download('fashion_mnist')\n"
+        "import core.datasets as d, core.dataset_files as f\n"
+        "f.can_download = lambda name: True\n"
+        "x_train, y_train, x_test, y_test = f._download('fashion_mnist')\n"
         "print('FASHION', x_train.shape, x_test.shape, y_test.dtype, int(y_test[0]))\n"
         "try:\n    d.load_dataset('mnist')\n"
-        "except d.DatasetUnavailableError as error:\n    print('UNAVAILABLE', error)\n"
+        "except f.DatasetUnavailableError as error:\n    print('UNAVAILABLE', error)\n"
     )
     environment = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     environment.pop("CNNCLASSROOM_DATA_DIR", None)
@@ -318,7 +319,7 @@ def test_shapes_are_generated_the_same_every_time():
     assert small.x_train.shape == (500, 32, 32, 1) and small.x_test.shape == (1200, 32, 32, 1)
     empty_validation = load_dataset("shapes", validation_fraction=0, color_mode="grayscale")
     assert empty_validation.x_val.shape == (0, 64, 64, 1) and len(empty_validation.y_train) == 4800
-    datasets._generate_shapes.cache_clear()
+    shapes_dataset.generate_shapes.cache_clear()
     assert load_dataset("shapes").fingerprint == data.fingerprint
 
 
@@ -351,7 +352,7 @@ def test_import_zip_then_load_it_at_any_size(tmp_path, fashion):
 
     folder = tmp_path / "registry" / "datasets" / report.name.split(":")[1]
     assert (folder / "manifest.json").is_file() and (folder / "cache_32x32x3.npz").is_file()
-    datasets._decode_folder.cache_clear()  # the second load reads the .npz cache
+    folders._decode_folder.cache_clear()  # the second load reads the .npz cache
     assert load_dataset(report.name, image_size=32, color_mode="rgb").fingerprint == rgb.fingerprint
 
 
@@ -425,7 +426,7 @@ def test_hostile_zips_are_refused_and_leave_nothing_behind(tmp_path, fashion, ho
 
 
 def test_zip_bomb_over_the_total_limit(tmp_path, fashion, monkeypatch):
-    monkeypatch.setattr(datasets, "MAX_UNCOMPRESSED_BYTES", 2**20)
+    monkeypatch.setattr(folders, "MAX_UNCOMPRESSED_BYTES", 2**20)
     zeros = {f"bag/zeros{index}.png": bytes(2**19) for index in range(3)}  # 1.5 MiB, each under the ratio check
     with pytest.raises(DatasetError, match="expands to 1.5 MiB; the limit is 1.0 MiB"):
         import_zip(make_zip(clothes_files(fashion, per_class=3) | zeros))
@@ -433,7 +434,7 @@ def test_zip_bomb_over_the_total_limit(tmp_path, fashion, monkeypatch):
 
 
 def test_too_many_files(tmp_path, fashion, monkeypatch):
-    monkeypatch.setattr(datasets, "MAX_FILES", 10)
+    monkeypatch.setattr(folders, "MAX_FILES", 10)
     with pytest.raises(DatasetError, match="12 entries; the limit is 10"):
         import_zip(make_zip(clothes_files(fashion, per_class=4)))
     assert datasets_folder_entries(tmp_path) == []
@@ -452,10 +453,10 @@ def test_fewer_than_two_classes(tmp_path, fashion, classes, message):
 
 def test_zip_too_large_and_images_with_too_many_pixels(tmp_path, fashion, monkeypatch):
     archive = make_zip(clothes_files(fashion, per_class=3))
-    monkeypatch.setattr(datasets, "MAX_ZIP_BYTES", 1000)
+    monkeypatch.setattr(folders, "MAX_ZIP_BYTES", 1000)
     with pytest.raises(DatasetError, match="the limit is 0.0 MiB"):
         import_zip(archive)
-    monkeypatch.setattr(datasets, "MAX_ZIP_BYTES", 2**20)
+    monkeypatch.setattr(folders, "MAX_ZIP_BYTES", 2**20)
     monkeypatch.setattr(imaging, "MAX_PIXELS", 700)  # 28x28 = 784 pixels: every image is a "bomb"
     with pytest.raises(DatasetError, match="found 0") as error:
         import_zip(archive)

@@ -10,22 +10,13 @@ import pytest
 from tensorflow import keras
 from tensorflow.keras import layers
 
-from core import models
+from core import models, pretrained
 from core.config import PRESETS, TrainConfig
 from core.errors import ConfigError
-from core.models import (
-    PretrainedWeightsUnavailable,
-    build_cnn,
-    build_dnn,
-    build_model,
-    build_transfer,
-    count_params,
-    feature_map_sizes,
-    head,
-    lint,
-    lint_model,
-    summary_rows,
-)
+from core.lint import lint, lint_model
+from core.models import build_cnn, build_dnn, build_model, build_transfer, count_params, head, summary_rows
+from core.pretrained import PretrainedWeightsUnavailable
+from core.shapes import feature_map_sizes
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 BASE_KEY = "0123456789abcdef"
@@ -259,7 +250,7 @@ def test_imagenet_weights_offline_fail_fast_with_instructions(empty_keras_home):
 
 
 def test_refused_download_is_reported(empty_keras_home, monkeypatch):
-    monkeypatch.setattr(models, "KERAS_WEIGHTS_URL", "http://127.0.0.1:9/")  # the discard port: refused
+    monkeypatch.setattr(pretrained, "KERAS_WEIGHTS_URL", "http://127.0.0.1:9/")  # the discard port: refused
     with pytest.raises(PretrainedWeightsUnavailable, match=r"VGG16.*vgg16_weights_tf_dim_ordering_tf_kernels_notop\.h5"):
         build_transfer((28, 28, 3), 10, base_model="vgg16")
 
@@ -269,8 +260,8 @@ def test_stalled_download_times_out(empty_keras_home, monkeypatch):
     server.bind(("127.0.0.1", 0))
     server.listen(8)  # accepts the connection in the kernel but never answers
     try:
-        monkeypatch.setattr(models, "KERAS_WEIGHTS_URL", f"http://127.0.0.1:{server.getsockname()[1]}/")
-        monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT_SECONDS", 1)
+        monkeypatch.setattr(pretrained, "KERAS_WEIGHTS_URL", f"http://127.0.0.1:{server.getsockname()[1]}/")
+        monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT_SECONDS", 1)
         started = time.perf_counter()
         with pytest.raises(PretrainedWeightsUnavailable, match="InceptionV3"):
             build_transfer((28, 28, 1), 10, base_model="inception_v3")
@@ -280,7 +271,7 @@ def test_stalled_download_times_out(empty_keras_home, monkeypatch):
 
 
 def test_cached_imagenet_weights_are_used_without_download(empty_keras_home, monkeypatch):
-    monkeypatch.setattr(models, "KERAS_WEIGHTS_URL", "http://127.0.0.1:9/")  # any download attempt would fail
+    monkeypatch.setattr(pretrained, "KERAS_WEIGHTS_URL", "http://127.0.0.1:9/")  # any download attempt would fail
     saved = save_mobilenet_weights(empty_keras_home / "models" / MOBILENET_96_FILE)
 
     model = build_transfer((28, 28, 1), 10, base_model="mobilenet_v2", hidden_units=(32,))
@@ -296,7 +287,7 @@ def test_cached_imagenet_weights_are_used_without_download(empty_keras_home, mon
 def test_weights_are_fetched_from_a_reachable_source(empty_keras_home, tmp_path, monkeypatch):
     source = tmp_path / "mirror"
     save_mobilenet_weights(source / "mobilenet_v2" / MOBILENET_96_FILE)
-    monkeypatch.setattr(models, "KERAS_WEIGHTS_URL", source.as_uri() + "/")
+    monkeypatch.setattr(pretrained, "KERAS_WEIGHTS_URL", source.as_uri() + "/")
 
     model = build_transfer((28, 28, 1), 2, base_model="mobilenet_v2", fine_tune_layers=2, weights="imagenet")
     assert (empty_keras_home / "models" / MOBILENET_96_FILE).is_file()
@@ -312,10 +303,10 @@ def test_vgg16_preprocessing_matches_keras():
 
 
 def test_application_image_sizes():
-    assert models.application_image_size("mobilenet_v2", (28, 28, 1)) == (96, 96)
-    assert models.application_image_size("mobilenet_v2", (150, 100, 3)) == (160, 160)
-    assert models.application_image_size("vgg16", (28, 28, 1)) == (32, 32)
-    assert models.application_image_size("inception_v3", (299, 299, 3)) == (299, 299)
+    assert pretrained.application_image_size("mobilenet_v2", (28, 28, 1)) == (96, 96)
+    assert pretrained.application_image_size("mobilenet_v2", (150, 100, 3)) == (160, 160)
+    assert pretrained.application_image_size("vgg16", (28, 28, 1)) == (32, 32)
+    assert pretrained.application_image_size("inception_v3", (299, 299, 3)) == (299, 299)
 
 
 # ----- Warnings ----------------------------------------------------------------------------------

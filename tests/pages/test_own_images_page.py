@@ -100,8 +100,8 @@ def test_two_trained_sizes_are_compared(registry_root):
     import dataclasses
 
     from core.config import TrainConfig
-    from core.datasets import import_zip
     from core.engines import train_and_publish
+    from core.folders import import_zip
     from core.registry import Registry
 
     report = import_zip(sneakers_and_bags_zip(), title="shoes_and_bags")

@@ -1,4 +1,4 @@
-"""Uploaded dataset zips: zip slip, links, bombs, floods and odd layouts, through core.datasets.import_zip.
+"""Uploaded dataset zips: zip slip, links, bombs, floods and odd layouts, through core.folders.import_zip.
 
 Every zip is built here from real Fashion-MNIST test images plus the hostile part. For each one the test
 checks the outcome (refused with a clear message, or accepted with the right classes and skipped files)
@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core import datasets
-from core.datasets import import_folder, import_zip, load_dataset
+from core import folders
+from core.datasets import load_dataset
 from core.errors import DatasetError
+from core.folders import import_folder, import_zip
 from robustness.support import PROJECT, changed, encode, fashion_test_images, record, snapshot
 
 CLASSES = {"tshirt": 0, "trouser": 1, "bag": 8}
@@ -136,9 +137,9 @@ def refused_cases(photos, tmp_path) -> list[ZipCase]:
                 r"expands to 1[,\d.]+ MiB; the limit is 1024.0 MiB", memory_capped=True),
         ZipCase("zip bomb: sizes in the directory lie (250 MB declared as 1 KB)", lying_sizes_zip(photos),
                 "The zip is corrupt: 'bag/liar.png' cannot be read", memory_capped=True),
-        ZipCase(f"more files than the limit ({datasets.MAX_FILES + 1:,} entries)",
-                build_zip(good + [(f"bag/{index:05d}.png", b"") for index in range(datasets.MAX_FILES + 1 - len(good))],
-                          zipfile.ZIP_STORED), rf"has {datasets.MAX_FILES + 1:,} entries; the limit is {datasets.MAX_FILES:,}"),
+        ZipCase(f"more files than the limit ({folders.MAX_FILES + 1:,} entries)",
+                build_zip(good + [(f"bag/{index:05d}.png", b"") for index in range(folders.MAX_FILES + 1 - len(good))],
+                          zipfile.ZIP_STORED), rf"has {folders.MAX_FILES + 1:,} entries; the limit is {folders.MAX_FILES:,}"),
         ZipCase("password-protected entry", encrypted_flag_zip(photos), "password-protected"),
         ZipCase("one class only", build_zip(class_entries(photos, classes={"bag": 8})),
                 r"at least 2 class folders with readable images; found 1 \(bag: 6\)"),
@@ -200,8 +201,8 @@ def dataset_folders(sandbox) -> list[Path]:
 
 CAPPED_IMPORT = """
 import re, resource, sys
-from core.datasets import import_zip
 from core.errors import DatasetError
+from core.folders import import_zip
 with open("/proc/self/status") as status:
     size_kb = int(re.search(r"VmSize:\\s+(\\d+)", status.read()).group(1))
 limit = size_kb * 1024 + int(sys.argv[2]) * 2**20

@@ -1,0 +1,54 @@
+"""Network reachability: whether a download host answers, asked at most once every few minutes.
+
+Used before every download (catalogue datasets, ImageNet weights) so that an offline classroom gets
+a clear message in seconds instead of a download that hangs.
+"""
+
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+REACHABILITY_TTL = 300  # seconds an answer is reused
+
+_ANSWERS = {}  # (host, port) -> (when checked, None when reachable, else why not)
+
+
+def check_reachable(url, timeout):
+    """Raise OSError unless the URL's host accepts a connection within `timeout` seconds, DNS included.
+
+    Local URLs (file://) and URLs that urllib sends through a proxy are not checked. An answer is
+    reused for REACHABILITY_TTL seconds, so a page that asks on every rerun does not wait each time.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or urllib.request.getproxies().get(parts.scheme):
+        return
+    address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    checked, problem = _ANSWERS.get(address, (-REACHABILITY_TTL, None))
+    if time.monotonic() - checked >= REACHABILITY_TTL:
+        problem = _connect(address, timeout)
+        _ANSWERS[address] = (time.monotonic(), problem)
+    if problem:
+        raise OSError(problem)
+
+
+def _connect(address, timeout):
+    """None when `address` accepts a TCP connection within `timeout` seconds, else why not.
+
+    The connection runs in a thread because a slow DNS lookup does not obey the socket's timeout.
+    """
+    host = address[0]
+    outcome = []
+
+    def connect():
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(f"cannot reach {host}: {error}")
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return outcome[0] if outcome else f"no answer from {host} within {timeout} s"
