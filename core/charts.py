@@ -62,11 +62,14 @@ def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> g
     return figure
 
 
-def line_fit_figure(xs, ys, fitted_xs, fitted_ys) -> go.Figure:
-    """Data points and the line a single neuron has learned."""
+def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x - 1)", best_ys=None) -> go.Figure:
+    """Data points and the line a single neuron has learned (and, for noisy data, the least-squares line)."""
     figure = go.Figure()
-    figure.add_scatter(x=xs, y=ys, mode="markers", name="data (y = 2x - 1)", marker={"size": 10})
+    figure.add_scatter(x=xs, y=ys, mode="markers", name=data_name, marker={"size": 10})
     figure.add_scatter(x=fitted_xs, y=fitted_ys, mode="lines", name="the neuron's line")
+    if best_ys is not None:
+        figure.add_scatter(x=fitted_xs, y=best_ys, mode="lines", name="least-squares line (the best a line can do)",
+                           line={"dash": "dot"})
     figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=340, margin={"t": 20, "b": 10})
     return figure
 
