@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from core.config import TrainConfig
 from core.errors import RegistryError
 
-CARD_VERSION = 2  # 1: the same layout without "card_version"
+CARD_VERSION = 3  # 1: the same layout without "card_version"; 2: without "warnings"
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,9 @@ class ModelCard:
     test_accuracy: float | None = None
     test_loss: float | None = None
     status: str = "ready"
+    # What core.lint.model_warnings found in the model (softmax over one unit, NaN weights, ...); () when nothing,
+    # None for a card written before warnings were kept (version 1 or 2): check the model when it is loaded.
+    warnings: tuple[str, ...] | None = None
 
     @property
     def family(self) -> str:
@@ -110,6 +113,10 @@ class ModelCard:
     @property
     def epochs_planned(self) -> int | None:
         return self.config.epochs if self.config else None
+
+    def checked_warnings(self, model) -> tuple[str, ...]:
+        """The card's model warnings; an older card that has none stored gets them from `model`, its loaded model."""
+        return self.warnings if self.warnings is not None else model_warnings(model, self.class_names)
 
     def layer_rows(self) -> list[dict]:
         """`model.summary()` as table rows."""
@@ -150,13 +157,14 @@ class ModelCard:
             "versions": dict(self.versions),
             "created": self.created,
             "source_file": self.source_file,
+            "warnings": None if self.warnings is None else list(self.warnings),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelCard":
         """Read a card.json of this version or an earlier one; RegistryError when it is not a card."""
         version = data.get("card_version", 1) if isinstance(data, dict) else None
-        if version not in (1, CARD_VERSION):
+        if version not in range(1, CARD_VERSION + 1):
             raise RegistryError(f"This model card has version {version!r}; this CNN Classroom reads versions 1 to "
                                 f"{CARD_VERSION}. Update CNN Classroom, or delete the entry and train it again.")
         try:
@@ -184,6 +192,7 @@ class ModelCard:
                 test_accuracy=test.get("accuracy"),
                 test_loss=test.get("loss"),
                 status=data.get("status", "ready"),
+                warnings=None if data.get("warnings") is None else tuple(str(text) for text in data["warnings"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"The model card of {data.get('key', 'this entry')} is damaged (missing or wrong "
@@ -211,6 +220,7 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
         stopped_reason=stopped_reason,
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,
+        warnings=model_warnings(model, dataset.class_names),
     )
 
 
@@ -227,7 +237,15 @@ def imported_card(key: str, model, class_names: list[str], title: str, source_fi
         versions=versions(),
         imported=True,
         source_file=source_file,
+        warnings=model_warnings(model, class_names),
     )
+
+
+def model_warnings(model, class_names) -> tuple[str, ...]:
+    """core.lint's warnings about a finished model, kept in its card so pages show them without loading it."""
+    from core.lint import model_warnings as lint_model_file
+
+    return tuple(lint_model_file(model, list(class_names)))
 
 
 def parameter_counts(model) -> ParameterCounts:

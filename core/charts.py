@@ -62,6 +62,16 @@ def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> g
     return figure
 
 
+def raw_outputs_figure(values: np.ndarray, labels: list[str]) -> go.Figure:
+    """A model's raw outputs when they are not probabilities: numbers on a plain axis, never percentages."""
+    values = np.asarray(values, dtype=np.float64)
+    figure = go.Figure(go.Bar(x=[float(value) for value in values], y=list(labels), orientation="h", marker_color="#94a3b8",
+                              text=[f"{value:.4g}" for value in values], textposition="auto"))
+    figure.update_layout(xaxis_title="raw output (a score, not a probability)", yaxis_title="output",
+                         yaxis={"autorange": "reversed"}, height=60 + 28 * len(values), margin={"t": 10, "b": 10})
+    return figure
+
+
 def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x - 1)", best_ys=None) -> go.Figure:
     """Data points and the line a single neuron has learned (and, for noisy data, the least-squares line)."""
     figure = go.Figure()

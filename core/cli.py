@@ -227,8 +227,14 @@ def command_import(arguments):
     from core.registry import Registry
 
     class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
-    entry = Registry(arguments.root).import_model(arguments.file, class_names=class_names, title=arguments.title)
+    registry = Registry(arguments.root)
+    entry = registry.import_model(arguments.file, class_names=class_names, title=arguments.title)
     print(f"imported as {entry.key}: {entry.title}")
+    warnings = entry.card.warnings
+    if warnings is None:  # imported before warnings were kept in the card
+        warnings = entry.card.checked_warnings(registry.load_model(entry.key))
+    for warning in warnings:
+        print(f"warning: {warning}")
 
 
 def command_delete(arguments):

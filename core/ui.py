@@ -273,6 +273,19 @@ def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
         return Path(path).name, Path(path).read_bytes()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_warnings(key: str) -> tuple[str, ...]:
+    """What core.lint found wrong with a registered model: from its card, or checked on load for an older card."""
+    card = registry().get(key).card
+    return card.warnings if card.warnings is not None else card.checked_warnings(load_model(key))
+
+
+def show_model_warnings(key: str):
+    """Each of a model's warnings as a yellow box (nothing when the model is fine)."""
+    for warning in model_warnings(key):
+        st.warning(warning, icon="⚠️")
+
+
 def reset_if_invalid(key: str, is_valid, default):
     """Forget a remembered widget value that is no longer a valid choice (another model or dataset was picked)."""
     if key in st.session_state and not is_valid(st.session_state[key]):
