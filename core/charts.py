@@ -3,6 +3,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
+from core.config import FINE_TUNE_RATE_DIVISOR
+
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
 
@@ -26,7 +28,16 @@ def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", t
         height=360,
     )
     figure.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
+    for epoch in sorted({_fine_tuning_start(history) for history in histories.values()} - {None}):
+        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color="#4b5563",
+                         annotation_text=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}",
+                         annotation_position="top left")
     return figure
+
+
+def _fine_tuning_start(history: list[dict]) -> int | None:
+    """The first epoch of the second phase of two-phase fine-tuning, or None for a one-phase history."""
+    return next((row["epoch"] for row in history if row.get("phase") == 2), None)
 
 
 def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:

@@ -112,6 +112,9 @@ def add_config_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--base-model", help="transfer base: mobilenet_v2, vgg16, inception_v3 or registry:<key>")
     parser.add_argument("--fine-tune-layers", type=int)
+    parser.add_argument("--fine-tune-phases", type=int, choices=[1, 2],
+                        help="2 (default): train the head with the base frozen, then fine-tune at learning rate / 10; "
+                             "1: both at once (the old way)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--lr-schedule", choices=SCHEDULES)

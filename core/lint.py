@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from core.config import TrainConfig
+from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.models import build_model, head
 from core.pretrained import APPLICATIONS, application_image_size
 from core.shapes import feature_map_problem, validate_input_shape
@@ -198,10 +198,16 @@ def _size_warnings(model, config):
 
 def _transfer_warnings(config, input_shape):
     warnings = []
-    if config.fine_tune_layers and config.learning_rate > 1e-3:
+    tuning_rate = config.learning_rate / (FINE_TUNE_RATE_DIVISOR if config.fine_tunes_in_two_phases else 1)
+    if config.fine_tune_layers and tuning_rate > 1e-3:
+        if config.fine_tunes_in_two_phases:
+            where = f"the second phase's learning_rate / {FINE_TUNE_RATE_DIVISOR} = {tuning_rate:g}"
+            fix = f"learning_rate={1e-3 * FINE_TUNE_RATE_DIVISOR:g} or less (the second phase then runs at 0.001 or less)"
+        else:
+            where, fix = f"learning_rate={config.learning_rate:g}", "learning_rate=0.0001"
         warnings.append(
-            f"Fine-tuning pretrained layers with learning_rate={config.learning_rate:g} can wreck the features they "
-            "learnt. Use a small rate such as 0.0001 when fine_tune_layers > 0."
+            f"Fine-tuning pretrained layers with {where} can wreck the features they learnt. Use {fix} when "
+            "fine_tune_layers > 0."
         )
     if config.base_model in APPLICATIONS:
         image_size = application_image_size(config.base_model, input_shape)

@@ -1,0 +1,76 @@
+"""The TensorFlow course this app follows: which of its networks each preset reproduces, the networks of its
+photo lessons, and the small sums a lesson shows (how many images train, how many steps make an epoch).
+
+Nothing here types a number a page shows: parameter counts come from `core.shapes.network_plan`, image
+counts from the dataset catalogue. Imports neither numpy nor TensorFlow.
+"""
+
+import math
+from dataclasses import dataclass
+
+from core.catalogue import dataset_info
+from core.config import PRESETS, TrainConfig
+
+# Which lesson's network each preset reproduces (checked against the course notebooks).
+PRESET_LESSONS = {
+    "fast DNN": "Not a course network: the classic DNN's layers, trained with a one-cycle learning rate and batches "
+                "of 128 to reach its accuracy in seconds (docs/performance.md).",
+    "fast CNN": "Not a course network: half the classic CNN's filters, 'same' padding, batch normalisation and a "
+                "one-cycle learning rate, for the classic accuracy or better in a few epochs (docs/performance.md).",
+    "classic DNN": "The course's first Fashion-MNIST network (Course 1, weeks 2 and 3): Flatten, Dense(128, relu), "
+                   "Dense(10, softmax), Adam, 5 epochs.",
+    "classic CNN": "The course's 32-then-64-filter Fashion-MNIST CNN, from the lesson that adds dropout to it (here "
+                   "without the dropout, which has no parameters): two 3×3 Conv2D blocks with 2×2 max pooling, Dense 128.",
+    "course CNN 64-64": "Course 1, week 3, lab 1 'Improving accuracy using convolutions': two Conv2D(64, 3×3) blocks "
+                        "with 2×2 max pooling, Dense 128, Adam, 5 epochs.",
+    "course CNN 64-64-64": "The same lab's exercise 3, 'How about adding more convolutions?': a third Conv2D(64) block.",
+    "course MNIST CNN 32": "Course 1, week 3 assignment, 'Improve MNIST with convolutions': one Conv2D(32, 3×3) block, "
+                           "Dense 128, 10 epochs (choose the MNIST dataset when it is on this machine).",
+    "fast preview": "Not a course network: a small CNN on 2,000 images, for a first look in seconds.",
+}
+
+
+@dataclass(frozen=True)
+class CourseNetwork:
+    """A CNN from one of the course's lessons, as core.models.build_cnn builds it."""
+
+    lesson: str
+    input_shape: tuple[int, int, int]
+    filters: tuple[int, ...]
+    hidden_units: tuple[int, ...]
+    num_classes: int
+
+
+# The course's CNNs, each at the input size its lesson uses (checked against the course notebooks).
+COURSE_NETWORKS = {
+    "Fashion-MNIST CNN 64-64": CourseNetwork("Course 1, week 3, lab 1", (28, 28, 1), (64, 64), (128,), 10),
+    "MNIST CNN 32": CourseNetwork("Course 1, week 3 assignment", (28, 28, 1), (32,), (128,), 10),
+    "horses vs humans": CourseNetwork("Course 1, week 4", (300, 300, 3), (16, 32, 64, 64, 64), (512,), 2),
+    "cats vs dogs": CourseNetwork("Course 2, week 1", (150, 150, 3), (16, 32, 64), (512,), 2),
+    "rock, paper, scissors": CourseNetwork("Course 2, week 4", (150, 150, 3), (64, 64, 128, 128), (512,), 3),
+}
+
+
+def training_images(dataset: str, validation_fraction: float = 0.1, train_subset: int | None = None) -> int:
+    """How many images a config trains on: the dataset's training part, less validation, cut to the subset.
+
+    The same sums as core.datasets.load_dataset, from the catalogue alone (no image is read).
+    """
+    available = dataset_info(dataset).training_images
+    train = available - round(validation_fraction * available)
+    return min(train, train_subset) if train_subset else train
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Weight updates in one epoch: one per batch, the last batch may be smaller: ⌈images ÷ batch size⌉."""
+    return math.ceil(images / batch_size)
+
+
+def config_training_images(config: TrainConfig) -> int:
+    """training_images for the data slice `config` asks for."""
+    return training_images(config.dataset, config.validation_fraction, config.train_subset)
+
+
+def preset_lesson(name: str) -> str:
+    """The lesson a preset reproduces, in one sentence."""
+    return PRESET_LESSONS[name] if name in PRESETS else ""
