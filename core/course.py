@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from core.catalogue import dataset_info
 from core.config import PRESETS, TrainConfig
+from core.shapes import network_plan, plan_summary
 
 # Which lesson's network each preset reproduces (checked against the course notebooks).
 PRESET_LESSONS = {
@@ -28,6 +29,21 @@ PRESET_LESSONS = {
                            "Dense 128, 10 epochs (choose the MNIST dataset when it is on this machine).",
     "fast preview": "Not a course network: a small CNN on 2,000 images, for a first look in seconds.",
 }
+
+
+# Where the classic code does something this app does differently: what it does, and why we do otherwise.
+CLASSIC_CODE_NOTES = {
+    "dense before dropout": "The classic code puts `Dense(128)` with **no activation** before `Dropout`: two linear "
+                            "layers in a row make one linear map, so that layer adds weights but no power. Here every "
+                            "hidden Dense layer has an activation (ReLU by default), then Dropout.",
+    "callback": "The classic callback prints a message typed into it (and the lesson keeps Fashion-MNIST in a variable "
+                "named `mnist`), so its log says what was typed, not what happened. Here the callback reports the "
+                "accuracy it reached and its target, read from the training logs.",
+}
+
+DROPOUT = ("During training, every step switches off this fraction of each hidden Dense layer's outputs at random and "
+           "scales the others up by 1 / (1 − rate), so their sum stays the same on average; for predictions nothing is "
+           "switched off. No unit can rely on one particular other unit, which fights overfitting.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,21 @@ def config_training_images(config: TrainConfig) -> int:
     return training_images(config.dataset, config.validation_fraction, config.train_subset)
 
 
-def preset_lesson(name: str) -> str:
-    """The lesson a preset reproduces, in one sentence."""
-    return PRESET_LESSONS[name] if name in PRESETS else ""
+def config_plan(config: TrainConfig, input_shape, num_classes: int) -> list[dict] | None:
+    """core.shapes.network_plan for a DNN or CNN config (None for transfer: its base comes from elsewhere)."""
+    if config.family not in ("dnn", "cnn"):
+        return None
+    return network_plan(input_shape, num_classes, family=config.family, filters=config.filters,
+                        kernel_size=config.kernel_size, conv_strides=config.conv_strides, padding=config.padding,
+                        batch_norm=config.batch_norm, hidden_units=config.hidden_units, activation=config.activation,
+                        dropout_rate=config.dropout_rate)
+
+
+def preset_rows(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict]:
+    """Every preset: its lesson and its parameter count for images of `input_shape` and `num_classes` classes."""
+    rows = []
+    for name, config in PRESETS.items():
+        plan = config_plan(config, input_shape, num_classes)
+        rows.append({"preset": name, "parameters": plan_summary(plan)["parameters"] if plan else None,
+                     "lesson": PRESET_LESSONS[name]})
+    return rows
