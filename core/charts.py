@@ -141,13 +141,24 @@ def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str,
     return figure
 
 
-def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8) -> go.Figure:
+def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8,
+                   title: str = "Learned first-layer filters", label: str = "filter") -> go.Figure:
     """First-layer kernels (k, k, in, out) as k × k heatmaps, averaged over input channels; red +, blue −."""
     kernels = np.asarray(filters, dtype=np.float32).mean(axis=2)
     count = kernels.shape[-1] if count is None else min(count, kernels.shape[-1])
     panels = [kernels[..., index] for index in range(count)]
-    return heatmap_grid_figure(panels, [f"filter {index}" for index in range(count)], "Learned first-layer filters",
+    return heatmap_grid_figure(panels, [f"{label} {index}" for index in range(count)], title,
                                columns=columns, colorscale="RdBu_r", zmid=0.0, value_title="weight")
+
+
+def activation_vector_figure(values: np.ndarray, layer_name: str) -> go.Figure:
+    """A Dense layer's outputs for one image, one bar per unit."""
+    values = np.asarray(values, dtype=np.float32)
+    figure = go.Figure(go.Bar(x=list(range(len(values))), y=values, marker_color=PALETTE[0],
+                              hovertemplate="unit %{x}<br>value %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=f"{layer_name}: all {len(values)} units", xaxis_title="unit", yaxis_title="activation",
+                         height=260, margin={"t": 40, "b": 10})
+    return figure
 
 
 def feature_maps_figure(maps: np.ndarray, layer_name: str, count: int, columns: int = 8) -> go.Figure:

@@ -78,23 +78,21 @@ def first_layer_filters(model) -> np.ndarray:
 
 
 def feature_maps(model, image_hwc) -> list[tuple[str, np.ndarray]]:
-    """The output of every Conv2D and MaxPooling2D layer for one image, in order, each (H, W, C).
+    """Each convolution block's maps after its nonlinearity, and each pooling's, for one image, in order, each (H, W, C).
 
-    A pretrained base nested inside a transfer model appears once, as its final feature map.
+    core.activations says which tensor each one is (a batch-norm block is shown after its Activation layer, not
+    straight out of Conv2D); a small CNN base nested in a transfer model is shown layer by layer.
     """
-    from tensorflow import keras
+    from core.activations import layer_activations
 
-    layers = [layer for layer in model.layers if _is_feature_layer(layer)]
-    if not layers:
+    maps = [(activation.name, activation.values) for activation in layer_activations(model, image_hwc)
+            if activation.values.ndim == 3]
+    if not maps:
         raise CoreError(
             f"The model {model.name!r} has no convolution or pooling layers, so it makes no "
             f"feature maps (it is a dense network). Pick a CNN, or use saliency_map."
         )
-    extractor = keras.Model(model.input, [_output_in(model, layer) for layer in layers])
-    outputs = extractor(_model_input(model, image_hwc), training=False)
-    if not isinstance(outputs, (list, tuple)):
-        outputs = [outputs]
-    return [(layer.name, np.asarray(output)[0]) for layer, output in zip(layers, outputs)]
+    return maps
 
 
 def layer_maps_for_images(model, images, layer_name: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -180,15 +178,6 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
-
-
-def _is_feature_layer(layer):
-    """Conv2D, MaxPooling2D, or a nested model (a pretrained base) that outputs a feature map."""
-    from tensorflow import keras
-
-    if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
-        return True
-    return isinstance(layer, keras.Model) and len(layer.output.shape) == 4
 
 
 def _grad_cam_layer(model):

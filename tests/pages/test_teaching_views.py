@@ -5,11 +5,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from conftest import TINY_CNN
+from conftest import TINY_CNN, TINY_DNN
 from apptest import figure_arrays, figures, open_page
 from keras import layers
 from PIL import Image
 
+from core.config import TrainConfig
 from core.datasets import load_dataset
 
 
@@ -71,3 +72,35 @@ def test_predict_and_models_warn_about_an_imported_softmax_over_one_unit(own_tra
     assert not models.exception
     assert models.subheader[0].value == entry.title
     assert [warning.value for warning in models.warning] == list(entry.card.warnings)
+
+
+TINY_BATCH_NORM_CNN = TrainConfig(family="cnn", filters=(8, 16), padding="same", batch_norm=True, hidden_units=(32,),
+                                  train_subset=500, epochs=2, batch_size=32)
+
+
+def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_trained_registry):
+    from core.engines import train_and_publish
+
+    train_and_publish(own_trained_registry, TINY_BATCH_NORM_CNN)
+    at = open_page("pages/5_Inside_the_network.py").run()
+    at.selectbox(key="inside_model").set_value(TINY_BATCH_NORM_CNN.key)
+    at.select_slider(key="inside_channels").set_value(4).run()
+    assert not at.exception
+    shown = "\n".join(block.value for block in [*at.markdown, *at.caption])
+    for name in ("relu_1", "pool_1", "relu_2", "pool_2", "dense_1"):
+        assert f"**{name}** · output shape" in shown
+    assert "conv_1 (Conv2D) → batch_norm_1 (BatchNormalization) → relu_1 (relu): after relu" in shown
+    journey = [chart for chart in figures(at) if "channels (each panel" in str(chart["layout"]["title"])]
+    assert len(journey) == 4 and all(array.min() >= 0 for chart in journey for array in figure_arrays(chart))
+    assert "glorot_uniform" in shown and "√(6 / (9 + 72))" in shown  # conv_1: 3×3×1 inputs, 3×3×8 outputs
+
+    at.selectbox(key="inside_model").set_value(TINY_DNN.key).run()
+    assert not at.exception
+    shown = "\n".join(block.value for block in [*at.markdown, *at.caption, *at.info])
+    assert "A dense network has no filters" in shown and "**dense_1** · output shape **32**" in shown
+    assert "has no feature maps to follow" in shown
+    model = own_trained_registry.load_model(TINY_DNN.key)
+    image = load_dataset("fashion_mnist").x_test[0]
+    (bars,) = [chart for chart in figures(at) if chart["layout"]["title"]["text"].startswith("dense_1: all 32 units")]
+    expected = keras.Model(model.input, model.get_layer("dense_1").output)(image[np.newaxis].astype("float32"))
+    np.testing.assert_allclose(figure_arrays(bars, "y")[0], np.asarray(expected)[0], rtol=1e-4, atol=1e-5)
