@@ -12,6 +12,8 @@ from core.catalogue import dataset_info
 from core.config import PRESETS, TrainConfig
 from core.shapes import network_plan, plan_summary
 
+KERAS_LOADERS = ("fashion_mnist", "mnist", "cifar10")  # catalogue datasets that keras.datasets can download
+
 # Which lesson's network each preset reproduces (checked against the course notebooks).
 PRESET_LESSONS = {
     "fast DNN": "Not a course network: the classic DNN's layers, trained with a one-cycle learning rate and batches "
@@ -85,6 +87,16 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
 def config_training_images(config: TrainConfig) -> int:
     """training_images for the data slice `config` asks for."""
     return training_images(config.dataset, config.validation_fraction, config.train_subset)
+
+
+def data_origin_note(name: str, source: str | None) -> str:
+    """Where a dataset's images came from, as the Datasets page says it: true for each kind of dataset."""
+    if name in KERAS_LOADERS:
+        return (f"`keras.datasets.{name}.load_data()` downloads these files where the internet is reachable; "
+                f"this page read them from {source}.")
+    if name == "shapes":
+        return "These images are not downloaded from anywhere: they are drawn on this machine, from a fixed seed."
+    return f"These are your own images, imported from a zip of class folders ({source})."
 
 
 def config_plan(config: TrainConfig, input_shape, num_classes: int) -> list[dict] | None:
