@@ -104,3 +104,40 @@ def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_traine
     (bars,) = [chart for chart in figures(at) if chart["layout"]["title"]["text"].startswith("dense_1: all 32 units")]
     expected = keras.Model(model.input, model.get_layer("dense_1").output)(image[np.newaxis].astype("float32"))
     np.testing.assert_allclose(figure_arrays(bars, "y")[0], np.asarray(expected)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_compare_trains_seed_repeats_and_shows_a_models_most_confident_mistakes(own_trained_registry):
+    from core.engines import train_and_publish
+    from core.seeds import seed_variants
+
+    registry = own_trained_registry
+    at = open_page("pages/9_Compare.py").run()
+    at.multiselect(key="compare_models").set_value([TINY_CNN.key, TINY_DNN.key]).run()
+    at.toggle(key="compare_repeats").set_value(True).run()
+    assert not at.exception
+    assert at.button(key="compare_seeds_button").label == "Train the missing seed runs"
+    runs = {config: train_and_publish(registry, config) for base in (TINY_CNN, TINY_DNN) for config in seed_variants(base)}
+    at.run()
+    assert not at.exception
+    table = at.dataframe[1].value.set_index("model")
+    for base, letter in ((TINY_CNN, "A"), (TINY_DNN, "B")):
+        accuracies = [runs[config].test_accuracy for config in seed_variants(base)]
+        row = table.loc[next(name for name in table.index if name.startswith(letter))]
+        assert row["seeds"] == "0, 1, 2"
+        assert row["test accuracies"] == ", ".join(f"{value:.2%}" for value in accuracies)
+        assert row["mean ± spread"] == f"{np.mean(accuracies):.2%} ± {np.std(accuracies, ddof=1):.2%}"
+    verdict = next(block.value for block in at.markdown if block.value.startswith("**A vs B** — Over 3 and 3 seeds"))
+    assert "training noise" in verdict and "test-set noise" in verdict
+
+    at.selectbox(key="compare_mistakes_model").set_value(at.selectbox(key="compare_mistakes_model").options[1]).run()
+    assert not at.exception
+    evaluation = registry.load_evaluation(TINY_DNN.key)
+    worst = evaluation.confident_mistakes()
+    assert any(f"gets **{len(worst):,} of 10,000** test images wrong" in block.value for block in at.markdown)
+    gallery = next(element for element in at.get("image") if "said" in element.proto.imgs[0].caption)
+    captions = [image.caption for image in gallery.proto.imgs]
+    names = evaluation.class_names
+    assert captions[0] == (f"true {names[evaluation.y_true[worst[0]]]} · said {names[evaluation.predicted[worst[0]]]} "
+                           f"({evaluation.probabilities[worst[0]].max():.0%})")
+    confidences = [evaluation.probabilities[i].max() for i in worst[:12]]
+    assert len(captions) == 12 and confidences == sorted(confidences, reverse=True)
