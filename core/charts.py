@@ -103,9 +103,14 @@ def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure
     return figure
 
 
-def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None) -> go.Figure:
-    """A 2-D array (an image, a filter, a feature map) as a heatmap, pixels square, row 0 on top."""
+def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None, highlight=None) -> go.Figure:
+    """A 2-D array (an image, a filter, a feature map) as a heatmap, pixels square, row 0 on top; `highlight`
+    (row, column, height, width) outlines a block of pixels in red."""
     figure = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmid=zmid, colorbar={"title": "value"}))
+    if highlight is not None:
+        row, column, height, width = highlight
+        figure.add_shape(type="rect", x0=column - 0.5, x1=column + width - 0.5, y0=row - 0.5, y1=row + height - 0.5,
+                         line={"color": "#dc2626", "width": 3})
     figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=320,
                          margin={"t": 40, "b": 10}, yaxis={"autorange": "reversed", "scaleanchor": "x"})
     return figure

@@ -5,6 +5,7 @@ Nothing here types a number a page shows: parameter counts come from `core.shape
 counts from the dataset catalogue. Imports neither numpy nor TensorFlow.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -107,6 +108,21 @@ def config_plan(config: TrainConfig, input_shape, num_classes: int) -> list[dict
                         kernel_size=config.kernel_size, conv_strides=config.conv_strides, padding=config.padding,
                         batch_norm=config.batch_norm, hidden_units=config.hidden_units, activation=config.activation,
                         dropout_rate=config.dropout_rate)
+
+
+def input_size_rows(config: TrainConfig, num_classes: int, sizes, channels: int = 3) -> list[dict]:
+    """How `config`'s network grows with the input side: Flatten length, first Dense layer, total, memory."""
+    rows = []
+    for size in sizes:
+        plan = config_plan(dataclasses.replace(config, image_size=size), (size, size, channels), num_classes)
+        summary = plan_summary(plan)
+        dense = next((row for row in plan if row["type"] == "Dense"), None)
+        rows.append({"input": f"{size}×{size}×{channels}", "Flatten length": f"{summary['flatten length']:,}",
+                     "first Dense layer's weights": f"{dense['params']:,}", "parameters": f"{summary['parameters']:,}",
+                     "weights (MB)": f"{summary['weights bytes'] / 1e6:.1f}",
+                     f"feature maps of a batch of {config.batch_size} (MB)":
+                         f"{summary['feature map bytes per image'] * config.batch_size / 1e6:.0f}"})
+    return rows
 
 
 def preset_rows(input_shape=(28, 28, 1), num_classes: int = 10) -> list[dict]:

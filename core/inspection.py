@@ -6,6 +6,7 @@ CNN looked; `saliency_map` picks Grad-CAM for CNNs and input gradients for dense
 """
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,6 +63,55 @@ def max_pool(image_2d, size=2) -> np.ndarray:
     height, width = image.shape[0] // size * size, image.shape[1] // size * size
     blocks = image[:height, :width].reshape(height // size, size, width // size, size)
     return blocks.max(axis=(1, 3))
+
+
+@dataclass(frozen=True)
+class ConvolutionStep:
+    """One output pixel of `apply_filter`, worked out: the window under the kernel, the products and their sum."""
+
+    row: int  # the output pixel, which is also the window's top-left corner in the image
+    column: int
+    window: np.ndarray  # the k x k image pixels under the kernel
+    kernel: np.ndarray
+    products: np.ndarray  # window * kernel, element by element
+    total: float  # their sum: the output before rounding and clipping
+    shown: int  # what apply_filter draws: the sum rounded and clipped to 0..255
+
+
+@dataclass(frozen=True)
+class PoolingStep:
+    """One output pixel of `max_pool`: the size x size block it keeps the largest value of."""
+
+    row: int  # the output pixel; its block starts at (row * size, column * size) in the input
+    column: int
+    window: np.ndarray
+    maximum: int
+
+
+def convolution_step(image_2d, kernel, row: int, column: int) -> ConvolutionStep:
+    """The arithmetic behind apply_filter(image_2d, kernel)[row, column]."""
+    image = _as_2d(image_2d).astype(np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    size = kernel.shape[0]
+    _check_position(row, column, image.shape[0] - size + 1, image.shape[1] - size + 1, "filtered image")
+    window = image[row:row + size, column:column + size]
+    products = window * kernel
+    total = float(products.sum())
+    return ConvolutionStep(row, column, window, kernel, products, total, int(np.clip(np.rint(total), 0, 255)))
+
+
+def pooling_step(feature_map_2d, row: int, column: int, size: int = 2) -> PoolingStep:
+    """The arithmetic behind max_pool(feature_map_2d, size)[row, column]."""
+    values = _as_2d(feature_map_2d)
+    _check_position(row, column, values.shape[0] // size, values.shape[1] // size, "pooled image")
+    window = values[row * size:(row + 1) * size, column * size:(column + 1) * size]
+    return PoolingStep(row, column, window, int(window.max()))
+
+
+def _check_position(row, column, height, width, what):
+    if not (0 <= row < height and 0 <= column < width):
+        raise CoreError(f"The {what} is {height} x {width} pixels, so a position runs from (0, 0) to "
+                        f"({height - 1}, {width - 1}). Received: row={row}, column={column}")
 
 
 def first_layer_filters(model) -> np.ndarray:

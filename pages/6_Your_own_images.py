@@ -52,6 +52,17 @@ def show_task(class_names):
                     f"**`{loss}`**.")
 
 
+def show_input_sizes(config: TrainConfig, num_classes: int):
+    """Before training: how the network below grows with the input size (computed, nothing is built)."""
+    from core.course import input_size_rows
+
+    with st.expander("What each input size costs, before you train", expanded=config.image_size >= SLOW_SIZE):
+        st.markdown(ui.markdown_table(input_size_rows(config, num_classes, SIZES)))
+        st.caption("The convolutions' weights do not depend on the image size, but the map they leave does: Flatten "
+                   "turns it into one long row, and the first Dense layer has a weight for every number in that row and "
+                   "every unit. Memory is for 4-byte numbers; training keeps a batch's feature maps for the backward pass.")
+
+
 def own_form(names: list[str]) -> TrainConfig:
     """Pick a folder dataset and the input size; the rest is a small, fixed CNN."""
     labels = {name: f"{dataset_info(name).title} ({name})" for name in names}
@@ -94,6 +105,7 @@ if config.image_size >= SLOW_SIZE:
                "epoch can take minutes. Try 64 or 150 first.")
 st.markdown(f"**{config.title}**: three convolution blocks (16, 32, 64 filters), Dense 128, then the head above. "
             "Bigger inputs keep more detail but give the network more numbers to look at.")
+show_input_sizes(config, len(info.class_names))
 entries = ui.training_panel({config.title: config}, key="own_train",
                             button_label=f"Train at {config.image_size}×{config.image_size}")
 if entries:
