@@ -7,6 +7,7 @@ from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
+from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, base_architecture,
                            experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
                            transfer_experiment, transfer_verdict)
@@ -119,7 +120,7 @@ if verdict is not None:
         st.markdown(f"**{name} vs {SCRATCH}**: {comparison.statement}")
     st.caption("Each network was trained once, with one seed. The interval and McNemar's test cover which test images "
                "happened to be drawn, not the luck of the random start and batch order: for that, train each network "
-               "with other seeds (Compare, *train each 3 times*).")
+               f"with other seeds (Compare, *train each {REPEATS} times*).")
     st.markdown(
         f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps **{frozen['frozen parameters']:,}** "
         f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {images:,} images. In this "
