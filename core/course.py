@@ -1,7 +1,7 @@
 """The TensorFlow course this app follows: which of its networks each preset reproduces, the networks of its
 photo lessons, and the small sums a lesson shows (how many images train, how many steps make an epoch).
 
-Nothing here types a number a page shows: parameter counts come from `core.shapes.network_plan`, image
+Nothing here types a number a page shows: parameter counts come from `core.shapes.config_plan`, image
 counts from the dataset catalogue. Imports neither numpy nor TensorFlow.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from core.catalogue import dataset_info
 from core.config import PRESETS, TrainConfig
-from core.shapes import network_plan, plan_summary
+from core.shapes import config_plan, plan_summary
 
 KERAS_LOADERS = ("fashion_mnist", "mnist", "cifar10")  # catalogue datasets that keras.datasets can download
 
@@ -98,16 +98,6 @@ def data_origin_note(name: str, source: str | None) -> str:
     if name == "shapes":
         return "These images are not downloaded from anywhere: they are drawn on this machine, from a fixed seed."
     return f"These are your own images, imported from a zip of class folders ({source})."
-
-
-def config_plan(config: TrainConfig, input_shape, num_classes: int) -> list[dict] | None:
-    """core.shapes.network_plan for a DNN or CNN config (None for transfer: its base comes from elsewhere)."""
-    if config.family not in ("dnn", "cnn"):
-        return None
-    return network_plan(input_shape, num_classes, family=config.family, filters=config.filters,
-                        kernel_size=config.kernel_size, conv_strides=config.conv_strides, padding=config.padding,
-                        batch_norm=config.batch_norm, hidden_units=config.hidden_units, activation=config.activation,
-                        dropout_rate=config.dropout_rate)
 
 
 def input_size_rows(config: TrainConfig, num_classes: int, sizes, channels: int = 3) -> list[dict]:

@@ -63,6 +63,42 @@ def feature_map_sizes(input_shape, num_blocks, kernel_size=3, conv_strides=1, pa
     return sizes
 
 
+def parameter_count(config, input_shape, num_classes: int) -> int | None:
+    """The number of weights the DNN or CNN that `config` describes has for this input, computed without building it.
+
+    None for a transfer model, whose size depends on its base, and for a CNN whose feature maps vanish.
+    """
+    plan = config_plan(config, input_shape, num_classes)
+    return None if plan is None else sum(row["params"] for row in plan)
+
+
+def config_plan(config, input_shape, num_classes: int) -> list[dict] | None:
+    """`network_plan` for a DNN or CNN config; None for transfer, or for a CNN whose feature maps vanish."""
+    if config.family == "dnn" or (config.family == "cnn" and not feature_map_problem(
+            input_shape, config.filters, config.kernel_size, config.conv_strides, config.padding)):
+        return network_plan(input_shape, num_classes, family=config.family, filters=config.filters,
+                            kernel_size=config.kernel_size, conv_strides=config.conv_strides, padding=config.padding,
+                            batch_norm=config.batch_norm, hidden_units=config.hidden_units,
+                            activation=config.activation, dropout_rate=config.dropout_rate)
+    return None
+
+
+def check_model_size(config, input_shape, num_classes: int):
+    """Raise ConfigError when the network would be too large to train on a classroom server."""
+    from core.config import MAX_PARAMETERS
+
+    count = parameter_count(config, input_shape, num_classes)
+    if count is not None and count > MAX_PARAMETERS:
+        advice = "more convolution blocks, fewer filters or fewer hidden units" if config.family == "cnn" else (
+            "fewer hidden units, a smaller image_size, or a CNN")
+        raise ConfigError(
+            f"This network would have {count / 1e6:,.1f} million weights; the limit is {MAX_PARAMETERS / 1e6:.0f} million "
+            f"(about {16 * count / 2**30:.1f} GiB of memory to train it). Use {advice}. "
+            f"Received: family={config.family!r}, filters={config.filters}, hidden_units={config.hidden_units}, "
+            f"input_shape={tuple(input_shape)}"
+        )
+
+
 def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding):
     """A sentence explaining where the feature maps vanish, or None when every block fits."""
     sizes = feature_map_sizes(input_shape, len(filters), kernel_size, conv_strides, padding)

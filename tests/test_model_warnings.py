@@ -118,5 +118,5 @@ def test_the_command_line_import_prints_the_warning(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("imported as ")
     assert "warning: The last layer is Dense(1, activation='softmax'). Softmax over a single number always outputs 1.0" \
-        in result.stdout
-    assert "warning: Its outputs are not probabilities" in result.stdout
+        in result.stderr
+    assert "warning: Its outputs are not probabilities" in result.stderr
