@@ -33,12 +33,12 @@ if not uploads:
     st.stop()
 
 
-def show_scores(prediction):
+def show_scores(prediction, chart_key: str):
     """Outputs that are not probabilities: raw numbers and the reason, never a percentage."""
     values = outputs.raw_outputs(model, prediction.model_input)
     labels = card.class_names if len(card.class_names) == len(values) else [f"output {i}" for i in range(len(values))]
     st.warning(output_kind.reason or "This model's outputs are not numbers (NaN): its weights are broken.")
-    st.plotly_chart(charts.raw_outputs_figure(values, labels), key=f"predict_scores_{upload.file_id}")
+    st.plotly_chart(charts.raw_outputs_figure(values, labels), key=chart_key)
     st.info(f"Highest output: **{labels[int(values.argmax())]}** = {values.max():.4g}. That is a raw score, not a "
             "probability, so no percentage is shown.")
     for note in prediction.notes:
@@ -48,6 +48,8 @@ def show_scores(prediction):
 def show_output_arithmetic(prediction):
     """Softmax (or sigmoid) by the numbers: the last layer's scores turned into the probabilities above."""
     steps = outputs.output_steps(model, prediction.model_input)
+    if steps is None:  # a head this app cannot take apart (imported); its probabilities are shown above
+        return
     names = prediction.class_names
     with st.expander("Softmax, by the numbers" if isinstance(steps, outputs.SoftmaxSteps) else "Sigmoid, by the numbers"):
         if isinstance(steps, outputs.SigmoidSteps):
@@ -77,7 +79,7 @@ for upload in uploads:
                width="stretch")
     if not (output_kind.are_probabilities and np.isfinite(prediction.probabilities).all()):
         with chart:
-            show_scores(prediction)
+            show_scores(prediction, f"predict_scores_{upload.file_id}")
         continue  # no probabilities, so no "where it looked for class X" either
     chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names),
                        key=f"predict_chart_{upload.file_id}")

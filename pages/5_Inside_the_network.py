@@ -39,7 +39,7 @@ best = max(range(len(cards)), key=lambda index: (cards[index].family == "cnn", c
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard():
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
-    from core.inspection import feature_maps, first_layer_filters, layer_maps_for_images
+    from core.inspection import first_layer_filters, layer_maps_for_images
 
     entry = ui.registry().get(key)
     config = entry.config

@@ -8,7 +8,7 @@ from core.catalogue import dataset_info, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
 from core.seeds import REPEATS
-from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, base_architecture,
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
                            experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
                            transfer_experiment, transfer_verdict)
 

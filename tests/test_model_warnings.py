@@ -89,6 +89,11 @@ def test_softmax_and_sigmoid_by_the_numbers_match_keras(trained_registry):
     steps = outputs.output_steps(model, image)
     np.testing.assert_allclose(steps.probabilities, outputs.raw_outputs(model, image), rtol=1e-4, atol=1e-6)
     assert outputs.output_steps(classifier(3, None), image) is None  # a linear head has no softmax to explain
+    binary = classifier(1, "sigmoid")
+    sigmoid = outputs.output_steps(binary, image)
+    assert isinstance(sigmoid, outputs.SigmoidSteps)
+    assert sigmoid.probability == pytest.approx(outputs.raw_outputs(binary, image)[0], rel=1e-4)
+    assert sigmoid.probability == pytest.approx(1 / (1 + sigmoid.exponential))
 
 
 def test_import_keeps_the_warnings_in_the_card_and_older_cards_are_checked_on_load(tmp_path):
