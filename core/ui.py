@@ -211,7 +211,7 @@ def teacher_sidebar():
             return
         with st.form("teacher_unlock_form", clear_on_submit=True, border=False):
             attempt = st.text_input("Teacher passphrase", type="password", key="teacher_passphrase")
-            if st.form_submit_button("Unlock"):
+            if st.form_submit_button("Unlock", key="teacher_unlock_button"):
                 try:
                     st.session_state["classroom_teacher_pass"] = current.unlock(attempt, session_id())
                     st.rerun()
