@@ -113,16 +113,14 @@ class RayEngine:
                         on_epoch(ReportedEpoch(value))
                 elif kind == "result":
                     return value
-        except ray.exceptions.RayTaskError as error:
-            if isinstance(error.cause, CoreError):
-                raise error.cause from None  # the task's own message: cancelled, no data on that node, ...
-            raise CoreError(f"Training '{config.title}' failed on the Ray cluster: {error.cause!r}") from None
-        except (ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError) as error:
-            if cancelled_at is not None:
+        except ray.exceptions.RayError as error:
+            if cancelled_at is not None:  # cancelled: however the task ended, it was stopped on purpose
                 raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {epochs_done} epochs.") from None
-            raise node_lost(config, error) from None
-        except ray.exceptions.RayError as error:  # a node died, an object was lost, the cluster went away
-            raise node_lost(config, error) from None
+            if isinstance(error, ray.exceptions.RayTaskError):
+                if isinstance(error.cause, CoreError):
+                    raise error.cause from None  # the task's own message: no such data on that node, ...
+                raise CoreError(f"Training '{config.title}' failed on the Ray cluster: {error.cause!r}") from None
+            raise node_lost(config, error) from None  # the worker or its node died, the cluster went away
 
     def _connect(self):
         """Ray, connected to the cluster (once per process)."""
@@ -156,6 +154,8 @@ def connect(address: str):
                         f"run `pip install -r requirements.txt`, or unset the variable to train on this machine.") from error
     if ray.is_initialized():
         return ray
+    if address != "local":
+        check_reachable(address)
     runtime_env = {"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__", "*.pyc"]}
     options = {"runtime_env": runtime_env, "namespace": NAMESPACE, "log_to_driver": False, "configure_logging": False}
     if address == "local":
@@ -168,6 +168,19 @@ def connect(address: str):
                         f"`ray start --head` and check the address in $CNNCLASSROOM_RAY_ADDRESS, or unset the "
                         f"variable to train on this machine.") from error
     return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0):
+    """Fail at once, with the address, when nothing listens at a `host:port` Ray address (Ray itself retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise CoreError(f"Cannot reach the Ray cluster at {address!r} ({error}). Start it with `ray start --head` on that "
+                        f"machine and check the address in $CNNCLASSROOM_RAY_ADDRESS, or unset the variable to train on "
+                        f"this machine.") from error
 
 
 def files_to_ship(registry: Registry, config: TrainConfig) -> dict[str, bytes]:
