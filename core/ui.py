@@ -272,7 +272,7 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
             text = f"{name}: {queue_text(status)}"
         else:
             eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
-            where = f" on {status.placement}" if status.placement and status.placement.startswith("Ray") else ""
+            where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
             text = f"{name}: {status.state}{where}, epoch {done} of {epochs}{eta}"
         st.progress(done / epochs, text=text)
     histories = {name: status.progress for name, status in statuses.items() if status.progress}
