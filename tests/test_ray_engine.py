@@ -117,3 +117,34 @@ def test_without_the_variable_nothing_imports_ray(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "registry")], capture_output=True, text=True,
                             cwd=PROJECT, env=environment, check=True)
     assert result.stdout.split() == ["LocalEngine", "False"]
+
+
+def test_a_node_without_the_servers_registry_trains_an_imported_dataset_from_the_shipped_files(registry_root, tmp_path,
+                                                                                                  monkeypatch):
+    """What a node on another machine gets: the files shipped with the task, and nothing of the server's registry."""
+    from PIL import Image, ImageDraw
+
+    from core.config import TrainConfig
+    from core.folders import import_folder
+    from core.ray_engine import files_to_ship, publish_result, train_here
+
+    for label in ("circles", "squares"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for number in range(24):
+            image = Image.new("RGB", (40 + number, 36 + number), (number * 9 % 255, 90, 200 - number * 5))
+            box = (6 + number % 5, 5, 30 + number % 7, 28 + number % 4)
+            (ImageDraw.Draw(image).ellipse if label == "circles" else ImageDraw.Draw(image).rectangle)(box, fill="white")
+            image.save(tmp_path / "photos" / label / f"{number}.{'png' if number % 2 else 'jpg'}")
+    dataset = import_folder(tmp_path / "photos").name
+    registry = Registry(registry_root)
+    config = TrainConfig(dataset=dataset, family="dnn", hidden_units=(16,), image_size=32, epochs=2, batch_size=8)
+    shipped = files_to_ship(registry, config)
+    assert shipped and all(path.startswith("datasets/") for path in shipped)
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(tmp_path / "a-node-with-no-registry"))
+    epochs = []
+    result = train_here(config, shipped, 1, on_epoch=epochs.append, should_stop=lambda: False)
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(registry_root))
+    assert [progress.epoch for progress in epochs] == [1, 2]
+    entry = publish_result(registry, config, result)
+    assert entry.key == config.key and entry.card.dataset.name == dataset and entry.card.class_names == ["circles", "squares"]
+    assert not (tmp_path / "a-node-with-no-registry").exists()  # the node read only the shipped copy
