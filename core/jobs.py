@@ -14,6 +14,7 @@ the fair order that reads them and the estimate of when a job starts belong toge
 """
 
 import contextlib
+import functools
 import heapq
 import json
 import os
@@ -88,6 +89,17 @@ class Budget:
                 f"Try fewer epochs or fewer training images.")
 
 
+@dataclass(frozen=True)
+class QueueState:
+    """The queue at one moment, as an estimate needs it."""
+
+    waiting: list  # (key, config) in the fair order
+    running: list  # (config, start time)
+    recent: list  # (config, seconds it took) of the last jobs done
+    budget: Budget
+    capacity: int  # jobs the workers run at once
+
+
 @dataclass
 class JobStatus:
     """Where training of one key stands."""
@@ -108,6 +120,12 @@ class JobStatus:
     @property
     def eta_seconds(self) -> float | None:
         return self.progress[-1]["eta_seconds"] if self.progress else None
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_config(text: str) -> TrainConfig:
+    """`TrainConfig.from_json`, remembered: every waiting student's page reads the same queued configs each second."""
+    return TrainConfig.from_json(text)
 
 
 class JobQueue:
@@ -164,14 +182,20 @@ class JobQueue:
     def waiting_in_order(self) -> list[tuple[str, TrainConfig]]:
         """Queued jobs in the order workers will take them (FAIR_ORDER): (key, config) pairs."""
         with self.connect() as connection:
-            rows = connection.execute(FAIR_ORDER).fetchall()
-        return [(row["key"], TrainConfig.from_json(row["config"])) for row in rows]
+            return [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
 
-    def running(self) -> list[tuple[str, TrainConfig, float]]:
-        """Running jobs: (key, config, start time)."""
+    def snapshot(self) -> "QueueState":
+        """What an estimate reads, through one connection: waiting jobs in order, running ones, recent durations, settings."""
         with self.connect() as connection:
-            rows = connection.execute("SELECT key, config, started FROM jobs WHERE status = 'running'").fetchall()
-        return [(row["key"], TrainConfig.from_json(row["config"]), row["started"] or time.time()) for row in rows]
+            waiting = [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
+            running = [(parse_config(row["config"]), row["started"] or time.time())
+                       for row in connection.execute("SELECT config, started FROM jobs WHERE status = 'running'")]
+            recent = [(parse_config(row["config"]), row["seconds"]) for row in connection.execute(
+                "SELECT config, finished - started AS seconds FROM jobs WHERE status = 'done' AND started IS NOT NULL "
+                "AND finished IS NOT NULL ORDER BY finished DESC LIMIT ?", (RECENT_JOBS_FOR_ESTIMATES,))]
+            settings = {row["name"]: row["value"] for row in connection.execute("SELECT name, value FROM settings")}
+        budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
+        return QueueState(waiting, running, recent, budget, int(settings.get("capacity", 1)))
 
     def claim_next(self) -> tuple[str, TrainConfig] | None:
         """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None."""
@@ -182,20 +206,12 @@ class JobQueue:
                 connection.execute("UPDATE jobs SET status = 'running', pid = ?, started = ?, placement = NULL WHERE key = ?",
                                     (os.getpid(), time.time(), row["key"]))
             connection.execute("COMMIT")
-        return (row["key"], TrainConfig.from_json(row["config"])) if row else None
+        return (row["key"], parse_config(row["config"])) if row else None
 
     def set_placement(self, key: str, placement: str):
         """Record where a running job trains (a Ray node, say), for the pages and for tests."""
         with self.connect() as connection:
             connection.execute("UPDATE jobs SET placement = ? WHERE key = ?", (placement, validate_key(key)))
-
-    def recent_durations(self, limit: int = RECENT_JOBS_FOR_ESTIMATES) -> list[tuple[TrainConfig, float]]:
-        """(config, seconds from claim to done) of the last `limit` jobs that trained to the end."""
-        with self.connect() as connection:
-            rows = connection.execute("SELECT config, finished - started AS seconds FROM jobs WHERE status = 'done' "
-                                      "AND started IS NOT NULL AND finished IS NOT NULL ORDER BY finished DESC LIMIT ?",
-                                      (limit,)).fetchall()
-        return [(TrainConfig.from_json(row["config"]), row["seconds"]) for row in rows]
 
     def budget(self) -> Budget:
         """The teacher's per-job budget (no limits until one is set)."""
@@ -306,25 +322,24 @@ class JobRunner:
         if state == "queued":
             self.ensure_worker()  # a worker that stopped (or was never started) is replaced
             ahead, starts_in = self.start_estimate(key)
-        epochs = TrainConfig.from_json(row["config"]).epochs
+        epochs = parse_config(row["config"]).epochs
         return JobStatus(key, state, message, self.queue.progress(key), epochs, ahead, starts_in, row["placement"])
 
     def start_estimate(self, key: str) -> tuple[int, float | None]:
         """(trainings ahead of queued job `key`, seconds until it starts or None while nothing has finished here)."""
-        waiting = self.queue.waiting_in_order()
-        keys = [waiting_key for waiting_key, _ in waiting]
+        state = self.queue.snapshot()
+        keys = [waiting_key for waiting_key, _ in state.waiting]
         position = keys.index(key) if key in keys else 0  # claimed a moment ago: it starts now
-        running = self.queue.running()
-        seconds = expected_seconds_function(self.queue.recent_durations(), self.queue.budget())
+        seconds = expected_seconds_function(state.recent, state.budget)
         if seconds is None:
-            return position + len(running), None
+            return position + len(state.running), None
         now = time.time()
-        free_at = [max(0.0, seconds(config) - (now - started)) for _, config, started in running]
-        free_at += [0.0] * max(0, self.queue.capacity() - len(free_at))
+        free_at = [max(0.0, seconds(config) - (now - started)) for config, started in state.running]
+        free_at += [0.0] * max(0, state.capacity - len(free_at))
         heapq.heapify(free_at)  # when each worker is free: the running jobs' remaining time, idle workers at once
-        for _, config in waiting[:position]:
+        for _, config in state.waiting[:position]:
             heapq.heappush(free_at, heapq.heappop(free_at) + seconds(config))
-        return position + len(running), free_at[0]
+        return position + len(state.running), free_at[0]
 
     def cancel(self, key: str):
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
@@ -358,9 +373,16 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     per image-epoch of recent jobs of the same family (of all families when its own has none yet), and never
     more than the teacher's time budget.
     """
+    training_images: dict[str, int] = {}  # per dataset, looked up once per estimate
+
+    def cost(config: TrainConfig) -> int:
+        if config.dataset not in training_images:
+            training_images[config.dataset] = catalogue_training_images(config.dataset) or 10_000  # gone: a guess
+        return max(1, estimated_images_seen(config, training_images[config.dataset]))
+
     rates: dict[str, list[float]] = {}
     for config, seconds in recent:
-        rates.setdefault(config.family, []).append(seconds / images_times_epochs(config))
+        rates.setdefault(config.family, []).append(seconds / cost(config))
     if not rates:
         return None
     overall = statistics.median([rate for family_rates in rates.values() for rate in family_rates])
@@ -368,26 +390,28 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
 
     def expected(config: TrainConfig) -> float:
         rate = statistics.median(rates[config.family]) if config.family in rates else overall
-        return min(limit, rate * images_times_epochs(config))
+        return min(limit, rate * cost(config))
 
     return expected
 
 
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
-    """Training images times epochs: the cost that decides whether auto-train may start by itself."""
-    images = config.train_subset or (info.training_images if info is not None else 10**9)
-    return images * config.epochs
+    """Training images times epochs: the cost that decides whether auto-train may start by itself.
+
+    `info` is the dataset's catalogue info, or its number of training images, for a config without a subset.
+    """
+    whole = info if isinstance(info, int) else info.training_images if info is not None else 10**9
+    return (config.train_subset or whole) * config.epochs
 
 
-def images_times_epochs(config: TrainConfig) -> int:
-    """A queued job's cost: its training images (the catalogue's count when no subset is asked for) times epochs."""
+def catalogue_training_images(dataset: str) -> int | None:
+    """The training images of a dataset without a subset (the catalogue's count), or None when it is gone."""
     try:
         from core.catalogue import dataset_info
 
-        info = dataset_info(config.dataset)
-    except Exception:  # a dataset deleted since: any positive size keeps the estimate going
-        info = None
-    return max(1, estimated_images_seen(config, info))
+        return dataset_info(dataset).training_images
+    except Exception:  # a dataset deleted since: the estimate goes on with a guess
+        return None
 
 
 def pid_alive(pid: int) -> bool:

@@ -28,6 +28,7 @@ from core.errors import CoreError, TrainingCancelled
 from core.jobs import JobQueue, pid_alive
 from core.paths import PROJECT_ROOT
 from core.registry import Registry
+from core.teacher import PASSPHRASE_ENV
 
 WORKERS_ENV = "CNNCLASSROOM_WORKERS"
 THREADS_ENV = "CNNCLASSROOM_WORKER_THREADS"  # set by the pool for each worker it starts
@@ -36,7 +37,8 @@ WORKER_LOG_FILE = "worker.log"
 WORKER_SPAWN_FILE = "worker.spawn"  # lock + one "pid start-time" line per worker started that may not hold a slot yet
 WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken a slot yet is waited for, not duplicated
 POLL_SECONDS = 0.2
-IDLE_EXIT_SECONDS = 900
+IDLE_EXIT_SECONDS = 900  # the first slot's worker waits this long for the next click; the others leave sooner
+EXTRA_WORKER_IDLE_EXIT_SECONDS = 120  # so a burst's extra workers give their memory back soon after it
 MAX_JOBS_PER_WORKER = 10
 MAX_WORKER_MEMORY_BYTES = 3 * 2**30
 WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, training still gets every core
@@ -80,8 +82,7 @@ def pool_plan(cores: int | None = None, available_memory: int | None = None) -> 
     by_cores = max(1, cores // threads)
     workers = int(min(by_cores, by_memory, MAX_WORKERS))
     limit = "cores" if workers == by_cores else "memory" if workers == by_memory else "the maximum"
-    return PoolPlan(workers, threads, f"{cores} cores, {available_memory / 2**30:.1f} GiB available: "
-                                      f"{workers} workers of {threads} thread(s), limited by {limit}")
+    return PoolPlan(workers, threads, f"{cores} cores, {available_memory / 2**30:.1f} GiB available; limited by {limit}")
 
 
 def slot_lock_path(root: Path, slot: int) -> Path:
@@ -122,8 +123,8 @@ def ensure_workers(root: Path, jobs_waiting: int = 1):
         missing = wanted - running - len(starting)
         if missing <= 0:
             return
-        environment = {**os.environ, THREADS_ENV: str(plan.threads_per_worker),
-                       "OMP_NUM_THREADS": str(plan.threads_per_worker)}
+        environment = {name: value for name, value in os.environ.items() if name != PASSPHRASE_ENV}  # workers never see it
+        environment |= {THREADS_ENV: str(plan.threads_per_worker), "OMP_NUM_THREADS": str(plan.threads_per_worker)}
         with open(root / WORKER_LOG_FILE, "a") as log:
             for _ in range(missing):
                 process = subprocess.Popen(
@@ -177,6 +178,8 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         if engine.name == "local":
             limit_tensorflow_threads(threads)
             queue.set_capacity(plan.workers)
+        if slot > 0:
+            idle_exit_seconds = min(idle_exit_seconds, EXTRA_WORKER_IDLE_EXIT_SECONDS)
         return _drain(engine, queue, idle_exit_seconds, max_jobs)
 
 

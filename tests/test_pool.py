@@ -135,7 +135,7 @@ def test_the_pool_trains_in_parallel_one_thread_each_and_the_same_key_once(pool_
 
 def test_a_killed_pool_worker_fails_its_job_the_other_worker_goes_on_and_a_resubmit_trains_it(pool_of_two):
     runner = pool_of_two
-    victim, survivor = config(41, epochs=40), config(42, epochs=40)
+    victim, survivor = config(41, epochs=25), config(42, epochs=25)
     runner.submit(victim, session="anna")
     runner.submit(survivor, session="ben")
     wait_for(lambda: runner.status(victim.key).progress and runner.status(survivor.key).progress)
