@@ -296,7 +296,7 @@ def budget_form():
         if st.button("Save budget", key="teacher_budget_button"):
             with guard():
                 teacher.set_budget(runner().queue, gate(), teacher_pass(), Budget(int(epochs) or None, float(seconds) or None))
-            st.success("Saved: it applies to every training submitted from now on.")
+            st.success("Saved: it applies to every training that starts from now on.")
 
 
 def queue_text(status) -> str:

@@ -84,3 +84,19 @@ def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_ro
     progress = [element.proto.text for element in at.get("progress")]
     # one worker (no pool has recorded more): three 4-second jobs ahead -> about 12 s
     assert any("queued: 3 trainings ahead of yours, starts in about 12 s" in text for text in progress), progress
+
+
+def test_the_teachers_budget_set_on_the_models_page_refuses_a_long_training_on_the_train_page(classroom):
+    at = open_page("pages/11_Models.py").run()
+    at.text_input(key="teacher_passphrase").input(PASSPHRASE)
+    at.button(key="teacher_unlock_button").click().run()
+    at.number_input(key="teacher_budget_epochs").set_value(3)
+    at.number_input(key="teacher_budget_seconds").set_value(120)
+    at.button(key="teacher_budget_button").click().run()
+    assert not at.exception and "Saved" in texts(at)
+    assert JobQueue(classroom.root).budget().max_epochs == 3 and JobQueue(classroom.root).budget().max_seconds == 120
+    student = open_page("pages/8_Train.py").run()
+    student.slider(key="train_epochs").set_value(4).run()
+    student.button(key="train_start_button").click().run()
+    assert "at most 3 epochs per training" in texts(student) and "ask for 4" in texts(student)
+    assert JobQueue(classroom.root).active() == []
