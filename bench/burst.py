@@ -54,10 +54,11 @@ def submit(runner, config, session: str):
     return runner.submit(config)
 
 
-def run_burst(environment: dict, jobs: list[tuple[str, object]], timeout: float = 1800, started: dict | None = None) -> dict[str, float]:
+def run_burst(environment: dict, jobs: list[tuple[str, object]], timeout: float = 1800,
+              start_times: dict | None = None) -> dict[str, float]:
     """Submit (session, config) pairs at once into a fresh registry; seconds until each key was seen published.
 
-    `started`, when given, receives each key's start time (when a worker claimed it), to check the order.
+    `start_times`, when given, receives each key's start time (when a worker claimed it), to check the order.
     """
     from core.jobs import JobRunner
     from core.registry import Registry
@@ -84,9 +85,9 @@ def run_burst(environment: dict, jobs: list[tuple[str, object]], timeout: float 
                     waits[key] = time.perf_counter() - started
                 elif status.state in ("failed", "cancelled"):
                     failures[key] = status.message
-        if started is not None:
+        if start_times is not None:
             with runner.queue.connect() as connection:
-                started.update({row["key"]: row["started"] for row in connection.execute("SELECT key, started FROM jobs")})
+                start_times.update({row["key"]: row["started"] for row in connection.execute("SELECT key, started FROM jobs")})
     finally:
         stop_workers(registry)
         for name, value in saved.items():
@@ -139,11 +140,11 @@ def main():
         greedy = [("greedy", config) for config in burst_configs(10, subset, epochs, seed_offset=1000)]
         base = results.get("pool") or summary(run_burst(ENGINES["pool"], jobs).values())
         started = {}
-        waits = run_burst(ENGINES["pool"], greedy + jobs, started=started)
+        waits = run_burst(ENGINES["pool"], greedy + jobs, start_times=started)
         others = summary([waits[config.key] for _, config in jobs])
         per_job = base["last"] / students  # the pool's seconds per job in the burst (all workers together)
         growth = others["median"] - base["median"]
-        report("fairness: the other 30 with one student's 10 extra jobs queued first", describe(others))
+        report(f"fairness: the other {students} with one student's 10 extra jobs queued first", describe(others))
         report("fairness: growth of the others' median", f"{growth:+.1f} s = {growth / per_job:+.2f} jobs' time "
                f"(first-come-first-served: +10 jobs; a time, so it moves with the machine's load)")
         ahead = [sum(started[extra.key] < started[config.key] for _, extra in greedy) for _, config in jobs]

@@ -47,8 +47,8 @@ WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, 
 # worker halve the processes' memory for little speed (not measured here: see README "Serving a school").
 THREADS_PER_WORKER_UP_TO_8_CORES = 1
 THREADS_PER_WORKER_ABOVE_8_CORES = 2
-# Measured: a one-thread worker training the fast and the classic CNN on all of Fashion-MNIST peaks at 1.0 GiB (VmHWM); the
-# rest is room for bigger networks and transfer bases.
+# Measured: a one-thread worker training the fast or the classic CNN on all of Fashion-MNIST peaks at 1.0 GiB
+# (VmHWM); the rest is room for bigger networks and transfer bases.
 MEMORY_PER_WORKER_BYTES = 2 * 2**30
 MEMORY_KEPT_FOR_THE_SERVER_BYTES = 2 * 2**30
 MAX_WORKERS = 64
