@@ -7,7 +7,6 @@ import streamlit as st
 
 from core import teacher, ui
 from core.config import FAMILIES
-from core.jobs import Budget
 
 ui.page_setup("Models")
 st.title("Model registry")
@@ -73,7 +72,7 @@ for column, fmt, label in zip(columns, ("keras", "savedmodel", "tflite"), (".ker
 
 if not is_teacher:
     st.stop()
-if st.toggle("Pinned for a lesson (cannot be deleted)", value=entry.key in pinned, key=f"models_pin_{entry.key}") != (entry.key in pinned):
+if st.button("Unpin (allow deleting)" if entry.key in pinned else "Pin for a lesson (cannot be deleted)", key="models_pin_button"):
     with ui.guard():
         teacher.pin_model(ui.registry(), ui.gate(), ui.teacher_pass(), entry.key, entry.key not in pinned)
     st.rerun()

@@ -40,7 +40,7 @@ def test_a_student_cannot_delete_or_import_on_the_models_page(classroom):
     assert not at.exception
     assert "deleting, importing and pinning are for the teacher" in texts(at)
     assert "models_delete_button" not in keys_of(at, "button") and not at.get("file_uploader")
-    assert not any(key.startswith("models_pin_") for key in keys_of(at, "toggle"))
+    assert "models_pin_button" not in keys_of(at, "button")
     at.text_input(key="teacher_passphrase").input("owls-at-noon")
     at.button(key="teacher_unlock_button").click().run()
     assert "not the teacher's passphrase" in texts(at)
@@ -54,8 +54,9 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     at.button(key="teacher_unlock_button").click().run()
     assert "teacher_lock_button" in keys_of(at, "button") and at.get("file_uploader")
     at = select_model(at, TINY_CNN.key)
-    at.toggle(key=f"models_pin_{TINY_CNN.key}").set_value(True).run()
+    at.button(key="models_pin_button").click().run()
     assert not at.exception and classroom.is_pinned(TINY_CNN.key)
+    assert "Unpin (allow deleting)" in [button.label for button in at.button]
     at = select_model(at, TINY_DNN.key)
     at.checkbox(key="models_confirm_delete").check().run()
     at.button(key="models_delete_button").click().run()
