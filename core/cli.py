@@ -303,6 +303,10 @@ def command_doctor(arguments):
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")
+    from core.workers import pool_plan
+
+    plan = pool_plan()
+    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s) ({plan.reason})")
 
 
 def command_worker(arguments):
