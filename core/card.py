@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from core.config import TrainConfig
 from core.errors import RegistryError
 
-CARD_VERSION = 2  # 1: the same layout without "card_version"
+CARD_VERSION = 3  # 1: the same layout without "card_version"; 2: without "preprocessing"
+PREPROCESSING_BEFORE_V3 = {"folder": "stretch", "other": "pad"}  # what older code did: folder photos were stretched
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ModelCard:
     test_accuracy: float | None = None
     test_loss: float | None = None
     status: str = "ready"
+    preprocessing: str = "pad"  # how a photo becomes this model's input (core.imaging.METHODS); Predict does the same
 
     @property
     def family(self) -> str:
@@ -150,13 +152,14 @@ class ModelCard:
             "versions": dict(self.versions),
             "created": self.created,
             "source_file": self.source_file,
+            "preprocessing": self.preprocessing,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelCard":
         """Read a card.json of this version or an earlier one; RegistryError when it is not a card."""
         version = data.get("card_version", 1) if isinstance(data, dict) else None
-        if version not in (1, CARD_VERSION):
+        if version not in (1, 2, CARD_VERSION):
             raise RegistryError(f"This model card has version {version!r}; this CNN Classroom reads versions 1 to "
                                 f"{CARD_VERSION}. Update CNN Classroom, or delete the entry and train it again.")
         try:
@@ -184,10 +187,17 @@ class ModelCard:
                 test_accuracy=test.get("accuracy"),
                 test_loss=test.get("loss"),
                 status=data.get("status", "ready"),
+                preprocessing=data.get("preprocessing") or _preprocessing_before_v3(dataset.get("name")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"The model card of {data.get('key', 'this entry')} is damaged (missing or wrong "
                                 f"field: {error}). Delete the entry and train or import it again.") from error
+
+
+def _preprocessing_before_v3(dataset_name) -> str:
+    """A card without the field: its folder-dataset photos were stretched in training, the others never were photos."""
+    is_folder = isinstance(dataset_name, str) and dataset_name.startswith("folder:")
+    return PREPROCESSING_BEFORE_V3["folder" if is_folder else "other"]
 
 
 def trained_card(config: TrainConfig, dataset, model, history: list[dict], train_seconds: float,
@@ -211,6 +221,7 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
         stopped_reason=stopped_reason,
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,
+        preprocessing=dataset.preprocessing,
     )
 
 
