@@ -231,7 +231,7 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
     from core.datasets import load_dataset as load
 
     return load(name, train_subset=train_subset, image_size=image_size, color_mode=color_mode,
-                validation_fraction=validation_fraction)
+                validation_fraction=validation_fraction, root=registry().root)
 
 
 def entry_label(card) -> str:
@@ -277,6 +277,62 @@ def reset_if_invalid(key: str, is_valid, default):
     """Forget a remembered widget value that is no longer a valid choice (another model or dataset was picked)."""
     if key in st.session_state and not is_valid(st.session_state[key]):
         st.session_state[key] = default
+
+
+UPLOAD_CHUNK_BYTES = 2**20
+TEMP_FOLDER = "tmp"  # inside the registry: uploads on their way into a dataset
+
+
+@contextlib.contextmanager
+def saved_upload(upload):
+    """An uploaded file copied to the registry's temp folder a megabyte at a time (never a second copy in memory);
+    yields its path and deletes it afterwards."""
+    import shutil
+    import uuid
+
+    folder = registry().root / TEMP_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload-{uuid.uuid4().hex}{Path(upload.name).suffix.lower()[:8]}"
+    try:
+        upload.seek(0)
+        with open(path, "wb") as file:
+            shutil.copyfileobj(upload, file, UPLOAD_CHUNK_BYTES)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def progress_callback(text: str):
+    """A progress bar and the `on_progress(done, total)` that fills it: "text: done of total"."""
+    bar = st.progress(0.0, text=f"{text}…")
+    shown = [-1]
+
+    def on_progress(done: int, total: int):
+        percent = 100 * done // max(total, 1)
+        if percent != shown[0]:  # at most a hundred updates, however many photos
+            shown[0] = percent
+            bar.progress(done / max(total, 1), text=f"{text}: {done:,} of {total:,}")
+
+    return on_progress
+
+
+def forget_upload(key_prefix: str):
+    """Give an uploader a new key, so that Streamlit drops the file it holds in memory (its key is `widget_key`)."""
+    st.session_state[f"{key_prefix}_nonce"] = st.session_state.get(f"{key_prefix}_nonce", 0) + 1
+
+
+def widget_key(key_prefix: str) -> str:
+    """The current key of an uploader that `forget_upload` resets; it ends in `_upload`, so it is never re-assigned."""
+    return f"{key_prefix}_{st.session_state.get(f'{key_prefix}_nonce', 0)}_upload"
+
+
+def course_datasets_list():
+    """The course's photo datasets: imported here as which folder dataset, or how to get them (no TensorFlow, no numpy)."""
+    from core.catalogue import course_datasets
+
+    for course in course_datasets(registry().root):
+        here = f"imported here as `{course.imported_as}`." if course.imported_as else course.how_to_get
+        st.markdown(f"**{course.title}** — {course.description} {'✅ ' if course.imported_as else ''}{here}")
 
 
 # Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.
