@@ -24,7 +24,7 @@ st.markdown(
 
 def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
-    names = [info.name for info in list_datasets() if info.available]
+    names = [info.name for info in list_datasets(ui.registry().root) if info.available]
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
                              key="transfer_dataset")
@@ -71,7 +71,7 @@ st.header("3. The experiment: three networks, the same small data")
 form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
-    info = dataset_info(form["dataset"])
+    info = dataset_info(form["dataset"], ui.registry().root)
 st.caption("Measured when this lesson was written, with the Fashion-MNIST base, 500 shapes images (grayscale 28×28, like the "
            "base), 20 epochs, three seeds: from scratch about 43%, feature extraction about +2 points, fine-tuning about "
            "+6 points. Grayscale shapes on noisy backgrounds are hard at 28×28: even 3,900 images reach only about 73%.")

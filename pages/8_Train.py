@@ -38,7 +38,7 @@ def train_form() -> TrainConfig:
                       on_change=apply_preset, help="Sets every slider below. Fast DNN / fast CNN = the defaults: the classic "
                       "accuracy or better in seconds (one-cycle learning rate, batch norm). Classic = exactly the "
                       "TensorFlow course networks. Fast preview = a small subset, for a first look.")
-    datasets = [info.name for info in list_datasets() if info.available]
+    datasets = [info.name for info in list_datasets(ui.registry().root) if info.available]
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
                                    help="A stratified subset trains faster; the test set is always the full one.")
@@ -120,7 +120,7 @@ with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
     from core.lint import lint
 
-    info = dataset_info(config.dataset)
+    info = dataset_info(config.dataset, ui.registry().root)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         st.warning(warning)
 
