@@ -268,15 +268,17 @@ def command_datasets(arguments):
 def command_datasets_import(arguments):
     from core.folders import import_zip
 
-    report = import_zip(Path(arguments.path), registry_root_of(arguments), title=arguments.title,
+    root = registry_root_of(arguments)
+    report = import_zip(Path(arguments.path), root, title=arguments.title,
                         validation=Path(arguments.validation) if arguments.validation else None, on_progress=ProgressLine())
-    print_import_report(report)
+    print_import_report(report, root)
 
 
 def command_datasets_get(arguments):
     from core.course_datasets import get_course_dataset
 
-    print_import_report(get_course_dataset(arguments.name, registry_root_of(arguments), on_progress=ProgressLine()))
+    root = registry_root_of(arguments)
+    print_import_report(get_course_dataset(arguments.name, root, on_progress=ProgressLine()), root)
 
 
 class ProgressLine:
@@ -292,14 +294,16 @@ class ProgressLine:
             print(f"checked {done:,} of {total:,} images", flush=True)
 
 
-def print_import_report(report):
+def print_import_report(report, root):
     """The import report: name, classes, the split table and where each split comes from, notes, skipped files."""
+    from core.datasets import split_table
+
     print(f"imported {report.title!r} as {report.name}: {len(report.class_names)} classes, "
           f"{sum(report.counts.values()):,} images")
-    print(f"{'class':<24}" + "".join(f"{split:>12}" for split in report.split_sources))
+    table = split_table(root, report.name)
+    print(f"{'class':<24}" + "".join(f"{split:>12}" for split in table))
     for name in report.class_names:
-        print(f"{name[:23]:<24}" + "".join(f"{report.split_counts.get(split, {}).get(name, 0) or '-':>12}"
-                                          for split in report.split_sources))
+        print(f"{name[:23]:<24}" + "".join(f"{table[split][name]:>12}" for split in table))
     for split, source in report.split_sources.items():
         print(f"{split}: {source}")
     for note in report.notes:

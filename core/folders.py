@@ -85,13 +85,16 @@ class _Source:
 
 
 def import_zip(source, root, title=None, validation=None, on_progress: Progress | None = None,
-               course: str | None = None) -> FolderImportReport:
+               course: str | None = None, validation_title: str | None = None) -> FolderImportReport:
     """Import a .zip (a path, bytes or a file object) of class folders or of train/validation/test folders.
 
     `validation` (a zip or folder of the same class folders) becomes the validation split, for courses that
-    ship their validation photos apart. `on_progress(done, total)` is called as the images are checked.
+    ship their validation photos apart; `validation_title` names it in the report (default: its file name).
+    `on_progress(done, total)` is called as the images are checked.
     """
     with _open(source) as main, _open(validation) as extra:
+        if extra is not None and validation_title:
+            extra.title = validation_title
         return _import(root, main, extra, title, on_progress, course)
 
 
@@ -100,7 +103,8 @@ def import_folder(path, root, title=None, validation=None, on_progress: Progress
     return import_zip(Path(path), root, title=title, validation=validation, on_progress=on_progress)
 
 
-def add_validation(root, name, validation, on_progress: Progress | None = None) -> FolderImportReport:
+def add_validation(root, name, validation, on_progress: Progress | None = None,
+                   validation_title: str | None = None) -> FolderImportReport:
     """A new dataset: the training photos of imported dataset `name` with `validation` (a zip or folder) as its validation split."""
     manifest = read_manifest(root, name)
     if any(split != TRAIN for _, _, split in _entries(manifest)):
@@ -110,6 +114,7 @@ def add_validation(root, name, validation, on_progress: Progress | None = None) 
     members = [_Member(f"{class_name}/{PurePosixPath(stored).name}", (folder / stored).stat().st_size,
                        (folder / stored).read_bytes) for stored, class_name, _ in _entries(manifest)]
     with _open(validation) as extra:
+        extra.title = validation_title or extra.title
         return _import(root, _Source(members, [], [], manifest["title"]), extra, manifest["title"], on_progress,
                        manifest.get("course"))
 

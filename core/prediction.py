@@ -12,6 +12,7 @@ from core.errors import ImageError
 from core.imaging import CROP, DISPLAY_SIDE, METHOD_TEXT, PAD, STRETCH, drawing_to_image, photo_to_input, prepare_image
 
 LIGHT_ON_DARK_DATASETS = ("fashion_mnist", "mnist")  # white objects on black, like the originals
+DRAWING_NAME = "your drawing"
 
 
 @dataclass
@@ -67,7 +68,7 @@ def predict_drawing(model, card, rgba: np.ndarray, invert="auto", with_saliency:
     image = drawing_to_image(rgba)
     prepared = prepare_image(image, card.input_shape, invert=invert, method=card.preprocessing,
                              light_on_dark=card.dataset.name in LIGHT_ON_DARK_DATASETS)
-    return _classify(model, card, "your drawing", image, prepared, with_saliency)
+    return _classify(model, card, DRAWING_NAME, image, prepared, with_saliency)
 
 
 def preprocessing_text(card) -> str:
@@ -125,7 +126,8 @@ def display_region(photo: np.ndarray, input_shape, method: str = PAD) -> np.ndar
     if method == STRETCH:
         return photo
     if method == CROP:
-        crop_height, crop_width = min(photo_height, round(photo_width * height / width)), min(photo_width, round(photo_height * width / height))
+        crop_height = min(photo_height, round(photo_width * height / width))
+        crop_width = min(photo_width, round(photo_height * width / height))
         top, left = (photo_height - crop_height) // 2, (photo_width - crop_width) // 2
         return photo[top:top + crop_height, left:left + crop_width]
     scale = max(photo_height / height, photo_width / width)

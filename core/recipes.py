@@ -45,7 +45,8 @@ def starting_point(training_images: int, image_size: int) -> StartingPoint:
         reason = (f"{training_images:,} training photos is {'a small dataset' if small else 'enough to try from scratch'}"
                   f": {where}.")
         return StartingPoint(PRETRAINED if small else SCRATCH, True, reason)
-    missing = ("Without them the network starts from random filters: from these photos alone it must learn edges, "
-               "textures and shapes as well as your classes, and it tends to learn the background and the light instead "
-               "of the objects. Expect a lower test accuracy than a pretrained start would give. ")
-    return StartingPoint(SCRATCH, False, missing + where)
+    missing = ("Training from scratch: without those weights the network starts from random filters, so from these "
+               "photos alone it must learn edges, textures and shapes as well as your classes, and it tends to learn the "
+               "background and the light instead of the objects. Expect a lower test accuracy than a pretrained start "
+               "would give.")
+    return StartingPoint(SCRATCH, False, f"{where}\n\n{missing}")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
-from core.prediction import predict_drawing, predict_file, preprocessing_text
+from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
 DRAWING_SHAPE = (28, 28, 1)  # the drawing pad is offered to 28x28 grayscale models (MNIST, Fashion-MNIST)
 PAD_SIDE = 280
@@ -81,9 +81,10 @@ def show_prediction(prediction, chart_key):
         st.error(prediction.error)
         return
     photo, seen, chart = st.columns([2, 1, 3])
-    photo.image(prediction.photo, caption="your photo (upright)", width="stretch")
+    drawn = prediction.filename == DRAWING_NAME
+    photo.image(prediction.photo, caption="your drawing" if drawn else "your photo (upright)", width="stretch")
     seen.image(ui.displayable(prediction.model_input), caption=f"what the model sees ({shape[0]}×{shape[1]})",
-               width="stretch")
+               width="stretch", output_format="PNG")  # lossless: exactly the pixels the model got
     chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names), key=chart_key)
     st.success(f"**{prediction.top_class}** ({prediction.top_probability:.1%})")
     show_binary(prediction)
@@ -104,7 +105,7 @@ photos = photos_form()
 drawing = drawing_form()
 if drawing is not None:
     st.markdown("#### Your drawing")
-    show_prediction(predict_drawing(model, card, drawing, invert=invert), "predict_chart_drawing")
+    show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "predict_chart_drawing")
 if not photos and drawing is None:
     st.info("Upload a photo, take one with the webcam" + (" or draw" if tuple(shape) == DRAWING_SHAPE else "")
             + " to classify it.")

@@ -24,9 +24,9 @@ st.markdown(
     "the class names** — that is all the labelling there is. Keep a few dozen images per class at least. Or take the "
     "photos with your webcam, as in Teachable Machine."
 )
-st.code("my_dataset.zip                      course_layout.zip\n├── horses/  horse01.jpg, …        ├── train/       horses/, humans/\n"
-        "└── humans/  human01.jpg, …        └── validation/  horses/, humans/   (or valid/, val/; test/)",
-        language="text")
+st.code("my_dataset.zip                      course_layout.zip\n"
+        "├── horses/  horse01.jpg, …        ├── train/       horses/, humans/\n"
+        "└── humans/  human01.jpg, …        └── validation/  horses/, humans/   (or valid/, val/; test/)", language="text")
 with st.expander("The course's datasets: horses or humans, rock paper scissors, cats vs dogs"):
     ui.course_datasets_list()
 
@@ -47,12 +47,16 @@ def show_report(report, name):
         st.dataframe([{"file": file, "reason": reason} for file, reason in report.skipped], hide_index=True)
 
 
-def import_upload(upload, importer, text):
-    """Copy an upload to disk, import it with a progress bar, remember the report and let the upload go."""
-    with ui.guard(), ui.saved_upload(upload) as path:
-        report = importer(path, ui.progress_callback(text))
-    st.session_state["own_report"] = report
-    st.session_state["own_dataset"] = report.name
+def import_upload(upload, key_prefix, importer, text):
+    """Copy an upload to disk, import it with a progress bar, remember the report (or the error), let the upload go."""
+    ui.forget_upload(key_prefix)  # the next run starts with an empty uploader, whatever happens here
+    try:
+        with ui.saved_upload(upload) as path:
+            report = importer(path, ui.progress_callback(text))
+        st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
+    except CoreError as error:
+        st.session_state[f"{key_prefix}_error"] = str(error)
+    st.rerun()
 
 
 def zip_form():
@@ -60,10 +64,10 @@ def zip_form():
     upload = st.file_uploader("A .zip of class folders, or of train/ and validation/ folders", type=["zip"],
                               key=ui.widget_key("own_zip"), max_upload_size=MAX_ZIP_MB)
     if upload is not None:
-        ui.forget_upload("own_zip")  # whatever happens, the next run starts with an empty uploader
-        import_upload(upload, lambda path, progress: import_zip(path, ui.registry().root, title=upload.name.rsplit(".", 1)[0],
-                                                                on_progress=progress), "Checking photos")
-        st.rerun()
+        import_upload(upload, "own_zip", lambda path, progress: import_zip(
+            path, ui.registry().root, title=upload.name.rsplit(".", 1)[0], on_progress=progress), "Checking photos")
+    if message := st.session_state.pop("own_zip_error", None):
+        st.error(message)
 
 
 def validation_form(dataset):
@@ -71,10 +75,11 @@ def validation_form(dataset):
     upload = st.file_uploader("Add a second zip as this dataset's validation photos (same class folders)", type=["zip"],
                               key=ui.widget_key("own_validation"), max_upload_size=MAX_ZIP_MB)
     if upload is not None:
-        ui.forget_upload("own_validation")
-        import_upload(upload, lambda path, progress: add_validation(ui.registry().root, dataset, path, on_progress=progress),
-                      "Checking validation photos")
-        st.rerun()
+        import_upload(upload, "own_validation", lambda path, progress: add_validation(
+            ui.registry().root, dataset, path, on_progress=progress, validation_title=upload.name.rsplit(".", 1)[0]),
+            "Checking validation photos")
+    if message := st.session_state.pop("own_validation_error", None):
+        st.error(message)
 
 
 def webcam_form():
@@ -109,7 +114,7 @@ def webcam_form():
     elif st.button("Make a dataset from these photos", type="primary", key="own_webcam_dataset_button"):
         with ui.guard():
             report = classes.to_dataset(ui.registry().root, on_progress=ui.progress_callback("Checking photos"))
-        st.session_state["own_report"], st.session_state["own_dataset"] = report, report.name
+        st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
         st.rerun()
 
 
@@ -163,6 +168,8 @@ if not folders:
     st.stop()
 
 st.header("2. The task")
+if chosen_dataset := st.session_state.pop("own_chosen", None):  # just imported: select it
+    st.session_state["own_dataset"] = chosen_dataset
 ui.reset_if_invalid("own_dataset", folders.__contains__, folders[-1])
 dataset, size, epochs = own_form(folders)
 with ui.guard():
