@@ -21,10 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(arguments, "command", None):
         parser.print_help()
         return 2
-    if _needs_tensorflow(arguments) and not arguments.verbose:
-        from core.logs import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
     try:
         return arguments.handler(arguments) or 0
     except CoreError as error:
@@ -43,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model (or fetch it from the registry if already trained)")
     add_config_arguments(train)
-    train.set_defaults(handler=command_train, needs_tensorflow=True)
+    train.set_defaults(handler=command_train)
 
     listing = commands.add_parser("list", help="list registered models")
     listing.add_argument("--dataset")
@@ -71,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("file")
     importing.add_argument("--class-names", help="comma-separated class names, in output order")
     importing.add_argument("--title")
-    importing.set_defaults(handler=command_import, needs_tensorflow=True)
+    importing.set_defaults(handler=command_import)
 
     delete = commands.add_parser("delete", help="delete a model from the registry")
     delete.add_argument("key")
@@ -91,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     getting.set_defaults(handler=command_datasets_get, needs_tensorflow=True)  # keras.utils.get_file
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
-    warmup.set_defaults(handler=command_warmup, needs_tensorflow=True)
+    warmup.set_defaults(handler=command_warmup)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
     doctor.set_defaults(handler=command_doctor)
@@ -159,8 +155,28 @@ def command_train(arguments):
         print(f"Already trained: {config.key} ({config.title}); no training needed.")
     else:
         print(f"Training {config.title}\nkey {config.key}")
+        load_tensorflow(arguments)
+        print_warnings(config)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
+
+
+def load_tensorflow(arguments):
+    """Import TensorFlow before a command trains or loads a model: without its start-up noise, unless --verbose."""
+    if not arguments.verbose:
+        from core.logs import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+
+
+def print_warnings(config: TrainConfig):
+    """The Train page's warnings about a configuration, one line each, before it trains."""
+    from core.catalogue import dataset_info, input_shape_for
+    from core.lint import lint
+
+    info = dataset_info(config.dataset)
+    for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def print_progress(progress):
@@ -230,6 +246,8 @@ def command_compare(arguments):
 def command_export(arguments):
     from core.registry import Registry
 
+    if arguments.format != "keras":  # a .keras export is a file copy; the others load the model
+        load_tensorflow(arguments)
     path = Registry(arguments.root).export(arguments.key, arguments.format, arguments.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
@@ -238,6 +256,7 @@ def command_import(arguments):
     from core.registry import Registry
 
     class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
+    load_tensorflow(arguments)
     entry = Registry(arguments.root).import_model(arguments.file, class_names=class_names, title=arguments.title)
     print(f"imported as {entry.key}: {entry.title}")
 
@@ -333,6 +352,7 @@ def command_warmup(arguments):
             print(f"{name}: already trained")
         else:
             print(f"{name}: training {config.title}")
+            load_tensorflow(arguments)
         print_entry_line(train_and_publish(registry, config, on_epoch=print_progress).card)
     print(f"warmup done in {time.perf_counter() - started:.1f}s")
 
@@ -359,13 +379,6 @@ def command_worker(arguments):
     idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS
     count = run_worker(Registry(arguments.root), idle_exit_seconds=idle_exit)
     print(f"worker exiting after {count} jobs", flush=True)
-
-
-def _needs_tensorflow(arguments) -> bool:
-    """Whether the command loads or trains a model (a .keras export is a file copy)."""
-    if arguments.command == "export":
-        return arguments.format != "keras"
-    return getattr(arguments, "needs_tensorflow", False)
 
 
 def _int_list(text: str) -> tuple[int, ...]:

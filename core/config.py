@@ -20,6 +20,13 @@ SCHEDULES = ("constant", "one_cycle")
 APPLICATION_BASES = ("mobilenet_v2", "vgg16", "inception_v3")
 REGISTRY_BASE_PREFIX = "registry:"
 KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+# Bounds that keep one training inside a classroom server's memory (each weight costs about 16 bytes while Adam
+# trains it: the weight, its gradient and two moments). core.shapes.check_model_size bounds the whole network.
+MAX_SEED = 2**32 - 1  # what keras.utils.set_random_seed accepts
+MAX_HIDDEN_UNITS = 8192
+MAX_FILTERS = 1024
+MAX_LAYERS = 8
+MAX_PARAMETERS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class TrainConfig:
                 f"base_model must be one of {APPLICATION_BASES} or 'registry:<key>' of a trained CNN. "
                 f"Received: base_model={self.base_model!r}"
             )
+        _check_whole("seed", self.seed, 0, MAX_SEED)
         _check_range("validation_fraction", self.validation_fraction, 0.01, 0.5)
         _check_range("dropout_rate", self.dropout_rate, 0, 0.9)
         _check_range("learning_rate", self.learning_rate, 1e-7, 10)
@@ -128,6 +136,12 @@ class TrainConfig:
             raise ConfigError(
                 f"Layer sizes must be positive. Received: hidden_units={self.hidden_units}, filters={self.filters}"
             )
+        for name, sizes, largest in (("hidden_units", self.hidden_units, MAX_HIDDEN_UNITS), ("filters", self.filters, MAX_FILTERS)):
+            if len(sizes) > MAX_LAYERS or max(sizes, default=0) > largest:
+                raise ConfigError(
+                    f"{name} allows at most {MAX_LAYERS} layers of at most {largest:,} each: a bigger network does not fit "
+                    f"in a classroom server's memory and would not train in a lesson. Received: {name}={sizes}"
+                )
 
     def canonical(self) -> "TrainConfig":
         """The same config with fields that do not affect this family reset to their defaults."""
@@ -193,6 +207,11 @@ def validate_key(key: str) -> str:
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ConfigError(f"{name} must be one of {list(choices)}. Received: {name}={value!r}")
+
+
+def _check_whole(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high:,}. Received: {name}={value!r}")
 
 
 def _check_range(name, value, low, high):

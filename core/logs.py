@@ -29,6 +29,8 @@ RETRACING_WARNING = "triggered tf.function retracing"
 
 def import_tensorflow_quietly():
     """Import TensorFlow and find its devices with the start-up noise filtered out; return the module."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]  # started already: whatever it printed has been printed
     with _filtered_stderr():
         import tensorflow as tf
 

@@ -14,7 +14,7 @@ from keras import layers
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.errors import ConfigError
 from core.pretrained import APPLICATIONS, application_image_size, pretrained_weights_path
-from core.shapes import POOL_SIZE, feature_map_problem, validate_input_shape
+from core.shapes import POOL_SIZE, check_model_size, feature_map_problem, validate_input_shape
 
 # Batch norm's test-time statistics average about the last 1 / (1 - momentum) batches. Keras' default, 0.99, needs
 # hundreds of batches to forget the initial ones: a few epochs on a small subset then scored near 50% on the test set.
@@ -43,6 +43,7 @@ def head(num_classes):
 
 def build_model(config: TrainConfig, input_shape, num_classes, base_loader=None):
     """The uncompiled model that `config` describes, for images of `input_shape` and `num_classes` classes."""
+    check_model_size(config, input_shape, num_classes)
     if config.family == "dnn":
         return build_dnn(input_shape, num_classes, config.hidden_units, config.activation, config.dropout_rate)
     if config.family == "cnn":

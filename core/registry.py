@@ -310,7 +310,14 @@ class Registry:
         if not source.is_file():
             raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
         destination = Path(destination)
-        destination.mkdir(parents=True, exist_ok=True)
+        if destination.exists() and not destination.is_dir():
+            raise RegistryError(f"The export goes into a folder, but {destination} is a file. Name a folder (it is created "
+                                f"if missing). Received: destination={str(destination)!r}")
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RegistryError(f"Cannot create the folder {destination} ({error.strerror or error}). Name a folder you "
+                                f"can write to. Received: destination={str(destination)!r}") from error
         if fmt == "keras":
             target = destination / f"{key}.keras"
             shutil.copyfile(source, target)

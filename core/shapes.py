@@ -59,6 +59,50 @@ def feature_map_sizes(input_shape, num_blocks, kernel_size=3, conv_strides=1, pa
     return sizes
 
 
+def parameter_count(config, input_shape, num_classes: int) -> int | None:
+    """The number of weights the DNN or CNN that `config` describes has for this input, computed without building it.
+
+    None for a transfer model, whose size depends on its base.
+    """
+    height, width, features = validate_input_shape(input_shape)
+    total = 0
+    if config.family == "cnn":
+        if feature_map_problem(input_shape, config.filters, config.kernel_size, config.conv_strides, config.padding):
+            return None  # the model cannot be built; build_cnn says why
+        for filters in config.filters:
+            weights = config.kernel_size**2 * features * filters
+            total += weights + (4 * filters if config.batch_norm else filters)  # batch norm replaces the bias
+            features = filters
+        height, width = feature_map_sizes(input_shape, len(config.filters), config.kernel_size, config.conv_strides,
+                                          config.padding)[-1]
+        features *= height * width
+    elif config.family == "dnn":
+        features *= height * width
+    else:
+        return None
+    for units in config.hidden_units:
+        total += features * units + units
+        features = units
+    outputs = 1 if num_classes == 2 else num_classes
+    return total + features * outputs + outputs
+
+
+def check_model_size(config, input_shape, num_classes: int):
+    """Raise ConfigError when the network would be too large to train on a classroom server."""
+    from core.config import MAX_PARAMETERS
+
+    count = parameter_count(config, input_shape, num_classes)
+    if count is not None and count > MAX_PARAMETERS:
+        advice = "more convolution blocks, fewer filters or fewer hidden units" if config.family == "cnn" else (
+            "fewer hidden units, a smaller image_size, or a CNN")
+        raise ConfigError(
+            f"This network would have {count / 1e6:,.1f} million weights; the limit is {MAX_PARAMETERS / 1e6:.0f} million "
+            f"(about {16 * count / 2**30:.1f} GiB of memory to train it). Use {advice}. "
+            f"Received: family={config.family!r}, filters={config.filters}, hidden_units={config.hidden_units}, "
+            f"input_shape={tuple(input_shape)}"
+        )
+
+
 def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding):
     """A sentence explaining where the feature maps vanish, or None when every block fits."""
     sizes = feature_map_sizes(input_shape, len(filters), kernel_size, conv_strides, padding)
