@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing_data.set_defaults(handler=command_datasets_import)
     getting = dataset_commands.add_parser("get", help="download (once) and import one of the course's photo datasets")
     getting.add_argument("name", help="horses_or_humans, rock_paper_scissors or cats_vs_dogs")
-    getting.set_defaults(handler=command_datasets_get, needs_tensorflow=True)  # keras.utils.get_file
+    getting.set_defaults(handler=command_datasets_get)
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
@@ -156,7 +156,7 @@ def command_train(arguments):
     else:
         print(f"Training {config.title}\nkey {config.key}")
         load_tensorflow(arguments)
-        print_warnings(config)
+        print_warnings(config, registry.root)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 
@@ -169,12 +169,13 @@ def load_tensorflow(arguments):
         import_tensorflow_quietly()
 
 
-def print_warnings(config: TrainConfig):
-    """The Train page's warnings about a configuration, one line each, before it trains."""
+def print_warnings(config: TrainConfig, root):
+    """The Train page's warnings about a configuration, one line each, before it trains (an imported dataset is
+    looked up in the registry at `root`)."""
     from core.catalogue import dataset_info, input_shape_for
     from core.lint import lint
 
-    info = dataset_info(config.dataset)
+    info = dataset_info(config.dataset, root)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -297,6 +298,7 @@ def command_datasets_get(arguments):
     from core.course_datasets import get_course_dataset
 
     root = registry_root_of(arguments)
+    load_tensorflow(arguments)  # keras.utils.get_file, if a zip must be downloaded
     print_import_report(get_course_dataset(arguments.name, root, on_progress=ProgressLine()), root)
 
 
