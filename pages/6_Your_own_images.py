@@ -38,8 +38,7 @@ def show_report(report, name):
     st.markdown(ui.markdown_table([{"class": class_name, **{f"{split} images": table[split][class_name] for split in table}}
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
-    sizes = report.image_sizes
-    st.caption("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in sizes.items()))
+    st.caption("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in report.image_sizes.items()))
     for note in report.notes:
         st.info(note)
     if report.skipped:
@@ -47,38 +46,20 @@ def show_report(report, name):
         st.dataframe([{"file": file, "reason": reason} for file, reason in report.skipped], hide_index=True)
 
 
-def import_upload(upload, key_prefix, importer, text):
-    """Copy an upload to disk, import it with a progress bar, remember the report (or the error), let the upload go."""
-    ui.forget_upload(key_prefix)  # the next run starts with an empty uploader, whatever happens here
-    try:
-        with ui.saved_upload(upload) as path:
-            report = importer(path, ui.progress_callback(text))
-        st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
-    except CoreError as error:
-        st.session_state[f"{key_prefix}_error"] = str(error)
-    st.rerun()
-
-
-def zip_form():
-    """The zip uploaders: a dataset, and a second zip with the validation photos of the chosen dataset."""
-    upload = st.file_uploader("A .zip of class folders, or of train/ and validation/ folders", type=["zip"],
-                              key=ui.widget_key("own_zip"), max_upload_size=MAX_ZIP_MB)
+def zip_uploader(label, key_prefix, importer, text):
+    """A zip uploader whose file is copied to disk, imported with a progress bar (`importer(path, progress, name)`) and
+    let go; the report (or the error) is remembered for the next run, which starts with an empty uploader."""
+    upload = st.file_uploader(label, type=["zip"], key=ui.widget_key(key_prefix), max_upload_size=MAX_ZIP_MB)
     if upload is not None:
-        import_upload(upload, "own_zip", lambda path, progress: import_zip(
-            path, ui.registry().root, title=upload.name.rsplit(".", 1)[0], on_progress=progress), "Checking photos")
-    if message := st.session_state.pop("own_zip_error", None):
-        st.error(message)
-
-
-def validation_form(dataset):
-    """A course that ships its validation photos as a second zip: add them to the chosen dataset."""
-    upload = st.file_uploader("Add a second zip as this dataset's validation photos (same class folders)", type=["zip"],
-                              key=ui.widget_key("own_validation"), max_upload_size=MAX_ZIP_MB)
-    if upload is not None:
-        import_upload(upload, "own_validation", lambda path, progress: add_validation(
-            ui.registry().root, dataset, path, on_progress=progress, validation_title=upload.name.rsplit(".", 1)[0]),
-            "Checking validation photos")
-    if message := st.session_state.pop("own_validation_error", None):
+        ui.forget_upload(key_prefix)
+        try:
+            with ui.saved_upload(upload) as path:
+                report = importer(path, ui.progress_callback(text), upload.name.rsplit(".", 1)[0])
+            st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
+        except CoreError as error:
+            st.session_state[f"{key_prefix}_error"] = str(error)
+        st.rerun()
+    if message := st.session_state.pop(f"{key_prefix}_error", None):
         st.error(message)
 
 
@@ -156,7 +137,8 @@ def show_result(entry, column):
 st.header("1. Your photos")
 zip_tab, webcam_tab = st.tabs(["A zip of folders", "Webcam"])
 with zip_tab:
-    zip_form()
+    zip_uploader("A .zip of class folders, or of train/ and validation/ folders", "own_zip", lambda path, progress, name:
+                 import_zip(path, ui.registry().root, title=name, on_progress=progress), "Checking photos")
 with webcam_tab:
     webcam_form()
 if report := st.session_state.get("own_report"):
@@ -177,7 +159,9 @@ with ui.guard():
 st.caption(f"{info.description} Native size {info.image_shape[1]}×{info.image_shape[0]}, "
            f"{'grayscale' if info.image_shape[2] == 1 else 'colour'}.")
 show_task(list(info.class_names))
-validation_form(dataset)
+zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
+             lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,
+                                                         validation_title=name), "Checking validation photos")
 
 st.header("3. Train")
 start = starting_point(info.training_images, size)
@@ -188,8 +172,7 @@ chosen = st.radio("Start from", choices, index=choices.index(start.default), hor
 (st.info if start.pretrained_available else st.warning)(start.reason)
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
-    st.warning(f"{SLOW_SIZE}×{SLOW_SIZE} images have {(SLOW_SIZE / 64) ** 2:.0f}× the pixels of 64×64: on a laptop CPU each "
-               "epoch can take minutes. Try 64 or 150 first.")
+    st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")
 entries = ui.training_panel({config.title: config}, key="own_train", button_label=f"Train {chosen} at {size}×{size}")
 both = {choice: ui.registry().find(recipe(choice, dataset, size, epochs)) for choice in (PRETRAINED, SCRATCH)}
 if all(both.values()):
@@ -198,11 +181,10 @@ if all(both.values()):
         column.markdown(f"**{choice}**")
         show_result(both[choice], column)
 elif entries:
-    show_result(entries[config.title], st.container())
+    show_result(entries[config.title], st)
 
 st.header("4. What resolution costs and buys")
-trained = [(side, ui.registry().find(dataclasses.replace(config, image_size=side))) for side in SIZES]
-trained = [(side, found) for side, found in trained if found is not None]
+trained = [(side, found) for side in SIZES if (found := ui.registry().find(dataclasses.replace(config, image_size=side)))]
 if len(trained) < 2:
     st.info("Train the same network at a second input size (change the slider above) to compare them here.")
 else:
