@@ -93,11 +93,12 @@ def photo_to_input(data, filename, input_shape, method=PREPROCESSING, invert="au
                    formats=SUPPORTED_FORMATS) -> tuple[PreparedImage, Image.Image]:
     """(the model input, the upright photo) of a file's bytes: how training, evaluation and Predict read every photo.
 
-    A large JPEG is decoded at the smallest scale that still covers the model's input (Pillow's draft), the
-    same scale wherever the photo comes from, so a photo gives the same array in training and on Predict.
+    A large JPEG is decoded at a reduced scale that still covers DISPLAY_SIDE and the model's input (Pillow's
+    draft), the same scale wherever the photo comes from, so a photo gives the same array in training and on
+    Predict, and Predict shows the photo it decoded once.
     """
     height, width, _ = _check_input_shape(input_shape)
-    image = read_image(data, filename, formats=formats, draft_side=max(height, width))
+    image = read_image(data, filename, formats=formats, draft_side=max(DISPLAY_SIDE, height, width))
     return prepare_image(image, input_shape, method=method, invert=invert, light_on_dark=light_on_dark), image
 
 
