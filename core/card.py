@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from core.config import TrainConfig
 from core.errors import RegistryError
 
-CARD_VERSION = 3  # 1: the same layout without "card_version"; 2: without "preprocessing"
-PREPROCESSING_BEFORE_V3 = {"folder": "stretch", "other": "pad"}  # what older code did: folder photos were stretched
+CARD_VERSION = 4  # 1: the same layout without "card_version"; 2: without "warnings"; 3: without "preprocessing"
+PREPROCESSING_BEFORE_V4 = {"folder": "stretch", "other": "pad"}  # what older code did: folder photos were stretched
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,9 @@ class ModelCard:
     test_accuracy: float | None = None
     test_loss: float | None = None
     status: str = "ready"
+    # What core.lint.model_warnings found in the model (softmax over one unit, NaN weights, ...); () when nothing,
+    # None for a card written before warnings were kept (version 1 or 2): check the model when it is loaded.
+    warnings: tuple[str, ...] | None = None
     preprocessing: str = "pad"  # how a photo becomes this model's input (core.imaging.METHODS); Predict does the same
 
     @property
@@ -112,6 +115,10 @@ class ModelCard:
     @property
     def epochs_planned(self) -> int | None:
         return self.config.epochs if self.config else None
+
+    def checked_warnings(self, model) -> tuple[str, ...]:
+        """The card's model warnings; an older card that has none stored gets them from `model`, its loaded model."""
+        return self.warnings if self.warnings is not None else model_warnings(model, self.class_names)
 
     def layer_rows(self) -> list[dict]:
         """`model.summary()` as table rows."""
@@ -152,6 +159,7 @@ class ModelCard:
             "versions": dict(self.versions),
             "created": self.created,
             "source_file": self.source_file,
+            "warnings": None if self.warnings is None else list(self.warnings),
             "preprocessing": self.preprocessing,
         }
 
@@ -159,7 +167,7 @@ class ModelCard:
     def from_dict(cls, data: dict) -> "ModelCard":
         """Read a card.json of this version or an earlier one; RegistryError when it is not a card."""
         version = data.get("card_version", 1) if isinstance(data, dict) else None
-        if version not in (1, 2, CARD_VERSION):
+        if version not in range(1, CARD_VERSION + 1):
             raise RegistryError(f"This model card has version {version!r}; this CNN Classroom reads versions 1 to "
                                 f"{CARD_VERSION}. Update CNN Classroom, or delete the entry and train it again.")
         try:
@@ -187,17 +195,18 @@ class ModelCard:
                 test_accuracy=test.get("accuracy"),
                 test_loss=test.get("loss"),
                 status=data.get("status", "ready"),
-                preprocessing=data.get("preprocessing") or _preprocessing_before_v3(dataset.get("name")),
+                warnings=None if data.get("warnings") is None else tuple(str(text) for text in data["warnings"]),
+                preprocessing=data.get("preprocessing") or _preprocessing_before_v4(dataset.get("name")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"The model card of {data.get('key', 'this entry')} is damaged (missing or wrong "
                                 f"field: {error}). Delete the entry and train or import it again.") from error
 
 
-def _preprocessing_before_v3(dataset_name) -> str:
+def _preprocessing_before_v4(dataset_name) -> str:
     """A card without the field: its folder-dataset photos were stretched in training, the others never were photos."""
     is_folder = isinstance(dataset_name, str) and dataset_name.startswith("folder:")
-    return PREPROCESSING_BEFORE_V3["folder" if is_folder else "other"]
+    return PREPROCESSING_BEFORE_V4["folder" if is_folder else "other"]
 
 
 def trained_card(config: TrainConfig, dataset, model, history: list[dict], train_seconds: float,
@@ -221,6 +230,7 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
         stopped_reason=stopped_reason,
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,
+        warnings=model_warnings(model, dataset.class_names),
         preprocessing=dataset.preprocessing,
     )
 
@@ -238,7 +248,15 @@ def imported_card(key: str, model, class_names: list[str], title: str, source_fi
         versions=versions(),
         imported=True,
         source_file=source_file,
+        warnings=model_warnings(model, class_names),
     )
+
+
+def model_warnings(model, class_names) -> tuple[str, ...]:
+    """core.lint's warnings about a finished model, kept in its card so pages show them without loading it."""
+    from core.lint import model_warnings as lint_model_file
+
+    return tuple(lint_model_file(model, list(class_names)))
 
 
 def parameter_counts(model) -> ParameterCounts:

@@ -127,6 +127,7 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int]
     training_images: int  # train + validation images, before any subset (the test split is apart)
+    validation_folder_images: int = 0  # an imported dataset's validation photos given by a folder or a second zip
 
 
 def list_datasets(root) -> list[DatasetInfo]:
@@ -147,8 +148,9 @@ def dataset_info(name, root=None) -> DatasetInfo:
         manifest = read_manifest(root, name)
         classes, total = manifest["class_names"], sum(manifest["counts"].values())
         description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
+        validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
         return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
-                           tuple(classes), tuple(manifest["image_shape"]), training_images(manifest))
+                           tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
     source, message = catalogue_source(name)
     return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
                        TRAINING_IMAGES[name])

@@ -3,6 +3,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
+from core.config import FINE_TUNE_RATE_DIVISOR
+
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
 
@@ -26,7 +28,16 @@ def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", t
         height=360,
     )
     figure.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
+    for epoch in sorted({_fine_tuning_start(history) for history in histories.values()} - {None}):
+        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color="#4b5563",
+                         annotation_text=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}",
+                         annotation_position="top left")
     return figure
+
+
+def _fine_tuning_start(history: list[dict]) -> int | None:
+    """The first epoch of the second phase of two-phase fine-tuning, or None for a one-phase history."""
+    return next((row["epoch"] for row in history if row.get("phase") == 2), None)
 
 
 def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str = "Confusion matrix") -> go.Figure:
@@ -62,11 +73,24 @@ def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> g
     return figure
 
 
-def line_fit_figure(xs, ys, fitted_xs, fitted_ys) -> go.Figure:
-    """Data points and the line a single neuron has learned."""
+def raw_outputs_figure(values: np.ndarray, labels: list[str]) -> go.Figure:
+    """A model's raw outputs when they are not probabilities: numbers on a plain axis, never percentages."""
+    values = np.asarray(values, dtype=np.float64)
+    figure = go.Figure(go.Bar(x=[float(value) for value in values], y=list(labels), orientation="h", marker_color="#94a3b8",
+                              text=[f"{value:.4g}" for value in values], textposition="auto"))
+    figure.update_layout(xaxis_title="raw output (a score, not a probability)", yaxis_title="output",
+                         yaxis={"autorange": "reversed"}, height=60 + 28 * len(values), margin={"t": 10, "b": 10})
+    return figure
+
+
+def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x - 1)", best_ys=None) -> go.Figure:
+    """Data points and the line a single neuron has learned (and, for noisy data, the least-squares line)."""
     figure = go.Figure()
-    figure.add_scatter(x=xs, y=ys, mode="markers", name="data (y = 2x - 1)", marker={"size": 10})
+    figure.add_scatter(x=xs, y=ys, mode="markers", name=data_name, marker={"size": 10})
     figure.add_scatter(x=fitted_xs, y=fitted_ys, mode="lines", name="the neuron's line")
+    if best_ys is not None:
+        figure.add_scatter(x=fitted_xs, y=best_ys, mode="lines", name="least-squares line (the best a line can do)",
+                           line={"dash": "dot"})
     figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=340, margin={"t": 20, "b": 10})
     return figure
 
@@ -79,9 +103,14 @@ def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure
     return figure
 
 
-def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None) -> go.Figure:
-    """A 2-D array (an image, a filter, a feature map) as a heatmap, pixels square, row 0 on top."""
+def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None, highlight=None) -> go.Figure:
+    """A 2-D array (an image, a filter, a feature map) as a heatmap, pixels square, row 0 on top; `highlight`
+    (row, column, height, width) outlines a block of pixels in red."""
     figure = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmid=zmid, colorbar={"title": "value"}))
+    if highlight is not None:
+        row, column, height, width = highlight
+        figure.add_shape(type="rect", x0=column - 0.5, x1=column + width - 0.5, y0=row - 0.5, y1=row + height - 0.5,
+                         line={"color": "#dc2626", "width": 3})
     figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=320,
                          margin={"t": 40, "b": 10}, yaxis={"autorange": "reversed", "scaleanchor": "x"})
     return figure
@@ -117,13 +146,24 @@ def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str,
     return figure
 
 
-def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8) -> go.Figure:
+def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8,
+                   title: str = "Learned first-layer filters", label: str = "filter") -> go.Figure:
     """First-layer kernels (k, k, in, out) as k × k heatmaps, averaged over input channels; red +, blue −."""
     kernels = np.asarray(filters, dtype=np.float32).mean(axis=2)
     count = kernels.shape[-1] if count is None else min(count, kernels.shape[-1])
     panels = [kernels[..., index] for index in range(count)]
-    return heatmap_grid_figure(panels, [f"filter {index}" for index in range(count)], "Learned first-layer filters",
+    return heatmap_grid_figure(panels, [f"{label} {index}" for index in range(count)], title,
                                columns=columns, colorscale="RdBu_r", zmid=0.0, value_title="weight")
+
+
+def activation_vector_figure(values: np.ndarray, layer_name: str) -> go.Figure:
+    """A Dense layer's outputs for one image, one bar per unit."""
+    values = np.asarray(values, dtype=np.float32)
+    figure = go.Figure(go.Bar(x=list(range(len(values))), y=values, marker_color=PALETTE[0],
+                              hovertemplate="unit %{x}<br>value %{y:.3f}<extra></extra>"))
+    figure.update_layout(title=f"{layer_name}: all {len(values)} units", xaxis_title="unit", yaxis_title="activation",
+                         height=260, margin={"t": 40, "b": 10})
+    return figure
 
 
 def feature_maps_figure(maps: np.ndarray, layer_name: str, count: int, columns: int = 8) -> go.Figure:

@@ -119,6 +119,9 @@ def add_config_arguments(parser: argparse.ArgumentParser):
     parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--base-model", help="transfer base: mobilenet_v2, vgg16, inception_v3 or registry:<key>")
     parser.add_argument("--fine-tune-layers", type=int)
+    parser.add_argument("--fine-tune-phases", type=int, choices=[1, 2],
+                        help="2 (default): train the head with the base frozen, then fine-tune at learning rate / 10; "
+                             "1: both at once (the old way)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--lr-schedule", choices=SCHEDULES)
@@ -258,8 +261,14 @@ def command_import(arguments):
 
     class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
     load_tensorflow(arguments)
-    entry = Registry(arguments.root).import_model(arguments.file, class_names=class_names, title=arguments.title)
+    registry = Registry(arguments.root)
+    entry = registry.import_model(arguments.file, class_names=class_names, title=arguments.title)
     print(f"imported as {entry.key}: {entry.title}")
+    warnings = entry.card.warnings
+    if warnings is None:  # imported before warnings were kept in the card
+        warnings = entry.card.checked_warnings(registry.load_model(entry.key))
+    for warning in warnings:  # the model lint's findings, like the Train page's warnings before a training
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def command_delete(arguments):
@@ -290,7 +299,7 @@ def command_datasets_import(arguments):
 
     root = registry_root_of(arguments)
     report = import_zip(Path(arguments.path), root, title=arguments.title,
-                        validation=Path(arguments.validation) if arguments.validation else None, on_progress=ProgressLine())
+                        validation=Path(arguments.validation) if arguments.validation else None, on_progress=progress_line())
     print_import_report(report, root)
 
 
@@ -299,20 +308,15 @@ def command_datasets_get(arguments):
 
     root = registry_root_of(arguments)
     load_tensorflow(arguments)  # keras.utils.get_file, if a zip must be downloaded
-    print_import_report(get_course_dataset(arguments.name, root, on_progress=ProgressLine()), root)
+    print_import_report(get_course_dataset(arguments.name, root, on_progress=progress_line()), root)
 
 
-class ProgressLine:
-    """Prints "checked N of M images" every tenth of the way."""
-
-    def __init__(self):
-        self.printed = -1
-
-    def __call__(self, done, total):
-        tenth = 10 * done // max(total, 1)
-        if tenth > self.printed:
-            self.printed = tenth
+def progress_line():
+    """An on_progress(done, total) that prints "checked N of M images" each time another tenth is done."""
+    def on_progress(done, total):
+        if 10 * done // total != 10 * (done - 1) // total:
             print(f"checked {done:,} of {total:,} images", flush=True)
+    return on_progress
 
 
 def print_import_report(report, root):

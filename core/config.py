@@ -1,4 +1,11 @@
-"""TrainConfig: everything that determines a trained model, and the registry key derived from it."""
+"""TrainConfig: everything that determines a trained model, and the registry key derived from it.
+
+The key hashes the canonical JSON, so adding a field would change every key and orphan every trained model.
+`fine_tune_phases` was added that way round on purpose: it is written into the key's JSON only for the
+configs whose training it changed (fine-tuning, now in two phases by default), so every other key, and
+the one-phase fine-tuning entries trained before it existed, keep their keys. A config dict without the
+field (an older card, an older queued job) is read as the one-phase training it was.
+"""
 
 import dataclasses
 import hashlib
@@ -19,6 +26,8 @@ CHANNELS_BY_COLOR_MODE = {"grayscale": 1, "rgb": 3}
 SCHEDULES = ("constant", "one_cycle")
 APPLICATION_BASES = ("mobilenet_v2", "vgg16", "inception_v3")
 REGISTRY_BASE_PREFIX = "registry:"
+FINE_TUNE_PHASES = (1, 2)  # 1: head and unfrozen layers together (the old way); 2: head first, then the top layers
+FINE_TUNE_RATE_DIVISOR = 10  # the second phase trains at learning_rate / 10
 KEY_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 # Bounds that keep one training inside a classroom server's memory (each weight costs about 16 bytes while Adam
 # trains it: the weight, its gradient and two moments). core.shapes.check_model_size bounds the whole network.
@@ -80,6 +89,7 @@ class TrainConfig:
     batch_norm: bool = False
     base_model: str = "mobilenet_v2"
     fine_tune_layers: int = 0
+    fine_tune_phases: int = 2  # with fine_tune_layers > 0: train the head with the base frozen, then fine-tune at rate / 10
     # Optimisation
     optimizer: str = "adam"
     learning_rate: float = 0.001
@@ -120,6 +130,11 @@ class TrainConfig:
         _check_range("kernel_size", self.kernel_size, 1, 11)
         _check_range("conv_strides", self.conv_strides, 1, 4)
         _check_range("fine_tune_layers", self.fine_tune_layers, 0, 1000)
+        _check_choice("fine_tune_phases", self.fine_tune_phases, FINE_TUNE_PHASES)
+        if self.fine_tunes_in_two_phases and self.epochs < 2:
+            raise ConfigError("Fine-tuning in two phases needs at least 2 epochs: the first trains the new head with the "
+                              "base frozen, the rest fine-tune its top layers. Use epochs=2 or more, or "
+                              f"fine_tune_phases=1. Received: epochs={self.epochs}")
         if self.image_size is not None:
             _check_range("image_size", self.image_size, 8, 512)
         if self.train_subset is not None:
@@ -147,11 +162,23 @@ class TrainConfig:
         """The same config with fields that do not affect this family reset to their defaults."""
         defaults = TrainConfig()
         unused = {
-            "dnn": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm", "base_model", "fine_tune_layers"),
-            "cnn": ("base_model", "fine_tune_layers"),
-            "transfer": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm"),
+            "dnn": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm", "base_model", "fine_tune_layers",
+                    "fine_tune_phases"),
+            "cnn": ("base_model", "fine_tune_layers", "fine_tune_phases"),
+            "transfer": ("filters", "kernel_size", "conv_strides", "padding", "batch_norm")
+            + (() if self.fine_tune_layers else ("fine_tune_phases",)),
         }[self.family]
         return dataclasses.replace(self, **{name: getattr(defaults, name) for name in unused})
+
+    @property
+    def fine_tunes_in_two_phases(self) -> bool:
+        """True for a transfer config that trains its head first, then fine-tunes the base's top layers."""
+        return self.family == "transfer" and self.fine_tune_layers > 0 and self.fine_tune_phases == 2
+
+    @property
+    def head_epochs(self) -> int:
+        """Epochs of the first phase (the head alone, base frozen) of two-phase fine-tuning; 0 otherwise."""
+        return (self.epochs + 1) // 2 if self.fine_tunes_in_two_phases else 0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of every field (tuples become lists)."""
@@ -160,6 +187,8 @@ class TrainConfig:
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no spaces, irrelevant fields reset. The key hashes this."""
         payload = {"config_version": CONFIG_VERSION, **self.canonical().to_dict()}
+        if not self.fine_tunes_in_two_phases:
+            del payload["fine_tune_phases"]  # keys from before the field existed stay as they were (module docstring)
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -177,14 +206,21 @@ class TrainConfig:
             body = f"CNN {'-'.join(map(str, self.filters))} / Dense {dense}"
         else:
             mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
+            mode += ", one phase" if self.fine_tune_layers and self.fine_tune_phases == 1 else ""
             body = f"Transfer {self.base_model} ({mode})"
         subset = f" ({self.train_subset:,} images)" if self.train_subset else ""
         return f"{body} on {self.dataset}{subset}, {self.epochs} epochs"
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """Build a config from a dict such as `to_dict()` made; unknown fields are an error."""
+        """Build a config from a dict such as `to_dict()` made; unknown fields are an error.
+
+        A fine-tuning config without `fine_tune_phases` was written before two-phase fine-tuning and is read as the
+        one-phase training it was, so that its key does not change.
+        """
         data = {name: value for name, value in data.items() if name != "config_version"}
+        if data.get("family") == "transfer" and data.get("fine_tune_layers"):
+            data.setdefault("fine_tune_phases", 1)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -219,8 +255,8 @@ def _check_range(name, value, low, high):
         raise ConfigError(f"{name} must be a number from {low} to {high}. Received: {name}={value!r}")
 
 
-# Presets a teacher would recognise. "classic" ones follow the TensorFlow course exactly. "fast" ones are the
-# defaults: the classic networks' accuracy or better, trained in seconds on a laptop CPU (docs/performance.md).
+# Presets a teacher would recognise; core.course.PRESET_LESSONS says which lesson's network each one reproduces.
+# "fast" ones are tuned for speed: the classic networks' accuracy or better in seconds on a CPU (docs/performance.md).
 PRESETS = {
     # The classic DNN's network; one-cycle learning rate and batches of 128: >= 88.5% test accuracy in about 8 s.
     "fast DNN": TrainConfig(family="dnn", hidden_units=(128,), batch_size=128, learning_rate=0.005, lr_schedule="one_cycle",
@@ -231,4 +267,7 @@ PRESETS = {
     "classic DNN": TrainConfig(family="dnn", hidden_units=(128,), epochs=5, batch_size=32),
     "classic CNN": TrainConfig(family="cnn", filters=(32, 64), hidden_units=(128,), epochs=5, batch_size=32),
     "fast preview": TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), train_subset=2000, epochs=3, batch_size=64),
+    "course CNN 64-64": TrainConfig(family="cnn", filters=(64, 64), hidden_units=(128,), epochs=5, batch_size=32),
+    "course CNN 64-64-64": TrainConfig(family="cnn", filters=(64, 64, 64), hidden_units=(128,), epochs=5, batch_size=32),
+    "course MNIST CNN 32": TrainConfig(family="cnn", filters=(32,), hidden_units=(128,), epochs=10, batch_size=32),
 }

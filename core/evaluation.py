@@ -45,6 +45,16 @@ class Evaluation:
         """Indices of the test examples the model got wrong, in test-set order."""
         return np.flatnonzero(self.predicted != self.y_true)
 
+    def confident_mistakes(self) -> np.ndarray:
+        """The misclassified test examples, most confident first: the model's worst surprises."""
+        wrong = self.misclassified()
+        confidence = self.probabilities[wrong, self.predicted[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")]
+
+    def confidence(self, index: int) -> float:
+        """The probability the model gave its own prediction for test example `index`."""
+        return float(self.probabilities[index, self.predicted[index]])
+
     def save(self, path) -> None:
         """Write to an .npz file (no pickled objects), replacing it atomically."""
         path = Path(path)
@@ -274,12 +284,12 @@ def _plain_english(comparison, name_a, name_b):
         f"points ({accuracies}; 95% CI {low:.1f} to {high:.1f} points)"
     )
     if c.p_value < 0.001:
-        verdict = "p < 0.001, so the difference is very unlikely to be noise"
+        verdict = "p < 0.001, so the difference is very unlikely to come from which test images were drawn"
     elif c.p_value < 0.05:
-        verdict = f"p = {c.p_value:.3f}, so the difference is unlikely to be noise"
+        verdict = f"p = {c.p_value:.3f}, so the difference is unlikely to come from which test images were drawn"
     else:
         verdict = (
-            f"p = {c.p_value:.3f}, so the difference could be noise: "
+            f"p = {c.p_value:.3f}, so the difference could come from which test images were drawn: "
             f"another test set might reverse it"
         )
     return f"{headline}; McNemar {verdict}."

@@ -6,6 +6,7 @@ CNN looked; `saliency_map` picks Grad-CAM for CNNs and input gradients for dense
 """
 
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,6 +65,55 @@ def max_pool(image_2d, size=2) -> np.ndarray:
     return blocks.max(axis=(1, 3))
 
 
+@dataclass(frozen=True)
+class ConvolutionStep:
+    """One output pixel of `apply_filter`, worked out: the window under the kernel, the products and their sum."""
+
+    row: int  # the output pixel, which is also the window's top-left corner in the image
+    column: int
+    window: np.ndarray  # the k x k image pixels under the kernel
+    kernel: np.ndarray
+    products: np.ndarray  # window * kernel, element by element
+    total: float  # their sum: the output before rounding and clipping
+    shown: int  # what apply_filter draws: the sum rounded and clipped to 0..255
+
+
+@dataclass(frozen=True)
+class PoolingStep:
+    """One output pixel of `max_pool`: the size x size block it keeps the largest value of."""
+
+    row: int  # the output pixel; its block starts at (row * size, column * size) in the input
+    column: int
+    window: np.ndarray
+    maximum: int
+
+
+def convolution_step(image_2d, kernel, row: int, column: int) -> ConvolutionStep:
+    """The arithmetic behind apply_filter(image_2d, kernel)[row, column]."""
+    image = _as_2d(image_2d).astype(np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    size = kernel.shape[0]
+    _check_position(row, column, image.shape[0] - size + 1, image.shape[1] - size + 1, "filtered image")
+    window = image[row:row + size, column:column + size]
+    products = window * kernel
+    total = float(products.sum())
+    return ConvolutionStep(row, column, window, kernel, products, total, int(np.clip(np.rint(total), 0, 255)))
+
+
+def pooling_step(feature_map_2d, row: int, column: int, size: int = 2) -> PoolingStep:
+    """The arithmetic behind max_pool(feature_map_2d, size)[row, column]."""
+    values = _as_2d(feature_map_2d)
+    _check_position(row, column, values.shape[0] // size, values.shape[1] // size, "pooled image")
+    window = values[row * size:(row + 1) * size, column * size:(column + 1) * size]
+    return PoolingStep(row, column, window, int(window.max()))
+
+
+def _check_position(row, column, height, width, what):
+    if not (0 <= row < height and 0 <= column < width):
+        raise CoreError(f"The {what} is {height} x {width} pixels, so a position runs from (0, 0) to "
+                        f"({height - 1}, {width - 1}). Received: row={row}, column={column}")
+
+
 def first_layer_filters(model) -> np.ndarray:
     """The learned kernels of the model's first Conv2D layer, shaped (k, k, in, out)."""
     from tensorflow import keras
@@ -78,23 +128,21 @@ def first_layer_filters(model) -> np.ndarray:
 
 
 def feature_maps(model, image_hwc) -> list[tuple[str, np.ndarray]]:
-    """The output of every Conv2D and MaxPooling2D layer for one image, in order, each (H, W, C).
+    """Each convolution block's maps after its nonlinearity, and each pooling's, for one image, in order, each (H, W, C).
 
-    A pretrained base nested inside a transfer model appears once, as its final feature map.
+    core.activations says which tensor each one is (a batch-norm block is shown after its Activation layer, not
+    straight out of Conv2D); a small CNN base nested in a transfer model is shown layer by layer.
     """
-    from tensorflow import keras
+    from core.activations import layer_activations
 
-    layers = [layer for layer in model.layers if _is_feature_layer(layer)]
-    if not layers:
+    maps = [(activation.name, activation.values) for activation in layer_activations(model, image_hwc)
+            if activation.values.ndim == 3]
+    if not maps:
         raise CoreError(
             f"The model {model.name!r} has no convolution or pooling layers, so it makes no "
             f"feature maps (it is a dense network). Pick a CNN, or use saliency_map."
         )
-    extractor = keras.Model(model.input, [_output_in(model, layer) for layer in layers])
-    outputs = extractor(_model_input(model, image_hwc), training=False)
-    if not isinstance(outputs, (list, tuple)):
-        outputs = [outputs]
-    return [(layer.name, np.asarray(output)[0]) for layer, output in zip(layers, outputs)]
+    return maps
 
 
 def layer_maps_for_images(model, images, layer_name: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -180,15 +228,6 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
-
-
-def _is_feature_layer(layer):
-    """Conv2D, MaxPooling2D, or a nested model (a pretrained base) that outputs a feature map."""
-    from tensorflow import keras
-
-    if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D)):
-        return True
-    return isinstance(layer, keras.Model) and len(layer.output.shape) == 4
 
 
 def _grad_cam_layer(model):

@@ -1,6 +1,7 @@
-"""Plain-language warnings about a training configuration (`lint`) or a model built by hand (`lint_model`).
+"""Plain-language warnings about a training configuration (`lint`), a model built by hand (`lint_model`), or a
+model file made elsewhere (`model_warnings`: run on every import and stored in its card).
 
-Each warning says what is wrong for this data and what to change; none of them stops training.
+Each warning says what is wrong and what to change; none of them stops training or importing.
 """
 
 import functools
@@ -9,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from core.config import TrainConfig
+from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.models import build_model, head
 from core.pretrained import APPLICATIONS, application_image_size
 from core.shapes import feature_map_problem, validate_input_shape
@@ -50,14 +51,47 @@ def _built_model_warnings(config: TrainConfig, input_shape, num_classes) -> tupl
 
 def lint_model(model, num_classes=None, loss=None, input_shape=None) -> list[str]:
     """Plain-language warnings about a model built by hand: its head, its loss and the input it expects."""
-    warnings = []
-    units, activation = model.output_shape[-1], _output_activation(model)
+    units, activation = model.output_shape[-1], output_activation(model)
     loss_name, from_logits = _loss_name(loss)
+    warnings = _head_warnings(units, activation, num_classes, from_logits, "the data has")
+    warnings += _loss_warnings(loss_name, units, num_classes)
+    warnings += _input_warnings(model, input_shape)
+    return warnings
+
+
+def model_warnings(model, class_names) -> list[str]:
+    """What is wrong with a model made elsewhere, for the classes it is said to predict: its head, its weights,
+    its class names and the pixels it expects. Run on every import; the card keeps the result."""
+    units, activation = int(model.output_shape[-1]), output_activation(model)
+    warnings = _head_warnings(units, activation, len(class_names), False, "it has class names for")
+    if activation not in ("sigmoid", "softmax") or (activation == "softmax" and units == 1):
+        warnings.append("Its outputs are not probabilities, so the Predict page shows them as raw scores, not percentages.")
+    warnings += _weight_warnings(model)
+    warnings += _class_name_warnings(class_names)
+    if not _has_rescaling(model):
+        warnings.append(
+            "The model has no Rescaling layer, so it expects its pixels scaled outside the model, the way it was trained. "
+            "This app gives it raw pixels from 0 to 255; if it was trained on images divided by 255 (as the classic "
+            "course does before fit), its predictions here will be wrong. Re-save it with layers.Rescaling(1/255) "
+            "right after keras.Input."
+        )
+    return warnings
+
+
+def _head_warnings(units, activation, num_classes, from_logits, classes_phrase) -> list[str]:
+    """The last layer against the number of classes: softmax over one unit, non-probability outputs, wrong sizes."""
+    warnings = []
     if units == 1 and activation == "softmax":
         warnings.append(
             "The last layer is Dense(1, activation='softmax'). Softmax over a single number always outputs 1.0, "
             "so the model cannot learn anything. For two classes use Dense(1, activation='sigmoid') with "
             "loss='binary_crossentropy'; for N classes use Dense(N, activation='softmax')."
+        )
+    elif activation == "sigmoid" and units > 1:
+        warnings.append(
+            f"The last layer has {units} sigmoid units: each output is a separate yes/no probability, and together they "
+            f"do not add up to 1. For one class per image use Dense({units}, activation='softmax') with "
+            "loss='sparse_categorical_crossentropy'."
         )
     elif activation not in (None, "sigmoid", "softmax") and not from_logits:
         wanted = "sigmoid" if units == 1 else "softmax"
@@ -65,19 +99,47 @@ def lint_model(model, num_classes=None, loss=None, input_shape=None) -> list[str
             f"The last layer uses activation='{activation}', so its outputs are not probabilities. "
             f"Use activation='{wanted}' on the last layer (or a loss with from_logits=True)."
         )
+    unit_word = "unit" if units == 1 else "units"
     if num_classes and num_classes > 2 and units != num_classes:
         warnings.append(
-            f"The last layer has {units} units but the data has {num_classes} classes. "
+            f"The last layer has {units} {unit_word} but {classes_phrase} {num_classes} classes. "
             f"Use Dense({num_classes}, activation='softmax'): one probability per class."
         )
     if num_classes == 2 and units not in (1, 2):
         warnings.append(
-            f"The last layer has {units} units but the data has 2 classes. "
+            f"The last layer has {units} {unit_word} but {classes_phrase} 2 classes. "
             "Use Dense(1, activation='sigmoid') with loss='binary_crossentropy'."
         )
-    warnings += _loss_warnings(loss_name, units, num_classes)
-    warnings += _input_warnings(model, input_shape)
     return warnings
+
+
+def _weight_warnings(model) -> list[str]:
+    """Layers whose weights hold NaN or infinity: a training that diverged, whose every prediction is NaN."""
+    broken = []
+    for layer in model.layers:
+        values = [np.asarray(weight) for weight in layer.get_weights()]
+        bad = sum(int(np.size(value) - np.count_nonzero(np.isfinite(value))) for value in values)
+        if bad:
+            broken.append(f"'{layer.name}' ({bad:,} of {sum(np.size(value) for value in values):,})")
+    if not broken:
+        return []
+    return [
+        f"Weights that are NaN or infinite (not numbers) in {', '.join(broken)}: every prediction of this model is NaN. "
+        "Its training diverged; train it again with a smaller learning rate."
+    ]
+
+
+def _class_name_warnings(class_names) -> list[str]:
+    """Class names given twice: two outputs would be shown under the same name."""
+    positions = {}
+    for index, name in enumerate(class_names):
+        positions.setdefault(name, []).append(index)
+    repeated = {name: indices for name, indices in positions.items() if len(indices) > 1}
+    return [
+        f"The class name '{name}' is given to outputs {', '.join(map(str, indices))}: their predictions cannot be told "
+        "apart. Give each output its own name, in the order the model was trained with."
+        for name, indices in repeated.items()
+    ]
 
 
 def _learning_rate_warnings(config):
@@ -136,10 +198,16 @@ def _size_warnings(model, config):
 
 def _transfer_warnings(config, input_shape):
     warnings = []
-    if config.fine_tune_layers and config.learning_rate > 1e-3:
+    tuning_rate = config.learning_rate / (FINE_TUNE_RATE_DIVISOR if config.fine_tunes_in_two_phases else 1)
+    if config.fine_tune_layers and tuning_rate > 1e-3:
+        if config.fine_tunes_in_two_phases:
+            where = f"the second phase's learning_rate / {FINE_TUNE_RATE_DIVISOR} = {tuning_rate:g}"
+            fix = f"learning_rate={1e-3 * FINE_TUNE_RATE_DIVISOR:g} or less (the second phase then runs at 0.001 or less)"
+        else:
+            where, fix = f"learning_rate={config.learning_rate:g}", "learning_rate=0.0001"
         warnings.append(
-            f"Fine-tuning pretrained layers with learning_rate={config.learning_rate:g} can wreck the features they "
-            "learnt. Use a small rate such as 0.0001 when fine_tune_layers > 0."
+            f"Fine-tuning pretrained layers with {where} can wreck the features they learnt. Use {fix} when "
+            "fine_tune_layers > 0."
         )
     if config.base_model in APPLICATIONS:
         image_size = application_image_size(config.base_model, input_shape)
@@ -178,7 +246,7 @@ def _training_warnings(config, num_classes):
     return warnings
 
 
-def _output_activation(model):
+def output_activation(model):
     """The name of the activation that produces the model's output, or None when it cannot be told."""
     last = model.layers[-1]
     if isinstance(last, layers.Softmax):
@@ -235,10 +303,15 @@ def _input_warnings(model, input_shape):
                 f"The model expects images of shape {expected} but the data has shape {given}. Rebuild the model "
                 f"with keras.Input(shape={given}), or load the data with image_size and color_mode that match the model."
             )
-    has_nested_base = any(isinstance(layer, keras.Model) for layer in model.layers)
-    if not has_nested_base and not any(isinstance(layer, (layers.Rescaling, layers.Normalization)) for layer in model.layers):
+    if not _has_rescaling(model):
         warnings.append(
             "The model has no Rescaling layer, so raw pixel values 0..255 reach the first layer and training is "
             "unstable. Add layers.Rescaling(1/255) right after keras.Input."
         )
     return warnings
+
+
+def _has_rescaling(model) -> bool:
+    """True when the model scales its own pixels (Rescaling or Normalization), or nests a base that does."""
+    has_nested_base = any(isinstance(layer, keras.Model) for layer in model.layers)
+    return has_nested_base or any(isinstance(layer, (layers.Rescaling, layers.Normalization)) for layer in model.layers)

@@ -143,7 +143,7 @@ def build_transfer(
         x = layers.Flatten(name="flatten")(x)
     elif base_model in APPLICATIONS:
         image_size = application_image_size(base_model, input_shape)
-        base = _application_base(base_model, image_size, weights)
+        base = application_base(base_model, image_size, weights)
         x = _adapt_image(inputs, input_shape, (*image_size, 3))
         x = _imagenet_preprocessing(x, base_model)
         _freeze_base(base, fine_tune_layers)
@@ -193,6 +193,15 @@ def _adapt_image(x, input_shape, base_shape):
     return x
 
 
+def set_fine_tuning(model, fine_tune_layers: int):
+    """Freeze a transfer model's base except its top `fine_tune_layers` layers (0 freezes it all); compile after."""
+    bases = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(bases) != 1:
+        raise ConfigError(f"Expected a transfer model with one pretrained base inside. Received: model {model.name!r} "
+                          f"with {len(bases)} nested models")
+    _freeze_base(bases[0], fine_tune_layers)
+
+
 def _freeze_base(base, fine_tune_layers):
     """Freeze the base except its top `fine_tune_layers` layers with weights; BatchNorm always stays frozen."""
     if not fine_tune_layers:
@@ -237,7 +246,7 @@ def _registry_base(key, base_loader):
 # ----- ImageNet bases ---------------------------------------------------------------------------
 
 
-def _application_base(base_model, image_size, weights):
+def application_base(base_model, image_size, weights):
     """MobileNetV2, VGG16 or InceptionV3 without its top; raise PretrainedWeightsUnavailable when offline."""
     if weights == "imagenet":
         weights = pretrained_weights_path(base_model, image_size)

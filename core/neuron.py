@@ -1,6 +1,9 @@
 """Hello, neuron: one Dense unit learns the line y = 2x - 1 from six points.
 
-The classic first lesson of the TensorFlow course, with a real Keras model and real SGD.
+The classic first lesson of the TensorFlow course, with a real Keras model and real SGD. With
+`noise=0` the six points lie exactly on y = 2x - 1, so the best line is the rule itself and any miss
+at x = 10 is unfinished optimisation; with noise, the least-squares line (computed exactly here)
+moves away from the rule, and that part of the miss comes from the data.
 """
 
 import math
@@ -17,6 +20,8 @@ TRUE_BIAS = -1.0
 QUERY_X = 10.0
 MAX_EPOCHS = 5000
 MAX_LEARNING_RATE = 1.0
+MAX_NOISE = 5.0
+NOISE_SEED = 2024  # the noisy y values are the same every time, whatever the weights' seed
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,28 @@ class LineFit:
     bias: float
     losses: list[float]
     prediction: float  # the model's output for QUERY_X
+    noise: float = 0.0  # standard deviation of the noise added to the six y values
+    best_weight: float = TRUE_WEIGHT  # the least-squares line through the six points: the best any line can do
+    best_bias: float = TRUE_BIAS
 
     @property
     def final_loss(self) -> float:
         return self.losses[-1]
+
+    @property
+    def best_prediction(self) -> float:
+        """The least-squares line's value at QUERY_X: where a fully trained neuron would land."""
+        return self.best_weight * QUERY_X + self.best_bias
+
+    @property
+    def optimisation_gap(self) -> float:
+        """How far the neuron is from the best line at QUERY_X: training that has not finished."""
+        return self.prediction - self.best_prediction
+
+    @property
+    def data_gap(self) -> float:
+        """How far the best line is from the rule at QUERY_X: 0 without noise, else the data's doing."""
+        return self.best_prediction - (TRUE_WEIGHT * QUERY_X + TRUE_BIAS)
 
     @property
     def diverged(self) -> bool:
@@ -42,10 +65,19 @@ class LineFit:
         return not finite or self.final_loss > self.losses[0]
 
 
-def training_points() -> tuple[np.ndarray, np.ndarray]:
-    """The six (x, y) pairs of the lesson, as float32 columns."""
+def training_points(noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The six (x, y) pairs of the lesson as float32 columns; `noise` adds seeded Gaussian noise to y."""
     xs = np.array(XS, dtype="float32").reshape(-1, 1)
-    return xs, TRUE_WEIGHT * xs + TRUE_BIAS
+    ys = TRUE_WEIGHT * xs + TRUE_BIAS
+    if noise:
+        ys = ys + noise * np.random.default_rng(NOISE_SEED).standard_normal(ys.shape)
+    return xs, ys.astype("float32")
+
+
+def least_squares_line(xs, ys) -> tuple[float, float]:
+    """(weight, bias) of the line with the smallest mean squared error through the points, solved exactly."""
+    weight, bias = np.polyfit(np.asarray(xs, dtype=np.float64).ravel(), np.asarray(ys, dtype=np.float64).ravel(), 1)
+    return float(weight), float(bias)
 
 
 def build_neuron(learning_rate: float = 0.01):
@@ -57,24 +89,27 @@ def build_neuron(learning_rate: float = 0.01):
     return model
 
 
-def fit_line(epochs: int = 500, learning_rate: float = 0.01, seed: int = 0) -> LineFit:
+def fit_line(epochs: int = 500, learning_rate: float = 0.01, seed: int = 0, noise: float = 0.0) -> LineFit:
     """Train one neuron on the six points for `epochs` full-batch SGD steps.
 
     Each epoch is one batch of all six points, exactly what `model.fit(xs, ys, epochs=epochs,
-    batch_size=6)` does, but through `train_on_batch`, which skips fit's per-epoch setup and
-    runs hundreds of epochs in well under a second.
+    batch_size=6)` does, but through `train_on_batch`, which skips fit's per-epoch setup.
     """
     _check_arguments(epochs, learning_rate, seed)
-    epochs, learning_rate, seed = int(epochs), float(learning_rate), int(seed)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise <= MAX_NOISE:
+        raise ConfigError(f"noise must be a number from 0 to {MAX_NOISE}. Received: noise={noise!r}")
+    epochs, learning_rate, seed, noise = int(epochs), float(learning_rate), int(seed), float(noise)
     from tensorflow import keras
 
     keras.utils.set_random_seed(seed)
-    xs, ys = training_points()
+    xs, ys = training_points(noise)
     model = build_neuron(learning_rate)
     losses = [float(model.train_on_batch(xs, ys)) for _ in range(epochs)]
     kernel, bias = model.get_layer("neuron").get_weights()
     prediction = model.predict(np.array([[QUERY_X]], dtype="float32"), verbose=0)
-    return LineFit(epochs, learning_rate, seed, float(kernel[0, 0]), float(bias[0]), losses, float(prediction[0, 0]))
+    best_weight, best_bias = least_squares_line(xs, ys)
+    return LineFit(epochs, learning_rate, seed, float(kernel[0, 0]), float(bias[0]), losses, float(prediction[0, 0]),
+                   noise, best_weight, best_bias)
 
 
 def _check_arguments(epochs, learning_rate, seed):

@@ -344,17 +344,28 @@ class Registry:
         if self.has(key):
             return self.get(key)
         model = load_model_file(path)
-        units = int(model.output_shape[-1])
-        num_classes = 2 if units == 1 else units
-        class_names = list(class_names or [f"class {index}" for index in range(num_classes)])
-        if len(class_names) != num_classes:
-            raise ModelFileError(
-                f"The model predicts {num_classes} classes but {len(class_names)} class names were given. "
-                f"Received: class_names={class_names}"
-            )
+        class_names = _class_names_for(int(model.output_shape[-1]), class_names)
         card = imported_card(key, model, class_names, title or f"Imported {path.name}", path.name)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
+
+
+def _class_names_for(units: int, class_names: list[str] | None) -> list[str]:
+    """The class names of an imported model: as given, or 'class 0', 'class 1', ... (two for one output unit).
+
+    One output unit with more than two names is accepted: that is the classic Dense(1, activation='softmax')
+    mistake, which the card's warnings then explain instead of the import hiding it.
+    """
+    if class_names is None:
+        return [f"class {index}" for index in range(2 if units == 1 else units)]
+    class_names = list(class_names)
+    if (units == 1 and len(class_names) < 2) or (units > 1 and len(class_names) != units):
+        expected = "at least 2 (one output unit)" if units == 1 else str(units)
+        raise ModelFileError(
+            f"The model has {units} output unit{'s' if units > 1 else ''}, so it needs {expected} class names, in output "
+            f"order; {len(class_names)} were given. Received: class_names={class_names}"
+        )
+    return class_names
 
 
 def _write_json(path: Path, value):

@@ -2,14 +2,18 @@
 
 The lesson's classic CNN on 28x28 images goes 28 -> 26 -> 13 -> 11 -> 5 -> Flatten 1600 -> 128 -> 10.
 `shape_walkthrough(model)` explains every step from the model's own layer settings, so the text always
-matches what Keras built. `feature_map_sizes` and `feature_map_problem` do the same sums before a model
-is built, so that a CNN whose feature maps would vanish is explained instead of built.
+matches what Keras built. `network_plan` gives the same rows for the network core.models would build,
+without building it (a 300x300 input can mean a Dense layer of a hundred million weights, which a page
+should describe, not allocate); a test checks it row by row against the built model. `feature_map_sizes`
+and `feature_map_problem` do the sums before a model is built, so that a CNN whose feature maps would
+vanish is explained instead of built.
 
 This module imports neither Keras nor numpy.
 """
 
 import math
 import numbers
+from types import SimpleNamespace
 
 from core.config import PADDINGS
 from core.errors import ConfigError
@@ -62,29 +66,21 @@ def feature_map_sizes(input_shape, num_blocks, kernel_size=3, conv_strides=1, pa
 def parameter_count(config, input_shape, num_classes: int) -> int | None:
     """The number of weights the DNN or CNN that `config` describes has for this input, computed without building it.
 
-    None for a transfer model, whose size depends on its base.
+    None for a transfer model, whose size depends on its base, and for a CNN whose feature maps vanish.
     """
-    height, width, features = validate_input_shape(input_shape)
-    total = 0
-    if config.family == "cnn":
-        if feature_map_problem(input_shape, config.filters, config.kernel_size, config.conv_strides, config.padding):
-            return None  # the model cannot be built; build_cnn says why
-        for filters in config.filters:
-            weights = config.kernel_size**2 * features * filters
-            total += weights + (4 * filters if config.batch_norm else filters)  # batch norm replaces the bias
-            features = filters
-        height, width = feature_map_sizes(input_shape, len(config.filters), config.kernel_size, config.conv_strides,
-                                          config.padding)[-1]
-        features *= height * width
-    elif config.family == "dnn":
-        features *= height * width
-    else:
-        return None
-    for units in config.hidden_units:
-        total += features * units + units
-        features = units
-    outputs = 1 if num_classes == 2 else num_classes
-    return total + features * outputs + outputs
+    plan = config_plan(config, input_shape, num_classes)
+    return None if plan is None else sum(row["params"] for row in plan)
+
+
+def config_plan(config, input_shape, num_classes: int) -> list[dict] | None:
+    """`network_plan` for a DNN or CNN config; None for transfer, or for a CNN whose feature maps vanish."""
+    if config.family == "dnn" or (config.family == "cnn" and not feature_map_problem(
+            input_shape, config.filters, config.kernel_size, config.conv_strides, config.padding)):
+        return network_plan(input_shape, num_classes, family=config.family, filters=config.filters,
+                            kernel_size=config.kernel_size, conv_strides=config.conv_strides, padding=config.padding,
+                            batch_norm=config.batch_norm, hidden_units=config.hidden_units,
+                            activation=config.activation, dropout_rate=config.dropout_rate)
+    return None
 
 
 def check_model_size(config, input_shape, num_classes: int):
@@ -167,6 +163,70 @@ def shape_flow(rows: list[dict]) -> str:
         elif row["type"] == "Flatten" and shape:
             steps.append(str(shape[0]))
     return " → ".join(steps)
+
+
+def network_plan(input_shape, num_classes: int, family: str = "cnn", filters=(32, 64), kernel_size: int = 3,
+                 conv_strides: int = 1, padding: str = "valid", batch_norm: bool = False, hidden_units=(128,),
+                 activation: str = "relu", dropout_rate: float = 0.0) -> list[dict]:
+    """The rows `shape_walkthrough` gives for core.models' DNN or CNN with these settings, by arithmetic alone."""
+    shape = validate_input_shape(input_shape)
+    layers = [_planned("image", "InputLayer"), _planned("rescale", "Rescaling", scale=1 / 255)]
+    if family == "cnn":
+        problem = feature_map_problem(shape, filters, kernel_size, conv_strides, padding)
+        if problem:
+            raise ConfigError(problem)
+        for block, count in enumerate(filters, start=1):
+            conv = dict(kernel_size=(kernel_size,) * 2, strides=(conv_strides,) * 2, padding=padding, filters=count)
+            layers.append(_planned(f"conv_{block}", "Conv2D", use_bias=not batch_norm, **conv))
+            if batch_norm:
+                layers += [_planned(f"batch_norm_{block}", "BatchNormalization"), _planned(f"{activation}_{block}", "Activation")]
+            layers.append(_planned(f"pool_{block}", "MaxPooling2D", pool_size=(POOL_SIZE,) * 2, strides=(POOL_SIZE,) * 2,
+                                   padding="valid"))
+    layers.append(_planned("flatten", "Flatten"))
+    for index, units in enumerate(hidden_units, start=1):
+        layers.append(_planned(f"dense_{index}", "Dense", units=units, use_bias=True))
+        if dropout_rate > 0:
+            layers.append(_planned(f"dropout_{index}", "Dropout"))
+    layers.append(_planned("head", "Dense", units=1 if num_classes == 2 else num_classes, use_bias=True))
+
+    rows = []
+    for layer in layers:
+        formula, params_formula, output_shape = EXPLAINERS[layer.kind](layer, shape)
+        rows.append({"layer": layer.name, "type": layer.kind, "output_shape": tuple(output_shape),
+                     "params": _planned_params(layer, shape), "formula": formula, "params_formula": params_formula,
+                     "computed_shape": output_shape})
+        shape = tuple(output_shape)
+    return rows
+
+
+def plan_summary(rows: list[dict]) -> dict:
+    """Totals a page shows about a network: parameters, the Flatten length, the biggest layer, and memory.
+
+    Memory is for float32 numbers (4 bytes): the weights, and the feature maps one image produces on its way
+    through (training keeps them for the backward pass, for every image of the batch).
+    """
+    biggest = max(rows, key=lambda row: row["params"])
+    flatten = next((row for row in rows if row["type"] == "Flatten"), None)
+    total = sum(row["params"] for row in rows)
+    values_per_image = sum(math.prod(row["output_shape"]) for row in rows if row["type"] != "InputLayer")
+    return {"parameters": total, "flatten length": flatten["output_shape"][0] if flatten else None,
+            "biggest layer": biggest["layer"], "biggest layer parameters": biggest["params"],
+            "weights bytes": 4 * total, "feature map bytes per image": 4 * values_per_image}
+
+
+def _planned(name, kind, **settings):
+    return SimpleNamespace(name=name, kind=kind, **settings)
+
+
+def _planned_params(layer, shape) -> int:
+    """The weights of a planned layer: kernels and biases, BatchNorm's four numbers per channel, else none."""
+    if layer.kind == "Conv2D":
+        return (math.prod(layer.kernel_size) * shape[-1] + layer.use_bias) * layer.filters
+    if layer.kind == "Dense":
+        return (shape[-1] + layer.use_bias) * layer.units
+    if layer.kind == "BatchNormalization":
+        return 4 * shape[-1]
+    return 0
 
 
 def _explain_input(layer, shape):

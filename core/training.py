@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from core.augment import build_augmenter
 from core.card import ModelCard, trained_card
-from core.config import TrainConfig
+from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.datasets import load_dataset
 from core.errors import TrainingCancelled
 from core.evaluation import Evaluation, evaluate
-from core.models import build_model, head
+from core.models import build_model, head, set_fine_tuning
 
 CANCEL_CHECK_SECONDS = 0.25
 # Images trained per call into TensorFlow: fewer Python round trips per epoch. A dense network's batch is
@@ -42,9 +42,13 @@ class EpochProgress:
     val_accuracy: float
     seconds: float
     eta_seconds: float
+    phase: int | None = None  # two-phase fine-tuning: 1 trains the head alone, 2 the head and the base's top layers
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        if row["phase"] is None:
+            del row["phase"]  # only fine-tuning histories carry phases
+        return row
 
 
 @dataclass
@@ -76,15 +80,17 @@ def make_optimizer(name: str, learning_rate):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epoch: int | None = None):
+def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epoch: int | None = None,
+                     learning_rate: float | None = None, epochs: int | None = None):
     """Compile with the loss that matches the head: binary or sparse categorical cross-entropy.
 
-    With `steps_per_epoch`, a one_cycle config gets its learning-rate schedule over the whole run.
+    With `steps_per_epoch`, a one_cycle config gets its learning-rate schedule over the whole run (or over
+    `epochs`, for one phase of fine-tuning). `learning_rate` replaces the config's (the second phase's lower rate).
     """
     _, _, loss = head(num_classes)
-    learning_rate = config.learning_rate
+    learning_rate = config.learning_rate if learning_rate is None else learning_rate
     if config.lr_schedule == "one_cycle" and steps_per_epoch:
-        learning_rate = one_cycle_schedule(steps_per_epoch * config.epochs, config.learning_rate)
+        learning_rate = one_cycle_schedule(steps_per_epoch * (epochs or config.epochs), learning_rate)
     model.compile(
         optimizer=make_optimizer(config.optimizer, learning_rate),
         loss=loss,
@@ -157,7 +163,7 @@ def train(
 
     started = time.perf_counter()
     streamed = streams_from_disk(dataset, config)
-    model.fit(
+    fit_in_phases(model, config, dataset.num_classes, steps_per_epoch, progress)(
         training_data(dataset, config),
         None if streamed else dataset.y_train,
         batch_size=None if streamed else config.batch_size,
@@ -173,6 +179,33 @@ def train(
     if stopped_reason is None and len(progress.history) < config.epochs:
         stopped_reason = f"early stopping: validation loss stopped improving for {config.early_stopping_patience} epochs"
     return TrainResult(model, progress.history, time.perf_counter() - started, stopped_reason)
+
+
+def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch: int, progress):
+    """`model.fit`, or for two-phase fine-tuning a fit that trains in the standard two phases.
+
+    Phase 1 trains only the new head, with the whole base frozen: a random head's large early gradients
+    would otherwise flow into the pretrained layers and wreck what they learned. Phase 2 unfreezes the
+    base's top `fine_tune_layers` layers and continues at a learning rate FINE_TUNE_RATE_DIVISOR times
+    lower, so they adjust gently. Each history row records its phase; the curves mark where phase 2 starts.
+    """
+    if not config.fine_tunes_in_two_phases:
+        return model.fit
+
+    def fit(*arguments, epochs, **keywords):
+        set_fine_tuning(model, 0)
+        compile_for_task(model, config, num_classes, steps_per_epoch, epochs=config.head_epochs)
+        progress.phase = 1
+        model.fit(*arguments, epochs=config.head_epochs, **keywords)
+        if model.stop_training:  # cancelled, or a stop-at-accuracy or early-stopping callback ended training
+            return
+        set_fine_tuning(model, config.fine_tune_layers)
+        compile_for_task(model, config, num_classes, steps_per_epoch, epochs=epochs - config.head_epochs,
+                         learning_rate=config.learning_rate / FINE_TUNE_RATE_DIVISOR)
+        progress.phase = 2
+        model.fit(*arguments, epochs=epochs, initial_epoch=config.head_epochs, **keywords)
+
+    return fit
 
 
 def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None, root=None) -> TrainedModel:
@@ -282,7 +315,7 @@ class _ProgressCallback(keras.callbacks.Callback):
     def __init__(self, epochs, on_epoch, should_stop):
         super().__init__()
         self.epochs, self.on_epoch, self.should_stop = epochs, on_epoch, should_stop
-        self.history, self.cancelled = [], False
+        self.history, self.cancelled, self.phase = [], False, None
         self._epoch_started = self._last_check = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -311,6 +344,7 @@ class _ProgressCallback(keras.callbacks.Callback):
             val_accuracy=float(logs.get("val_accuracy", float("nan"))),
             seconds=seconds,
             eta_seconds=mean_seconds * (self.epochs - epoch - 1),
+            phase=self.phase,
         )
         self.history.append(progress.to_dict())
         if self.on_epoch:

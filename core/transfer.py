@@ -2,7 +2,8 @@
 
 - from scratch: the base's architecture, every weight starting random;
 - feature extraction: the base's trained convolutions frozen, only the new head learns;
-- fine-tuning: the same, with the top layers of the base unfrozen and trained too.
+- fine-tuning: the same, in two phases: the head first with the base frozen, then the top layers of the
+  base unfrozen and trained too, at a ten times lower learning rate.
 
 Everything here builds TrainConfigs and reads registry cards; nothing imports TensorFlow until a
 function that builds a model is called.
@@ -78,10 +79,14 @@ class TransferVerdict:
     early_epoch: int  # the epoch at which the curves are compared
     early_validation_accuracy: dict[str, float]  # per network, at early_epoch
     learns_faster: bool  # both pretrained networks ahead of scratch at early_epoch
+    # each pretrained network against scratch, image by image on the same test set: 95% interval and McNemar's test
+    comparisons: dict = dataclasses.field(default_factory=dict)
 
 
 def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> TransferVerdict | None:
-    """The best network and whether a pretrained base learns faster; None until all three are trained."""
+    """The best network, whether a pretrained base learns faster, and each pretrained network compared with scratch
+    on the same test images (core.evaluation.compare); None until all three are trained."""
+    from core.evaluation import compare
     from core.registry import Registry
 
     registry = registry or Registry()
@@ -94,7 +99,10 @@ def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> Transfer
     early_accuracy = {name: entry.history[early - 1]["val_accuracy"] for name, entry in entries.items()}
     faster = all(early_accuracy[name] > early_accuracy[SCRATCH] for name in (FEATURE_EXTRACTION, FINE_TUNING))
     gain = None if best == SCRATCH else round(100 * (accuracies[best] - accuracies[SCRATCH]), 2)
-    return TransferVerdict(best, gain, early, early_accuracy, faster)
+    scratch = registry.load_evaluation(entries[SCRATCH].key)
+    comparisons = {name: compare(registry.load_evaluation(entries[name].key), scratch, name_a=name, name_b=SCRATCH)
+                   for name in (FEATURE_EXTRACTION, FINE_TUNING)}
+    return TransferVerdict(best, gain, early, early_accuracy, faster, comparisons)
 
 
 def base_architecture(base_key: str, registry=None) -> tuple[TrainConfig, tuple[int, int, int]]:
@@ -142,6 +150,52 @@ def experiment_rows(configs: dict[str, TrainConfig], registry=None) -> list[dict
                 row["gain over scratch (points)"] = round(100 * (entry.test_accuracy - baseline), 2)
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class ImageNetBase:
+    """What an ImageNet base is, computed from the network Keras builds (random weights, so nothing is downloaded)."""
+
+    title: str
+    parameters: int
+    file_name: str
+    url: str
+
+    @property
+    def megabytes(self) -> float:
+        """Its weights as float32 numbers: 4 bytes each, which is about the size of the weight file."""
+        return self.parameters * 4 / 1e6
+
+
+def imagenet_base(base_model: str) -> ImageNetBase:
+    """The base without its top, as transfer learning uses it: its weight count and the file its weights come in."""
+    from core.models import application_base
+    from core.pretrained import APPLICATIONS, application_image_size, weights_file
+
+    image_size = application_image_size(base_model, (APPLICATIONS[base_model]["minimum_size"],) * 2 + (3,))
+    base = application_base(base_model, image_size, weights=None)
+    file_name, url, _ = weights_file(base_model, image_size)
+    return ImageNetBase(APPLICATIONS[base_model]["title"], int(base.count_params()), file_name, url)
+
+
+def preprocessing_note(base_model: str) -> str:
+    """What the base expects its pixels to look like, what the classic code fed it, and what this app does."""
+    from core.models import IMAGENET_MEAN_BGR
+    from core.pretrained import APPLICATIONS
+
+    title = APPLICATIONS[base_model]["title"]
+    if base_model == "vgg16":
+        white = ", ".join(f"{255 - mean:.1f}" for mean in IMAGENET_MEAN_BGR)
+        black = ", ".join(f"{-mean:.1f}" for mean in IMAGENET_MEAN_BGR)
+        return (f"**The classic code** feeds {title} pixels divided by 255 (0 to 1). {title} learned from images in "
+                "Caffe style: colour channels in BGR order with the ImageNet mean subtracted, which is what "
+                "`keras.applications.vgg16.preprocess_input` does. Given 0…1 values, the base sees almost black, "
+                "colourless images unlike anything it learned from, which is part of why the classic VGG16 transfer "
+                "lesson scored poorly on CIFAR-10. **Here** the model does preprocess_input's arithmetic itself, as its "
+                f"first layers: a white pixel becomes ({white}) and a black one ({black}), in BGR order.")
+    return (f"{title} learned from pixels scaled to −1…1 (`keras.applications.{base_model}.preprocess_input`), not "
+            "0…1: the classic code's division by 255 gives it only half the range it knows. **Here** the model scales "
+            "its own input, x / 127.5 − 1: black 0 becomes −1.0 and white 255 becomes 1.0.")
 
 
 def imagenet_weights_message(base_model: str = "mobilenet_v2", input_shape=(96, 96, 3)) -> str | None:

@@ -1,8 +1,9 @@
 """Predict: a photo (uploaded or from the webcam) or a drawing; see what the model sees, what it thinks and where it looked."""
 
+import numpy as np
 import streamlit as st
 
-from core import charts, ui
+from core import charts, outputs, ui
 from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -24,6 +25,8 @@ with ui.guard():
 card = entry.card
 shape = card.input_shape
 st.caption(f"{entry.title} · input {shape[0]}×{shape[1]}×{shape[2]} · classes: {', '.join(entry.class_names)}")
+ui.show_model_warnings(key)
+output_kind = outputs.output_kind(model, len(card.class_names))
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,
                   help="Fashion-MNIST shows light clothes on a black background; a photo of a dark shoe on a "
@@ -75,8 +78,43 @@ def show_binary(prediction):
         st.markdown(prediction.binary_explanation)
 
 
-def show_prediction(prediction, chart_key):
-    """The photo, the model's input, its probabilities, the notes and where it looked."""
+def show_scores(prediction, chart_key: str):
+    """Outputs that are not probabilities: raw numbers and the reason, never a percentage."""
+    values = outputs.raw_outputs(model, prediction.model_input)
+    labels = card.class_names if len(card.class_names) == len(values) else [f"output {i}" for i in range(len(values))]
+    st.warning(output_kind.reason or "This model's outputs are not numbers (NaN): its weights are broken.")
+    st.plotly_chart(charts.raw_outputs_figure(values, labels), key=chart_key)
+    st.info(f"Highest output: **{labels[int(values.argmax())]}** = {values.max():.4g}. That is a raw score, not a "
+            "probability, so no percentage is shown.")
+    for note in prediction.notes:
+        st.caption(f"ℹ️ {note}")
+
+
+def show_output_arithmetic(prediction):
+    """Softmax (or sigmoid) by the numbers: the last layer's scores turned into the probabilities above."""
+    steps = outputs.output_steps(model, prediction.model_input)
+    if steps is None:  # a head this app cannot take apart (imported); its probabilities are shown above
+        return
+    names = prediction.class_names
+    with st.expander("Softmax, by the numbers" if isinstance(steps, outputs.SoftmaxSteps) else "Sigmoid, by the numbers"):
+        if isinstance(steps, outputs.SigmoidSteps):
+            st.markdown(f"The last layer computes one score z = {steps.logit:.4f}. The sigmoid squashes any number into "
+                        f"0…1: 1 / (1 + e^−z) = 1 / (1 + {steps.exponential:.4g}) = **{steps.probability:.4f}**, the "
+                        f"probability of **{names[1]}**; {names[0]} gets 1 − {steps.probability:.4f} = "
+                        f"{1 - steps.probability:.4f}.")
+            return
+        shifted = f" − {steps.shift:.2f}" if steps.shift else ""
+        st.markdown(f"The last layer gives one score (a *logit*) per class. Softmax raises e to each score{shifted}, then "
+                    f"divides each result by their sum, {steps.total:.4g}: every probability is positive and together "
+                    "they add up to 1. Only the differences between scores matter.")
+        st.markdown(ui.markdown_table([{"class": name, "logit z": f"{z:.3f}", f"e^(z{shifted})": f"{e:.4g}",
+                                        f"÷ {steps.total:.4g} = probability": f"{p:.4f}"}
+                                       for name, z, e, p in zip(names, steps.logits, steps.exponentials,
+                                                                steps.probabilities)]))
+
+
+def show_prediction(prediction, file_id):
+    """The photo, the model's input, its probabilities (or raw scores), the notes and where it looked."""
     if prediction.error:
         st.error(prediction.error)
         return
@@ -85,9 +123,15 @@ def show_prediction(prediction, chart_key):
     photo.image(prediction.photo, caption="your drawing" if drawn else "your photo (upright)", width="stretch")
     seen.image(ui.displayable(prediction.model_input), caption=f"what the model sees ({shape[0]}×{shape[1]})",
                width="stretch", output_format="PNG")  # lossless: exactly the pixels the model got
-    chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names), key=chart_key)
+    if not (output_kind.are_probabilities and np.isfinite(prediction.probabilities).all()):
+        with chart:
+            show_scores(prediction, f"predict_scores_{file_id}")
+        return  # no probabilities, so no "where it looked for class X" either
+    chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names),
+                       key=f"predict_chart_{file_id}")
     st.success(f"**{prediction.top_class}** ({prediction.top_probability:.1%})")
     show_binary(prediction)
+    show_output_arithmetic(prediction)
     for note in prediction.notes:
         st.caption(f"ℹ️ {note}")
     if prediction.saliency_overlay is not None:
@@ -105,11 +149,11 @@ photos = photos_form()
 drawing = drawing_form()
 if drawing is not None:
     st.markdown("#### Your drawing")
-    show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "predict_chart_drawing")
+    show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "drawing")
 if not photos and drawing is None:
     st.info("Upload a photo, take one with the webcam" + (" or draw" if tuple(shape) == DRAWING_SHAPE else "")
             + " to classify it.")
     st.stop()
 for name, data, file_id in photos:
     st.markdown(f"#### {name}")
-    show_prediction(predict_file(model, card, data, name, invert=invert), f"predict_chart_{file_id}")
+    show_prediction(predict_file(model, card, data, name, invert=invert), file_id)

@@ -47,6 +47,7 @@ if not selected:
 with ui.guard():
     entry = ui.registry().get(cards[selected[0]].key)
 st.subheader(entry.title)
+ui.show_model_warnings(entry.key)
 if entry.history:
     ui.history_charts({"model": entry.history})
 st.dataframe(entry.card.layer_rows(), hide_index=True)

@@ -4,9 +4,11 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.neuron import QUERY_X, TRUE_BIAS, TRUE_WEIGHT, build_neuron, fit_line, training_points
+from core.neuron import (QUERY_X, TRUE_BIAS, TRUE_WEIGHT, XS, build_neuron, fit_line, least_squares_line,
+                         training_points)
 
 LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2]
+NOISE = 1.0  # standard deviation of the noise the toggle adds to the six y values
 
 ui.page_setup("Hello, neuron")
 st.title("Hello, neuron")
@@ -19,29 +21,31 @@ st.markdown(
 
 
 @st.cache_data(max_entries=32, show_spinner="Training the neuron…")
-def cached_fit(epochs: int, learning_rate: float, seed: int):
-    return fit_line(epochs, learning_rate, seed)
+def cached_fit(epochs: int, learning_rate: float, seed: int, noise: float):
+    return fit_line(epochs, learning_rate, seed, noise)
 
 
-def neuron_form() -> tuple[int, float, int]:
-    """Epochs, learning rate and seed from the widgets."""
+def neuron_form() -> tuple[int, float, int, float]:
+    """Epochs, learning rate, seed and noise from the widgets."""
     left, middle, right = st.columns([3, 3, 1])
     epochs = left.slider("Epochs (passes over the six points)", 10, 500, 500, 10, key="neuron_epochs")
     learning_rate = middle.select_slider("Learning rate (size of each SGD step)", LEARNING_RATES, 0.01,
                                          key="neuron_learning_rate")
     seed = int(right.number_input("Seed", 0, 999, 0, key="neuron_seed", help="The random starting weight."))
-    return epochs, learning_rate, seed
+    noise = NOISE if st.toggle(f"Noisy data: add random noise (standard deviation {NOISE:g}) to the six y values",
+                               key="neuron_noise") else 0.0
+    return epochs, learning_rate, seed, noise
 
 
-epochs, learning_rate, seed = neuron_form()
+epochs, learning_rate, seed, noise = neuron_form()
 with ui.guard():
-    fit = cached_fit(epochs, learning_rate, seed)
+    fit = cached_fit(epochs, learning_rate, seed, noise)
 
 if fit.diverged:
     st.error(f"The loss grew instead of shrinking: a learning rate of {learning_rate} makes every step overshoot the "
              "minimum, further each time, until the numbers overflow. Pick a smaller learning rate.")
 
-xs, ys = training_points()
+xs, ys = training_points(noise)
 line_xs = np.array([-2.0, QUERY_X + 1])
 cols = st.columns(4)
 cols[0].metric(f"prediction for x = {QUERY_X:g}", f"{fit.prediction:.4f}", f"{fit.prediction - 19:+.4f} from 19",
@@ -52,22 +56,37 @@ cols[2].metric("learned bias b", f"{fit.bias:.4f}", f"{fit.bias - TRUE_BIAS:+.4f
 cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.line_fit_figure(xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias), width="stretch")
+left.plotly_chart(charts.line_fit_figure(
+    xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else "data (y = 2x - 1)",
+    best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
 
 st.subheader("Why not exactly 19?")
-st.markdown(
-    f"The neuron predicts **{fit.prediction:.4f}** for x = 10, where the rule gives 19. It learned "
-    f"w = {fit.weight:.4f} (truth {TRUE_WEIGHT:g}) and b = {fit.bias:.4f} (truth {TRUE_BIAS:g}). Three reasons:\n"
-    "- It saw only **six points**. Nothing tells it the rule holds everywhere; it finds the line that fits "
-    "those six best, and x = 10 lies outside them, so small errors in w are multiplied by 10.\n"
-    "- Each step shrinks the loss by a fraction of what is left, so the loss gets **close to 0 but never "
-    "exactly 0** in a finite number of epochs. Fewer epochs or a smaller learning rate leave it further away.\n"
-    "- A network learns an **approximation** from data — the most likely answer given what it saw — not the "
-    "rule itself. That is what every classifier later in the course does too: it gives probabilities, not certainty."
-)
+weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS
+if not noise:
+    st.markdown(
+        f"The six points lie **exactly** on y = 2x − 1, so the best-fitting line *is* the rule: with w = 2 and b = −1 "
+        f"the loss would be exactly 0 (the least-squares line through the points, solved exactly, is "
+        f"y = {fit.best_weight:.4f}x {fit.best_bias:+.4f}). So the whole miss is **unfinished optimisation**: each SGD "
+        f"step shrinks what is left of the error by a fraction, so after {fit.epochs} epochs the neuron is still on its "
+        f"way, at w = {fit.weight:.4f} and b = {fit.bias:.4f} (final loss {fit.final_loss:.2e}).\n\n"
+        f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {weight_error * QUERY_X:+.4f} "
+        f"{bias_error:+.4f} = **{fit.prediction - 19:+.4f}**: x = {QUERY_X:g} lies far outside the points "
+        f"({min(XS):g} to {max(XS):g}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
+        "learning rate (up to a point), get closer."
+    )
+else:
+    st.markdown(
+        f"With noise the six points no longer lie on one line. The best any line can do — the **least-squares line**, "
+        f"solved exactly — is y = {fit.best_weight:.4f}x {fit.best_bias:+.4f}, which gives **{fit.best_prediction:.4f}** "
+        f"at x = {QUERY_X:g}. Two parts make up the miss of {fit.prediction - 19:+.4f}:\n"
+        f"- **{fit.data_gap:+.4f} comes from the data**: the noisy points pull the best line away from the rule, and no "
+        "amount of training removes that. Only more (or cleaner) data would.\n"
+        f"- **{fit.optimisation_gap:+.4f} is unfinished optimisation**: the neuron is not yet at the least-squares line "
+        f"after {fit.epochs} epochs."
+    )
 st.info(
-    "Try it: 50 epochs at learning rate 0.01 stops well short of 19; 500 epochs gets within a few hundredths; "
+    "Try it, with the noise off: 50 epochs at learning rate 0.01 stops well short of 19; 500 epochs gets within a few hundredths; "
     "0.1 converges in far fewer epochs; 0.2 is too big a step and the loss explodes.",
     icon="🧪",
 )
@@ -78,7 +97,6 @@ st.markdown(
     "`model.fit(xs, ys, epochs=500)`. We do the same with two modern details: the optimizer is "
     "`keras.optimizers.SGD(learning_rate=0.01)` — Keras 3 spells it **`learning_rate=`**; the old `lr=` "
     "argument is gone and raises an error — and each epoch is one `train_on_batch` call on all six points, "
-    "the identical gradient step `fit(..., batch_size=6)` takes, without fit's per-epoch overhead "
-    "(500 epochs in about a second instead of about fifteen)."
+    "the identical gradient step `fit(..., batch_size=6)` takes, without fit's per-epoch overhead."
 )
-ui.show_code(build_neuron, fit_line)
+ui.show_code(build_neuron, fit_line, least_squares_line)

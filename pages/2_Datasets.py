@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.catalogue import list_datasets
+from core.course import data_origin_note
 from core.datasets import class_counts, load_dataset, sample_by_class
 
 SPLITS = {"train": "training", "val": "validation", "test": "test"}
@@ -104,6 +105,5 @@ st.code(
     language="python",
 )
 st.caption("Older tutorials import it as `tf.keras.layers.experimental.preprocessing.Rescaling`; it is now "
-           "`keras.layers.Rescaling`. `keras.datasets.fashion_mnist.load_data()` still works where the internet "
-           "is reachable; this page reads the same files from the Debian package.")
+           "`keras.layers.Rescaling`. " + data_origin_note(info.name, dataset.source))
 ui.show_code(load_dataset, sample_by_class, class_counts)

@@ -3,10 +3,13 @@
 import streamlit as st
 
 from core import charts, ui
-from core.inspection import PRESET_FILTERS, apply_filter, max_pool
+from core.course import COURSE_NETWORKS
+from core.inspection import PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step
 from core.models import build_cnn
-from core.shapes import conv_output_size, shape_flow, shape_walkthrough
+from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow
 
+CUSTOM = "your own settings"
+SIZES = [28, 64, 150, 300]
 SOURCES = {"fashion_mnist": "a Fashion-MNIST test image", "shapes": "a shapes test image (as grayscale)"}
 KERNEL_KEYS = [[f"conv_kernel_{row}{column}" for column in range(3)] for row in range(3)]
 
@@ -47,63 +50,106 @@ def filter_form():
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 
+def step_form(filtered_shape) -> tuple[int, int]:
+    """The output pixel to work out: its row and column in the filtered image."""
+    left, right = st.columns(2)
+    row = left.slider("Output row", 0, filtered_shape[0] - 1, filtered_shape[0] // 2, key="conv_step_row")
+    column = right.slider("Output column", 0, filtered_shape[1] - 1, filtered_shape[1] // 2, key="conv_step_column")
+    return row, column
+
+
+def show_step(step, pool):
+    """The nine products and their sum, then the pooling window and its maximum."""
+    size = step.kernel.shape[0]
+    st.markdown(ui.markdown_table([{f"column {step.column + j}": f"{step.window[i, j]:g} × {step.kernel[i, j]:g} = "
+                                    f"{step.products[i, j]:g}" for j in range(size)} for i in range(size)]))
+    st.markdown(f"Sum of the {size * size} products: **{step.total:g}**, so output pixel ({step.row}, {step.column}) "
+                f"= **{step.shown}** (rounded, then clipped to 0…255 to draw it: a negative sum becomes 0, black — "
+                "like the ReLU after a CNN's convolution, relu(x) = max(0, x)).")
+    values = ", ".join(f"{value:g}" for value in pool.window.ravel())
+    st.markdown(f"**2×2 max pooling** keeps the largest of the block at rows {2 * pool.row}–{2 * pool.row + 1}, columns "
+                f"{2 * pool.column}–{2 * pool.column + 1} of the filtered image: max({values}) = **{pool.maximum}**, "
+                f"pooled pixel ({pool.row}, {pool.column}).")
+
+
 with ui.guard():
     image, class_name, kernel = filter_form()
     filtered = apply_filter(image, kernel)
     pooled = max_pool(filtered, 2)
+    st.subheader("One step, by the numbers")
+    row, column = step_form(filtered.shape)
+    step = convolution_step(image, kernel, row, column)
+    pool = pooling_step(filtered, min(row // 2, pooled.shape[0] - 1), min(column // 2, pooled.shape[1] - 1))
 
 original_column, filtered_column, pooled_column = st.columns(3)
-original_column.plotly_chart(charts.heatmap_figure(image, f"{class_name}: {image.shape[0]} × {image.shape[1]}"), width="stretch")
-filtered_column.plotly_chart(charts.heatmap_figure(filtered, f"filtered: {filtered.shape[0]} × {filtered.shape[1]}"),
-                             width="stretch")
-pooled_column.plotly_chart(charts.heatmap_figure(pooled, f"2×2 max pooled: {pooled.shape[0]} × {pooled.shape[1]}"),
-                           width="stretch")
+original_column.plotly_chart(charts.heatmap_figure(image, f"{class_name}: {image.shape[0]} × {image.shape[1]}",
+                                                   highlight=(row, column, 3, 3)), width="stretch")
+filtered_column.plotly_chart(charts.heatmap_figure(filtered, f"filtered: {filtered.shape[0]} × {filtered.shape[1]}",
+                                                   highlight=(2 * pool.row, 2 * pool.column, 2, 2)), width="stretch")
+pooled_column.plotly_chart(charts.heatmap_figure(pooled, f"2×2 max pooled: {pooled.shape[0]} × {pooled.shape[1]}",
+                                                 highlight=(pool.row, pool.column, 1, 1)), width="stretch")
+show_step(step, pool)
 st.markdown(
     f"**Shapes:** {image.shape[0]} × {image.shape[1]} → 3×3 filter without padding → "
     f"**{filtered.shape[0]} × {filtered.shape[1]}** (the filter cannot centre on the outermost pixels, so one is lost on "
-    f"each side) → 2×2 max pooling → **{pooled.shape[0]} × {pooled.shape[1]}** (half, rounded down). Results are "
-    "clipped to 0..255 so they can be drawn as a picture; negative responses show as black."
+    f"each side) → 2×2 max pooling → **{pooled.shape[0]} × {pooled.shape[1]}** (half, rounded down)."
 )
 
 st.subheader("Shape arithmetic of a real CNN")
 st.markdown(
-    "The classic Fashion-MNIST CNN stacks two blocks of *Conv2D → MaxPooling2D*, then Flatten and Dense layers. "
-    "Each convolution's output side is **out = ⌊(in − k + 2p) / s⌋ + 1** (k: kernel size, p: padding pixels on each "
-    "side, s: stride); each 2×2 pooling gives **⌊in / 2⌋**. Change the settings: the table is computed from the "
-    "model Keras actually builds."
+    "A CNN stacks blocks of *Conv2D → MaxPooling2D*, then Flatten and Dense layers. Each convolution's output side is "
+    "**out = ⌊(in − k + 2p) / s⌋ + 1** (k: kernel size, p: padding pixels on each side, s: stride); each 2×2 pooling "
+    "gives **⌊in / 2⌋**. Pick one of the course's networks or your own settings, and any input size: the table uses "
+    "the same arithmetic as Keras (a test checks every row against the model Keras builds)."
 )
 
 
+def use_course_input():
+    """Set the input size and channels to the chosen course network's own."""
+    network = COURSE_NETWORKS.get(st.session_state.conv_network)
+    if network:
+        st.session_state.update(conv_input_size=network.input_shape[0], conv_channels=network.input_shape[2])
+
+
 def network_form() -> dict:
-    """The CNN settings as keyword arguments of build_cnn."""
+    """The input shape and the CNN settings, as keyword arguments of network_plan."""
+    top = st.columns(3)
+    name = top[0].selectbox("Network", [CUSTOM, *COURSE_NETWORKS], key="conv_network", on_change=use_course_input,
+                            format_func=lambda name: name if name == CUSTOM else f"{name} ({COURSE_NETWORKS[name].lesson})")
+    size = top[1].select_slider("Input size (pixels per side)", SIZES, 28, key="conv_input_size")
+    channels = top[2].radio("Channels", [1, 3], horizontal=True, key="conv_channels",
+                            format_func={1: "1 (grayscale)", 3: "3 (colour)"}.get)
+    if name != CUSTOM:
+        network = COURSE_NETWORKS[name]
+        return {"input_shape": (size, size, channels), "num_classes": network.num_classes, "filters": network.filters,
+                "hidden_units": network.hidden_units}
     columns = st.columns(4)
     blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks")
     kernel_size = columns[1].select_slider("Kernel size k", [3, 5], 3, key="conv_kernel_size")
     strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides")
     padding = columns[3].radio("Padding", ["valid", "same"], horizontal=True, key="conv_padding",
                                help="valid: no padding (p = 0). same: pad with zeros so a stride-1 convolution keeps the size.")
-    return {"filters": tuple(32 * 2**block for block in range(blocks)), "kernel_size": kernel_size,
-            "conv_strides": strides, "padding": padding}
-
-
-@st.cache_data(max_entries=64, show_spinner="Building the model…")
-def walkthrough(settings: dict) -> list[dict]:
-    return shape_walkthrough(build_cnn((28, 28, 1), 10, hidden_units=(128,), **settings))
+    return {"input_shape": (size, size, channels), "num_classes": 10, "filters": tuple(32 * 2**block for block in range(blocks)),
+            "kernel_size": kernel_size, "conv_strides": strides, "padding": padding}
 
 
 settings = network_form()
 with ui.guard():
-    rows = walkthrough(settings)
-st.markdown(f"**{shape_flow(rows)}** · {sum(row['params'] for row in rows):,} parameters in total")
+    rows = network_plan(**settings)
+summary = plan_summary(rows)
+st.markdown(f"**{shape_flow(rows)}** · {summary['parameters']:,} parameters in total, "
+            f"{summary['weights bytes'] / 1e6:.1f} MB of weights (4 bytes each); one image's feature maps take "
+            f"{summary['feature map bytes per image'] / 1e6:.2f} MB on its way through")
 st.dataframe(
     [{"layer": row["layer"], "type": row["type"], "output shape": str(row["output_shape"]), "parameters": row["params"],
       "shape arithmetic": row["formula"], "parameter arithmetic": row["params_formula"]} for row in rows],
     hide_index=True,
 )
 st.caption(
-    "Most parameters sit in the first Dense layer: it connects every one of the flattened numbers to every unit. "
-    "Pooling and 'valid' convolutions shrink the map, and with it that layer. Too many blocks and the map "
-    "vanishes — the page then says so instead of building a broken model."
+    f"Here {summary['biggest layer']} holds {summary['biggest layer parameters'] / summary['parameters']:.0%} of the "
+    f"parameters: a Dense layer after Flatten connects every one of the {summary['flatten length']:,} flattened numbers "
+    "to every unit, so it grows with the square of the input side. Pooling and 'valid' convolutions shrink the map, and "
+    "with it that layer. Too many blocks and the map vanishes — the page then says so instead of building a broken model."
 )
 st.info(
     "**From older tutorials:** `Conv2D(64, (3, 3), input_shape=(28, 28, 1))` passes the input shape to the first "
@@ -112,4 +158,4 @@ st.info(
     "uses Fashion-MNIST and shapes images that are already on this machine.",
     icon="🕰️",
 )
-ui.show_code(apply_filter, max_pool, conv_output_size, build_cnn)
+ui.show_code(apply_filter, convolution_step, max_pool, conv_output_size, build_cnn)

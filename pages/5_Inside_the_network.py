@@ -1,4 +1,5 @@
-"""Inside the network: the filters a CNN learned, and what an image becomes on its way through the layers."""
+"""Inside the network: the filters (or first weights) a network learned, and what an image becomes on its way through
+the layers, each layer read after its nonlinearity."""
 
 import numpy as np
 import streamlit as st
@@ -12,14 +13,15 @@ st.title("Inside the network")
 st.markdown(
     "A convolutional network is not a black box. Its first layer is a set of small **filters** (3×3 grids of "
     "weights) that it *learned* — nobody set them by hand. Each filter slides over the image and makes a "
-    "**feature map**: bright where the image matches the filter's pattern. Pooling then halves each map, and the "
+    "**feature map**; after the ReLU it is high where the image matches the filter's pattern and exactly 0 where it "
+    "does not. Pooling then halves each map, and the "
     "next convolution looks for patterns *in the maps*. Layer by layer the image gets smaller and the channels "
     "more numerous, until what is left is a short list of \"is there a heel? a sleeve? a strap?\" signals."
 )
 
-cards = ui.registry().list_entries(family="cnn")
+cards = [card for card in ui.registry().list_entries() if card.config is not None]  # every family trained here
 if not cards:
-    st.info("There is no trained CNN yet. Train one on the **Train** page (choose *Convolutional (CNN)*, the "
+    st.info("There is no trained network yet. Train one on the **Train** page (choose *Convolutional (CNN)*, the "
             "*fast preview* preset takes under a minute), or run `python -m core warmup` in a terminal, then come back.")
     st.stop()
 
@@ -33,10 +35,11 @@ def inside_form(test_size: int) -> dict:
     return {"index": index, "count": count}
 
 
-best = max(range(len(cards)), key=lambda index: cards[index].test_accuracy or 0)
-key = ui.model_picker("A trained CNN", "inside_model", cards, index=best)
+best = max(range(len(cards)), key=lambda index: (cards[index].family == "cnn", cards[index].test_accuracy or 0))
+key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard():
-    from core.inspection import feature_maps, first_layer_filters, layer_maps_for_images
+    from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
+    from core.inspection import first_layer_filters, layer_maps_for_images
 
     entry = ui.registry().get(key)
     config = entry.config
@@ -46,14 +49,30 @@ with ui.guard():
 class_names = list(data.class_names)
 
 st.header("1. The filters it learned")
-with ui.guard():
+first = first_learned_layer(model)
+if type(first).__name__ == "Conv2D":
     filters = first_layer_filters(model)
-size, _, channels_in, filter_count = filters.shape
-st.markdown(f"The first convolution has **{filter_count} filters of {size}×{size}** weights"
-            + (f", each looking at all {channels_in} colour channels (shown averaged)" if channels_in > 1 else "")
-            + ". Red weights brighten the output, blue ones darken it: a filter that is red on one side and blue on "
-              "the other is an **edge detector**, like the hand-made ones of the *Convolutions* lesson.")
-st.plotly_chart(charts.filters_figure(filters), width="stretch")
+    size, _, channels_in, filter_count = filters.shape
+    st.markdown(f"The first convolution has **{filter_count} filters of {size}×{size}** weights"
+                + (f", each looking at all {channels_in} colour channels (shown averaged)" if channels_in > 1 else "")
+                + ". Red weights brighten the output, blue ones darken it: a filter that is red on one side and blue on "
+                  "the other is an **edge detector**, like the hand-made ones of the *Convolutions* lesson.")
+    st.plotly_chart(charts.filters_figure(filters), width="stretch")
+else:
+    weights = first_dense_weights(model)
+    st.markdown(f"A dense network has no filters: each of the {weights.shape[-1]} units of **{first.name}** has one weight "
+                f"for every input number ({' × '.join(map(str, weights.shape[:3]))} = {int(np.prod(weights.shape[:3])):,}). "
+                "Drawn as images, red pixels push a unit up and blue ones push it down: whole-image templates, not "
+                "small reusable patterns.")
+    st.plotly_chart(charts.filters_figure(weights, count=16, title=f"{first.name}: the weights of the first 16 units",
+                                          label="unit"), width="stretch")
+start = initial_weight_range(first)
+if start:
+    limit, fan_in, fan_out = start
+    st.caption(f"Before training these weights were random: Keras' default, glorot_uniform, drew each one between "
+               f"−{limit:.3f} and +{limit:.3f} (√(6 / (inputs + outputs)) = √(6 / ({fan_in} + {fan_out}))). Had they all "
+               "started equal, every filter would get the same gradient at every step and stay identical; random starts "
+               "break that tie, so each one can learn a different pattern.")
 
 st.header("2. The journey of an image")
 form = inside_form(len(data.x_test))
@@ -65,19 +84,34 @@ left.image(ui.displayable(image), caption=f"input {image.shape[0]}×{image.shape
 right.markdown(f"This is a **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
-    maps = feature_maps(model, image)
+    activations = layer_activations(model, image)
+maps = [(activation.name, activation.values) for activation in activations if activation.values.ndim == 3]
 st.markdown("Each layer's output has a shape **height × width × channels**. Convolutions add channels and (without "
-            "padding) trim a border; 2×2 pooling halves height and width.")
-for layer_name, layer_maps in maps:
-    height, width, channels = layer_maps.shape
-    st.markdown(f"**{layer_name}** · output shape **{height} × {width} × {channels}**")
-    st.plotly_chart(charts.feature_maps_figure(layer_maps, layer_name, form["count"]), width="stretch")
+            "padding) trim a border; 2×2 pooling halves height and width. Every map is read **after the layer's "
+            "nonlinearity**; the line under each name says which tensor it is.")
+relu = next((activation for activation in activations if activation.nonlinearity == "relu"), None)
+if relu is not None:
+    st.caption(f"ReLU keeps positive numbers and turns negative ones into 0: relu(x) = max(0, x). For this image "
+               f"{np.mean(relu.values == 0):.0%} of the numbers {relu.name} passes on are exactly 0 — the patterns it "
+               "did not find.")
+for activation in activations:
+    shape = " × ".join(map(str, activation.values.shape))
+    st.markdown(f"**{activation.name}** · output shape **{shape}**")
+    st.caption(f"Shown: {activation.tensor}.")
+    if activation.values.ndim == 3:
+        st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, form["count"]), width="stretch")
+    else:
+        st.plotly_chart(charts.activation_vector_figure(activation.values, activation.name), width="stretch")
 flatten = next((layer for layer in entry.card.layers if layer.type == "Flatten"), None)
 if flatten and maps:
-    st.markdown(f"After the last layer, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out in one "
+    st.markdown(f"After the last map, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out in one "
                 f"row of {int(np.prod(maps[-1][1].shape)):,} values, and the dense layers decide the class from them.")
 
 st.header("3. Why a shoe is recognised as a shoe")
+if not maps:
+    st.info("A dense network has no feature maps to follow across images: its hidden units (above) look at the whole "
+            "image at once. Pick a CNN to follow one channel.")
+    st.stop()
 st.markdown("Follow **one channel** of one layer across several test images of the same class. If the channel lights up "
             "in the same place on all of them, it has learned a part that class always has — and the dense layers "
             "learned to count on it.")
@@ -102,10 +136,11 @@ st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,
 st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in sample_maps], [f"#{i}" for i in indices],
                                            f"{layer}, channel {channel} on {len(indices)} {chosen_class} images",
                                            columns=SAMPLES), width="stretch")
-if strength[channel] == 0:
+nonlinearity = next(activation.nonlinearity for activation in activations if activation.name == layer)
+if strength[channel] == 0 and nonlinearity == "relu":
     st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")
 st.caption(f"In {layer}, channel {strongest} responds most strongly to {chosen_class} images on average.")
 recall = float(evaluation.recall[class_index])
 st.caption(f"On the whole test set the model finds {recall:.0%} of the {chosen_class} images.")
 
-ui.show_code(first_layer_filters, feature_maps, label="Show the code: reading filters and feature maps out of a Keras model")
+ui.show_code(first_layer_filters, layer_activations, label="Show the code: reading filters and activations out of a Keras model")

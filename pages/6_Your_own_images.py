@@ -6,11 +6,11 @@ import streamlit as st
 
 from core import charts, ui
 from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
+from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError
 from core.folders import add_validation, import_zip
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
-from core.webcam import WebcamClasses
 
 SIZES = [32, 64, 96, 150, 300]
 SLOW_SIZE = 300
@@ -39,8 +39,7 @@ def show_report(report, name):
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
     st.caption("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in report.image_sizes.items()))
-    for note in report.notes:
-        st.info(note)
+    st.info("\n\n".join(report.notes))
     if report.skipped:
         st.warning(f"{len(report.skipped)} file(s) were skipped and are not part of the dataset:")
         st.dataframe([{"file": file, "reason": reason} for file, reason in report.skipped], hide_index=True)
@@ -59,44 +58,7 @@ def zip_uploader(label, key_prefix, importer, text):
         except CoreError as error:
             st.session_state[f"{key_prefix}_error"] = str(error)
         st.rerun()
-    if message := st.session_state.pop(f"{key_prefix}_error", None):
-        st.error(message)
-
-
-def webcam_form():
-    """Teachable-Machine style: name the classes, take photos of each, make them a dataset."""
-    classes = st.session_state.setdefault("own_webcam_classes", WebcamClasses())
-    names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key="own_webcam_names")
-    with ui.guard():
-        names = classes.rename(names)
-    ui.reset_if_invalid("own_webcam_class", names.__contains__, names[0])
-    chosen = st.radio("Take photos of", names, horizontal=True, key="own_webcam_class",
-                      format_func=lambda name: f"{name} ({classes.counts()[name]})")
-    shot = st.camera_input(f"Each photo you take is added to '{chosen}'", key=ui.widget_key("own_camera"))
-    if shot is not None:
-        try:
-            classes.add(chosen, shot.getvalue())
-        except CoreError as error:
-            st.session_state["own_webcam_error"] = str(error)
-        ui.forget_upload("own_camera")  # a fresh camera for the next shot
-        st.rerun()
-    if message := st.session_state.pop("own_webcam_error", None):
-        st.error(message)
-    for name, photos in classes.shots.items():
-        st.markdown(f"**{name}**: {len(photos)} photo(s)")
-        columns = st.columns(8)
-        for index, photo in enumerate(photos):
-            columns[index % 8].image(photo, width=72)
-            if columns[index % 8].button("Delete", key=f"own_delete_{names.index(name)}_{index}_button"):
-                classes.delete(name, index)
-                st.rerun()
-    if problem := classes.problem():
-        st.info(problem)
-    elif st.button("Make a dataset from these photos", type="primary", key="own_webcam_dataset_button"):
-        with ui.guard():
-            report = classes.to_dataset(ui.registry().root, on_progress=ui.progress_callback("Checking photos"))
-        st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
-        st.rerun()
+    ui.show_pending_error(f"{key_prefix}_error")
 
 
 def own_form(names: list[str]) -> tuple[str, int, int]:
@@ -115,23 +77,33 @@ def show_task(class_names):
     from core.models import head
 
     units, _, loss = head(len(class_names))
-    if units == 1:
-        st.markdown(f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
-                    f"whose output is the probability that the image is a *{class_names[1]}* (so 1 − that for "
-                    f"*{class_names[0]}*). The loss is **`{loss}`**.")
-    else:
-        st.markdown(f"**{units} classes → a categorical task.** The network ends in `Dense({units}, activation='softmax')`: "
-                    f"one probability per class, adding up to 1. The labels are class numbers 0…{units - 1}, so the loss "
-                    f"is **`{loss}`**.")
+    st.markdown((f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
+                 f"whose output is the probability that the image is a *{class_names[1]}* (so 1 − that for "
+                 f"*{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
+                 f"in `Dense({units}, activation='softmax')`: one probability per class, adding up to 1. The labels are "
+                 f"class numbers 0…{units - 1}.") + f" The loss is **`{loss}`**.")
 
 
 def show_result(entry, column):
     """One trained model: its test figure, size, time and curves."""
     card = entry.card
-    column.metric(f"test accuracy on {card.dataset.test_images} photos", f"{card.test_accuracy:.1%}")
-    column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · "
-                   f"{card.timings.train_seconds:.1f} s · {card.title}")
+    tested = card.dataset.test_images
+    column.metric(f"test accuracy on {tested} photos", f"{card.test_accuracy:.1%}")
+    column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {card.timings.train_seconds:.1f} s"
+                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {1 / tested:.0%}."
+                                         if tested < 100 else ""))
     ui.history_charts({card.title: entry.history}, container=column)
+
+
+def show_input_sizes(config: TrainConfig, num_classes: int):
+    """Before training: how the network below grows with the input size (computed, nothing is built)."""
+    from core.course import input_size_rows
+
+    with st.expander("What each input size costs, before you train", expanded=config.image_size >= SLOW_SIZE):
+        st.markdown(ui.markdown_table(input_size_rows(config, num_classes, SIZES)))
+        st.caption("The convolutions' weights do not depend on the image size, but the map they leave does: Flatten "
+                   "turns it into one long row, and the first Dense layer has a weight for every number in that row and "
+                   "every unit. Memory is for 4-byte numbers; training keeps a batch's feature maps for the backward pass.")
 
 
 st.header("1. Your photos")
@@ -140,7 +112,9 @@ with zip_tab:
     zip_uploader("A .zip of class folders, or of train/ and validation/ folders", "own_zip", lambda path, progress, name:
                  import_zip(path, ui.registry().root, title=name, on_progress=progress), "Checking photos")
 with webcam_tab:
-    webcam_form()
+    if webcam_report := ui.webcam_classes("own"):
+        st.session_state["own_report"], st.session_state["own_chosen"] = webcam_report, webcam_report.name
+        st.rerun()
 if report := st.session_state.get("own_report"):
     show_report(report, report.name)
 
@@ -173,6 +147,8 @@ chosen = st.radio("Start from", choices, index=choices.index(start.default), hor
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
     st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")
+if chosen == SCRATCH:
+    show_input_sizes(config, len(info.class_names))
 entries = ui.training_panel({config.title: config}, key="own_train", button_label=f"Train {chosen} at {size}×{size}")
 both = {choice: ui.registry().find(recipe(choice, dataset, size, epochs)) for choice in (PRETRAINED, SCRATCH)}
 if all(both.values()):
@@ -193,8 +169,7 @@ else:
                    "seconds per epoch": found.card.timings.seconds_per_epoch} for side, found in trained], hide_index=True)
     st.plotly_chart(charts.history_figure({f"{side} px": found.history for side, found in trained}, "accuracy",
                                           title="Accuracy per epoch at each input size"), width="stretch")
-    st.markdown("More pixels mean bigger feature maps, so the Flatten layer — and the Dense layer after it — grow with the "
-                "square of the size, and every epoch takes longer. It pays off only if the classes differ in details that "
-                "a small image blurs away.")
+    st.caption("More pixels cost more weights and time (see the table above); they pay off only if the classes differ in "
+               "details that a small image blurs away.")
 
 ui.show_code(import_zip, recipe, label="Show the code: importing a zip, and the two networks")

@@ -5,8 +5,12 @@ import streamlit as st
 from core import charts, ui
 from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, list_datasets
-from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture, experiment_rows,
-                           imagenet_weights_message, transfer_experiment, transfer_verdict)
+from core.config import FINE_TUNE_RATE_DIVISOR
+from core.course import config_training_images
+from core.seeds import REPEATS
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
+                           experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
+                           transfer_experiment, transfer_verdict)
 
 SUBSETS = [100, 200, 300, 500, 1000, 2000]
 
@@ -17,9 +21,17 @@ st.markdown(
     "are useful for *other* pictures too. **Transfer learning** keeps those layers (the *base*) and puts a new head on "
     "top for your classes, so a few hundred images can be enough.\n\n"
     "- **Feature extraction**: the base is **frozen** (its weights never change); only the new head learns.\n"
-    "- **Fine-tuning**: the top layers of the base are unfrozen too and adjusted gently to the new images.\n\n"
+    "- **Fine-tuning**, in two phases: first the new head learns with the base frozen, as above (a random head's large "
+    "early errors would otherwise flow into the pretrained layers and wreck them); then the top layers of the base are "
+    f"unfrozen and training continues at a {FINE_TUNE_RATE_DIVISOR}× lower learning rate, so they adjust gently. The "
+    "learning curves mark where the second phase starts.\n\n"
     "Below, both are measured against the same network trained **from scratch** on the same small data."
 )
+
+
+@st.cache_data(max_entries=3, show_spinner="Building the base (random weights, nothing is downloaded)…")
+def cached_imagenet_base(base_model: str):
+    return imagenet_base(base_model)
 
 
 def experiment_form(conv_layers: int) -> dict:
@@ -38,10 +50,14 @@ def experiment_form(conv_layers: int) -> dict:
 
 
 st.header("1. An ImageNet base")
-st.markdown("The classic way is a base trained on ImageNet's 1.4 million photos, like MobileNetV2. Its weights are a "
-            "download of 10–60 MB, made once and then cached in `~/.keras/models/`.")
 left, right = st.columns([2, 1])
 application = left.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application")
+with ui.guard():
+    base_facts = cached_imagenet_base(application)
+st.markdown(f"The classic way is a base trained on ImageNet's photos, like {base_facts.title}. Without its top it has "
+            f"**{base_facts.parameters:,} weights**: at 4 bytes each, a download of about **{base_facts.megabytes:.0f} MB** "
+            f"(`{base_facts.file_name}`), made once and then cached in `~/.keras/models/`.")
+st.caption(preprocessing_note(application))
 if right.button("Check for ImageNet weights", key="transfer_check_button"):
     with st.spinner("Looking for the weights…"), ui.guard():
         message = imagenet_weights_message(application)
@@ -53,7 +69,7 @@ if right.button("Check for ImageNet weights", key="transfer_check_button"):
 st.header("2. The offline way: a CNN from the registry as the base")
 registry = ui.registry()
 ui.training_panel({"base CNN": BASE_CNN}, key="transfer_base",
-                  button_label="Train a base CNN on all 54,000 Fashion-MNIST images (about 2 minutes)")
+                  button_label=f"Train a base CNN on all {config_training_images(BASE_CNN):,} Fashion-MNIST training images")
 cards = registry.list_entries(family="cnn")
 if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
@@ -72,9 +88,6 @@ form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
     info = dataset_info(form["dataset"], ui.registry().root)
-st.caption("Measured when this lesson was written, with the Fashion-MNIST base, 500 shapes images (grayscale 28×28, like the "
-           "base), 20 epochs, three seeds: from scratch about 43%, feature extraction about +2 points, fine-tuning about "
-           "+6 points. Grayscale shapes on noisy backgrounds are hard at 28×28: even 3,900 images reach only about 73%.")
 if form["dataset"] == base_config.dataset:
     st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
                "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")
@@ -94,18 +107,29 @@ if verdict is not None:
                                          "test accuracy (fraction correct)", baseline=1 / len(info.class_names)), width="stretch")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
+    images = registry.get(configs[SCRATCH].key).card.dataset.train_images
+    frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
     st.markdown(
         f"Best here: **{verdict.best}**"
         + (f", {verdict.gain_over_scratch:+.1f} points over scratch." if verdict.gain_over_scratch is not None else ".")
         + f" After {verdict.early_epoch} epochs the validation accuracy is "
         + ", ".join(f"{accuracy:.0%} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
-        + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".") + "\n\n"
+        + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".")
+    )
+    for name, comparison in verdict.comparisons.items():
+        st.markdown(f"**{name} vs {SCRATCH}**: {comparison.statement}")
+    st.caption("Each network was trained once, with one seed. The interval and McNemar's test cover which test images "
+               "happened to be drawn, not the luck of the random start and batch order: for that, train each network "
+               f"with other seeds (Compare, *train each {REPEATS} times*).")
+    st.markdown(
         f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps **{frozen['frozen parameters']:,}** "
-        f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {form['train_subset']} images. In this "
-        "small CNN most weights sit in the Dense layer after Flatten, so freezing the convolutions freezes only a few percent; "
-        "MobileNetV2's base alone has 2.26 million weights, all frozen in feature extraction.\n\n"
+        f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {images:,} images. In this "
+        f"CNN the frozen convolutions hold {frozen_share:.0%} of the weights"
+        + (": most sit in the Dense layers after Flatten. " if frozen_share < 0.5 else ". ")
+        + f"{base_facts.title}'s base alone has {base_facts.parameters:,} weights, "
+        "all frozen in feature extraction.\n\n"
         "Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, training "
-        "from scratch catches up (try 2,000 images)."
+        "from scratch catches up (try more training images)."
     )
 
 ui.show_code(transfer_experiment, label="Show the code: the three configurations of the experiment")

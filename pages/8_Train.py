@@ -3,8 +3,10 @@
 import streamlit as st
 
 from core import ui
-from core.config import APPLICATION_BASES, PRESETS, Augmentation, TrainConfig
+from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, Augmentation, TrainConfig
 from core.catalogue import list_datasets
+from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
+                         steps_per_epoch)
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
@@ -25,6 +27,7 @@ def apply_preset():
         "train_family": preset.family, "train_subset": preset.train_subset or "all", "train_epochs": preset.epochs,
         "train_batch_size": preset.batch_size, "train_units": preset.hidden_units[0], "train_dense_layers": len(preset.hidden_units),
         "train_conv_blocks": len(preset.filters), "train_first_filters": preset.filters[0], "train_kernel_size": preset.kernel_size,
+        "train_filter_growth": "same" if len(preset.filters) > 1 and len(set(preset.filters)) == 1 else "double",
         "train_padding": preset.padding, "train_batch_norm": preset.batch_norm, "train_dropout": preset.dropout_rate,
         "train_learning_rate": preset.learning_rate, "train_optimizer": preset.optimizer, "train_schedule": preset.lr_schedule,
         "train_augment": False, "train_stop_toggle": False, "train_early_toggle": False, "train_seed": preset.seed,
@@ -34,10 +37,11 @@ def apply_preset():
 def train_form() -> TrainConfig:
     """The sidebar's widgets, read into one TrainConfig."""
     sidebar = st.sidebar
-    sidebar.selectbox("Preset", list(PRESETS), index=None, placeholder="Choose a preset…", key="train_preset",
-                      on_change=apply_preset, help="Sets every slider below. Fast DNN / fast CNN = the defaults: the classic "
-                      "accuracy or better in seconds (one-cycle learning rate, batch norm). Classic = exactly the "
-                      "TensorFlow course networks. Fast preview = a small subset, for a first look.")
+    preset = sidebar.selectbox("Preset", list(PRESETS), index=None, placeholder="Choose a preset…", key="train_preset",
+                               on_change=apply_preset, help="Sets every slider below to a course network or a fast "
+                               "recipe; the table under *Presets* says which lesson each one reproduces.")
+    if preset:
+        sidebar.caption(PRESET_LESSONS[preset])
     datasets = [info.name for info in list_datasets(ui.registry().root) if info.available]
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
@@ -47,20 +51,30 @@ def train_form() -> TrainConfig:
     fields = {"dataset": dataset, "train_subset": None if subset == "all" else subset, "family": family}
     if family == "cnn":
         blocks = sidebar.slider("Convolution blocks (conv + 2×2 pool)", 1, 4, 2, key="train_conv_blocks")
-        first = sidebar.select_slider("Filters in the first block (doubles each block)", [8, 16, 32, 64], 32, key="train_first_filters")
-        fields["filters"] = tuple(first * 2**block for block in range(blocks))
+        first = sidebar.select_slider("Filters in the first block", [8, 16, 32, 64], 32, key="train_first_filters")
+        growth = sidebar.radio("Filters in later blocks", ["double", "same"], horizontal=True, key="train_filter_growth",
+                               format_func={"double": "double each block", "same": "same in every block"}.get)
+        fields["filters"] = tuple(first * (2**block if growth == "double" else 1) for block in range(blocks))
         fields["kernel_size"] = sidebar.select_slider("Kernel size", [3, 5], 3, key="train_kernel_size")
         fields["padding"] = sidebar.radio("Padding", ["valid", "same"], horizontal=True, key="train_padding")
         fields["batch_norm"] = sidebar.checkbox("Batch normalisation", key="train_batch_norm")
     if family == "transfer":
-        bases = list(APPLICATION_BASES) + [f"registry:{row['key']}" for row in ui.registry().list_entries(family="cnn")]
+        bases = list(APPLICATION_BASES) + [f"registry:{card.key}" for card in ui.registry().list_entries(family="cnn")]
         fields["base_model"] = sidebar.selectbox("Pretrained base", bases, key="train_base_model",
                                                  help="ImageNet bases need their weights (online once); registry CNNs work offline.")
-        fields["fine_tune_layers"] = sidebar.slider("Layers to fine-tune (0 = feature extraction)", 0, 20, 0, key="train_fine_tune")
+        fields["fine_tune_layers"] = sidebar.slider(
+            "Layers to fine-tune (0 = feature extraction)", 0, 20, 0, key="train_fine_tune",
+            help="0 keeps the whole base frozen. Above 0, training runs in two phases: the first half of the epochs trains "
+                 "the new head with the base frozen, the rest also train this many top layers of the base, at the "
+                 f"learning rate ÷ {FINE_TUNE_RATE_DIVISOR}.")
     layers = sidebar.slider("Dense hidden layers", 1, 3, 1, key="train_dense_layers")
     units = sidebar.select_slider("Units per dense layer", [16, 32, 64, 128, 256, 512], 128, key="train_units")
     fields["hidden_units"] = tuple([units] * layers)
-    fields["dropout_rate"] = sidebar.slider("Dropout", 0.0, 0.7, 0.0, 0.05, key="train_dropout")
+    fields["dropout_rate"] = sidebar.slider(
+        "Dropout", 0.0, 0.7, 0.0, 0.05, key="train_dropout",
+        help=DROPOUT)
+    if fields["dropout_rate"]:
+        sidebar.caption(CLASSIC_CODE_NOTES["dense before dropout"])
     fields["optimizer"] = sidebar.selectbox("Optimizer", ["adam", "sgd", "rmsprop"], key="train_optimizer")
     fields["learning_rate"] = sidebar.select_slider("Learning rate", RATES, 0.001, key="train_learning_rate")
     fields["lr_schedule"] = sidebar.radio("Learning-rate schedule", ["constant", "one_cycle"], horizontal=True, key="train_schedule",
@@ -78,6 +92,7 @@ def train_form() -> TrainConfig:
         )
     if sidebar.toggle("Stop at a target accuracy", key="train_stop_toggle"):
         fields["stop_at_accuracy"] = sidebar.slider("Target training accuracy", 0.80, 0.99, 0.90, 0.01, key="train_stop_at")
+        sidebar.caption(CLASSIC_CODE_NOTES["callback"])
     if sidebar.toggle("Early stopping on validation loss", key="train_early_toggle"):
         fields["early_stopping_patience"] = sidebar.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
     fields["seed"] = int(sidebar.number_input("Seed", 0, 9999, 0, key="train_seed"))
@@ -125,8 +140,20 @@ with ui.guard():
         st.warning(warning)
 
 
+images = config_training_images(config, ui.registry().root)
+steps = steps_per_epoch(images, config.batch_size)
+st.caption(f"One epoch shows the network each of its {images:,} training images once, in batches of {config.batch_size}: "
+           f"⌈{images:,} ÷ {config.batch_size}⌉ = {steps:,} steps per epoch, each one weight update, so {config.epochs} "
+           f"epochs make {steps * config.epochs:,} updates.")
+
 entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 if entries:
     st.success("Trained before: shown from the registry, no training needed.")
     show_entry(entries[config.title])
+with st.expander("Presets: which lesson's network each one reproduces"):
+    shape = input_shape_for(info, config.image_size, config.color_mode)
+    st.caption(f"Parameters computed for {config.dataset} images of {' × '.join(map(str, shape))} and "
+               f"{len(info.class_names)} classes.")
+    st.markdown(ui.markdown_table([{**row, "parameters": "n/a" if row["parameters"] is None else f"{row['parameters']:,}"}
+                                   for row in preset_rows(shape, len(info.class_names))]))
 ui.show_code(TrainConfig, label="Show the code: the configuration that becomes the registry key")

@@ -9,16 +9,43 @@ from core.config import PRESETS
 from core.catalogue import list_datasets
 from core.errors import CoreError
 from core.evaluation import compare, disagreements
+from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
 st.title("Compare models")
-st.caption("Is the convolutional network really better than the dense one, or is the difference noise? "
-           "Both models are tested on exactly the same test images, so we can tell.")
+st.caption("Is the convolutional network really better than the dense one, or is the difference chance? Two kinds of "
+           "chance move a test accuracy: which test images were drawn (both models are tested on the same images, so "
+           "McNemar's test can tell) and the random start of training (only training again with other seeds can tell).")
 
 
 def classic_pair(dataset: str, train_subset: int | None):
     """The course's DNN and CNN, on the same data."""
     return [dataclasses.replace(PRESETS[name], dataset=dataset, train_subset=train_subset) for name in ("classic DNN", "classic CNN")]
+
+
+def seed_repeats(entries, names, p_values):
+    """Train every chosen model (trained here) REPEATS times; mean ± spread per model and which noise it rules out."""
+    st.subheader("Is it the seed?")
+    st.caption("Each model above was trained once, with one seed: its random starting weights and batch order. "
+               f"Train each {REPEATS} times to see how much the accuracy moves from seed to seed.")
+    repeated = {name: seed_variants(entry.config) for name, entry in zip(names, entries) if entry.config is not None}
+    if len(repeated) < 2 or not st.toggle(f"Train each {REPEATS} times", key="compare_repeats"):
+        return
+    done = ui.training_panel({f"{name[:1]}, seed {config.seed}": config for name, configs in repeated.items()
+                              for config in configs}, key="compare_seeds", button_label="Train the missing seed runs")
+    if not done:
+        return
+    summaries = {name: summarise([done[f"{name[:1]}, seed {config.seed}"].card for config in configs])
+                 for name, configs in repeated.items()}
+    st.dataframe([{"model": name, "seeds": ", ".join(map(str, summary.seeds)),
+                   "test accuracies": ", ".join(f"{value:.2%}" for value in summary.accuracies),
+                   "mean ± spread": f"{summary.mean:.2%} ± {summary.spread:.2%}"} for name, summary in summaries.items()],
+                 hide_index=True)
+    (first, reference), *others = summaries.items()
+    for name, summary in others:
+        p_value = p_values.get(name) if first == names[0] else None
+        st.markdown(f"**{first[:1]} vs {name[:1]}** — " + seed_verdict(first[:1], reference, name[:1], summary, p_value))
+    st.caption("Spread: the standard deviation of the runs. Each run is tested on the same test images.")
 
 
 st.subheader("DNN vs CNN in one click")
@@ -48,16 +75,21 @@ st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "pa
                "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
               for name, entry in zip(names, entries)], hide_index=True)
 
+p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
 for name, evaluation in zip(names[1:], evaluations[1:]):
     try:
         result = compare(evaluations[0], evaluation, name_a=names[0][:1], name_b=name[:1])
     except CoreError as error:
         st.warning(f"{name} cannot be compared with {names[0]}: {error}")
         continue
+    p_values[name] = result.p_value
     st.markdown(f"**{names[0][:1]} vs {name[:1]}** — {result.statement}")
     st.caption(f"Difference {result.difference * 100:+.2f} points (95% CI {result.ci_low * 100:+.2f} to {result.ci_high * 100:+.2f}). "
                f"Only {names[0][:1]} right on {result.only_a_right} images, only {name[:1]} right on {result.only_b_right}, "
                f"of {result.n}; McNemar exact p = {result.p_value:.3g}.")
+
+
+seed_repeats(entries, names, p_values)
 
 histories = {name[:1]: entry.history for name, entry in zip(names, entries) if entry.history}
 if histories:
@@ -68,6 +100,21 @@ st.plotly_chart(charts.per_class_figure({name[:1]: e.recall for name, e in zip(n
 for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations):
     column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names), title=name[:40]),
                         )
+
+st.subheader("A model's mistakes")
+mistaken = st.selectbox("Model", names, key="compare_mistakes_model")
+chosen_entry, chosen_evaluation = entries[names.index(mistaken)], evaluations[names.index(mistaken)]
+if chosen_entry.config is not None:
+    chosen_config = chosen_entry.config
+    images = ui.load_dataset(chosen_config.dataset, image_size=chosen_config.image_size, color_mode=chosen_config.color_mode,
+                             validation_fraction=chosen_config.validation_fraction).x_test
+    worst = chosen_evaluation.confident_mistakes()
+    st.markdown(f"{mistaken[:1]} gets **{len(worst):,} of {len(chosen_evaluation.y_true):,}** test images wrong. "
+                "The most confident mistakes first: where it was surest, and wrong.")
+    names_of = chosen_evaluation.class_names
+    st.image([ui.displayable(images[i]) for i in worst[:12]], width=84,
+             caption=[f"true {names_of[chosen_evaluation.y_true[i]]} · said {names_of[chosen_evaluation.predicted[i]]} "
+                      f"({chosen_evaluation.confidence(i):.0%})" for i in worst[:12]])
 
 st.subheader("Where they disagree")
 config = entries[0].config

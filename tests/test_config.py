@@ -72,3 +72,28 @@ def test_presets_are_valid_and_distinct():
 def test_importing_config_does_not_import_tensorflow():
     code = "import core.config, core.registry, core.jobs, sys; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Keys computed before two-phase fine-tuning existed: every model trained then must still be found.
+KEYS_BEFORE_FINE_TUNE_PHASES = {"fast DNN": "e2a0555cc87ae639", "fast CNN": "5d073ee32aa15474",
+                                "classic DNN": "543e3957bd7e17cf", "classic CNN": "e1630efe7c9062eb",
+                                "fast preview": "094e155df201bae3"}
+ONE_PHASE_FINE_TUNING_KEY = "9cf22beaf2055d4f"  # transfer from registry:0123456789abcdef, fine_tune_layers=2, 4 epochs
+
+
+def test_two_phase_fine_tuning_changed_only_the_keys_of_fine_tuning():
+    for name, key in KEYS_BEFORE_FINE_TUNE_PHASES.items():
+        assert PRESETS[name].key == key, name
+    fine_tuning = TrainConfig(family="transfer", base_model="registry:0123456789abcdef", fine_tune_layers=2, epochs=4)
+    assert fine_tuning.fine_tune_phases == 2 and fine_tuning.fine_tunes_in_two_phases and fine_tuning.head_epochs == 2
+    assert fine_tuning.key != ONE_PHASE_FINE_TUNING_KEY  # trained differently now, so a new key
+    old_way = dataclasses.replace(fine_tuning, fine_tune_phases=1)
+    assert old_way.key == ONE_PHASE_FINE_TUNING_KEY and "fine_tune_phases" not in old_way.to_json()
+    # A card or queued job written before the field existed has no fine_tune_phases: it was one phase.
+    written_before = {name: value for name, value in fine_tuning.to_dict().items() if name != "fine_tune_phases"}
+    assert TrainConfig.from_dict(written_before) == old_way
+    assert TrainConfig.from_json(fine_tuning.to_json()) == fine_tuning
+    frozen = dataclasses.replace(fine_tuning, fine_tune_layers=0)  # feature extraction has no phases
+    assert frozen.key == dataclasses.replace(frozen, fine_tune_phases=1).key
+    with pytest.raises(ConfigError, match="at least 2 epochs.*Received: epochs=1"):
+        dataclasses.replace(fine_tuning, epochs=1)

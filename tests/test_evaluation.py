@@ -195,7 +195,7 @@ def test_compare_counts_interval_and_statement():
     assert comparison.statement == (
         "Model CNN is more accurate than model DNN by 10.0 points (90.0% vs 80.0% on 100 test "
         "images; 95% CI 1.5 to 18.5 points); McNemar p = 0.041, so the difference is unlikely "
-        "to be noise."
+        "to come from which test images were drawn."
     )
 
 
@@ -204,7 +204,7 @@ def test_compare_when_b_is_better_and_it_could_be_noise():
     comparison = compare(a, b)
     assert comparison.difference == pytest.approx(-0.03)
     assert comparison.statement.startswith("Model B is more accurate than model A by 3.0 points")
-    assert "p = 0.508, so the difference could be noise" in comparison.statement
+    assert "p = 0.508, so the difference could come from which test images were drawn" in comparison.statement
     low, high = comparison.ci_low, comparison.ci_high
     assert low < -0.03 < high < 0.05  # the interval is about A - B, so it straddles 0
 
@@ -213,7 +213,8 @@ def test_compare_very_significant_difference():
     a, b = paired_evaluations(both_right=800, only_a_right=120, only_b_right=30, both_wrong=50)
     comparison = compare(a, b)
     assert comparison.p_value < 0.001
-    assert "McNemar p < 0.001, so the difference is very unlikely to be noise." in comparison.statement
+    assert "McNemar p < 0.001, so the difference is very unlikely to come from which test images were drawn." \
+        in comparison.statement
 
 
 def test_identical_models_have_p_value_one(trained_cnn, fashion_data):

@@ -291,8 +291,26 @@ def test_nested_base_model_like_a_transfer_model(fashion_image):
         return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
 
     for model in (transfer_model(3), transfer_model(5)):  # one base shared by two models
-        maps = feature_maps(model, fashion_image)
-        assert [(name, values.shape) for name, values in maps] == [("base", (13, 13, 8))]
+        maps = feature_maps(model, fashion_image)  # a small nested base is shown layer by layer
+        assert [(name, values.shape) for name, values in maps] == [
+            ("base_conv_1", (30, 30, 4)), ("base_pool_1", (15, 15, 4)), ("base_conv_2", (13, 13, 8))]
         heatmap, method = saliency_map(model, fashion_image)
         assert method == "Grad-CAM on layer 'base'" and heatmap.shape == (28, 28)
         assert first_layer_filters(model).shape == (3, 3, 3, 4)
+
+
+def test_one_convolution_step_and_one_pooling_step_are_the_arrays_own_pixels():
+    from core.inspection import convolution_step, pooling_step
+
+    image = np.arange(36, dtype=np.uint8).reshape(6, 6) * 7
+    kernel = PRESET_FILTERS["sobel vertical edges"]
+    filtered = apply_filter(image, kernel)
+    for row in range(4):
+        for column in range(4):
+            step = convolution_step(image, kernel, row, column)
+            assert step.shown == filtered[row, column]
+            assert step.total == pytest.approx(float((image[row:row + 3, column:column + 3] * np.array(kernel)).sum()))
+    pooled = max_pool(filtered, 2)
+    assert pooling_step(filtered, 1, 0).maximum == pooled[1, 0]
+    with pytest.raises(CoreError, match=r"from \(0, 0\) to \(3, 3\).*Received: row=4, column=0"):
+        convolution_step(image, kernel, 4, 0)

@@ -387,9 +387,14 @@ CONFIG_WARNINGS = {
     "batch as large as the data": (dict(train_subset=1000, batch_size=1024), "only once per epoch"),
     "early stopping never triggers": (dict(epochs=3, early_stopping_patience=3), "can never trigger"),
     "flipping digits": (dict(dataset="mnist", augmentation=dict(horizontal_flip=True)), "mirrored 2 or 7"),
-    "fine-tuning too fast": (
-        dict(family="transfer", base_model="registry:0123456789abcdef", fine_tune_layers=2, learning_rate=0.01),
-        "wreck the features",
+    "fine-tuning too fast": (  # two phases: the base's layers train at learning_rate / 10 = 0.002
+        dict(family="transfer", base_model="registry:0123456789abcdef", fine_tune_layers=2, learning_rate=0.02),
+        "the second phase's learning_rate / 10 = 0.002 can wreck the features",
+    ),
+    "one-phase fine-tuning too fast": (
+        dict(family="transfer", base_model="registry:0123456789abcdef", fine_tune_layers=2, fine_tune_phases=1,
+             learning_rate=0.01),
+        "learning_rate=0.01 can wreck the features",
     ),
     "enlarged for an ImageNet base": (dict(family="transfer", base_model="inception_v3", learning_rate=0.001), "enlarged to 75x75"),
 }

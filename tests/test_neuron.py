@@ -53,3 +53,21 @@ def test_too_large_a_learning_rate_diverges():
 def test_bad_arguments_are_refused_with_the_value(arguments, message):
     with pytest.raises(ConfigError, match=message):
         fit_line(**arguments)
+
+
+def test_without_noise_the_best_line_is_the_rule_so_the_miss_is_unfinished_training():
+    fit = fit_line(epochs=200, learning_rate=0.01)
+    assert (fit.best_weight, fit.best_bias) == (pytest.approx(2, abs=1e-9), pytest.approx(-1, abs=1e-9))
+    assert abs(fit.data_gap) < 1e-9
+    assert fit.optimisation_gap == pytest.approx(fit.prediction - 19, abs=1e-9) and abs(fit.optimisation_gap) > 0.01
+
+
+def test_with_noise_a_fully_trained_neuron_lands_on_the_least_squares_line_not_the_rule():
+    fit = fit_line(epochs=500, learning_rate=0.1, noise=1.0)
+    xs, ys = training_points(1.0)
+    assert not np.allclose(ys, 2 * xs - 1)
+    assert abs(fit.data_gap) > 0.1  # the data moved the best line away from y = 2x - 1
+    assert abs(fit.optimisation_gap) < 1e-3  # and training got there
+    assert fit.prediction - 19 == pytest.approx(fit.data_gap + fit.optimisation_gap, abs=1e-9)
+    with pytest.raises(ConfigError, match=r"noise must be .*Received: noise=-1"):
+        fit_line(noise=-1)

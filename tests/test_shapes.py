@@ -4,7 +4,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.models import build_cnn, build_dnn, summary_rows
-from core.shapes import conv_output_size, shape_flow, shape_walkthrough
+from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow, shape_walkthrough
 
 
 def test_classic_cnn_walkthrough_is_28_26_13_11_5_1600_with_the_course_parameters():
@@ -67,3 +67,30 @@ def test_conv_output_size_valid_and_same():
 def test_conv_output_size_refuses_bad_input(arguments, message):
     with pytest.raises(ConfigError, match=message):
         conv_output_size(*arguments)
+
+
+@pytest.mark.parametrize("settings", [
+    {"input_shape": (28, 28, 1), "num_classes": 10, "filters": (32, 64)},
+    {"input_shape": (28, 28, 1), "num_classes": 10, "filters": (16, 32), "padding": "same", "batch_norm": True,
+     "dropout_rate": 0.2, "hidden_units": (64, 32)},
+    {"input_shape": (64, 64, 3), "num_classes": 2, "filters": (8,), "kernel_size": 5, "conv_strides": 2},
+    {"input_shape": (150, 150, 3), "num_classes": 3, "filters": (64, 64, 128, 128), "hidden_units": (512,)},
+    {"input_shape": (300, 300, 3), "num_classes": 2, "filters": (16, 32, 64, 64, 64), "hidden_units": (512,)},
+    {"input_shape": (28, 28, 1), "num_classes": 10, "family": "dnn", "hidden_units": (128,), "dropout_rate": 0.5},
+])
+def test_the_planned_network_is_row_by_row_the_one_keras_builds(settings):
+
+    keyword = {name: value for name, value in settings.items() if name not in ("family", "input_shape", "num_classes")}
+    if settings.get("family") == "dnn":
+        model = build_dnn(settings["input_shape"], settings["num_classes"], **keyword)
+    else:
+        model = build_cnn(settings["input_shape"], settings["num_classes"], **keyword)
+    plan = network_plan(**settings)
+    assert plan == shape_walkthrough(model)
+    summary = plan_summary(plan)
+    assert summary["parameters"] == model.count_params() and summary["weights bytes"] == 4 * model.count_params()
+
+
+def test_a_plan_whose_maps_vanish_is_refused_like_the_model():
+    with pytest.raises(ConfigError, match="nothing left to look at"):
+        network_plan((28, 28, 1), 10, filters=(8, 16, 32, 64))

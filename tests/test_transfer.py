@@ -7,7 +7,7 @@ from conftest import TINY_CNN, TINY_DNN
 from core.engines import train_and_publish
 from core.errors import ConfigError
 from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
-                           transfer_experiment)
+                           transfer_experiment, transfer_verdict)
 
 
 def test_the_three_configs_share_data_and_head_and_match_the_base(trained_registry):
@@ -49,6 +49,20 @@ def test_the_three_networks_train_and_freeze_what_they_should(own_trained_regist
     assert all(0.2 < row["test accuracy"] <= 1 for row in rows.values())  # chance is 0.1
     assert scratch["gain over scratch (points)"] is None
     assert frozen["gain over scratch (points)"] == round(100 * (frozen["test accuracy"] - scratch["test accuracy"]), 2)
+
+    # Fine-tuning ran in two phases: the head alone, then the top layer at a tenth of the rate.
+    tuned_entry = registry.get(configs[FINE_TUNING].key)
+    assert [row["phase"] for row in tuned_entry.history] == [1, 2]
+    assert all("phase" not in row for row in registry.get(configs[SCRATCH].key).history)
+    optimizer = registry.load_model(tuned_entry.key).optimizer
+    assert float(optimizer.learning_rate) == pytest.approx(configs[FINE_TUNING].learning_rate / 10)
+
+    verdict = transfer_verdict(configs, registry)
+    for name in (FEATURE_EXTRACTION, FINE_TUNING):
+        comparison = verdict.comparisons[name]
+        assert comparison.accuracy_a == pytest.approx(rows[name]["test accuracy"])
+        assert comparison.accuracy_b == pytest.approx(scratch["test accuracy"])
+        assert comparison.ci_low <= comparison.difference <= comparison.ci_high and 0 <= comparison.p_value <= 1
 
 
 def test_imagenet_weights_offline_give_the_registry_way_round():

@@ -76,3 +76,51 @@ def test_a_preset_fills_the_nine_numbers_and_typed_numbers_are_applied():
 
     at.selectbox(key="conv_filter").set_value("vertical edges").run()
     assert np.array_equal(heatmap_values(at, 1), apply_filter(image, PRESET_FILTERS["vertical edges"]))
+
+
+def test_one_convolution_step_shows_the_nine_products_their_sum_and_the_pooling_window():
+    from core.inspection import convolution_step
+
+    at = open_page(PAGE).run()
+    at.selectbox(key="conv_filter").set_value("sobel vertical edges").run()
+    at.slider(key="conv_step_row").set_value(10)
+    at.slider(key="conv_step_column").set_value(7).run()
+    assert not at.exception
+    image = load_dataset("fashion_mnist", color_mode="grayscale").x_test[1, :, :, 0]
+    kernel = np.array(PRESET_FILTERS["sobel vertical edges"], dtype=float)
+    window = image[10:13, 7:10].astype(float)
+    products = (window * kernel).ravel()
+    step_table = next(block.value for block in at.markdown if block.value.startswith("| column 7 |"))
+    cells = [cell.strip() for line in step_table.splitlines()[2:] for cell in line.strip("|").split("|")]
+    assert cells == [f"{p:g} × {w:g} = {p * w:g}" for p, w in zip(window.ravel(), kernel.ravel())]
+    filtered = apply_filter(image, kernel)
+    assert convolution_step(image, kernel, 10, 7).shown == filtered[10, 7]
+    assert any(f"Sum of the 9 products: **{products.sum():g}**, so output pixel (10, 7) = **{filtered[10, 7]}**" in block.value
+               for block in at.markdown)
+    block = filtered[10:12, 6:8]  # output (10, 7) lies in pooled pixel (5, 3), the block at rows 10-11, columns 6-7
+    assert any(f"= **{block.max()}**, pooled pixel (5, 3)" in text.value for text in at.markdown)
+    assert max_pool(filtered, 2)[5, 3] == block.max()
+    highlights = [figure["layout"]["shapes"][0] for figure in figures(at)[:3]]
+    assert (highlights[0]["x0"], highlights[0]["y0"], highlights[0]["x1"]) == (6.5, 9.5, 9.5)  # the 3×3 window
+
+
+def test_the_shape_table_takes_any_input_size_and_the_course_networks_show_their_real_path():
+    from core.course import COURSE_NETWORKS
+    from core.models import build_cnn
+
+    at = open_page(PAGE).run()
+    at.selectbox(key="conv_network").set_value("horses vs humans").run()
+    assert not at.exception
+    assert (at.select_slider(key="conv_input_size").value, at.radio(key="conv_channels").value) == (300, 3)
+    network = COURSE_NETWORKS["horses vs humans"]
+    model = build_cnn(network.input_shape, network.num_classes, filters=network.filters, hidden_units=network.hidden_units)
+    rows = table(at)
+    assert rows["parameters"].tolist() == [sum(int(np.prod(w.shape)) for w in layer.weights) for layer in model.layers]
+    assert rows["output shape"].tolist()[-3] == f"({np.prod(model.get_layer('flatten').output.shape[1:])},)"
+    assert any(f"{model.count_params():,} parameters in total" in block.value for block in at.markdown)
+
+    at.select_slider(key="conv_input_size").set_value(150)
+    at.radio(key="conv_channels").set_value(1).run()
+    assert not at.exception
+    smaller = build_cnn((150, 150, 1), 2, filters=network.filters, hidden_units=network.hidden_units)
+    assert any(f"{smaller.count_params():,} parameters in total" in block.value for block in at.markdown)

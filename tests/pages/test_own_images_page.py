@@ -159,6 +159,13 @@ def test_two_trained_sizes_are_compared_and_predict_explains_the_binary_model(re
     params = list(table["parameters"])
     assert params == [trained[32].card.params.total, trained[64].card.params.total]
     assert params[1] > params[0]  # the Flatten layer grows with the square of the size
+    # The table shown before training computes the same sizes, and the 300-pixel row without building anything.
+    size_table = next(block.value for block in at.markdown if block.value.startswith("| input |"))
+    rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in size_table.splitlines()[2:]}
+    assert rows["32×32×3"] == f"{trained[32].card.params.total:,}" and rows["64×64×3"] == f"{trained[64].card.params.total:,}"
+    from core.models import build_cnn
+
+    assert rows["300×300×3"] == f"{build_cnn((300, 300, 3), 2, filters=(16, 32, 64), hidden_units=(128,)).count_params():,}"
 
     predict = open_page("pages/10_Predict.py").run()
     predict.selectbox(key="predict_model").set_value(trained[32].key).run()
