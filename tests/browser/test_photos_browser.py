@@ -66,10 +66,20 @@ CAMERA_READY = """() => { const video = document.querySelector('[data-testid=stC
     return video !== null && video.readyState >= 2 && video.videoWidth > 0; }"""
 
 
-def take_photo(page, timeout=60_000):
-    """Click "Take Photo" once the camera widget's video plays (a click before that captures nothing, as for a person)."""
-    page.wait_for_function(CAMERA_READY, timeout=timeout)
-    page.get_by_role("button", name="Take Photo").click(timeout=timeout)
+def take_photo(page, shown: str | None = None, attempts=3, timeout=60_000):
+    """Click "Take Photo" once the camera widget's video plays, until `shown` appears (a click while the page swaps in a
+    fresh camera after the previous shot captures nothing, and a person would click again)."""
+    for attempt in range(attempts):
+        page.wait_for_function(CAMERA_READY, timeout=timeout)
+        page.get_by_role("button", name="Take Photo").click(timeout=timeout)
+        if shown is None:
+            return
+        try:
+            page.get_by_text(shown).wait_for(timeout=20_000)
+            return
+        except playwright_api.TimeoutError:
+            if attempt == attempts - 1:
+                raise
 
 
 def train_and_wait(page, label_start: str, timeout=420_000) -> str:
@@ -119,15 +129,13 @@ def test_webcam_classes_capture_train_and_predict(photo_server, camera_browser):
         control(page, "stRadio", "Take photos of").get_by_text(f"{name} (").click()
         watched.wait_idle()
         for count in range(1, 6):
-            take_photo(page)
-            page.get_by_text(f"{name}: {count} photo(s)").wait_for(timeout=60_000)
+            take_photo(page, f"{name}: {count} photo(s)")
             watched.wait_idle()
     page.get_by_role("button", name="Delete").first.click()  # one shot of "thumbs up" was bad
     page.get_by_text("thumbs up: 4 photo(s)").wait_for(timeout=60_000)
     control(page, "stRadio", "Take photos of").get_by_text("thumbs up (").click()
     watched.wait_idle()
-    take_photo(page)
-    page.get_by_text("thumbs up: 5 photo(s)").wait_for(timeout=60_000)
+    take_photo(page, "thumbs up: 5 photo(s)")
     watched.wait_idle()
     watched.screenshot("photos_webcam_shots")
     page.get_by_role("button", name="Make a dataset from these photos").click()
