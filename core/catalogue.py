@@ -41,6 +41,7 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
 FOLDER_PREFIX = "folder:"
 DATASETS_FOLDER = "datasets"
 MANIFEST_FILE = "manifest.json"
+DECODED_FOLDER = "decoded"  # inside an imported dataset's folder: its photos prepared per input size (core.folder_arrays)
 KERAS_DATASETS_FOLDER = "datasets"  # inside the Keras home
 
 # Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).

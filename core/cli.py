@@ -297,10 +297,9 @@ def command_datasets(arguments):
 def command_datasets_import(arguments):
     from core.folders import import_zip
 
-    root = registry_root_of(arguments)
-    report = import_zip(Path(arguments.path), root, title=arguments.title,
-                        validation=Path(arguments.validation) if arguments.validation else None, on_progress=progress_line())
-    print_import_report(report, root)
+    root, validation = registry_root_of(arguments), Path(arguments.validation) if arguments.validation else None
+    print_import_report(import_zip(Path(arguments.path), root, title=arguments.title, validation=validation,
+                                   on_progress=progress_line()), root)
 
 
 def command_datasets_get(arguments):
@@ -329,10 +328,8 @@ def print_import_report(report, root):
     print(f"{'class':<24}" + "".join(f"{split:>12}" for split in table))
     for name in report.class_names:
         print(f"{name[:23]:<24}" + "".join(f"{table[split][name]:>12}" for split in table))
-    for split, source in report.split_sources.items():
-        print(f"{split}: {source}")
-    for note in report.notes:
-        print(f"note: {note}")
+    print("\n".join([f"{split}: {source}" for split, source in report.split_sources.items()] +
+                    [f"note: {note}" for note in report.notes]))
     for file, reason in report.skipped[:20]:
         print(f"skipped {file}: {reason}")
     if len(report.skipped) > 20:
@@ -374,6 +371,10 @@ def command_doctor(arguments):
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")
+    from core.workers import pool_plan
+
+    plan = pool_plan()
+    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s) ({plan.reason})")
 
 
 def command_worker(arguments):

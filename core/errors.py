@@ -35,3 +35,11 @@ class ModelFileError(CoreError):
 
 class TrainingCancelled(CoreError):
     """Training stopped because somebody pressed Cancel."""
+
+
+class BudgetError(CoreError):
+    """A training the teacher's per-job budget does not allow (too many epochs)."""
+
+
+class PermissionDenied(CoreError):
+    """An action only the teacher may take on this server (delete, import, pin, the budget)."""

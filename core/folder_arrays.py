@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.catalogue import folder_path
+from core.catalogue import DECODED_FOLDER, folder_path
 from core.errors import DatasetError, ImageError
 from core.folders import FOLDER_IMAGE_FORMATS, image_entries
 from core.imaging import PREPROCESSING, photo_to_input
 
-DECODED_FOLDER = "decoded"
 DECODE_CHUNK = 64  # photos handed to the decoding threads at a time, so memory holds at most this many decoded
 
 

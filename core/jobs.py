@@ -1,22 +1,31 @@
 """Background training: the queue of jobs, in its own SQLite file beside the registry, and what pages ask of it.
 
-The dashboard never trains inside the Streamlit server. `JobRunner.submit(config)` queues a job (or
-joins the one already queued for the same key) and makes sure a worker process is running
-(`core.workers`); the worker trains wherever the engine says (`core.engines`), writes per-epoch
-progress here, and publishes the model into the registry. This module owns the `jobs` and
-`progress` tables and every query on them.
+The dashboard never trains inside the Streamlit server. `JobRunner.submit(config, session)` queues a job
+(or joins the one already queued for the same key) and makes sure the worker pool is running
+(`core.workers`); a worker trains wherever the engine says (`core.engines`), writes per-epoch progress
+here, and publishes the model into the registry. This module owns the `jobs`, `progress` and `settings`
+tables and every query on them.
+
+The queue is fair: jobs are taken round by round across browser sessions (`FAIR_ORDER`), so a student
+who queues ten settings does not hold up everyone else; each waiting student is told how many trainings
+are ahead and, once a few jobs have finished here, about when theirs starts (`start_estimate`). A teacher
+may set a per-job budget (`Budget`: most epochs, most seconds). (A little over 400 lines: the queue's tables,
+the fair order that reads them and the estimate of when a job starts belong together.)
 """
 
 import contextlib
+import functools
+import heapq
 import json
 import os
 import sqlite3
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.errors import RegistryError
+from core.errors import BudgetError, RegistryError
 from core.registry import Registry
 
 JOBS_FILE = "jobs.sqlite"
@@ -24,16 +33,71 @@ FINISHED_STATES = ("done", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 WORKER_DIED_MESSAGE = "The training process stopped unexpectedly. Press Train to try again."
+RECENT_JOBS_FOR_ESTIMATES = 20  # the finished jobs whose durations estimate how long the queue takes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, config TEXT NOT NULL, status TEXT NOT NULL, message TEXT, pid INTEGER,
-    submitted REAL, started REAL, finished REAL, cancel_requested INTEGER NOT NULL DEFAULT 0
+    submitted REAL, started REAL, finished REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
+    session TEXT, placement TEXT
 );
 CREATE TABLE IF NOT EXISTS progress (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (key, epoch)
 );
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+COLUMNS_ADDED_SINCE_VERSION_1 = {"session": "TEXT", "placement": "TEXT"}  # a jobs.sqlite made before the pool gets them
+
+# Round-robin across sessions: a session's n-th waiting job is in round n, plus one round for every job of that
+# session started since the oldest waiting job was submitted (so a session that just had a turn waits for the
+# others'). Rounds first, then submission time. Jobs without a session (the CLI) share one.
+FAIR_ORDER = """
+WITH waiting AS (
+    SELECT key, config, submitted, session,
+           ROW_NUMBER() OVER (PARTITION BY session ORDER BY submitted) AS turn
+    FROM jobs WHERE status = 'queued'),
+oldest AS (SELECT MIN(submitted) AS since FROM waiting),
+served AS (
+    SELECT session, COUNT(*) AS jobs FROM jobs, oldest
+    WHERE started IS NOT NULL AND status != 'queued' AND started >= oldest.since GROUP BY session)
+SELECT waiting.key, waiting.config, waiting.turn + COALESCE(served.jobs, 0) AS round
+FROM waiting LEFT JOIN served ON served.session IS waiting.session
+ORDER BY round, waiting.submitted
+"""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The teacher's limit on each training: at most `max_epochs` epochs and `max_seconds` seconds (None: no limit)."""
+
+    max_epochs: int | None = None
+    max_seconds: float | None = None
+
+    def check(self, config: TrainConfig):
+        """Raise BudgetError when `config` asks for more epochs than the budget allows."""
+        if self.max_epochs is not None and config.epochs > self.max_epochs:
+            raise BudgetError(f"Your teacher allows at most {self.max_epochs} epochs per training on this server; "
+                              f"these settings ask for {config.epochs}. Lower the number of epochs and press Train again. "
+                              f"Received: epochs={config.epochs}")
+
+    def over_time(self, started: float) -> bool:
+        return self.max_seconds is not None and time.time() - started > self.max_seconds
+
+    def time_message(self, config: TrainConfig, epochs_done: int) -> str:
+        return (f"This training passed the {self.max_seconds:.0f}-second limit your teacher set for each training "
+                f"(it had finished {epochs_done} of {config.epochs} epochs), so it was stopped and not saved. "
+                f"Try fewer epochs or fewer training images.")
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The queue at one moment, as an estimate needs it."""
+
+    waiting: list  # (key, config) in the fair order
+    running: list  # (config, start time)
+    recent: list  # (config, seconds it took) of the last jobs done
+    budget: Budget
+    capacity: int  # jobs the workers run at once
 
 
 @dataclass
@@ -45,7 +109,9 @@ class JobStatus:
     message: str | None = None
     progress: list[dict] = field(default_factory=list)
     epochs: int | None = None
-    queue_position: int | None = None
+    queue_position: int | None = None  # trainings ahead of this one (queued: in the fair order, plus the running ones)
+    starts_in_seconds: float | None = None  # queued: about when it starts, once finished jobs give a speed
+    placement: str | None = None  # where it runs: "this machine" or a Ray node
 
     @property
     def finished(self) -> bool:
@@ -54,6 +120,12 @@ class JobStatus:
     @property
     def eta_seconds(self) -> float | None:
         return self.progress[-1]["eta_seconds"] if self.progress else None
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_config(text: str) -> TrainConfig:
+    """`TrainConfig.from_json`, remembered: every waiting student's page reads the same queued configs each second."""
+    return TrainConfig.from_json(text)
 
 
 class JobQueue:
@@ -65,6 +137,7 @@ class JobQueue:
             self.root.mkdir(parents=True, exist_ok=True)
             with self.connect() as connection:
                 connection.executescript(SCHEMA)
+                self._add_missing_columns(connection)
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(f"Cannot open the training queue in {self.root}: {error}. Check that the folder is "
                                 f"writable, or point $CNNCLASSROOM_REGISTRY at one that is.") from error
@@ -81,15 +154,22 @@ class JobQueue:
             connection.executescript(SCHEMA)
         return contextlib.closing(connection)
 
-    def enqueue(self, config: TrainConfig) -> None:
-        """Queue `config` unless its key is queued or running already (a dead run's row is replaced)."""
+    def _add_missing_columns(self, connection):
+        present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}
+        for name, kind in COLUMNS_ADDED_SINCE_VERSION_1.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+
+    def enqueue(self, config: TrainConfig, session: str | None = None) -> None:
+        """Queue `config` for `session` unless its key is queued or running already (a dead run's row is replaced)."""
         with self.connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute("SELECT status, pid FROM jobs WHERE key = ?", (config.key,)).fetchone()
             if row is None or row["status"] not in ACTIVE_STATES or _is_dead(row):
                 connection.execute(
-                    "INSERT OR REPLACE INTO jobs (key, config, status, submitted, cancel_requested) VALUES (?,?,?,?,0)",
-                    (config.key, config.to_json(), "queued", time.time()),
+                    "INSERT OR REPLACE INTO jobs (key, config, status, submitted, cancel_requested, session) "
+                    "VALUES (?,?,?,?,0,?)",
+                    (config.key, config.to_json(), "queued", time.time(), session),
                 )
                 connection.execute("DELETE FROM progress WHERE key = ?", (config.key,))
             connection.execute("COMMIT")
@@ -99,22 +179,60 @@ class JobQueue:
         with self.connect() as connection:
             return connection.execute("SELECT * FROM jobs WHERE key = ?", (validate_key(key),)).fetchone()
 
-    def jobs_ahead(self, submitted: float) -> int:
-        """How many queued or running jobs were submitted before `submitted`."""
+    def waiting_in_order(self) -> list[tuple[str, TrainConfig]]:
+        """Queued jobs in the order workers will take them (FAIR_ORDER): (key, config) pairs."""
         with self.connect() as connection:
-            return connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running') AND submitted < ?",
-                                      (submitted,)).fetchone()[0]
+            return [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
+
+    def snapshot(self) -> "QueueState":
+        """What an estimate reads, through one connection: waiting jobs in order, running ones, recent durations, settings."""
+        with self.connect() as connection:
+            waiting = [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
+            running = [(parse_config(row["config"]), row["started"] or time.time())
+                       for row in connection.execute("SELECT config, started FROM jobs WHERE status = 'running'")]
+            recent = [(parse_config(row["config"]), row["seconds"]) for row in connection.execute(
+                "SELECT config, finished - started AS seconds FROM jobs WHERE status = 'done' AND started IS NOT NULL "
+                "AND finished IS NOT NULL ORDER BY finished DESC LIMIT ?", (RECENT_JOBS_FOR_ESTIMATES,))]
+            settings = {row["name"]: row["value"] for row in connection.execute("SELECT name, value FROM settings")}
+        budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
+        return QueueState(waiting, running, recent, budget, int(settings.get("capacity", 1)))
 
     def claim_next(self) -> tuple[str, TrainConfig] | None:
-        """Atomically mark the oldest queued job as running in this process; (key, config), or None when idle."""
+        """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None."""
         with self.connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute("SELECT key, config FROM jobs WHERE status = 'queued' ORDER BY submitted LIMIT 1").fetchone()
+            row = connection.execute(FAIR_ORDER + " LIMIT 1").fetchone()
             if row is not None:
-                connection.execute("UPDATE jobs SET status = 'running', pid = ?, started = ? WHERE key = ?",
+                connection.execute("UPDATE jobs SET status = 'running', pid = ?, started = ?, placement = NULL WHERE key = ?",
                                     (os.getpid(), time.time(), row["key"]))
             connection.execute("COMMIT")
-        return (row["key"], TrainConfig.from_json(row["config"])) if row else None
+        return (row["key"], parse_config(row["config"])) if row else None
+
+    def set_placement(self, key: str, placement: str):
+        """Record where a running job trains (a Ray node, say), for the pages and for tests."""
+        with self.connect() as connection:
+            connection.execute("UPDATE jobs SET placement = ? WHERE key = ?", (placement, validate_key(key)))
+
+    def budget(self) -> Budget:
+        """The teacher's per-job budget (no limits until one is set)."""
+        with self.connect() as connection:
+            row = connection.execute("SELECT value FROM settings WHERE name = 'budget'").fetchone()
+        return Budget(**json.loads(row["value"])) if row else Budget()
+
+    def set_budget(self, budget: Budget):
+        with self.connect() as connection:
+            connection.execute("INSERT OR REPLACE INTO settings VALUES ('budget', ?)",
+                               (json.dumps({"max_epochs": budget.max_epochs, "max_seconds": budget.max_seconds}),))
+
+    def capacity(self) -> int:
+        """How many jobs the workers run at once, as the pool last recorded it (1 until then)."""
+        with self.connect() as connection:
+            row = connection.execute("SELECT value FROM settings WHERE name = 'capacity'").fetchone()
+        return int(row["value"]) if row else 1
+
+    def set_capacity(self, jobs_at_once: int):
+        with self.connect() as connection:
+            connection.execute("INSERT OR REPLACE INTO settings VALUES ('capacity', ?)", (str(int(jobs_at_once)),))
 
     def finish(self, key: str, state: str, message: str | None):
         """Record how a claimed job ended: done, failed or cancelled."""
@@ -154,7 +272,8 @@ class JobQueue:
         """Queued and running jobs, oldest first."""
         with self.connect() as connection:
             rows = connection.execute(
-                "SELECT key, status, submitted FROM jobs WHERE status IN ('queued','running') ORDER BY submitted"
+                "SELECT key, status, submitted, session, placement FROM jobs WHERE status IN ('queued','running') "
+                "ORDER BY submitted"
             ).fetchall()
         return [dict(row) for row in rows]
 
@@ -168,22 +287,26 @@ class JobQueue:
 
 
 class JobRunner:
-    """What the pages ask of background training: submit, status, cancel, and a worker to run it all."""
+    """What the pages ask of background training: submit, status, cancel, and the workers to run it all."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
         self.queue = JobQueue(registry.root)
 
-    def submit(self, config: TrainConfig) -> JobStatus:
-        """Queue `config` unless it is published, queued or running already; return where it stands."""
+    def submit(self, config: TrainConfig, session: str | None = None) -> JobStatus:
+        """Queue `config` for browser `session` unless it is published, queued or running; return where it stands.
+
+        Raises BudgetError when the teacher's budget does not allow it.
+        """
         if self.registry.has(config.key):
             return JobStatus(config.key, "done")
-        self.queue.enqueue(config)
+        self.queue.budget().check(config)
+        self.queue.enqueue(config, session)
         self.ensure_worker()
         return self.status(config.key)
 
     def status(self, key: str) -> JobStatus:
-        """The job of `key`: its state, message and per-epoch progress so far."""
+        """The job of `key`: its state, message, per-epoch progress so far, and its place in the queue."""
         row = self.queue.job(key)
         published = self.registry.has(key)
         if row is None:
@@ -195,11 +318,28 @@ class JobRunner:
             state, message = "done", None
         elif state == "done":  # trained once, deleted since
             state, message = "none", None
-        if state == "queued" and not self.worker_alive():
-            self.ensure_worker()
-        queue_position = self.queue.jobs_ahead(row["submitted"]) if state == "queued" else None
-        epochs = TrainConfig.from_json(row["config"]).epochs
-        return JobStatus(key, state, message, self.queue.progress(key), epochs, queue_position)
+        ahead, starts_in = None, None
+        if state == "queued":
+            self.ensure_worker()  # a worker that stopped (or was never started) is replaced
+            ahead, starts_in = self.start_estimate(key)
+        epochs = parse_config(row["config"]).epochs
+        return JobStatus(key, state, message, self.queue.progress(key), epochs, ahead, starts_in, row["placement"])
+
+    def start_estimate(self, key: str) -> tuple[int, float | None]:
+        """(trainings ahead of queued job `key`, seconds until it starts or None while nothing has finished here)."""
+        state = self.queue.snapshot()
+        keys = [waiting_key for waiting_key, _ in state.waiting]
+        position = keys.index(key) if key in keys else 0  # claimed a moment ago: it starts now
+        seconds = expected_seconds_function(state.recent, state.budget)
+        if seconds is None:
+            return position + len(state.running), None
+        now = time.time()
+        free_at = [max(0.0, seconds(config) - (now - started)) for config, started in state.running]
+        free_at += [0.0] * max(0, state.capacity - len(free_at))
+        heapq.heapify(free_at)  # when each worker is free: the running jobs' remaining time, idle workers at once
+        for _, config in state.waiting[:position]:
+            heapq.heappush(free_at, heapq.heappop(free_at) + seconds(config))
+        return position + len(state.running), free_at[0]
 
     def cancel(self, key: str):
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
@@ -209,21 +349,69 @@ class JobRunner:
         """Queued and running jobs, oldest first."""
         return self.queue.active()
 
+    def budget(self) -> Budget:
+        return self.queue.budget()
+
     def worker_alive(self) -> bool:
         from core.workers import worker_alive
 
         return worker_alive(self.registry.root)
 
     def ensure_worker(self):
-        from core.workers import ensure_worker
+        """Start worker processes until the pool (`core.workers.pool_plan`) has as many as the queue needs."""
+        from core.workers import ensure_workers
 
-        ensure_worker(self.registry.root)
+        with self.queue.connect() as connection:
+            active = connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')").fetchone()[0]
+        ensure_workers(self.registry.root, jobs_waiting=active)
+
+
+def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: Budget | None = None):
+    """A function config -> expected seconds of training, from finished jobs; None when none has finished.
+
+    A job's cost is its training images times epochs; its expected time is that cost times the median seconds
+    per image-epoch of recent jobs of the same family (of all families when its own has none yet), and never
+    more than the teacher's time budget.
+    """
+    training_images: dict[str, int] = {}  # per dataset, looked up once per estimate
+
+    def cost(config: TrainConfig) -> int:
+        if config.dataset not in training_images:
+            training_images[config.dataset] = catalogue_training_images(config.dataset) or 10_000  # gone: a guess
+        return max(1, estimated_images_seen(config, training_images[config.dataset]))
+
+    rates: dict[str, list[float]] = {}
+    for config, seconds in recent:
+        rates.setdefault(config.family, []).append(seconds / cost(config))
+    if not rates:
+        return None
+    overall = statistics.median([rate for family_rates in rates.values() for rate in family_rates])
+    limit = budget.max_seconds if budget and budget.max_seconds else float("inf")
+
+    def expected(config: TrainConfig) -> float:
+        rate = statistics.median(rates[config.family]) if config.family in rates else overall
+        return min(limit, rate * cost(config))
+
+    return expected
 
 
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
-    """Training images times epochs: the cost that decides whether auto-train may start by itself."""
-    images = config.train_subset or (info.training_images if info is not None else 10**9)
-    return images * config.epochs
+    """Training images times epochs: the cost that decides whether auto-train may start by itself.
+
+    `info` is the dataset's catalogue info, or its number of training images, for a config without a subset.
+    """
+    whole = info if isinstance(info, int) else info.training_images if info is not None else 10**9
+    return (config.train_subset or whole) * config.epochs
+
+
+def catalogue_training_images(dataset: str) -> int | None:
+    """The training images of a dataset without a subset (the catalogue's count), or None when it is gone."""
+    try:
+        from core.catalogue import dataset_info
+
+        return dataset_info(dataset).training_images
+    except Exception:  # a dataset deleted since: the estimate goes on with a guess
+        return None
 
 
 def pid_alive(pid: int) -> bool:

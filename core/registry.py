@@ -4,7 +4,7 @@ It finds, publishes, lists, deletes, imports and exports; it never trains (that 
 `core.engines`). Layout under the root (default `registry/`, or $CNNCLASSROOM_REGISTRY):
 
     index.sqlite              one row per published entry, for listing and sorting (SQLite, WAL)
-    models/<key>/             one published entry: model.keras, card.json, history.json, eval.npz
+    models/<key>/             one published entry: model.keras, card.json, history.json, eval.npz (+ pinned)
     models/.tmp-<key>-<id>/   an entry being built; moved into place with os.replace when complete
     locks/<key>.lock          held (flock) by the one process training or publishing <key>
     datasets/<id>/            imported folder datasets
@@ -40,6 +40,7 @@ MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 HISTORY_FILE = "history.json"
 EVAL_FILE = "eval.npz"
+PINNED_FILE = "pinned"  # present in an entry's folder while a lesson needs it: delete refuses the entry
 TEMP_PREFIX = ".tmp-"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 
@@ -289,11 +290,31 @@ class Registry:
                     removed.append(directory.name)
         return removed
 
+    def pin(self, key: str, pinned: bool = True):
+        """Mark entry `key` as needed by a lesson (it cannot be deleted until unpinned), or unmark it."""
+        directory = self.entry_dir(key)
+        if not self.has(key):
+            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+        if pinned:
+            (directory / PINNED_FILE).touch()
+        else:
+            (directory / PINNED_FILE).unlink(missing_ok=True)
+
+    def is_pinned(self, key: str) -> bool:
+        return (self.entry_dir(key) / PINNED_FILE).is_file()
+
+    def pinned_keys(self) -> set[str]:
+        """The keys of every pinned entry."""
+        return {path.parent.name for path in self.models_dir.glob(f"*/{PINNED_FILE}") if not path.parent.name.startswith(".")}
+
     def delete(self, key: str):
-        """Remove entry `key` from disk and index."""
+        """Remove entry `key` from disk and index; a pinned entry is refused."""
         directory = self.entry_dir(key)
         if not directory.exists():
             raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+        if self.is_pinned(key):
+            raise RegistryError(f"Model {key} is pinned for a lesson, so it cannot be deleted. Unpin it first (Models "
+                                f"page, teacher mode), then delete it.")
         trash = self.models_dir / f"{TEMP_PREFIX}{key}-deleted-{uuid.uuid4().hex[:8]}"
         os.replace(directory, trash)  # atomic: the entry disappears at once
         shutil.rmtree(trash, ignore_errors=True)

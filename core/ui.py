@@ -1,20 +1,25 @@
 """Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets).
 
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
-`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It nears
-400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
-view, the caches, and the photo widgets (uploads copied to disk, progress bars, webcam classes).
+`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It is
+over 400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
+view, teacher mode, the caches, and the photo widgets (uploads copied to disk, progress bars, webcam classes).
 """
 
 import contextlib
+import hashlib
+import hmac
 import inspect
 import logging
 import re
+import secrets
 import sys
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from core import teacher
 from core.errors import CoreError
 from core.jobs import JobRunner
 from core.paths import registry_root
@@ -51,6 +56,7 @@ def page_setup(title: str, icon: str = str(FAVICON)):
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     navigation()
+    teacher_sidebar()
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and PERSISTED_WIDGET.match(key):
             with contextlib.suppress(Exception):
@@ -153,6 +159,68 @@ def runner() -> JobRunner:
     return JobRunner(registry())
 
 
+def session_id() -> str:
+    """This browser session's id: the fair queue takes jobs round by round across sessions."""
+    if "classroom_session" not in st.session_state:
+        st.session_state["classroom_session"] = uuid.uuid4().hex
+    return st.session_state["classroom_session"]
+
+
+# ----- Teacher mode ---------------------------------------------------------------------------------------------
+
+_PROCESS_KEY = secrets.token_bytes(16)  # keys the gate's cache: the passphrase itself is never a cache key
+
+
+def gate() -> teacher.TeacherGate:
+    """The server's teacher gate, from $CNNCLASSROOM_TEACHER_PASSPHRASE or the secret `teacher_passphrase`."""
+    passphrase = teacher.configured_passphrase(_secret_passphrase())
+    fingerprint = hmac.new(_PROCESS_KEY, (passphrase or "").encode(), hashlib.sha256).hexdigest()
+    return _gate_for(fingerprint, passphrase)
+
+
+@st.cache_resource
+def _gate_for(fingerprint: str, _passphrase: str | None) -> teacher.TeacherGate:
+    return teacher.TeacherGate.from_passphrase(_passphrase)
+
+
+def _secret_passphrase() -> str | None:
+    with contextlib.suppress(Exception):  # no secrets.toml is the usual case
+        return st.secrets.get(teacher.SECRETS_KEY)
+    return None
+
+
+def teacher_pass() -> teacher.TeacherPass | None:
+    """What this session holds: the open pass without a passphrase, the pass it unlocked, or None (a student)."""
+    current = gate()
+    return teacher.OPEN_PASS if current.is_open else st.session_state.get("classroom_teacher_pass")
+
+
+def is_teacher() -> bool:
+    return gate().allows(teacher_pass())
+
+
+def teacher_sidebar():
+    """Where a passphrase is configured: unlock teacher mode in the sidebar, or lock it again."""
+    current = gate()
+    if current.is_open:
+        return
+    with st.sidebar.expander("Teacher mode", expanded=False):
+        if current.allows(teacher_pass()):
+            st.caption("Unlocked: you can delete, import and pin models and set the training budget.")
+            if st.button("Lock", key="teacher_lock_button"):
+                current.lock_again(st.session_state.pop("classroom_teacher_pass", None))
+                st.rerun()
+            return
+        with st.form("teacher_unlock_form", clear_on_submit=True, border=False):
+            attempt = st.text_input("Teacher passphrase", type="password", key="teacher_passphrase")
+            if st.form_submit_button("Unlock", key="teacher_unlock_button"):
+                try:
+                    st.session_state["classroom_teacher_pass"] = current.unlock(attempt, session_id())
+                    st.rerun()
+                except CoreError as error:
+                    st.error(str(error))
+
+
 def training_panel(configs: dict, key: str, button_label: str = "Train", beside_button=None) -> dict | None:
     """The one training block of every page that trains: the entries when all `configs` are published, else None.
 
@@ -177,7 +245,7 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
         with guard():
             for config in pending.values():
-                runner().submit(config)
+                runner().submit(config, session=session_id())
         st.rerun()
     return None
 
@@ -203,10 +271,11 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
     for name, status in statuses.items():
         done, epochs = len(status.progress), status.epochs or configs[name].epochs
         if status.state == "queued":
-            text = f"{name}: queued behind {status.queue_position or 0} other training(s); starts in a few seconds"
+            text = f"{name}: {queue_text(status)}"
         else:
             eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
-            text = f"{name}: {status.state}, epoch {done} of {epochs}{eta}"
+            where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
+            text = f"{name}: {status.state}{where}, epoch {done} of {epochs}{eta}"
         st.progress(done / epochs, text=text)
     histories = {name: status.progress for name, status in statuses.items() if status.progress}
     if histories:
@@ -214,6 +283,31 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
     if cancel_key and st.button("Cancel training", key=cancel_key):
         for config in configs.values():
             runner().cancel(config.key)
+
+
+def budget_form():
+    """The teacher's per-job training budget (most epochs, most seconds), saved for every job submitted after."""
+    from core.jobs import Budget
+
+    with st.expander("Training budget for each student's job"):
+        budget = runner().budget()
+        epochs = st.number_input("Most epochs per training (0: no limit)", 0, 500, budget.max_epochs or 0,
+                                 key="teacher_budget_epochs")
+        seconds = st.number_input("Most seconds per training (0: no limit)", 0, 36_000, int(budget.max_seconds or 0),
+                                  step=30, key="teacher_budget_seconds")
+        if st.button("Save budget", key="teacher_budget_button"):
+            with guard():
+                teacher.set_budget(runner().queue, gate(), teacher_pass(), Budget(int(epochs) or None, float(seconds) or None))
+            st.success("Saved: it applies to every training that starts from now on.")
+
+
+def queue_text(status) -> str:
+    """A waiting student's place in the queue and, once trainings have finished here, about when theirs starts."""
+    ahead = status.queue_position or 0
+    place = "yours is next" if ahead == 0 else f"{ahead} training{'s' if ahead != 1 else ''} ahead of yours"
+    if status.starts_in_seconds is None:
+        return f"queued: {place}"
+    return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")

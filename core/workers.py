@@ -1,100 +1,238 @@
-"""Worker processes: `python -m core worker` drains a registry's job queue, one job at a time.
+"""Worker processes: `python -m core worker` drains a registry's job queue; a pool of them uses the whole machine.
 
-`ensure_worker(root)` starts one unless it is running or still starting, never a crowd. The worker
-claims the oldest queued job, has the engine train it (`core.engines`: in this process, or on a Ray
-cluster), records progress and how it ended, and exits after a while idle or after
-`MAX_JOBS_PER_WORKER` jobs, so its memory never grows without bound.
+`pool_plan()` sizes the pool: K worker processes, each with TensorFlow limited to its share of the cores,
+never more than memory allows (`CNNCLASSROOM_WORKERS` overrides K). `ensure_workers(root, jobs_waiting)`
+starts workers until the pool has as many as the queue needs, never a crowd: each worker holds one of K
+slot locks, and a worker that is still starting is remembered in the spawn file. A worker claims the next
+job in the fair order (`core.jobs.FAIR_ORDER`, atomically), has the engine train it (`core.engines`: in
+this process, or as a Ray task), records how it ended, and exits after a while idle. After
+`MAX_JOBS_PER_WORKER` jobs, or past `MAX_WORKER_MEMORY_BYTES`, it exits as soon as nothing is waiting, so
+its memory never grows without bound and no student waits for a fresh TensorFlow import.
+
+With Ray (`CNNCLASSROOM_RAY_ADDRESS`) the pool is one light dispatcher process that runs as many jobs at
+once as the cluster has room for, each a Ray task; it never imports TensorFlow.
 """
 
 import fcntl
+import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+from core.engines import ray_address
 from core.errors import CoreError, TrainingCancelled
 from core.jobs import JobQueue, pid_alive
 from core.paths import PROJECT_ROOT
 from core.registry import Registry
+from core.teacher import PASSPHRASE_ENV
 
-WORKER_LOCK_FILE = "worker.lock"
+WORKERS_ENV = "CNNCLASSROOM_WORKERS"
+THREADS_ENV = "CNNCLASSROOM_WORKER_THREADS"  # set by the pool for each worker it starts
+WORKER_LOCK_FILE = "worker.lock"  # slot 0; slot i > 0 is worker-<i>.lock
 WORKER_LOG_FILE = "worker.log"
-WORKER_SPAWN_FILE = "worker.spawn"  # lock + "pid start-time" of the last worker started, until it holds the lock
-WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken the lock yet is waited for, not duplicated
+WORKER_SPAWN_FILE = "worker.spawn"  # lock + one "pid start-time" line per worker started that may not hold a slot yet
+WORKER_START_GRACE_SECONDS = 60  # a started worker that has not taken a slot yet is waited for, not duplicated
 POLL_SECONDS = 0.2
-IDLE_EXIT_SECONDS = 900
+IDLE_EXIT_SECONDS = 900  # the first slot's worker waits this long for the next click; the others leave sooner
+EXTRA_WORKER_IDLE_EXIT_SECONDS = 120  # so a burst's extra workers give their memory back soon after it
 MAX_JOBS_PER_WORKER = 10
+MAX_WORKER_MEMORY_BYTES = 3 * 2**30
 WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, training still gets every core
+# Measured with bench/burst.py on 2 cores: small networks (the classroom's) use one core well and a second poorly,
+# so two one-thread workers finish a burst sooner than one two-thread worker. Beyond 8 cores two threads per
+# worker halve the processes' memory for little speed (not measured here: see README "Serving a school").
+THREADS_PER_WORKER_UP_TO_8_CORES = 1
+THREADS_PER_WORKER_ABOVE_8_CORES = 2
+# Measured: a one-thread worker training the fast or the classic CNN on all of Fashion-MNIST peaks at 1.0 GiB
+# (VmHWM); the rest is room for bigger networks and transfer bases.
+MEMORY_PER_WORKER_BYTES = 2 * 2**30
+MEMORY_KEPT_FOR_THE_SERVER_BYTES = 2 * 2**30
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """How many worker processes this machine runs, TensorFlow threads each, and why."""
+
+    workers: int
+    threads_per_worker: int
+    reason: str
+
+
+def pool_plan(cores: int | None = None, available_memory: int | None = None) -> PoolPlan:
+    """The pool for this machine: one worker per share of the cores, no more than memory allows."""
+    if ray_address():
+        return PoolPlan(1, 1, "Ray: one dispatcher process sends every job to the cluster")
+    cores = cores or len(os.sched_getaffinity(0))
+    available_memory = available_memory if available_memory is not None else _available_memory()
+    by_memory = max(1, (available_memory - MEMORY_KEPT_FOR_THE_SERVER_BYTES) // MEMORY_PER_WORKER_BYTES)
+    requested = os.environ.get(WORKERS_ENV)
+    if requested:
+        try:
+            wanted = max(1, int(requested))
+        except ValueError:
+            raise CoreError(f"{WORKERS_ENV} must be a whole number of worker processes, e.g. 4. "
+                            f"Received: {WORKERS_ENV}={requested!r}") from None
+        workers = min(wanted, by_memory, MAX_WORKERS)
+        return PoolPlan(workers, max(1, cores // workers), f"{WORKERS_ENV}={wanted}" +
+                        (f", limited to {workers} by memory" if workers < wanted else ""))
+    threads = THREADS_PER_WORKER_UP_TO_8_CORES if cores <= 8 else THREADS_PER_WORKER_ABOVE_8_CORES
+    by_cores = max(1, cores // threads)
+    workers = int(min(by_cores, by_memory, MAX_WORKERS))
+    limit = "cores" if workers == by_cores else "memory" if workers == by_memory else "the maximum"
+    return PoolPlan(workers, threads, f"{cores} cores, {available_memory / 2**30:.1f} GiB available; limited by {limit}")
+
+
+def slot_lock_path(root: Path, slot: int) -> Path:
+    return Path(root) / (WORKER_LOCK_FILE if slot == 0 else f"worker-{slot}.lock")
+
+
+def live_workers(root: Path, slots: int | None = None) -> int:
+    """How many worker processes hold a slot lock of the registry at `root`."""
+    slots = slots if slots is not None else max(MAX_WORKERS, pool_plan().workers)
+    count = 0
+    for slot in range(slots):
+        path = slot_lock_path(root, slot)
+        if slot > 0 and not path.exists():
+            continue
+        if _is_locked(path):
+            count += 1
+    return count
 
 
 def worker_alive(root: Path) -> bool:
-    """True when a worker process holds the worker lock of the registry at `root`."""
-    with open(Path(root) / WORKER_LOCK_FILE, "a") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(lock_file, fcntl.LOCK_UN)
-        return False
+    """True when at least one worker process runs for the registry at `root`."""
+    return live_workers(root) > 0
 
 
-def ensure_worker(root: Path):
-    """Start a worker process unless one is running or still starting: never more than one at a time.
+def ensure_workers(root: Path, jobs_waiting: int = 1):
+    """Start workers until the pool holds min(its size, `jobs_waiting`) of them (at least one); never a crowd.
 
-    A new worker needs a moment before it holds the worker lock; the spawn file, written under its own
-    lock, remembers it, so that polling pages on a busy machine do not start a crowd of workers.
+    A new worker needs a moment before it holds its slot; the spawn file, written under its own lock,
+    remembers it, so that polling pages on a busy machine do not start more workers than wanted.
     """
     root = Path(root)
+    plan = pool_plan()
+    wanted = max(1, min(plan.workers, jobs_waiting))
     with open(root / WORKER_SPAWN_FILE, "a+") as spawn_file:
         fcntl.flock(spawn_file, fcntl.LOCK_EX)
-        if worker_alive(root) or _recently_started_worker_alive(spawn_file):
+        starting = _recently_started_workers(spawn_file)
+        running = live_workers(root, max(plan.workers, MAX_WORKERS))
+        missing = wanted - running - len(starting)
+        if missing <= 0:
             return
+        environment = {name: value for name, value in os.environ.items() if name != PASSPHRASE_ENV}  # workers never see it
+        environment |= {THREADS_ENV: str(plan.threads_per_worker), "OMP_NUM_THREADS": str(plan.threads_per_worker)}
         with open(root / WORKER_LOG_FILE, "a") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "core", "--root", str(root), "worker"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=str(PROJECT_ROOT),
-            )
+            for _ in range(missing):
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "core", "--root", str(root), "worker"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, cwd=str(PROJECT_ROOT), env=environment,
+                )
+                starting.append((process.pid, time.time()))
+        spawn_file.seek(0)
         spawn_file.truncate(0)
-        spawn_file.write(f"{process.pid} {time.time()}")
+        spawn_file.write("".join(f"{pid} {started}\n" for pid, started in starting))
         spawn_file.flush()
 
 
+def ensure_worker(root: Path):
+    """Make sure at least one worker runs (the pool grows with the queue through `ensure_workers`)."""
+    ensure_workers(root, jobs_waiting=1)
+
+
+def limit_tensorflow_threads(threads: int):
+    """Give TensorFlow `threads` threads inside ops and as many between them; call before TensorFlow runs anything."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already ran something in this process: its thread pools are fixed
+        pass
+
+
 def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS, max_jobs: int = MAX_JOBS_PER_WORKER) -> int:
-    """Train queued jobs one by one until idle for `idle_exit_seconds`; return how many ran."""
+    """Train queued jobs until idle for `idle_exit_seconds` (or recycled when nothing waits); return how many ran."""
     from core.engines import engine_for
 
-    with open(registry.root / WORKER_LOCK_FILE, "a") as lock_file:
+    plan = pool_plan()
+    for slot in range(max(plan.workers, 1)):
+        lock_file = open(slot_lock_path(registry.root, slot), "a")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
         except BlockingIOError:
-            return 0  # another worker is running
+            lock_file.close()
+    else:
+        return 0  # the pool is full
+    with lock_file:
         queue = JobQueue(registry.root)
         queue.fail_orphans()
         registry.clean_partial()
         engine = engine_for(registry)
-        jobs_run, idle_since = 0, time.monotonic()
-        while jobs_run < max_jobs and time.monotonic() - idle_since < idle_exit_seconds:
-            claimed = queue.claim_next()
-            if claimed is None:
+        threads = int(os.environ.get(THREADS_ENV) or plan.threads_per_worker)
+        if engine.name == "local":
+            limit_tensorflow_threads(threads)
+            queue.set_capacity(plan.workers)
+        if slot > 0:
+            idle_exit_seconds = min(idle_exit_seconds, EXTRA_WORKER_IDLE_EXIT_SECONDS)
+        return _drain(engine, queue, idle_exit_seconds, max_jobs)
+
+
+def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int) -> int:
+    """The worker loop: claim → engine.run → finish, up to `engine.jobs_at_once()` jobs at a time."""
+    jobs_at_once = engine.jobs_at_once()
+    if jobs_at_once > 1:
+        queue.set_capacity(jobs_at_once)
+    executor = ThreadPoolExecutor(jobs_at_once) if jobs_at_once > 1 else None
+    running, jobs_run, idle_since = set(), 0, time.monotonic()
+    try:
+        while time.monotonic() - idle_since < idle_exit_seconds:
+            running = {future for future in running if not future.done()}
+            if jobs_run >= max_jobs or _memory_used() > MAX_WORKER_MEMORY_BYTES:
+                if not running and not queue.waiting_in_order():
+                    break  # recycled while nobody waits: the next job gets a fresh process
+            if len(running) >= jobs_at_once or (claimed := queue.claim_next()) is None:
+                if running:
+                    idle_since = time.monotonic()
                 time.sleep(POLL_SECONDS)
                 continue
-            run_job(engine, queue, *claimed)
+            if executor is None:
+                run_job(engine, queue, *claimed)
+            else:
+                running.add(executor.submit(run_job, engine, queue, *claimed))
             jobs_run, idle_since = jobs_run + 1, time.monotonic()
-        return jobs_run
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+    return jobs_run
 
 
 def run_job(engine, queue: JobQueue, key: str, config):
-    """Train one claimed job with `engine` and record how it ended; the worker survives any single job."""
+    """Train one claimed job with `engine` and record how it ended; the worker survives any single job.
+
+    Cancel and the teacher's time budget both stop it through `should_stop`; over budget, the job fails
+    with a message that says so.
+    """
+    budget, started, epochs_done = queue.budget(), time.time(), []
+
+    def on_epoch(progress):
+        epochs_done.append(progress.epoch)
+        queue.record_progress(key, progress.to_dict())
+
     try:
-        engine.run(config, on_epoch=lambda progress: queue.record_progress(key, progress.to_dict()),
-                   should_stop=lambda: queue.cancel_requested(key))
+        engine.run(config, on_epoch=on_epoch, should_stop=lambda: queue.cancel_requested(key) or budget.over_time(started),
+                   on_placed=lambda placement: queue.set_placement(key, placement))
         state, message = "done", None
     except TrainingCancelled as error:
-        state, message = "cancelled", str(error)
+        over = budget.over_time(started) and not queue.cancel_requested(key)
+        state, message = ("failed", budget.time_message(config, len(epochs_done))) if over else ("cancelled", str(error))
     except CoreError as error:
         state, message = "failed", str(error)
     except Exception as error:  # the worker must survive any single job
@@ -102,12 +240,58 @@ def run_job(engine, queue: JobQueue, key: str, config):
     queue.finish(key, state, message)
 
 
-def _recently_started_worker_alive(spawn_file) -> bool:
-    """True when the spawn file names a worker started less than the grace period ago that still runs."""
-    spawn_file.seek(0)
+def _is_locked(path: Path) -> bool:
     try:
-        pid, started = spawn_file.read().split()
-        pid, started = int(pid), float(started)
-    except ValueError:
+        with open(path, "a") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            return False
+    except OSError:
         return False
-    return time.time() - started < WORKER_START_GRACE_SECONDS and pid_alive(pid)
+
+
+def _recently_started_workers(spawn_file) -> list[tuple[int, float]]:
+    """The workers in the spawn file started less than the grace period ago that still run and hold no slot yet."""
+    spawn_file.seek(0)
+    workers = []
+    for line in spawn_file.read().splitlines():
+        try:
+            pid, started = line.split()
+            pid, started = int(pid), float(started)
+        except ValueError:
+            continue
+        if time.time() - started < WORKER_START_GRACE_SECONDS and pid_alive(pid) and not _holds_a_slot(pid):
+            workers.append((pid, started))
+    return workers
+
+
+def _holds_a_slot(pid: int) -> bool:
+    """True once worker `pid` holds a lock (its slot's: a worker takes no other lock before it), read in /proc/locks."""
+    try:
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    return any(line.split()[4] == str(pid) for line in locks.splitlines() if len(line.split()) > 4)
+
+
+def _available_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _memory_used() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -5,25 +5,32 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import ui
+from core import teacher, ui
 from core.config import FAMILIES
 
 ui.page_setup("Models")
 st.title("Model registry")
 st.caption("Every model trained here is kept, keyed by its full configuration. Click a row for details.")
 
-with st.expander("Import a .keras model"):
-    st.write("Models are loaded in Keras **safe mode**: a file that carries custom code (a Lambda layer, custom "
-             "objects) is refused, so opening a stranger's file never runs their code.")
-    upload = st.file_uploader("A .keras file", key="models_import_upload", max_upload_size=20)  # MB; zips may be larger
-    names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
-    if upload is not None and st.button("Import", key="models_import_button"):
-        with ui.guard(), tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(upload.name).name
-            path.write_bytes(upload.getvalue())
-            class_names = [name.strip() for name in names.split(",") if name.strip()] or None
-            entry = ui.registry().import_model(path, class_names=class_names)
-        st.success(f"Imported as `{entry.key}`.")
+is_teacher = ui.is_teacher()
+if not is_teacher:
+    st.info("Students can browse and download models here; deleting, importing and pinning are for the teacher "
+            "(teacher mode, in the sidebar).")
+else:
+    with st.expander("Import a .keras model"):
+        st.write("Models are loaded in Keras **safe mode**: a file that carries custom code (a Lambda layer, custom "
+                 "objects) is refused, so opening a stranger's file never runs their code.")
+        upload = st.file_uploader("A .keras file", key="models_import_upload", max_upload_size=20)  # MB
+        names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
+        if upload is not None and st.button("Import", key="models_import_button"):
+            with ui.guard(), tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / Path(upload.name).name
+                path.write_bytes(upload.getvalue())
+                class_names = [name.strip() for name in names.split(",") if name.strip()] or None
+                entry = teacher.import_model(ui.registry(), ui.gate(), ui.teacher_pass(), path, class_names=class_names)
+            st.success(f"Imported as `{entry.key}`.")
+    if not ui.gate().is_open:
+        ui.budget_form()
 
 with ui.guard():
     cards = ui.registry().list_entries()
@@ -35,9 +42,10 @@ left, right = st.columns(2)
 dataset = left.selectbox("Dataset", ["all"] + sorted({str(card.dataset.name) for card in cards}), key="models_dataset")
 family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
+pinned = ui.registry().pinned_keys()
 table = [{"title": card.title, "dataset": card.dataset.name, "family": card.family, "test accuracy": card.test_accuracy,
           "parameters": card.params.total, "training time (s)": card.timings.train_seconds, "created": card.created,
-          "key": card.key} for card in cards]
+          "pinned": card.key in pinned, "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
                          column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
 selected = selection.selection.rows
@@ -63,11 +71,17 @@ for column, fmt, label in zip(columns, ("keras", "savedmodel", "tflite"), (".ker
         column.download_button(f"Download {file_name}", data, file_name=file_name, on_click="ignore",
                                  key=f"models_download_{fmt}_button")
 
+if not is_teacher:
+    st.stop()
+if st.button("Unpin (allow deleting)" if entry.key in pinned else "Pin for a lesson (cannot be deleted)", key="models_pin_button"):
+    with ui.guard():
+        teacher.pin_model(ui.registry(), ui.gate(), ui.teacher_pass(), entry.key, entry.key not in pinned)
+    st.rerun()
 with st.expander("Delete this model"):
     if st.checkbox(f"Yes, delete {entry.key} permanently", key="models_confirm_delete"):
         if st.button("Delete", type="primary", key="models_delete_button"):
             with ui.guard():
-                ui.registry().delete(entry.key)
+                teacher.delete_model(ui.registry(), ui.gate(), ui.teacher_pass(), entry.key)
                 ui.load_model.clear()
             st.session_state.pop("models_confirm_delete", None)
             st.rerun()

@@ -36,10 +36,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(registry_root: Path):
+def start_server(registry_root: Path, **extra_environment):
     """`streamlit run app.py` on a free loopback port; returns (process, base URL) once healthy."""
     port = free_port()
-    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root)}
+    environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root), **extra_environment}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -167,6 +167,34 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser):
     assert page.locator("[data-testid=stPlotlyChart]").count() >= 2
     assert "test accuracy" in page.inner_text("[data-testid=stMain]")
     watched.assert_clean()
+
+
+def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
+    """The same Train page with CNNCLASSROOM_RAY_ADDRESS=local: the job is a Ray task, its epochs come back live."""
+    from helpers_jobs import stop_workers_of
+
+    process, url = start_server(browser_registry, CNNCLASSROOM_RAY_ADDRESS="local")
+    try:
+        watched = Watched(browser)
+        watched.open(f"{url}/Train")
+        page = watched.page
+        page.get_by_role("combobox", name="Preset").click()
+        page.get_by_role("option", name="fast preview").click()
+        watched.wait_idle()
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"running on Ray node 127\.0\.0\.1")).wait_for(timeout=120_000)
+        page.wait_for_function(  # the curve and the Cancel button in one snapshot: the curve came while it trained
+            """() => document.querySelector('[data-testid=stPlotlyChart]') &&
+                     [...document.querySelectorAll('button')].some(button => button.innerText.includes('Cancel training'))""",
+            timeout=240_000, polling=100)
+        watched.screenshot("train_live_ray")
+        page.get_by_text("Trained before: shown from the registry").wait_for(timeout=240_000)
+        watched.wait_idle()
+        assert "test accuracy" in page.inner_text("[data-testid=stMain]")
+        watched.assert_clean()
+    finally:
+        stop_server(process)
+        stop_workers_of(browser_registry)
 
 
 def test_upload_a_photo_and_see_probabilities(server, browser, tmp_path):

@@ -63,7 +63,8 @@ def test_seed_and_fill_mode_change_the_samples_and_the_code(page_registry):
     assert "fit_generator" in at.caption[0].value
 
 
-def test_experiment_submits_both_trainings_then_overlays_their_curves(page_registry):
+def test_experiment_submits_both_trainings_then_overlays_their_curves(page_registry, monkeypatch):
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "1")  # a pool of one: the lock held below is the whole pool
     configs = experiment_configs(subset=200, epochs=2)
     at = open_page(PAGE).run()
     at.select_slider(key="augment_experiment_subset").set_value(200)

@@ -1,0 +1,103 @@
+"""AppTest: a shared classroom server — teacher mode on the Models page, and a waiting student's place on the Train page."""
+
+import dataclasses
+
+import pytest
+from apptest import open_page
+from conftest import TINY_CNN, TINY_DNN
+
+from core import workers
+from core.jobs import JobQueue
+
+PASSPHRASE = "owls-at-dusk-42"
+
+
+def texts(at) -> str:
+    return "\n".join(str(element.value) for kind in ("markdown", "caption", "info", "error", "success")
+                     for element in getattr(at, kind))
+
+
+def keys_of(at, kind: str) -> set:
+    return {element.key for element in at.get(kind)}
+
+
+def select_model(at, key: str):
+    """Click the row of model `key` in the Models page's table."""
+    row = list(at.dataframe[0].value["key"]).index(key)
+    at.session_state["models_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
+@pytest.fixture
+def classroom(own_trained_registry, monkeypatch):
+    """A registry with two models on a server whose teacher set a passphrase."""
+    monkeypatch.setenv("CNNCLASSROOM_TEACHER_PASSPHRASE", PASSPHRASE)
+    return own_trained_registry
+
+
+def test_a_student_cannot_delete_or_import_on_the_models_page(classroom):
+    at = select_model(open_page("pages/11_Models.py").run(), TINY_DNN.key)
+    assert not at.exception
+    assert "deleting, importing and pinning are for the teacher" in texts(at)
+    assert "models_delete_button" not in keys_of(at, "button") and not at.get("file_uploader")
+    assert "models_pin_button" not in keys_of(at, "button")
+    at.text_input(key="teacher_passphrase").input("owls-at-noon")
+    at.button(key="teacher_unlock_button").click().run()
+    assert "not the teacher's passphrase" in texts(at)
+    assert "models_delete_button" not in keys_of(at, "button")
+    assert classroom.has(TINY_DNN.key) and classroom.has(TINY_CNN.key)
+
+
+def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
+    at = open_page("pages/11_Models.py").run()
+    at.text_input(key="teacher_passphrase").input(PASSPHRASE)
+    at.button(key="teacher_unlock_button").click().run()
+    assert "teacher_lock_button" in keys_of(at, "button") and at.get("file_uploader")
+    at = select_model(at, TINY_CNN.key)
+    at.button(key="models_pin_button").click().run()
+    assert not at.exception and classroom.is_pinned(TINY_CNN.key)
+    assert "Unpin (allow deleting)" in [button.label for button in at.button]
+    at = select_model(at, TINY_DNN.key)
+    at.checkbox(key="models_confirm_delete").check().run()
+    at.button(key="models_delete_button").click().run()
+    assert not at.exception
+    assert not classroom.has(TINY_DNN.key) and classroom.has(TINY_CNN.key)
+    assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
+
+
+def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_root, monkeypatch):
+    """Three classmates' jobs wait before this student's; two finished jobs give the speed. No worker runs here."""
+    monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
+    queue = JobQueue(registry_root)
+    for seed in (1, 2):  # 500 images x 2 epochs in 4 s each
+        queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session="earlier")
+        key, _ = queue.claim_next()
+        queue.finish(key, "done", None)
+        with queue.connect() as connection:
+            connection.execute("UPDATE jobs SET started = finished - 4 WHERE key = ?", (key,))
+    for seed in (3, 4, 5):
+        queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session=f"classmate-{seed}")
+    at = open_page("pages/8_Train.py").run()
+    at.select_slider(key="train_subset").set_value(500)
+    at.radio(key="train_family").set_value("dnn").run()
+    at.button(key="train_start_button").click().run()
+    assert not at.exception
+    progress = [element.proto.text for element in at.get("progress")]
+    # one worker (no pool has recorded more): three 4-second jobs ahead -> about 12 s
+    assert any("queued: 3 trainings ahead of yours, starts in about 12 s" in text for text in progress), progress
+
+
+def test_the_teachers_budget_set_on_the_models_page_refuses_a_long_training_on_the_train_page(classroom):
+    at = open_page("pages/11_Models.py").run()
+    at.text_input(key="teacher_passphrase").input(PASSPHRASE)
+    at.button(key="teacher_unlock_button").click().run()
+    at.number_input(key="teacher_budget_epochs").set_value(3)
+    at.number_input(key="teacher_budget_seconds").set_value(120)
+    at.button(key="teacher_budget_button").click().run()
+    assert not at.exception and "Saved" in texts(at)
+    assert JobQueue(classroom.root).budget().max_epochs == 3 and JobQueue(classroom.root).budget().max_seconds == 120
+    student = open_page("pages/8_Train.py").run()
+    student.slider(key="train_epochs").set_value(4).run()
+    student.button(key="train_start_button").click().run()
+    assert "at most 3 epochs per training" in texts(student) and "ask for 4" in texts(student)
+    assert JobQueue(classroom.root).active() == []

@@ -1,0 +1,173 @@
+"""The worker pool and the fair queue: atomic claims, one training per key, killed workers, round-robin, estimates, budget."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import TINY_DNN
+from helpers_jobs import wait_for
+
+from core.errors import BudgetError
+from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function
+from core.registry import Registry
+from core.workers import MEMORY_PER_WORKER_BYTES, live_workers, pool_plan, run_worker
+
+GiB = 2**30
+CLAIMER = r"""
+import sys, time
+from core.jobs import JobQueue
+queue, claimed = JobQueue(sys.argv[1]), []
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.001)  # all start claiming at the same instant
+while (job := queue.claim_next()) is not None:
+    claimed.append(job[0])
+print(" ".join(claimed))
+"""
+
+
+def config(seed: int, **changes):
+    return dataclasses.replace(TINY_DNN, seed=seed, **changes)
+
+
+@pytest.fixture
+def pool_of_two(registry_root, monkeypatch):
+    """A job runner whose pool holds two workers (what this 2-core machine gets by default, fixed for any CI size)."""
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "2")
+    return JobRunner(Registry(registry_root))
+
+
+def test_the_pool_is_sized_by_cores_and_never_beyond_memory(monkeypatch):
+    monkeypatch.delenv("CNNCLASSROOM_WORKERS", raising=False)
+    small, large = pool_plan(cores=2, available_memory=24 * GiB), pool_plan(cores=16, available_memory=128 * GiB)
+    assert (small.workers, small.threads_per_worker) == (2, 1)
+    assert (large.workers, large.threads_per_worker) == (8, 2)  # bigger machines: two threads a worker
+    memory_bound = pool_plan(cores=64, available_memory=8 * GiB)
+    assert memory_bound.workers == 3 and "memory" in memory_bound.reason  # (8 GiB - 2 for the server) / 2 GiB
+    assert pool_plan(cores=2, available_memory=1 * GiB).workers == 1  # always one
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "40")
+    asked = pool_plan(cores=8, available_memory=12 * GiB)
+    assert asked.workers == (12 * GiB - 2 * GiB) // MEMORY_PER_WORKER_BYTES and "limited to" in asked.reason
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "four")
+    with pytest.raises(Exception, match="whole number"):
+        pool_plan()
+
+
+def test_workers_claiming_at_the_same_instant_never_take_one_job_twice(registry_root):
+    queue = JobQueue(registry_root)
+    keys = set()
+    for seed in range(40):
+        queue.enqueue(config(seed), session=f"student-{seed % 7}")
+        keys.add(config(seed).key)
+    start_at = f"{time.time() + 3:.3f}"
+    claimers = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(registry_root), start_at], stdout=subprocess.PIPE,
+                                 text=True, cwd=os.path.dirname(os.path.dirname(__file__))) for _ in range(4)]
+    claimed = [key for process in claimers for key in process.communicate(timeout=60)[0].split()]
+    assert sorted(claimed) == sorted(keys)  # every job claimed exactly once
+
+
+def test_the_queue_takes_sessions_round_by_round(registry_root):
+    """Anna queues three settings, then Ben two: Anna, Ben, Anna, Ben, Anna — not all of Anna's first."""
+    queue = JobQueue(registry_root)
+    anna, ben = [config(1), config(2), config(3)], [config(4), config(5)]
+    for job in anna:
+        queue.enqueue(job, session="anna")
+    for job in ben:
+        queue.enqueue(job, session="ben")
+    order = [queue.claim_next()[0] for _ in range(5)]
+    assert order == [anna[0].key, ben[0].key, anna[1].key, ben[1].key, anna[2].key]
+    assert queue.claim_next() is None
+
+
+def test_a_student_with_ten_jobs_queued_first_does_not_hold_up_the_others(registry_root):
+    queue = JobQueue(registry_root)
+    greedy = [config(100 + seed) for seed in range(10)]
+    others = [config(200 + seed) for seed in range(5)]
+    for job in greedy:
+        queue.enqueue(job, session="greedy")
+    for number, job in enumerate(others):
+        queue.enqueue(job, session=f"student-{number}")
+    first_claims = [queue.claim_next()[0] for _ in range(6)]
+    assert first_claims == [greedy[0].key] + [job.key for job in others]  # one turn each, then the greedy one's next
+    assert queue.claim_next()[0] == greedy[1].key
+
+
+def test_a_waiting_student_sees_their_place_and_when_it_starts(registry_root):
+    runner = JobRunner(Registry(registry_root))
+    queue = runner.queue
+    for seed in (1, 2):  # two jobs that took 4 s each: 500 images x 2 epochs -> 4 ms per image-epoch
+        queue.enqueue(config(seed), session="earlier")
+        key, _ = queue.claim_next()
+        queue.finish(key, "done", None)
+        with queue.connect() as connection:
+            connection.execute("UPDATE jobs SET started = finished - 4 WHERE key = ?", (key,))
+    queue.set_capacity(2)
+    waiting = [config(10 + seed) for seed in range(3)]
+    for number, job in enumerate(waiting):
+        queue.enqueue(job, session=f"student-{number}")
+    assert runner.start_estimate(waiting[0].key) == (0, 0.0)
+    assert runner.start_estimate(waiting[2].key) == (2, pytest.approx(4.0))  # two workers take the first two
+    twice_as_long = config(20, epochs=4)
+    queue.enqueue(twice_as_long, session="student-9")
+    assert runner.start_estimate(twice_as_long.key) == (3, pytest.approx(4.0))
+    assert expected_seconds_function([]) is None  # nothing finished yet: no seconds are promised
+
+
+def test_the_pool_trains_in_parallel_one_thread_each_and_the_same_key_once(pool_of_two):
+    runner = pool_of_two
+    shared = config(31, epochs=3)
+    for session in ("anna", "ben", "cleo"):
+        runner.submit(shared, session=session)
+    other = config(32, epochs=3)
+    runner.submit(other, session="dan")
+    wait_for(lambda: runner.status(shared.key).state == "done" and runner.status(other.key).state == "done")
+    with runner.queue.connect() as connection:
+        rows = connection.execute("SELECT key, pid, placement FROM jobs").fetchall()
+    assert len(rows) == 2  # three sessions asked for one key: one job
+    assert len({row["pid"] for row in rows}) == 2  # the two jobs ran in two worker processes
+    threads = pool_plan().threads_per_worker
+    assert all(f"TensorFlow threads: {threads})" in row["placement"] for row in rows), [row["placement"] for row in rows]
+    assert {card.key for card in runner.registry.list_entries()} == {shared.key, other.key}
+
+
+def test_a_killed_pool_worker_fails_its_job_the_other_worker_goes_on_and_a_resubmit_trains_it(pool_of_two):
+    runner = pool_of_two
+    victim, survivor = config(41, epochs=25), config(42, epochs=25)
+    runner.submit(victim, session="anna")
+    runner.submit(survivor, session="ben")
+    wait_for(lambda: runner.status(victim.key).progress and runner.status(survivor.key).progress)
+    os.kill(runner.queue.job(victim.key)["pid"], signal.SIGKILL)
+    status = wait_for(lambda: (s := runner.status(victim.key)).state == "failed" and s, timeout=30)
+    assert "stopped unexpectedly" in status.message
+    assert runner.status(survivor.key).state in ("running", "done")
+    runner.submit(victim, session="anna")
+    wait_for(lambda: runner.status(victim.key).state == "done" and runner.status(survivor.key).state == "done")
+    assert runner.registry.has(victim.key)
+
+
+def test_a_worker_goes_on_past_its_job_limit_while_students_wait(registry_root):
+    """The worker is recycled after MAX_JOBS_PER_WORKER jobs only when nobody waits: no fresh import mid-burst."""
+    registry = Registry(registry_root)
+    queue = JobQueue(registry_root)
+    jobs = [config(50 + seed, epochs=1, train_subset=200) for seed in range(3)]
+    for job in jobs:
+        queue.enqueue(job, session="class")
+    assert run_worker(registry, idle_exit_seconds=0.5, max_jobs=1) == 3
+    assert all(registry.has(job.key) for job in jobs)
+    assert live_workers(registry_root) == 0
+
+
+def test_the_teachers_budget_refuses_too_many_epochs_and_stops_a_training_that_runs_too_long(registry_root):
+    runner = JobRunner(Registry(registry_root))
+    runner.queue.set_budget(Budget(max_epochs=30, max_seconds=3))
+    with pytest.raises(BudgetError, match="at most 30 epochs.*ask for 31"):
+        runner.submit(config(60, epochs=31), session="anna")
+    assert runner.queue.job(config(60, epochs=31).key) is None
+    slow = config(61, epochs=30, train_subset=5000)
+    runner.submit(slow, session="anna")
+    status = wait_for(lambda: (s := runner.status(slow.key)).state == "failed" and s, timeout=120)
+    assert "3-second limit your teacher set" in status.message and "of 30 epochs" in status.message
+    assert not runner.registry.has(slow.key)
