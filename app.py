@@ -6,7 +6,7 @@ Run with `streamlit run app.py`. This page never imports TensorFlow, so it opens
 import streamlit as st
 
 from core import ui
-from core.catalogue import list_datasets
+from core.catalogue import course_datasets, list_datasets
 
 ui.page_setup("Home")
 st.title("🧠 CNN Classroom")
@@ -38,7 +38,7 @@ with models_column:
 
 with data_column:
     st.subheader("Datasets on this machine")
-    datasets = list_datasets()
+    datasets = list_datasets(ui.registry().root)
     st.markdown(ui.markdown_table(
         [{"dataset": info.title, "here": "✅" if info.available else "❌", "classes": len(info.class_names),
           "name": f"`{info.name}`"} for info in datasets]))
@@ -49,6 +49,16 @@ with data_column:
         if not info.available:
             with st.expander(f"How to get {info.title}"):
                 st.write(info.message)
+    st.markdown("**Course datasets** — the classic course's photo zips")
+    courses = course_datasets(ui.registry().root)
+    st.markdown(ui.markdown_table(
+        [{"dataset": course.title, "here": "✅" if course.imported_as else "❌",
+          "name": f"`{course.imported_as or course.name}`"} for course in courses]))
+    missing = [course for course in courses if not course.imported_as]
+    if missing:
+        with st.expander("How to get the course datasets"):
+            for course in missing:
+                st.markdown(f"**{course.title}**: {course.how_to_get}")
 
 st.subheader("Where to start")
 learn_column, experiment_column = st.columns(2)

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from core.config import TrainConfig
 from core.errors import RegistryError
 
-CARD_VERSION = 3  # 1: the same layout without "card_version"; 2: without "warnings"
+CARD_VERSION = 4  # 1: the same layout without "card_version"; 2: without "warnings"; 3: without "preprocessing"
+PREPROCESSING_BEFORE_V4 = {"folder": "stretch", "other": "pad"}  # what older code did: folder photos were stretched
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class ModelCard:
     # What core.lint.model_warnings found in the model (softmax over one unit, NaN weights, ...); () when nothing,
     # None for a card written before warnings were kept (version 1 or 2): check the model when it is loaded.
     warnings: tuple[str, ...] | None = None
+    preprocessing: str = "pad"  # how a photo becomes this model's input (core.imaging.METHODS); Predict does the same
 
     @property
     def family(self) -> str:
@@ -158,6 +160,7 @@ class ModelCard:
             "created": self.created,
             "source_file": self.source_file,
             "warnings": None if self.warnings is None else list(self.warnings),
+            "preprocessing": self.preprocessing,
         }
 
     @classmethod
@@ -193,10 +196,17 @@ class ModelCard:
                 test_loss=test.get("loss"),
                 status=data.get("status", "ready"),
                 warnings=None if data.get("warnings") is None else tuple(str(text) for text in data["warnings"]),
+                preprocessing=data.get("preprocessing") or _preprocessing_before_v4(dataset.get("name")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"The model card of {data.get('key', 'this entry')} is damaged (missing or wrong "
                                 f"field: {error}). Delete the entry and train or import it again.") from error
+
+
+def _preprocessing_before_v4(dataset_name) -> str:
+    """A card without the field: its folder-dataset photos were stretched in training, the others never were photos."""
+    is_folder = isinstance(dataset_name, str) and dataset_name.startswith("folder:")
+    return PREPROCESSING_BEFORE_V4["folder" if is_folder else "other"]
 
 
 def trained_card(config: TrainConfig, dataset, model, history: list[dict], train_seconds: float,
@@ -221,6 +231,7 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
         test_accuracy=evaluation.accuracy,
         test_loss=evaluation.loss,
         warnings=model_warnings(model, dataset.class_names),
+        preprocessing=dataset.preprocessing,
     )
 
 

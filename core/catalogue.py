@@ -3,6 +3,10 @@
 All of it is known without reading an image, and this module imports neither numpy nor TensorFlow, so
 the home page that lists the datasets opens fast. `core.datasets` loads them, with core.dataset_files,
 core.shapes_dataset and core.folders; those import from here, never the other way round.
+
+Imported folder datasets live in the registry (`<root>/datasets/<id>/`). The registry root is a value
+the caller passes (`Registry.root`, `--root`), never read here from the environment, so that one
+command or server uses one registry for its models and its datasets alike.
 """
 
 import json
@@ -14,7 +18,7 @@ from pathlib import Path
 from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError
 from core.network import check_reachable
-from core.paths import DATA_DIR_ENV, data_dir, keras_home, registry_root
+from core.paths import DATA_DIR_ENV, data_dir, keras_home
 
 CATALOGUE = {
     "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
@@ -37,6 +41,7 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}|folder:[0-9a-f]{12}")
 FOLDER_PREFIX = "folder:"
 DATASETS_FOLDER = "datasets"
 MANIFEST_FILE = "manifest.json"
+DECODED_FOLDER = "decoded"  # inside an imported dataset's folder: its photos prepared per input size (core.folder_arrays)
 KERAS_DATASETS_FOLDER = "datasets"  # inside the Keras home
 
 # Where catalogue files are looked for, in this order after $CNNCLASSROOM_DATA_DIR (keras file names).
@@ -58,6 +63,59 @@ REACHABILITY_TIMEOUT = 1.5  # seconds to wait for a download host before calling
 
 
 @dataclass(frozen=True)
+class CourseFile:
+    """One published zip of a course dataset: where it is, its SHA-256 (None where none is published) and size."""
+
+    url: str
+    sha256: str | None
+    size: int
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class CourseDataset:
+    """A photo dataset of the classic TensorFlow course: its training zip and, where it ships apart, its validation zip."""
+
+    name: str
+    title: str
+    description: str
+    train: CourseFile
+    validation: CourseFile | None
+
+
+# The course's photo datasets. URLs and checksums as TensorFlow Datasets publishes them (url_checksums/); Google's
+# cats_and_dogs_filtered.zip, the course's cats-vs-dogs, has no published checksum. The full Kaggle cats-vs-dogs
+# zip (825 MB, 25,000 photos) is over this app's import limits and is not listed.
+TF_DATA = "https://storage.googleapis.com/download.tensorflow.org/data/"
+COURSE_DATASETS = {
+    "horses_or_humans": CourseDataset(
+        "horses_or_humans", "Horses or humans (course)",
+        "1,027 computer-generated 300x300 photos of horses and humans, and 256 validation photos (Laurence Moroney, "
+        "CC BY 2.0). A binary task.",
+        CourseFile(TF_DATA + "horse-or-human.zip", "e2e6f70d3d549c5dd10a57165e55af253ee66ad750403f95c0fb76bb943633a9",
+                   149_574_867),
+        CourseFile(TF_DATA + "validation-horse-or-human.zip",
+                   "ae5fff2f4f5554791f05358108e2e05d9801b191f1896ea101402f0e7f6c32c0", 11_480_187)),
+    "rock_paper_scissors": CourseDataset(
+        "rock_paper_scissors", "Rock, paper, scissors (course)",
+        "2,520 computer-generated 300x300 photos of hands, and 372 test photos (Laurence Moroney, CC BY 2.0). "
+        "Three classes: a categorical task.",
+        CourseFile(TF_DATA + "rps.zip", "c2403444395842ad04c53612bad54b574443eae17a0723117a2ff87b9d72194f", 200_682_221),
+        CourseFile(TF_DATA + "rps-test-set.zip", "c27ab9fa43ce40b2e453de711365b477f4424586edf0388116674fd320f07503",
+                   29_516_758)),
+    "cats_vs_dogs": CourseDataset(
+        "cats_vs_dogs", "Cats vs dogs, filtered (course)",
+        "2,000 photos of cats and dogs of every size, and 1,000 validation photos, in train/ and validation/ folders of "
+        "one zip (Google's filtered copy of the Kaggle set). Real photos: the hardest of the three.",
+        CourseFile("https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip", None, 68_606_236),
+        None),
+}
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """What the home page shows about a dataset, known without loading it."""
 
@@ -70,36 +128,47 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int]
     training_images: int  # train + validation images, before any subset (the test split is apart)
+    validation_folder_images: int = 0  # an imported dataset's validation photos given by a folder or a second zip
 
 
-def list_datasets() -> list[DatasetInfo]:
-    """Every catalogue dataset, then every imported folder dataset by title."""
+def list_datasets(root) -> list[DatasetInfo]:
+    """Every catalogue dataset, then every folder dataset imported into the registry at `root`, by title."""
     imported = []
-    for manifest in datasets_dir().glob(f"*/{MANIFEST_FILE}"):
+    for manifest in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
         try:
-            imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name))
+            imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name, root))
         except DatasetError:  # a damaged or stray folder does not hide the others
             continue
     return [dataset_info(name) for name in CATALOGUE] + sorted(imported, key=lambda info: info.title.lower())
 
 
-def dataset_info(name) -> DatasetInfo:
-    """Title, availability, source and classes of one dataset."""
+def dataset_info(name, root=None) -> DatasetInfo:
+    """Title, availability, source and classes of one dataset; an imported one is looked up in the registry at `root`."""
     check_name(name)
     if name.startswith(FOLDER_PREFIX):
-        manifest = read_manifest(name)
+        manifest = read_manifest(root, name)
         classes, total = manifest["class_names"], sum(manifest["counts"].values())
         description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
-        return DatasetInfo(name, manifest["title"], description, True, folder_source(name), None,
-                           tuple(classes), tuple(manifest["image_shape"]), total - round(TEST_FRACTION * total))
+        validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
+        return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
+                           tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
     source, message = catalogue_source(name)
     return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
                        TRAINING_IMAGES[name])
 
 
-def input_shape_for(info, image_size=None, color_mode=None) -> tuple[int, int, int]:
+def training_images(manifest) -> int:
+    """Train and validation photos of an imported dataset before any subset; the test photos are apart."""
+    splits = [entry[2] if len(entry) > 2 else "train" for entry in manifest["images"]]
+    train, validation, test = (splits.count(split) for split in ("train", "validation", "test"))
+    if validation or test:
+        return train + validation
+    return train - round(TEST_FRACTION * train)
+
+
+def input_shape_for(info, image_size=None, color_mode=None, root=None) -> tuple[int, int, int]:
     """The (H, W, C) a model sees for a dataset (DatasetInfo or name) at these load options."""
-    height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info)).image_shape
+    height, width, channels = (info if isinstance(info, DatasetInfo) else dataset_info(info, root)).image_shape
     if image_size:
         height = width = image_size
     return height, width, CHANNELS_BY_COLOR_MODE.get(color_mode, channels)
@@ -185,29 +254,77 @@ def how_to_get(name, reason):
 
 
 # ---------------------------------------------------------------------------------------------
+# The course's photo datasets: downloaded by core.course_datasets, imported as folder datasets
+
+
+@dataclass(frozen=True)
+class CourseDatasetInfo:
+    """A course dataset as the home page lists it: imported here (as which folder dataset), or how to get it."""
+
+    name: str
+    title: str
+    description: str
+    imported_as: str | None  # "folder:<id>" once imported into this registry
+    how_to_get: str
+
+
+def course_datasets(root) -> list[CourseDatasetInfo]:
+    """The course's photo datasets, each with the folder dataset it was imported as in the registry at `root`."""
+    imported = {}
+    for manifest_path in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
+        try:
+            course = json.loads(manifest_path.read_text()).get("course")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if course in COURSE_DATASETS:
+            imported[course] = FOLDER_PREFIX + manifest_path.parent.name
+    return [CourseDatasetInfo(name, course.title, course.description, imported.get(name), how_to_get_course(name))
+            for name, course in COURSE_DATASETS.items()]
+
+
+def how_to_get_course(name) -> str:
+    """The command that downloads and imports a course dataset, and the manual way."""
+    course = COURSE_DATASETS[name]
+    files = [course.train] + ([course.validation] if course.validation else [])
+    sizes = " and ".join(f"{file.url} ({file.size / 1e6:.0f} MB)" for file in files)
+    manual = f"python -m core datasets import {course.train.file_name}" + (
+        f" --validation {course.validation.file_name}" if course.validation else "")
+    them = "them" if len(files) > 1 else "it"
+    return (f"Run `python -m core datasets get {name}` on a machine with internet access (it downloads {sizes} "
+            f"with keras.utils.get_file and imports {them}). Offline: download the zip{'s' if len(files) > 1 else ''} "
+            f"elsewhere and run `{manual}`, or upload {them} on the Your own images page.")
+
+
+# ---------------------------------------------------------------------------------------------
 # Imported folder datasets: registry/datasets/<id>/manifest.json
 
 
-def datasets_dir():
-    return registry_root() / DATASETS_FOLDER
+def datasets_dir(root) -> Path:
+    """The folder of imported datasets in the registry at `root`."""
+    if root is None:
+        raise DatasetError("Imported datasets live in a registry, and no registry folder was given. Pass the registry's "
+                           "root (Registry.root), e.g. load_dataset(name, root=registry.root). Received: root=None")
+    return Path(root) / DATASETS_FOLDER
 
 
-def folder_path(name):
-    return datasets_dir() / name.removeprefix(FOLDER_PREFIX)
+def folder_path(root, name) -> Path:
+    check_name(name)
+    return datasets_dir(root) / name.removeprefix(FOLDER_PREFIX)
 
 
-def folder_source(name):
-    return f"imported folder dataset ({folder_path(name)})"
+def folder_source(root, name):
+    return f"imported folder dataset ({folder_path(root, name)})"
 
 
-def read_manifest(name):
+def read_manifest(root, name):
     """The manifest of an imported dataset; DatasetError when it is missing or damaged."""
-    path = folder_path(name) / MANIFEST_FILE
+    path = folder_path(root, name) / MANIFEST_FILE
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise DatasetError(f"No imported dataset has this name in {datasets_dir()}. Import it with import_zip or "
-                           f"import_folder, or pick one from list_datasets(). Received: name={name!r}") from None
+        raise DatasetError(f"No imported dataset has this name in {datasets_dir(root)}. Import it with "
+                           f"`python -m core datasets import` or on the Your own images page, or pick one from "
+                           f"`python -m core datasets`. Received: name={name!r}") from None
     except (OSError, ValueError) as error:
         raise DatasetError(f"The manifest of this dataset is damaged ({error}). Delete {path.parent} and import the "
                            f"zip again. Received: name={name!r}") from error

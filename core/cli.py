@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
 from core.errors import CoreError
@@ -72,8 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("key")
     delete.set_defaults(handler=command_delete)
 
-    datasets = commands.add_parser("datasets", help="which datasets are available here, and from where")
+    datasets = commands.add_parser("datasets", help="which datasets are here and from where; import or get photo datasets")
     datasets.set_defaults(handler=command_datasets)
+    dataset_commands = datasets.add_subparsers(dest="datasets_command")
+    importing_data = dataset_commands.add_parser(
+        "import", help="import a .zip or folder of class folders (or of train/validation/test folders)")
+    importing_data.add_argument("path", help="a .zip file or a folder")
+    importing_data.add_argument("--validation", help="a second .zip or folder of the same class folders: the validation photos")
+    importing_data.add_argument("--title")
+    importing_data.set_defaults(handler=command_datasets_import)
+    getting = dataset_commands.add_parser("get", help="download (once) and import one of the course's photo datasets")
+    getting.add_argument("name", help="horses_or_humans, rock_paper_scissors or cats_vs_dogs")
+    getting.set_defaults(handler=command_datasets_get)
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
@@ -148,7 +159,7 @@ def command_train(arguments):
     else:
         print(f"Training {config.title}\nkey {config.key}")
         load_tensorflow(arguments)
-        print_warnings(config)
+        print_warnings(config, registry.root)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 
@@ -161,12 +172,13 @@ def load_tensorflow(arguments):
         import_tensorflow_quietly()
 
 
-def print_warnings(config: TrainConfig):
-    """The Train page's warnings about a configuration, one line each, before it trains."""
+def print_warnings(config: TrainConfig, root):
+    """The Train page's warnings about a configuration, one line each, before it trains (an imported dataset is
+    looked up in the registry at `root`)."""
     from core.catalogue import dataset_info, input_shape_for
     from core.lint import lint
 
-    info = dataset_info(config.dataset)
+    info = dataset_info(config.dataset, root)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -267,12 +279,68 @@ def command_delete(arguments):
 
 
 def command_datasets(arguments):
-    from core.catalogue import list_datasets
+    from core.catalogue import course_datasets, list_datasets
 
-    for info in list_datasets():
+    root = registry_root_of(arguments)
+    for info in list_datasets(root):
         state = "available" if info.available else "unavailable"
         print(f"{info.name:<20} {state:<12} {len(info.class_names):>3} classes  {info.title}")
         print(f"{'':<20} {info.source if info.available else info.message}")
+    print("\ncourse datasets (the classic course's photo zips):")
+    for course in course_datasets(root):
+        state = f"imported as {course.imported_as}" if course.imported_as else "not here"
+        print(f"{course.name:<20} {state:<32} {course.title}")
+        if not course.imported_as:
+            print(f"{'':<20} {course.how_to_get}")
+
+
+def command_datasets_import(arguments):
+    from core.folders import import_zip
+
+    root, validation = registry_root_of(arguments), Path(arguments.validation) if arguments.validation else None
+    print_import_report(import_zip(Path(arguments.path), root, title=arguments.title, validation=validation,
+                                   on_progress=progress_line()), root)
+
+
+def command_datasets_get(arguments):
+    from core.course_datasets import get_course_dataset
+
+    root = registry_root_of(arguments)
+    load_tensorflow(arguments)  # keras.utils.get_file, if a zip must be downloaded
+    print_import_report(get_course_dataset(arguments.name, root, on_progress=progress_line()), root)
+
+
+def progress_line():
+    """An on_progress(done, total) that prints "checked N of M images" each time another tenth is done."""
+    def on_progress(done, total):
+        if 10 * done // total != 10 * (done - 1) // total:
+            print(f"checked {done:,} of {total:,} images", flush=True)
+    return on_progress
+
+
+def print_import_report(report, root):
+    """The import report: name, classes, the split table and where each split comes from, notes, skipped files."""
+    from core.datasets import split_table
+
+    print(f"imported {report.title!r} as {report.name}: {len(report.class_names)} classes, "
+          f"{sum(report.counts.values()):,} images")
+    table = split_table(root, report.name)
+    print(f"{'class':<24}" + "".join(f"{split:>12}" for split in table))
+    for name in report.class_names:
+        print(f"{name[:23]:<24}" + "".join(f"{table[split][name]:>12}" for split in table))
+    print("\n".join([f"{split}: {source}" for split, source in report.split_sources.items()] +
+                    [f"note: {note}" for note in report.notes]))
+    for file, reason in report.skipped[:20]:
+        print(f"skipped {file}: {reason}")
+    if len(report.skipped) > 20:
+        print(f"... and {len(report.skipped) - 20} more skipped files")
+
+
+def registry_root_of(arguments) -> Path:
+    """The registry folder this command works on: --root, else $CNNCLASSROOM_REGISTRY, else ./registry."""
+    from core.paths import registry_root
+
+    return Path(arguments.root) if arguments.root else registry_root()
 
 
 def command_warmup(arguments):

@@ -70,13 +70,15 @@ COURSE_NETWORKS = {
 }
 
 
-def training_images(dataset: str, validation_fraction: float = 0.1, train_subset: int | None = None) -> int:
+def training_images(dataset: str, validation_fraction: float = 0.1, train_subset: int | None = None, root=None) -> int:
     """How many images a config trains on: the dataset's training part, less validation, cut to the subset.
 
-    The same sums as core.datasets.load_dataset, from the catalogue alone (no image is read).
+    The same sums as core.datasets.load_dataset, from the catalogue alone (no image is read); an imported dataset
+    is looked up in the registry at `root`, and its validation photos, when a folder gave them, are not carved.
     """
-    available = dataset_info(dataset).training_images
-    train = available - round(validation_fraction * available)
+    info = dataset_info(dataset, root)
+    available = info.training_images
+    train = available - (info.validation_folder_images or round(validation_fraction * available))
     return min(train, train_subset) if train_subset else train
 
 
@@ -85,9 +87,9 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return math.ceil(images / batch_size)
 
 
-def config_training_images(config: TrainConfig) -> int:
-    """training_images for the data slice `config` asks for."""
-    return training_images(config.dataset, config.validation_fraction, config.train_subset)
+def config_training_images(config: TrainConfig, root=None) -> int:
+    """training_images for the data slice `config` asks for (an imported dataset from the registry at `root`)."""
+    return training_images(config.dataset, config.validation_fraction, config.train_subset, root)
 
 
 def data_origin_note(name: str, source: str | None) -> str:

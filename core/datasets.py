@@ -3,7 +3,9 @@
 Images are uint8 NHWC arrays with a channel axis; labels are int64 class indices. Splits use a
 constant seed, so the test split of a dataset is the same for every training configuration.
 core.catalogue names the datasets; the arrays come from core.dataset_files (the catalogue's original
-files), core.shapes_dataset (generated) or core.folders (imported zips and folders).
+files), core.shapes_dataset (generated) or core.folder_arrays (imported zips and folders, whose photos
+are prepared by imaging.photo_to_input and whose splits follow core.splits). An imported dataset's
+arrays are read-only slices of one memory-mapped file; `root` is the registry they were imported into.
 """
 
 import hashlib
@@ -16,9 +18,11 @@ from core.catalogue import (CLASS_NAMES, DATA_SEED, FOLDER_PREFIX, TEST_FRACTION
 from core.config import CHANNELS_BY_COLOR_MODE
 from core.dataset_files import catalogue_arrays
 from core.errors import DatasetError
-from core.folders import folder_images
-from core.imaging import resize_images
+from core.folder_arrays import decoded_images
+from core.folders import image_entries
+from core.imaging import PREPROCESSING, resize_images
 from core.shapes_dataset import generate_shapes
+from core.splits import SPLITS, split_indices, stratified_split
 
 MAX_ARRAY_BYTES = 4 * 2**30
 
@@ -37,6 +41,8 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    preprocessing: str = PREPROCESSING  # how a photo becomes an input (imaging.METHODS); Predict does the same
+    split_sources: dict[str, str] | None = None  # where each split came from, for an imported dataset
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -55,13 +61,18 @@ class Dataset:
 # Loading
 
 
-def load_dataset(name, *, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1) -> Dataset:
-    """Load a dataset with fixed, stratified splits, resized and converted as asked."""
+def load_dataset(name, *, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1, root=None,
+                 on_progress=None) -> Dataset:
+    """Load a dataset with fixed, stratified splits, resized and converted as asked.
+
+    An imported dataset (`folder:<id>`) is looked up in the registry at `root`; its photos are decoded the
+    first time a shape is asked for, with `on_progress(done, total)` called meanwhile.
+    """
     check_name(name)
     _check_options(train_subset, image_size, color_mode, validation_fraction)
     if name.startswith(FOLDER_PREFIX):
-        x_rest, y_rest, x_test, y_test, class_names, source = _folder_arrays(name, image_size, color_mode)
-    elif name == "shapes":
+        return _folder_dataset(root, name, train_subset, image_size, color_mode, validation_fraction, on_progress)
+    if name == "shapes":
         x_rest, y_rest, x_test, y_test = _split_off_test(*generate_shapes())
         class_names, source = CLASS_NAMES[name], catalogue_source(name)[0]
     else:
@@ -123,19 +134,7 @@ def _split_off_test(images, labels):
     return images[rest], labels[rest], images[test], labels[test]
 
 
-def _stratified_split(labels, count, seed):
-    """Pick `count` indices with every class in proportion; returns (picked, rest), each shuffled."""
-    rng = np.random.default_rng(seed)
-    classes, sizes = np.unique(labels, return_counts=True)
-    exact = sizes * count / max(len(labels), 1)
-    quotas = np.floor(exact).astype(int)
-    quotas[np.argsort(quotas - exact, kind="stable")[: count - quotas.sum()]] += 1  # largest remainders
-    picked, rest = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
-    for label, quota in zip(classes, quotas):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        picked.append(members[:quota])
-        rest.append(members[quota:])
-    return rng.permutation(np.concatenate(picked)), rng.permutation(np.concatenate(rest))
+_stratified_split = stratified_split  # one implementation for catalogue and imported datasets (core.splits)
 
 
 def _prepare(images, image_size, color_mode):
@@ -163,11 +162,36 @@ def _fingerprint(arrays):
     return digest.hexdigest()[:16]
 
 
-def _folder_arrays(name, image_size, color_mode):
-    """(x_rest, y_rest, x_test, y_test, class_names, source) of an imported dataset."""
-    manifest = read_manifest(name)
+def _folder_dataset(root, name, train_subset, image_size, color_mode, validation_fraction, on_progress) -> Dataset:
+    """An imported dataset: its splits (core.splits) as slices of one decoded, memory-mapped file (core.folder_arrays)."""
+    manifest = read_manifest(root, name)
+    class_names = manifest["class_names"]
     channels = CHANNELS_BY_COLOR_MODE.get(color_mode, manifest["image_shape"][2])
     height, width = (image_size, image_size) if image_size else manifest["image_shape"][:2]
-    _check_array_bytes(name, sum(manifest["counts"].values()), height, width, channels)
-    images, labels = folder_images(name, height, width, channels)
-    return (*_split_off_test(images, labels), manifest["class_names"], folder_source(name))
+    entries = image_entries(root, name)
+    labels = np.array([class_names.index(class_name) for _, class_name, _ in entries], np.int64)
+    train, validation, test = split_indices([split for _, _, split in entries], labels, validation_fraction)
+    shared_test = test is validation  # validation photos and no test folder: they are the test photos too
+    order = np.concatenate([train, validation] if shared_test else [train, validation, test])
+    _check_array_bytes(name, len(order), height, width, channels)
+    images = decoded_images(root, name, height, width, channels, order, on_progress)
+    ends = np.cumsum([len(train), len(validation), len(test)])
+    x_train, x_val = images[: ends[0]], images[ends[0]: ends[1]]
+    x_test = x_val if shared_test else images[ends[1]: ends[2]]
+    y_train, y_val, y_test = labels[train], labels[validation], labels[test]
+    if train_subset is not None and train_subset < len(train):
+        subset = np.sort(stratified_split(y_train, train_subset, DATA_SEED)[0])  # sorted: reads the file in order
+        x_train, y_train = x_train[subset], y_train[subset]
+    arrays = [x_train, y_train, x_val, y_val, x_test, y_test]
+    return Dataset(name, list(class_names), folder_source(root, name), _fingerprint(arrays), *arrays,
+                   split_sources=manifest.get("split_sources"))
+
+
+def split_table(root, name, validation_fraction=0.1) -> dict[str, dict[str, int]]:
+    """Images per split and class of an imported dataset, carved splits included, without decoding a photo."""
+    manifest = read_manifest(root, name)
+    entries = image_entries(root, name)
+    labels = np.array([manifest["class_names"].index(class_name) for _, class_name, _ in entries], np.int64)
+    indices = split_indices([split for _, _, split in entries], labels, validation_fraction)
+    return {split: {class_name: int(np.sum(labels[index] == number)) for number, class_name in
+                    enumerate(manifest["class_names"])} for split, index in zip(SPLITS, indices)}

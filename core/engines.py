@@ -65,7 +65,8 @@ def train_and_publish(registry: Registry, config: TrainConfig, on_epoch=None, sh
             return registry.get(config.key)
         from core.training import train_and_evaluate
 
-        trained = train_and_evaluate(config, on_epoch=on_epoch, should_stop=should_stop, base_loader=registry.load_model)
+        trained = train_and_evaluate(config, on_epoch=on_epoch, should_stop=should_stop, base_loader=registry.load_model,
+                                     root=registry.root)
 
         def write_files(folder: Path):
             trained.model.save(str(folder / MODEL_FILE))

@@ -1,29 +1,32 @@
-"""Imported datasets: a zip or a folder of class sub-folders, checked, stored in registry/datasets/<id>/ and decoded.
+"""Imported datasets: a zip or a folder of class sub-folders (or of train/validation/test folders), checked and stored.
 
-core.catalogue lists imported datasets and reads their manifest without opening an image; this module
-writes them (the dataset folder appears atomically, and the same images twice are one dataset) and
-decodes their images into arrays, cached in memory and as .npz files beside them.
+The images are stored as they came, in registry/datasets/<id>/images/, beside a manifest.json that names
+each one's class and split; the dataset folder appears atomically, and the same images twice are one
+dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
+size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
+file's declared size against MAX_IMAGE_BYTES, so no file can make an import hold more than one image.
 """
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass
-from functools import lru_cache, partial
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-import numpy as np
 
 from core.archives import check_zip_entries
 from core.catalogue import FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
 from core.errors import DatasetError, ImageError
-from core.imaging import DISPLAY_SIDE, SUPPORTED_FORMATS, read_image, resize_images
+from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
+from core.splits import SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, read_layout
 
 # Limits for imported zips and folders.
 MAX_ZIP_BYTES = 500 * 2**20
@@ -31,15 +34,20 @@ MAX_UNCOMPRESSED_BYTES = 2**30
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot be harmful bombs (and tiny files compress well)
 MAX_FILES = 20_000
+MAX_IMAGE_BYTES = MAX_UPLOAD_BYTES  # one photo in a dataset, as on Predict
 MAX_NATIVE_SIDE = 256  # larger or mixed-size images load at DEFAULT_FOLDER_IMAGE_SIZE unless asked otherwise
 DEFAULT_FOLDER_IMAGE_SIZE = 128
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
+MANIFEST_VERSION = 2  # 1: images as [stored, class], no splits
+MIN_WEBCAM_CLASSES, MAX_WEBCAM_CLASSES = 2, 5
+
+Progress = Callable[[int, int], None]  # (images checked, images in all)
 
 
 @dataclass
 class FolderImportReport:
-    """What an import found: classes, counts, skipped files and plain-language notes."""
+    """What an import found: classes, counts per split, skipped files and plain-language notes."""
 
     name: str
     title: str
@@ -49,20 +57,113 @@ class FolderImportReport:
     image_sizes: dict[str, tuple[int, int]]  # "min", "max", "median" -> (width, height)
     is_binary: bool
     notes: list[str]
+    split_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> images given for it
+    split_sources: dict[str, str] = field(default_factory=dict)  # split -> where it comes from, in words
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One file of a zip or folder: its path inside, its declared size, and how to read it."""
+
+    path: str
+    size: int
+    read: Callable[[], bytes]
+
+
+@dataclass
+class _Source:
+    """The files and folders of one zip or folder, and what was skipped while listing them."""
+
+    members: list[_Member]
+    folders: list[str]
+    skipped: list[tuple[str, str]]
+    title: str | None
 
 
 # ---------------------------------------------------------------------------------------------
 # Importing
 
 
-def import_zip(path_or_bytes, title=None) -> FolderImportReport:
-    """Import a .zip of class sub-folders, checked for safety first; the same zip twice is one dataset."""
-    source, size, default_title = _zip_source(path_or_bytes)
+def import_zip(source, root, title=None, validation=None, on_progress: Progress | None = None,
+               course: str | None = None, validation_title: str | None = None) -> FolderImportReport:
+    """Import a .zip (a path, bytes or a file object) of class folders or of train/validation/test folders.
+
+    `validation` (a zip or folder of the same class folders) becomes the validation split, for courses that
+    ship their validation photos apart; `validation_title` names it in the report (default: its file name).
+    `on_progress(done, total)` is called as the images are checked.
+    """
+    with _open(source) as main, _open(validation) as extra:
+        if extra is not None and validation_title:
+            extra.title = validation_title
+        return _import(root, main, extra, title, on_progress, course)
+
+
+def import_folder(path, root, title=None, validation=None, on_progress: Progress | None = None) -> FolderImportReport:
+    """Import a folder laid out like a dataset zip; symbolic links and special files are skipped, not followed."""
+    return import_zip(Path(path), root, title=title, validation=validation, on_progress=on_progress)
+
+
+def add_validation(root, name, validation, on_progress: Progress | None = None,
+                   validation_title: str | None = None) -> FolderImportReport:
+    """A new dataset: the training photos of imported dataset `name` with `validation` (a zip or folder) as its validation split."""
+    manifest = read_manifest(root, name)
+    if any(split != TRAIN for _, _, split in _entries(manifest)):
+        raise DatasetError(f"{manifest['title']!r} has its own validation or test photos already. Import the training "
+                           f"photos again together with the new validation zip instead. Received: name={name!r}")
+    folder = folder_path(root, name)
+    members = [_Member(f"{class_name}/{PurePosixPath(stored).name}", (folder / stored).stat().st_size,
+                       (folder / stored).read_bytes) for stored, class_name, _ in _entries(manifest)]
+    with _open(validation) as extra:
+        extra.title = validation_title or extra.title
+        return _import(root, _Source(members, [], [], manifest["title"]), extra, manifest["title"], on_progress,
+                       manifest.get("course"))
+
+
+def import_images(root, shots: dict[str, list[bytes]], title=None, on_progress: Progress | None = None) -> FolderImportReport:
+    """A dataset from photos in memory, {class name: [encoded photo, ...]}, such as webcam shots."""
+    names = [name.strip() for name in shots]
+    if not MIN_WEBCAM_CLASSES <= len(set(names)) == len(names) <= MAX_WEBCAM_CLASSES or not all(names):
+        raise DatasetError(f"Name {MIN_WEBCAM_CLASSES} to {MAX_WEBCAM_CLASSES} classes, each with a different, "
+                           f"non-empty name. Received: classes={list(shots)}")
+    if any("/" in name or "\\" in name or name.startswith(".") or len(name) > 40 for name in names):
+        raise DatasetError("A class name has at most 40 characters, no '/' or '\\', and does not start with '.'. "
+                           f"Received: classes={names}")
+    members = [_Member(f"{name}/shot-{index:03d}.jpg", len(data), lambda data=data: data)
+               for name, photos in zip(names, shots.values()) for index, data in enumerate(photos)]
+    return _import(root, _Source(members, names, [], title), None, title, on_progress, None)
+
+
+@contextlib.contextmanager
+def _open(source):
+    """The members of a zip (path, bytes or file object) or of a folder, listed with their declared sizes."""
+    if source is None:
+        yield None
+    elif isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        yield _folder_source(Path(source))
+    else:
+        with _zip_source(source) as opened:
+            yield opened
+
+
+@contextlib.contextmanager
+def _zip_source(source):
+    """A zip's entries, its directory checked for bombs, floods and escapes before any entry is read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        opened, size, title = io.BytesIO(source), len(source), None
+    elif isinstance(source, (str, os.PathLike)):
+        if not Path(source).is_file():
+            raise DatasetError(f"No such file or folder. Expected a .zip file or a folder of class folders. "
+                               f"Received: path={str(source)!r}")
+        opened, size, title = str(source), os.path.getsize(source), Path(source).stem
+    else:  # a file object, such as Streamlit's UploadedFile
+        size = source.seek(0, io.SEEK_END)
+        source.seek(0)
+        opened, title = source, Path(getattr(source, "name", "") or "").stem or None
     if size > MAX_ZIP_BYTES:
         raise DatasetError(f"The zip is {size / 2**20:.1f} MiB; the limit is {MAX_ZIP_BYTES / 2**20:.1f} MiB. "
                            f"Use fewer or smaller images. Received: size={size}")
     try:
-        archive = zipfile.ZipFile(source)
+        archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise DatasetError(f"This is not a readable .zip file ({error}). Expected a .zip of class sub-folders, "
                            "e.g. made with `zip -r dataset.zip cats dogs`.") from error
@@ -73,50 +174,13 @@ def import_zip(path_or_bytes, title=None) -> FolderImportReport:
             max_expanded_bytes=MAX_UNCOMPRESSED_BYTES, max_compression_ratio=MAX_COMPRESSION_RATIO,
             ratio_check_min_bytes=RATIO_CHECK_MIN_BYTES, refuse_unsafe_entries=True,
         )
-        files = [(info.filename.replace("\\", "/"), partial(_read_zip_entry, archive, info))
-                 for info in infos if not info.is_dir()]
-        folders = [info.filename.replace("\\", "/") for info in infos if info.is_dir()]
-        return _import_files(files, folders, [], title or default_title)
+        members = [_Member(info.filename.replace("\\", "/"), info.file_size, lambda info=info: _read_entry(archive, info))
+                   for info in infos if not info.is_dir()]
+        folders = [info.filename.replace("\\", "/").rstrip("/") for info in infos if info.is_dir()]
+        yield _Source(members, folders, [], title)
 
 
-def import_folder(path, title=None) -> FolderImportReport:
-    """Import a folder of class sub-folders; symbolic links are skipped, not followed."""
-    root = Path(path)
-    if not root.is_dir():
-        raise DatasetError(f"No such folder. Expected a folder with one sub-folder per class. Received: path={str(path)!r}")
-    files, folders, skipped, total = [], [], [], 0
-    for directory, subfolders, filenames in os.walk(root):
-        subfolders[:] = [name for name in subfolders if not _is_ignored(name)]
-        for name in subfolders + [name for name in filenames if not _is_ignored(name)]:
-            full = Path(directory) / name
-            relative = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                skipped.append((relative, "symbolic link, not followed"))
-            elif full.is_dir():
-                folders.append(relative)
-            else:
-                files.append((relative, full.read_bytes))
-                total += full.stat().st_size
-    if len(files) > MAX_FILES or total > MAX_UNCOMPRESSED_BYTES:
-        raise DatasetError(f"The folder holds {len(files):,} files, {total / 2**20:.1f} MiB; the limits are "
-                           f"{MAX_FILES:,} files and {MAX_UNCOMPRESSED_BYTES / 2**20:.1f} MiB. Received: path={str(path)!r}")
-    return _import_files(files, folders, skipped, title or root.name)
-
-
-def _zip_source(path_or_bytes):
-    """(what zipfile opens, its size in bytes, a default title) for bytes, a path or an uploaded file."""
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        return io.BytesIO(path_or_bytes), len(path_or_bytes), None
-    if isinstance(path_or_bytes, (str, os.PathLike)):
-        if not Path(path_or_bytes).is_file():
-            raise DatasetError(f"No such file. Expected the path of a .zip file. Received: path={str(path_or_bytes)!r}")
-        return str(path_or_bytes), os.path.getsize(path_or_bytes), Path(path_or_bytes).stem
-    size = path_or_bytes.seek(0, io.SEEK_END)  # a file object, such as Streamlit's UploadedFile
-    path_or_bytes.seek(0)
-    return path_or_bytes, size, Path(getattr(path_or_bytes, "name", "") or "").stem or None
-
-
-def _read_zip_entry(archive, info):
+def _read_entry(archive, info):
     """The bytes of one entry, never more than its declared size: a zip that lies about sizes cannot fill memory."""
     try:
         with archive.open(info) as entry:
@@ -125,65 +189,127 @@ def _read_zip_entry(archive, info):
         raise DatasetError(f"The zip is corrupt: {info.filename!r} cannot be read ({error}). Make the zip again.") from error
 
 
+def _folder_source(root: Path) -> _Source:
+    """A folder's regular files and sub-folders; links, pipes and devices are skipped and listed, never opened."""
+    members, folders, skipped, total = [], [], [], 0
+    for directory, subfolders, filenames in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not _is_ignored(name)]
+        for name in subfolders + [name for name in filenames if not _is_ignored(name)]:
+            full = Path(directory) / name
+            relative = full.relative_to(root).as_posix()
+            mode = full.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                skipped.append((relative, "symbolic link, not followed"))
+            elif stat.S_ISDIR(mode):
+                folders.append(relative)
+            elif not stat.S_ISREG(mode):
+                skipped.append((relative, "not a regular file (a pipe, socket or device), not opened"))
+            else:
+                members.append(_Member(relative, full.stat().st_size, lambda full=full: _read_at_most(full, MAX_IMAGE_BYTES)))
+                total += members[-1].size
+    if len(members) > MAX_FILES or total > MAX_UNCOMPRESSED_BYTES:
+        raise DatasetError(f"The folder holds {len(members):,} files, {total / 2**20:.1f} MiB; the limits are "
+                           f"{MAX_FILES:,} files and {MAX_UNCOMPRESSED_BYTES / 2**20:.1f} MiB. Received: path={str(root)!r}")
+    return _Source(members, folders, skipped, root.name)
+
+
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """A file's bytes, never more than `limit` + 1 of them (a file that grew since it was listed is cut, then refused)."""
+    with open(path, "rb") as file:
+        return file.read(limit + 1)
+
+
 def _is_ignored(path):
     """macOS metadata and hidden files or folders are not part of a dataset."""
     return any(part == "__MACOSX" or part.startswith(".") for part in PurePosixPath(path).parts)
 
 
-def _import_files(files, folders, skipped, title):
-    """Check and store the images among (path, read) pairs; the dataset folder appears atomically."""
-    files = [(PurePosixPath(path).parts, read) for path, read in files if not _is_ignored(path)]
-    folders = [PurePosixPath(path).parts for path in folders if not _is_ignored(path)]
-    images_at = [parts for parts, _ in files if PurePosixPath(*parts).suffix.lower() in IMAGE_EXTENSIONS]
-    depth = 0  # how many single top-level folders wrap the class folders
-    while images_at and all(len(parts) > depth + 2 for parts in images_at) and len({p[depth] for p, _ in files}) == 1:
-        depth += 1
-    candidates = []  # (class, path below the wrapper, path in the archive, read)
-    for parts, read in files:
-        path, relative = "/".join(parts), parts[depth:]
-        if len(relative) < 2:
-            skipped.append((path, "not inside a class folder"))
-        elif PurePosixPath(path).suffix.lower() not in IMAGE_EXTENSIONS:
-            skipped.append((path, f"not an image file; expected one of {', '.join(IMAGE_EXTENSIONS)}"))
-        else:
-            candidates.append((relative[0], "/".join(relative), path, read))
-    candidates.sort(key=lambda candidate: candidate[:3])
-    all_classes = sorted({candidate[0] for candidate in candidates} | {p[depth] for p in folders if len(p) > depth})
-    title = title or (files[0][0][depth - 1] if depth else None)  # a wrapping folder names the dataset
+def _is_image(path):
+    return PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS
 
-    datasets_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir()))  # same filesystem: atomic os.replace
+
+def _layout(source: _Source, split=TRAIN) -> tuple[Layout, dict[str, _Member], list[tuple[str, str]]]:
+    """The layout of a source, its image members by path, and its files skipped for their name or size."""
+    members = [member for member in source.members if not _is_ignored(member.path)]
+    skipped = list(source.skipped)
+    images = {}
+    for member in members:
+        if not _is_image(member.path):
+            skipped.append((member.path, f"not an image file; expected one of {', '.join(IMAGE_EXTENSIONS)}"))
+        elif member.size > MAX_IMAGE_BYTES:  # the declared size, checked before a byte is read
+            skipped.append((member.path, f"{member.size / 2**20:.1f} MB; a photo may be at most "
+                                         f"{MAX_IMAGE_BYTES / 2**20:.0f} MB"))
+        else:
+            images[member.path] = member
+    layout = read_layout(list(images), [folder for folder in source.folders if not _is_ignored(folder)], split)
+    skipped += [(path, "not inside a class folder" if not layout.split_folders else "outside the train/validation/test "
+                 "folders") for path in layout.outside]
+    return layout, images, skipped
+
+
+def _import(root, main: _Source, extra: _Source | None, title, on_progress, course) -> FolderImportReport:
+    """Check and store the images of a source (and of a validation source); the dataset folder appears atomically."""
+    layout, images, skipped = _layout(main)
+    placements = [(placement, images[path]) for path, placement in layout.placements.items()]
+    class_names, validation_source = layout.class_names, None
+    if extra is not None:
+        extra_layout, extra_images, extra_skipped = _layout(extra, split=VALIDATION)
+        if extra_layout.split_folders or VALIDATION in layout.split_folders:
+            raise DatasetError("Give the validation photos once: either as a validation folder inside the zip, or as a "
+                               "second zip of class folders (without train/validation folders of its own).")
+        check_same_classes({"the training photos": set(class_names), "the validation photos": set(extra_layout.class_names)})
+        placements += [(placement, extra_images[path]) for path, placement in extra_layout.placements.items()]
+        skipped += [(f"validation: {path}", reason) for path, reason in extra_skipped]
+        validation_source = extra.title or "validation photos"
+    placements.sort(key=lambda item: (SPLITS.index(item[0].split), item[0].class_name, item[0].relative))
+    with_splits = bool(layout.split_folders) or extra is not None
+
+    datasets_dir(root).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir(root)))  # same filesystem: atomic os.replace
     try:
-        digest, images, sizes, gray = hashlib.sha256(), [], [], True
-        for class_name, relative, path, read in candidates:
-            data = read()
+        digest, stored_images, sizes, gray = hashlib.sha256(), [], [], True
+        for done, (placement, member) in enumerate(placements, start=1):
+            data = member.read()
             try:
-                image = _read_folder_image(data, path)
+                image = read_image(data, member.path, formats=FOLDER_IMAGE_FORMATS)
             except ImageError as error:
-                skipped.append((path, f"unreadable image: {error}"))
+                skipped.append((member.path, f"unreadable image: {error}"))
                 continue
-            stored = f"images/{all_classes.index(class_name):03d}/{len(images):05d}{PurePosixPath(path).suffix.lower()}"
+            finally:
+                if on_progress:
+                    on_progress(done, len(placements))
+            suffix = PurePosixPath(member.path).suffix.lower()
+            stored = f"images/{class_names.index(placement.class_name):03d}/{len(stored_images):05d}{suffix}"
             (staging / stored).parent.mkdir(parents=True, exist_ok=True)
             (staging / stored).write_bytes(data)
-            digest.update(f"{class_name}\0{relative}\0{hashlib.sha256(data).hexdigest()}\0".encode())
-            images.append((stored, class_name))
+            split_part = f"{placement.split}\0" if with_splits else ""
+            digest.update(f"{placement.class_name}\0{split_part}{placement.relative}\0{hashlib.sha256(data).hexdigest()}\0".encode())
+            stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(image.size)
             gray = gray and image.mode == "L"
-        counts = {name: count for name in all_classes if (count := sum(c == name for _, c in images))}
-        if len(counts) < 2:
-            found = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
-            raise DatasetError(f"A dataset needs at least 2 class folders with readable images; found {len(counts)} "
-                               f"({found}). Expected one sub-folder per class, e.g. horses/*.jpg and humans/*.jpg. "
-                               f"Skipped {len(skipped)} files. Received: folders={all_classes}")
-        manifest = _manifest(digest.hexdigest()[:12], title, counts, images, sizes, gray, skipped, all_classes, depth)
+        manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
+                             sizes, gray, skipped, layout, validation_source, course)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
-        return _publish(staging, manifest["id"])
+        return _publish(root, staging, manifest["id"])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _manifest(dataset_id, title, counts, images, sizes, gray, skipped, all_classes, depth):
-    """manifest.json: classes, counts, stored images, the native shape and the report's notes."""
+def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layout, validation_source, course):
+    """manifest.json: classes, counts per split, stored images, the native shape and the report's notes."""
+    import numpy as np
+
+    split_counts = {split: {name: count for name in all_classes
+                            if (count := sum(1 for _, c, s in images if c == name and s == split))}
+                    for split in SPLITS}
+    counts = {name: count for name in all_classes if (count := sum(c == name for _, c, _ in images))}
+    if len(counts) < 2 or not split_counts[TRAIN]:
+        found = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
+        raise DatasetError(f"A dataset needs at least 2 class folders with readable images; found {len(counts)} "
+                           f"({found}). Expected one sub-folder per class, e.g. horses/*.jpg and humans/*.jpg, or "
+                           f"train/ and validation/ folders that each hold them. Skipped {len(skipped)} files. "
+                           f"Received: folders={all_classes}")
+    check_same_classes({split: set(names) for split, names in split_counts.items() if names} | {TRAIN: set(counts)})
     class_names = list(counts)
     widths, heights = np.array(sizes).T
     same_size = len(set(sizes)) == 1 and max(sizes[0]) <= MAX_NATIVE_SIDE
@@ -194,16 +320,22 @@ def _manifest(dataset_id, title, counts, images, sizes, gray, skipped, all_class
     else:
         notes = [f"{len(class_names)} classes, so this is a categorical task: the model ends in "
                  f"Dense({len(class_names)}, softmax) with sparse categorical cross-entropy."]
-    if depth:
-        notes.append("The class folders were inside a single top-level folder, which was unwrapped.")
+    if layout.wrapper:
+        notes.append(f"The {'split' if layout.split_folders else 'class'} folders were inside a single top-level folder, "
+                     f"which was unwrapped ({layout.wrapper}/).")
+    if layout.split_folders:
+        notes.append("Split folders recognised: " + ", ".join(f"{folder}/ → {split}" for split, folder in
+                                                              layout.split_folders.items()) + ".")
     notes += [f"Class folder '{name}' has no readable images and was left out." for name in all_classes if name not in counts]
     notes += [f"Class '{name}' has only {count} images; a model needs dozens per class to learn."
               for name, count in counts.items() if count < 10]
     if not same_size:
         notes.append(f"The images differ in size or are large; they load at {width}x{height} unless you pick a size.")
     return {
-        "format_version": 1, "id": dataset_id, "title": (title or _default_title(class_names))[:80],
-        "class_names": class_names, "counts": counts, "images": images, "skipped": skipped, "notes": notes,
+        "format_version": MANIFEST_VERSION, "id": dataset_id, "title": (title or _default_title(class_names))[:80],
+        "class_names": class_names, "counts": counts, "images": images, "split_counts": split_counts,
+        "split_sources": describe_splits(split_counts, layout.split_folders, validation_source),
+        "course": course, "skipped": skipped, "notes": notes,
         "image_sizes": {"min": (int(widths.min()), int(heights.min())), "max": (int(widths.max()), int(heights.max())),
                         "median": (int(np.median(widths)), int(np.median(heights)))},
         "image_shape": [int(height), int(width), 1 if gray else 3],
@@ -216,75 +348,42 @@ def _default_title(class_names):
     return " vs ".join(class_names) if len(class_names) == 2 else ", ".join(class_names[:4]) + more
 
 
-def _publish(staging, dataset_id):
+def _entries(manifest):
+    """(stored file, class, split) of every image; a version-1 manifest has no splits: all are training photos."""
+    return [(entry[0], entry[1], entry[2] if len(entry) > 2 else TRAIN) for entry in manifest["images"]]
+
+
+def _publish(root, staging, dataset_id):
     """Move the staging folder into place, unless the same content is there already."""
+    target = datasets_dir(root) / dataset_id
     try:
-        os.replace(staging, datasets_dir() / dataset_id)
+        os.replace(staging, target)
         already_imported = False
     except OSError:  # the target exists and is not empty: the same content was imported before
-        if not (datasets_dir() / dataset_id / MANIFEST_FILE).is_file():
+        if not (target / MANIFEST_FILE).is_file():
             raise
         already_imported = True
-    manifest = read_manifest(FOLDER_PREFIX + dataset_id)
-    report = FolderImportReport(
-        name=FOLDER_PREFIX + dataset_id, title=manifest["title"], class_names=manifest["class_names"],
-        counts=manifest["counts"], skipped=[tuple(item) for item in manifest["skipped"]],
-        image_sizes={key: tuple(value) for key, value in manifest["image_sizes"].items()},
-        is_binary=len(manifest["class_names"]) == 2, notes=manifest["notes"],
-    )
+    report = import_report(root, FOLDER_PREFIX + dataset_id)
     if already_imported:
         report.notes.append("This dataset was already imported; the existing copy is used.")
     return report
 
 
-# ---------------------------------------------------------------------------------------------
-# Decoding
+def import_report(root, name) -> FolderImportReport:
+    """The report of an imported dataset, read back from its manifest."""
+    manifest = read_manifest(root, name)
+    split_counts = manifest.get("split_counts") or {TRAIN: manifest["counts"]}
+    sources = manifest.get("split_sources") or describe_splits(split_counts, {})
+    return FolderImportReport(
+        name=name, title=manifest["title"], class_names=manifest["class_names"], counts=manifest["counts"],
+        skipped=[tuple(item) for item in manifest["skipped"]],
+        image_sizes={key: tuple(value) for key, value in manifest["image_sizes"].items()},
+        is_binary=len(manifest["class_names"]) == 2, notes=list(manifest["notes"]),
+        split_counts=split_counts, split_sources=sources,
+    )
 
 
-def folder_images(name, height, width, channels):
-    """(images, labels) of an imported dataset, every image at height x width x channels; read-only, cached."""
-    return _decode_folder(str(folder_path(name)), height, width, channels)
-
-
-@lru_cache(maxsize=4)
-def _decode_folder(folder, height, width, channels):
-    """Every image of a folder dataset at one size; cached in memory and as .npz in its folder."""
-    cache = Path(folder) / f"cache_{height}x{width}x{channels}.npz"
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as arrays:
-            images, labels = arrays["images"], arrays["labels"]
-    else:
-        manifest = json.loads((Path(folder) / MANIFEST_FILE).read_text())
-        images = np.stack([_decode_image((Path(folder) / stored).read_bytes(), stored, height, width, channels)
-                           for stored, _ in manifest["images"]])
-        labels = np.array([manifest["class_names"].index(name) for _, name in manifest["images"]], np.int64)
-        _save_npz(cache, images=images, labels=labels)
-    images.flags.writeable = labels.flags.writeable = False
-    return images, labels
-
-
-def _save_npz(path, **arrays):
-    """Write an .npz atomically; a read-only folder only means no cache."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-
-
-def _read_folder_image(data, name, draft_side=DISPLAY_SIDE):
-    """One image file as an upright L or RGB PIL image, or ImageError.
-
-    Decoding is imaging.read_image's: header checks before any pixel is decoded, 16-bit scaled,
-    transparent parts filled with white; TIFF is accepted too.
-    """
-    return read_image(data, name, formats=FOLDER_IMAGE_FORMATS, draft_side=draft_side)
-
-
-def _decode_image(data, name, height, width, channels):
-    """One stored image as a (height, width, channels) uint8 array."""
-    image = _read_folder_image(data, name, draft_side=max(height, width))
-    array = np.asarray(image.convert("L" if channels == 1 else "RGB")).reshape(image.height, image.width, channels)
-    return array if array.shape[:2] == (height, width) else resize_images(array[None], height, width)[0]
+def image_entries(root, name) -> list[tuple[Path, str, str]]:
+    """(stored file path, class, split) of every image of an imported dataset, in stored order."""
+    folder = folder_path(root, name)
+    return [(folder / stored, class_name, split) for stored, class_name, split in _entries(read_manifest(root, name))]

@@ -5,14 +5,24 @@ that is empty, not an image, damaged, too large, or in a format we do not decode
 formats in SUPPORTED_FORMATS are ever handed to a decoder, and the pixel count is checked from
 the header before a single pixel is decoded.
 
-`prepare_image` fits the image into the model's input (keeping the aspect ratio, padding with the
-background colour), matches the channel count and, for models trained on light objects on a dark
-background (Fashion-MNIST, MNIST), inverts photos of dark objects on a light background.
+`prepare_image` is the one function that turns a photo into a model's input, for training, evaluation,
+Predict, the webcam and the drawing pad alike (`photo_to_input` does it from a file's bytes). It fits the
+image into the model's input by one of METHODS (the model's card records which), matches the channel
+count and, for models trained on light objects on a dark background (Fashion-MNIST, MNIST), inverts
+photos of dark objects on a light background. Keras's `image_dataset_from_directory` *stretches* every
+photo to the target size by default (`crop_to_aspect_ratio=False, pad_to_aspect_ratio=False`): a 4:3
+phone photo or a 16:9 webcam frame is squashed, so round things turn oval. This app *pads* instead
+(PREPROCESSING): the whole photo is kept, undistorted, and the bars take the colour of its border.
+Centre-cropping (Teachable Machine's choice) keeps the shapes too but can cut off the object.
 
 Notes about what was done (first frame of an animation, transparency filled, inverted...) travel
 with the image in `image.info[NOTES_KEY]` and end up in `PreparedImage.notes`.
 
 `resize_images` resizes a batch of uint8 arrays, for datasets loaded at another image_size.
+
+The module is over 400 lines because it holds every refusal of an untrusted file, each with its own
+message, beside the one preprocessing function and its three methods: splitting them would put the
+checks of a photo and its preparation in two places that must agree.
 """
 
 import io
@@ -32,6 +42,15 @@ DISPLAY_SIDE = 1024  # large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never b
 NOTES_KEY = "cnnclassroom.notes"
 INVERT_MODES = ("auto", True, False)
 INVERT_MARGIN = 8  # grey levels the border must be brighter than the centre by, to invert.
+PAD, STRETCH, CROP = "pad", "stretch", "crop"
+METHODS = (PAD, STRETCH, CROP)
+PREPROCESSING = PAD  # how every photo becomes a model input in this app (see the module docstring)
+METHOD_TEXT = {
+    PAD: "fitted inside the model's input with its aspect ratio kept, the rest padded with the photo's border colour",
+    STRETCH: "stretched to the model's input size, aspect ratio not kept (Keras's image_dataset_from_directory default)",
+    CROP: "the largest centred region with the model's aspect ratio cut out, then resized",
+}
+DRAWING_MARGIN = 4 / 28  # MNIST's digits sit in a 20x20 box centred in 28x28: a margin of 4 pixels
 
 HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"heif", b"mif1", b"msf1"}
 AVIF_BRANDS = {b"avif", b"avis"}
@@ -70,8 +89,21 @@ def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side
     return image
 
 
-def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> PreparedImage:
-    """Fit an image into a model's (H, W, C) input, keeping its aspect ratio.
+def photo_to_input(data, filename, input_shape, method=PREPROCESSING, invert="auto", light_on_dark=None,
+                   formats=SUPPORTED_FORMATS) -> tuple[PreparedImage, Image.Image]:
+    """(the model input, the upright photo) of a file's bytes: how training, evaluation and Predict read every photo.
+
+    A large JPEG is decoded at a reduced scale that still covers DISPLAY_SIDE and the model's input (Pillow's
+    draft), the same scale wherever the photo comes from, so a photo gives the same array in training and on
+    Predict, and Predict shows the photo it decoded once.
+    """
+    height, width, _ = _check_input_shape(input_shape)
+    image = read_image(data, filename, formats=formats, draft_side=max(DISPLAY_SIDE, height, width))
+    return prepare_image(image, input_shape, method=method, invert=invert, light_on_dark=light_on_dark), image
+
+
+def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=PREPROCESSING) -> PreparedImage:
+    """Fit an image into a model's (H, W, C) input by `method` (pad: keep the aspect ratio; stretch; crop).
 
     invert="auto" inverts when the model expects light objects on a dark background and the
     image shows a dark object on a light background: the mean of its border is at least 128
@@ -84,6 +116,8 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> Prep
         raise CoreError(
             f"invert must be 'auto', True or False. Received: invert={invert!r}"
         )
+    if method not in METHODS:
+        raise CoreError(f"method must be one of {METHODS}. Received: method={method!r}")
     if light_on_dark is None:
         light_on_dark = channels == 1
     if isinstance(image, np.ndarray):
@@ -95,7 +129,12 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> Prep
     notes += mode_notes
     image, channel_note = _match_channels(image, channels)
     notes += channel_note
-    fitted = _fit_inside(image, height, width, notes)
+    if method == CROP:
+        image = _crop_to_aspect(image, height, width, notes)
+    if method == PAD:
+        fitted = _fit_inside(image, height, width, notes)
+    else:
+        fitted = _resize_to(image, height, width, notes)
     background, border_mean, centre_mean = _measure_background(np.asarray(fitted))
     canvas = _pad_to_size(fitted, height, width, background, notes)
     array = np.asarray(canvas, dtype=np.uint8)
@@ -115,6 +154,37 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None) -> Prep
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)
+
+
+def drawing_to_image(rgba, margin=DRAWING_MARGIN) -> Image.Image:
+    """A drawing pad's RGBA pixels as a grayscale image of the ink, cropped to it with a margin, on white.
+
+    Transparent pixels are paper (white). The crop centres the drawing the way MNIST centres its digits
+    (a 20x20 box in 28x28, `margin` of the side on each side); `prepare_image` then fits it to the model.
+    """
+    array = np.asarray(rgba)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4) or array.size > MAX_PIXELS * 4:
+        raise CoreError(f"Expected an (H, W, 4) uint8 RGBA drawing. Received: array of dtype {array.dtype} and shape "
+                        f"{array.shape}")
+    image = Image.fromarray(np.ascontiguousarray(array), "RGBA" if array.shape[2] == 4 else "RGB")
+    gray, _ = _to_rgb_or_gray(image)
+    gray = gray.convert("L")
+    ink = ImageOps.invert(gray).getbbox()  # dark strokes on white paper
+    if ink is None:
+        gray.info[NOTES_KEY] = ["The pad is empty: draw something first."]
+        return gray
+    left, top, right, bottom = ink
+    side = max(right - left, bottom - top)
+    pad = round(side * margin / (1 - 2 * margin))
+    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+    half = side / 2 + pad
+    box = tuple(round(value) for value in (centre_x - half, centre_y - half, centre_x + half, centre_y + half))
+    canvas = Image.new("L", (box[2] - box[0], box[3] - box[1]), 255)
+    canvas.paste(gray.crop((max(box[0], 0), max(box[1], 0), min(box[2], gray.width), min(box[3], gray.height))),
+                 (max(-box[0], 0), max(-box[1], 0)))
+    canvas.info[NOTES_KEY] = [f"Cropped to the drawing ({right - left}x{bottom - top} pixels of ink) with a margin, "
+                              "centred like MNIST's digits."]
+    return canvas
 
 
 def resize_images(images, height, width):
@@ -314,6 +384,29 @@ def _fit_inside(image, height, width, notes):
         )
         return image.resize(new_size, Image.Resampling.BICUBIC)
     return image.resize(new_size, Image.Resampling.BOX, reducing_gap=3.0)
+
+
+def _resize_to(image, height, width, notes):
+    """Resize to exactly height x width, whatever the aspect ratio (stretch; or after a centre crop)."""
+    if image.size == (width, height):
+        return image
+    if image.width < width or image.height < height:
+        notes.append(f"Enlarged from {image.width}x{image.height} to {width}x{height} pixels; a small image carries "
+                     "little detail.")
+        return image.resize((width, height), Image.Resampling.BICUBIC)
+    return image.resize((width, height), Image.Resampling.BOX, reducing_gap=3.0)
+
+
+def _crop_to_aspect(image, height, width, notes):
+    """The largest centred region of the image with the aspect ratio width : height."""
+    crop_width = min(image.width, round(image.height * width / height))
+    crop_height = min(image.height, round(image.width * height / width))
+    if (crop_width, crop_height) == image.size:
+        return image
+    left, top = (image.width - crop_width) // 2, (image.height - crop_height) // 2
+    notes.append(f"Centre-cropped from {image.width}x{image.height} to {crop_width}x{crop_height} pixels to match "
+                 "the model's shape.")
+    return image.crop((left, top, left + crop_width, top + crop_height))
 
 
 def _measure_background(array):

@@ -4,6 +4,7 @@ Used before every download (catalogue datasets, ImageNet weights) so that an off
 a clear message in seconds instead of a download that hangs.
 """
 
+import contextlib
 import socket
 import threading
 import time
@@ -52,3 +53,14 @@ def _connect(address, timeout):
     thread.start()
     thread.join(timeout + 1)
     return outcome[0] if outcome else f"no answer from {host} within {timeout} s"
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds):
+    """Give urllib's downloads (keras.utils.get_file) a read timeout, so a stalled connection fails instead of hanging."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)

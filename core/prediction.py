@@ -1,13 +1,18 @@
-"""Prediction on uploaded photos: decode, prepare exactly as the model expects, classify, explain."""
+"""Prediction on photos (uploads, webcam shots) and drawings: prepare exactly as the model was trained, classify, explain.
+
+A photo becomes the model's input through `imaging.photo_to_input` with the method the model's card records,
+the same function and method its training photos went through.
+"""
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.errors import ImageError
-from core.imaging import DISPLAY_SIDE, prepare_image, read_image
+from core.imaging import CROP, DISPLAY_SIDE, METHOD_TEXT, PAD, STRETCH, drawing_to_image, photo_to_input, prepare_image
 
 LIGHT_ON_DARK_DATASETS = ("fashion_mnist", "mnist")  # white objects on black, like the originals
+DRAWING_NAME = "your drawing"
 
 
 @dataclass
@@ -34,16 +39,46 @@ class Prediction:
     def top_probability(self) -> float:
         return float(np.max(self.probabilities))
 
+    @property
+    def binary_explanation(self) -> str | None:
+        """For a one-unit sigmoid head: both class probabilities, p and 1 - p, named by class; else None."""
+        if self.sigmoid_output is None:
+            return None
+        first, second = self.class_names
+        p = self.sigmoid_output
+        verdict = second if p >= 0.5 else first
+        return (f"A binary model has **one** output neuron with a sigmoid: p = {p:.3f} is the probability of "
+                f"**{second}** (label 1). The probability of **{first}** (label 0) is 1 − p = {1 - p:.3f}. "
+                f"p is {'at least' if p >= 0.5 else 'below'} 0.5, so the answer is **{verdict}**.")
+
 
 def predict_file(model, card, data: bytes, filename: str, invert="auto", with_saliency: bool = True) -> Prediction:
     """Classify one uploaded file for the model that `card` (a ModelCard) describes; a bad file gives a
     Prediction with `error` set, never an exception."""
     try:
-        image = read_image(data, filename)
+        prepared, image = photo_to_input(data, filename, card.input_shape, method=card.preprocessing, invert=invert,
+                                         light_on_dark=card.dataset.name in LIGHT_ON_DARK_DATASETS)
     except ImageError as error:
         return Prediction(filename, error=str(error))
+    return _classify(model, card, filename, image, prepared, with_saliency)
+
+
+def predict_drawing(model, card, rgba: np.ndarray, invert="auto", with_saliency: bool = False) -> Prediction:
+    """Classify a drawing pad's RGBA pixels: cropped to the ink and centred, then prepared like any photo."""
+    image = drawing_to_image(rgba)
+    prepared = prepare_image(image, card.input_shape, invert=invert, method=card.preprocessing,
+                             light_on_dark=card.dataset.name in LIGHT_ON_DARK_DATASETS)
+    return _classify(model, card, DRAWING_NAME, image, prepared, with_saliency)
+
+
+def preprocessing_text(card) -> str:
+    """How a photo becomes this model's input, in words, from its card."""
+    return METHOD_TEXT.get(card.preprocessing, card.preprocessing)
+
+
+def _classify(model, card, filename, image, prepared, with_saliency) -> Prediction:
+    """Run the model on a prepared input and collect what the page shows."""
     input_shape = card.input_shape
-    prepared = prepare_image(image, input_shape, invert=invert, light_on_dark=card.dataset.name in LIGHT_ON_DARK_DATASETS)
     class_names = card.class_names
     probabilities, sigmoid_output = class_probabilities(model, prepared.array)
     photo = display_size(image)
@@ -53,7 +88,8 @@ def predict_file(model, card, data: bytes, filename: str, invert="auto", with_sa
         from core.inspection import overlay, saliency_map
 
         heatmap, prediction.saliency_method = saliency_map(model, prepared.array, int(np.argmax(probabilities)))
-        prediction.saliency_overlay = overlay(display_region(np.asarray(photo.convert("RGB")), input_shape), heatmap)
+        region = display_region(np.asarray(photo.convert("RGB")), input_shape, card.preprocessing)
+        prediction.saliency_overlay = overlay(region, heatmap)
         prediction.saliency_flat = float(np.ptp(heatmap)) < 1e-6
     return prediction
 
@@ -80,10 +116,20 @@ def display_size(image):
     return smaller
 
 
-def display_region(photo: np.ndarray, input_shape) -> np.ndarray:
-    """The photo padded to the model's aspect ratio, so the heatmap lines up with what the model saw."""
+def display_region(photo: np.ndarray, input_shape, method: str = PAD) -> np.ndarray:
+    """The part of the photo the model saw, at the model's aspect ratio, so the heatmap lines up with it.
+
+    Padded like the model's input (pad), cut like it (crop), or the whole photo (stretch: the model saw all of it).
+    """
     height, width = input_shape[:2]
     photo_height, photo_width = photo.shape[:2]
+    if method == STRETCH:
+        return photo
+    if method == CROP:
+        crop_height = min(photo_height, round(photo_width * height / width))
+        crop_width = min(photo_width, round(photo_height * width / height))
+        top, left = (photo_height - crop_height) // 2, (photo_width - crop_width) // 2
+        return photo[top:top + crop_height, left:left + crop_width]
     scale = max(photo_height / height, photo_width / width)
     canvas_height, canvas_width = round(height * scale), round(width * scale)
     border = np.concatenate([photo[0], photo[-1], photo[:, 0], photo[:, -1]])

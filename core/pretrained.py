@@ -79,6 +79,21 @@ def pretrained_weights_path(base_model, image_size) -> str:
         raise PretrainedWeightsUnavailable(_weights_message(base_model, file_name, url, cached, error)) from error
 
 
+def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
+    """(True, where from) when a base's ImageNet weights are cached or downloadable now, else (False, why and how to
+    get them); asks the network at most once every few minutes and never imports TensorFlow."""
+    image_size = application_image_size(base_model, input_shape)
+    file_name, url, _ = weights_file(base_model, image_size)
+    cached = keras_home() / "models" / file_name
+    if cached.is_file():
+        return True, f"the ImageNet weights are on this machine ({cached})"
+    try:
+        check_reachable(url, timeout)
+    except OSError as error:
+        return False, _weights_message(base_model, file_name, url, cached, error)
+    return True, f"the ImageNet weights are downloaded once, when training starts, from {url}"
+
+
 def _weights_message(base_model, file_name, url, cached, error):
     title = APPLICATIONS[base_model]["title"]
     return (

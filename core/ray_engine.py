@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.card import ModelCard
-from core.catalogue import DATASETS_FOLDER, FOLDER_PREFIX
+from core.catalogue import DATASETS_FOLDER, DECODED_FOLDER, FOLDER_PREFIX
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.errors import CoreError, EntryNotFoundError, TrainingCancelled
-from core.paths import PROJECT_ROOT, REGISTRY_ENV
+from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
 
 CPUS_PER_JOB_ENV = "CNNCLASSROOM_RAY_CPUS_PER_JOB"  # default 1: the classroom's small networks use one core well
@@ -196,7 +196,8 @@ def files_to_ship(registry: Registry, config: TrainConfig) -> dict[str, bytes]:
     if config.dataset.startswith(FOLDER_PREFIX):
         folder = registry.root / DATASETS_FOLDER / config.dataset[len(FOLDER_PREFIX):]
         for file in sorted(folder.rglob("*")):
-            if file.is_file() and not file.is_symlink():
+            decoded = file.relative_to(folder).parts[0] == DECODED_FOLDER  # the node decodes the photos itself
+            if file.is_file() and not file.is_symlink() and not decoded:
                 shipped[file.relative_to(registry.root).as_posix()] = file.read_bytes()
     return shipped
 
@@ -269,18 +270,12 @@ def train_here(config: TrainConfig, shipped: dict[str, bytes], threads: int, on_
                 raise CoreError(f"A shipped file would land outside the task's folder. Received: {relative!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        previous_root = os.environ.get(REGISTRY_ENV)
-        os.environ[REGISTRY_ENV] = str(root)  # imported folder datasets are read from the shipped copy
-        try:
+        try:  # imported folder datasets are read from the shipped copy: `root` is passed down, not set globally
             trained = train_and_evaluate(config, on_epoch=on_epoch, should_stop=should_stop,
-                                         base_loader=Registry(root).load_model)
+                                         base_loader=Registry(root).load_model, root=root)
             trained.model.save(str(root / MODEL_FILE))
             trained.evaluation.save(root / EVAL_FILE)
             return {"card": trained.card.to_dict(), "history": trained.history,
                     "model": (root / MODEL_FILE).read_bytes(), "evaluation": (root / EVAL_FILE).read_bytes()}
         finally:
-            if previous_root is None:
-                os.environ.pop(REGISTRY_ENV, None)
-            else:
-                os.environ[REGISTRY_ENV] = previous_root
             keras.backend.clear_session()

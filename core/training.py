@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from core.augment import build_augmenter
@@ -25,6 +26,8 @@ CANCEL_CHECK_SECONDS = 0.25
 # so quick that the round trips dominate (the fast DNN: 13.6 s with 512, 9.0 s with 4,096, 8.6 s with
 # 16,384); a CNN's batches are slow enough that more per call gains nothing and delays Cancel.
 IMAGES_PER_EXECUTION = {"dnn": 8192, "cnn": 512}
+EVALUATION_BATCH = 256
+EVALUATION_PIXELS_PER_BATCH = 256 * 64 * 64  # 256 images up to 64x64; 46 at 150x150
 
 
 @dataclass
@@ -133,11 +136,15 @@ def train(
     on_epoch: Callable[[EpochProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     base_loader=None,
+    root=None,
 ) -> TrainResult:
-    """Build, compile and fit the model that `config` describes; raise TrainingCancelled on request."""
+    """Build, compile and fit the model that `config` describes; raise TrainingCancelled on request.
+
+    `root` is the registry whose imported datasets `config.dataset` may name.
+    """
 
     if dataset is None:
-        dataset = load_dataset_for(config)
+        dataset = load_dataset_for(config, root)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, dataset.input_shape, dataset.num_classes, base_loader=base_loader)
     steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
@@ -155,13 +162,14 @@ def train(
         )
 
     started = time.perf_counter()
+    streamed = streams_from_disk(dataset, config)
     fit_in_phases(model, config, dataset.num_classes, steps_per_epoch, progress)(
         training_data(dataset, config),
-        None if config.augmentation.is_active else dataset.y_train,
-        batch_size=None if config.augmentation.is_active else config.batch_size,
+        None if streamed else dataset.y_train,
+        batch_size=None if streamed else config.batch_size,
         epochs=config.epochs,
-        validation_data=(dataset.x_val, dataset.y_val),
-        shuffle=not config.augmentation.is_active,  # the tf.data pipeline shuffles itself
+        validation_data=validation_data(dataset, config),
+        shuffle=not streamed,  # the tf.data pipeline shuffles itself
         callbacks=callbacks,
         verbose=0,
     )
@@ -200,41 +208,105 @@ def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch:
     return fit
 
 
-def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None) -> TrainedModel:
-    """Load the data `config` names, train on it, and evaluate on its test split; the card describes it all."""
-    dataset = load_dataset_for(config)
+def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None, root=None) -> TrainedModel:
+    """Load the data `config` names (an imported dataset from the registry at `root`), train on it, and evaluate on
+    its test split; the card describes it all."""
+    dataset = load_dataset_for(config, root)
     result = train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=base_loader)
     started = time.perf_counter()
-    evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
+    evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names,
+                          batch_size=evaluation_batch_size(dataset.input_shape))
     card = trained_card(config, dataset, result.model, result.history, result.seconds, result.stopped_reason, evaluation,
                         eval_seconds=time.perf_counter() - started)
     return TrainedModel(result.model, result.history, evaluation, card)
 
 
-def load_dataset_for(config: TrainConfig):
-    """Load exactly the data slice that `config` asks for."""
+def evaluation_batch_size(input_shape) -> int:
+    """Test images per prediction batch: 256 small images, fewer large ones (the activations of a batch grow with its
+    pixels: 256 photos at 150x150 held 0.7 GB in the first convolution alone)."""
+    height, width = input_shape[:2]
+    return max(8, min(EVALUATION_BATCH, EVALUATION_PIXELS_PER_BATCH // (height * width)))
+
+
+def load_dataset_for(config: TrainConfig, root=None):
+    """Load exactly the data slice that `config` asks for (an imported dataset from the registry at `root`)."""
     return load_dataset(
         config.dataset,
         train_subset=config.train_subset,
         image_size=config.image_size,
         color_mode=config.color_mode,
         validation_fraction=config.validation_fraction,
+        root=root,
     )
+
+
+def streams_from_disk(dataset, config: TrainConfig) -> bool:
+    """Whether training reads batches through tf.data: with augmentation, and always for an imported dataset.
+
+    An imported dataset's arrays are memory maps of its decoded photos; `model.fit` given the arrays would
+    copy them whole into TensorFlow, so batches are read from the map instead, a few at a time.
+    """
+    return config.augmentation.is_active or is_memory_mapped(dataset.x_train)
 
 
 def training_data(dataset, config: TrainConfig):
-    """Plain arrays when there is no augmentation (fastest); else a tf.data pipeline that augments batches."""
-    if not config.augmentation.is_active:
+    """Plain arrays for data in memory without augmentation (fastest); else a tf.data pipeline of shuffled batches,
+    augmented when the config asks."""
+    if not streams_from_disk(dataset, config):
         return dataset.x_train
-    augmenter = build_augmenter(config.augmentation, seed=config.seed)
-    pipeline = tf.data.Dataset.from_tensor_slices((dataset.x_train, dataset.y_train))
-    pipeline = pipeline.shuffle(len(dataset.x_train), seed=config.seed, reshuffle_each_iteration=True)
-    pipeline = pipeline.batch(config.batch_size)
-    pipeline = pipeline.map(
-        lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    pipeline = batches(dataset.x_train, dataset.y_train, config.batch_size, shuffle_seed=config.seed)
+    if config.augmentation.is_active:
+        augmenter = build_augmenter(config.augmentation, seed=config.seed)
+        pipeline = pipeline.map(
+            lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return pipeline.prefetch(tf.data.AUTOTUNE)
+
+
+def validation_data(dataset, config: TrainConfig):
+    """The validation split as arrays, or as batches read from the memory map of an imported dataset."""
+    if not is_memory_mapped(dataset.x_val):
+        return dataset.x_val, dataset.y_val
+    return batches(dataset.x_val, dataset.y_val, config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def batches(images, labels, batch_size, shuffle_seed=None):
+    """A tf.data pipeline of (images, labels) batches read from `images` by index: no copy of the whole array.
+
+    Arrays in memory are sliced by TensorFlow itself; a memory map is read by numpy, one batch of sorted
+    indices at a time, so only the pages of that batch are touched.
+    """
+    count, shape = len(images), images.shape[1:]
+    if not is_memory_mapped(images):
+        pipeline = tf.data.Dataset.from_tensor_slices((images, labels))
+        if shuffle_seed is not None:
+            pipeline = pipeline.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
+        return pipeline.batch(batch_size)
+    labels = np.asarray(labels)
+
+    def read(indices):
+        indices = np.sort(indices)
+        return np.asarray(images[indices]), labels[indices]
+
+    pipeline = tf.data.Dataset.range(count)
+    if shuffle_seed is not None:
+        pipeline = pipeline.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
+    pipeline = pipeline.batch(batch_size).map(
+        lambda indices: tf.numpy_function(read, [indices], (tf.uint8, tf.int64), stateful=False),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return pipeline.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)), tf.ensure_shape(y, (None,))))
+
+
+def is_memory_mapped(array) -> bool:
+    """Whether `array` (or the array it is a view of) is backed by a file rather than by memory."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap) and getattr(array, "_mmap", None) is not None:
+            return True
+        array = array.base
+    import mmap
+
+    return isinstance(array, mmap.mmap)
 
 
 class _ProgressCallback(keras.callbacks.Callback):

@@ -1,7 +1,9 @@
 """Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets).
 
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
-`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks).
+`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It is
+over 400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
+view, teacher mode, the caches, and the photo widgets (uploads copied to disk, progress bars, webcam classes).
 """
 
 import contextlib
@@ -325,7 +327,7 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
     from core.datasets import load_dataset as load
 
     return load(name, train_subset=train_subset, image_size=image_size, color_mode=color_mode,
-                validation_fraction=validation_fraction)
+                validation_fraction=validation_fraction, root=registry().root)
 
 
 def entry_label(card) -> str:
@@ -384,6 +386,105 @@ def reset_if_invalid(key: str, is_valid, default):
     """Forget a remembered widget value that is no longer a valid choice (another model or dataset was picked)."""
     if key in st.session_state and not is_valid(st.session_state[key]):
         st.session_state[key] = default
+
+
+UPLOAD_CHUNK_BYTES = 2**20
+TEMP_FOLDER = "tmp"  # inside the registry: uploads on their way into a dataset
+
+
+@contextlib.contextmanager
+def saved_upload(upload):
+    """An uploaded file copied to the registry's temp folder a megabyte at a time (never a second copy in memory);
+    yields its path and deletes it afterwards."""
+    import shutil
+    import uuid
+
+    folder = registry().root / TEMP_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload-{uuid.uuid4().hex}{Path(upload.name).suffix.lower()[:8]}"
+    try:
+        upload.seek(0)
+        with open(path, "wb") as file:
+            shutil.copyfileobj(upload, file, UPLOAD_CHUNK_BYTES)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def progress_callback(text: str):
+    """A progress bar and the `on_progress(done, total)` that fills it: "text: done of total"."""
+    bar = st.progress(0.0, text=f"{text}…")
+    shown = [-1]
+
+    def on_progress(done: int, total: int):
+        percent = 100 * done // max(total, 1)
+        if percent != shown[0]:  # at most a hundred updates, however many photos
+            shown[0] = percent
+            bar.progress(done / max(total, 1), text=f"{text}: {done:,} of {total:,}")
+
+    return on_progress
+
+
+def forget_upload(key_prefix: str):
+    """Give an uploader a new key, so that Streamlit drops the file it holds in memory (its key is `widget_key`)."""
+    st.session_state[f"{key_prefix}_nonce"] = st.session_state.get(f"{key_prefix}_nonce", 0) + 1
+
+
+def show_pending_error(key: str):
+    """Show (once) an error message a previous run left in the session state under `key`."""
+    if message := st.session_state.pop(key, None):
+        st.error(message)
+
+
+def widget_key(key_prefix: str) -> str:
+    """The current key of an uploader that `forget_upload` resets; it ends in `_upload`, so it is never re-assigned."""
+    return f"{key_prefix}_{st.session_state.get(f'{key_prefix}_nonce', 0)}_upload"
+
+
+def course_datasets_list():
+    """The course's photo datasets: imported here as which folder dataset, or how to get them (no TensorFlow, no numpy)."""
+    from core.catalogue import course_datasets
+
+    for course in course_datasets(registry().root):
+        here = f"imported here as `{course.imported_as}`." if course.imported_as else course.how_to_get
+        st.markdown(f"**{course.title}** — {course.description} {'✅ ' if course.imported_as else ''}{here}")
+
+
+def webcam_classes(key: str):
+    """Teachable-Machine style: name 2-5 classes, take webcam photos of each (counted, each can be deleted), and make
+    them a folder dataset; returns its import report on the run that makes it, else None. Widget keys start with `key`."""
+    from core.webcam import WebcamClasses
+
+    classes = st.session_state.setdefault(f"{key}_webcam_classes", WebcamClasses())
+    names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key=f"{key}_webcam_names")
+    with guard():
+        names = classes.rename(names)
+    reset_if_invalid(f"{key}_webcam_class", names.__contains__, names[0])
+    chosen = st.radio("Take photos of", names, horizontal=True, key=f"{key}_webcam_class",
+                      format_func=lambda name: f"{name} ({classes.counts()[name]})")
+    shot = st.camera_input(f"Each photo you take is added to '{chosen}'", key=widget_key(f"{key}_camera"))
+    if shot is not None:
+        try:
+            classes.add(chosen, shot.getvalue())
+        except CoreError as error:
+            st.session_state[f"{key}_webcam_error"] = str(error)
+        forget_upload(f"{key}_camera")  # a fresh camera for the next shot
+        st.rerun()
+    show_pending_error(f"{key}_webcam_error")
+    for name, photos in classes.shots.items():
+        st.markdown(f"**{name}**: {len(photos)} photo(s)")
+        columns = st.columns(8)
+        for index, photo in enumerate(photos):
+            columns[index % 8].image(photo, width=72)
+            if columns[index % 8].button("Delete", key=f"{key}_delete_{names.index(name)}_{index}_button"):
+                classes.delete(name, index)
+                st.rerun()
+    if problem := classes.problem():
+        st.info(problem)
+    elif st.button("Make a dataset from these photos", type="primary", key=f"{key}_webcam_dataset_button"):
+        with guard():
+            return classes.to_dataset(registry().root, on_progress=progress_callback("Checking photos"))
+    return None
 
 
 # Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.

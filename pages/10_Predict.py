@@ -1,16 +1,20 @@
-"""Predict: upload photos, pick a model, see what it sees, what it thinks and where it looked."""
+"""Predict: a photo (uploaded or from the webcam) or a drawing; see what the model sees, what it thinks and where it looked."""
 
 import numpy as np
 import streamlit as st
 
 from core import charts, outputs, ui
-from core.prediction import predict_file
+from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
+from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
+
+DRAWING_SHAPE = (28, 28, 1)  # the drawing pad is offered to 28x28 grayscale models (MNIST, Fashion-MNIST)
+PAD_SIDE = 280
 
 ui.page_setup("Predict")
 st.title("What does the model think?")
-st.caption("Upload one or more photos (PNG, JPEG, WebP, GIF, BMP — any size). Each is turned into exactly the "
-           "input the model was trained on; you see that input, the model's probabilities and a heat map of "
-           "where it looked.")
+st.caption("Upload photos (PNG, JPEG, WebP, GIF, BMP — any size), take one with your webcam, or draw. Each is turned "
+           "into exactly the input the model was trained on; you see that input, the model's probabilities and a heat "
+           "map of where it looked.")
 
 key = ui.model_picker("Model", key="predict_model")
 if key is None:
@@ -27,10 +31,51 @@ invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key=
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,
                   help="Fashion-MNIST shows light clothes on a black background; a photo of a dark shoe on a "
                        "white table is inverted to match.")
-uploads = st.file_uploader("Photos", accept_multiple_files=True, key="predict_upload")
-if not uploads:
-    st.info("Upload a photo to classify it.")
-    st.stop()
+
+
+def show_preprocessing():
+    """How a photo becomes this model's input: the method its card records, and why this app pads."""
+    st.caption(f"How your photo becomes the model's input: {preprocessing_text(card)} — the same function and method its "
+               "training photos went through (recorded in the model's card).")
+    with st.expander("Stretch, crop or pad?"):
+        st.markdown(
+            f"Keras's `image_dataset_from_directory` **stretches** every photo to the model's size by default "
+            f"(`crop_to_aspect_ratio=False`, `pad_to_aspect_ratio=False`): a 16:9 webcam frame is squashed into a "
+            f"square, so a ball becomes an egg — and if training photos were square, the model never saw an egg. "
+            f"**Centre-cropping** keeps shapes but can cut off the object at the edges. This app **pads**: "
+            f"{METHOD_TEXT[PREPROCESSING]}. Whatever the method, what matters is that training and prediction use "
+            f"the same one: here one function, `imaging.photo_to_input`, prepares every photo for both.")
+
+
+def photos_form() -> list[tuple[str, bytes, str]]:
+    """Uploaded photos and a webcam shot, as (name, bytes, id) to classify."""
+    upload_tab, webcam_tab = st.tabs(["Upload photos", "Webcam"])
+    uploads = upload_tab.file_uploader("Photos", accept_multiple_files=True, key="predict_upload",
+                                       max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+    shot = webcam_tab.camera_input("Take a photo to classify", key="predict_camera_upload")
+    found = [(upload.name, upload.getvalue(), upload.file_id) for upload in uploads or []]
+    return found + ([("webcam photo", shot.getvalue(), shot.file_id)] if shot is not None else [])
+
+
+def drawing_form():
+    """A drawing pad for 28x28 grayscale models; returns its RGBA pixels once something is drawn."""
+    if tuple(shape) != DRAWING_SHAPE:
+        return None
+    from streamlit_drawable_canvas import st_canvas  # registers its component on first use, inside the server
+
+    with st.expander("Or draw a digit or a garment", expanded=False):
+        st.caption("Draw in black on the white pad; it is cropped to your drawing, centred and shrunk to 28×28 like "
+                   "the model's training images (and inverted to light on dark).")
+        result = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#ffffff", height=PAD_SIDE,
+                           width=PAD_SIDE, drawing_mode="freedraw", return_image_data=True, key="predict_pad")
+    drawn = result.json_data and result.json_data.get("objects")
+    return result.image_data if drawn and result.image_data is not None else None
+
+
+def show_binary(prediction):
+    """A sigmoid head's single output, p, and 1 - p, named by class."""
+    if prediction.binary_explanation:
+        st.markdown(prediction.binary_explanation)
 
 
 def show_scores(prediction, chart_key: str):
@@ -67,28 +112,26 @@ def show_output_arithmetic(prediction):
                                        for name, z, e, p in zip(names, steps.logits, steps.exponentials,
                                                                 steps.probabilities)]))
 
-for upload in uploads:
-    prediction = predict_file(model, card, upload.getvalue(), upload.name, invert=invert)
-    st.markdown(f"#### {upload.name}")
+
+def show_prediction(prediction, file_id):
+    """The photo, the model's input, its probabilities (or raw scores), the notes and where it looked."""
     if prediction.error:
         st.error(prediction.error)
-        continue
+        return
     photo, seen, chart = st.columns([2, 1, 3])
-    photo.image(prediction.photo, caption="your photo (upright)", width="stretch")
+    drawn = prediction.filename == DRAWING_NAME
+    photo.image(prediction.photo, caption="your drawing" if drawn else "your photo (upright)", width="stretch")
     seen.image(ui.displayable(prediction.model_input), caption=f"what the model sees ({shape[0]}×{shape[1]})",
-               width="stretch")
+               width="stretch", output_format="PNG")  # lossless: exactly the pixels the model got
     if not (output_kind.are_probabilities and np.isfinite(prediction.probabilities).all()):
         with chart:
-            show_scores(prediction, f"predict_scores_{upload.file_id}")
-        continue  # no probabilities, so no "where it looked for class X" either
+            show_scores(prediction, f"predict_scores_{file_id}")
+        return  # no probabilities, so no "where it looked for class X" either
     chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names),
-                       key=f"predict_chart_{upload.file_id}")
+                       key=f"predict_chart_{file_id}")
     st.success(f"**{prediction.top_class}** ({prediction.top_probability:.1%})")
+    show_binary(prediction)
     show_output_arithmetic(prediction)
-    if prediction.sigmoid_output is not None:
-        names = prediction.class_names
-        st.caption(f"Binary model: one sigmoid unit output {prediction.sigmoid_output:.3f}, the probability of "
-                   f"**{names[1]}**. Above 0.5 means {names[1]}, below means {names[0]}.")
     for note in prediction.notes:
         st.caption(f"ℹ️ {note}")
     if prediction.saliency_overlay is not None:
@@ -99,3 +142,18 @@ for upload in uploads:
             st.caption("This map is flat (all blue): no region of the image raised the score of "
                        f"'{prediction.top_class}' at that layer, which is common for small or briefly trained "
                        "models. A model trained longer usually shows where it looked.")
+
+
+show_preprocessing()
+photos = photos_form()
+drawing = drawing_form()
+if drawing is not None:
+    st.markdown("#### Your drawing")
+    show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "drawing")
+if not photos and drawing is None:
+    st.info("Upload a photo, take one with the webcam" + (" or draw" if tuple(shape) == DRAWING_SHAPE else "")
+            + " to classify it.")
+    st.stop()
+for name, data, file_id in photos:
+    st.markdown(f"#### {name}")
+    show_prediction(predict_file(model, card, data, name, invert=invert), file_id)

@@ -21,12 +21,16 @@ st.markdown(
 
 def datasets_form():
     """The chosen dataset's info."""
-    infos = {info.name: info for info in list_datasets()}
+    infos = {info.name: info for info in list_datasets(ui.registry().root)}
     name = st.selectbox("Dataset", list(infos), key="datasets_name",
                         format_func=lambda name: infos[name].title + ("" if infos[name].available else " (not on this machine)"))
     return infos[name]
 
 
+with st.expander("Course datasets: the classic course's photo zips (horses or humans, rock paper scissors, cats vs dogs)"):
+    st.caption("Import them once and they appear in the list below (and on **Your own images** and **Train**) as folder "
+               "datasets.")
+    ui.course_datasets_list()
 info = datasets_form()
 st.caption(info.description)
 if not info.available:
@@ -42,6 +46,9 @@ cols[1].metric("image shape (H × W × C)", " × ".join(map(str, dataset.input_s
 cols[2].metric("training / validation images", f"{len(dataset.y_train):,} / {len(dataset.y_val):,}")
 cols[3].metric("test images", f"{len(dataset.y_test):,}")
 st.caption(f"Source: {dataset.source}. The test split is fixed: every model of this dataset is tested on the same images.")
+if dataset.split_sources:
+    st.markdown("Where each split comes from:\n" + "\n".join(f"- **{split}**: {source}"
+                                                                for split, source in dataset.split_sources.items()))
 
 st.subheader("Some images of every class")
 per_class = st.slider("Images per class", 1, 12, 8, key="datasets_per_class")

@@ -48,7 +48,7 @@ def image_form():
     left, right = st.columns(2)
     source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="augment_source")
     if source == "upload":
-        upload = right.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP)", key="augment_image_upload")
+        upload = right.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP)", key="augment_image_upload", max_upload_size=20)
         if upload is None:
             st.info("Choose an image file to augment it.")
             st.stop()

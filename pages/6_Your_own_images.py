@@ -1,40 +1,75 @@
-"""Your own images: upload a zip of class folders, see what was found, train a CNN on it at a chosen size."""
+"""Your own images: a zip of class folders (the course's zips too) or webcam shots become a dataset; train on it."""
 
 import dataclasses
 
 import streamlit as st
 
 from core import charts, ui
-from core.config import TrainConfig
 from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
-from core.folders import import_zip
+from core.config import TrainConfig
+from core.datasets import split_table
+from core.errors import CoreError
+from core.folders import add_validation, import_zip
+from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
-SIZES = [32, 64, 150, 300]
+SIZES = [32, 64, 96, 150, 300]
 SLOW_SIZE = 300
+MAX_ZIP_MB = 250  # the server's maxUploadSize (.streamlit/config.toml): the course's largest zip is 201 MB
 
 ui.page_setup("Your own images")
 st.title("Your own images")
 st.markdown(
     "A network can learn *your* classes too: horses vs humans, rock/paper/scissors, your cat vs your dog. Put the "
     "pictures of each class in its own folder, zip the folders together and upload the zip. **The folder names become "
-    "the class names** — that is all the labelling there is. Keep a few dozen images per class at least."
+    "the class names** — that is all the labelling there is. Keep a few dozen images per class at least. Or take the "
+    "photos with your webcam, as in Teachable Machine."
 )
-st.code("my_dataset.zip\n├── horses/   horse01.jpg, horse02.jpg, …\n└── humans/   human01.jpg, …", language="text")
+st.code("my_dataset.zip                      course_layout.zip\n"
+        "├── horses/  horse01.jpg, …        ├── train/       horses/, humans/\n"
+        "└── humans/  human01.jpg, …        └── validation/  horses/, humans/   (or valid/, val/; test/)", language="text")
+with st.expander("The course's datasets: horses or humans, rock paper scissors, cats vs dogs"):
+    ui.course_datasets_list()
 
 
-def show_report(report):
-    """What the import found: classes, counts, sizes, skipped files, notes."""
+def show_report(report, name):
+    """What the import found: classes, the split table and where each split comes from, skipped files, notes."""
     st.success(f"Imported **{report.title}** as `{report.name}`.")
-    cols = st.columns(len(report.counts) if len(report.counts) <= 6 else 6)
-    for index, (name, count) in enumerate(report.counts.items()):
-        cols[index % len(cols)].metric(f"class: {name}", f"{count} images")
-    sizes = report.image_sizes
-    st.markdown("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in sizes.items()))
-    for note in report.notes:
-        st.info(note)
+    table = split_table(ui.registry().root, name)
+    st.markdown(ui.markdown_table([{"class": class_name, **{f"{split} images": table[split][class_name] for split in table}}
+                                   for class_name in report.class_names]))
+    st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
+    st.caption("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in report.image_sizes.items()))
+    st.info("\n\n".join(report.notes))
     if report.skipped:
         st.warning(f"{len(report.skipped)} file(s) were skipped and are not part of the dataset:")
         st.dataframe([{"file": file, "reason": reason} for file, reason in report.skipped], hide_index=True)
+
+
+def zip_uploader(label, key_prefix, importer, text):
+    """A zip uploader whose file is copied to disk, imported with a progress bar (`importer(path, progress, name)`) and
+    let go; the report (or the error) is remembered for the next run, which starts with an empty uploader."""
+    upload = st.file_uploader(label, type=["zip"], key=ui.widget_key(key_prefix), max_upload_size=MAX_ZIP_MB)
+    if upload is not None:
+        ui.forget_upload(key_prefix)
+        try:
+            with ui.saved_upload(upload) as path:
+                report = importer(path, ui.progress_callback(text), upload.name.rsplit(".", 1)[0])
+            st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
+        except CoreError as error:
+            st.session_state[f"{key_prefix}_error"] = str(error)
+        st.rerun()
+    ui.show_pending_error(f"{key_prefix}_error")
+
+
+def own_form(names: list[str]) -> tuple[str, int, int]:
+    """Pick a folder dataset, the input size and the epochs."""
+    labels = {name: f"{dataset_info(name, ui.registry().root).title} ({name})" for name in names}
+    dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset")
+    left, right = st.columns(2)
+    size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size",
+                              help="Every photo is fitted into size × size, keeping its shape, before training.")
+    epochs = right.slider("Epochs", 3, 20, 8, key="own_epochs")
+    return dataset, size, epochs
 
 
 def show_task(class_names):
@@ -42,14 +77,22 @@ def show_task(class_names):
     from core.models import head
 
     units, _, loss = head(len(class_names))
-    if units == 1:
-        st.markdown(f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
-                    f"whose output is a number between 0 and 1: the probability that the image is a *{class_names[1]}* "
-                    f"(so 1 − that for *{class_names[0]}*). The loss is **`{loss}`**.")
-    else:
-        st.markdown(f"**{units} classes → a categorical task.** The network ends in `Dense({units}, activation='softmax')`: one "
-                    f"probability per class, adding up to 1. The labels are class numbers 0…{units - 1}, so the loss is "
-                    f"**`{loss}`**.")
+    st.markdown((f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
+                 f"whose output is the probability that the image is a *{class_names[1]}* (so 1 − that for "
+                 f"*{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
+                 f"in `Dense({units}, activation='softmax')`: one probability per class, adding up to 1. The labels are "
+                 f"class numbers 0…{units - 1}.") + f" The loss is **`{loss}`**.")
+
+
+def show_result(entry, column):
+    """One trained model: its test figure, size, time and curves."""
+    card = entry.card
+    tested = card.dataset.test_images
+    column.metric(f"test accuracy on {tested} photos", f"{card.test_accuracy:.1%}")
+    column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {card.timings.train_seconds:.1f} s"
+                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {1 / tested:.0%}."
+                                         if tested < 100 else ""))
+    ui.history_charts({card.title: entry.history}, container=column)
 
 
 def show_input_sizes(config: TrainConfig, num_classes: int):
@@ -63,77 +106,70 @@ def show_input_sizes(config: TrainConfig, num_classes: int):
                    "every unit. Memory is for 4-byte numbers; training keeps a batch's feature maps for the backward pass.")
 
 
-def own_form(names: list[str]) -> TrainConfig:
-    """Pick a folder dataset and the input size; the rest is a small, fixed CNN."""
-    labels = {name: f"{dataset_info(name).title} ({name})" for name in names}
-    dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset")
-    left, right = st.columns(2)
-    size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size",
-                              help="Every image is resized to size × size before training.")
-    epochs = right.slider("Epochs", 3, 20, 8, key="own_epochs")
-    return TrainConfig(dataset=dataset, image_size=size, color_mode="rgb", family="cnn", filters=(16, 32, 64),
-                       hidden_units=(128,), epochs=epochs, batch_size=32)
+st.header("1. Your photos")
+zip_tab, webcam_tab = st.tabs(["A zip of folders", "Webcam"])
+with zip_tab:
+    zip_uploader("A .zip of class folders, or of train/ and validation/ folders", "own_zip", lambda path, progress, name:
+                 import_zip(path, ui.registry().root, title=name, on_progress=progress), "Checking photos")
+with webcam_tab:
+    if webcam_report := ui.webcam_classes("own"):
+        st.session_state["own_report"], st.session_state["own_chosen"] = webcam_report, webcam_report.name
+        st.rerun()
+if report := st.session_state.get("own_report"):
+    show_report(report, report.name)
 
-
-st.header("1. Upload")
-upload = st.file_uploader("A .zip of class folders", key="own_zip_upload")
-if upload is not None:
-    if st.session_state.get("own_imported", (None,))[0] != upload.file_id:
-        with ui.guard():
-            report = import_zip(upload.getvalue(), title=upload.name.rsplit(".", 1)[0])
-        st.session_state["own_imported"] = (upload.file_id, report)
-        st.session_state["own_dataset"] = report.name
-    show_report(st.session_state["own_imported"][1])
-
-folders = [info.name for info in list_datasets() if info.name.startswith(FOLDER_PREFIX)]
+folders = [info.name for info in list_datasets(ui.registry().root) if info.name.startswith(FOLDER_PREFIX)]
 if not folders:
-    st.info("No folder dataset yet: upload a zip above.")
+    st.info("No folder dataset yet: upload a zip above, or take webcam photos.")
     st.stop()
 
 st.header("2. The task")
+if chosen_dataset := st.session_state.pop("own_chosen", None):  # just imported: select it
+    st.session_state["own_dataset"] = chosen_dataset
 ui.reset_if_invalid("own_dataset", folders.__contains__, folders[-1])
-config = own_form(folders)
+dataset, size, epochs = own_form(folders)
 with ui.guard():
-    info = dataset_info(config.dataset)
+    info = dataset_info(dataset, ui.registry().root)
 st.caption(f"{info.description} Native size {info.image_shape[1]}×{info.image_shape[0]}, "
            f"{'grayscale' if info.image_shape[2] == 1 else 'colour'}.")
 show_task(list(info.class_names))
+zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
+             lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,
+                                                         validation_title=name), "Checking validation photos")
 
 st.header("3. Train")
-if config.image_size >= SLOW_SIZE:
-    st.warning(f"{SLOW_SIZE}×{SLOW_SIZE} images have {(SLOW_SIZE / 64) ** 2:.0f}× the pixels of 64×64: on a laptop CPU each "
-               "epoch can take minutes. Try 64 or 150 first.")
-st.markdown(f"**{config.title}**: three convolution blocks (16, 32, 64 filters), Dense 128, then the head above. "
-            "Bigger inputs keep more detail but give the network more numbers to look at.")
-show_input_sizes(config, len(info.class_names))
-entries = ui.training_panel({config.title: config}, key="own_train",
-                            button_label=f"Train at {config.image_size}×{config.image_size}")
-if entries:
-    card = entries[config.title].card
-    cols = st.columns(4)
-    cols[0].metric("test accuracy", f"{card.test_accuracy:.1%}")
-    cols[1].metric("parameters", f"{card.params.total:,}")
-    cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
-    test_size = card.dataset.test_images
-    cols[3].metric("test images", f"{test_size}")
-    if test_size < 100:
-        st.caption(f"Only {test_size} test images: one mistake moves the accuracy by {1 / test_size:.0%}. Add images "
-                   "for a steadier measure.")
-    ui.history_charts({config.title: entries[config.title].history})
+start = starting_point(info.training_images, size)
+choices = [PRETRAINED, SCRATCH] if start.pretrained_available else [SCRATCH]
+chosen = st.radio("Start from", choices, index=choices.index(start.default), horizontal=True,
+                  key=f"own_start_{dataset.removeprefix(FOLDER_PREFIX)}",
+                  format_func=lambda choice: f"{choice} (recommended)" if choice == start.default else choice)
+(st.info if start.pretrained_available else st.warning)(start.reason)
+config = recipe(chosen, dataset, size, epochs)
+if size >= SLOW_SIZE:
+    st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")
+if chosen == SCRATCH:
+    show_input_sizes(config, len(info.class_names))
+entries = ui.training_panel({config.title: config}, key="own_train", button_label=f"Train {chosen} at {size}×{size}")
+both = {choice: ui.registry().find(recipe(choice, dataset, size, epochs)) for choice in (PRETRAINED, SCRATCH)}
+if all(both.values()):
+    st.subheader("The same photos, both ways")
+    for choice, column in zip(both, st.columns(2)):
+        column.markdown(f"**{choice}**")
+        show_result(both[choice], column)
+elif entries:
+    show_result(entries[config.title], st)
 
 st.header("4. What resolution costs and buys")
-trained = [(size, ui.registry().find(dataclasses.replace(config, image_size=size))) for size in SIZES]
-trained = [(size, found) for size, found in trained if found is not None]
+trained = [(side, found) for side in SIZES if (found := ui.registry().find(dataclasses.replace(config, image_size=side)))]
 if len(trained) < 2:
-    st.info("Train the same dataset at a second input size (change the slider above) to compare them here.")
+    st.info("Train the same network at a second input size (change the slider above) to compare them here.")
 else:
-    st.dataframe([{"input size": f"{size}×{size}", "test accuracy": f"{found.test_accuracy:.1%}",
+    st.dataframe([{"input size": f"{side}×{side}", "test accuracy": f"{found.test_accuracy:.1%}",
                    "parameters": found.card.params.total, "training time (s)": found.card.timings.train_seconds,
-                   "seconds per epoch": found.card.timings.seconds_per_epoch} for size, found in trained], hide_index=True)
-    st.plotly_chart(charts.history_figure({f"{size} px": found.history for size, found in trained}, "accuracy",
+                   "seconds per epoch": found.card.timings.seconds_per_epoch} for side, found in trained], hide_index=True)
+    st.plotly_chart(charts.history_figure({f"{side} px": found.history for side, found in trained}, "accuracy",
                                           title="Accuracy per epoch at each input size"), width="stretch")
-    st.markdown("More pixels mean bigger feature maps, so the Flatten layer — and the Dense layer after it — grow with the "
-                "square of the size, and every epoch takes longer. It pays off only if the classes differ in details that "
-                "a small image blurs away.")
+    st.caption("More pixels cost more weights and time (see the table above); they pay off only if the classes differ in "
+               "details that a small image blurs away.")
 
-ui.show_code(import_zip, label="Show the code: importing and checking a zip of class folders")
+ui.show_code(import_zip, recipe, label="Show the code: importing a zip, and the two networks")

@@ -36,7 +36,7 @@ def cached_imagenet_base(base_model: str):
 
 def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
-    names = [info.name for info in list_datasets() if info.available]
+    names = [info.name for info in list_datasets(ui.registry().root) if info.available]
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
                              key="transfer_dataset")
@@ -87,7 +87,7 @@ st.header("3. The experiment: three networks, the same small data")
 form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
-    info = dataset_info(form["dataset"])
+    info = dataset_info(form["dataset"], ui.registry().root)
 if form["dataset"] == base_config.dataset:
     st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
                "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")

@@ -42,7 +42,7 @@ def train_form() -> TrainConfig:
                                "recipe; the table under *Presets* says which lesson each one reproduces.")
     if preset:
         sidebar.caption(PRESET_LESSONS[preset])
-    datasets = [info.name for info in list_datasets() if info.available]
+    datasets = [info.name for info in list_datasets(ui.registry().root) if info.available]
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
                                    help="A stratified subset trains faster; the test set is always the full one.")
@@ -135,12 +135,12 @@ with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
     from core.lint import lint
 
-    info = dataset_info(config.dataset)
+    info = dataset_info(config.dataset, ui.registry().root)
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         st.warning(warning)
 
 
-images = config_training_images(config)
+images = config_training_images(config, ui.registry().root)
 steps = steps_per_epoch(images, config.batch_size)
 st.caption(f"One epoch shows the network each of its {images:,} training images once, in batches of {config.batch_size}: "
            f"⌈{images:,} ÷ {config.batch_size}⌉ = {steps:,} steps per epoch, each one weight update, so {config.epochs} "

@@ -30,7 +30,7 @@ def make_zip(entries):
 
 def test_a_zip_bomb_is_refused_as_a_dataset_zip_and_as_a_keras_file(tmp_path):
     with pytest.raises(DatasetError, match=r"'bag/zeros.png' in the zip expands \d+x .*like a zip bomb"):
-        import_zip(make_zip({"bag/zeros.png": ZEROS, "shoes/a.png": b"x"}))
+        import_zip(make_zip({"bag/zeros.png": ZEROS, "shoes/a.png": b"x"}), tmp_path / "registry")
     assert not (tmp_path / "registry" / "datasets").exists()
 
     bomb = tmp_path / "bomb.keras"
@@ -42,10 +42,10 @@ def test_a_zip_bomb_is_refused_as_a_dataset_zip_and_as_a_keras_file(tmp_path):
 
 
 @pytest.mark.parametrize("name", OUTSIDE)
-def test_an_entry_outside_the_archive_is_refused(name):
+def test_an_entry_outside_the_archive_is_refused(name, tmp_path):
     archive = make_zip({"bag/a.png": b"x", name: b"x"})
     with pytest.raises(DatasetError, match=r"points outside the archive"):
-        import_zip(archive)
+        import_zip(archive, tmp_path / "registry")
     # The same check raises the model files' error class. Registry.import_model leaves it off: Keras reads a
     # .keras file by entry name and never writes such an entry out (tests/robustness/test_model_files.py).
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:

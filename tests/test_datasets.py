@@ -26,10 +26,16 @@ from core.paths import PROJECT_ROOT
 CLOTHES = {"tshirt": 0, "trouser": 1, "bag": 8}  # class folder -> Fashion-MNIST label
 
 
+ROOT = None  # the test's registry folder, set by `isolated`
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """A private registry, an empty home (no Keras cache) and no $CNNCLASSROOM_DATA_DIR."""
-    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(tmp_path / "registry"))
+    """A private registry (passed as `root`, never read from the environment), an empty home (no Keras cache) and no
+    $CNNCLASSROOM_DATA_DIR."""
+    global ROOT
+    ROOT = tmp_path / "registry"
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(tmp_path / "elsewhere"))  # to show that nothing reads it
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home" / ".keras"))
     monkeypatch.delenv("CNNCLASSROOM_DATA_DIR", raising=False)
@@ -75,15 +81,15 @@ def datasets_folder_entries(tmp_path):
 
 def test_list_datasets_imports_neither_tensorflow_nor_numpy(tmp_path):
     """The home page lists the datasets on a server's first page run: no heavy import on the way."""
-    code = ("import sys, core.catalogue as c; c.list_datasets(); "
+    code = (f"import sys, core.catalogue as c; c.list_datasets({str(tmp_path)!r}); c.course_datasets({str(tmp_path)!r}); "
             "assert not {'tensorflow', 'numpy', 'PIL'} & set(sys.modules), sorted(sys.modules)")
     environment = {**os.environ, "HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / "keras")}
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=environment, check=True, timeout=60)
 
 
 def test_list_datasets_says_what_is_available_and_how_to_get_the_rest():
-    infos = {info.name: info for info in list_datasets()}
-    assert list(infos) == ["fashion_mnist", "mnist", "cifar10", "shapes"]
+    infos = {info.name: info for info in list_datasets(ROOT)}
+    assert list(infos) == ["fashion_mnist", "mnist", "cifar10", "shapes"]  # no imported dataset in ROOT yet
     fashion = infos["fashion_mnist"]
     assert fashion.available and "dataset-fashion-mnist" in fashion.source and fashion.message is None
     assert fashion.class_names[0] == "T-shirt/top" and fashion.image_shape == (28, 28, 1)
@@ -115,6 +121,8 @@ def test_unknown_names_are_errors():
     with pytest.raises(DatasetError, match="Unknown dataset"):
         dataset_info("imagenet")
     with pytest.raises(DatasetError, match="No imported dataset"):
+        load_dataset("folder:0123456789ab", root=ROOT)
+    with pytest.raises(DatasetError, match="no registry folder was given"):  # the root is passed, never guessed
         load_dataset("folder:0123456789ab")
 
 
@@ -330,37 +338,37 @@ def test_shapes_are_generated_the_same_every_time():
 def test_import_zip_then_load_it_at_any_size(tmp_path, fashion):
     archive = make_zip(clothes_files(fashion))
     before = files_outside_datasets(tmp_path)
-    report = import_zip(archive)
+    report = import_zip(archive, ROOT)
     assert report.name.startswith("folder:") and len(report.name) == len("folder:") + 12
     assert report.class_names == ["bag", "trouser", "tshirt"] and report.counts == {"bag": 20, "trouser": 20, "tshirt": 20}
     assert not report.is_binary and "categorical" in report.notes[0] and report.skipped == []
     assert report.image_sizes == {"min": (28, 28), "max": (28, 28), "median": (28, 28)}
     assert files_outside_datasets(tmp_path) == before
-    assert report.name in [info.name for info in list_datasets()]
-    assert dataset_info(report.name).image_shape == (28, 28, 1)
+    assert report.name in [info.name for info in list_datasets(ROOT)]
+    assert dataset_info(report.name, ROOT).image_shape == (28, 28, 1)
 
-    rgb = load_dataset(report.name, image_size=32, color_mode="rgb")
+    rgb = load_dataset(report.name, image_size=32, color_mode="rgb", root=ROOT)
     assert rgb.x_train.shape[1:] == (32, 32, 3) and rgb.class_names == report.class_names
     assert (len(rgb.y_train), len(rgb.y_val), len(rgb.y_test)) == (43, 5, 12)
     assert class_counts(rgb.y_test, 3).tolist() == [4, 4, 4] and sorted(class_counts(rgb.y_val, 3)) == [1, 2, 2]
-    gray = load_dataset(report.name, image_size=32, color_mode="grayscale")
+    gray = load_dataset(report.name, image_size=32, color_mode="grayscale", root=ROOT)
     assert gray.x_test.shape == (12, 32, 32, 1)
     np.testing.assert_array_equal(gray.y_test, rgb.y_test)
-    native = load_dataset(report.name)
+    native = load_dataset(report.name, root=ROOT)
     bags = native.x_test[native.y_test == 0]
     assert any(np.array_equal(bags[0], image) for image in fashion.x_test[fashion.y_test == 8][:20])  # pixels intact
 
     folder = tmp_path / "registry" / "datasets" / report.name.split(":")[1]
-    assert (folder / "manifest.json").is_file() and (folder / "cache_32x32x3.npz").is_file()
-    folders._decode_folder.cache_clear()  # the second load reads the .npz cache
-    assert load_dataset(report.name, image_size=32, color_mode="rgb").fingerprint == rgb.fingerprint
+    assert (folder / "manifest.json").is_file() and len(list((folder / "decoded").glob("32x32x3-pad-*.npy"))) == 1
+    again = load_dataset(report.name, image_size=32, color_mode="rgb", root=ROOT)  # read back from the decoded file
+    assert again.fingerprint == rgb.fingerprint and isinstance(again.x_train, np.memmap)
 
 
 def test_the_same_zip_twice_is_one_dataset(tmp_path, fashion):
     path = tmp_path / "clothes.zip"
     path.write_bytes(make_zip(clothes_files(fashion)))
-    first = import_zip(path)
-    second = import_zip(io.BytesIO(path.read_bytes()), title="Another title")
+    first = import_zip(path, ROOT)
+    second = import_zip(io.BytesIO(path.read_bytes()), ROOT, title="Another title")
     assert first.title == "clothes" and second.name == first.name and second.title == "clothes"
     assert "already imported" in second.notes[-1]
     assert len(datasets_folder_entries(tmp_path)) == 1
@@ -371,20 +379,20 @@ def test_wrapping_folder_macos_junk_text_files_and_broken_images(fashion):
     files |= {"clothes/readme.txt": b"three classes", "clothes/bag/notes.md": b"x", "__MACOSX/clothes/bag/._000.jpeg": b"x",
               "clothes/.DS_Store": b"x", "clothes/bag/.hidden.jpeg": b"x", "clothes/bag/broken.jpeg": b"not an image",
               "clothes/bag/truncated.jpeg": files["clothes/bag/000.jpeg"][:200], "clothes/empty/": b""}
-    report = import_zip(make_zip(files))
+    report = import_zip(make_zip(files), ROOT)
     assert report.title == "clothes" and report.counts == {"bag": 12, "trouser": 12, "tshirt": 12}
     assert any("unwrapped" in note for note in report.notes)
     assert any("'empty' has no readable images" in note for note in report.notes)
     skipped = dict(report.skipped)
     assert set(skipped) == {"clothes/readme.txt", "clothes/bag/notes.md", "clothes/bag/broken.jpeg", "clothes/bag/truncated.jpeg"}
     assert "not an image file" in skipped["clothes/bag/notes.md"] and "unreadable image" in skipped["clothes/bag/broken.jpeg"]
-    assert load_dataset(report.name, image_size=16).x_train.shape[1:] == (16, 16, 1)
+    assert load_dataset(report.name, image_size=16, root=ROOT).x_train.shape[1:] == (16, 16, 1)
 
 
 def test_two_classes_make_a_binary_dataset(fashion):
-    report = import_zip(make_zip(clothes_files(fashion, classes={"shoes": 9, "shirts": 6})))
+    report = import_zip(make_zip(clothes_files(fashion, classes={"shoes": 9, "shirts": 6})), ROOT)
     assert report.is_binary and "binary" in report.notes[0] and "sigmoid" in report.notes[0] and "'shoes'" in report.notes[0]
-    assert load_dataset(report.name).is_binary
+    assert load_dataset(report.name, root=ROOT).is_binary
 
 
 def test_import_folder_gives_the_same_dataset_as_the_zip(tmp_path, fashion):
@@ -393,12 +401,12 @@ def test_import_folder_gives_the_same_dataset_as_the_zip(tmp_path, fashion):
         (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "photos" / name).write_bytes(data)
     (tmp_path / "photos" / "bag" / "link.png").symlink_to(tmp_path / "photos" / "bag" / "000.png")
-    report = import_folder(tmp_path / "photos")
+    report = import_folder(tmp_path / "photos", ROOT)
     assert report.title == "photos" and report.counts == {"bag": 8, "trouser": 8, "tshirt": 8}
     assert report.skipped == [("bag/link.png", "symbolic link, not followed")]
-    assert import_zip(make_zip(files)).name == report.name
-    with pytest.raises(DatasetError, match="No such folder"):
-        import_folder(tmp_path / "missing")
+    assert import_zip(make_zip(files), ROOT).name == report.name
+    with pytest.raises(DatasetError, match="No such file or folder"):
+        import_folder(tmp_path / "missing", ROOT)
 
 
 def symlink_entry():
@@ -420,7 +428,7 @@ def test_hostile_zips_are_refused_and_leave_nothing_behind(tmp_path, fashion, ho
     archive = make_zip(clothes_files(fashion, per_class=3) | hostile)
     before = files_outside_datasets(tmp_path)
     with pytest.raises(DatasetError, match=message):
-        import_zip(archive)
+        import_zip(archive, ROOT)
     assert files_outside_datasets(tmp_path) == before and datasets_folder_entries(tmp_path) == []
     assert not list(tmp_path.parent.glob("evil.png")) and not Path("/tmp/evil.png").exists()
 
@@ -429,14 +437,14 @@ def test_zip_bomb_over_the_total_limit(tmp_path, fashion, monkeypatch):
     monkeypatch.setattr(folders, "MAX_UNCOMPRESSED_BYTES", 2**20)
     zeros = {f"bag/zeros{index}.png": bytes(2**19) for index in range(3)}  # 1.5 MiB, each under the ratio check
     with pytest.raises(DatasetError, match="expands to 1.5 MiB; the limit is 1.0 MiB"):
-        import_zip(make_zip(clothes_files(fashion, per_class=3) | zeros))
+        import_zip(make_zip(clothes_files(fashion, per_class=3) | zeros), ROOT)
     assert datasets_folder_entries(tmp_path) == []
 
 
 def test_too_many_files(tmp_path, fashion, monkeypatch):
     monkeypatch.setattr(folders, "MAX_FILES", 10)
     with pytest.raises(DatasetError, match="12 entries; the limit is 10"):
-        import_zip(make_zip(clothes_files(fashion, per_class=4)))
+        import_zip(make_zip(clothes_files(fashion, per_class=4)), ROOT)
     assert datasets_folder_entries(tmp_path) == []
 
 
@@ -447,7 +455,7 @@ def test_too_many_files(tmp_path, fashion, monkeypatch):
 def test_fewer_than_two_classes(tmp_path, fashion, classes, message):
     files = clothes_files(fashion, per_class=3, classes=classes) | {"shoes/": b"", "shirts/": b"", "shirts/a.txt": b"x"}
     with pytest.raises(DatasetError, match=message):
-        import_zip(make_zip(files))
+        import_zip(make_zip(files), ROOT)
     assert datasets_folder_entries(tmp_path) == []  # the staging folder is gone too
 
 
@@ -455,11 +463,11 @@ def test_zip_too_large_and_images_with_too_many_pixels(tmp_path, fashion, monkey
     archive = make_zip(clothes_files(fashion, per_class=3))
     monkeypatch.setattr(folders, "MAX_ZIP_BYTES", 1000)
     with pytest.raises(DatasetError, match="the limit is 0.0 MiB"):
-        import_zip(archive)
+        import_zip(archive, ROOT)
     monkeypatch.setattr(folders, "MAX_ZIP_BYTES", 2**20)
     monkeypatch.setattr(imaging, "MAX_PIXELS", 700)  # 28x28 = 784 pixels: every image is a "bomb"
     with pytest.raises(DatasetError, match="found 0") as error:
-        import_zip(archive)
+        import_zip(archive, ROOT)
     assert "Skipped 9 files" in str(error.value)
     assert datasets_folder_entries(tmp_path) == []
 
@@ -477,9 +485,9 @@ def test_transparent_and_palette_images_load_on_white(fashion):
             buffer = io.BytesIO()
             image.save(buffer, "PNG", **({"transparency": 0} if image.mode == "P" else {}))
             files[f"{name}/{index}.png"] = buffer.getvalue()
-    report = import_zip(make_zip(files))
-    assert dataset_info(report.name).image_shape == (20, 20, 3)
-    data = load_dataset(report.name, validation_fraction=0)
+    report = import_zip(make_zip(files), ROOT)
+    assert dataset_info(report.name, ROOT).image_shape == (20, 20, 3)
+    data = load_dataset(report.name, validation_fraction=0, root=ROOT)
     images = np.concatenate([data.x_train, data.x_test])
     assert (images[:, 0, 0] == 255).all()  # the transparent corner is white
     assert {tuple(pixel) for pixel in images[:, 10, 10]} == {(200, 0, 0), (0, 0, 255)}
@@ -487,13 +495,13 @@ def test_transparent_and_palette_images_load_on_white(fashion):
 
 def test_not_a_zip_and_a_corrupt_zip(tmp_path, fashion):
     with pytest.raises(DatasetError, match="not a readable .zip"):
-        import_zip(b"PK\x03\x04 this is not really a zip")
+        import_zip(b"PK\x03\x04 this is not really a zip", ROOT)
     archive = bytearray(make_zip(clothes_files(fashion, per_class=3), compression=zipfile.ZIP_STORED))
     archive[200:260] = bytes(60)  # damage the first image's bytes: its CRC no longer matches
     with pytest.raises(DatasetError, match="corrupt"):
-        import_zip(bytes(archive))
+        import_zip(bytes(archive), ROOT)
     with pytest.raises(DatasetError, match="No such file"):
-        import_zip(tmp_path / "missing.zip")
+        import_zip(tmp_path / "missing.zip", ROOT)
     assert datasets_folder_entries(tmp_path) == []
 
 

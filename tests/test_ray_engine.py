@@ -135,7 +135,7 @@ def test_a_node_without_the_servers_registry_trains_an_imported_dataset_from_the
             box = (6 + number % 5, 5, 30 + number % 7, 28 + number % 4)
             (ImageDraw.Draw(image).ellipse if label == "circles" else ImageDraw.Draw(image).rectangle)(box, fill="white")
             image.save(tmp_path / "photos" / label / f"{number}.{'png' if number % 2 else 'jpg'}")
-    dataset = import_folder(tmp_path / "photos").name
+    dataset = import_folder(tmp_path / "photos", registry_root).name
     registry = Registry(registry_root)
     config = TrainConfig(dataset=dataset, family="dnn", hidden_units=(16,), image_size=32, epochs=2, batch_size=8)
     shipped = files_to_ship(registry, config)

@@ -54,3 +54,21 @@ def test_core_modules_are_short_or_say_why():
         lines = len(path.read_text().splitlines())
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert lines <= MAX_MODULE_LINES or "lines" in docstring, f"{path.name}: {lines} lines and no reason given"
+
+
+def test_every_uploader_sets_its_own_limit_below_the_servers():
+    """The server accepts uploads up to maxUploadSize (the course zips); every uploader states its own smaller or equal
+    limit, so that photos and model files keep 20 MB (Streamlit checks a widget's limit in the browser)."""
+    import tomllib
+
+    server_mb = tomllib.loads((PROJECT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    uploaders = []
+    for path in PAGES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "file_uploader":
+                limit = next((keyword.value for keyword in node.keywords if keyword.arg == "max_upload_size"), None)
+                uploaders.append((path.name, ast.unparse(limit) if limit is not None else None))
+    assert uploaders and all(limit is not None for _, limit in uploaders), uploaders
+    photo_limits = {limit for name, limit in uploaders if "Your_own_images" not in name}
+    assert photo_limits <= {"20", "MAX_UPLOAD_BYTES // 2 ** 20"}, photo_limits
+    assert re.search(rf"MAX_ZIP_MB = {server_mb}\b", (PROJECT / "pages" / "6_Your_own_images.py").read_text())

@@ -1,16 +1,26 @@
-"""AppTest: the Your-own-images page imports a zip of real Fashion-MNIST images, refuses bad zips, compares sizes."""
+"""AppTest: the Your-own-images page imports zips of real Fashion-MNIST images and of generated photos in the course's
+train/validation layout, adds a validation zip, refuses bad zips, compares sizes; Predict explains the binary model."""
 
 import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from helpers_fmnist import load_fashion_mnist
+from photos import photo_files, zip_bytes
 from PIL import Image
 from apptest import open_page
 from streamlit.testing.v1 import AppTest
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/6_Your_own_images.py"
 PER_CLASS = 40
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """No ImageNet weights and no download host, as on this machine, wherever the tests run."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("core.pretrained.check_reachable", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
 
 
 def png(image) -> bytes:
@@ -70,14 +80,21 @@ def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
     shown = text(at)
     assert "Imported **shoes_and_bags**" in shown
     _, labels = load_fashion_mnist("test", 2 * PER_CLASS, classes=[7, 8])
-    counts = {metric.label: metric.value for metric in at.metric}
-    assert counts == {"class: bags": f"{(labels == 1).sum()} images", "class: sneakers": f"{(labels == 0).sum()} images"}
+    from core.datasets import split_table
+
+    splits = split_table(registry_root, at.selectbox(key="own_dataset").value)
+    table = next(block.value for block in at.markdown if block.value.startswith("| class |"))
+    assert table.splitlines()[2:] == [f"| {name} | {splits['train'][name]} | {splits['validation'][name]} | "
+                                      f"{splits['test'][name]} |" for name in ("bags", "sneakers")]
+    assert sum(splits["test"].values()) == round(0.2 * len(labels)) and splits["test"]["bags"] == round(0.2 * (labels == 1).sum())
+    assert "carved from the photos: a stratified 20%" in shown
     skipped = at.dataframe[0].value
     assert set(skipped["file"]) == {"shoes_and_bags/bags/broken.png", "shoes_and_bags/README.txt"}
     assert "median 28×28" in shown
     assert "binary task" in shown and "Dense(1, activation='sigmoid')" in shown and "binary_crossentropy" in shown
     assert at.selectbox(key="own_dataset").value.startswith("folder:")
-    assert at.button(key="own_train_button").label == "Train at 64×64"
+    assert at.button(key="own_train_button").label == "Train from scratch at 64×64"
+    assert any("Training from scratch" in warning.value and "random filters" in warning.value for warning in at.warning)
     at.select_slider(key="own_size").set_value(300).run()
     assert any("can take minutes" in warning.value for warning in at.warning)
 
@@ -96,17 +113,39 @@ def test_hostile_and_broken_zips_are_refused_without_a_traceback(registry_root):
     assert "not a readable .zip" in at.error[0].value
 
 
-def test_two_trained_sizes_are_compared(registry_root):
+def test_the_course_layout_shows_its_splits_and_a_second_zip_adds_validation_photos(registry_root):
+    at = open_page(PAGE).run()
+    files = photo_files({"train": 8, "validation": 3}, prefix="rps/", size=(96, 96), image_format="JPEG")
+    upload(at, "rps.zip", zip_bytes(files))
+    assert not at.exception
+    table = next(block.value for block in at.markdown if block.value.startswith("| class |"))
+    assert table.splitlines()[2:] == ["| angular | 8 | 3 | 3 |", "| round | 8 | 3 | 3 |"]  # train, validation, test
+    shown = text(at)
+    assert "**validation**: the folder rps/validation/" in shown and "**test**: the validation photos" in shown
+    first = at.selectbox(key="own_dataset").value
+
+    train_only = {name.replace("rps/train/", ""): data for name, data in files.items() if "/train/" in name}
+    upload(at, "train.zip", zip_bytes(train_only))
+    assert at.selectbox(key="own_dataset").value not in (first, None)
+    validation = {name.replace("rps/validation/", ""): data for name, data in files.items() if "/validation/" in name}
+    at.get("file_uploader")[1].set_value(("rps-test-set.zip", zip_bytes(validation), "application/zip"))
+    at.run()
+    assert not at.exception
+    assert "**validation**: the second zip (rps-test-set" in text(at)
+    assert len(at.selectbox(key="own_dataset").options) == 3  # the course zip, the training photos alone, and with validation
+    assert not list((registry_root / "tmp").iterdir())  # the uploads, copied to disk, are gone
+
+
+def test_two_trained_sizes_are_compared_and_predict_explains_the_binary_model(registry_root):
     import dataclasses
 
-    from core.config import TrainConfig
     from core.engines import train_and_publish
     from core.folders import import_zip
+    from core.recipes import SCRATCH, recipe
     from core.registry import Registry
 
-    report = import_zip(sneakers_and_bags_zip(), title="shoes_and_bags")
-    small = TrainConfig(dataset=report.name, image_size=32, color_mode="rgb", family="cnn", filters=(16, 32, 64),
-                        hidden_units=(128,), epochs=3, batch_size=32)
+    report = import_zip(sneakers_and_bags_zip(), registry_root, title="shoes_and_bags")
+    small = recipe(SCRATCH, report.name, 32, epochs=3)
     registry = Registry(registry_root)
     trained = {size: train_and_publish(registry, dataclasses.replace(small, image_size=size)) for size in (32, 64)}
 
@@ -127,3 +166,14 @@ def test_two_trained_sizes_are_compared(registry_root):
     from core.models import build_cnn
 
     assert rows["300×300×3"] == f"{build_cnn((300, 300, 3), 2, filters=(16, 32, 64), hidden_units=(128,)).count_params():,}"
+
+    predict = open_page("pages/10_Predict.py").run()
+    predict.selectbox(key="predict_model").set_value(trained[32].key).run()
+    photo = Image.fromarray(load_fashion_mnist("test", 1, classes=[7])[0][0][..., 0]).resize((120, 60))
+    buffer = io.BytesIO()
+    photo.save(buffer, "PNG")
+    predict.file_uploader(key="predict_upload").set_value(("sneaker.png", buffer.getvalue(), "image/png")).run()
+    assert not predict.exception
+    shown = "\n".join(block.value for block in predict.markdown)
+    assert "is the probability of **sneakers** (label 1)" in shown and "**bags** (label 0) is 1 − p" in shown
+    assert any("aspect ratio kept" in caption.value and "card" in caption.value for caption in predict.caption)

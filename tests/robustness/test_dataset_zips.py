@@ -208,7 +208,7 @@ with open("/proc/self/status") as status:
 limit = size_kb * 1024 + int(sys.argv[2]) * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 try:
-    import_zip(sys.argv[1])
+    import_zip(sys.argv[1], sys.argv[3])
     print("ACCEPTED")
 except DatasetError as error:
     print("REFUSED", error)
@@ -218,7 +218,8 @@ MEMORY_CAP_MB = 120
 
 def import_with_capped_memory(path, sandbox) -> str:
     """import_zip in a child process that may use only MEMORY_CAP_MB more memory than after its imports."""
-    result = subprocess.run([sys.executable, "-c", CAPPED_IMPORT, str(path), str(MEMORY_CAP_MB)], cwd=PROJECT,
+    result = subprocess.run([sys.executable, "-c", CAPPED_IMPORT, str(path), str(MEMORY_CAP_MB),
+                             str(sandbox / "registry")], cwd=PROJECT,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(sandbox / "home")})
     assert result.returncode == 0 and result.stdout.startswith("REFUSED"), (
         f"the import crashed or was accepted with {MEMORY_CAP_MB} MB: {result.stdout} {result.stderr[-2000:]}")
@@ -236,7 +237,7 @@ def test_hostile_zips_are_refused_and_leave_no_trace(sandbox, photos):
         else:
             source = case.data if number % 2 else _as_file(sandbox, case)  # bytes (an upload) or a file
             with pytest.raises(DatasetError) as refusal:
-                import_zip(source)
+                import_zip(source, sandbox / "registry")
             message = str(refusal.value)
             if not isinstance(source, bytes):
                 Path(source).unlink()
@@ -261,7 +262,7 @@ def test_odd_but_valid_zips_are_accepted_and_write_only_into_their_dataset_folde
     for case in cases:
         before = snapshot(sandbox, skip=datasets_folder(sandbox))
         existing = set(dataset_folders(sandbox))
-        report = import_zip(case.data)
+        report = import_zip(case.data, sandbox / "registry")
         assert changed(before, snapshot(sandbox, skip=datasets_folder(sandbox))) == [], f"{case.kind} wrote outside"
         new = set(dataset_folders(sandbox)) - existing
         assert len(new) == 1, f"{case.kind}: expected one new dataset folder, found {new}"
@@ -278,7 +279,7 @@ def test_odd_but_valid_zips_are_accepted_and_write_only_into_their_dataset_folde
         assert not [path for path in datasets_folder(sandbox).iterdir() if path.name.startswith(".import-")]
         if case is not cases[-1]:
             shutil.rmtree(folder)  # several cases hold the same images, which would be one dataset
-    data = load_dataset(report.name, validation_fraction=0)  # the last one, with hostile names, really loads
+    data = load_dataset(report.name, validation_fraction=0, root=sandbox / "registry")  # the last one, with hostile names, really loads
     assert sorted(data.class_names) == sorted(cases[-1].counts) and len(data.y_train) + len(data.y_test) == 18
     for case in cases:
         record("Dataset zips", case.kind, 1, "accepted; junk ignored, bad files listed as skipped; stored as images/NNN/NNNNN")
@@ -295,7 +296,7 @@ def test_a_folder_with_links_pointing_outside_copies_nothing_from_outside(sandbo
     (upload / "bag" / "linked.png").symlink_to(secret / "passwords.png")
     (upload / "stolen").symlink_to(secret, target_is_directory=True)
     (upload / "trouser" / "loop").symlink_to(upload, target_is_directory=True)
-    report = import_folder(upload)
+    report = import_folder(upload, sandbox / "registry")
     assert report.counts == {folder: len(photos[folder]) for folder in sorted(CLASSES)}
     assert {path for path, _ in report.skipped} == {"bag/linked.png", "stolen", "trouser/loop"}
     secret_bytes = (secret / "passwords.png").read_bytes()

@@ -1,0 +1,75 @@
+"""Webcam classes, Teachable-Machine style: name 2 to 5 classes, take photos of each, turn them into a folder dataset.
+
+`WebcamClasses` holds one session's shots (JPEG bytes, checked like any upload) until they become a dataset
+with `folders.import_images`; it knows nothing of Streamlit, so a page keeps one in its session state.
+"""
+
+from dataclasses import dataclass, field
+
+from core.errors import DatasetError, ImageError
+from core.folders import MAX_WEBCAM_CLASSES, MIN_WEBCAM_CLASSES, FolderImportReport, import_images
+from core.imaging import read_image
+
+MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
+MIN_SHOTS_PER_CLASS = 5  # fewer leave no photo for the validation and test splits
+ENOUGH_SHOTS_PER_CLASS = 20
+
+
+@dataclass
+class WebcamClasses:
+    """The classes a student named and the webcam shots taken for each, in order."""
+
+    shots: dict[str, list[bytes]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.shots)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(photos) for name, photos in self.shots.items()}
+
+    def rename(self, text: str) -> list[str]:
+        """Set the classes from comma-separated names; classes that keep their name keep their shots."""
+        names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+        if not MIN_WEBCAM_CLASSES <= len(names) <= MAX_WEBCAM_CLASSES:
+            raise DatasetError(f"Name {MIN_WEBCAM_CLASSES} to {MAX_WEBCAM_CLASSES} different classes, separated by "
+                               f"commas, e.g. 'thumbs up, thumbs down'. Received: {text!r}")
+        if any(len(name) > 40 or "/" in name or "\\" in name or name.startswith(".") for name in names):
+            raise DatasetError(f"A class name has at most 40 characters, no '/' or '\\', and does not start with '.'. "
+                               f"Received: {names}")
+        self.shots = {name: self.shots.get(name, []) for name in names}
+        return names
+
+    def add(self, name: str, data: bytes):
+        """Keep one shot of class `name`; ImageError when it is not a readable photo, DatasetError when the class is full."""
+        if name not in self.shots:
+            raise DatasetError(f"There is no class {name!r}. Expected one of {self.names}.")
+        if len(self.shots[name]) >= MAX_SHOTS_PER_CLASS:
+            raise DatasetError(f"'{name}' has {MAX_SHOTS_PER_CLASS} photos, the most one class may hold here. Delete "
+                               "some, or move on to the next class.")
+        read_image(data, f"webcam photo of {name}")  # the same checks as any upload: size, format, pixel count
+        self.shots[name].append(bytes(data))
+
+    def delete(self, name: str, index: int):
+        """Forget one shot."""
+        if name in self.shots and 0 <= index < len(self.shots[name]):
+            del self.shots[name][index]
+
+    def problem(self) -> str | None:
+        """Why these shots cannot become a dataset yet, or None."""
+        short = [name for name, count in self.counts().items() if count < MIN_SHOTS_PER_CLASS]
+        if short:
+            return (f"Take at least {MIN_SHOTS_PER_CLASS} photos of every class (better {ENOUGH_SHOTS_PER_CLASS} or "
+                    f"more): {', '.join(short)} still need{'s' if len(short) == 1 else ''} some.")
+        return None
+
+    def to_dataset(self, root, title=None, on_progress=None) -> FolderImportReport:
+        """Import the shots as a folder dataset in the registry at `root`."""
+        problem = self.problem()
+        if problem:
+            raise DatasetError(problem)
+        try:
+            return import_images(root, self.shots, title=title or "Webcam: " + " vs ".join(self.names),
+                                 on_progress=on_progress)
+        except ImageError as error:  # cannot happen for shots that passed `add`; said plainly if it does
+            raise DatasetError(str(error)) from error

@@ -1,0 +1,175 @@
+"""Photo datasets as the course ships them: split folders at any depth, a separate validation zip, webcam shots,
+and reads bounded by declared sizes. Every photo is generated here (tests/photos.py); nothing is stubbed."""
+
+import os
+
+import numpy as np
+import pytest
+from photos import photo_files, zip_bytes
+
+from core.catalogue import dataset_info, list_datasets, read_manifest
+from core.datasets import load_dataset, split_table
+from core.errors import DatasetError
+from core.folders import add_validation, import_folder, import_images, import_report, import_zip
+from core.splits import read_layout, split_indices
+from core.webcam import MIN_SHOTS_PER_CLASS, WebcamClasses
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / "registry"
+
+
+@pytest.fixture(scope="module")
+def course_files():
+    """A small course-like zip's files: wrapper/train/{round,angular} (12 each) and wrapper/validation (4 each)."""
+    return photo_files({"train": 12, "validation": 4}, prefix="horse-or-human/", size=(120, 90), image_format="JPEG")
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts: which folders are splits, which are classes
+
+
+@pytest.mark.parametrize("prefix, train, validation, test", [
+    ("", "train", "validation", None),
+    ("rps/", "training", "valid", "testing"),
+    ("Downloads/data/set/", "TRAIN", "val", "test"),
+])
+def test_split_folders_are_recognised_at_any_depth_in_every_spelling(prefix, train, validation, test):
+    paths = [f"{prefix}{train}/{name}/{index}.png" for name in ("cats", "dogs") for index in range(3)]
+    paths += [f"{prefix}{validation}/{name}/v{index}.png" for name in ("cats", "dogs") for index in range(2)]
+    paths += [f"{prefix}{test}/{name}/t.png" for name in ("cats", "dogs")] if test else []
+    layout = read_layout(paths + [f"{prefix}README.png"], [])
+    assert layout.class_names == ["cats", "dogs"]
+    assert layout.split_folders["train"] == f"{prefix}{train}" and layout.split_folders["validation"] == f"{prefix}{validation}"
+    assert ("test" in layout.split_folders) == bool(test)
+    assert {placement.split for placement in layout.placements.values()} == {"train", "validation"} | ({"test"} if test else set())
+    assert layout.outside == [f"{prefix}README.png"]
+
+
+def test_class_folders_named_like_splits_stay_classes():
+    """A class folder that holds its photos directly is a class, even if it is called 'test'."""
+    layout = read_layout(["test/a.png", "test/b.png", "other/c.png"], [])
+    assert layout.split_folders == {} and layout.class_names == ["other", "test"]
+
+
+def test_class_folders_that_differ_between_splits_are_an_error_naming_them():
+    paths = ["train/cats/1.png", "train/dogs/1.png", "validation/cats/1.png", "validation/dgos/1.png"]
+    with pytest.raises(DatasetError, match=r"train/ has no 'dgos'; validation/ has no 'dogs'"):
+        read_layout(paths, [])
+    with pytest.raises(DatasetError, match="no training folder"):
+        read_layout(["validation/cats/1.png", "test/cats/2.png", "validation/dogs/1.png", "test/dogs/2.png"], [])
+
+
+def test_split_rules_validation_folder_is_also_the_test_set_and_a_missing_validation_is_carved():
+    labels = np.array([0, 1] * 20)
+    train, validation, test = split_indices(["train"] * 30 + ["validation"] * 10, labels, 0.1)
+    assert test is validation and set(validation) == set(range(30, 40)) and set(train) == set(range(30))
+    train, validation, test = split_indices(["train"] * 30 + ["test"] * 10, labels, 0.2)
+    assert set(test) == set(range(30, 40)) and len(validation) == 6 and not set(validation) & set(train)
+    assert set(validation) | set(train) == set(range(30))
+    train, validation, test = split_indices(["train"] * 40, labels, 0.1)  # no folders: 20% test, then 10% validation
+    assert (len(train), len(validation), len(test)) == (29, 3, 8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing the course's layouts
+
+
+def test_a_zip_with_train_and_validation_folders_imports_with_its_splits(root, course_files):
+    progress = []
+    report = import_zip(zip_bytes(course_files | {"horse-or-human/notes.txt": b"x"}), root,
+                        on_progress=lambda done, total: progress.append((done, total)))
+    assert report.class_names == ["angular", "round"] and report.title == "horse-or-human"
+    assert report.split_counts == {"train": {"angular": 12, "round": 12}, "validation": {"angular": 4, "round": 4}, "test": {}}
+    assert report.split_sources["validation"] == "the folder horse-or-human/validation/"
+    assert "validation photos" in report.split_sources["test"]
+    assert any("Split folders recognised" in note for note in report.notes)
+    assert progress[-1] == (32, 32) and [done for done, _ in progress] == list(range(1, 33))
+    assert split_table(root, report.name) == {"train": {"angular": 12, "round": 12}, "validation": {"angular": 4, "round": 4},
+                                               "test": {"angular": 4, "round": 4}}
+    data = load_dataset(report.name, image_size=32, root=root)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (24, 8, 8)
+    np.testing.assert_array_equal(data.x_test, data.x_val)  # the validation photos are the test photos
+    assert data.split_sources == report.split_sources
+    assert dataset_info(report.name, root).training_images == 32
+
+
+def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, course_files):
+    train_only = {name.replace("train/", ""): data for name, data in course_files.items() if "/train/" in name}
+    validation = {name.replace("horse-or-human/validation/", "val-set/"): data
+                  for name, data in course_files.items() if "/validation/" in name}
+    first = import_zip(zip_bytes(train_only), root)
+    assert split_table(root, first.name)["test"] == {"angular": 3, "round": 2}  # carved: 20% of 24, stratified
+    added = add_validation(root, first.name, zip_bytes(validation))
+    assert added.name != first.name and added.split_counts["validation"] == {"angular": 4, "round": 4}
+    assert "second zip" in added.split_sources["validation"] and added.title == first.title
+    assert {info.name for info in list_datasets(root)} >= {first.name, added.name}  # the original stays for its models
+    together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
+    assert together.split_counts == added.split_counts
+    with pytest.raises(DatasetError, match="own validation or test photos already"):
+        add_validation(root, added.name, zip_bytes(validation))
+    wrong = {name.replace("/round/", "/circle/"): data for name, data in validation.items()}
+    with pytest.raises(DatasetError, match="the validation photos has no 'round'"):
+        add_validation(root, first.name, zip_bytes(wrong))
+
+
+def test_a_folder_with_split_folders_and_a_validation_folder_import_like_zips(tmp_path, root, course_files):
+    for name, data in course_files.items():
+        (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "photos" / name).write_bytes(data)
+    os.mkfifo(tmp_path / "photos" / "horse-or-human" / "train" / "round" / "pipe.png")  # never opened: it would hang
+    report = import_folder(tmp_path / "photos", root)
+    assert report.split_counts["validation"] == {"angular": 4, "round": 4}
+    assert ("horse-or-human/train/round/pipe.png", "not a regular file (a pipe, socket or device), not opened") in report.skipped
+    assert import_report(root, report.name).split_sources == report.split_sources
+
+
+def test_declared_sizes_are_checked_before_anything_is_read(root, course_files, monkeypatch):
+    from core import folders
+
+    limit = int(np.median([len(data) for data in course_files.values()]))
+    monkeypatch.setattr(folders, "MAX_IMAGE_BYTES", limit)
+    big = {name: data for name, data in course_files.items() if len(data) > limit}
+    assert 0 < len(big) < len(course_files)
+    read = []
+    original = folders._read_entry
+    monkeypatch.setattr(folders, "_read_entry", lambda archive, info: read.append(info.filename) or original(archive, info))
+    report = import_zip(zip_bytes(course_files), root)
+    assert not set(read) & set(big)  # skipped on their declared size: not one byte of them was read
+    assert {file for file, reason in report.skipped if "a photo may be at most" in reason} == set(big)
+
+
+def test_a_validation_zip_with_split_folders_of_its_own_is_refused(root, course_files):
+    with pytest.raises(DatasetError, match="Give the validation photos once"):
+        import_zip(zip_bytes(course_files), root, validation=zip_bytes(course_files))
+
+
+# ---------------------------------------------------------------------------------------------
+# Webcam shots
+
+
+def test_webcam_shots_become_a_dataset(root):
+    from photos import encode, photo
+
+    rng = np.random.default_rng(5)
+    classes = WebcamClasses()
+    assert classes.rename("thumbs up, thumbs down, thumbs up") == ["thumbs up", "thumbs down"]
+    for name, kind in (("thumbs up", "round"), ("thumbs down", "angular")):
+        for _ in range(MIN_SHOTS_PER_CLASS + 1):
+            classes.add(name, encode(photo(kind, rng, (704, 396)), "JPEG"))  # Chromium's fake camera's frame size
+    assert classes.problem() is None
+    classes.delete("thumbs down", 0)
+    assert classes.counts() == {"thumbs up": 6, "thumbs down": 5} and classes.problem() is None
+    with pytest.raises(DatasetError, match="Name 2 to 5"):
+        classes.rename("only one")
+    with pytest.raises(Exception, match="Could not read"):
+        classes.add("thumbs up", b"not a photo")
+    assert classes.rename("thumbs up, thumbs down, ok") == ["thumbs up", "thumbs down", "ok"]
+    assert classes.counts()["thumbs up"] == 6 and "ok" in classes.problem()
+    classes.rename("thumbs up, thumbs down")
+    report = classes.to_dataset(root)
+    assert report.counts == {"thumbs down": 5, "thumbs up": 6} and report.title == "Webcam: thumbs up vs thumbs down"
+    assert read_manifest(root, report.name)["image_shape"] == [128, 128, 3]  # 704x396: loads at 128x128 by default
+    with pytest.raises(DatasetError, match="at most 40 characters"):
+        import_images(root, {"a/b": [b"x"], "c": [b"y"]})
