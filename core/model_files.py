@@ -88,3 +88,29 @@ def _import_failure_message(path: Path, error: Exception) -> str:
             f"Details: {text[:300]}"
         )
     return f"{path.name} could not be loaded as a Keras model ({type(error).__name__}: {text[:300]})."
+
+
+def class_names_for(units: int, class_names: list[str] | None) -> list[str]:
+    """The class names of an imported model: as given, or 'class 0', 'class 1', ... (two for one output unit).
+
+    One output unit with more than two names is accepted: that is the classic Dense(1, activation='softmax')
+    mistake, which the card's warnings then explain instead of the import hiding it.
+    """
+    if class_names is None:
+        return [f"class {index}" for index in range(2 if units == 1 else units)]
+    class_names = list(class_names)
+    if (units == 1 and len(class_names) < 2) or (units > 1 and len(class_names) != units):
+        expected = "at least 2 (one output unit)" if units == 1 else str(units)
+        raise ModelFileError(
+            f"The model has {units} output unit{'s' if units > 1 else ''}, so it needs {expected} class names, in output "
+            f"order; {len(class_names)} were given. Received: class_names={class_names}"
+        )
+    return class_names
+
+
+def zip_folder(folder: Path, target: Path):
+    """Zip `folder` (its name kept as the top folder inside) into `target`."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder.parent))

@@ -22,15 +22,14 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
-from core.errors import EntryNotFoundError, ModelFileError, RegistryError
-from core.model_files import load_model_file, read_model_file
+from core.errors import EntryNotFoundError, RegistryError
+from core.model_files import class_names_for, load_model_file, read_model_file, zip_folder
 from core.paths import registry_root
 
 INDEX_FILE = "index.sqlite"
@@ -349,7 +348,7 @@ class Registry:
             model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
             if fmt == "savedmodel":
                 target = destination / f"{key}_saved_model.zip"
-                _zip_folder(saved_model_dir, target)
+                zip_folder(saved_model_dir, target)
                 return target
             import tensorflow as tf
 
@@ -365,28 +364,10 @@ class Registry:
         if self.has(key):
             return self.get(key)
         model = load_model_file(path)
-        class_names = _class_names_for(int(model.output_shape[-1]), class_names)
+        class_names = class_names_for(int(model.output_shape[-1]), class_names)
         card = imported_card(key, model, class_names, title or f"Imported {path.name}", path.name)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
-
-
-def _class_names_for(units: int, class_names: list[str] | None) -> list[str]:
-    """The class names of an imported model: as given, or 'class 0', 'class 1', ... (two for one output unit).
-
-    One output unit with more than two names is accepted: that is the classic Dense(1, activation='softmax')
-    mistake, which the card's warnings then explain instead of the import hiding it.
-    """
-    if class_names is None:
-        return [f"class {index}" for index in range(2 if units == 1 else units)]
-    class_names = list(class_names)
-    if (units == 1 and len(class_names) < 2) or (units > 1 and len(class_names) != units):
-        expected = "at least 2 (one output unit)" if units == 1 else str(units)
-        raise ModelFileError(
-            f"The model has {units} output unit{'s' if units > 1 else ''}, so it needs {expected} class names, in output "
-            f"order; {len(class_names)} were given. Received: class_names={class_names}"
-        )
-    return class_names
 
 
 def _write_json(path: Path, value):
@@ -394,10 +375,3 @@ def _write_json(path: Path, value):
         json.dump(value, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _zip_folder(folder: Path, target: Path):
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(folder.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(folder.parent))
