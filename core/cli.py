@@ -92,9 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
     doctor.set_defaults(handler=command_doctor)
 
-    worker = commands.add_parser("worker", help=argparse.SUPPRESS)
+    worker = commands.add_parser("worker")  # internal (started by the job queue): no help, so not listed
     worker.add_argument("--idle-exit", type=float, default=None)
     worker.set_defaults(handler=command_worker)
+    commands.metavar = "{" + ",".join(name for name in commands.choices if name != "worker") + "}"
     return parser
 
 

@@ -101,3 +101,9 @@ def test_tensorflow_start_up_noise_is_dropped_and_real_errors_are_kept(capfd):
     ]
     cuda_error = "E0000 00:00:1795974609.204218 6366 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)"
     assert logs.is_noise(cuda_error) is not logs.has_nvidia_driver()  # with a driver, a failed cuInit is a real error
+
+
+def test_help_lists_the_commands_a_person_runs_and_hides_the_internal_worker():
+    help_text = cli.build_parser().format_help()
+    assert "{train,list,show,compare,export,import,delete,datasets,warmup,doctor}" in help_text
+    assert "worker" not in help_text and "SUPPRESS" not in help_text
