@@ -5,11 +5,8 @@ core.models with the other factories, so every layer this app builds is in one m
 knows the weight files, and imports Keras only to download one.
 """
 
-import contextlib
-import socket
-
 from core.errors import CoreError
-from core.network import check_reachable
+from core.network import check_reachable, socket_timeout
 from core.paths import keras_home
 from core.shapes import validate_input_shape
 
@@ -71,7 +68,7 @@ def pretrained_weights_path(base_model, image_size) -> str:
     try:
         check_reachable(url, CONNECT_TIMEOUT_SECONDS)
         cache_dir.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras, where `cached` is not
-        with _socket_timeout(DOWNLOAD_TIMEOUT_SECONDS):
+        with socket_timeout(DOWNLOAD_TIMEOUT_SECONDS):
             return keras.utils.get_file(
                 file_name, url, cache_subdir="models", cache_dir=str(cache_dir), file_hash=file_hash
             )
@@ -103,14 +100,3 @@ def _weights_message(base_model, file_name, url, cached, error):
         f"{cached.parent}/. Without internet, use a CNN you trained here as the base instead: "
         f"base_model='registry:<key>' (keys are listed by `python -m core list`). Received: base_model={base_model!r}"
     )
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds):
-    """Give urllib's downloads a read timeout so a stalled connection fails instead of hanging."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
