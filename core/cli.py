@@ -158,6 +158,9 @@ def command_train(arguments):
         print(f"Already trained: {config.key} ({config.title}); no training needed.")
     else:
         print(f"Training {config.title}\nkey {config.key}")
+        from core.datasets import check_trainable
+
+        check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
