@@ -170,9 +170,7 @@ def _folder_dataset(root, name, train_subset, image_size, color_mode, validation
     height, width = (image_size, image_size) if image_size else manifest["image_shape"][:2]
     entries = image_entries(root, name)
     labels = np.array([class_names.index(class_name) for _, class_name, _ in entries], np.int64)
-    splits = [split for _, _, split in entries]
-    check_enough_images(splits, labels, class_names, validation_fraction, manifest["title"])
-    train, validation, test = split_indices(splits, labels, validation_fraction)
+    train, validation, test = split_indices([split for _, _, split in entries], labels, validation_fraction)
     shared_test = test is validation  # validation photos and no test folder: they are the test photos too
     order = np.concatenate([train, validation] if shared_test else [train, validation, test])
     _check_array_bytes(name, len(order), height, width, channels)

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import shutil
+import sys
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -21,7 +22,8 @@ from PIL import Image, ImageDraw
 from core.errors import DatasetError
 from core.folders import FOLDER_IMAGE_FORMATS, import_images, import_zip
 from core.imaging import read_image
-from robustness.support import core_command, encode, record
+from core.jobs import JobQueue
+from robustness.support import PROJECT, core_command, encode, record
 
 NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
 
@@ -34,6 +36,14 @@ def photo(shape: str, seed: int, size=64) -> bytes:
     getattr(ImageDraw.Draw(image), "ellipse" if shape == "disc" else "rectangle")(box, fill=(30, 30, 60))
     noisy = np.clip(np.asarray(image) + rng.integers(-12, 13, (size, size, 3)), 0, 255).astype(np.uint8)
     return encode(Image.fromarray(noisy), "PNG")
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def float_tiff(values: np.ndarray) -> bytes:
@@ -84,11 +94,7 @@ def test_cafe_in_nfc_and_nfd_is_one_class(tmp_path):
     entries = [(f"{NFC}/{index}.png", photo("disc", index)) for index in range(3)]
     entries += [(f"{NFD}/{index + 3}.png", photo("disc", index + 3)) for index in range(3)]
     entries += [(f"tea/{index}.png", photo("square", index + 10)) for index in range(6)]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    report = import_zip(buffer.getvalue(), tmp_path / "registry")
+    report = import_zip(zip_of(dict(entries)), tmp_path / "registry")
     assert report.class_names == [NFC, "tea"] and report.counts == {NFC: 6, "tea": 6}
     assert any("two Unicode forms" in note for note in report.notes), report.notes
     with pytest.raises(DatasetError, match="each with a different, non-empty name"):  # webcam classes too
@@ -152,3 +158,23 @@ def test_hostile_command_lines_end_in_one_line_never_a_traceback(tmp_path, line_
            len(outcomes),
            "imported with the pipe skipped and a note; training refused in one line ('add at least 4 images per "
            "class'), exit status 1, before TensorFlow is loaded; one café class; the model refused in one line; no traceback")
+
+
+def test_the_train_page_refuses_a_tiny_dataset_and_a_huge_network_before_any_job(registry_root):
+    sys.path.insert(0, str(PROJECT / "tests" / "pages"))
+    from apptest import open_page
+
+    tiny = import_zip(zip_of({"discs/one.png": photo("disc", 1), "squares/one.png": photo("square", 2)}), registry_root)
+    large = import_zip(zip_of({f"{shape}s/{index}.png": photo(shape, index, size=256) for shape in ("disc", "square")
+                               for index in range(4)}), registry_root)  # 256x256x3: a wide DNN has 100 M weights
+    at = open_page("pages/8_Train.py").run()
+    at.selectbox(key="train_dataset").set_value(tiny.name).run()
+    assert not at.exception and "Add at least 4 images per class" in at.error[0].value
+    at.selectbox(key="train_dataset").set_value(large.name).run()
+    at.radio(key="train_family").set_value("dnn").run()
+    at.select_slider(key="train_units").set_value(512).run()
+    assert not at.exception and "million weights; the limit is 50 million" in at.error[0].value
+    assert not at.button, "no Train button under a refusal"
+    assert JobQueue(registry_root).active() == []
+    record("Train page", "the Train page on a dataset of 2 classes x 1 photo, and a 100-million-weight DNN", 2,
+           "refused on the page with the same message as the CLI, no Train button, no job queued")
