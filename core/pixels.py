@@ -108,7 +108,7 @@ def _bit_depth_scale(image) -> tuple[float, list[str]]:
 
 
 def exif_orientation(image: Image.Image):
-    """The EXIF orientation tag of an image (None when absent or unreadable)."""
+    """The EXIF orientation tag of an image: None when absent, "unreadable" when the EXIF block is damaged."""
     try:
         return image.getexif().get(EXIF_ORIENTATION_TAG)
     except Exception:
