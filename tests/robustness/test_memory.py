@@ -7,8 +7,9 @@ resident set (tests/robustness/peak_memory.py). Before this was fixed, the first
 """
 
 import io
-import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,22 +107,47 @@ def float_tiff_zip(folder: Path) -> Path:
 
 
 def big_entry_zip(folder: Path) -> Path:
-    """Two small classes and one 600 MB entry compressed about 95x, just under the ratio check, streamed in."""
+    """Two small classes and one 600 MB entry compressed about 95x, just under the ratio check.
+
+    The entry is one 1 MiB block deflated once with a full flush (which leaves no state behind), repeated 600
+    times and closed by an empty final block: a valid deflate stream of 600 MB, written in a second, not
+    compressed for six.
+    """
     rng = np.random.default_rng(1)
     block = np.zeros(2**20, np.uint8)
     spots = rng.choice(block.size, block.size // 760, replace=False)
     block[spots] = rng.integers(0, 256, spots.size)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    chunk = compressor.compress(block.tobytes()) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeats, crc = BIG_ENTRY_BYTES // block.size, 0
+    for _ in range(repeats):
+        crc = zlib.crc32(block.data, crc)
+    entries = [(name, [zlib.compress(data, 6, -15)], zlib.crc32(data), len(data)) for name, data in _class_photos()]
+    entries.append(("squares/huge.png", [chunk] * repeats + [b"\x03\x00"], crc, BIG_ENTRY_BYTES))
     path = folder / "big-entry.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for name, data in _class_photos():
-            archive.writestr(name, data)
-        with archive.open("squares/huge.png", "w", force_zip64=True) as entry:
-            for _ in range(BIG_ENTRY_BYTES // block.size):
-                entry.write(block.data)
-    with zipfile.ZipFile(path) as archive:
+    _write_deflated_zip(path, entries)
+    with zipfile.ZipFile(path) as archive, archive.open("squares/huge.png") as entry:
         info = archive.getinfo("squares/huge.png")
+        assert entry.read(2 * block.size) == block.tobytes() * 2  # a real stream (read whole once, CRC checked: fine)
     assert 80 < info.file_size / info.compress_size < 100, "the entry must pass the zip's 100x ratio check"
     return path
+
+
+def _write_deflated_zip(path: Path, entries):
+    """A zip of (name, deflated chunks, CRC-32, size) entries, written field by field (APPNOTE.TXT 4.3)."""
+    directory = []
+    with open(path, "wb") as file:
+        for name, chunks, crc, size in entries:
+            offset, encoded, compressed = file.tell(), name.encode(), sum(len(chunk) for chunk in chunks)
+            file.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, compressed, size, len(encoded), 0))
+            file.write(encoded)
+            for chunk in chunks:
+                file.write(chunk)
+            directory.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, compressed, size,
+                                         len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+        start = file.tell()
+        file.write(b"".join(directory))
+        file.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(directory), len(directory), file.tell() - start, start, 0))
 
 
 def folder_with_a_huge_file(folder: Path) -> Path:
