@@ -150,15 +150,16 @@ def config_from_arguments(arguments) -> TrainConfig:
 
 
 def command_train(arguments):
+    from core.datasets import check_trainable
     from core.engines import train_and_publish
     from core.registry import Registry
 
-    config = config_from_arguments(arguments)
-    registry = Registry(arguments.root)
+    config, registry = config_from_arguments(arguments), Registry(arguments.root)
     if registry.has(config.key):
         print(f"Already trained: {config.key} ({config.title}); no training needed.")
     else:
         print(f"Training {config.title}\nkey {config.key}")
+        check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
     entry = train_and_publish(registry, config, on_epoch=print_progress)

@@ -22,7 +22,7 @@ from core.folder_arrays import decoded_images
 from core.folders import image_entries
 from core.imaging import PREPROCESSING, resize_images
 from core.shapes_dataset import generate_shapes
-from core.splits import SPLITS, split_indices, stratified_split
+from core.splits import SPLITS, check_enough_images, split_indices, stratified_split
 
 MAX_ARRAY_BYTES = 4 * 2**30
 
@@ -185,6 +185,20 @@ def _folder_dataset(root, name, train_subset, image_size, color_mode, validation
     arrays = [x_train, y_train, x_val, y_val, x_test, y_test]
     return Dataset(name, list(class_names), folder_source(root, name), _fingerprint(arrays), *arrays,
                    split_sources=manifest.get("split_sources"))
+
+
+def check_trainable(root, name, validation_fraction=0.1):
+    """Refuse an imported dataset too small to split into training, validation and test photos (others pass).
+
+    Reads only the manifest, so the CLI and the Train page refuse before TensorFlow is loaded or a job queued.
+    """
+    if not name.startswith(FOLDER_PREFIX):
+        return
+    manifest = read_manifest(root, name)
+    entries = image_entries(root, name)
+    labels = [manifest["class_names"].index(class_name) for _, class_name, _ in entries]
+    check_enough_images([split for _, _, split in entries], labels, manifest["class_names"], validation_fraction,
+                        manifest["title"])
 
 
 def split_table(root, name, validation_fraction=0.1) -> dict[str, dict[str, int]]:

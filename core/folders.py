@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from core.archives import check_zip_entries
 from core.catalogue import FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
-from core.splits import SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, read_layout
+from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, images_needed,
+                         read_layout)
 
 # Limits for imported zips and folders.
 MAX_ZIP_BYTES = 500 * 2**20
@@ -121,7 +123,7 @@ def add_validation(root, name, validation, on_progress: Progress | None = None,
 
 def import_images(root, shots: dict[str, list[bytes]], title=None, on_progress: Progress | None = None) -> FolderImportReport:
     """A dataset from photos in memory, {class name: [encoded photo, ...]}, such as webcam shots."""
-    names = [name.strip() for name in shots]
+    names = [unicodedata.normalize("NFC", name.strip()) for name in shots]
     if not MIN_WEBCAM_CLASSES <= len(set(names)) == len(names) <= MAX_WEBCAM_CLASSES or not all(names):
         raise DatasetError(f"Name {MIN_WEBCAM_CLASSES} to {MAX_WEBCAM_CLASSES} classes, each with a different, "
                            f"non-empty name. Received: classes={list(shots)}")
@@ -327,8 +329,15 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
         notes.append("Split folders recognised: " + ", ".join(f"{folder}/ → {split}" for split, folder in
                                                               layout.split_folders.items()) + ".")
     notes += [f"Class folder '{name}' has no readable images and was left out." for name in all_classes if name not in counts]
+    notes += [f"The class folder name '{name}' was written in two Unicode forms (an accent as one character, and as a "
+              "letter plus an accent); they look the same, so they are one class." for name in layout.merged]
     notes += [f"Class '{name}' has only {count} images; a model needs dozens per class to learn."
               for name, count in counts.items() if count < 10]
+    needed = images_needed([split for _, _, split in images], [class_names.index(name) for _, name, _ in images],
+                           len(class_names))
+    if needed is not None:
+        notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
+                     "the photos again (training this dataset is refused until then).")
     if not same_size:
         notes.append(f"The images differ in size or are large; they load at {width}x{height} unless you pick a size.")
     return {

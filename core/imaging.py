@@ -20,7 +20,9 @@ with the image in `image.info[NOTES_KEY]` and end up in `PreparedImage.notes`.
 
 `resize_images` resizes a batch of uint8 arrays, for datasets loaded at another image_size.
 
-The module is over 400 lines because it holds every refusal of an untrusted file, each with its own
+Converting decoded pixels to 8 bits in bounded memory, and turning them upright, is core.pixels.
+
+The module is about 400 lines because it holds every refusal of an untrusted file, each with its own
 message, beside the one preprocessing function and its three methods: splitting them would put the
 checks of a photo and its preparation in two places that must agree.
 """
@@ -33,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from core.errors import CoreError, ImageError
+from core.pixels import exif_orientation, to_8_bit, to_rgb_or_gray, upright
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 12 MP phone photo passes; a 30000x30000 "bomb" (900 MP) does not.
@@ -68,7 +71,8 @@ class PreparedImage:
 def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side=DISPLAY_SIDE) -> Image.Image:
     """Decode an uploaded file into an upright RGB or L image, or raise ImageError.
 
-    A large JPEG is decoded at a reduced scale that is still at least draft_side pixels per side.
+    A large JPEG is decoded at a reduced scale that is still at least draft_side pixels per side; any other
+    large image is reduced after decoding by the integer factor that keeps it so (core.pixels).
     """
     name = repr(str(filename)[:120])
     _check_size_in_bytes(data, name)
@@ -83,8 +87,9 @@ def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side
     if image.format == "JPEG":
         image.draft(image.mode, (draft_side, draft_side))
     _decode_pixels(image, name)
-    image, orientation_notes = _upright(image)
-    image, mode_notes = _to_rgb_or_gray(image)
+    orientation = exif_orientation(image)
+    image, mode_notes = to_8_bit(image, draft_side)  # band by band: a small file with a huge image stays small
+    image, orientation_notes = upright(image, orientation)
     image.info[NOTES_KEY] = notes + orientation_notes + mode_notes
     return image
 
@@ -125,7 +130,7 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=
     carried_notes = image.info.get(NOTES_KEY)
     notes = list(carried_notes) if isinstance(carried_notes, list) else []
     image.draft(None, (max(height, width), max(height, width)))  # no-op unless an unread JPEG
-    image, mode_notes = _to_rgb_or_gray(image)
+    image, mode_notes = to_rgb_or_gray(image)
     notes += mode_notes
     image, channel_note = _match_channels(image, channels)
     notes += channel_note
@@ -167,7 +172,7 @@ def drawing_to_image(rgba, margin=DRAWING_MARGIN) -> Image.Image:
         raise CoreError(f"Expected an (H, W, 4) uint8 RGBA drawing. Received: array of dtype {array.dtype} and shape "
                         f"{array.shape}")
     image = Image.fromarray(np.ascontiguousarray(array), "RGBA" if array.shape[2] == 4 else "RGB")
-    gray, _ = _to_rgb_or_gray(image)
+    gray, _ = to_rgb_or_gray(image)
     gray = gray.convert("L")
     ink = ImageOps.invert(gray).getbbox()  # dark strokes on white paper
     if ink is None:
@@ -281,50 +286,6 @@ def _decode_pixels(image, name):
             f"It may not have finished uploading or downloading: get the file again and "
             f"re-upload it, or re-save it as PNG or JPEG. Received: filename={name}"
         ) from None
-
-
-def _upright(image):
-    """Rotate a photo the way its EXIF orientation tag asks."""
-    try:
-        orientation = image.getexif().get(0x0112, 1)
-        upright = ImageOps.exif_transpose(image)
-    except Exception:
-        return image, ["The photo's EXIF orientation could not be read; it is used as stored."]
-    if orientation in (None, 1) or upright is None:
-        return image, []
-    return upright, ["Rotated upright using the photo's EXIF orientation tag."]
-
-
-def _to_rgb_or_gray(image):
-    """Convert any Pillow mode to L or RGB: 16-bit scaled, transparency filled with white."""
-    mode = image.mode
-    if mode in ("L", "RGB") and "transparency" not in image.info:
-        return image, []
-    if mode == "1":
-        return image.convert("L"), []
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return _high_bit_depth_to_8_bit(image)
-    if mode == "CMYK":
-        return image.convert("RGB"), ["Converted from CMYK (print colours) to RGB."]
-    has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in image.info
-    if not has_alpha:
-        return image.convert("RGB"), []
-    gray = mode in ("LA", "La") or (mode == "L" and "transparency" in image.info)
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", image.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    filled = background.convert("L") if gray else background
-    return filled, ["Transparent areas were filled with white."]
-
-
-def _high_bit_depth_to_8_bit(image):
-    """Scale a 16-bit (or 32-bit integer / float) grayscale image down to 8 bits."""
-    values = np.asarray(image).astype(np.float64)
-    if image.mode.startswith("I;16") or values.max(initial=0) > 255:
-        values = values * (255.0 / 65535.0)
-    array = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    note = f"Converted from high bit depth ({image.mode}) to 8-bit grayscale."
-    return Image.fromarray(array), [note]
 
 
 def _check_input_shape(input_shape):

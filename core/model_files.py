@@ -12,6 +12,8 @@ from core.errors import ModelFileError
 MAX_IMPORT_BYTES = 500 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100  # a .keras entry expanding more than this is a zip bomb (weights barely compress)
 RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot do harm
+MIN_INPUT_SIDE = 8  # pixels: a smaller input holds nothing of a photo
+MAX_INPUT_ASPECT = 8  # a longer side more than 8 times the shorter one: a photo would be a line of pixels
 
 
 def load_model_file(path: Path):
@@ -64,7 +66,7 @@ def _refuse_zip_bomb(path: Path):
 
 
 def check_image_classifier(path: Path, model):
-    """Refuse models the pages cannot use: one (height, width, 1 or 3) image input and one vector of class scores."""
+    """Refuse models the pages cannot use: one (height, width, 1 or 3) image input a photo can fill, and class scores."""
     input_shape, output_shape = model.input_shape, model.output_shape
     image_input = (
         isinstance(input_shape, tuple) and len(input_shape) == 4 and input_shape[3] in (1, 3)
@@ -76,6 +78,13 @@ def check_image_classifier(path: Path, model):
             f"{path.name} is not an image classifier this app can use: expected one input of shape (height, width, "
             f"1 or 3 channels) and one output of class scores. Received: input_shape={input_shape}, "
             f"output_shape={output_shape}"
+        )
+    height, width = input_shape[1:3]
+    if min(height, width) < MIN_INPUT_SIDE or max(height, width) > MAX_INPUT_ASPECT * min(height, width):
+        raise ModelFileError(
+            f"{path.name} expects {height}x{width}-pixel images, which no photo can sensibly fill: this app takes models "
+            f"whose input is at least {MIN_INPUT_SIDE} pixels a side and at most {MAX_INPUT_ASPECT}:1 between its "
+            f"sides (28x28, 150x150, 224x224, ...). Received: input_shape={input_shape}"
         )
 
 

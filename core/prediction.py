@@ -7,6 +7,7 @@ the same function and method its training photos went through.
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from core.errors import ImageError
 from core.imaging import CROP, DISPLAY_SIDE, METHOD_TEXT, PAD, STRETCH, drawing_to_image, photo_to_input, prepare_image
@@ -120,6 +121,7 @@ def display_region(photo: np.ndarray, input_shape, method: str = PAD) -> np.ndar
     """The part of the photo the model saw, at the model's aspect ratio, so the heatmap lines up with it.
 
     Padded like the model's input (pad), cut like it (crop), or the whole photo (stretch: the model saw all of it).
+    The padded canvas is at most DISPLAY_SIDE pixels a side, whatever the model's aspect ratio.
     """
     height, width = input_shape[:2]
     photo_height, photo_width = photo.shape[:2]
@@ -131,7 +133,12 @@ def display_region(photo: np.ndarray, input_shape, method: str = PAD) -> np.ndar
         top, left = (photo_height - crop_height) // 2, (photo_width - crop_width) // 2
         return photo[top:top + crop_height, left:left + crop_width]
     scale = max(photo_height / height, photo_width / width)
-    canvas_height, canvas_width = round(height * scale), round(width * scale)
+    shrink = DISPLAY_SIDE / max(height * scale, width * scale)
+    if shrink < 1:  # a model much wider than tall (or the reverse): bound the canvas by pixels, not by its aspect ratio
+        photo_width, photo_height = max(1, round(photo_width * shrink)), max(1, round(photo_height * shrink))
+        photo = np.asarray(Image.fromarray(photo).resize((photo_width, photo_height), Image.Resampling.BOX))
+        scale = max(photo_height / height, photo_width / width)
+    canvas_height, canvas_width = max(photo_height, round(height * scale)), max(photo_width, round(width * scale))
     border = np.concatenate([photo[0], photo[-1], photo[:, 0], photo[:, -1]])
     canvas = np.empty((canvas_height, canvas_width, 3), dtype=np.uint8)
     canvas[:] = np.median(border, axis=0).astype(np.uint8)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
-from core.errors import EntryNotFoundError, RegistryError
+from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.model_files import class_names_for, load_model_file, read_model_file, zip_folder
 from core.paths import registry_root
 
@@ -362,7 +362,14 @@ class Registry:
         path = Path(path)
         key = hashlib.sha256(read_model_file(path)).hexdigest()[:16]
         if self.has(key):
-            return self.get(key)
+            entry = self.get(key)
+            if class_names is not None and list(class_names) != list(entry.card.class_names):
+                raise ModelFileError(
+                    f"{path.name} was imported before as {key} with the class names {list(entry.card.class_names)}; a "
+                    f"model's class names are part of its entry and are not changed by importing it again. To use new "
+                    f"names, delete it first (`python -m core delete {key}`, or Delete on the Models page), then import "
+                    f"it with the new names. Received: class_names={list(class_names)}")
+            return entry
         model = load_model_file(path)
         class_names = class_names_for(int(model.output_shape[-1]), class_names)
         card = imported_card(key, model, class_names, title or f"Imported {path.name}", path.name)

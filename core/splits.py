@@ -13,7 +13,8 @@ unlike a random part of training photos that hold near-duplicate frames); with a
 validation folder, validation is carved from train.
 """
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from core.catalogue import DATA_SEED, TEST_FRACTION
@@ -43,6 +44,7 @@ class Layout:
     class_names: list[str]  # every class folder, also those that turn out to hold no readable image
     split_folders: dict[str, str]  # split -> the folder it came from, e.g. {"train": "rps/train", ...}; {} without splits
     wrapper: str | None  # the single top folder that wrapped the class (or split) folders, if any
+    merged: tuple[str, ...] = ()  # class names written in two Unicode forms (NFC and NFD "café"), now one class
 
 
 def read_layout(image_paths, folder_paths, split=TRAIN) -> Layout:
@@ -50,14 +52,22 @@ def read_layout(image_paths, folder_paths, split=TRAIN) -> Layout:
 
     `image_paths` are the files with an image extension, `folder_paths` every folder (empty class folders
     count as classes). Without split folders every image goes to `split`. Class folders that differ between
-    splits are an error naming them.
+    splits are an error naming them. Names are compared in Unicode NFC form: "café" typed on a Mac (NFD, e + an
+    accent) and on Windows (NFC, é) look the same and are one class.
     """
-    images = [PurePosixPath(path).parts for path in image_paths]
-    folders = [PurePosixPath(path).parts for path in folder_paths]
+    images = [PurePosixPath(unicodedata.normalize("NFC", path)).parts for path in image_paths]
+    folders = [PurePosixPath(unicodedata.normalize("NFC", path)).parts for path in folder_paths]
     found = _split_parent(images)
     if found is None:
-        return _class_layout(image_paths, images, folders, split)
-    return _split_layout(image_paths, images, folders, found)
+        layout = _class_layout(image_paths, images, folders, split)
+    else:
+        layout = _split_layout(image_paths, images, folders, found)
+    spellings = {}
+    for path in [*image_paths, *folder_paths]:
+        for part in PurePosixPath(path).parts:
+            spellings.setdefault(unicodedata.normalize("NFC", part), set()).add(part)
+    merged = tuple(name for name in layout.class_names if len(spellings.get(name, ())) > 1)
+    return replace(layout, merged=merged) if merged else layout
 
 
 def _split_parent(images):
@@ -149,6 +159,48 @@ def split_indices(splits, labels, validation_fraction, train_subset=None, seed=D
     if train_subset is not None and train_subset < len(train):
         train = train[stratified_split(labels[train], train_subset, seed)[0]]
     return train, validation, test
+
+
+def check_enough_images(splits, labels, class_names, validation_fraction, title):
+    """Refuse, before any training, a dataset whose splits would leave the training, validation or test part empty.
+
+    The message says how many images per class the same layout needs: the fewest for which the rules of
+    `split_indices` give every split at least one image and the training part every class.
+    """
+    import numpy as np
+
+    needed = images_needed(splits, labels, len(class_names), validation_fraction)
+    if needed is None:
+        return
+    splits, labels = np.asarray(splits), np.asarray(labels)
+    train_counts = np.bincount(labels[splits == TRAIN], minlength=len(class_names))
+    smallest = int(np.argmin(train_counts))
+    raise DatasetError(f"{title!r} has too few photos to train and test a model: its class '{class_names[smallest]}' "
+                       f"has {train_counts[smallest]} training photo{'s' if train_counts[smallest] != 1 else ''}, which "
+                       f"leaves nothing to validate or test on. Add at least {needed} images per class and import the "
+                       f"photos again. Received: images per class={dict(zip(class_names, train_counts.tolist()))}")
+
+
+def images_needed(splits, labels, num_classes, validation_fraction=0.1) -> int | None:
+    """None when the splits are usable; otherwise the fewest training images per class that would make them so."""
+    import numpy as np
+
+    splits, labels = np.asarray(splits), np.asarray(labels)
+    if _splits_are_usable(splits, labels, num_classes, validation_fraction):
+        return None
+    given = splits != TRAIN
+    return next((count for count in range(2, 1001) if _splits_are_usable(
+        np.concatenate([splits[given], np.full(count * num_classes, TRAIN)]),
+        np.concatenate([labels[given], np.repeat(np.arange(num_classes), count)]),
+        num_classes, validation_fraction)), 1000)
+
+
+def _splits_are_usable(splits, labels, num_classes, validation_fraction):
+    """Whether split_indices gives non-empty train, validation and test parts, with every class in train."""
+    import numpy as np
+
+    train, validation, test = split_indices(splits, labels, validation_fraction)
+    return bool(len(validation) and len(test) and len(np.unique(labels[train])) == num_classes)
 
 
 def stratified_split(labels, count, seed):

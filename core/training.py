@@ -16,7 +16,7 @@ import tensorflow as tf
 from core.augment import build_augmenter
 from core.card import ModelCard, trained_card
 from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
-from core.datasets import load_dataset
+from core.datasets import check_trainable, load_dataset
 from core.errors import TrainingCancelled
 from core.evaluation import Evaluation, evaluate
 from core.models import build_model, head, set_fine_tuning
@@ -229,7 +229,11 @@ def evaluation_batch_size(input_shape) -> int:
 
 
 def load_dataset_for(config: TrainConfig, root=None):
-    """Load exactly the data slice that `config` asks for (an imported dataset from the registry at `root`)."""
+    """Load exactly the data slice that `config` asks for (an imported dataset from the registry at `root`).
+
+    An imported dataset too small to give every split a photo is refused here, before it is decoded or trained on.
+    """
+    check_trainable(root, config.dataset, config.validation_fraction)
     return load_dataset(
         config.dataset,
         train_subset=config.train_subset,

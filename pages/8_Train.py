@@ -134,8 +134,12 @@ st.subheader(config.title)
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
     from core.lint import lint
+    from core.datasets import check_trainable
+    from core.shapes import check_model_size
 
     info = dataset_info(config.dataset, ui.registry().root)
+    check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
+    check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
         st.warning(warning)
 

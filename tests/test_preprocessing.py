@@ -30,15 +30,26 @@ def exif_rotated_jpeg(rng) -> bytes:
     return buffer.getvalue()
 
 
+def large_cutout(rng) -> Image.Image:
+    """A 2,400 x 2,100 photo with a transparent border: large enough to be reduced before it is prepared."""
+    image = photo("round", rng, (2400, 2100)).convert("RGBA")
+    alpha = np.zeros((2100, 2400), np.uint8)
+    alpha[150:-150, 200:-200] = 255
+    image.putalpha(Image.fromarray(alpha))
+    return image
+
+
 @pytest.fixture(scope="module")
 def odd_photos():
-    """{path in the zip: bytes}: a wide PNG, a tall JPEG, a tiny PNG and an EXIF-rotated JPEG, among ordinary photos."""
+    """{path in the zip: bytes}: a wide PNG, a tall JPEG, a tiny PNG, an EXIF-rotated JPEG and a large see-through PNG,
+    among ordinary photos."""
     rng = np.random.default_rng(11)
     odd = {
         "round/wide.png": encode(photo("round", rng, (400, 100))),
         "round/tiny.png": encode(photo("round", rng, (20, 15))),
         "angular/tall.jpg": encode(photo("angular", rng, (90, 360)), "JPEG"),
         "angular/sideways.jpg": exif_rotated_jpeg(rng),
+        "round/large-cutout.png": encode(large_cutout(rng)),  # reduced 2x after decoding (core.pixels), band by band
     }
     return odd, photo_files({"train": 6}, size=(160, 120), image_format="JPEG", split_folders=False, seed=3)
 

@@ -35,7 +35,7 @@ def record(area: str, tried: str, count: int, outcome: str, lost: int = 0):
     print(f"[robustness] {area} | {tried} | {count} | {outcome} | lost {lost}")
 
 
-AREAS = ["Uploads", "Dataset zips", "Model files", "Registry faults", "Command line", "Load", "Exposure"]
+AREAS = ["Uploads", "Memory", "Dataset zips", "Model files", "Registry faults", "Command line", "Train page", "Load", "Exposure"]
 
 
 def table_markdown(rows=None) -> str:

@@ -225,6 +225,10 @@ def broken_files(folder: Path, good: Path) -> list[ModelCase]:
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(folder / "tabular.keras")
     image_inputs = keras.Input((28, 28, 1))
     keras.Model(image_inputs, keras.layers.Conv2D(2, 3)(image_inputs)).save(folder / "segmenter.keras")
+    for name, shape in (("line", (1, 512, 3)), ("tiny", (4, 4, 1)), ("strip", (16, 200, 3)), ("bands", (32, 32, 6))):
+        odd_inputs = keras.Input(shape)
+        keras.Model(odd_inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(odd_inputs))).save(
+            folder / f"{name}.keras")
     return cases + [
         ModelCase("text file named .keras", folder / "notes.keras", "not a valid .keras file"),
         ModelCase("empty .keras", folder / "empty.keras", "not a valid .keras file"),
@@ -238,6 +242,12 @@ def broken_files(folder: Path, good: Path) -> list[ModelCase]:
                   "not an image classifier this app can use"),
         ModelCase("standard layers, image in and image out", folder / "segmenter.keras",
                   "not an image classifier this app can use"),
+        ModelCase("an image classifier with a 1x512 input", folder / "line.keras",
+                  "1x512-pixel images, which no photo can sensibly fill.*at least 8 pixels a side and at most 8:1"),
+        ModelCase("an image classifier with a 4x4 input", folder / "tiny.keras", "4x4-pixel images, which no photo"),
+        ModelCase("an image classifier with a 16x200 input (12.5:1)", folder / "strip.keras", "16x200-pixel images"),
+        ModelCase("an image classifier with 6 input channels", folder / "bands.keras",
+                  "not an image classifier this app can use.*1 or 3 channels"),
     ], with_slip
 
 
@@ -256,6 +266,10 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
     slip_entry = registry.import_model(with_slip, class_names=["a", "b", "c"])  # extra entries are never extracted
     entry = registry.import_model(good, class_names=["a", "b", "c"])
     assert {card.key for card in registry.list_entries()} == {entry.key, slip_entry.key}
+    with pytest.raises(ModelFileError, match=r"imported before as \w+ with the class names \['a', 'b', 'c'\].*delete it"):
+        registry.import_model(good, class_names=["cat", "dog", "owl"])  # once silently kept the old names
+    assert registry.import_model(good, class_names=["a", "b", "c"]).key == entry.key  # the same names: the same entry
+    assert list(registry.get(entry.key).card.class_names) == ["a", "b", "c"]
     assert not Path("/tmp/escaped.txt").exists() and not (folder.parent.parent / "escaped.txt").exists()
     outside = changed(before, snapshot(tmp_path.parent, skip=registry_root))
     assert outside == [], f"written outside the registry: {outside}"
@@ -267,6 +281,8 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
     for case in cases:
         record("Model files", case.kind, 1, "refused with a message naming the file")
     record("Model files", ".keras with extra '../' and absolute entries", 1, "imported as a file; nothing extracted")
+    record("Model files", "the same .keras imported again with other class names", 1,
+           "refused with a message naming the kept names and how to rename (delete, import again); the entry unchanged")
 
 
 def test_the_models_page_refuses_a_hostile_upload_with_a_hostile_name(workshop, trained_registry, tmp_path):
