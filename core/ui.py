@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
-from core.errors import CoreError
+from core.errors import CoreError, student_message
 from core.jobs import JobRunner
 from core.paths import registry_root
 from core.registry import Registry
@@ -137,11 +137,11 @@ def markdown_table(rows: list[dict]) -> str:
 
 @contextlib.contextmanager
 def guard():
-    """Show a CoreError as a friendly message and stop the page; never a traceback."""
+    """Show a CoreError in a student's words (exact values go to the log) and stop the page; never a traceback."""
     try:
         yield
     except CoreError as error:
-        st.error(str(error))
+        st.error(student_message(error))
         st.stop()
 
 
@@ -218,7 +218,7 @@ def teacher_sidebar():
                     st.session_state["classroom_teacher_pass"] = current.unlock(attempt, session_id())
                     st.rerun()
                 except CoreError as error:
-                    st.error(str(error))
+                    st.error(student_message(error))
 
 
 def training_panel(configs: dict, key: str, button_label: str = "Train", beside_button=None) -> dict | None:
@@ -240,7 +240,8 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     for name, status in statuses.items():
         if status.state in ("failed", "cancelled"):
             prefix = f"{name}: " if len(configs) > 1 else ""
-            (st.error if status.state == "failed" else st.info)(prefix + (status.message or f"training {status.state}."))
+            (st.error if status.state == "failed" else st.info)(
+                prefix + (student_message(status.message) if status.message else f"training {status.state}."))
     start_now = beside_button() if beside_button else False
     if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
         with guard():
@@ -467,7 +468,7 @@ def webcam_classes(key: str):
         try:
             classes.add(chosen, shot.getvalue())
         except CoreError as error:
-            st.session_state[f"{key}_webcam_error"] = str(error)
+            st.session_state[f"{key}_webcam_error"] = student_message(error)
         forget_upload(f"{key}_camera")  # a fresh camera for the next shot
         st.rerun()
     show_pending_error(f"{key}_webcam_error")

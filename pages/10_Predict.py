@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, outputs, ui
+from core.errors import student_message
 from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -116,7 +117,7 @@ def show_output_arithmetic(prediction):
 def show_prediction(prediction, file_id):
     """The photo, the model's input, its probabilities (or raw scores), the notes and where it looked."""
     if prediction.error:
-        st.error(prediction.error)
+        st.error(student_message(prediction.error))
         return
     photo, seen, chart = st.columns([2, 1, 3])
     drawn = prediction.filename == DRAWING_NAME

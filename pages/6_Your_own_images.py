@@ -8,7 +8,7 @@ from core import charts, ui
 from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
 from core.config import TrainConfig
 from core.datasets import split_table
-from core.errors import CoreError
+from core.errors import CoreError, student_message
 from core.folders import add_validation, import_zip
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
@@ -56,7 +56,7 @@ def zip_uploader(label, key_prefix, importer, text):
                 report = importer(path, ui.progress_callback(text), upload.name.rsplit(".", 1)[0])
             st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
         except CoreError as error:
-            st.session_state[f"{key_prefix}_error"] = str(error)
+            st.session_state[f"{key_prefix}_error"] = student_message(error)
         st.rerun()
     ui.show_pending_error(f"{key_prefix}_error")
 
