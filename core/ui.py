@@ -34,6 +34,11 @@ LESSONS = [
     ("pages/6_Your_own_images.py", "Your own images", "upload a zip of class folders and train on it"),
     ("pages/7_Transfer_learning.py", "Transfer learning", "reuse a trained network on little data"),
 ]
+# About how long each lesson takes a student, reading and trying its controls (trainings included), for Home's path.
+LESSON_MINUTES = {"pages/1_Hello_neuron.py": 5, "pages/2_Datasets.py": 5, "pages/3_Convolutions.py": 10,
+                  "pages/4_Augmentation.py": 10, "pages/5_Inside_the_network.py": 10, "pages/6_Your_own_images.py": 20,
+                  "pages/7_Transfer_learning.py": 15, "pages/8_Train.py": 15, "pages/9_Compare.py": 10,
+                  "pages/10_Predict.py": 5}
 EXPERIMENTS = [
     ("pages/8_Train.py", "Train", "move sliders, retrain, watch the curves"),
     ("pages/9_Compare.py", "Compare", "DNN vs CNN, side by side, with a significance test"),
@@ -332,20 +337,25 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
 
 
 def entry_label(card) -> str:
-    """A model as a picker shows it: title, test accuracy, key."""
-    accuracy = f"{card.test_accuracy:.1%}" if card.test_accuracy is not None else "n/a"
-    return f"{card.title} · {accuracy} · {card.key}"
+    """A model as a picker shows it: title, then test accuracy and on how many test images (the key stays in Models)."""
+    if card.test_accuracy is None:
+        return f"{card.title} · imported, not tested here · {card.key}"
+    return f"{card.title} · {card.test_accuracy:.1%} on {card.dataset.test_images or 0:,} test images"
 
 
-def model_picker(label: str, key: str, cards: list | None = None, index: int = 0) -> str | None:
-    """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty)."""
+def model_picker(label: str, key: str, cards: list | None = None, index: int = 0, help: str | None = None) -> str | None:
+    """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty).
+
+    `index` is the model the lesson means (see core.guide), chosen until the student picks another.
+    """
     cards = registry().list_entries() if cards is None else cards
     if not cards:
         st.info("No models in the registry yet. Train one on the **Train** or **Compare** page, "
                 "or run `python -m core warmup`.")
         return None
     labels = {card.key: entry_label(card) for card in cards}
-    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1))
+    reset_if_invalid(key, labels.__contains__, cards[min(index, len(cards) - 1)].key)
+    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1), help=help)
 
 
 def show_code(*functions, label: str = "Show the code"):

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.guide import article
 
 SAMPLES = 6
 
@@ -81,7 +82,7 @@ true_class, predicted = class_names[data.y_test[form["index"]]], class_names[eva
 confidence = float(evaluation.probabilities[form["index"]].max())
 left, right = st.columns([1, 4])
 left.image(ui.displayable(image), caption=f"input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}", width=140)
-right.markdown(f"This is a **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
+right.markdown(f"This is {article(true_class)} **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
     activations = layer_activations(model, image)

@@ -78,8 +78,8 @@ def show_task(class_names):
 
     units, _, loss = head(len(class_names))
     st.markdown((f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
-                 f"whose output is the probability that the image is a *{class_names[1]}* (so 1 − that for "
-                 f"*{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
+                 f"whose output is the probability of class *{class_names[1]}* (so 1 − that is the "
+                 f"probability of class *{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
                  f"in `Dense({units}, activation='softmax')`: one probability per class, adding up to 1. The labels are "
                  f"class numbers 0…{units - 1}.") + f" The loss is **`{loss}`**.")
 

@@ -7,6 +7,7 @@ from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
+from core.guide import default_base_key
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
                            experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
@@ -75,7 +76,8 @@ if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
     st.stop()
 keys = [card.key for card in cards]
-base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(BASE_CNN.key) if BASE_CNN.key in keys else 0)
+base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(default_base_key(cards, BASE_CNN)),
+                           help="Chosen first: the CNN above if it is trained, else the one trained on the most images.")
 with ui.guard():
     base_config, base_shape = base_architecture(base_key, registry)
     base_entry = registry.get(base_key)
