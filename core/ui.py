@@ -240,6 +240,7 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     pending = {name: config for name, config in configs.items() if entries[name] is None}
     statuses = {name: runner().status(config.key) for name, config in pending.items()}
     if any(status.state in ("queued", "running") for status in statuses.values()):
+        watch(config.key for config in pending.values())
         live_trainings(pending, cancel_key=f"{key}_cancel_button")
         return None
     for name, status in statuses.items():
@@ -252,8 +253,19 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
         with guard():
             for config in pending.values():
                 runner().submit(config, session=session_id())
+        watch(config.key for config in pending.values())
         st.rerun()
     return None
+
+
+def watch(keys):
+    """Remember that this session saw these keys train, so their result can say "Trained just now"."""
+    st.session_state.setdefault("classroom_watched", set()).update(keys)
+
+
+def trained_here(key: str) -> bool:
+    """True when this session started or watched the training of `key` (see `watch`)."""
+    return key in st.session_state.get("classroom_watched", set())
 
 
 def history_charts(histories: dict[str, list[dict]], container=None):
@@ -278,6 +290,11 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
         done, epochs = len(status.progress), status.epochs or configs[name].epochs
         if status.state == "queued":
             text = f"{name}: {queue_text(status)}"
+        elif status.first_epoch_batches and not done:  # the first epoch: its batches, not "epoch 0 of 12"
+            batch, batches = status.first_epoch_batches
+            st.progress(min(1.0, batch / batches / epochs), text=f"{name}: running, epoch 1 of {epochs}: batch {batch:,} "
+                                                                   f"of {batches:,}")
+            continue
         else:
             eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
             where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
@@ -372,12 +389,56 @@ def displayable(image):
 
 @st.cache_data(max_entries=4, show_spinner="Exporting…")
 def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
-    """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite."""
+    """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite; the file is named by its title."""
     import tempfile
+
+    from core.guide import safe_file_name
 
     with tempfile.TemporaryDirectory() as folder:
         path = registry().export(key, fmt, folder)
-        return Path(path).name, Path(path).read_bytes()
+        suffix = "_saved_model.zip" if fmt == "savedmodel" else Path(path).suffix
+        return safe_file_name(registry().get(key).title, suffix), Path(path).read_bytes()
+
+
+def delete_and_restore(cards: list):
+    """The teacher's delete (pick models by title, then confirm a list that names them) and the trash's restore."""
+    from core.trash import KEEP_DAYS, list_trash
+
+    titles = {card.key: card.title for card in cards}
+    pending = [key for key in st.session_state.get("models_pending_delete", []) if key in titles]
+    with st.expander("Delete models", expanded=bool(pending)):
+        if pending:
+            st.warning(f"Delete {len(pending)} model{'s' if len(pending) != 1 else ''}? They go to the trash and can be "
+                       f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending))
+            yes, no = st.columns(2)
+            if yes.button(f"Yes, delete {len(pending)}", type="primary", key="models_confirm_delete_button"):
+                with guard():
+                    for key in pending:
+                        teacher.delete_model(registry(), gate(), teacher_pass(), key)
+                    load_model.clear()
+                st.session_state.pop("models_pending_delete", None)
+                st.rerun()
+            if no.button("Cancel", key="models_cancel_delete_button"):
+                st.session_state.pop("models_pending_delete", None)
+                st.rerun()
+        else:
+            chosen = st.multiselect("Models to delete", list(titles), format_func=titles.get, key="models_to_delete",
+                                    placeholder="Choose by title…")
+            if st.button("Delete…", disabled=not chosen, key="models_delete_button"):
+                st.session_state["models_pending_delete"] = chosen
+                st.session_state.pop("models_to_delete", None)
+                st.rerun()
+    trashed = list_trash(registry().root)
+    if trashed:
+        with st.expander(f"Recently deleted ({len(trashed)}): restore"):
+            for index, item in enumerate(trashed):
+                text, button = st.columns([4, 1])
+                text.markdown(f"**{item.title}** — deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
+                              f"{item.restorable_until:%Y-%m-%d}")
+                if button.button("Restore", key=f"models_restore_{index}_button"):
+                    with guard():
+                        teacher.restore_model(registry(), gate(), teacher_pass(), item.key)
+                    st.rerun()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

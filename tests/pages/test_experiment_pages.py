@@ -103,11 +103,11 @@ def test_train_page_trains_a_new_config_in_the_background(registry_root):
     at.button(key="train_start_button").click().run()
     assert not at.exception
     deadline = time.monotonic() + 180
-    while "Trained before" not in texts(at) and time.monotonic() < deadline:
+    while "Trained just now" not in texts(at) and time.monotonic() < deadline:
         time.sleep(1)
         at.run()
         assert not at.exception
-    assert "Trained before" in texts(at)
+    assert "Trained just now" in texts(at)
     assert float(at.metric[0].value.rstrip("%")) > 20
 
 
