@@ -333,7 +333,7 @@ def queue_text(status) -> str:
     return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading model…")
+@st.cache_resource(max_entries=8, show_spinner="Loading the model (the first time also starts TensorFlow: a few seconds)…")
 def load_model(key: str):
     """A registered model, loaded once per server and shared (never fitted)."""
     return registry().load_model(key)
@@ -344,7 +344,8 @@ def load_evaluation(key: str):
     return registry().load_evaluation(key)
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading data…")
+@st.cache_resource(max_entries=6, show_spinner="Loading the images: the first time reads the dataset's files and splits "
+                                               "them into training, validation and test images (a few seconds)…")
 def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1):
     """A dataset's arrays, shared by all sessions without copying."""
     from core.datasets import load_dataset as load
