@@ -57,6 +57,6 @@ _PATH = re.compile(r"(?<![\w:/.~])(?:~/|/[\w.+-]+/)(?:[\w.+-]+/?)*")
 def student_message(error: Exception | str) -> str:
     """The message of `error` in a student's words: no "Received: ..." values and no file paths (they go to the log)."""
     text = str(error)
-    logging.getLogger("cnnclassroom").info("Shown to a student in plain words: %s", text)
+    logging.getLogger("cnnclassroom").warning("Shown to a student in plain words: %s", text)
     plain = _PATH.sub("a folder on the server", _RECEIVED.sub("", text)).strip()
     return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."

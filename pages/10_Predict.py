@@ -30,7 +30,7 @@ with ui.guard():
     model = ui.load_model(key)
 card = entry.card
 shape = card.input_shape
-st.caption(f"{entry.title} · input {shape[0]}×{shape[1]}×{shape[2]}")
+st.caption(f"Input {shape[0]}×{shape[1]}×{shape[2]} · registry key `{key}`")
 st.info(classes_note(card), icon="ℹ️")
 ui.show_model_warnings(key)
 output_kind = outputs.output_kind(model, len(card.class_names))

@@ -50,8 +50,8 @@ def seed_repeats(entries, names, p_values):
 
 st.subheader("DNN vs CNN in one click")
 left, right = st.columns(2)
-datasets = [info.name for info in list_datasets(ui.registry().root) if info.available and not info.name.startswith("folder:")]
-dataset = left.selectbox("Dataset", datasets, key="compare_dataset")
+infos = {info.name: info for info in list_datasets(ui.registry().root) if info.available and not info.name.startswith("folder:")}
+dataset = left.selectbox("Dataset", list(infos), key="compare_dataset", format_func=lambda name: infos[name].title)
 subset = right.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset")
 pair = classic_pair(dataset, None if subset == "all" else subset)
 pair_keys = [config.key for config in pair]
