@@ -99,7 +99,7 @@ def test_transfer_defaults_to_the_cnn_trained_on_the_most_data_not_the_newest(gu
     watched.open(f"{guide_server}/Transfer_learning")
     chosen = watched.page.get_by_role("combobox", name="Base CNN").input_value()
     assert guide_registry.get(PAIR[1].key).title in chosen and newest_cnn.title not in chosen
-    assert f"learned from {SUBSET:,} fashion_mnist" in watched.page.inner_text("[data-testid=stMain]")
+    assert f"learned from {SUBSET:,} Fashion-MNIST images" in watched.page.inner_text("[data-testid=stMain]")
     watched.assert_clean()
     watched.page.close()
 
