@@ -118,8 +118,8 @@ def show_entry(entry):
     """A trained model: headline numbers, curves, summary."""
     card = entry.card
     cols = st.columns(4)
-    cols[0].metric("test accuracy", f"{card.test_accuracy:.2%}", help=f"On {card.dataset.test_images or 0:,} test images "
-                   "the network never trained on.")
+    cols[0].metric(f"test accuracy ({card.dataset.test_images or 0:,} images)", f"{card.test_accuracy:.2%}",
+                   help="Measured on test images the network never trained on.")
     cols[1].metric("parameters", f"{card.params.total:,}")
     cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
     cols[3].metric("epochs run", f"{card.epochs_run} / {card.epochs_planned}")
