@@ -32,8 +32,9 @@ with path_column:
 with ready_column:
     st.subheader("Ready to use")
     here = [info.title for info in datasets if info.available]
-    st.markdown(f"**{len(cards)} model{'s' if len(cards) != 1 else ''}** ready and **{len(here)} datasets** on this "
-                f"machine: {', '.join(here)}.")
+    trained_count = sum(1 for card in cards if not card.imported)
+    st.metric("models ready", len(cards), help=f"{trained_count} trained here, {len(cards) - trained_count} imported")
+    st.markdown(f"**{len(here)} datasets** on this machine: {', '.join(here)}.")
     if active_jobs:
         st.caption(f"{len(active_jobs)} training job(s) running or queued right now.")
     if not cards:
