@@ -19,7 +19,10 @@ OUTPUT = PROJECT / "docs" / "screenshots"
 
 def save(watched: Watched, name: str, height: int = 1400):
     watched.page.set_viewport_size({"width": 1400, "height": height})
-    watched.page.wait_for_timeout(500)
+    watched.page.wait_for_function(  # every Plotly chart drawn (they render after the page's run has finished)
+        "[...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(chart => chart.querySelector('.main-svg'))",
+        timeout=60_000)
+    watched.page.wait_for_timeout(1000)
     watched.page.screenshot(path=str(OUTPUT / f"{name}.png"))
     print(f"wrote {OUTPUT / name}.png")
 
