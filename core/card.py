@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from core.config import TrainConfig
 from core.errors import RegistryError
 
-CARD_VERSION = 4  # 1: the same layout without "card_version"; 2: without "warnings"; 3: without "preprocessing"
+CARD_VERSION = 5  # 1: the same layout without "card_version"; 2: without "warnings"; 3: without "preprocessing";
+# 4: without the dataset's "title"
 PREPROCESSING_BEFORE_V4 = {"folder": "stretch", "other": "pad"}  # what older code did: folder photos were stretched
 
 
@@ -30,6 +31,7 @@ class DatasetFacts:
     train_images: int | None = None
     validation_images: int | None = None
     test_images: int | None = None
+    title: str | None = None  # the dataset's readable name ('Horses or humans'); None in cards before version 5
 
     @property
     def num_classes(self) -> int:
@@ -142,7 +144,7 @@ class ModelCard:
             "imported": self.imported,
             "config": self.config.canonical().to_dict() if self.config else None,
             "dataset": {
-                "name": dataset.name, "source": dataset.source, "fingerprint": dataset.fingerprint,
+                "name": dataset.name, "title": dataset.title, "source": dataset.source, "fingerprint": dataset.fingerprint,
                 "class_names": list(dataset.class_names), "num_classes": dataset.num_classes,
                 "input_shape": list(dataset.input_shape),
                 "sizes": {"train": dataset.train_images, "validation": dataset.validation_images, "test": dataset.test_images},
@@ -173,14 +175,18 @@ class ModelCard:
         try:
             dataset, sizes = data["dataset"], data["dataset"].get("sizes") or {}
             timings, test = data.get("timings") or {}, data.get("test") or {}
+            config = TrainConfig.from_dict(data["config"]) if data.get("config") else None
             return cls(
                 key=data["key"],
-                title=data.get("title") or data["key"],
-                config=TrainConfig.from_dict(data["config"]) if data.get("config") else None,
+                # A trained model's title is made from its config, so cards written before titles named every setting
+                # read with today's unique title; an imported model keeps the title it was given.
+                title=config.describe(dataset.get("title")) if config else data.get("title") or data["key"],
+                config=config,
                 dataset=DatasetFacts(
                     class_names=tuple(dataset["class_names"]), input_shape=tuple(int(side) for side in dataset["input_shape"]),
                     name=dataset.get("name"), source=dataset.get("source"), fingerprint=dataset.get("fingerprint"),
                     train_images=sizes.get("train"), validation_images=sizes.get("validation"), test_images=sizes.get("test"),
+                    title=dataset.get("title"),
                 ),
                 params=ParameterCounts(**data["params"]),
                 layers=tuple(LayerSummary(row["layer"], row["type"], row["output shape"], int(row["parameters"]),
@@ -214,12 +220,12 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
     """The card of a model just trained from `config` on `dataset` and evaluated on its test split."""
     return ModelCard(
         key=config.key,
-        title=config.title,
+        title=config.describe(dataset.title),
         config=config.canonical(),
         dataset=DatasetFacts(
             class_names=tuple(dataset.class_names), input_shape=tuple(dataset.input_shape), name=dataset.name,
             source=dataset.source, fingerprint=dataset.fingerprint, train_images=len(dataset.x_train),
-            validation_images=len(dataset.x_val), test_images=len(dataset.x_test),
+            validation_images=len(dataset.x_val), test_images=len(dataset.x_test), title=dataset.title,
         ),
         params=parameter_counts(model),
         layers=layer_summaries(model),

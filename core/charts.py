@@ -180,7 +180,8 @@ def scores_figure(names: list[str], values: list[float], title: str, value_title
     figure = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[: len(names)],
                               text=[f"{value:.1%}" for value in values], textposition="auto"))
     if baseline is not None:
-        figure.add_hline(y=baseline, line_dash="dot", annotation_text="chance")
+        figure.add_hline(y=baseline, line_dash="dot", annotation_text=f"chance ({baseline:.0%})",
+                         annotation_position="top left")  # inside the plot, so the label is never clipped
     figure.update_layout(title=title, xaxis_title="model", yaxis_title=value_title, yaxis_range=[0, 1],
                          height=340, margin={"t": 50, "b": 10})
     return figure

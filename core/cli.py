@@ -1,4 +1,7 @@
-"""The command line: `python -m core train|list|show|compare|export|import|delete|datasets|warmup`."""
+"""The command line: `python -m core train|list|show|compare|export|import|delete|restore|datasets|warmup|doctor`.
+
+Just over 400 lines: one parser and one short handler per command, which read best side by side in one file.
+"""
 
 import argparse
 import dataclasses
@@ -69,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--title")
     importing.set_defaults(handler=command_import)
 
-    delete = commands.add_parser("delete", help="delete a model from the registry")
-    delete.add_argument("key")
+    delete = commands.add_parser("delete", help="move models to the registry's trash (restorable for a week)")
+    delete.add_argument("keys", nargs="+", metavar="key")
     delete.set_defaults(handler=command_delete)
+    restore = commands.add_parser("restore", help="bring a deleted model back from the trash; without a key, list the trash")
+    restore.add_argument("key", nargs="?")
+    restore.set_defaults(handler=command_restore)
 
     datasets = commands.add_parser("datasets", help="which datasets are here and from where; import or get photo datasets")
     datasets.set_defaults(handler=command_datasets)
@@ -89,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
 
-    doctor = commands.add_parser("doctor", help="check the registry: heal the index and remove leftovers of killed runs")
+    doctor = commands.add_parser("doctor", help="check the registry: heal the index, remove leftovers of killed runs, "
+                                 "empty the trash")
     doctor.set_defaults(handler=command_doctor)
 
     worker = commands.add_parser("worker")  # internal (started by the job queue): no help, so not listed
@@ -275,9 +282,28 @@ def command_import(arguments):
 
 def command_delete(arguments):
     from core.registry import Registry
+    from core.trash import KEEP_DAYS
 
-    Registry(arguments.root).delete(arguments.key)
-    print(f"deleted {arguments.key}")
+    registry = Registry(arguments.root)
+    for key in arguments.keys:
+        item = registry.delete(key)
+        print(f"moved to the trash: {key}  {item.title}")
+    print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor` empties the trash")
+
+
+def command_restore(arguments):
+    from core.registry import Registry
+    from core.trash import list_trash
+
+    registry = Registry(arguments.root)
+    if arguments.key:
+        print(f"restored {arguments.key}  {registry.restore(arguments.key).title}")
+        return
+    items = list_trash(registry.root)
+    for item in items:
+        print(f"{item.key}  deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
+              f"{item.restorable_until:%Y-%m-%d %H:%M}  {item.title}")
+    print(f"{len(items)} deleted model(s) in the trash")
 
 
 def command_datasets(arguments):
@@ -365,11 +391,15 @@ def command_warmup(arguments):
 def command_doctor(arguments):
     from core.registry import Registry
 
+    from core.trash import empty_trash
+
     registry = Registry(arguments.root)
     removed = registry.clean_partial()
     problems = registry.heal()
     for name in removed:
         print(f"removed leftover of an interrupted run: {name}")
+    for item in empty_trash(registry.root):
+        print(f"emptied from the trash: {item.key}  {item.title}")
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")

@@ -198,18 +198,56 @@ class TrainConfig:
 
     @property
     def title(self) -> str:
-        """A short human description, e.g. 'CNN 32-64 / Dense 128 on fashion_mnist'."""
+        """A readable name, unique for different configs: 'CNN 32-64 / Dense 128 on Fashion-MNIST, 5 epochs · seed 3'."""
+        return self.describe()
+
+    def describe(self, dataset_title: str | None = None) -> str:
+        """The title, naming the dataset by `dataset_title` (an imported folder's own title) when given.
+
+        The body names the network, the data and the epochs; every other setting that differs from
+        TrainConfig's defaults follows after a dot, so two different configs never share a title.
+        """
         dense = "-".join(map(str, self.hidden_units)) or "none"
         if self.family == "dnn":
             body = f"DNN Dense {dense}"
         elif self.family == "cnn":
             body = f"CNN {'-'.join(map(str, self.filters))} / Dense {dense}"
         else:
+            base = self.base_model.removeprefix(REGISTRY_BASE_PREFIX)
+            base = f"registry CNN {base}" if self.base_model.startswith(REGISTRY_BASE_PREFIX) else base
             mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
             mode += ", one phase" if self.fine_tune_layers and self.fine_tune_phases == 1 else ""
-            body = f"Transfer {self.base_model} ({mode})"
+            body = f"Transfer {base} ({mode}) / Dense {dense}"
         subset = f" ({self.train_subset:,} images)" if self.train_subset else ""
-        return f"{body} on {self.dataset}{subset}, {self.epochs} epochs"
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        title = f"{body} on {dataset_title or dataset_display_name(self.dataset)}{subset}, {epochs}"
+        settings = self.distinguishing_settings()
+        return f"{title} · {', '.join(settings)}" if settings else title
+
+    def distinguishing_settings(self) -> list[str]:
+        """Every setting outside the title's body that differs from the default, in words ('seed 3', 'augmented (...)')."""
+        config, defaults = self.canonical(), TrainConfig()
+        words = {
+            "image_size": lambda size: f"{size}×{size} px",
+            "color_mode": lambda mode: "colour" if mode == "rgb" else "grayscale",
+            "validation_fraction": lambda fraction: f"validation {_number(fraction * 100)}%",
+            "activation": str,
+            "dropout_rate": lambda rate: f"dropout {_number(rate)}",
+            "kernel_size": lambda size: f"{size}×{size} kernels",
+            "conv_strides": lambda stride: f"stride {stride}",
+            "padding": lambda padding: f"{padding} padding",
+            "batch_norm": lambda on: "batch norm" if on else "no batch norm",
+            "optimizer": lambda name: {"sgd": "SGD", "rmsprop": "RMSprop"}.get(name, name.capitalize()),
+            "learning_rate": lambda rate: f"rate {_number(rate)}",
+            "lr_schedule": lambda schedule: schedule.replace("_", "-"),
+            "batch_size": lambda size: f"batch {size}",
+            "augmentation": _augmentation_words,
+            "stop_at_accuracy": lambda target: f"stop at {_number(target * 100)}%",
+            "early_stopping_patience": lambda patience: f"early stopping (patience {patience})",
+            "seed": lambda seed: f"seed {seed}",
+        }
+        return [describe(getattr(config, name)) for name, describe in words.items()
+                if getattr(config, name) != getattr(defaults, name)]
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -231,6 +269,31 @@ class TrainConfig:
     def from_json(cls, text: str) -> "TrainConfig":
         """Inverse of `to_json()`."""
         return cls.from_dict(json.loads(text))
+
+
+def dataset_display_name(name: str) -> str:
+    """A catalogue dataset's title ('Fashion-MNIST'); an imported folder's id when its title is not at hand."""
+    from core.catalogue import CATALOGUE  # imports no numpy; a lazy import, since the catalogue imports this module
+
+    return CATALOGUE[name][0] if name in CATALOGUE else name
+
+
+def _number(value) -> str:
+    """A number as short as it can be written without changing it (0.001, not 0.0010)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+def _augmentation_words(augmentation: "Augmentation") -> str:
+    """'augmented (rotation 15°, shift 0.1×0.1, zoom 0.1, flip)': every knob that is switched on."""
+    parts = [f"rotation {_number(augmentation.rotation_range)}°" if augmentation.rotation_range else "",
+             f"shift {_number(augmentation.width_shift_range)}×{_number(augmentation.height_shift_range)}"
+             if augmentation.width_shift_range or augmentation.height_shift_range else "",
+             f"shear {_number(augmentation.shear_range)}" if augmentation.shear_range else "",
+             f"zoom {_number(augmentation.zoom_range)}" if augmentation.zoom_range else "",
+             "flip" if augmentation.horizontal_flip else "",
+             f"{augmentation.fill_mode} fill" if augmentation.fill_mode != "nearest" else ""]
+    return f"augmented ({', '.join(part for part in parts if part)})"
 
 
 def validate_key(key: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.catalogue import (CLASS_NAMES, DATA_SEED, FOLDER_PREFIX, TEST_FRACTION, catalogue_source, check_name,
+from core.catalogue import (CATALOGUE, CLASS_NAMES, DATA_SEED, FOLDER_PREFIX, TEST_FRACTION, catalogue_source, check_name,
                             folder_source, read_manifest)
 from core.config import CHANNELS_BY_COLOR_MODE
 from core.dataset_files import catalogue_arrays
@@ -43,6 +43,7 @@ class Dataset:
     y_test: np.ndarray
     preprocessing: str = PREPROCESSING  # how a photo becomes an input (imaging.METHODS); Predict does the same
     split_sources: dict[str, str] | None = None  # where each split came from, for an imported dataset
+    title: str | None = None  # the readable name: the catalogue's title, or an imported folder's own
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -89,7 +90,7 @@ def load_dataset(name, *, train_subset=None, image_size=None, color_mode=None, v
 
     x_train, x_val, x_test = (_prepare(x, image_size, color_mode) for x in (x_rest[train], x_rest[val], x_test))
     arrays = [x_train, y_rest[train], x_val, y_rest[val], x_test, np.array(y_test)]
-    return Dataset(name, list(class_names), source, _fingerprint(arrays), *arrays)
+    return Dataset(name, list(class_names), source, _fingerprint(arrays), *arrays, title=CATALOGUE[name][0])
 
 
 def sample_by_class(dataset: Dataset, per_class: int, split: str = "train") -> dict[str, np.ndarray]:
@@ -184,7 +185,7 @@ def _folder_dataset(root, name, train_subset, image_size, color_mode, validation
         x_train, y_train = x_train[subset], y_train[subset]
     arrays = [x_train, y_train, x_val, y_val, x_test, y_test]
     return Dataset(name, list(class_names), folder_source(root, name), _fingerprint(arrays), *arrays,
-                   split_sources=manifest.get("split_sources"))
+                   split_sources=manifest.get("split_sources"), title=manifest.get("title"))
 
 
 def check_trainable(root, name, validation_fraction=0.1):

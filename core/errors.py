@@ -1,5 +1,8 @@
 """Typed errors. Each message says what happened, what was expected and how to fix it."""
 
+import logging
+import re
+
 
 class CoreError(Exception):
     """Base of every error that core raises on purpose; pages show its message as it is."""
@@ -43,3 +46,17 @@ class BudgetError(CoreError):
 
 class PermissionDenied(CoreError):
     """An action only the teacher may take on this server (delete, import, pin, the budget)."""
+
+
+# A page shows a student what happened and what to do; the exact values ("Received: ...", file paths) that help a
+# developer stay in the CLI's output and the server's log.
+_RECEIVED = re.compile(r"\s*\(?Received: .*\Z", re.DOTALL)
+_PATH = re.compile(r"(?<![\w:/.~])(?:~/|/[\w.+-]+/)(?:[\w.+-]+/?)*")
+
+
+def student_message(error: Exception | str) -> str:
+    """The message of `error` in a student's words: no "Received: ..." values and no file paths (they go to the log)."""
+    text = str(error)
+    logging.getLogger("cnnclassroom").warning("Shown to a student in plain words: %s", text)
+    plain = _PATH.sub("a folder on the server", _RECEIVED.sub("", text)).strip()
+    return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."

@@ -261,6 +261,23 @@ def _safe_divide(numerator, denominator):
     return np.divide(numerator, denominator, out=np.zeros_like(denominator), where=denominator > 0)
 
 
+def comparison_details(c: Comparison, name_a: str = "A", name_b: str = "B") -> str:
+    """The numbers behind the statement, signed the same way: the better model minus the other."""
+    better, worse, sign = (name_b, name_a, -1) if c.difference < 0 else (name_a, name_b, 1)
+    low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
+    return (f"{better} − {worse} = {sign * c.difference * 100:+.2f} points (95% CI {low:+.2f} to {high:+.2f}). Only "
+            f"{name_a} right on {c.only_a_right:,} images, only {name_b} right on {c.only_b_right:,}, of {c.n:,}; "
+            f"McNemar exact p = {c.p_value:.3g}.")
+
+
+VERDICT_TERMS = (
+    "**95% CI** (confidence interval): the range the true difference probably lies in, given that only these test "
+    "images were drawn; if it includes 0, either model could really be the better one.",
+    "**McNemar's p**: if both models were equally good, how often would their disagreements split this unevenly by "
+    "chance alone? Below 0.05 means rarely: the difference is unlikely to be luck of the test images.",
+)
+
+
 def _plain_english(comparison, name_a, name_b):
     """One or two sentences a student can read: who is better, by how much, and could it be noise."""
     c = comparison

@@ -112,6 +112,7 @@ class JobStatus:
     queue_position: int | None = None  # trainings ahead of this one (queued: in the fair order, plus the running ones)
     starts_in_seconds: float | None = None  # queued: about when it starts, once finished jobs give a speed
     placement: str | None = None  # where it runs: "this machine" or a Ray node
+    first_epoch_batches: tuple[int, int] | None = None  # (done, per epoch) while the first epoch runs
 
     @property
     def finished(self) -> bool:
@@ -262,11 +263,23 @@ class JobQueue:
             connection.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?)",
                                (validate_key(key), progress["epoch"], json.dumps(progress)))
 
+    def record_batches(self, key: str, done: int, total: int):
+        """Store how far the first epoch has got (row "epoch 0" of the progress table), until that epoch ends."""
+        self.record_progress(key, {"epoch": 0, "batch": done, "batches": total})
+
     def progress(self, key: str) -> list[dict]:
         """Per-epoch metrics recorded so far for `key`, in order."""
         with self.connect() as connection:
-            rows = connection.execute("SELECT data FROM progress WHERE key = ? ORDER BY epoch", (validate_key(key),)).fetchall()
+            rows = connection.execute("SELECT data FROM progress WHERE key = ? AND epoch > 0 ORDER BY epoch",
+                                      (validate_key(key),)).fetchall()
         return [json.loads(row["data"]) for row in rows]
+
+    def first_epoch_batches(self, key: str) -> tuple[int, int] | None:
+        """(batches done, batches in an epoch) while the first epoch of `key` runs, else None."""
+        with self.connect() as connection:
+            row = connection.execute("SELECT data FROM progress WHERE key = ? AND epoch = 0", (validate_key(key),)).fetchone()
+        data = json.loads(row["data"]) if row else None
+        return (data["batch"], data["batches"]) if data and data["batches"] else None
 
     def active(self) -> list[dict]:
         """Queued and running jobs, oldest first."""
@@ -322,8 +335,9 @@ class JobRunner:
         if state == "queued":
             self.ensure_worker()  # a worker that stopped (or was never started) is replaced
             ahead, starts_in = self.start_estimate(key)
-        epochs = parse_config(row["config"]).epochs
-        return JobStatus(key, state, message, self.queue.progress(key), epochs, ahead, starts_in, row["placement"])
+        epochs, progress = parse_config(row["config"]).epochs, self.queue.progress(key)
+        batches = self.queue.first_epoch_batches(key) if state == "running" and not progress else None
+        return JobStatus(key, state, message, progress, epochs, ahead, starts_in, row["placement"], batches)
 
     def start_estimate(self, key: str) -> tuple[int, float | None]:
         """(trainings ahead of queued job `key`, seconds until it starts or None while nothing has finished here)."""

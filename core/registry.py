@@ -8,6 +8,7 @@ It finds, publishes, lists, deletes, imports and exports; it never trains (that 
     models/.tmp-<key>-<id>/   an entry being built; moved into place with os.replace when complete
     locks/<key>.lock          held (flock) by the one process training or publishing <key>
     datasets/<id>/            imported folder datasets
+    trash/<key>-<when>-<id>/  deleted entries, restorable for a week (core.trash)
     jobs.sqlite               the training queue, owned by core.jobs
 
 Importing this module does not import TensorFlow; loading or importing a model does.
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import trash
 from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
@@ -306,19 +308,25 @@ class Registry:
         """The keys of every pinned entry."""
         return {path.parent.name for path in self.models_dir.glob(f"*/{PINNED_FILE}") if not path.parent.name.startswith(".")}
 
-    def delete(self, key: str):
-        """Remove entry `key` from disk and index; a pinned entry is refused."""
+    def delete(self, key: str) -> trash.TrashItem:
+        """Move entry `key` to the registry's trash (restorable for a week, core.trash); a pinned entry is refused."""
         directory = self.entry_dir(key)
         if not directory.exists():
             raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
         if self.is_pinned(key):
             raise RegistryError(f"Model {key} is pinned for a lesson, so it cannot be deleted. Unpin it first (Models "
                                 f"page, teacher mode), then delete it.")
-        trash = self.models_dir / f"{TEMP_PREFIX}{key}-deleted-{uuid.uuid4().hex[:8]}"
-        os.replace(directory, trash)  # atomic: the entry disappears at once
-        shutil.rmtree(trash, ignore_errors=True)
+        title = self.get(key).title if self.has(key) else key
+        item = trash.move_to_trash(self.root, directory, key, title)
         with self._connect() as connection:
             connection.execute("DELETE FROM entries WHERE key = ?", (key,))
+        return item
+
+    def restore(self, key: str) -> Entry:
+        """Bring the newest deleted copy of `key` back from the trash."""
+        trash.restore_from_trash(self.root, key, self.entry_dir(key))
+        self._index(self.get(key).card)
+        return self.get(key)
 
     # ----- Import and export -----------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 The passphrase comes from $CNNCLASSROOM_TEACHER_PASSPHRASE or Streamlit's secrets (`teacher_passphrase`);
 `TeacherGate.from_passphrase` keeps only a salted scrypt hash of it. A session that unlocks gets a
 `TeacherPass` (a random token the gate remembers); the teacher's actions call `require_teacher(gate, pass_)`
-before they act: delete, import, pin and unpin lesson models, the per-job budget — and restoring a deleted
-model, later. Wrong passphrases are refused and rate-limited, per session and across the server.
+before they act: delete, import, pin and unpin lesson models, the per-job budget, and restore a deleted model
+from the trash. Wrong passphrases are refused and rate-limited, per session and across the server.
 """
 
 import hashlib
@@ -133,9 +133,15 @@ def _hash(passphrase: str, salt: bytes) -> bytes:
 
 
 def delete_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, key: str):
-    """Delete entry `key` (refused for students, and for a pinned entry)."""
+    """Move entry `key` to the trash (refused for students, and for a pinned entry); returns the trash item."""
     require_teacher(gate, teacher_pass, "delete models")
-    registry.delete(key)
+    return registry.delete(key)
+
+
+def restore_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, key: str):
+    """Bring a deleted model back from the trash (refused for students: deleting and restoring are the teacher's)."""
+    require_teacher(gate, teacher_pass, "restore deleted models")
+    return registry.restore(key)
 
 
 def import_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, path, class_names=None, title=None):

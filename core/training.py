@@ -22,6 +22,7 @@ from core.evaluation import Evaluation, evaluate
 from core.models import build_model, head, set_fine_tuning
 
 CANCEL_CHECK_SECONDS = 0.25
+BATCH_REPORT_SECONDS = 0.5  # how often the first epoch's batch count is reported (it lands in SQLite)
 # Images trained per call into TensorFlow: fewer Python round trips per epoch. A dense network's batch is
 # so quick that the round trips dominate (the fast DNN: 13.6 s with 512, 9.0 s with 4,096, 8.6 s with
 # 16,384); a CNN's batches are slow enough that more per call gains nothing and delays Cancel.
@@ -137,10 +138,12 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     base_loader=None,
     root=None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Build, compile and fit the model that `config` describes; raise TrainingCancelled on request.
 
-    `root` is the registry whose imported datasets `config.dataset` may name.
+    `root` is the registry whose imported datasets `config.dataset` may name. `on_batch(done, total)` hears about the
+    first epoch's batches a few times a second, so a page has something to show before the first epoch ends.
     """
 
     if dataset is None:
@@ -150,7 +153,7 @@ def train(
     steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
     compile_for_task(model, config, dataset.num_classes, steps_per_epoch)
 
-    progress = _ProgressCallback(config.epochs, on_epoch, should_stop)
+    progress = _ProgressCallback(config.epochs, on_epoch, should_stop, on_batch)
     callbacks = [progress]
     if config.stop_at_accuracy is not None:
         callbacks.append(_StopAtAccuracy(config.stop_at_accuracy))
@@ -208,11 +211,13 @@ def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch:
     return fit
 
 
-def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None, root=None) -> TrainedModel:
+def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None, root=None,
+                       on_batch=None) -> TrainedModel:
     """Load the data `config` names (an imported dataset from the registry at `root`), train on it, and evaluate on
     its test split; the card describes it all."""
     dataset = load_dataset_for(config, root)
-    result = train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=base_loader)
+    result = train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=base_loader,
+                   on_batch=on_batch)
     started = time.perf_counter()
     evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names,
                           batch_size=evaluation_batch_size(dataset.input_shape))
@@ -314,19 +319,22 @@ def is_memory_mapped(array) -> bool:
 
 
 class _ProgressCallback(keras.callbacks.Callback):
-    """Reports each epoch and checks for Cancel a few times a second."""
+    """Reports each epoch (and the first epoch's batches) and checks for Cancel a few times a second."""
 
-    def __init__(self, epochs, on_epoch, should_stop):
+    def __init__(self, epochs, on_epoch, should_stop, on_batch=None):
         super().__init__()
-        self.epochs, self.on_epoch, self.should_stop = epochs, on_epoch, should_stop
+        self.epochs, self.on_epoch, self.should_stop, self.on_batch = epochs, on_epoch, should_stop, on_batch
         self.history, self.cancelled, self.phase = [], False, None
-        self._epoch_started = self._last_check = time.perf_counter()
+        self._epoch_started = self._last_check = self._last_batch_report = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
+        if self.on_batch and not self.history and now - self._last_batch_report >= BATCH_REPORT_SECONDS:
+            self._last_batch_report = now
+            self.on_batch(batch + 1, int(self.params.get("steps") or 0))
         if self.should_stop and now - self._last_check >= CANCEL_CHECK_SECONDS:
             self._last_check = now
             if self.should_stop():

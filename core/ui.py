@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
-from core.errors import CoreError
+from core.errors import CoreError, student_message
 from core.jobs import JobRunner
 from core.paths import registry_root
 from core.registry import Registry
@@ -34,6 +34,11 @@ LESSONS = [
     ("pages/6_Your_own_images.py", "Your own images", "upload a zip of class folders and train on it"),
     ("pages/7_Transfer_learning.py", "Transfer learning", "reuse a trained network on little data"),
 ]
+# About how long each lesson takes a student, reading and trying its controls (trainings included), for Home's path.
+LESSON_MINUTES = {"pages/1_Hello_neuron.py": 5, "pages/2_Datasets.py": 5, "pages/3_Convolutions.py": 10,
+                  "pages/4_Augmentation.py": 10, "pages/5_Inside_the_network.py": 10, "pages/6_Your_own_images.py": 20,
+                  "pages/7_Transfer_learning.py": 15, "pages/8_Train.py": 15, "pages/9_Compare.py": 10,
+                  "pages/10_Predict.py": 5}
 EXPERIMENTS = [
     ("pages/8_Train.py", "Train", "move sliders, retrain, watch the curves"),
     ("pages/9_Compare.py", "Compare", "DNN vs CNN, side by side, with a significance test"),
@@ -137,11 +142,11 @@ def markdown_table(rows: list[dict]) -> str:
 
 @contextlib.contextmanager
 def guard():
-    """Show a CoreError as a friendly message and stop the page; never a traceback."""
+    """Show a CoreError in a student's words (exact values go to the log) and stop the page; never a traceback."""
     try:
         yield
     except CoreError as error:
-        st.error(str(error))
+        st.error(student_message(error))
         st.stop()
 
 
@@ -218,7 +223,7 @@ def teacher_sidebar():
                     st.session_state["classroom_teacher_pass"] = current.unlock(attempt, session_id())
                     st.rerun()
                 except CoreError as error:
-                    st.error(str(error))
+                    st.error(student_message(error))
 
 
 def training_panel(configs: dict, key: str, button_label: str = "Train", beside_button=None) -> dict | None:
@@ -235,19 +240,32 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     pending = {name: config for name, config in configs.items() if entries[name] is None}
     statuses = {name: runner().status(config.key) for name, config in pending.items()}
     if any(status.state in ("queued", "running") for status in statuses.values()):
+        watch(config.key for config in pending.values())
         live_trainings(pending, cancel_key=f"{key}_cancel_button")
         return None
     for name, status in statuses.items():
         if status.state in ("failed", "cancelled"):
             prefix = f"{name}: " if len(configs) > 1 else ""
-            (st.error if status.state == "failed" else st.info)(prefix + (status.message or f"training {status.state}."))
+            (st.error if status.state == "failed" else st.info)(
+                prefix + (student_message(status.message) if status.message else f"training {status.state}."))
     start_now = beside_button() if beside_button else False
     if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
         with guard():
             for config in pending.values():
                 runner().submit(config, session=session_id())
+        watch(config.key for config in pending.values())
         st.rerun()
     return None
+
+
+def watch(keys):
+    """Remember that this session saw these keys train, so their result can say "Trained just now"."""
+    st.session_state.setdefault("classroom_watched", set()).update(keys)
+
+
+def trained_here(key: str) -> bool:
+    """True when this session started or watched the training of `key` (see `watch`)."""
+    return key in st.session_state.get("classroom_watched", set())
 
 
 def history_charts(histories: dict[str, list[dict]], container=None):
@@ -272,6 +290,11 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
         done, epochs = len(status.progress), status.epochs or configs[name].epochs
         if status.state == "queued":
             text = f"{name}: {queue_text(status)}"
+        elif status.first_epoch_batches and not done:  # the first epoch: its batches, not "epoch 0 of 12"
+            batch, batches = status.first_epoch_batches
+            st.progress(min(1.0, batch / batches / epochs), text=f"{name}: running, epoch 1 of {epochs}: batch {batch:,} "
+                                                                   f"of {batches:,}")
+            continue
         else:
             eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
             where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
@@ -310,7 +333,7 @@ def queue_text(status) -> str:
     return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading model…")
+@st.cache_resource(max_entries=8, show_spinner="Loading the model (the first time also starts TensorFlow: a few seconds)…")
 def load_model(key: str):
     """A registered model, loaded once per server and shared (never fitted)."""
     return registry().load_model(key)
@@ -321,7 +344,8 @@ def load_evaluation(key: str):
     return registry().load_evaluation(key)
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading data…")
+@st.cache_resource(max_entries=6, show_spinner="Loading the images: the first time reads the dataset's files and splits "
+                                               "them into training, validation and test images (a few seconds)…")
 def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1):
     """A dataset's arrays, shared by all sessions without copying."""
     from core.datasets import load_dataset as load
@@ -331,20 +355,25 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
 
 
 def entry_label(card) -> str:
-    """A model as a picker shows it: title, test accuracy, key."""
-    accuracy = f"{card.test_accuracy:.1%}" if card.test_accuracy is not None else "n/a"
-    return f"{card.title} · {accuracy} · {card.key}"
+    """A model as a picker shows it: title, then test accuracy and on how many test images (the key stays in Models)."""
+    if card.test_accuracy is None:
+        return f"{card.title} · imported, not tested here · {card.key}"
+    return f"{card.title} · {card.test_accuracy:.1%} on {card.dataset.test_images or 0:,} test images"
 
 
-def model_picker(label: str, key: str, cards: list | None = None, index: int = 0) -> str | None:
-    """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty)."""
+def model_picker(label: str, key: str, cards: list | None = None, index: int = 0, help: str | None = None) -> str | None:
+    """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty).
+
+    `index` is the model the lesson means (see core.guide), chosen until the student picks another.
+    """
     cards = registry().list_entries() if cards is None else cards
     if not cards:
         st.info("No models in the registry yet. Train one on the **Train** or **Compare** page, "
                 "or run `python -m core warmup`.")
         return None
     labels = {card.key: entry_label(card) for card in cards}
-    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1))
+    reset_if_invalid(key, labels.__contains__, cards[min(index, len(cards) - 1)].key)
+    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1), help=help)
 
 
 def show_code(*functions, label: str = "Show the code"):
@@ -361,12 +390,56 @@ def displayable(image):
 
 @st.cache_data(max_entries=4, show_spinner="Exporting…")
 def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
-    """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite."""
+    """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite; the file is named by its title."""
     import tempfile
+
+    from core.guide import safe_file_name
 
     with tempfile.TemporaryDirectory() as folder:
         path = registry().export(key, fmt, folder)
-        return Path(path).name, Path(path).read_bytes()
+        suffix = "_saved_model.zip" if fmt == "savedmodel" else Path(path).suffix
+        return safe_file_name(registry().get(key).title, suffix), Path(path).read_bytes()
+
+
+def delete_and_restore(cards: list):
+    """The teacher's delete (pick models by title, then confirm a list that names them) and the trash's restore."""
+    from core.trash import KEEP_DAYS, list_trash
+
+    titles = {card.key: card.title for card in cards}
+    pending = [key for key in st.session_state.get("models_pending_delete", []) if key in titles]
+    with st.expander("Delete models", expanded=bool(pending)):
+        if pending:
+            st.warning(f"Delete {len(pending)} model{'s' if len(pending) != 1 else ''}? They go to the trash and can be "
+                       f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending))
+            yes, no = st.columns(2)
+            if yes.button(f"Yes, delete {len(pending)}", type="primary", key="models_confirm_delete_button"):
+                with guard():
+                    for key in pending:
+                        teacher.delete_model(registry(), gate(), teacher_pass(), key)
+                    load_model.clear()
+                st.session_state.pop("models_pending_delete", None)
+                st.rerun()
+            if no.button("Cancel", key="models_cancel_delete_button"):
+                st.session_state.pop("models_pending_delete", None)
+                st.rerun()
+        else:
+            chosen = st.multiselect("Models to delete", list(titles), format_func=titles.get, key="models_to_delete",
+                                    placeholder="Choose by title…")
+            if st.button("Delete…", disabled=not chosen, key="models_delete_button"):
+                st.session_state["models_pending_delete"] = chosen
+                st.session_state.pop("models_to_delete", None)
+                st.rerun()
+    trashed = list_trash(registry().root)
+    if trashed:
+        with st.expander(f"Recently deleted ({len(trashed)}): restore"):
+            for index, item in enumerate(trashed):
+                text, button = st.columns([4, 1])
+                text.markdown(f"**{item.title}** — deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
+                              f"{item.restorable_until:%Y-%m-%d}")
+                if button.button("Restore", key=f"models_restore_{index}_button"):
+                    with guard():
+                        teacher.restore_model(registry(), gate(), teacher_pass(), item.key)
+                    st.rerun()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -467,7 +540,7 @@ def webcam_classes(key: str):
         try:
             classes.add(chosen, shot.getvalue())
         except CoreError as error:
-            st.session_state[f"{key}_webcam_error"] = str(error)
+            st.session_state[f"{key}_webcam_error"] = student_message(error)
         forget_upload(f"{key}_camera")  # a fresh camera for the next shot
         st.rerun()
     show_pending_error(f"{key}_webcam_error")

@@ -227,7 +227,8 @@ def run_job(engine, queue: JobQueue, key: str, config):
 
     try:
         engine.run(config, on_epoch=on_epoch, should_stop=lambda: queue.cancel_requested(key) or budget.over_time(started),
-                   on_placed=lambda placement: queue.set_placement(key, placement))
+                   on_placed=lambda placement: queue.set_placement(key, placement),
+                   on_batch=lambda done, total: queue.record_batches(key, done, total))
         state, message = "done", None
     except TrainingCancelled as error:
         over = budget.over_time(started) and not queue.cancel_requested(key)

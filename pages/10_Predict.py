@@ -4,6 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core import charts, outputs, ui
+from core.errors import student_message
+from core.guide import classes_note, default_predict_key
 from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -16,7 +18,11 @@ st.caption("Upload photos (PNG, JPEG, WebP, GIF, BMP — any size), take one wit
            "into exactly the input the model was trained on; you see that input, the model's probabilities and a heat "
            "map of where it looked.")
 
-key = ui.model_picker("Model", key="predict_model")
+with ui.guard():
+    cards = ui.registry().list_entries()
+best = default_predict_key(cards)
+key = ui.model_picker("Model", key="predict_model", cards=cards, index=[card.key for card in cards].index(best) if best else 0,
+                      help="Chosen first: the most trustworthy model trained on photos, if any, else of all models.")
 if key is None:
     st.stop()
 with ui.guard():
@@ -24,7 +30,8 @@ with ui.guard():
     model = ui.load_model(key)
 card = entry.card
 shape = card.input_shape
-st.caption(f"{entry.title} · input {shape[0]}×{shape[1]}×{shape[2]} · classes: {', '.join(entry.class_names)}")
+st.caption(f"Input {shape[0]}×{shape[1]}×{shape[2]} · registry key `{key}`")
+st.info(classes_note(card), icon="ℹ️")
 ui.show_model_warnings(key)
 output_kind = outputs.output_kind(model, len(card.class_names))
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
@@ -116,7 +123,7 @@ def show_output_arithmetic(prediction):
 def show_prediction(prediction, file_id):
     """The photo, the model's input, its probabilities (or raw scores), the notes and where it looked."""
     if prediction.error:
-        st.error(prediction.error)
+        st.error(student_message(prediction.error))
         return
     photo, seen, chart = st.columns([2, 1, 3])
     drawn = prediction.filename == DRAWING_NAME

@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher, ui
+from core.guide import dataset_title
 from core.config import FAMILIES
 
 ui.page_setup("Models")
@@ -34,6 +35,8 @@ else:
 
 with ui.guard():
     cards = ui.registry().list_entries()
+if is_teacher:
+    ui.delete_and_restore(cards)
 if not cards:
     st.info("The registry is empty. Train a model on **Train** or **Compare**, or run `python -m core warmup`.")
     st.stop()
@@ -43,9 +46,10 @@ dataset = left.selectbox("Dataset", ["all"] + sorted({str(card.dataset.name) for
 family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
 pinned = ui.registry().pinned_keys()
-table = [{"title": card.title, "dataset": card.dataset.name, "family": card.family, "test accuracy": card.test_accuracy,
-          "parameters": card.params.total, "training time (s)": card.timings.train_seconds, "created": card.created,
-          "pinned": card.key in pinned, "key": card.key} for card in cards]
+table = [{"title": card.title, "dataset": dataset_title(card), "family": card.family, "test accuracy": card.test_accuracy,
+          "test images": card.dataset.test_images, "parameters": card.params.total,
+          "training time (s)": card.timings.train_seconds, "created": card.created, "pinned": card.key in pinned,
+          "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
                          column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
 selected = selection.selection.rows
@@ -77,11 +81,3 @@ if st.button("Unpin (allow deleting)" if entry.key in pinned else "Pin for a les
     with ui.guard():
         teacher.pin_model(ui.registry(), ui.gate(), ui.teacher_pass(), entry.key, entry.key not in pinned)
     st.rerun()
-with st.expander("Delete this model"):
-    if st.checkbox(f"Yes, delete {entry.key} permanently", key="models_confirm_delete"):
-        if st.button("Delete", type="primary", key="models_delete_button"):
-            with ui.guard():
-                teacher.delete_model(ui.registry(), ui.gate(), ui.teacher_pass(), entry.key)
-                ui.load_model.clear()
-            st.session_state.pop("models_confirm_delete", None)
-            st.rerun()

@@ -116,7 +116,8 @@ def network_form() -> dict:
     top = st.columns(3)
     name = top[0].selectbox("Network", [CUSTOM, *COURSE_NETWORKS], key="conv_network", on_change=use_course_input,
                             format_func=lambda name: name if name == CUSTOM else f"{name} ({COURSE_NETWORKS[name].lesson})")
-    size = top[1].select_slider("Input size (pixels per side)", SIZES, 28, key="conv_input_size")
+    size = top[1].radio("Input size (pixels per side)", SIZES, horizontal=True, key="conv_input_size")  # no slider:
+    # a narrow column's slider drew its value over its end labels
     channels = top[2].radio("Channels", [1, 3], horizontal=True, key="conv_channels",
                             format_func={1: "1 (grayscale)", 3: "3 (colour)"}.get)
     if name != CUSTOM:
@@ -125,7 +126,8 @@ def network_form() -> dict:
                 "hidden_units": network.hidden_units}
     columns = st.columns(4)
     blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks")
-    kernel_size = columns[1].select_slider("Kernel size k", [3, 5], 3, key="conv_kernel_size")
+    kernel_size = columns[1].radio("Kernel size k", [3, 5], horizontal=True, key="conv_kernel_size",
+                                   format_func=lambda k: f"{k}×{k}")
     strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides")
     padding = columns[3].radio("Padding", ["valid", "same"], horizontal=True, key="conv_padding",
                                help="valid: no padding (p = 0). same: pad with zeros so a stride-1 convolution keeps the size.")

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.guide import article
 
 SAMPLES = 6
 
@@ -26,18 +27,22 @@ if not cards:
     st.stop()
 
 
-def inside_form(test_size: int) -> dict:
-    """The image, the channel count, and the class / layer / channel to follow."""
-    left, right = st.columns([3, 1])
-    ui.reset_if_invalid("inside_index", lambda value: 0 <= value < test_size, 0)
-    index = left.slider("Test image (index in the test set)", 0, test_size - 1, 0, key="inside_index")
+def inside_form(labels, class_names) -> dict:
+    """The test image (a kind, then which one of that kind) and the channel count."""
+    kind_column, number_column, right = st.columns([2, 2, 1])
+    ui.reset_if_invalid("inside_kind", lambda value: 0 <= value < len(class_names), 0)
+    kind = kind_column.selectbox("Show a test image of", range(len(class_names)), format_func=class_names.__getitem__,
+                                 key="inside_kind")
+    of_kind = np.flatnonzero(labels == kind)
+    ui.reset_if_invalid("inside_number", lambda value: 1 <= value <= len(of_kind), 1)
+    number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number")
     count = right.select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels")
-    return {"index": index, "count": count}
+    return {"index": int(of_kind[number - 1]), "count": count}
 
 
 best = max(range(len(cards)), key=lambda index: (cards[index].family == "cnn", cards[index].test_accuracy or 0))
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
-with ui.guard():
+with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)…"):
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
     from core.inspection import first_layer_filters, layer_maps_for_images
 
@@ -75,13 +80,13 @@ if start:
                "break that tie, so each one can learn a different pattern.")
 
 st.header("2. The journey of an image")
-form = inside_form(len(data.x_test))
+form = inside_form(data.y_test, class_names)
 image = data.x_test[form["index"]]
 true_class, predicted = class_names[data.y_test[form["index"]]], class_names[evaluation.predicted[form["index"]]]
 confidence = float(evaluation.probabilities[form["index"]].max())
 left, right = st.columns([1, 4])
 left.image(ui.displayable(image), caption=f"input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}", width=140)
-right.markdown(f"This is a **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
+right.markdown(f"This is {article(true_class)} **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
     activations = layer_activations(model, image)

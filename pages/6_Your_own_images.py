@@ -8,7 +8,7 @@ from core import charts, ui
 from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
 from core.config import TrainConfig
 from core.datasets import split_table
-from core.errors import CoreError
+from core.errors import CoreError, student_message
 from core.folders import add_validation, import_zip
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
@@ -56,7 +56,7 @@ def zip_uploader(label, key_prefix, importer, text):
                 report = importer(path, ui.progress_callback(text), upload.name.rsplit(".", 1)[0])
             st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
         except CoreError as error:
-            st.session_state[f"{key_prefix}_error"] = str(error)
+            st.session_state[f"{key_prefix}_error"] = student_message(error)
         st.rerun()
     ui.show_pending_error(f"{key_prefix}_error")
 
@@ -78,8 +78,8 @@ def show_task(class_names):
 
     units, _, loss = head(len(class_names))
     st.markdown((f"**Two classes → a binary task.** The network ends in **one** neuron, `Dense(1, activation='sigmoid')`, "
-                 f"whose output is the probability that the image is a *{class_names[1]}* (so 1 − that for "
-                 f"*{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
+                 f"whose output is the probability of class *{class_names[1]}* (so 1 − that is the "
+                 f"probability of class *{class_names[0]}*)." if units == 1 else f"**{units} classes → a categorical task.** The network ends "
                  f"in `Dense({units}, activation='softmax')`: one probability per class, adding up to 1. The labels are "
                  f"class numbers 0…{units - 1}.") + f" The loss is **`{loss}`**.")
 

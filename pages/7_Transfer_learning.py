@@ -7,6 +7,7 @@ from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
+from core.guide import dataset_title, default_base_key
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
                            experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
@@ -36,10 +37,11 @@ def cached_imagenet_base(base_model: str):
 
 def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
-    names = [info.name for info in list_datasets(ui.registry().root) if info.available]
+    titles = {info.name: info.title for info in list_datasets(ui.registry().root) if info.available}
+    names = list(titles)
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
-                             key="transfer_dataset")
+                             key="transfer_dataset", format_func=titles.get)
     subset = middle.select_slider("Training images", SUBSETS, 500, key="transfer_subset")
     epochs = right.slider("Epochs", 5, 30, 20, key="transfer_epochs")
     ui.reset_if_invalid("transfer_fine_tune", lambda value: 1 <= value <= conv_layers, 1)
@@ -75,12 +77,13 @@ if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
     st.stop()
 keys = [card.key for card in cards]
-base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(BASE_CNN.key) if BASE_CNN.key in keys else 0)
+base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(default_base_key(cards, BASE_CNN)),
+                           help="Chosen first: the CNN above if it is trained, else the one trained on the most images.")
 with ui.guard():
     base_config, base_shape = base_architecture(base_key, registry)
     base_entry = registry.get(base_key)
 trained_on = base_entry.card.dataset.train_images
-st.caption(f"This base learned from {trained_on:,} {base_config.dataset} images of {base_shape[0]}×{base_shape[1]}×{base_shape[2]} "
+st.caption(f"This base learned from {trained_on:,} {dataset_title(base_entry.card)} images of {base_shape[0]}×{base_shape[1]}×{base_shape[2]} "
            f"and scores {base_entry.test_accuracy:.1%} there. The target images are converted to that shape.")
 
 st.header("3. The experiment: three networks, the same small data")

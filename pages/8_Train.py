@@ -35,29 +35,36 @@ def apply_preset():
 
 
 def train_form() -> TrainConfig:
-    """The sidebar's widgets, read into one TrainConfig."""
+    """The sidebar's widgets, read into one TrainConfig: the data, the network, the training, the rare ones folded."""
     sidebar = st.sidebar
     preset = sidebar.selectbox("Preset", list(PRESETS), index=None, placeholder="Choose a preset…", key="train_preset",
                                on_change=apply_preset, help="Sets every slider below to a course network or a fast "
                                "recipe; the table under *Presets* says which lesson each one reproduces.")
     if preset:
         sidebar.caption(PRESET_LESSONS[preset])
+    sidebar.markdown("#### The data")
     datasets = [info.name for info in list_datasets(ui.registry().root) if info.available]
-    dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset")
+    titles = {info.name: info.title for info in list_datasets(ui.registry().root)}
+    dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset", format_func=titles.get)
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
                                    help="A stratified subset trains faster; the test set is always the full one.")
-    family = sidebar.radio("Network", ["dnn", "cnn", "transfer"], index=1, horizontal=True, key="train_family",
-                           format_func={"dnn": "Dense (DNN)", "cnn": "Convolutional (CNN)", "transfer": "Transfer"}.get)
-    fields = {"dataset": dataset, "train_subset": None if subset == "all" else subset, "family": family}
+    fields = {"dataset": dataset, "train_subset": None if subset == "all" else subset}
+    with sidebar.expander("Augmentation"):
+        if st.toggle("Augmentation", key="train_augment"):
+            fields["augmentation"] = Augmentation(
+                rotation_range=st.slider("Rotation (degrees)", 0, 45, 15, key="train_rotation"),
+                width_shift_range=st.slider("Shift (fraction)", 0.0, 0.3, 0.1, key="train_shift"),
+                height_shift_range=st.session_state.get("train_shift", 0.1),
+                zoom_range=st.slider("Zoom (fraction)", 0.0, 0.3, 0.1, key="train_zoom"),
+                horizontal_flip=st.checkbox("Horizontal flip", True, key="train_flip"),
+            )
+    sidebar.markdown("#### The network")
+    family = fields["family"] = sidebar.radio("Network", ["dnn", "cnn", "transfer"], index=1, horizontal=True, key="train_family",
+                                              format_func={"dnn": "Dense (DNN)", "cnn": "Convolutional (CNN)",
+                                                           "transfer": "Transfer"}.get)
     if family == "cnn":
         blocks = sidebar.slider("Convolution blocks (conv + 2×2 pool)", 1, 4, 2, key="train_conv_blocks")
         first = sidebar.select_slider("Filters in the first block", [8, 16, 32, 64], 32, key="train_first_filters")
-        growth = sidebar.radio("Filters in later blocks", ["double", "same"], horizontal=True, key="train_filter_growth",
-                               format_func={"double": "double each block", "same": "same in every block"}.get)
-        fields["filters"] = tuple(first * (2**block if growth == "double" else 1) for block in range(blocks))
-        fields["kernel_size"] = sidebar.select_slider("Kernel size", [3, 5], 3, key="train_kernel_size")
-        fields["padding"] = sidebar.radio("Padding", ["valid", "same"], horizontal=True, key="train_padding")
-        fields["batch_norm"] = sidebar.checkbox("Batch normalisation", key="train_batch_norm")
     if family == "transfer":
         bases = list(APPLICATION_BASES) + [f"registry:{card.key}" for card in ui.registry().list_entries(family="cnn")]
         fields["base_model"] = sidebar.selectbox("Pretrained base", bases, key="train_base_model",
@@ -67,35 +74,34 @@ def train_form() -> TrainConfig:
             help="0 keeps the whole base frozen. Above 0, training runs in two phases: the first half of the epochs trains "
                  "the new head with the base frozen, the rest also train this many top layers of the base, at the "
                  f"learning rate ÷ {FINE_TUNE_RATE_DIVISOR}.")
-    layers = sidebar.slider("Dense hidden layers", 1, 3, 1, key="train_dense_layers")
     units = sidebar.select_slider("Units per dense layer", [16, 32, 64, 128, 256, 512], 128, key="train_units")
-    fields["hidden_units"] = tuple([units] * layers)
-    fields["dropout_rate"] = sidebar.slider(
-        "Dropout", 0.0, 0.7, 0.0, 0.05, key="train_dropout",
-        help=DROPOUT)
-    if fields["dropout_rate"]:
-        sidebar.caption(CLASSIC_CODE_NOTES["dense before dropout"])
-    fields["optimizer"] = sidebar.selectbox("Optimizer", ["adam", "sgd", "rmsprop"], key="train_optimizer")
-    fields["learning_rate"] = sidebar.select_slider("Learning rate", RATES, 0.001, key="train_learning_rate")
-    fields["lr_schedule"] = sidebar.radio("Learning-rate schedule", ["constant", "one_cycle"], horizontal=True, key="train_schedule",
-                                          help="one_cycle warms the rate up to the value above, then anneals it to almost 0: "
-                                          "often the same accuracy in fewer epochs.")
-    fields["batch_size"] = sidebar.select_slider("Batch size", [16, 32, 64, 128, 256], 32, key="train_batch_size")
+    with sidebar.expander("More network settings"):
+        if family == "cnn":
+            growth = st.radio("Filters in later blocks", ["double", "same"], horizontal=True, key="train_filter_growth",
+                              format_func={"double": "double each block", "same": "same in every block"}.get)
+            fields["filters"] = tuple(first * (2**block if growth == "double" else 1) for block in range(blocks))
+            fields["kernel_size"] = st.select_slider("Kernel size", [3, 5], 3, key="train_kernel_size")
+            fields["padding"] = st.radio("Padding", ["valid", "same"], horizontal=True, key="train_padding")
+            fields["batch_norm"] = st.checkbox("Batch normalisation", key="train_batch_norm")
+        fields["hidden_units"] = tuple([units] * st.slider("Dense hidden layers", 1, 3, 1, key="train_dense_layers"))
+        fields["dropout_rate"] = st.slider("Dropout", 0.0, 0.7, 0.0, 0.05, key="train_dropout", help=DROPOUT)
+        if fields["dropout_rate"]:
+            st.caption(CLASSIC_CODE_NOTES["dense before dropout"])
+    sidebar.markdown("#### The training")
     fields["epochs"] = sidebar.slider("Epochs", 1, 30, 5, key="train_epochs")
-    if sidebar.toggle("Augmentation", key="train_augment"):
-        fields["augmentation"] = Augmentation(
-            rotation_range=sidebar.slider("Rotation (degrees)", 0, 45, 15, key="train_rotation"),
-            width_shift_range=sidebar.slider("Shift (fraction)", 0.0, 0.3, 0.1, key="train_shift"),
-            height_shift_range=st.session_state.get("train_shift", 0.1),
-            zoom_range=sidebar.slider("Zoom (fraction)", 0.0, 0.3, 0.1, key="train_zoom"),
-            horizontal_flip=sidebar.checkbox("Horizontal flip", True, key="train_flip"),
-        )
-    if sidebar.toggle("Stop at a target accuracy", key="train_stop_toggle"):
-        fields["stop_at_accuracy"] = sidebar.slider("Target training accuracy", 0.80, 0.99, 0.90, 0.01, key="train_stop_at")
-        sidebar.caption(CLASSIC_CODE_NOTES["callback"])
-    if sidebar.toggle("Early stopping on validation loss", key="train_early_toggle"):
-        fields["early_stopping_patience"] = sidebar.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
-    fields["seed"] = int(sidebar.number_input("Seed", 0, 9999, 0, key="train_seed"))
+    fields["learning_rate"] = sidebar.select_slider("Learning rate", RATES, 0.001, key="train_learning_rate")
+    with sidebar.expander("More training settings"):
+        fields["optimizer"] = st.selectbox("Optimizer", ["adam", "sgd", "rmsprop"], key="train_optimizer")
+        fields["lr_schedule"] = st.radio("Learning-rate schedule", ["constant", "one_cycle"], horizontal=True,
+                                         key="train_schedule", help="one_cycle warms the rate up to the value above, then "
+                                         "anneals it to almost 0: often the same accuracy in fewer epochs.")
+        fields["batch_size"] = st.select_slider("Batch size", [16, 32, 64, 128, 256], 32, key="train_batch_size")
+        if st.toggle("Stop at a target accuracy", key="train_stop_toggle"):
+            fields["stop_at_accuracy"] = st.slider("Target training accuracy", 0.80, 0.99, 0.90, 0.01, key="train_stop_at")
+            st.caption(CLASSIC_CODE_NOTES["callback"])
+        if st.toggle("Early stopping on validation loss", key="train_early_toggle"):
+            fields["early_stopping_patience"] = st.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
+        fields["seed"] = int(st.number_input("Seed", 0, 9999, 0, key="train_seed"))
     return TrainConfig(**fields)
 
 
@@ -112,7 +118,8 @@ def show_entry(entry):
     """A trained model: headline numbers, curves, summary."""
     card = entry.card
     cols = st.columns(4)
-    cols[0].metric("test accuracy", f"{card.test_accuracy:.2%}")
+    cols[0].metric(f"test accuracy ({card.dataset.test_images or 0:,} images)", f"{card.test_accuracy:.2%}",
+                   help="Measured on test images the network never trained on.")
     cols[1].metric("parameters", f"{card.params.total:,}")
     cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
     cols[3].metric("epochs run", f"{card.epochs_run} / {card.epochs_planned}")
@@ -130,7 +137,6 @@ def show_entry(entry):
 
 
 config = train_form()
-st.subheader(config.title)
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
     from core.lint import lint
@@ -138,6 +144,7 @@ with ui.guard():
     from core.shapes import check_model_size
 
     info = dataset_info(config.dataset, ui.registry().root)
+    st.subheader(config.describe(info.title))
     check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
     check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
@@ -152,8 +159,10 @@ st.caption(f"One epoch shows the network each of its {images:,} training images 
 
 entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 if entries:
-    st.success("Trained before: shown from the registry, no training needed.")
-    show_entry(entries[config.title])
+    entry = entries[config.title]
+    st.success("Trained just now." if ui.trained_here(entry.key) else
+               f"Trained before ({entry.card.created[:16].replace('T', ' ')} UTC): shown from the registry, no training needed.")
+    show_entry(entry)
 with st.expander("Presets: which lesson's network each one reproduces"):
     shape = input_shape_for(info, config.image_size, config.color_mode)
     st.caption(f"Parameters computed for {config.dataset} images of {' × '.join(map(str, shape))} and "

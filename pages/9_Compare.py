@@ -7,8 +7,8 @@ import streamlit as st
 from core import charts, ui
 from core.config import PRESETS
 from core.catalogue import list_datasets
-from core.errors import CoreError
-from core.evaluation import compare, disagreements
+from core.errors import CoreError, student_message
+from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -50,17 +50,23 @@ def seed_repeats(entries, names, p_values):
 
 st.subheader("DNN vs CNN in one click")
 left, right = st.columns(2)
-datasets = [info.name for info in list_datasets(ui.registry().root) if info.available and not info.name.startswith("folder:")]
-dataset = left.selectbox("Dataset", datasets, key="compare_dataset")
+infos = {info.name: info for info in list_datasets(ui.registry().root) if info.available and not info.name.startswith("folder:")}
+dataset = left.selectbox("Dataset", list(infos), key="compare_dataset", format_func=lambda name: infos[name].title)
 subset = right.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset")
 pair = classic_pair(dataset, None if subset == "all" else subset)
-ui.training_panel({config.title: config for config in pair}, key="compare_train", button_label="Train both")
+pair_keys = [config.key for config in pair]
+if ui.training_panel({config.title: config for config in pair}, key="compare_train", button_label="Train both"):
+    if st.session_state.get("compare_shown_pair") != pair_keys:  # the one-click controls choose what is compared
+        st.session_state["compare_models"] = st.session_state["compare_shown_pair"] = pair_keys
+else:
+    st.caption("Side by side below shows this pair as soon as both are trained.")
 
 st.subheader("Side by side")
 evaluated = [card for card in ui.registry().list_entries() if card.test_accuracy is not None]
-default = [config.key for config in pair if ui.registry().has(config.key)] or [card.key for card in evaluated[:2]]
 labels = {card.key: ui.entry_label(card) for card in evaluated}
-chosen = st.multiselect("Models to compare (the first is the reference)", list(labels), default=default,
+default = [key for key in pair_keys if key in labels] or [card.key for card in evaluated[:2]]
+ui.reset_if_invalid("compare_models", lambda keys: all(key in labels for key in keys), default)  # one was deleted
+chosen = st.multiselect("Models to compare (A, the first, is the reference)", list(labels), default=default,
                         format_func=labels.get, key="compare_models")
 if len(chosen) < 2:
     st.info("Pick at least two models with a test evaluation.")
@@ -71,22 +77,23 @@ with ui.guard():
     evaluations = [ui.load_evaluation(key) for key in chosen]
 names = [f"{chr(65 + index)}: {entry.title}" for index, entry in enumerate(entries)]
 
-st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "parameters": entry.card.params.total,
-               "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
-              for name, entry in zip(names, entries)], hide_index=True)
+st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": entry.card.dataset.test_images,
+               "parameters": entry.card.params.total, "training time (s)": entry.card.timings.train_seconds,
+               "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)], hide_index=True)
 
 p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
 for name, evaluation in zip(names[1:], evaluations[1:]):
     try:
         result = compare(evaluations[0], evaluation, name_a=names[0][:1], name_b=name[:1])
     except CoreError as error:
-        st.warning(f"{name} cannot be compared with {names[0]}: {error}")
+        st.warning(f"{name} cannot be compared with {names[0]}: {student_message(error)}")
         continue
     p_values[name] = result.p_value
     st.markdown(f"**{names[0][:1]} vs {name[:1]}** — {result.statement}")
-    st.caption(f"Difference {result.difference * 100:+.2f} points (95% CI {result.ci_low * 100:+.2f} to {result.ci_high * 100:+.2f}). "
-               f"Only {names[0][:1]} right on {result.only_a_right} images, only {name[:1]} right on {result.only_b_right}, "
-               f"of {result.n}; McNemar exact p = {result.p_value:.3g}.")
+    st.caption(comparison_details(result, names[0][:1], name[:1]))
+if p_values:
+    with st.expander("What do the 95% CI and McNemar's p mean?", expanded=True):
+        st.markdown("\n".join(f"- {line}" for line in VERDICT_TERMS))
 
 
 seed_repeats(entries, names, p_values)
@@ -98,8 +105,9 @@ class_names = evaluations[0].class_names
 st.plotly_chart(charts.per_class_figure({name[:1]: e.recall for name, e in zip(names, evaluations)}, list(class_names)),
                 )
 for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations):
-    column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names), title=name[:40]),
-                        )
+    column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names),
+                                                title=f"{name[:1]}: confusion matrix"))
+    column.caption(name)
 
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model")

@@ -47,8 +47,14 @@ def test_train_list_show_compare_export_delete(registry_root, tmp_path):
     assert "McNemar exact p =" in comparison and "95% CI" in comparison
     exported = run_cli("export", TINY_CNN.key, "--format", "tflite", "--out", str(tmp_path), registry_root=registry_root)
     assert (tmp_path / f"{TINY_CNN.key}.tflite").stat().st_size > 1000, exported.stdout
-    run_cli("delete", TINY_DNN.key, registry_root=registry_root)
+    deleted = run_cli("delete", TINY_DNN.key, registry_root=registry_root).stdout
+    assert "moved to the trash" in deleted and "python -m core restore" in deleted
     assert TINY_DNN.key not in run_cli("list", registry_root=registry_root).stdout
+    assert "restored" in run_cli("restore", TINY_DNN.key, registry_root=registry_root).stdout
+    run_cli("delete", TINY_DNN.key, registry_root=registry_root)
+    assert "emptied from the trash: " + TINY_DNN.key in run_cli("doctor", registry_root=registry_root).stdout
+    gone = run_cli("restore", TINY_DNN.key, registry_root=registry_root, check=False)
+    assert gone.returncode == 1 and "No deleted model" in gone.stderr
 
 
 def test_errors_are_one_clear_line_without_a_traceback(registry_root):

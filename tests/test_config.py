@@ -97,3 +97,27 @@ def test_two_phase_fine_tuning_changed_only_the_keys_of_fine_tuning():
     assert frozen.key == dataclasses.replace(frozen, fine_tune_phases=1).key
     with pytest.raises(ConfigError, match="at least 2 epochs.*Received: epochs=1"):
         dataclasses.replace(fine_tuning, epochs=1)
+
+
+def test_titles_are_unique_for_different_configs_and_name_what_differs():
+    import itertools
+
+    from core.config import Augmentation
+
+    base = PRESETS["classic CNN"]
+    variants = [base, dataclasses.replace(base, augmentation=Augmentation(rotation_range=15)),
+                dataclasses.replace(base, augmentation=Augmentation(rotation_range=20)),
+                dataclasses.replace(base, image_size=32), dataclasses.replace(base, lr_schedule="one_cycle"),
+                dataclasses.replace(base, seed=1), dataclasses.replace(base, learning_rate=0.0011),
+                dataclasses.replace(base, stop_at_accuracy=0.905), dataclasses.replace(base, stop_at_accuracy=0.9),
+                dataclasses.replace(base, color_mode="rgb"), dataclasses.replace(base, dataset="shapes"),
+                dataclasses.replace(base, family="transfer", base_model="registry:0123456789abcdef")]
+    variants += [dataclasses.replace(config, epochs=1) for config in variants]
+    assert len({config.key for config in variants}) == len(variants)
+    assert len({config.title for config in variants}) == len(variants)
+    assert "augmented (rotation 15°)" in variants[1].title and "32×32 px" in variants[3].title
+    assert "seed 1" in variants[5].title and "on Fashion-MNIST" in base.title and base.title.endswith("5 epochs")
+    assert variants[-1].title.endswith(", 1 epoch")
+    assert base.describe("Horses or humans") == base.title.replace("Fashion-MNIST", "Horses or humans")
+    for first, second in itertools.combinations(PRESETS.values(), 2):
+        assert first.title != second.title

@@ -6,7 +6,7 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core import teacher
-from core.errors import PermissionDenied, RegistryError
+from core.errors import EntryNotFoundError, PermissionDenied, RegistryError
 from core.jobs import Budget, JobQueue
 from core.teacher import TeacherGate, TooManyAttempts, WrongPassphrase
 
@@ -121,3 +121,27 @@ def test_a_teacher_budget_is_kept_in_the_queue(registry_root):
     teacher.set_budget(queue, gate, gate.unlock(PASSPHRASE, "teacher"), Budget(max_epochs=8, max_seconds=120))
     assert JobQueue(registry_root).budget() == Budget(8, 120)
     Budget(8, 120).check(dataclasses.replace(TINY_DNN, epochs=8))
+
+
+def test_a_deleted_model_waits_in_the_trash_and_only_the_teacher_restores_it(own_trained_registry):
+    from datetime import timedelta
+
+    from core import trash
+
+    registry, gate = own_trained_registry, TeacherGate.from_passphrase(PASSPHRASE)
+    teacher_pass = gate.unlock(PASSPHRASE, "teacher-laptop")
+    title = registry.get(TINY_DNN.key).title
+    item = teacher.delete_model(registry, gate, teacher_pass, TINY_DNN.key)
+    assert not registry.has(TINY_DNN.key) and TINY_DNN.key not in {card.key for card in registry.list_entries()}
+    assert [(found.key, found.title) for found in trash.list_trash(registry.root)] == [(TINY_DNN.key, title)]
+    assert item.restorable_until - item.deleted_at == timedelta(days=trash.KEEP_DAYS)
+    with pytest.raises(PermissionDenied, match="Only the teacher can restore deleted models"):
+        teacher.restore_model(registry, gate, None, TINY_DNN.key)
+    assert teacher.restore_model(registry, gate, teacher_pass, TINY_DNN.key).title == title
+    assert TINY_DNN.key in {card.key for card in registry.list_entries()} and registry.load_evaluation(TINY_DNN.key)
+    with pytest.raises(EntryNotFoundError, match="No deleted model"):
+        registry.restore(TINY_DNN.key)
+    registry.delete(TINY_DNN.key)
+    assert trash.empty_trash(registry.root, older_than=timedelta(days=trash.KEEP_DAYS)) == []  # a fresh one stays
+    assert [found.key for found in trash.empty_trash(registry.root, older_than=timedelta(0))] == [TINY_DNN.key]
+    assert trash.list_trash(registry.root) == []

@@ -127,13 +127,15 @@ def test_inside_the_network_states_the_models_numbers(trained_registry):
     at = open_page("pages/5_Inside_the_network.py").run()
     assert at.selectbox(key="inside_model").value == TINY_CNN.key
     model = trained_registry.load_model(TINY_CNN.key)
-    conv_1 = layer_activations(model, load_dataset("fashion_mnist").x_test[0])[0]
+    data = load_dataset("fashion_mnist")
+    index = np.flatnonzero(data.y_test == 0)[0]  # the default image: the first test image of the first class
+    conv_1 = layer_activations(model, data.x_test[index])[0]
     shown = text(at)
     assert f"{np.mean(conv_1.values == 0):.0%} of the numbers conv_1 passes on are exactly 0" in shown
     assert "The first convolution has **8 filters of 3×3** weights" in shown
     assert f"between −{np.sqrt(6 / (9 + 72)):.3f} and +{np.sqrt(6 / (9 + 72)):.3f}" in shown
     evaluation = trained_registry.load_evaluation(TINY_CNN.key)
-    assert f"({evaluation.probabilities[0].max():.0%} sure)" in shown
+    assert f"({evaluation.probabilities[index].max():.0%} sure)" in shown
 
 
 # ----- Your own images -------------------------------------------------------------------------------------------
@@ -214,7 +216,9 @@ def test_compare_says_which_noise_mcnemar_covers(trained_registry):
     shown = text(at)
     assert "which test images were drawn" in shown and "be noise" not in shown
     assert f"McNemar exact p = {result.p_value:.3g}" in shown
-    assert f"Only A right on {result.only_a_right} images, only B right on {result.only_b_right}" in shown
+    assert f"Only A right on {result.only_a_right:,} images, only B right on {result.only_b_right:,}" in shown
+    better = "A − B" if result.difference > 0 else "B − A"  # the caption is signed like the sentence: better minus worse
+    assert f"{better} = {abs(result.difference) * 100:+.2f} points" in shown
 
 
 def test_predict_shows_percentages_only_for_probabilities(trained_registry):

@@ -161,7 +161,7 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser):
     page.get_by_role("button", name="Cancel training").wait_for(timeout=60_000)  # the live view
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=240_000)  # the curve appears after epoch 1
     watched.screenshot("train_live")
-    page.get_by_text("Trained before: shown from the registry").wait_for(timeout=240_000)
+    page.get_by_text("Trained just now").wait_for(timeout=240_000)
     watched.wait_idle()
     watched.screenshot("train_result")
     assert page.locator("[data-testid=stPlotlyChart]").count() >= 2
@@ -188,7 +188,7 @@ def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
                      [...document.querySelectorAll('button')].some(button => button.innerText.includes('Cancel training'))""",
             timeout=240_000, polling=100)
         watched.screenshot("train_live_ray")
-        page.get_by_text("Trained before: shown from the registry").wait_for(timeout=240_000)
+        page.get_by_text("Trained just now").wait_for(timeout=240_000)
         watched.wait_idle()
         assert "test accuracy" in page.inner_text("[data-testid=stMain]")
         watched.assert_clean()

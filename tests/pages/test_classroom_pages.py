@@ -57,12 +57,16 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     at.button(key="models_pin_button").click().run()
     assert not at.exception and classroom.is_pinned(TINY_CNN.key)
     assert "Unpin (allow deleting)" in [button.label for button in at.button]
-    at = select_model(at, TINY_DNN.key)
-    at.checkbox(key="models_confirm_delete").check().run()
+    at.multiselect(key="models_to_delete").set_value([TINY_DNN.key]).run()
     at.button(key="models_delete_button").click().run()
+    assert classroom.has(TINY_DNN.key)  # not yet: the confirmation names the model first
+    assert classroom.get(TINY_DNN.key).title in at.warning[0].value
+    at.button(key="models_confirm_delete_button").click().run()
     assert not at.exception
     assert not classroom.has(TINY_DNN.key) and classroom.has(TINY_CNN.key)
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
+    at.button(key="models_restore_0_button").click().run()  # from "Recently deleted"
+    assert not at.exception and classroom.has(TINY_DNN.key)
 
 
 def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_root, monkeypatch):

@@ -111,7 +111,7 @@ def test_the_shape_table_takes_any_input_size_and_the_course_networks_show_their
     at = open_page(PAGE).run()
     at.selectbox(key="conv_network").set_value("horses vs humans").run()
     assert not at.exception
-    assert (at.select_slider(key="conv_input_size").value, at.radio(key="conv_channels").value) == (300, 3)
+    assert (at.radio(key="conv_input_size").value, at.radio(key="conv_channels").value) == (300, 3)
     network = COURSE_NETWORKS["horses vs humans"]
     model = build_cnn(network.input_shape, network.num_classes, filters=network.filters, hidden_units=network.hidden_units)
     rows = table(at)
@@ -119,7 +119,7 @@ def test_the_shape_table_takes_any_input_size_and_the_course_networks_show_their
     assert rows["output shape"].tolist()[-3] == f"({np.prod(model.get_layer('flatten').output.shape[1:])},)"
     assert any(f"{model.count_params():,} parameters in total" in block.value for block in at.markdown)
 
-    at.select_slider(key="conv_input_size").set_value(150)
+    at.radio(key="conv_input_size").set_value(150)
     at.radio(key="conv_channels").set_value(1).run()
     assert not at.exception
     smaller = build_cnn((150, 150, 1), 2, filters=network.filters, hidden_units=network.hidden_units)

@@ -31,8 +31,12 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     expected = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers if layer.name.startswith(("conv", "pool"))}
     assert expected == {"conv_1": (26, 26, 8), "pool_1": (13, 13, 8), "conv_2": (11, 11, 16), "pool_2": (5, 5, 16)}
 
+    from core.datasets import load_dataset
+
+    labels = load_dataset("fashion_mnist").y_test  # test image 7, picked as the n-th of its class
     at.select_slider(key="inside_channels").set_value(4)
-    at.slider(key="inside_index").set_value(7).run()
+    at.selectbox(key="inside_kind").set_value(int(labels[7]))
+    at.number_input(key="inside_number").set_value(int(np.sum(labels[:7] == labels[7])) + 1).run()
     assert not at.exception
     shown = "\n".join(markdown.value for markdown in at.markdown)
     for name, (height, width, channels) in expected.items():
@@ -41,8 +45,6 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     filters, journey = heatmaps(charts[0]), charts[1:1 + len(expected)]
     assert len(filters) == 8 and filters[0].shape == (3, 3)  # 8 learned 3x3 kernels of conv_1
     assert [len(heatmaps(chart)) for chart in journey] == [4, 4, 4, 4]
-
-    from core.datasets import load_dataset
 
     image = load_dataset("fashion_mnist").x_test[7]
     maps = dict(feature_maps(model, image))

@@ -100,7 +100,8 @@ def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_traine
     assert "A dense network has no filters" in shown and "**dense_1** · output shape **32**" in shown
     assert "has no feature maps to follow" in shown
     model = own_trained_registry.load_model(TINY_DNN.key)
-    image = load_dataset("fashion_mnist").x_test[0]
+    data = load_dataset("fashion_mnist")
+    image = data.x_test[np.flatnonzero(data.y_test == 0)[0]]  # the default: the first test image of the first class
     (bars,) = [chart for chart in figures(at) if chart["layout"]["title"]["text"].startswith("dense_1: all 32 units")]
     expected = keras.Model(model.input, model.get_layer("dense_1").output)(image[np.newaxis].astype("float32"))
     np.testing.assert_allclose(figure_arrays(bars, "y")[0], np.asarray(expected)[0], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,122 @@
+"""Which model a lesson means, and words a student reads: rankings within a dataset, pickers' defaults, grammar.
+
+Pickers default to the model the lesson is about, never simply the newest: the transfer lesson's base is the CNN
+trained on the most data, Predict starts from the most trustworthy model for a photo. Accuracy is ranked by the
+lower end of its 95% (Wilson) interval, so 100% on 40 test images does not outrank 91.7% on 10,000.
+Imports no numpy and no TensorFlow: Home uses it.
+"""
+
+import math
+import re
+from collections import defaultdict
+
+from core.config import dataset_display_name
+
+Z_95 = 1.96
+MAX_FILE_STEM = 80  # characters of a download's name made from a title
+ALWAYS_PLURAL = {"scissors", "trousers", "jeans", "glasses", "shorts", "pants", "clothes", "sneakers"}
+
+
+def accuracy_lower_bound(accuracy: float | None, test_images: int | None) -> float | None:
+    """The lower end of the 95% Wilson interval of `accuracy` measured on `test_images` images (None if unknown)."""
+    if accuracy is None or not test_images:
+        return None
+    n, z2 = test_images, Z_95**2
+    centre = accuracy + z2 / (2 * n)
+    spread = Z_95 * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1 + z2 / n)
+
+
+def trust(card) -> float:
+    """How far a card's test accuracy can be trusted to be high: its interval's lower end (-1 when untested)."""
+    bound = accuracy_lower_bound(card.test_accuracy, card.dataset.test_images)
+    return -1.0 if bound is None else bound
+
+
+def dataset_title(card) -> str:
+    """The readable name of the dataset a model was trained on ('imported models' for a file made elsewhere)."""
+    if card.dataset.name is None:
+        return "imported models"
+    return card.dataset.title or dataset_display_name(card.dataset.name)
+
+
+def best_by_dataset(cards, per_dataset: int = 3) -> dict[str, list]:
+    """The best tested models of each dataset, best first; datasets with the largest test sets first."""
+    groups = defaultdict(list)
+    for card in cards:
+        if card.test_accuracy is not None:
+            groups[dataset_title(card)].append(card)
+    ranked = {title: sorted(group, key=lambda card: (card.test_accuracy, trust(card)), reverse=True)[:per_dataset]
+              for title, group in groups.items()}
+    return dict(sorted(ranked.items(), key=lambda item: -(item[1][0].dataset.test_images or 0)))
+
+
+def default_base_key(cards, named_base) -> str | None:
+    """The transfer lesson's base: `named_base` (the full-data CNN the page names) when trained, else the CNN trained
+    on the most images of that dataset, without augmentation, then the most accurate — never merely the newest."""
+    keys = [card.key for card in cards]
+    if named_base.key in keys:
+        return named_base.key
+    candidates = [card for card in cards if card.config is not None and card.config.family == "cnn"]
+    if not candidates:
+        return None
+
+    def lesson_fit(card):
+        return (card.dataset.name == named_base.dataset, card.dataset.train_images or 0,
+                not card.config.augmentation.is_active, trust(card))
+
+    return max(candidates, key=lesson_fit).key
+
+
+def default_predict_key(cards) -> str | None:
+    """Predict's first model: the most trustworthy model trained on photos (an imported folder dataset) when there
+    is one, since people bring photos; else the most trustworthy of all. Untested (imported) models come last."""
+    if not cards:
+        return None
+    return max(cards, key=lambda card: (is_photo_model(card), trust(card))).key
+
+
+def is_photo_model(card) -> bool:
+    """True for a model trained on imported photos (a folder dataset), which people's own photos can resemble."""
+    return (card.dataset.name or "").startswith("folder:")
+
+
+def classes_note(card) -> str:
+    """What a model can answer, in a student's words: it always names one of its classes, whatever the photo shows."""
+    names = card.class_names
+    listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+    where = f" from {dataset_title(card)}" if card.dataset.name else ""
+    return (f"This model knows only {len(names)} classes{where}: {listed}. Whatever your photo shows, it answers with "
+            "one of them — a photo of something else (a horse for a clothes model) still gets one of these names, "
+            "so pick a model trained on photos like yours.")
+
+
+def singular(class_name: str) -> str:
+    """'humans' -> 'human', 'boxes' -> 'box', 'daisies' -> 'daisy'; 'scissors', 'Trouser' and 'glass' stay."""
+    word = class_name.strip()
+    if word.lower() in ALWAYS_PLURAL or not word.lower().endswith("s") or word.lower().endswith(("ss", "us", "is")):
+        return word
+    if word.lower().endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.lower().endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    return word[:-1]
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before `word` ('an Ankle boot', 'a T-shirt/top', 'an 8')."""
+    first = word.strip()[:1].lower()
+    return "an" if first in "aeio8" or word.strip().lower().startswith(("hour", "honest")) else "a"
+
+
+def with_article(class_name: str) -> str:
+    """A class name as a noun phrase: 'an Ankle boot', 'a human', 'scissors'."""
+    word = singular(class_name)
+    return word if word.lower() in ALWAYS_PLURAL else f"{article(word)} {word}"
+
+
+def safe_file_name(title: str, suffix: str) -> str:
+    """A download's file name made from a title: 'cnn-32-64-dense-128-on-fashion-mnist-5-epochs.keras'."""
+    stem = re.sub(r"[^a-z0-9]+", "-", title.lower().replace("×", "x").replace("%", "pct")).strip("-")
+    stem = stem[:MAX_FILE_STEM].rstrip("-") or "model"
+    return f"{stem}{suffix}"

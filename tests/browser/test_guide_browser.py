@@ -1,0 +1,148 @@
+"""A guided classroom in a real browser: defaults that teach the right lesson, titles people can tell apart, and a
+delete that asks first and can be undone. One server and one registry for the module (trained once, real models).
+"""
+
+import dataclasses
+import re
+import shutil
+
+import pytest
+from conftest import TINY_CNN, TINY_DNN
+from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
+
+from core.config import PRESETS, Augmentation
+
+pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="Debian's chromium is missing")
+
+SUBSET = 2000  # the smallest subset of Compare's one-click controls
+PAIR = [dataclasses.replace(PRESETS[name], train_subset=SUBSET) for name in ("classic DNN", "classic CNN")]
+NEWER_WEAKER_CNN = dataclasses.replace(TINY_CNN, augmentation=Augmentation(rotation_range=30, zoom_range=0.2))
+SMALLER_INPUT_DNN = dataclasses.replace(TINY_DNN, image_size=20)
+
+
+@pytest.fixture(scope="module")
+def guide_registry(trained_registry_root, tmp_path_factory):
+    """The session's two tiny models, Compare's pair at 2,000 images, then (newest) an augmented CNN that differs from
+    TINY_CNN only in augmentation and a DNN that differs from TINY_DNN only in input size."""
+    from core.engines import train_and_publish
+    from core.registry import Registry
+
+    root = tmp_path_factory.mktemp("guide") / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    registry = Registry(root)
+    for config in [*PAIR, NEWER_WEAKER_CNN, SMALLER_INPUT_DNN]:
+        train_and_publish(registry, config)
+    assert registry.get(NEWER_WEAKER_CNN.key).test_accuracy < registry.get(PAIR[1].key).test_accuracy
+    return registry
+
+
+@pytest.fixture(scope="module")
+def guide_server(guide_registry):
+    from helpers_jobs import stop_workers_of
+
+    process, url = start_server(guide_registry.root)
+    yield url
+    stop_server(process)
+    stop_workers_of(guide_registry.root)
+
+
+@pytest.fixture(scope="module")
+def guide_browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                             "--disable-background-networking", "--disable-component-update",
+                                             "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield browser
+        browser.close()
+
+
+def assert_images_shown(page):
+    """Every image on the page has loaded (none is a broken-image icon)."""
+    broken = page.evaluate("[...document.querySelectorAll('[data-testid=stMain] img')]"
+                           ".filter(image => image.complete && image.naturalWidth === 0).map(image => image.src)")
+    assert not broken, broken
+
+
+def test_compares_one_click_controls_choose_what_side_by_side_compares(guide_server, guide_browser, guide_registry):
+    pair_titles = [guide_registry.get(config.key).title for config in PAIR]
+    sessions = []  # kept open to the end: a session closing frees media files another session shows (a Streamlit race)
+    for attempt in ("first session", "fresh session"):
+        watched = Watched(guide_browser)
+        sessions.append(watched)
+        watched.open(f"{guide_server}/Compare")
+        page = watched.page
+        selected = control(page, "stMultiSelect", "Models to compare").inner_text()
+        assert pair_titles[0] not in selected, attempt  # "all" images: that pair is not trained, the newest are shown
+        control(page, "stSlider", "Training images").get_by_role("slider").press("Home")  # 2,000 images
+        watched.page.wait_for_timeout(500)
+        watched.wait_idle()
+        selected = control(page, "stMultiSelect", "Models to compare").inner_text()
+        assert pair_titles[0] in selected and pair_titles[1] in selected, (attempt, selected)
+        body = page.inner_text("[data-testid=stMain]")
+        assert re.search(r"Model [AB] is more accurate than model [AB]|got exactly the same|equally accurate", body)
+        assert "McNemar's p" in body and "95% CI" in body  # the verdict's terms, explained
+        watched.screenshot(f"guide_compare_{attempt.split()[0]}")
+        assert_images_shown(page)
+        # A rerun that replaces a gallery frees the old images while the browser may still fetch a stale one (a
+        # Streamlit race, seen in the fresh session: the first run's images are requested after the slider moved).
+        # The 404s are dropped only after checking that every image now on the page is shown.
+        watched.console_errors = [error for error in watched.console_errors if "/media/" not in error]
+        watched.assert_clean()
+    for watched in sessions:
+        watched.page.close()
+
+
+def test_transfer_defaults_to_the_cnn_trained_on_the_most_data_not_the_newest(guide_server, guide_browser, guide_registry):
+    newest_cnn = guide_registry.list_entries(family="cnn")[0]
+    assert newest_cnn.key == NEWER_WEAKER_CNN.key
+    watched = Watched(guide_browser)
+    watched.open(f"{guide_server}/Transfer_learning")
+    chosen = watched.page.get_by_role("combobox", name="Base CNN").input_value()
+    assert guide_registry.get(PAIR[1].key).title in chosen and newest_cnn.title not in chosen
+    assert f"learned from {SUBSET:,} Fashion-MNIST images" in watched.page.inner_text("[data-testid=stMain]")
+    watched.assert_clean()
+    watched.page.close()
+
+
+def test_models_differing_only_in_augmentation_or_input_size_have_different_titles(guide_server, guide_browser):
+    watched = Watched(guide_browser)
+    watched.open(f"{guide_server}/Predict")
+    page = watched.page
+    page.get_by_role("combobox", name="Model").click()
+    options = [option.inner_text() for option in page.get_by_role("option").all()]
+    page.keyboard.press("Escape")
+    titles = [re.sub(r" · [0-9.]+% on [0-9,]+ test images$", "", option) for option in options]
+    assert len(titles) == len(set(titles)) == 6, options
+    assert any(title.startswith(TINY_CNN.title) and "augmented (rotation 30°, zoom 0.2)" in title for title in titles)
+    assert TINY_CNN.title in titles and TINY_DNN.title in titles
+    assert any(title.startswith(TINY_DNN.title) and "20×20 px" in title for title in titles)
+    assert all(re.search(r"[0-9a-f]{16}", option) is None for option in options)  # keys stay on the Models page
+    watched.assert_clean()
+    page.close()
+
+
+def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, guide_browser, guide_registry):
+    title = guide_registry.get(SMALLER_INPUT_DNN.key).title
+    watched = Watched(guide_browser)
+    watched.open(f"{guide_server}/Models")
+    page = watched.page
+    page.get_by_text("Delete models", exact=True).click()
+    page.get_by_role("combobox", name="Models to delete").click()
+    page.get_by_role("option", name=title, exact=True).click()
+    page.keyboard.press("Escape")
+    watched.wait_idle()
+    page.get_by_role("button", name="Delete…").click()
+    watched.wait_idle()
+    warning = page.get_by_test_id("stAlert").filter(has_text="Delete 1 model?")
+    assert title in warning.inner_text() and guide_registry.has(SMALLER_INPUT_DNN.key)  # asked, nothing deleted yet
+    watched.screenshot("guide_delete_confirm")
+    page.get_by_role("button", name="Yes, delete 1").click()
+    watched.wait_idle()
+    assert not guide_registry.has(SMALLER_INPUT_DNN.key)
+    page.get_by_text(re.compile(r"Recently deleted \(1\)")).click()
+    assert title in page.inner_text("[data-testid=stMain]")
+    page.get_by_role("button", name="Restore").click()
+    watched.wait_idle()
+    assert guide_registry.has(SMALLER_INPUT_DNN.key) and page.get_by_text(re.compile(r"Recently deleted")).count() == 0
+    watched.assert_clean()
+    page.close()

@@ -1,0 +1,68 @@
+"""core.guide: rankings within a dataset, the pickers' defaults, a student's words, and download names."""
+
+import dataclasses
+
+from core.card import DatasetFacts, ModelCard, ParameterCounts
+from core.config import Augmentation, TrainConfig
+from core.errors import student_message
+from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
+                        default_predict_key, safe_file_name, singular, with_article)
+from core.transfer import BASE_CNN
+
+
+def card(config: TrainConfig | None, accuracy: float | None, test_images: int | None, train_images: int = 1000,
+         dataset: str = "fashion_mnist", title: str | None = None) -> ModelCard:
+    """A card as the registry stores it (the builders need a trained model; these tests need only the figures)."""
+    classes = ("horses", "humans") if dataset.startswith("folder:") else ("T-shirt/top", "Trouser", "Ankle boot")
+    return ModelCard(key=config.key if config else "00000000000000aa", title=title or (config.title if config else "x"),
+                     config=config, dataset=DatasetFacts(classes, (28, 28, 1), name=dataset if config else None,
+                                                         train_images=train_images, test_images=test_images,
+                                                         title="Horses or humans" if dataset.startswith("folder") else None),
+                     params=ParameterCounts(10, 10, 0), layers=(), created="2026-11-29T00:00:00+00:00",
+                     test_accuracy=accuracy, imported=config is None)
+
+
+def test_home_ranks_within_each_dataset_and_a_tiny_test_set_is_not_trusted_like_a_big_one():
+    fashion = card(TrainConfig(family="cnn"), 0.917, 10_000)
+    photos = card(TrainConfig(family="cnn", dataset="folder:abc"), 1.0, 40, dataset="folder:abc")
+    weaker = card(TrainConfig(family="dnn"), 0.88, 10_000)
+    ranked = best_by_dataset([photos, weaker, fashion])
+    assert list(ranked) == ["Fashion-MNIST", "Horses or humans"]  # the largest test set first
+    assert [found.key for found in ranked["Fashion-MNIST"]] == [fashion.key, weaker.key]
+    assert accuracy_lower_bound(1.0, 30) < accuracy_lower_bound(0.917, 10_000) < 0.917 < accuracy_lower_bound(0.93, 10_000)
+    assert accuracy_lower_bound(None, 10) is None and accuracy_lower_bound(0.5, None) is None
+
+
+def test_the_transfer_base_is_the_full_data_cnn_not_the_newest_and_predict_prefers_photo_models():
+    full = card(dataclasses.replace(BASE_CNN, epochs=2), 0.90, 10_000, train_images=54_000)
+    newer_weaker = card(dataclasses.replace(BASE_CNN, train_subset=500, augmentation=Augmentation(rotation_range=20)),
+                        0.70, 10_000, train_images=500)
+    assert default_base_key([newer_weaker, full], BASE_CNN) == full.key
+    named = card(BASE_CNN, 0.85, 10_000, train_images=54_000)
+    assert default_base_key([newer_weaker, full, named], BASE_CNN) == BASE_CNN.key
+    assert default_base_key([], BASE_CNN) is None
+    photos = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.80, 256, dataset="folder:abc")
+    imported = card(None, None, None)
+    assert default_predict_key([imported, full, newer_weaker]) == full.key
+    assert default_predict_key([full, photos, imported]) == photos.key
+    assert "only 3 classes from Fashion-MNIST" in classes_note(full) and "Trouser or Ankle boot" in classes_note(full)
+
+
+def test_class_names_read_as_english_and_downloads_are_named_by_title():
+    assert [singular(name) for name in ("humans", "horses", "daisies", "boxes", "scissors", "Trouser", "glass")] == [
+        "human", "horse", "daisy", "box", "scissors", "Trouser", "glass"]
+    assert article("Ankle boot") == "an" and article("T-shirt/top") == "a" and article("8") == "an"
+    assert with_article("humans") == "a human" and with_article("Ankle boot") == "an Ankle boot"
+    assert with_article("scissors") == "scissors"
+    title = TrainConfig(family="cnn", image_size=32, train_subset=2000).title
+    assert safe_file_name(title, ".tflite") == "cnn-32-64-dense-128-on-fashion-mnist-2-000-images-5-epochs-32x32-px.tflite"
+    assert safe_file_name("???", ".keras") == "model.keras" and len(safe_file_name("a" * 500, ".keras")) < 100
+
+
+def test_pages_get_plain_words_while_the_exact_values_stay_for_the_command_line():
+    message = ("Fashion-MNIST is not on this machine: put its files in $CNNCLASSROOM_DATA_DIR or /root/.keras/datasets. "
+               "Received: name='mnist'")
+    plain = student_message(message)
+    assert plain == "Fashion-MNIST is not on this machine: put its files in $CNNCLASSROOM_DATA_DIR or a folder on the server."
+    assert student_message("Get it from https://example.org/a/b.zip. Received: filters=(32, 64)") == (
+        "Get it from https://example.org/a/b.zip.")
