@@ -111,5 +111,5 @@ def test_tensorflow_start_up_noise_is_dropped_and_real_errors_are_kept(capfd):
 
 def test_help_lists_the_commands_a_person_runs_and_hides_the_internal_worker():
     help_text = cli.build_parser().format_help()
-    assert "{train,list,show,compare,export,import,delete,datasets,warmup,doctor}" in help_text
+    assert "{train,list,show,compare,export,import,delete,restore,datasets,warmup,doctor}" in help_text
     assert "worker" not in help_text and "SUPPRESS" not in help_text
