@@ -142,6 +142,17 @@ def list_datasets(root) -> list[DatasetInfo]:
     return [dataset_info(name) for name in CATALOGUE] + sorted(imported, key=lambda info: info.title.lower())
 
 
+def dataset_titles(datasets: list[DatasetInfo]) -> dict[str, str]:
+    """Picker labels by dataset name: the title, with the image count (then a copy number) where titles repeat."""
+    labels = {}
+    for info in datasets:
+        same_title = [other for other in datasets if other.title == info.title]
+        label = info.title if len(same_title) == 1 else f"{info.title} ({info.training_images:,} images)"
+        copies = sum(1 for existing in labels.values() if existing == label or existing.startswith(label + ", copy "))
+        labels[info.name] = label if copies == 0 else f"{label}, copy {copies + 1}"
+    return labels
+
+
 def dataset_info(name, root=None) -> DatasetInfo:
     """Title, availability, source and classes of one dataset; an imported one is looked up in the registry at `root`."""
     check_name(name)

@@ -5,7 +5,7 @@ import dataclasses
 import streamlit as st
 
 from core import charts, ui
-from core.catalogue import FOLDER_PREFIX, dataset_info, list_datasets
+from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_datasets
 from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, student_message
@@ -63,7 +63,7 @@ def zip_uploader(label, key_prefix, importer, text):
 
 def own_form(names: list[str]) -> tuple[str, int, int]:
     """Pick a folder dataset, the input size and the epochs."""
-    labels = {name: f"{dataset_info(name, ui.registry().root).title} ({name})" for name in names}
+    labels = dataset_titles([dataset_info(name, ui.registry().root) for name in names])
     dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset")
     left, right = st.columns(2)
     size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size",

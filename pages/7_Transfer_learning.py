@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import APPLICATION_BASES
-from core.catalogue import dataset_info, list_datasets
+from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
 from core.guide import dataset_title, default_base_key
@@ -37,7 +37,7 @@ def cached_imagenet_base(base_model: str):
 
 def experiment_form(conv_layers: int) -> dict:
     """The small target dataset and how much of the base to fine-tune."""
-    titles = {info.name: info.title for info in list_datasets(ui.registry().root) if info.available}
+    titles = dataset_titles([info for info in list_datasets(ui.registry().root) if info.available])
     names = list(titles)
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import ui
 from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, Augmentation, TrainConfig
-from core.catalogue import list_datasets
+from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
                          steps_per_epoch)
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
@@ -43,8 +43,8 @@ def train_form() -> TrainConfig:
     if preset:
         sidebar.caption(PRESET_LESSONS[preset])
     sidebar.markdown("#### The data")
-    datasets = [info.name for info in list_datasets(ui.registry().root) if info.available]
-    titles = {info.name: info.title for info in list_datasets(ui.registry().root)}
+    available = [info for info in list_datasets(ui.registry().root) if info.available]
+    datasets, titles = [info.name for info in available], dataset_titles(available)
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset", format_func=titles.get)
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
                                    help="A stratified subset trains faster; the test set is always the full one.")

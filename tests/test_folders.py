@@ -1,13 +1,14 @@
 """Photo datasets as the course ships them: split folders at any depth, a separate validation zip, webcam shots,
 and reads bounded by declared sizes. Every photo is generated here (tests/photos.py); nothing is stubbed."""
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 from photos import photo_files, zip_bytes
 
-from core.catalogue import dataset_info, list_datasets, read_manifest
+from core.catalogue import dataset_info, dataset_titles, list_datasets, read_manifest
 from core.datasets import load_dataset, split_table
 from core.errors import DatasetError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip
@@ -105,6 +106,10 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     assert added.name != first.name and added.split_counts["validation"] == {"angular": 4, "round": 4}
     assert "second zip" in added.split_sources["validation"] and added.title == first.title
     assert {info.name for info in list_datasets(root)} >= {first.name, added.name}  # the original stays for its models
+    labels = dataset_titles(list_datasets(root))  # same title, told apart in the pickers
+    assert labels[first.name] != labels[added.name] and labels[first.name].startswith(first.title + " (")
+    twin = dataclasses.replace(dataset_info(first.name, root), name="folder:000000000000")  # same title and size
+    assert dataset_titles([dataset_info(first.name, root), twin])[twin.name].endswith(" images), copy 2")
     together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
     assert together.split_counts == added.split_counts
     with pytest.raises(DatasetError, match="own validation or test photos already"):
