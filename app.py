@@ -70,3 +70,4 @@ with experiment_column:
     st.markdown("**Experiment** and **Models**")
     for path, label, caption in ui.EXPERIMENTS:
         st.page_link(path, label=f"{label} — {caption}")
+ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page

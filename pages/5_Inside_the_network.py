@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.preload import inside_default
 
 SAMPLES = 6
 
@@ -35,7 +36,7 @@ def inside_form(test_size: int) -> dict:
     return {"index": index, "count": count}
 
 
-best = max(range(len(cards)), key=lambda index: (cards[index].family == "cnn", cards[index].test_accuracy or 0))
+best = cards.index(inside_default(cards))  # the model the server preloaded (core.preload)
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard():
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations

@@ -1,0 +1,58 @@
+"""Preloading: what the heavier pages need is imported at a low priority, then loaded into the server's caches."""
+
+import os
+import threading
+
+from conftest import TINY_CNN
+
+from core import preload
+from core.datasets import load_dataset
+
+
+def test_a_preloading_thread_runs_niced_and_leaves_the_other_threads_alone():
+    seen = {}
+
+    def work():
+        preload.lower_this_threads_priority()
+        seen["niceness"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["niceness"] >= preload.PRELOAD_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+def test_warm_up_loads_the_pages_first_data_and_models_and_traces_predict(trained_registry):
+    loaded = []
+
+    def load_data(name, **options):
+        loaded.append((name, options))
+        return load_dataset(name, **options)
+
+    models = {}
+
+    def load_model(key):
+        return models.setdefault(key, trained_registry.load_model(key))
+
+    done = preload.warm_up(trained_registry, load_data, load_model, trained_registry.load_evaluation, ["fashion_mnist"])
+    assert ("fashion_mnist", {}) in loaded and ("fashion_mnist", {"color_mode": "grayscale"}) in loaded
+    cards = trained_registry.list_entries()
+    inside = preload.inside_default(cards)
+    assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
+    assert f"Inside the network's model {inside.key}" in done and f"Predict's model {cards[0].key}" in done
+    assert models[cards[0].key].predict_function is not None  # the first upload finds it traced
+
+
+def test_a_failing_step_leaves_the_others_to_run(trained_registry):
+    def broken(*arguments, **options):
+        raise OSError("disk gone")
+
+    done = preload.warm_up(trained_registry, broken, trained_registry.load_model, trained_registry.load_evaluation,
+                           ["fashion_mnist"])
+    assert done == [f"Predict's model {trained_registry.list_entries()[0].key}"]
+
+
+def test_a_missing_module_is_reported_not_raised():
+    assert preload.import_page_modules(("json", "no_such_module_here")) == ["no_such_module_here"]
