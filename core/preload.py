@@ -2,36 +2,29 @@
 
 A server's first visit of Datasets, Convolutions or Inside the network used to wait 4.5-6.4 s (TensorFlow and Keras
 imported, Fashion-MNIST decoded, a model loaded), and Predict's first upload traced the model's predict and Grad-CAM
-functions. Once the home page has been drawn, `core.ui.preload_in_background` runs this module's two steps in
-background threads of the server, once per server process:
+functions. Once the home page has been drawn, `core.ui.preload_in_background` runs this module's two steps in a
+background thread of the server, once per server process: `import_page_modules()`, then `warm_up(...)` (the data
+and the models the pages show first, through the server's shared caches). Every step is one a page would otherwise
+do itself on its first visit, so nothing is wasted, and a page that needs a step under way waits for it rather
+than doing it twice.
 
-1. `import_page_modules()` at a low priority (`PRELOAD_NICENESS`, the training workers' own), so that any page a
-   student opens meanwhile comes first;
-2. `warm_up(...)` afterwards, at the normal priority: the data and the models the pages show first, through the
-   server's shared caches. TensorFlow creates its thread pools in the first thread that runs an operation, and they
-   inherit that thread's priority: a niced pool would slow every page's TensorFlow work for the server's life.
+It is low priority by when it runs (after the home page's run, when the student is reading), not by the thread's
+niceness: a niced thread that holds the import lock of `keras` makes the page that needs it wait for it (priority
+inversion). Tried with the importing thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py):
+Convolutions and Inside the network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish
+importing Keras. TensorFlow's thread pools would also inherit a niced thread's priority for the server's life.
 
 Nothing here imports Streamlit: the server's cached loaders are passed in.
 """
 
-import contextlib
 import importlib
 import logging
-import os
-import threading
 
-PRELOAD_NICENESS = 10  # the training workers' (core.workers.WORKER_NICENESS): below every page run
 PAGE_MODULES = ("keras", "core.models", "core.training", "core.inspection", "core.activations", "core.datasets",
                 "core.prediction", "core.shapes", "core.charts", "core.course", "pandas", "pyarrow")
 WARM_UP_DATASET = "fashion_mnist"
 
 logger = logging.getLogger(__name__)
-
-
-def lower_this_threads_priority(niceness: int = PRELOAD_NICENESS):
-    """Run the calling thread (only it: Linux nices threads one by one) at `niceness`; elsewhere, do nothing."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 def import_page_modules(modules=PAGE_MODULES) -> list[str]:

@@ -502,19 +502,13 @@ def preload_in_background():
     from core import preload
     from core.catalogue import list_datasets
 
-    def import_modules():
+    def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
-        preload.lower_this_threads_priority()
         preload.import_page_modules()
-
-    def load(importer: threading.Thread):
-        importer.join()
         available = [info.name for info in list_datasets(registry().root) if info.available]
         preload.warm_up(registry(), load_dataset, load_model, load_evaluation, available)
 
-    importer = _start_once("preload imports", import_modules)
-    if importer is not None:
-        _start_once("preload data and models", load, importer)  # started here, so not niced (core.preload says why)
+    _start_once("preload", preload_pages)
 
 
 def prepare_predictions(key: str):

@@ -1,27 +1,9 @@
-"""Preloading: what the heavier pages need is imported at a low priority, then loaded into the server's caches."""
-
-import os
-import threading
+"""Preloading: what the heavier pages need is imported, then loaded into the server's caches."""
 
 from conftest import TINY_CNN
 
 from core import preload
 from core.datasets import load_dataset
-
-
-def test_a_preloading_thread_runs_niced_and_leaves_the_other_threads_alone():
-    seen = {}
-
-    def work():
-        preload.lower_this_threads_priority()
-        seen["niceness"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    assert seen["niceness"] >= preload.PRELOAD_NICENESS
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def test_warm_up_loads_the_pages_first_data_and_models_and_traces_predict(trained_registry):
