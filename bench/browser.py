@@ -26,9 +26,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, app: str = "app.py", registry: Path | None = None, cwd: Path = PROJECT) -> subprocess.Popen:
+def start_server(port: int, app: str = "app.py", registry: Path | None = None, cwd: Path = PROJECT,
+                 **extra_environment) -> subprocess.Popen:
     """`streamlit run APP` headless on 127.0.0.1:PORT (returns at once; see `wait_healthy`)."""
-    environment = dict(os.environ)
+    environment = {**os.environ, **extra_environment}
     if registry is not None:
         environment["CNNCLASSROOM_REGISTRY"] = str(registry)
     return subprocess.Popen(

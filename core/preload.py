@@ -70,9 +70,7 @@ def warm_up(registry, load_dataset, load_model, load_evaluation, available_datas
     if inside is not None:
         step(f"Inside the network's model {inside.key}", lambda: _warm_inside(inside, load_dataset, load_model,
                                                                                 load_evaluation))
-    if cards and cards[0].config is not None:  # Predict and the other model pickers show the newest model first
-        step(f"Predict's model {cards[0].key}", lambda: warm_prediction(load_model(cards[0].key), cards[0]))
-    return done
+    return done  # Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen
 
 
 def _warm_inside(card, load_dataset, load_model, load_evaluation):

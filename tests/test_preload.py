@@ -23,17 +23,20 @@ def test_warm_up_loads_the_pages_first_data_and_models_and_traces_predict(traine
     cards = trained_registry.list_entries()
     inside = preload.inside_default(cards)
     assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
-    assert f"Inside the network's model {inside.key}" in done and f"Predict's model {cards[0].key}" in done
-    assert models[cards[0].key].predict_function is not None  # the first upload finds it traced
+    assert done == ["Datasets' data", "Convolutions' data", f"Inside the network's model {inside.key}"]
+    preload.warm_prediction(models[inside.key], inside)  # what Predict does in the background when opened
+    assert models[inside.key].predict_function is not None  # the first upload finds it traced
 
 
 def test_a_failing_step_leaves_the_others_to_run(trained_registry):
-    def broken(*arguments, **options):
-        raise OSError("disk gone")
+    def grayscale_broken(name, **options):
+        if options.get("color_mode") == "grayscale":
+            raise OSError("disk gone")
+        return load_dataset(name, **options)
 
-    done = preload.warm_up(trained_registry, broken, trained_registry.load_model, trained_registry.load_evaluation,
-                           ["fashion_mnist"])
-    assert done == [f"Predict's model {trained_registry.list_entries()[0].key}"]
+    done = preload.warm_up(trained_registry, grayscale_broken, trained_registry.load_model,
+                           trained_registry.load_evaluation, ["fashion_mnist"])
+    assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}"]
 
 
 def test_a_missing_module_is_reported_not_raised():
