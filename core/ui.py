@@ -3,7 +3,8 @@
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
 `core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It is
 over 400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
-view, teacher mode, the caches, and the photo widgets (uploads copied to disk, progress bars, webcam classes).
+view, teacher mode, the caches, the photo widgets (uploads copied to disk, progress bars, webcam classes), and the
+background work that gets the server ready before a student asks (preloading, an early worker).
 """
 
 import contextlib
