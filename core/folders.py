@@ -4,7 +4,9 @@ The images are stored as they came, in registry/datasets/<id>/images/, beside a 
 each one's class and split; the dataset folder appears atomically, and the same images twice are one
 dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
 size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
-file's declared size against MAX_IMAGE_BYTES, so no file can make an import hold more than one image.
+file's declared size against MAX_IMAGE_BYTES, so an import holds at most CHECK_CHUNK_BYTES of image files and
+CHECK_THREADS decoded images at a time. (A little over 400 lines: both sources, the split layout and the checks of
+every entry belong together.)
 """
 
 import contextlib
@@ -296,38 +298,26 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
 
 
 def _checked(placements):
-    """(number done, placement, bytes, the decoded image's (size, mode) or its ImageError) for each image, in order.
-
-    The bytes are read a chunk at a time (a zip is read by one thread; a chunk holds at most CHECK_CHUNK_BYTES, plus
-    one image) and decoded on CHECK_THREADS threads, each image dropped once checked: Pillow decodes without holding
-    the GIL, so an import uses every core (bench/photos.py).
-    """
+    """(number done, placement, bytes, the image's (size, mode) or its ImageError) for each image, in order: the bytes
+    read by one thread (a zip allows no more) CHECK_CHUNK_BYTES at a time, decoded on CHECK_THREADS threads (Pillow
+    decodes without the GIL), each decoded image dropped once checked."""
     def check(item):
-        (_, member), data = item
         try:
-            image = read_image(data, member.path, formats=FOLDER_IMAGE_FORMATS)
+            image = read_image(item[1], item[0][1].path, formats=FOLDER_IMAGE_FORMATS)
             return image.size, image.mode
         except ImageError as error:
             return error
 
-    def chunks():
-        chunk, size = [], 0
-        for item in placements:
-            data = item[1].read()
-            chunk.append((item, data))
-            size += len(data)
-            if size >= CHECK_CHUNK_BYTES:
-                yield chunk
-                chunk, size = [], 0
-        if chunk:
-            yield chunk
-
-    done = 0
+    done, chunk, chunk_bytes = 0, [], 0
     with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
-        for chunk in chunks():
-            for (item, data), checked in zip(chunk, pool.map(check, chunk)):
-                done += 1
-                yield done, item, data, checked
+        for index, item in enumerate(placements):
+            chunk.append((item, item[1].read()))
+            chunk_bytes += len(chunk[-1][1])
+            if chunk_bytes >= CHECK_CHUNK_BYTES or index == len(placements) - 1:
+                for (checked_item, data), checked in zip(chunk, pool.map(check, chunk)):
+                    done += 1
+                    yield done, checked_item, data, checked
+                chunk, chunk_bytes = [], 0
 
 
 def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layout, validation_source, course):
