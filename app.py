@@ -73,3 +73,4 @@ if missing:
     with st.expander("How to get the course datasets"):
         for course in missing:
             st.markdown(f"**{course.title}**: {course.how_to_get}")
+ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page

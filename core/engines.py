@@ -32,7 +32,8 @@ class LocalEngine:
     def jobs_at_once(self) -> int:
         return 1
 
-    def run(self, config: TrainConfig, on_epoch=None, should_stop=None, on_placed=None, on_batch=None) -> Entry:
+    def run(self, config: TrainConfig, on_epoch=None, should_stop=None, on_placed=None, on_batch=None,
+            on_first_batch=None) -> Entry:
         """Train `config` and publish it (or return it, if it is published already)."""
         import keras
         import tensorflow as tf
@@ -41,7 +42,8 @@ class LocalEngine:
             threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
             on_placed(f"this server (process {os.getpid()}, TensorFlow threads: {threads})")
         try:
-            return train_and_publish(self.registry, config, on_epoch=on_epoch, should_stop=should_stop, on_batch=on_batch)
+            return train_and_publish(self.registry, config, on_epoch=on_epoch, should_stop=should_stop, on_batch=on_batch,
+                                     on_first_batch=on_first_batch)
         finally:
             keras.backend.clear_session()  # the next job starts from a clean Keras state
 
@@ -56,7 +58,8 @@ def engine_for(registry: Registry):
     return LocalEngine(registry)
 
 
-def train_and_publish(registry: Registry, config: TrainConfig, on_epoch=None, should_stop=None, on_batch=None) -> Entry:
+def train_and_publish(registry: Registry, config: TrainConfig, on_epoch=None, should_stop=None, on_batch=None,
+                      on_first_batch=None) -> Entry:
     """Train `config` in this process and publish it, unless it is published already; concurrent callers train once."""
     if registry.has(config.key):
         return registry.get(config.key)
@@ -66,7 +69,7 @@ def train_and_publish(registry: Registry, config: TrainConfig, on_epoch=None, sh
         from core.training import train_and_evaluate
 
         trained = train_and_evaluate(config, on_epoch=on_epoch, should_stop=should_stop, base_loader=registry.load_model,
-                                     root=registry.root, on_batch=on_batch)
+                                     root=registry.root, on_batch=on_batch, on_first_batch=on_first_batch)
 
         def write_files(folder: Path):
             trained.model.save(str(folder / MODEL_FILE))

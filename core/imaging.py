@@ -371,21 +371,25 @@ def _crop_to_aspect(image, height, width, notes):
 
 
 def _measure_background(array):
-    """Background colour (border median), border mean and centre mean of an image."""
+    """Background colour (border median), border mean and centre mean of an image.
+
+    Read from the uint8 pixels (means accumulate in float64): a float64 copy of the whole photo took a third of the
+    time of preparing one 300x300 photo for training."""
     height, width = array.shape[:2]
     band = max(1, min(height, width) // 8)
-    pixels = array.reshape(height, width, -1).astype(np.float64)
+    pixels = array.reshape(height, width, -1)
+    channels = pixels.shape[2]
     border = np.concatenate(
         [
-            pixels[:band].reshape(-1, pixels.shape[2]),
-            pixels[-band:].reshape(-1, pixels.shape[2]),
-            pixels[:, :band].reshape(-1, pixels.shape[2]),
-            pixels[:, -band:].reshape(-1, pixels.shape[2]),
+            pixels[:band].reshape(-1, channels),
+            pixels[-band:].reshape(-1, channels),
+            pixels[:, :band].reshape(-1, channels),
+            pixels[:, -band:].reshape(-1, channels),
         ]
     )
     centre = pixels[height // 4 : height - height // 4, width // 4 : width - width // 4]
     background = tuple(int(value) for value in np.median(border, axis=0).round())
-    return background, float(border.mean()), float(centre.mean())
+    return background, float(border.mean(dtype=np.float64)), float(centre.mean(dtype=np.float64))
 
 
 def _pad_to_size(image, height, width, background, notes):

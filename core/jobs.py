@@ -39,14 +39,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, config TEXT NOT NULL, status TEXT NOT NULL, message TEXT, pid INTEGER,
     submitted REAL, started REAL, finished REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
-    session TEXT, placement TEXT
+    session TEXT, placement TEXT, first_batch REAL
 );
 CREATE TABLE IF NOT EXISTS progress (
     key TEXT NOT NULL, epoch INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (key, epoch)
 );
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-COLUMNS_ADDED_SINCE_VERSION_1 = {"session": "TEXT", "placement": "TEXT"}  # a jobs.sqlite made before the pool gets them
+COLUMNS_ADDED_SINCE_VERSION_1 = {"session": "TEXT", "placement": "TEXT", "first_batch": "REAL"}  # a jobs.sqlite made before the pool gets them
 
 # Round-robin across sessions: a session's n-th waiting job is in round n, plus one round for every job of that
 # session started since the oldest waiting job was submitted (so a session that just had a turn waits for the
@@ -256,6 +256,11 @@ class JobQueue:
         with self.connect() as connection:
             row = connection.execute("SELECT cancel_requested FROM jobs WHERE key = ?", (key,)).fetchone()
         return bool(row and row["cancel_requested"])
+
+    def mark_first_batch(self, key: str):
+        """Note when the job's first batch finished (the time to first batch that bench/first_batch.py reports)."""
+        with self.connect() as connection:
+            connection.execute("UPDATE jobs SET first_batch = ? WHERE key = ?", (time.time(), validate_key(key)))
 
     def record_progress(self, key: str, progress: dict):
         """Store one epoch's metrics for live curves."""

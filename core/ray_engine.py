@@ -72,10 +72,12 @@ class RayEngine:
             jobs = min(jobs, resources.get("GPU", 0) // options["num_gpus"])
         return int(max(1, min(jobs, MAX_JOBS_AT_ONCE)))
 
-    def run(self, config: TrainConfig, on_epoch=None, should_stop=None, on_placed=None, on_batch=None) -> Entry:
+    def run(self, config: TrainConfig, on_epoch=None, should_stop=None, on_placed=None, on_batch=None,
+            on_first_batch=None) -> Entry:
         """Train `config` as a Ray task and publish it here (or return it, if it is published already).
 
-        `on_batch` is not called: a Ray task reports whole epochs only."""
+        `on_batch` and `on_first_batch` are accepted for the engines' common interface and not called: a Ray task
+        reports whole epochs only."""
         if self.registry.has(config.key):
             return self.registry.get(config.key)
         with self.registry.key_lock(config.key):  # the same key trains once, wherever it trains

@@ -139,6 +139,7 @@ def train(
     base_loader=None,
     root=None,
     on_batch: Callable[[int, int], None] | None = None,
+    on_first_batch: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Build, compile and fit the model that `config` describes; raise TrainingCancelled on request.
 
@@ -153,7 +154,7 @@ def train(
     steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
     compile_for_task(model, config, dataset.num_classes, steps_per_epoch)
 
-    progress = _ProgressCallback(config.epochs, on_epoch, should_stop, on_batch)
+    progress = _ProgressCallback(config.epochs, on_epoch, should_stop, on_batch, on_first_batch)
     callbacks = [progress]
     if config.stop_at_accuracy is not None:
         callbacks.append(_StopAtAccuracy(config.stop_at_accuracy))
@@ -212,18 +213,31 @@ def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch:
 
 
 def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, base_loader=None, root=None,
-                       on_batch=None) -> TrainedModel:
+                       on_batch=None, on_first_batch=None) -> TrainedModel:
     """Load the data `config` names (an imported dataset from the registry at `root`), train on it, and evaluate on
     its test split; the card describes it all."""
     dataset = load_dataset_for(config, root)
     result = train(config, dataset, on_epoch=on_epoch, should_stop=should_stop, base_loader=base_loader,
-                   on_batch=on_batch)
+                   on_batch=on_batch, on_first_batch=on_first_batch)
     started = time.perf_counter()
     evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names,
                           batch_size=evaluation_batch_size(dataset.input_shape))
     card = trained_card(config, dataset, result.model, result.history, result.seconds, result.stopped_reason, evaluation,
                         eval_seconds=time.perf_counter() - started)
     return TrainedModel(result.model, result.history, evaluation, card)
+
+
+def warm_up():
+    """Fit, evaluate and predict with a tiny batch-norm CNN on 64 blank images: TensorFlow's and Keras's first-use
+    costs (kernels, graph optimiser, the training loop) are paid here, once per process, not by a student's job."""
+    config = TrainConfig(family="cnn", filters=(4,), padding="same", batch_norm=True, hidden_units=(8,), batch_size=32,
+                         lr_schedule="one_cycle", epochs=1)
+    images, labels = np.zeros((64, 28, 28, 1), np.uint8), np.zeros(64, np.int64)
+    model = build_model(config, images.shape[1:], 10)
+    compile_for_task(model, config, 10, steps_per_epoch=2)
+    model.fit(images, labels, batch_size=32, epochs=1, validation_data=(images, labels), verbose=0)
+    model.predict(images, batch_size=32, verbose=0)
+    keras.backend.clear_session()
 
 
 def evaluation_batch_size(input_shape) -> int:
@@ -319,11 +333,12 @@ def is_memory_mapped(array) -> bool:
 
 
 class _ProgressCallback(keras.callbacks.Callback):
-    """Reports each epoch (and the first epoch's batches) and checks for Cancel a few times a second."""
+    """Reports the first batch, the first epoch's batches and each epoch, and checks for Cancel a few times a second."""
 
-    def __init__(self, epochs, on_epoch, should_stop, on_batch=None):
+    def __init__(self, epochs, on_epoch, should_stop, on_batch=None, on_first_batch=None):
         super().__init__()
-        self.epochs, self.on_epoch, self.should_stop, self.on_batch = epochs, on_epoch, should_stop, on_batch
+        self.epochs, self.on_epoch, self.should_stop = epochs, on_epoch, should_stop
+        self.on_batch, self.on_first_batch = on_batch, on_first_batch
         self.history, self.cancelled, self.phase = [], False, None
         self._epoch_started = self._last_check = self._last_batch_report = time.perf_counter()
 
@@ -331,6 +346,9 @@ class _ProgressCallback(keras.callbacks.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.on_first_batch:
+            self.on_first_batch()
+            self.on_first_batch = None
         now = time.perf_counter()
         if self.on_batch and not self.history and now - self._last_batch_report >= BATCH_REPORT_SECONDS:
             self._last_batch_report = now

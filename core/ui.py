@@ -3,7 +3,8 @@
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
 `core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It is
 over 400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
-view, teacher mode, the caches, and the photo widgets (uploads copied to disk, progress bars, webcam classes).
+view, teacher mode, the caches, the photo widgets (uploads copied to disk, progress bars, webcam classes), and the
+background work that gets the server ready before a student asks (preloading, an early worker).
 """
 
 import contextlib
@@ -11,9 +12,12 @@ import hashlib
 import hmac
 import inspect
 import logging
+import os
 import re
 import secrets
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -248,6 +252,7 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
             prefix = f"{name}: " if len(configs) > 1 else ""
             (st.error if status.state == "failed" else st.info)(
                 prefix + (student_message(status.message) if status.message else f"training {status.state}."))
+    start_worker_early()
     start_now = beside_button() if beside_button else False
     if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
         with guard():
@@ -558,6 +563,78 @@ def webcam_classes(key: str):
         with guard():
             return classes.to_dataset(registry().root, on_progress=progress_callback("Checking photos"))
     return None
+
+
+PRELOAD_ENV = "CNNCLASSROOM_PRELOAD"  # "0" turns the background preloading and the early worker start off
+PRELOAD_DELAY_SECONDS = 1.0  # after the home page's run, so the browser draws it first (it still fetches code)
+_background_lock = threading.Lock()
+_background_started: set[str] = set()
+
+
+def preload_in_background():
+    """Once per server, after the home page's run: import, then load, what the heavier pages need (core.preload)."""
+    from core import preload
+    from core.catalogue import list_datasets
+
+    def preload_pages():
+        time.sleep(PRELOAD_DELAY_SECONDS)
+        preload.import_page_modules()
+        available = [info.name for info in list_datasets(registry().root) if info.available]
+        preload.warm_up(registry(), load_dataset, load_model, load_evaluation, available)
+
+    _start_once("preload", preload_pages)
+
+
+def prepare_predictions(key: str):
+    """Once per server and model: classify a generated photo in the background, so the first upload finds the
+    model's predict and Grad-CAM functions traced."""
+    from core.preload import warm_prediction
+
+    _start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card))
+
+
+WORKER_CHECK_SECONDS = 60  # how often a session showing a Train button makes sure a worker is up
+
+
+def start_worker_early():
+    """While the student is still choosing, have a worker start (it imports TensorFlow and warms up, core.workers):
+    the first Train press then waits for its first batch, not for a process to start. Checked once a minute."""
+    if not _in_a_real_server() or time.monotonic() - st.session_state.get("classroom_worker_checked", -1e9) < \
+            WORKER_CHECK_SECONDS:
+        return
+    st.session_state["classroom_worker_checked"] = time.monotonic()
+    with contextlib.suppress(CoreError):  # a read-only registry: the Train button will say so
+        runner().ensure_worker()
+
+
+def _in_a_real_server() -> bool:
+    """True under `streamlit run`; False in AppTest (whose runtime is a stand-in) or with $CNNCLASSROOM_PRELOAD=0."""
+    from streamlit import runtime
+
+    return os.environ.get(PRELOAD_ENV) != "0" and runtime.exists() and isinstance(runtime.get_instance(), runtime.Runtime)
+
+
+def _start_once(name: str, function, *arguments) -> threading.Thread | None:
+    """Run `function` in a daemon thread, once per server process and `name`; only in a real server (not AppTest)."""
+    if not _in_a_real_server():
+        return None
+    with _background_lock:
+        if name in _background_started:
+            return None
+        _background_started.add(name)
+    # The server's cached loaders run here without a page: Streamlit warns once per call that there is no page to
+    # draw their spinner on, which is what a background thread means.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+
+    def run():
+        try:
+            function(*arguments)
+        except Exception as error:  # background work must never take the server down; the page says what is wrong
+            logging.getLogger(__name__).info("%s failed: %s", name, error)
+
+    thread = threading.Thread(target=run, name=f"cnnclassroom {name}", daemon=True)
+    thread.start()
+    return thread
 
 
 # Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.

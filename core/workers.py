@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import TrainConfig
 from core.engines import ray_address
 from core.errors import CoreError, TrainingCancelled
 from core.jobs import JobQueue, pid_alive
@@ -156,6 +157,26 @@ def limit_tensorflow_threads(threads: int):
         pass
 
 
+def warm_up(registry: Registry):
+    """Pay TensorFlow's first-use costs and read Fashion-MNIST before any job, so a student's first batch runs soon.
+
+    A worker is started when a training page opens (`core.ui.training_panel`), while the student is still
+    choosing. Without this, the first job also paid for loading TensorFlow's kernels and Keras's training loop
+    (several seconds on 2 cores); the data's raw arrays stay cached in this process for the next jobs.
+    """
+    from core import training
+    from core.catalogue import list_datasets
+
+    started = time.perf_counter()
+    try:
+        training.warm_up()
+        if any(info.name == "fashion_mnist" and info.available for info in list_datasets(registry.root)):
+            training.load_dataset_for(TrainConfig())
+        print(f"worker {os.getpid()} ready: warmed up in {time.perf_counter() - started:.1f} s", flush=True)
+    except Exception as error:  # a warm-up that fails costs the first job its old wait, nothing more
+        print(f"worker warm-up failed: {type(error).__name__}: {error}", flush=True)
+
+
 def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS, max_jobs: int = MAX_JOBS_PER_WORKER) -> int:
     """Train queued jobs until idle for `idle_exit_seconds` (or recycled when nothing waits); return how many ran."""
     from core.engines import engine_for
@@ -179,6 +200,8 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         if engine.name == "local":
             limit_tensorflow_threads(threads)
             queue.set_capacity(plan.workers)
+            if not queue.waiting_in_order():  # started ahead of a click (the Train page opened): get ready for it
+                warm_up(registry)
         if slot > 0:
             idle_exit_seconds = min(idle_exit_seconds, EXTRA_WORKER_IDLE_EXIT_SECONDS)
         return _drain(engine, queue, idle_exit_seconds, max_jobs)
@@ -228,7 +251,8 @@ def run_job(engine, queue: JobQueue, key: str, config):
     try:
         engine.run(config, on_epoch=on_epoch, should_stop=lambda: queue.cancel_requested(key) or budget.over_time(started),
                    on_placed=lambda placement: queue.set_placement(key, placement),
-                   on_batch=lambda done, total: queue.record_batches(key, done, total))
+                   on_batch=lambda done, total: queue.record_batches(key, done, total),
+                   on_first_batch=lambda: queue.mark_first_batch(key))
         state, message = "done", None
     except TrainingCancelled as error:
         over = budget.over_time(started) and not queue.cancel_requested(key)

@@ -158,6 +158,7 @@ if drawing is not None:
     st.markdown("#### Your drawing")
     show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "drawing")
 if not photos and drawing is None:
+    ui.prepare_predictions(key)  # traced in the background while the student picks a photo
     st.info("Upload a photo, take one with the webcam" + (" or draw" if tuple(shape) == DRAWING_SHAPE else "")
             + " to classify it.")
     st.stop()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.guide import article
+from core.preload import inside_default
 
 SAMPLES = 6
 
@@ -40,7 +41,7 @@ def inside_form(labels, class_names) -> dict:
     return {"index": int(of_kind[number - 1]), "count": count}
 
 
-best = max(range(len(cards)), key=lambda index: (cards[index].family == "cnn", cards[index].test_accuracy or 0))
+best = cards.index(inside_default(cards))  # the model the server preloaded (core.preload)
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)…"):
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations

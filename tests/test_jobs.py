@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import signal
+import time
 
 import pytest
 from conftest import TINY_DNN
@@ -34,6 +35,9 @@ def test_two_sessions_asking_for_one_config_share_one_job_with_live_progress(run
 
     wait_for(finished)
     assert seen_epochs == {1, 2, 3}
+    with runner.queue.connect() as connection:
+        job = connection.execute("SELECT started, first_batch FROM jobs").fetchone()
+    assert job["started"] < job["first_batch"] < time.time()  # what bench/first_batch.py times
     entry = runner.registry.get(config.key)
     assert entry.test_accuracy > 0.3
     assert runner.submit(config).state == "done"  # a trained config is never queued again
@@ -80,3 +84,14 @@ def test_a_burst_of_polls_starts_one_worker_not_a_crowd(runner):
         assert subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split() == started
     finally:
         subprocess.run(["pkill", "-f", pattern], check=False)
+
+
+def test_a_worker_started_before_any_job_warms_up_then_trains_the_first_one(runner):
+    """The Train page starts a worker when it opens: it imports TensorFlow and warms up while the student chooses."""
+    runner.ensure_worker()
+    log = runner.registry.root / "worker.log"
+    wait_for(lambda: log.exists() and "ready: warmed up" in log.read_text())
+    config = dataclasses.replace(TINY_DNN, epochs=1, seed=23)
+    runner.submit(config)
+    wait_for(lambda: runner.status(config.key).state == "done")
+    assert "warm-up failed" not in log.read_text()

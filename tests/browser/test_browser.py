@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from helpers_jobs import wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "tests" / "artifacts"
@@ -135,7 +136,9 @@ class Watched:
 
 def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, browser):
     for name in PAGES:
-        process, url = start_server(browser_registry)  # fresh server: the deep link is its first request
+        # A fresh server: the deep link is its first request. No preloading or early worker: each server lives for
+        # one page here (test_train_a_small_model... checks the early worker).
+        process, url = start_server(browser_registry, CNNCLASSROOM_PRELOAD="0")
         try:
             watched = Watched(browser)
             started = time.perf_counter()
@@ -150,10 +153,12 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
             stop_server(process)
 
 
-def test_train_a_small_model_and_watch_the_curve_appear(server, browser):
+def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser_registry):
     watched = Watched(browser)
     watched.open(f"{server}/Train")
     page = watched.page
+    log = browser_registry / "worker.log"  # the page started a worker before any click, and it warmed up
+    wait_for(lambda: log.exists() and "ready: warmed up" in log.read_text(), what="a warmed-up worker")
     page.get_by_role("combobox", name="Preset").click()
     page.get_by_role("option", name="fast preview").click()
     watched.wait_idle()

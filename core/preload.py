@@ -1,0 +1,102 @@
+"""Preloading: what the heavier pages need, loaded by the server in the background before a student asks for it.
+
+A server's first visit of Datasets, Convolutions or Inside the network used to wait 4.5-6.4 s (TensorFlow and Keras
+imported, Fashion-MNIST decoded, a model loaded), and Predict's first upload traced the model's predict and Grad-CAM
+functions. Once the home page has been drawn, `core.ui.preload_in_background` runs this module's two steps in a
+background thread of the server, once per server process: `import_page_modules()`, then `warm_up(...)` (the data
+and the models the pages show first, through the server's shared caches). Every step is one a page would otherwise
+do itself on its first visit, so nothing is wasted, and a page that needs a step under way waits for it rather
+than doing it twice.
+
+It is low priority by when it runs (after the home page's run, when the student is reading), not by the thread's
+niceness: a niced thread that holds the import lock of `keras` makes the page that needs it wait for it (priority
+inversion). Tried with the importing thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py):
+Convolutions and Inside the network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish
+importing Keras. TensorFlow's thread pools would also inherit a niced thread's priority for the server's life.
+
+Nothing here imports Streamlit: the server's cached loaders are passed in.
+"""
+
+import importlib
+import logging
+
+PAGE_MODULES = ("keras", "core.models", "core.training", "core.inspection", "core.activations", "core.datasets",
+                "core.prediction", "core.shapes", "core.charts", "core.course", "pandas", "pyarrow")
+WARM_UP_DATASET = "fashion_mnist"
+
+logger = logging.getLogger(__name__)
+
+
+def import_page_modules(modules=PAGE_MODULES) -> list[str]:
+    """Import the heavy modules the lesson pages use (TensorFlow through Keras first); return the ones that failed."""
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # a missing optional package only costs its page the wait it had before
+            logger.info("preload: could not import %s: %s", name, error)
+            failed.append(name)
+    return failed
+
+
+def inside_default(cards):
+    """The model Inside the network shows first: the most accurate CNN, else the most accurate model with a config."""
+    cards = [card for card in cards if card.config is not None]
+    if not cards:
+        return None
+    return max(cards, key=lambda card: (card.family == "cnn", card.test_accuracy or 0))
+
+
+def warm_up(registry, load_dataset, load_model, load_evaluation, available_datasets=()):
+    """Fill the server's caches with what the pages show first, and trace the models' predict and Grad-CAM functions.
+
+    `load_dataset`, `load_model` and `load_evaluation` are the server's shared (cached) loaders. Each step stands
+    alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is opened.
+    """
+    done = []
+
+    def step(name, function):
+        try:
+            function()
+            done.append(name)
+        except Exception as error:
+            logger.info("preload: %s failed: %s", name, error)
+
+    if WARM_UP_DATASET in available_datasets:
+        step("Datasets' data", lambda: load_dataset(WARM_UP_DATASET))
+        step("Convolutions' data", lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale"))
+    cards = registry.list_entries()
+    inside = inside_default(cards)
+    if inside is not None:
+        step(f"Inside the network's model {inside.key}", lambda: _warm_inside(inside, load_dataset, load_model,
+                                                                                load_evaluation))
+    return done  # Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen
+
+
+def _warm_inside(card, load_dataset, load_model, load_evaluation):
+    """Load the model, its data and its evaluation, and run its layers once (TensorFlow's first calls are slow)."""
+    from core.activations import layer_activations
+
+    config = card.config
+    model = load_model(card.key)
+    data = load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
+    load_evaluation(card.key)
+    layer_activations(model, data.x_test[0])
+
+
+def warm_prediction(model, card):
+    """Classify one generated photo as Predict does, so the first real upload finds the model's functions traced."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from core.outputs import output_steps
+    from core.prediction import predict_file
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    prediction = predict_file(model, card, buffer.getvalue(), "warm-up.png")
+    if prediction.model_input is not None:
+        output_steps(model, prediction.model_input)  # Predict's "softmax, by the numbers"
