@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -135,22 +136,31 @@ class Watched:
 
 
 def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, browser):
-    for name in PAGES:
-        # A fresh server: the deep link is its first request. No preloading or early worker: each server lives for
-        # one page here (test_train_a_small_model... checks the early worker).
-        process, url = start_server(browser_registry, CNNCLASSROOM_PRELOAD="0")
+    # A fresh server per page: the deep link is its first request. No preloading or early worker: each server lives
+    # for one page here (test_train_a_small_model... checks the early worker). The next page's server starts, and the
+    # last one stops, while a page is checked (the suite's slowest test otherwise waits for each in turn).
+    with ThreadPoolExecutor(max_workers=2) as helpers:
+        next_server = helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
         try:
-            watched = Watched(browser)
-            started = time.perf_counter()
-            watched.open(f"{url}/{name}")
-            print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s")
-            assert "CNN Classroom" in watched.page.title()
-            assert watched.page.locator("h1").count() >= 1
-            watched.screenshot(f"page_{name or 'Home'}")
-            watched.assert_clean()
-            watched.page.close()
+            for index, name in enumerate(PAGES):
+                process, url = next_server.result()
+                next_server = (helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
+                               if index + 1 < len(PAGES) else None)
+                try:
+                    watched = Watched(browser)
+                    started = time.perf_counter()
+                    watched.open(f"{url}/{name}")
+                    print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s")
+                    assert "CNN Classroom" in watched.page.title()
+                    assert watched.page.locator("h1").count() >= 1
+                    watched.screenshot(f"page_{name or 'Home'}")
+                    watched.assert_clean()
+                    watched.page.close()
+                finally:
+                    helpers.submit(stop_server, process)
         finally:
-            stop_server(process)
+            if next_server is not None:
+                stop_server(next_server.result()[0])
 
 
 def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser_registry):

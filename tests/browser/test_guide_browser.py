@@ -128,7 +128,7 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     page = watched.page
     page.get_by_text("Delete models", exact=True).click()
     page.get_by_role("combobox", name="Models to delete").click()
-    page.get_by_role("option", name=title, exact=True).click()
+    page.get_by_role("option").get_by_text(title, exact=True).click()
     page.keyboard.press("Escape")
     watched.wait_idle()
     page.get_by_role("button", name="Delete…").click()
