@@ -40,11 +40,11 @@ def test_a_damaged_or_future_card_is_a_clear_error():
         ModelCard.from_dict({"card_version": 99})
 
 
-def test_the_command_line_and_core_work_without_streamlit():
+def test_the_command_line_and_core_work_without_streamlit(tmp_path):
     """core/ui.py is the only module that imports Streamlit; nothing else in core imports it."""
     code = ("import sys; sys.modules['streamlit'] = None\n"
             "import core.cli, core.engines, core.workers, core.jobs, core.registry, core.card, core.catalogue\n"
             "from core import cli; sys.exit(cli.main(['--root', sys.argv[1], 'list']))")
-    result = subprocess.run([sys.executable, "-c", code, str(PROJECT / "registry-never-made")], cwd=PROJECT,
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "registry")], cwd=PROJECT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "The registry is empty" in result.stdout, result.stderr
