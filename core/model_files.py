@@ -3,6 +3,11 @@
 Nothing here writes to the registry; `Registry.import_model` calls these, then publishes.
 """
 
+import contextlib
+import math
+import shutil
+import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -14,18 +19,137 @@ MAX_COMPRESSION_RATIO = 100  # a .keras entry expanding more than this is a zip 
 RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot do harm
 MIN_INPUT_SIDE = 8  # pixels: a smaller input holds nothing of a photo
 MAX_INPUT_ASPECT = 8  # a longer side more than 8 times the shorter one: a photo would be a line of pixels
+WEIGHTS_ENTRY = "model.weights.h5"
+VARIABLE_MARGIN_BYTES = 2**20  # variables a file need not hold (a seed generator's state, ...)
+MAX_LAYER_OUTPUT_BYTES = 64 * 2**20  # one layer's output for one photo; VGG16's largest is 12 MB
+MAX_ALL_OUTPUTS_BYTES = 512 * 2**20  # every layer's output for one photo (Inside the network shows them); ResNet50: 142 MB
+
+_budget = threading.local()  # the variable bytes the file being loaded on this thread may still create
 
 
 def load_model_file(path: Path):
     """A .keras file as a Keras model, in safe mode (no custom code runs), checked to be an image classifier."""
     import keras
 
-    try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:
-        raise ModelFileError(_import_failure_message(path, error)) from error
+    with _variable_budget(path.name, stored_weight_bytes(path)) as refusal:
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as error:  # Keras wraps errors raised while it builds layers: the refusal is kept aside
+            raise ModelFileError(refusal.get("message") or _import_failure_message(path, error)) from error
     check_image_classifier(path, model)
+    check_output_sizes(path, model)
     return model
+
+
+def stored_weight_bytes(path: Path) -> int:
+    """The bytes of weights a .keras file holds, read from its weights file's headers (no weight is read)."""
+    import h5py
+
+    with tempfile.TemporaryDirectory(prefix="cnnclassroom-weights-") as folder:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if WEIGHTS_ENTRY not in archive.namelist():
+                    return 0
+                with archive.open(WEIGHTS_ENTRY) as source, open(Path(folder) / WEIGHTS_ENTRY, "wb") as target:
+                    shutil.copyfileobj(source, target, 2**20)
+            sizes = []
+            with h5py.File(Path(folder) / WEIGHTS_ENTRY, "r") as weights:
+                # The bytes each weight really stores (a header can declare a huge weight that holds nothing).
+                weights.visititems(lambda name, item: sizes.append(min(item.size * item.dtype.itemsize,
+                                                                       item.id.get_storage_size()))
+                                   if isinstance(item, h5py.Dataset) else None)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise ModelFileError(f"{path.name} is not a valid .keras file: its weights cannot be read ({error}). "
+                                 f"Save the model again.") from error
+    return sum(sizes)
+
+
+@contextlib.contextmanager
+def _variable_budget(file_name: str, stored_bytes: int):
+    """Refuse, before allocating it, any variable that would take this thread's load past the weights it holds.
+
+    A small file's config can declare huge layers (Dense(2,000,000) after a 784-pixel Flatten is 6 GB): Keras
+    creates every variable before it reads a weight, so the file is refused the moment its variables outgrow
+    the weights it holds.
+    """
+    _install_variable_check()
+    _budget.file_name, _budget.stored = file_name, stored_bytes
+    _budget.left, _budget.refusal = stored_bytes + VARIABLE_MARGIN_BYTES, {}
+    try:
+        yield _budget.refusal
+    finally:
+        del _budget.file_name, _budget.stored, _budget.left, _budget.refusal
+
+
+def _install_variable_check():
+    """Wrap the backend's variable creation once, so a loading thread's budget is checked first."""
+    from keras.src import backend
+
+    variable_class = backend.Variable
+    if getattr(variable_class, "_cnnclassroom_budget_checked", False):
+        return
+    if not hasattr(variable_class, "_initialize_with_initializer"):  # another Keras: tests/robustness/test_memory.py fails
+        return
+    create = variable_class._initialize_with_initializer
+
+    def checked_create(variable, initializer):
+        left = getattr(_budget, "left", None)
+        if left is not None:
+            size = math.prod(variable._shape) * _dtype_bytes(variable._dtype)
+            if size > left:
+                _budget.refusal["message"] = (
+                    f"{_budget.file_name} declares layers far larger than the weights it holds: its weights file holds "
+                    f"{_size_text(_budget.stored)}, but its layer weight '{variable.path}' of shape "
+                    f"{tuple(variable._shape)} needs {_size_text(size)}. It is not a saved model, and was refused "
+                    f"before using that memory. Save the model again with `model.save('model.keras')`.")
+                raise ModelFileError(_budget.refusal["message"])
+            _budget.left = left - size
+        return create(variable, initializer)
+
+    variable_class._initialize_with_initializer = checked_create
+    variable_class._cnnclassroom_budget_checked = True
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 1024:,.1f} KB"
+
+
+def _dtype_bytes(dtype) -> int:
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        return 4  # bfloat16 and other non-numpy types: at most a float32
+
+
+def check_output_sizes(path: Path, model):
+    """Refuse models whose layer outputs for one photo would not fit in memory (a tiny 1x1 Conv2D(4096) can)."""
+    sizes = [(layer.name, math.prod(output.shape[1:]) * 4) for layer in _all_layers(model)
+             for output in _outputs(layer) if all(isinstance(side, int) for side in output.shape[1:])]
+    largest_name, largest = max(sizes, key=lambda pair: pair[1], default=("", 0))
+    total = sum(size for _, size in sizes)
+    if largest > MAX_LAYER_OUTPUT_BYTES or total > MAX_ALL_OUTPUTS_BYTES:
+        raise ModelFileError(
+            f"{path.name} would need too much memory for each photo: its layer '{largest_name}' alone outputs "
+            f"{largest / 2**20:,.0f} MB and all its layers {total / 2**20:,.0f} MB (this app's limits are "
+            f"{MAX_LAYER_OUTPUT_BYTES // 2**20} MB and {MAX_ALL_OUTPUTS_BYTES // 2**20} MB per photo). Use a smaller input "
+            f"size or fewer filters.")
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def _outputs(layer):
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):  # a layer used more than once has no single output
+        return []
+    return list(output) if isinstance(output, (list, tuple)) else [output]
 
 
 def read_model_file(path: Path) -> bytes:

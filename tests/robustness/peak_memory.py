@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-OPERATIONS = ("photo", "wide_model_photo", "zip", "folder")
+OPERATIONS = ("photo", "wide_model_photo", "zip", "folder", "model")
+MODEL_ADDRESS_SPACE = 8 * 2**30  # a model import that regressed fails in the child instead of filling the machine
 PHOTO_INPUT_SHAPE = (150, 150, 3)  # the course's photo networks
 WIDE_INPUT_SHAPE = (1, 512, 3)  # an imported model's input that once made Predict draw a 1024 x 524,288 canvas
 
@@ -66,6 +67,18 @@ def _run(operation: str, path: Path, root: Path) -> tuple[float, str, str]:
             photo = display_size(image)
             display_region(np.asarray(photo.convert("RGB")), shape)
             return baseline, "accepted", "; ".join(prepared.notes)
+        if operation == "model":
+            import resource
+
+            import keras
+
+            from core.registry import Registry
+
+            keras.ops.convert_to_tensor([1.0]) + 1  # TensorFlow's runtime starts before the baseline
+            resource.setrlimit(resource.RLIMIT_AS, (MODEL_ADDRESS_SPACE, MODEL_ADDRESS_SPACE))
+            baseline = start()
+            entry = Registry(root).import_model(path)
+            return baseline, "accepted", entry.card.title
         baseline = start()
         report = (import_zip if operation == "zip" else import_folder)(path, root)
         return baseline, "accepted", "; ".join(f"{file}: {reason}" for file, reason in report.skipped)

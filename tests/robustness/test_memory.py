@@ -2,7 +2,7 @@
 
 Every file is generated here (gradients, shapes and noise, saved as real PNG, TIFF and zip files) and handed to
 the code a page or command runs on it: Predict's photo path (`photo_to_input`, then the picture the page
-shows), a dataset zip import, a folder import. Each runs in a fresh process that measures its own peak
+shows), a dataset zip import, a folder import, a model import. Each runs in a fresh process that measures its own peak
 resident set (tests/robustness/peak_memory.py). Before issue 14's second round, six of them cost 0.38 to 1.55 GB;
 the 600 MB entry and file were already skipped, unread, on their declared sizes.
 """
@@ -170,6 +170,15 @@ def photo_for_a_wide_model(folder: Path) -> Path:
     return path
 
 
+def huge_layer_model(folder: Path) -> Path:
+    """An 11 KB .keras whose config declares Dense(2,000,000) after a 784-pixel Flatten (6 GB of weights)."""
+    from robustness.test_model_files import huge_dense_file, small_image_classifier
+
+    good = folder / "good.keras"
+    small_image_classifier().save(good)
+    return huge_dense_file(folder, good)
+
+
 CASES = [
     MemoryCase("16-bit grayscale PNG, 40 MP", "photo", sixteen_bit_png, "accepted", "0 to 65,535"),
     MemoryCase("zip holding a 40 MP float TIFF (values 0-1)", "zip", float_tiff_zip, "accepted", None),
@@ -181,6 +190,8 @@ CASES = [
                "huge.png: 600.0 MB"),
     MemoryCase("palette PNG with a transparent colour, 40 MP", "photo", palette_png, "accepted", "Transparent areas"),
     MemoryCase("40,000 x 1,000 see-through grayscale PNG", "photo", long_strip_png, "accepted", "Transparent areas"),
+    MemoryCase(".keras declaring Dense(2,000,000): a model import", "model", huge_layer_model, "refused",
+               "declares layers far larger than the weights it holds"),
 ]
 
 

@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -229,13 +230,14 @@ def broken_files(folder: Path, good: Path) -> list[ModelCase]:
         odd_inputs = keras.Input(shape)
         keras.Model(odd_inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(odd_inputs))).save(
             folder / f"{name}.keras")
+    cases += oversized_files(folder, good)
     return cases + [
         ModelCase("text file named .keras", folder / "notes.keras", "not a valid .keras file"),
         ModelCase("empty .keras", folder / "empty.keras", "not a valid .keras file"),
         ModelCase("PNG named .keras", folder / "photo.keras", "not a valid .keras file"),
         ModelCase("real .h5 (legacy HDF5)", legacy, "legacy HDF5 .*Re-save it with `model.save\\('model.keras'\\)`"),
         ModelCase(".h5 renamed .keras", folder / "legacy_renamed.keras", "not a valid .keras file"),
-        ModelCase(".keras with damaged weights", folder / "corrupt_weights.keras", "could not be loaded as a Keras model"),
+        ModelCase(".keras with damaged weights", folder / "corrupt_weights.keras", "its weights cannot be read"),
         ModelCase("a zip that is not a model", folder / "dataset.keras", "could not be loaded as a Keras model"),
         ModelCase(".keras zip bomb (config.json inflates to 60 MB)", bomb, "expands \\d+x .*like a zip bomb"),
         ModelCase("standard layers, not an image model (input (4,))", folder / "tabular.keras",
@@ -249,6 +251,32 @@ def broken_files(folder: Path, good: Path) -> list[ModelCase]:
         ModelCase("an image classifier with 6 input channels", folder / "bands.keras",
                   "not an image classifier this app can use.*1 or 3 channels"),
     ], with_slip
+
+
+def huge_dense_file(folder: Path, good: Path) -> Path:
+    """An 11 KB .keras whose config asks for Dense(2,000,000) after a 784-pixel Flatten: 6 GB before any weight is read."""
+    return rewrite_archive(good, folder / "huge_dense.keras",
+                           lambda config: first_dense(config)["config"].update(units=2_000_000))
+
+
+def oversized_files(folder: Path, good: Path) -> list[ModelCase]:
+    """Small files that would make a process allocate gigabytes: at import, or later for each photo."""
+    hollow_weights = folder / "hollow.weights.h5"
+    with h5py.File(hollow_weights, "w") as weights:  # a header declaring a 6 GB weight that stores nothing
+        weights.create_dataset("layers/dense/vars/0", shape=(784, 2_000_000), dtype="float32")
+    hollow = rewrite_archive(good, folder / "hollow.keras",
+                             lambda config: first_dense(config)["config"].update(units=2_000_000),
+                             replace={"model.weights.h5": hollow_weights.read_bytes()})
+    inputs = keras.Input((1024, 1024, 3))  # 12,300 parameters, but 16 GB of feature maps for each photo
+    wide = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4096, 1)(inputs))
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(wide)).save(folder / "huge_maps.keras")
+    declares = "declares layers far larger than the weights it holds.*needs 5,981.4 MB.*refused before using that memory"
+    return [
+        ModelCase("11 KB .keras declaring Dense(2,000,000) (6 GB)", huge_dense_file(folder, good), declares),
+        ModelCase(".keras whose weights file declares a 6 GB weight and stores none", hollow, declares),
+        ModelCase(".keras whose 1x1 Conv2D(4096) makes 16 GB of feature maps per photo", folder / "huge_maps.keras",
+                  "too much memory for each photo.*'conv2d\\w*' alone outputs 16,384 MB"),
+    ]
 
 
 def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop, registry_root, tmp_path, monkeypatch):
