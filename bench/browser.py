@@ -3,6 +3,7 @@
 Each server gets its own registry (`$CNNCLASSROOM_REGISTRY`) and is stopped by its pid, its worker processes too.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,6 +74,20 @@ def stop_registry_workers(registry: Path):
                 os.kill(int(entry.name), signal.SIGTERM)
         except (OSError, ProcessLookupError):
             pass
+
+
+@contextlib.contextmanager
+def page_on_a_fresh_server(browser, registry: Path, **extra_environment):
+    """A browser page and the port of a new server on `registry`, healthy; both closed (and its workers) after."""
+    port = free_port()
+    process = start_server(port, registry=registry, **extra_environment)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        wait_healthy(port)
+        yield context.new_page(), port
+    finally:
+        context.close()
+        stop_server(process, registry)
 
 
 def launch_chromium(playwright, extra_arguments=()):

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from browser import FINISHED, free_port, launch_chromium, open_home_page, start_server, stop_server, train_tiny_cnn, wait_healthy
+from browser import FINISHED, launch_chromium, open_home_page, page_on_a_fresh_server, train_tiny_cnn
 from common import header, load_average, report
 
 TARGET_SECONDS = 2.0
@@ -34,12 +34,7 @@ PAGES = {
 
 def first_visit(browser, registry: Path, label: str, marker: str, dwell: float, preload: bool = True) -> float:
     """Seconds from the click on `label` to its page rendered down to `marker`, on a fresh server."""
-    port = free_port()
-    process = start_server(port, registry=registry, CNNCLASSROOM_PRELOAD="1" if preload else "0")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    try:
-        wait_healthy(port)
+    with page_on_a_fresh_server(browser, registry, CNNCLASSROOM_PRELOAD="1" if preload else "0") as (page, port):
         open_home_page(page, port)
         time.sleep(dwell)
         link = page.locator("[data-testid=stSidebar] a", has_text=label).first
@@ -48,9 +43,6 @@ def first_visit(browser, registry: Path, label: str, marker: str, dwell: float, 
         page.get_by_text(marker).first.wait_for(timeout=120_000)
         page.wait_for_selector(FINISHED, timeout=120_000)
         return time.perf_counter() - started
-    finally:
-        context.close()
-        stop_server(process, registry)
 
 
 def main():

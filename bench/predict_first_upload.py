@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from browser import (FINISHED, free_port, launch_chromium, open_home_page, start_server, stop_server, train_tiny_cnn,
-                     wait_healthy)
+from browser import FINISHED, launch_chromium, open_home_page, page_on_a_fresh_server, train_tiny_cnn
 from common import PROJECT, header, load_average, report
 
 sys.path.insert(0, str(PROJECT / "tests"))
@@ -34,12 +33,7 @@ UPLOAD = '[data-testid="stFileUploader"] input[type="file"]'
 
 def first_upload(browser, registry: Path, image: Path, via_home: bool, dwell: float, choosing: float) -> float:
     """Seconds from the photo handed to the uploader to its probabilities drawn, on a fresh server."""
-    port = free_port()
-    process = start_server(port, registry=registry)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    try:
-        wait_healthy(port)
+    with page_on_a_fresh_server(browser, registry) as (page, port):
         if via_home:
             open_home_page(page, port)
             time.sleep(dwell)
@@ -55,9 +49,6 @@ def first_upload(browser, registry: Path, image: Path, via_home: bool, dwell: fl
         page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=120_000)
         page.wait_for_selector(FINISHED, timeout=120_000)
         return time.perf_counter() - started
-    finally:
-        context.close()
-        stop_server(process, registry)
 
 
 def main():
