@@ -82,12 +82,15 @@ def test_datasets_says_what_is_here_and_how_to_get_the_rest(registry_root):
     assert "mnist" in output and "unavailable" in output
 
 
-def test_warmup_trains_then_is_a_pure_cache_hit(registry_root, monkeypatch, capsys):
+def test_warmup_trains_then_is_a_pure_cache_hit(registry_root, trained_registry_root, monkeypatch, capsys):
+    """The CNN is already there (copied from the session's trained registry); warmup trains only the DNN, then nothing."""
     monkeypatch.setattr(cli, "WARMUP_PRESETS", ("tiny dnn", "tiny cnn"))
     monkeypatch.setitem(cli.PRESETS, "tiny dnn", TINY_DNN)
     monkeypatch.setitem(cli.PRESETS, "tiny cnn", TINY_CNN)
+    shutil.copytree(trained_registry_root / "models" / TINY_CNN.key, registry_root / "models" / TINY_CNN.key)
     assert cli.main(["warmup"]) == 0
-    assert "training" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "tiny dnn: training" in first and "epoch   2/2" in first and "tiny cnn: already trained" in first
     assert cli.main(["warmup"]) == 0
     output = capsys.readouterr().out
     assert output.count("already trained") == 2 and "epoch   1/" not in output
