@@ -38,32 +38,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# `streamlit run`, after importing what the pages import (core.preload's list, TensorFlow first) before the server starts.
-PREIMPORTED_STREAMLIT = """
-import sys
-from core.preload import import_page_modules
-import_page_modules()
-from streamlit.web.cli import main
-sys.argv = ["streamlit", *sys.argv[1:]]
-main(prog_name="streamlit")
-"""
-
-
-def start_server(registry_root: Path, preimport=False, **extra_environment):
-    """`streamlit run app.py` on a free loopback port; returns (process, base URL) once healthy.
-
-    preimport: import the pages' heavy modules before the server listens. The server is still fresh (no session, no
-    page run yet); only TensorFlow's import is no longer part of the first page's run.
-    """
+def start_server(registry_root: Path, **extra_environment):
+    """`streamlit run app.py` on a free loopback port; returns (process, base URL) once healthy."""
     port = free_port()
     environment = {**os.environ, "CNNCLASSROOM_REGISTRY": str(registry_root), **extra_environment}
-    launcher = ["-c", PREIMPORTED_STREAMLIT] if preimport else ["-m", "streamlit"]
     process = subprocess.Popen(
-        [sys.executable, *launcher, "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=PROJECT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read() == b"ok":
@@ -169,16 +153,14 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
     """Needs a cold server per page: a deep link that works once a server has drawn a page can fail as its first
     request (folder pages mixed with st.navigation broke exactly that), so no page may share a server."""
     # A fresh server per page: the deep link is its first request. No preloading or early worker: each server lives
-    # for one page here (test_train_a_small_model... checks the early worker). The next page's server starts, imports
-    # TensorFlow and the pages' modules (preimport), and the last one stops, while a page is checked: the suite's
-    # slowest test otherwise waits for each import in turn. A page's first run importing TensorFlow itself on a cold
-    # server stays checked by the tests whose own server opens Train, Hello_neuron, Your_own_images and Compare first.
+    # for one page here (test_train_a_small_model... checks the early worker). The next page's server starts, and the
+    # last one stops, while a page is checked (the suite's slowest test otherwise waits for each in turn).
     with ThreadPoolExecutor(max_workers=2) as helpers:
-        next_server = helpers.submit(start_server, browser_registry, preimport=True, CNNCLASSROOM_PRELOAD="0")
+        next_server = helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
         try:
             for index, name in enumerate(PAGES):
                 process, url = next_server.result()
-                next_server = (helpers.submit(start_server, browser_registry, preimport=True, CNNCLASSROOM_PRELOAD="0")
+                next_server = (helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
                                if index + 1 < len(PAGES) else None)
                 try:
                     watched = Watched(browser)
