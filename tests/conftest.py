@@ -39,6 +39,27 @@ def trained_registry_root(tmp_path_factory):
     stop_workers_of(root)
 
 
+# The transfer experiment from TINY_CNN that test_transfer.py and the Transfer page's test both check (5 epochs: the
+# page's least).
+TRANSFER_SLICE = dict(dataset="fashion_mnist", train_subset=200, fine_tune_layers=1, epochs=5)
+
+
+@pytest.fixture(scope="session")
+def transfer_registry_root(trained_registry_root, tmp_path_factory):
+    """A copy of the trained registry plus the three networks of the transfer experiment on TRANSFER_SLICE, trained once."""
+    from core.engines import train_and_publish
+    from core.registry import Registry
+    from core.transfer import transfer_experiment
+
+    root = tmp_path_factory.mktemp("transfer") / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock", "*-wal", "*-shm"))
+    registry = Registry(root)
+    for config in transfer_experiment(TINY_CNN.key, registry=registry, **TRANSFER_SLICE).values():
+        train_and_publish(registry, config)
+    yield root
+    stop_workers_of(root)
+
+
 @pytest.fixture
 def trained_registry(trained_registry_root, monkeypatch):
     """The session's trained registry, set as $CNNCLASSROOM_REGISTRY."""

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,15 @@ def run_cli(*arguments, registry_root, check=True):
     return result
 
 
-def test_train_list_show_compare_export_delete(registry_root, tmp_path):
+CNN_FLAGS = ["--family", "cnn", "--filters", "8,16", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
+             "--batch-size", "16", "--learning-rate", "0.003"]
+
+
+def test_train_list_show_compare_export_delete(registry_root, trained_registry_root, tmp_path):
+    """The DNN is trained here by the CLI; the CNN's flags are checked to describe TINY_CNN, whose entry the session's
+    trained registry already holds (a second CLI training would only repeat the first's checks)."""
+    assert cli.config_from_arguments(cli.build_parser().parse_args(["train", *CNN_FLAGS])).key == TINY_CNN.key
+    shutil.copytree(trained_registry_root / "models" / TINY_CNN.key, registry_root / "models" / TINY_CNN.key)
     trained = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
                       registry_root=registry_root)
     assert "epoch   2/2 [####################]" in trained.stdout
@@ -36,8 +45,6 @@ def test_train_list_show_compare_export_delete(registry_root, tmp_path):
     again = run_cli("train", "--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2",
                     registry_root=registry_root)
     assert "Already trained" in again.stdout and "epoch   1/2" not in again.stdout
-    run_cli("train", "--family", "cnn", "--filters", "8,16", "--hidden-units", "32", "--train-subset", "500",
-            "--epochs", "2", "--batch-size", "16", "--learning-rate", "0.003", registry_root=registry_root)
 
     listing = run_cli("list", registry_root=registry_root).stdout
     assert TINY_DNN.key in listing and TINY_CNN.key in listing
@@ -75,12 +82,15 @@ def test_datasets_says_what_is_here_and_how_to_get_the_rest(registry_root):
     assert "mnist" in output and "unavailable" in output
 
 
-def test_warmup_trains_then_is_a_pure_cache_hit(registry_root, monkeypatch, capsys):
+def test_warmup_trains_then_is_a_pure_cache_hit(registry_root, trained_registry_root, monkeypatch, capsys):
+    """The CNN is already there (copied from the session's trained registry); warmup trains only the DNN, then nothing."""
     monkeypatch.setattr(cli, "WARMUP_PRESETS", ("tiny dnn", "tiny cnn"))
     monkeypatch.setitem(cli.PRESETS, "tiny dnn", TINY_DNN)
     monkeypatch.setitem(cli.PRESETS, "tiny cnn", TINY_CNN)
+    shutil.copytree(trained_registry_root / "models" / TINY_CNN.key, registry_root / "models" / TINY_CNN.key)
     assert cli.main(["warmup"]) == 0
-    assert "training" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert "tiny dnn: training" in first and "epoch   2/2" in first and "tiny cnn: already trained" in first
     assert cli.main(["warmup"]) == 0
     output = capsys.readouterr().out
     assert output.count("already trained") == 2 and "epoch   1/" not in output

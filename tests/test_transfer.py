@@ -2,10 +2,10 @@
 
 
 import pytest
-from conftest import TINY_CNN, TINY_DNN
+from conftest import TINY_CNN, TINY_DNN, TRANSFER_SLICE
 
-from core.engines import train_and_publish
 from core.errors import ConfigError
+from core.registry import Registry
 from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
                            transfer_experiment, transfer_verdict)
 
@@ -31,13 +31,13 @@ def test_a_dense_network_or_no_unfrozen_layer_is_refused(trained_registry):
         transfer_experiment(TINY_CNN.key, fine_tune_layers=0, registry=trained_registry)
 
 
-def test_the_three_networks_train_and_freeze_what_they_should(own_trained_registry):
-    registry = own_trained_registry
-    configs = transfer_experiment(TINY_CNN.key, "fashion_mnist", train_subset=200, fine_tune_layers=1, epochs=2,
-                                  registry=registry)
-    assert all(not row["trained"] for row in experiment_rows(configs, registry))
-    for config in configs.values():
-        train_and_publish(registry, config)
+def test_the_three_networks_train_and_freeze_what_they_should(trained_registry, transfer_registry_root):
+    """Before: the experiment is not in the trained registry. After: the session's transfer registry, where
+    train_and_publish trained the same three configs."""
+    configs = transfer_experiment(TINY_CNN.key, registry=trained_registry, **TRANSFER_SLICE)
+    assert all(not row["trained"] for row in experiment_rows(configs, trained_registry))
+    registry = Registry(transfer_registry_root)
+    assert transfer_experiment(TINY_CNN.key, registry=registry, **TRANSFER_SLICE) == configs
     rows = {row["network"]: row for row in experiment_rows(configs, registry)}
     scratch, frozen, tuned = rows[SCRATCH], rows[FEATURE_EXTRACTION], rows[FINE_TUNING]
     assert frozen["trainable parameters"] < tuned["trainable parameters"] < scratch["trainable parameters"]
@@ -52,7 +52,9 @@ def test_the_three_networks_train_and_freeze_what_they_should(own_trained_regist
 
     # Fine-tuning ran in two phases: the head alone, then the top layer at a tenth of the rate.
     tuned_entry = registry.get(configs[FINE_TUNING].key)
-    assert [row["phase"] for row in tuned_entry.history] == [1, 2]
+    head_epochs = configs[FINE_TUNING].head_epochs
+    assert 0 < head_epochs < TRANSFER_SLICE["epochs"]
+    assert [row["phase"] for row in tuned_entry.history] == [1] * head_epochs + [2] * (TRANSFER_SLICE["epochs"] - head_epochs)
     assert all("phase" not in row for row in registry.get(configs[SCRATCH].key).history)
     optimizer = registry.load_model(tuned_entry.key).optimizer
     assert float(optimizer.learning_rate) == pytest.approx(configs[FINE_TUNING].learning_rate / 10)

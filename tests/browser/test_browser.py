@@ -76,10 +76,24 @@ def browser_registry(trained_registry_root, tmp_path):
 
 @pytest.fixture
 def server(browser_registry):
+    """A fresh server of its own, for a test that checks what a server does on its first visit."""
     process, url = start_server(browser_registry)
     yield url
     stop_server(process)
     subprocess.run(["pkill", "-f", f"core --root {browser_registry} worker"], check=False)
+
+
+@pytest.fixture(scope="module")
+def shared_server(trained_registry_root, tmp_path_factory):
+    """One server for the tests that need only a fresh session (a new page), on its own copy of the trained registry."""
+    from helpers_jobs import stop_workers_of
+
+    root = tmp_path_factory.mktemp("shared_browser") / "registry"
+    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    process, url = start_server(root)
+    yield url
+    stop_server(process)
+    stop_workers_of(root)
 
 
 @pytest.fixture
@@ -136,6 +150,8 @@ class Watched:
 
 
 def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, browser):
+    """Needs a cold server per page: a deep link that works once a server has drawn a page can fail as its first
+    request (folder pages mixed with st.navigation broke exactly that), so no page may share a server."""
     # A fresh server per page: the deep link is its first request. No preloading or early worker: each server lives
     # for one page here (test_train_a_small_model... checks the early worker). The next page's server starts, and the
     # last one stops, while a page is checked (the suite's slowest test otherwise waits for each in turn).
@@ -164,6 +180,8 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
 
 
 def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser_registry):
+    """On a fresh server of its own: opening Train must start and warm a worker before any click (on a shared server
+    an earlier test's worker would pass that check)."""
     watched = Watched(browser)
     watched.open(f"{server}/Train")
     page = watched.page
@@ -212,7 +230,7 @@ def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
         stop_workers_of(browser_registry)
 
 
-def test_upload_a_photo_and_see_probabilities(server, browser, tmp_path):
+def test_upload_a_photo_and_see_probabilities(shared_server, browser, tmp_path):
     from PIL import Image, ImageDraw
 
     photo = tmp_path / "trouser_photo.jpg"
@@ -221,7 +239,7 @@ def test_upload_a_photo_and_see_probabilities(server, browser, tmp_path):
                                   fill=(40, 45, 70))  # dark trousers
     image.save(photo, "JPEG", quality=90)
     watched = Watched(browser)
-    watched.open(f"{server}/Predict")
+    watched.open(f"{shared_server}/Predict")
     watched.page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
     watched.page.get_by_text("Where the model looked").wait_for(timeout=120_000)
     watched.wait_idle()
@@ -256,8 +274,9 @@ def control(page, test_id: str, label: str):
     return page.get_by_test_id("stMain").get_by_test_id(test_id).filter(has_text=label).first
 
 
-def test_each_lesson_reacts_to_its_main_control(server, browser, tmp_path):
-    """One server; on each lesson page, use its main control and check the page changed, cleanly."""
+def test_each_lesson_reacts_to_its_main_control(shared_server, browser, tmp_path):
+    """One server (shared with the upload test); on each lesson page, use its main control and check the page changed,
+    cleanly."""
 
     def choose(label, option):
         page.get_by_role("combobox", name=label).click()
@@ -279,7 +298,7 @@ def test_each_lesson_reacts_to_its_main_control(server, browser, tmp_path):
     watched = Watched(browser)
     page = watched.page
     for name, act in actions.items():
-        watched.open(f"{server}/{name}")
+        watched.open(f"{shared_server}/{name}")
         before = page.inner_text("[data-testid=stMain]")
         act()
         watched.page.wait_for_timeout(500)
