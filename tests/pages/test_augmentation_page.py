@@ -66,12 +66,13 @@ def test_seed_and_fill_mode_change_the_samples_and_the_code(page_registry):
 def test_experiment_submits_both_trainings_then_overlays_their_curves(page_registry, monkeypatch):
     monkeypatch.setenv("CNNCLASSROOM_WORKERS", "1")  # a pool of one: the lock held below is the whole pool
     configs = experiment_configs(subset=200, epochs=2)
-    at = open_page(PAGE).run()
-    at.select_slider(key="augment_experiment_subset").set_value(200)
-    at.slider(key="augment_experiment_epochs").set_value(2).run()
-    # Hold the worker lock so no background worker starts: the jobs stay queued for the test to see.
+    # Hold the worker lock before the page opens, so no background worker starts (opening a training page starts
+    # one, and on a busy machine it took the lock first and idled with it): the jobs stay queued for the test to see.
     with open(page_registry.root / WORKER_LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh registry: nothing else can hold it yet
+        at = open_page(PAGE).run()
+        at.select_slider(key="augment_experiment_subset").set_value(200)
+        at.slider(key="augment_experiment_epochs").set_value(2).run()
         at.button(key="augment_experiment_button").click().run()
         assert not at.exception
         jobs = {row["key"]: row["status"] for row in ui.runner().active_jobs()}
