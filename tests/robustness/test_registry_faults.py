@@ -27,7 +27,7 @@ from core.engines import train_and_publish
 from core.errors import ConfigError, DatasetError, EntryNotFoundError
 from core.jobs import JobQueue, JobRunner
 from core.registry import INDEX_FILE, Registry
-from helpers_jobs import wait_for
+from helpers_jobs import stop_workers_of, wait_for
 from robustness.support import (PROJECT, changed, core_command, quiet, record, snapshot,
                                 without_file_permission_override)
 
@@ -162,6 +162,7 @@ def test_a_deleted_index_is_rebuilt_and_a_deleted_entry_heals_while_the_pages_st
     assert len(problems) == 3 and any("damaged card" in problem for problem in problems)
     home.run()
     assert not home.exception and home.metric[0].value == "0"
+    stop_workers_of(root)  # the pages' early worker, idling
     record("Registry faults", "index.sqlite (and -wal, -shm) deleted while the server runs", 1,
            "rebuilt from the entry folders; Home shows both models")
     record("Registry faults", "entry folder deleted by hand; damaged card; stray folders", 4,

@@ -27,7 +27,7 @@ from conftest import TINY_DNN
 from core.errors import EntryNotFoundError
 from core.jobs import JobRunner
 from core.registry import Registry
-from helpers_jobs import stop_workers, wait_for
+from helpers_jobs import stop_workers, stop_workers_of, wait_for
 from robustness.support import PROJECT, record
 
 PROBED_WORKER = r'''
@@ -263,3 +263,4 @@ def stop_lane_workers(lanes):
     """End the real workers the retry started (by the PIDs in the jobs table)."""
     for root, _ in lanes.values():
         stop_workers(Registry(root), status="done")
+        stop_workers_of(root)  # and any that started ahead of a job and are idling
