@@ -274,14 +274,18 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     datasets_dir(root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir(root)))  # same filesystem: atomic os.replace
     try:
+        from core.folder_arrays import ImportArrays  # here: core.folder_arrays imports this module
+
         digest, stored_images, sizes, gray = hashlib.sha256(), [], [], True
+        arrays = ImportArrays(staging, len(placements))
         for done, (placement, member), data, checked in _checked(placements):
             if on_progress:
                 on_progress(done, len(placements))
             if isinstance(checked, ImageError):
                 skipped.append((member.path, f"unreadable image: {checked}"))
                 continue
-            size, mode = checked
+            size, mode, inputs = checked
+            arrays.add(inputs)
             suffix = PurePosixPath(member.path).suffix.lower()
             stored = f"images/{class_names.index(placement.class_name):03d}/{len(stored_images):05d}{suffix}"
             (staging / stored).parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +295,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(size)
             gray = gray and mode == "L"
+        arrays.finish()
         manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
                              sizes, gray, skipped, layout, validation_source, course)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
@@ -300,13 +305,15 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
 
 
 def _checked(placements):
-    """(number done, placement, bytes, the image's (size, mode) or its ImageError) for each image, in order: the bytes
-    read by one thread (a zip allows no more) CHECK_CHUNK_BYTES at a time, decoded on CHECK_THREADS threads (Pillow
-    decodes without the GIL), each decoded image dropped once checked."""
+    """(number done, placement, bytes, the image's (size, mode, model inputs) or its ImageError) for each image, in
+    order: the bytes read by one thread (a zip allows no more) CHECK_CHUNK_BYTES at a time, decoded once on
+    CHECK_THREADS threads (Pillow decodes without the GIL) and prepared as training reads it (core.folder_arrays),
+    each decoded image dropped once checked."""
+    from core.folder_arrays import import_inputs  # here: core.folder_arrays imports this module
     def check(item):
         try:
             image = read_image(item[1], item[0][1].path, formats=FOLDER_IMAGE_FORMATS)
-            return image.size, image.mode
+            return image.size, image.mode, import_inputs(image)
         except ImageError as error:
             return error
 
