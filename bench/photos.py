@@ -3,8 +3,8 @@
 Photos are generated like the course's (tests/photos.py: lit, noisy, textured 300x300 PNGs of objects).
 
 1. Import: a zip of 1,000 photos (two classes) imported with `core.folders.import_zip` (every photo checked and
-   stored) and decoded and resized to 150x150 for training (`load_dataset(..., image_size=150)`: the uint8 file
-   the worker reads), in this process. Target: >= 150 photos/s on 2 cores. Beside it, a plain Keras pass over the
+   stored; each photo decoded once and also prepared at 150x150 then) and loaded at 150x150 for training
+   (`load_dataset(..., image_size=150)`: the uint8 file the worker reads), in this process. Target: >= 150 photos/s on 2 cores. Beside it, a plain Keras pass over the
    same photos extracted to a folder: `keras.utils.image_dataset_from_directory(..., image_size=(150, 150))`
    iterated once (Keras decodes and stretches; the extraction is not timed). Alternated, `--repeats` times.
 2. One epoch on the same 1,000 photos at 150 px, the Your-own-images CNN from scratch (`core.recipes`): the

@@ -9,6 +9,7 @@ CHECK_THREADS decoded images at a time. (A little over 400 lines: both sources, 
 every entry belong together.)
 """
 
+import collections
 import contextlib
 import hashlib
 import io
@@ -274,14 +275,18 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     datasets_dir(root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir(root)))  # same filesystem: atomic os.replace
     try:
+        from core.folder_arrays import ImportArrays  # here: core.folder_arrays imports this module
+
         digest, stored_images, sizes, gray = hashlib.sha256(), [], [], True
+        arrays = ImportArrays(staging, len(placements))
         for done, (placement, member), data, checked in _checked(placements):
             if on_progress:
                 on_progress(done, len(placements))
             if isinstance(checked, ImageError):
                 skipped.append((member.path, f"unreadable image: {checked}"))
                 continue
-            size, mode = checked
+            size, mode, inputs = checked
+            arrays.add(inputs)
             suffix = PurePosixPath(member.path).suffix.lower()
             stored = f"images/{class_names.index(placement.class_name):03d}/{len(stored_images):05d}{suffix}"
             (staging / stored).parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +296,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(size)
             gray = gray and mode == "L"
+        arrays.finish()
         manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
                              sizes, gray, skipped, layout, validation_source, course)
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
@@ -300,26 +306,32 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
 
 
 def _checked(placements):
-    """(number done, placement, bytes, the image's (size, mode) or its ImageError) for each image, in order: the bytes
-    read by one thread (a zip allows no more) CHECK_CHUNK_BYTES at a time, decoded on CHECK_THREADS threads (Pillow
-    decodes without the GIL), each decoded image dropped once checked."""
-    def check(item):
+    """(number done, placement, bytes, the image's (size, mode, model inputs) or its ImageError) for each image, in
+    order: the bytes read by one thread (a zip allows no more) at most CHECK_CHUNK_BYTES ahead of the checks, each
+    decoded once on CHECK_THREADS threads (Pillow decodes without the GIL) and prepared as training reads it
+    (core.folder_arrays), each decoded image dropped once checked. Reading overlaps decoding: the threads never wait
+    for a chunk to be read."""
+    from core.folder_arrays import import_inputs  # here: core.folder_arrays imports this module
+
+    def check(item, data):
         try:
-            image = read_image(item[1], item[0][1].path, formats=FOLDER_IMAGE_FORMATS)
-            return image.size, image.mode
+            image = read_image(data, item[1].path, formats=FOLDER_IMAGE_FORMATS)
+            return image.size, image.mode, import_inputs(image)
         except ImageError as error:
             return error
 
-    done, chunk, chunk_bytes = 0, [], 0
+    done, waiting, waiting_bytes = 0, collections.deque(), 0
     with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
         for index, item in enumerate(placements):
-            chunk.append((item, item[1].read()))
-            chunk_bytes += len(chunk[-1][1])
-            if chunk_bytes >= CHECK_CHUNK_BYTES or index == len(placements) - 1:
-                for (checked_item, data), checked in zip(chunk, pool.map(check, chunk)):
-                    done += 1
-                    yield done, checked_item, data, checked
-                chunk, chunk_bytes = [], 0
+            data = item[1].read()
+            waiting.append((item, data, pool.submit(check, item, data)))
+            waiting_bytes += len(data)
+            last = index == len(placements) - 1
+            while waiting and (waiting_bytes >= CHECK_CHUNK_BYTES or last):
+                checked_item, checked_data, checked = waiting.popleft()
+                waiting_bytes -= len(checked_data)
+                done += 1
+                yield done, checked_item, checked_data, checked.result()
 
 
 def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layout, validation_source, course):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from photos import photo_files, zip_bytes
 
-from core.catalogue import dataset_info, dataset_titles, list_datasets, read_manifest
+from core.catalogue import DECODED_FOLDER, dataset_info, dataset_titles, folder_path, list_datasets, read_manifest
 from core.datasets import load_dataset, split_table
 from core.errors import DatasetError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip
@@ -178,3 +178,27 @@ def test_webcam_shots_become_a_dataset(root):
     assert read_manifest(root, report.name)["image_shape"] == [128, 128, 3]  # 704x396: loads at 128x128 by default
     with pytest.raises(DatasetError, match="at most 40 characters"):
         import_images(root, {"a/b": [b"x"], "c": [b"y"]})
+
+
+def test_an_import_decodes_each_photo_once_and_training_reads_the_same_arrays(course_files, root, monkeypatch):
+    """The photos are prepared at IMPORT_SIDES while they are checked; loading at such a size then decodes nothing
+    and gives exactly the arrays that decoding the stored photos gives (a damaged photo skipped on the way)."""
+    from core import folder_arrays
+
+    files = dict(course_files) | {"horse-or-human/train/round/damaged.png": b"\x89PNG\r\n\x1a\n not a photo"}
+    report = import_zip(zip_bytes(files), root)
+    assert [path for path, _ in report.skipped] == ["horse-or-human/train/round/damaged.png"]
+
+    def decoding(*arguments, **keywords):
+        raise AssertionError("a photo was decoded again after the import")
+
+    side = folder_arrays.IMPORT_SIDES[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(folder_arrays, "photo_to_input", decoding)
+        reordered = load_dataset(report.name, image_size=side, color_mode="rgb", root=root)
+    for decoded in (folder_path(root, report.name) / DECODED_FOLDER).iterdir():
+        decoded.unlink()
+    fresh = load_dataset(report.name, image_size=side, color_mode="rgb", root=root)
+    for split in ("x_train", "x_val", "x_test"):
+        assert getattr(reordered, split).shape[1:] == (side, side, 3)
+        np.testing.assert_array_equal(getattr(reordered, split), getattr(fresh, split), err_msg=split)

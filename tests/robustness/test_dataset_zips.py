@@ -26,11 +26,13 @@ from PIL import Image
 from core import folders
 from core.datasets import load_dataset
 from core.errors import DatasetError
+from core.folder_arrays import IMPORT_SIDES
 from core.folders import import_folder, import_zip
 from robustness.support import PROJECT, changed, encode, fashion_test_images, record, snapshot
 
 CLASSES = {"tshirt": 0, "trouser": 1, "bag": 8}
 STORED_NAME = re.compile(r"images/\d{3}/\d{5}\.(png|jpg|jpeg|bmp|gif|webp|tif|tiff)")
+DECODED_NAME = re.compile(r"decoded/\d+x\d+x[13]-pad-[0-9a-f]{12}\.npy")  # prepared while importing (core.folder_arrays)
 
 
 @dataclass
@@ -202,6 +204,7 @@ def dataset_folders(sandbox) -> list[Path]:
 CAPPED_IMPORT = """
 import re, resource, sys
 from core.errors import DatasetError
+from core.folder_arrays import IMPORT_SIDES
 from core.folders import import_zip
 with open("/proc/self/status") as status:
     size_kb = int(re.search(r"VmSize:\\s+(\\d+)", status.read()).group(1))
@@ -274,8 +277,9 @@ def test_odd_but_valid_zips_are_accepted_and_write_only_into_their_dataset_folde
             assert any(case.note in note for note in report.notes), f"{case.kind}: {report.notes}"
         manifest = json.loads((folder / "manifest.json").read_text())
         stored = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
-        assert all(STORED_NAME.fullmatch(path) for path in stored - {"manifest.json"}), stored
-        assert len(stored) == 1 + sum(case.counts.values()) == 1 + len(manifest["images"])
+        decoded = {path for path in stored if DECODED_NAME.fullmatch(path)}
+        assert all(STORED_NAME.fullmatch(path) for path in stored - {"manifest.json"} - decoded), stored
+        assert len(stored) == 1 + len(IMPORT_SIDES) + sum(case.counts.values()) == 1 + len(decoded) + len(manifest["images"])
         assert not [path for path in datasets_folder(sandbox).iterdir() if path.name.startswith(".import-")]
         if case is not cases[-1]:
             shutil.rmtree(folder)  # several cases hold the same images, which would be one dataset
