@@ -49,6 +49,7 @@ MANIFEST_VERSION = 2  # 1: images as [stored, class], no splits
 MIN_WEBCAM_CLASSES, MAX_WEBCAM_CLASSES = 2, 5
 CHECK_THREADS = min(4, os.cpu_count() or 1)  # images decoded at once while importing
 CHECK_CHUNK_BYTES = 16 * 2**20  # image bytes read ahead for them
+CHECK_AHEAD = 64  # and at most this many photos (each checked one holds its prepared inputs, 80 KB, until stored)
 
 Progress = Callable[[int, int], None]  # (images checked, images in all)
 
@@ -307,10 +308,10 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
 
 def _checked(placements):
     """(number done, placement, bytes, the image's (size, mode, model inputs) or its ImageError) for each image, in
-    order: the bytes read by one thread (a zip allows no more) at most CHECK_CHUNK_BYTES ahead of the checks, each
-    decoded once on CHECK_THREADS threads (Pillow decodes without the GIL) and prepared as training reads it
-    (core.folder_arrays), each decoded image dropped once checked. Reading overlaps decoding: the threads never wait
-    for a chunk to be read."""
+    order: the bytes read by one thread (a zip allows no more) at most CHECK_CHUNK_BYTES or CHECK_AHEAD photos ahead
+    of the checks, each decoded once on CHECK_THREADS threads (Pillow decodes without the GIL) and prepared as
+    training reads it (core.folder_arrays), each decoded image dropped once checked. Reading overlaps decoding: the
+    threads never wait for a chunk to be read."""
     from core.folder_arrays import import_inputs  # here: core.folder_arrays imports this module
 
     def check(item, data):
@@ -327,7 +328,7 @@ def _checked(placements):
             waiting.append((item, data, pool.submit(check, item, data)))
             waiting_bytes += len(data)
             last = index == len(placements) - 1
-            while waiting and (waiting_bytes >= CHECK_CHUNK_BYTES or last):
+            while waiting and (waiting_bytes >= CHECK_CHUNK_BYTES or len(waiting) >= CHECK_AHEAD or last):
                 checked_item, checked_data, checked = waiting.popleft()
                 waiting_bytes -= len(checked_data)
                 done += 1
