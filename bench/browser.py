@@ -96,7 +96,7 @@ def launch_chromium(playwright, extra_arguments=()):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGUMENTS + list(extra_arguments))
 
 
-def open_home_page(page, port: int, marker: str = "Model registry"):
+def open_home_page(page, port: int, marker: str = "Datasets on this machine"):
     """Open the home page and wait until its script run has finished and `marker` is on screen."""
     page.goto(f"http://127.0.0.1:{port}/")
     page.wait_for_selector(FINISHED, timeout=120_000)

@@ -86,7 +86,7 @@ def main():
                     if which == "bare":
                         timed[which] = time_start(browser, bare, "CNN Classroom")
                     else:
-                        timed[which] = time_start(browser, PROJECT, "Model registry", registry)
+                        timed[which] = time_start(browser, PROJECT, "Datasets on this machine", registry)
                 ours, bare_start = timed["ours"], timed["bare"]
                 ratios.append(ours[0] / bare_start[0])
                 ours_seconds.append(ours[0])
