@@ -8,6 +8,7 @@ after its nonlinearity, says in words which tensor it is, and does the same for 
 of every family and for the small CNN base nested inside a transfer model.
 """
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy as np
 from core.errors import CoreError
 
 MAX_EXPANDED_BASE_LAYERS = 40  # a registry CNN base is shown layer by layer; an ImageNet base as its final output
+
+_extractors = weakref.WeakKeyDictionary()  # network -> (the layers shown, the model that outputs them); pages rerun often
 
 
 @dataclass(frozen=True)
@@ -29,23 +32,42 @@ class LayerActivation:
 
 def layer_activations(model, image_hwc) -> list[LayerActivation]:
     """Every convolution block's maps after its nonlinearity, every pooling, and every hidden Dense layer, in order."""
+    return layer_activations_for_images(model, [image_hwc])[0]
+
+
+def layer_activations_for_images(model, images) -> list[list[LayerActivation]]:
+    """`layer_activations` of several images, in one pass through the network."""
     import keras
 
-    from core.inspection import _model_input, _output_in
+    from core.inspection import _model_input
 
-    chosen = _choose(model.layers[:-1])  # the last layer is the head: its outputs are the prediction itself
-    targets = []
-    for layer, _, _ in chosen:
-        targets.append(_node_input(model, layer) if isinstance(layer, keras.Model) else _output_in(model, layer))
-    values = keras.Model(model.input, targets)(_model_input(model, image_hwc), training=False)
-    values = values if isinstance(values, (list, tuple)) else [values]
-    activations = []
-    for (layer, tensor, nonlinearity), value in zip(chosen, values):
-        if isinstance(layer, keras.Model):  # a nested base: run it on the value that reaches it
-            activations += _base_activations(layer, np.asarray(value))
-        else:
-            activations.append(LayerActivation(layer.name, np.asarray(value)[0], tensor, nonlinearity))
-    return activations
+    chosen, extractor = _extractor(model)
+    values = extractor(np.concatenate([_model_input(model, image) for image in images]), training=False)
+    values = [np.asarray(value) for value in (values if isinstance(values, (list, tuple)) else [values])]
+    per_image = []
+    for index in range(len(images)):
+        activations = []
+        for (layer, tensor, nonlinearity), value in zip(chosen, values):
+            if isinstance(layer, keras.Model):  # a nested base: run it on the value that reaches it
+                activations += _base_activations(layer, value[index:index + 1])
+            else:
+                activations.append(LayerActivation(layer.name, value[index], tensor, nonlinearity))
+        per_image.append(activations)
+    return per_image
+
+
+def _extractor(model):
+    """The layers `layer_activations` shows and one Keras model that outputs them all, built once per network."""
+    import keras
+
+    from core.inspection import _output_in
+
+    if model not in _extractors:
+        chosen = _choose(model.layers[:-1])  # the last layer is the head: its outputs are the prediction itself
+        targets = [_node_input(model, layer) if isinstance(layer, keras.Model) else _output_in(model, layer)
+                   for layer, _, _ in chosen]
+        _extractors[model] = (chosen, keras.Model(model.input, targets))
+    return _extractors[model]
 
 
 def initial_weight_range(layer) -> tuple[float, int, int] | None:

@@ -150,7 +150,10 @@ def layer_maps_for_images(model, images, layer_name: str) -> tuple[list[np.ndarr
 
     A channel with a high mean responds to something these images share; one that stays at 0 never fires on them.
     """
-    maps = [dict(feature_maps(model, image))[layer_name] for image in images]
+    from core.activations import layer_activations_for_images
+
+    maps = [dict((activation.name, activation.values) for activation in activations if activation.values.ndim == 3)
+            [layer_name] for activations in layer_activations_for_images(model, images)]
     strengths = np.mean([layer_maps.mean(axis=(0, 1)) for layer_maps in maps], axis=0)
     return maps, strengths
 
