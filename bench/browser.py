@@ -5,10 +5,12 @@ Each server gets its own registry (`$CNNCLASSROOM_REGISTRY`) and is stopped by i
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -108,3 +110,21 @@ def train_tiny_cnn(registry: Path):
     subprocess.run([sys.executable, "-m", "core", "--root", str(registry), "train", "--family", "cnn", "--filters",
                     "16,32", "--train-subset", "1000", "--epochs", "1"], cwd=PROJECT, check=True,
                    stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def folder_with_a_trained_cnn(prefix: str):
+    """A scratch folder holding `trained/`, a registry with `train_tiny_cnn`'s model; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        train_tiny_cnn(folder / "trained")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_of_trained(folder: Path, name: str) -> Path:
+    """A copy of `folder/trained` as `folder/name`, without its locks and SQLite side files: a registry for one server."""
+    registry = folder / name
+    shutil.copytree(folder / "trained", registry, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    return registry

@@ -14,13 +14,12 @@ Needs `pip install playwright` and `apt-get install chromium`.
 """
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from browser import FINISHED, launch_chromium, open_home_page, page_on_a_fresh_server, train_tiny_cnn
+from browser import (FINISHED, copy_of_trained, folder_with_a_trained_cnn, launch_chromium, open_home_page,
+                     page_on_a_fresh_server)
 from common import header, load_average, report
 
 TARGET_SECONDS = 2.0
@@ -58,27 +57,20 @@ def main():
     from playwright.sync_api import sync_playwright
 
     header(f"first visit of a page after server start ({arguments.dwell:g} s on the home page first)")
-    folder = Path(tempfile.mkdtemp(prefix="cnnclassroom-first-visits-"))
-    trained = folder / "trained"
-    train_tiny_cnn(trained)
     kinds = [True, False] if arguments.without else [True]
     results = {(name, preload): [] for name in arguments.pages for preload in kinds}
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            for repeat in range(repeats):
-                for name in arguments.pages:  # alternated, so a drift of the machine's speed hits every page alike
-                    for preload in kinds if repeat % 2 == 0 else kinds[::-1]:
-                        registry = folder / f"registry-{repeat}-{name.replace(' ', '_')}-{preload}"
-                        shutil.copytree(trained, registry, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
-                        label, marker = PAGES[name]
-                        seconds = first_visit(browser, registry, label, marker, arguments.dwell, preload)
-                        results[name, preload].append(seconds)
-                        print(f"{name}, server {repeat + 1}/{repeats}{'' if preload else ', no preloading'}: click → "
-                              f"rendered {seconds:.2f} s  [{load_average()}]", flush=True)
-            browser.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with folder_with_a_trained_cnn("cnnclassroom-first-visits-") as folder, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        for repeat in range(repeats):
+            for name in arguments.pages:  # alternated, so a drift of the machine's speed hits every page alike
+                for preload in kinds if repeat % 2 == 0 else kinds[::-1]:
+                    registry = copy_of_trained(folder, f"registry-{repeat}-{name.replace(' ', '_')}-{preload}")
+                    label, marker = PAGES[name]
+                    seconds = first_visit(browser, registry, label, marker, arguments.dwell, preload)
+                    results[name, preload].append(seconds)
+                    print(f"{name}, server {repeat + 1}/{repeats}{'' if preload else ', no preloading'}: click → "
+                          f"rendered {seconds:.2f} s  [{load_average()}]", flush=True)
+        browser.close()
     for (name, preload), seconds in results.items():
         if preload:
             report(f"first visit of {name} after server start, click → rendered (median, max)",

@@ -13,15 +13,14 @@ Needs `pip install playwright` and `apt-get install chromium`.
 """
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from browser import FINISHED, launch_chromium, open_home_page, page_on_a_fresh_server, train_tiny_cnn
+from browser import (FINISHED, copy_of_trained, folder_with_a_trained_cnn, launch_chromium, open_home_page,
+                     page_on_a_fresh_server)
 from common import PROJECT, header, load_average, report
 
 sys.path.insert(0, str(PROJECT / "tests"))
@@ -62,27 +61,19 @@ def main():
     from playwright.sync_api import sync_playwright
 
     header(f"Predict: first upload after server start ({arguments.choosing:g} s to choose the photo)")
-    folder = Path(tempfile.mkdtemp(prefix="cnnclassroom-first-upload-"))
-    trained = folder / "trained"
-    train_tiny_cnn(trained)
-    image = folder / "shoe-on-a-table.jpg"
-    image.write_bytes(encode(photo("angular", np.random.default_rng(7)), "JPEG"))
     results = {"via home": [], "deep link": []}
-    try:
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            for repeat in range(repeats):
-                for way in results:  # alternated
-                    registry = folder / f"registry-{repeat}-{way.replace(' ', '_')}"
-                    shutil.copytree(trained, registry, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
-                    seconds = first_upload(browser, registry, image, way == "via home", arguments.dwell,
-                                           arguments.choosing)
-                    results[way].append(seconds)
-                    print(f"{way}, server {repeat + 1}/{repeats}: photo → probabilities {seconds:.2f} s  "
-                          f"[{load_average()}]", flush=True)
-            browser.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with folder_with_a_trained_cnn("cnnclassroom-first-upload-") as folder, sync_playwright() as playwright:
+        image = folder / "shoe-on-a-table.jpg"
+        image.write_bytes(encode(photo("angular", np.random.default_rng(7)), "JPEG"))
+        browser = launch_chromium(playwright)
+        for repeat in range(repeats):
+            for way in results:  # alternated
+                registry = copy_of_trained(folder, f"registry-{repeat}-{way.replace(' ', '_')}")
+                seconds = first_upload(browser, registry, image, way == "via home", arguments.dwell, arguments.choosing)
+                results[way].append(seconds)
+                print(f"{way}, server {repeat + 1}/{repeats}: photo → probabilities {seconds:.2f} s  "
+                      f"[{load_average()}]", flush=True)
+        browser.close()
     for way, seconds in results.items():
         report(f"Predict's first upload after server start, {way}: photo → probabilities on screen (median, max)",
                f"{statistics.median(seconds):.2f} s, {max(seconds):.2f} s", f"<= {TARGET_SECONDS:g} s",
