@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,6 +15,12 @@ from core.config import TrainConfig  # noqa: E402
 TINY_DNN = TrainConfig(family="dnn", hidden_units=(32,), train_subset=500, epochs=2, batch_size=32)
 TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_subset=500, epochs=2, batch_size=16,
                        learning_rate=0.003)
+
+
+def copy_registry(source: Path, target: Path) -> Path:
+    """A copy of the registry at `source`, without its lock files, SQLite's side files and the worker's log."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm", "worker.log"))
+    return target
 
 
 @pytest.fixture

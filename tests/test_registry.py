@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_CNN, TINY_DNN
+from conftest import TINY_CNN, TINY_DNN, copy_registry
 
 from core import training
 from core.card import DatasetFacts, ModelCard, ParameterCounts
@@ -145,15 +145,8 @@ def test_an_unwritable_registry_folder_gives_a_clear_error(tmp_path):
         Registry(blocker / "registry")
 
 
-def copy_registry(source: Path, target: Path) -> Registry:
-    import shutil
-
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
-    return Registry(target)
-
-
 def test_index_is_rebuilt_when_deleted_and_heals_when_a_folder_is_removed(trained_registry_root, tmp_path):
-    registry = copy_registry(trained_registry_root, tmp_path / "copy")
+    registry = Registry(copy_registry(trained_registry_root, tmp_path / "copy"))
     (registry.root / INDEX_FILE).unlink()
     rebuilt = Registry(registry.root)
     assert {card.key for card in rebuilt.list_entries()} == {TINY_DNN.key, TINY_CNN.key}
@@ -166,7 +159,7 @@ def test_index_is_rebuilt_when_deleted_and_heals_when_a_folder_is_removed(traine
 
 
 def test_damaged_entries_are_reported_and_skipped(trained_registry_root, tmp_path):
-    registry = copy_registry(trained_registry_root, tmp_path / "copy")
+    registry = Registry(copy_registry(trained_registry_root, tmp_path / "copy"))
     (registry.entry_dir(TINY_DNN.key) / CARD_FILE).write_text("{ not json")
     (registry.models_dir / "fedcba9876543210").mkdir()  # a folder without a card or model
     problems = registry.reindex()

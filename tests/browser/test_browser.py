@@ -6,7 +6,6 @@ box, or on any request to a host other than this machine. Screenshots go to test
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import copy_registry
 from helpers_jobs import wait_for
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def stop_server(process):
 def browser_registry(trained_registry_root, tmp_path):
     """A private copy of the session's trained registry, so the browser may train and delete freely."""
     root = tmp_path / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    copy_registry(trained_registry_root, root)
     return root
 
 
@@ -89,7 +89,7 @@ def shared_server(trained_registry_root, tmp_path_factory):
     from helpers_jobs import stop_workers_of
 
     root = tmp_path_factory.mktemp("shared_browser") / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    copy_registry(trained_registry_root, root)
     process, url = start_server(root)
     yield url
     stop_server(process)

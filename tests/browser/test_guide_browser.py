@@ -4,10 +4,9 @@ delete that asks first and can be undone. One server and one registry for the mo
 
 import dataclasses
 import re
-import shutil
 
 import pytest
-from conftest import TINY_CNN, TINY_DNN
+from conftest import TINY_CNN, TINY_DNN, copy_registry
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
 from core.config import PRESETS, Augmentation
@@ -28,7 +27,7 @@ def guide_registry(trained_registry_root, tmp_path_factory):
     from core.registry import Registry
 
     root = tmp_path_factory.mktemp("guide") / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    copy_registry(trained_registry_root, root)
     registry = Registry(root)
     for config in [*PAIR, NEWER_WEAKER_CNN, SMALLER_INPUT_DNN]:
         train_and_publish(registry, config)

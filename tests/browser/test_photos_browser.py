@@ -7,12 +7,11 @@ exception box or a request that leaves this machine, as in test_browser.py.
 
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_CNN
+from conftest import TINY_CNN, copy_registry
 from photos import photo_files, photo_zip
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
@@ -28,7 +27,7 @@ PHOTO_SIDE = 420  # stored PNGs of about 530 KB: 240 photos make the zip, quick 
 def photo_server(trained_registry_root, tmp_path_factory):
     """`streamlit run app.py` on a copy of the trained registry (it holds TINY_CNN, a 28x28 grayscale model)."""
     root = tmp_path_factory.mktemp("photos") / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    copy_registry(trained_registry_root, root)
     process, url = start_server(root)
     yield url, root
     stop_server(process)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_CNN, TINY_DNN
+from conftest import TINY_CNN, TINY_DNN, copy_registry
 
 from core.config import TrainConfig
 from core.catalogue import dataset_info, input_shape_for
@@ -35,11 +35,6 @@ sys.path.insert(0, str(PROJECT / "tests" / "pages"))
 from apptest import open_page  # noqa: E402
 
 IGNORED = re.compile(r"(\.lock|-wal|-shm|locks/)$")  # lock files and SQLite's side files come and go
-
-
-def copy_registry(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm", "worker.log"))
-    return target
 
 
 def entry_files(root: Path) -> dict:
