@@ -127,6 +127,7 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     page = watched.page
     page.get_by_text("Delete models", exact=True).click()
     page.get_by_role("combobox", name="Models to delete").click()
+    page.keyboard.type(title)  # the list draws only the options in view: filter it to the one wanted
     page.get_by_role("option").get_by_text(title, exact=True).click()
     page.keyboard.press("Escape")
     watched.wait_idle()
