@@ -107,6 +107,9 @@ class RayEngine:
                 try:
                     kind, value = ray.get(next(generator))
                 except StopIteration:
+                    if cancelled_at is not None:  # a cancelled task can also end its stream without a result
+                        raise TrainingCancelled(
+                            f"Training of '{config.title}' was cancelled after {epochs_done} epochs.") from None
                     raise CoreError(f"The Ray task training '{config.title}' ended without a result. Press Train to "
                                     f"try again.") from None
                 if kind == "placed" and on_placed:
