@@ -593,6 +593,34 @@ def prepare_predictions(key: str):
     _start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card))
 
 
+# Streamlit's frontend fetches Plotly's script (4.7 MB) the first time a page draws a Plotly chart, and running it
+# takes the browser 1-1.5 s on a small machine: most of Predict's first upload was spent there.
+_CHART_SCRIPT = next((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"), None)
+
+
+def load_chart_library_early():
+    """Have the browser load Plotly's script now, when it is idle, so that the page's first chart appears at once.
+
+    For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). The script
+    imports the very module Streamlit's frontend imports for a chart, from the same address, so it runs only once.
+    Nothing is drawn; without this the first chart simply waits for the script as before. `window.classroomChartScript`
+    says how it went ("loading", "loaded", "failed"); a browser test checks it.
+    """
+    if _CHART_SCRIPT is None:  # a future Streamlit renamed it: the first chart waits as before
+        return
+    st.html(f"""<script>
+(() => {{
+  if (window.classroomChartScript) return;
+  const index = [...document.scripts].find(script => /\\/static\\/js\\/index[^/]*\\.js$/.test(script.src));
+  if (!index) {{ window.classroomChartScript = "not found"; return; }}
+  window.classroomChartScript = "loading";
+  const load = () => import(new URL("{_CHART_SCRIPT.name}", index.src).href).then(
+    () => {{ window.classroomChartScript = "loaded"; }}, () => {{ window.classroomChartScript = "failed"; }});
+  (window.requestIdleCallback || setTimeout)(load);
+}})();
+</script>""", unsafe_allow_javascript=True)
+
+
 WORKER_CHECK_SECONDS = 60  # how often a session showing a Train button makes sure a worker is up
 
 

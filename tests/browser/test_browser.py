@@ -240,9 +240,16 @@ def test_upload_a_photo_and_see_probabilities(shared_server, browser, tmp_path):
     image.save(photo, "JPEG", quality=90)
     watched = Watched(browser)
     watched.open(f"{shared_server}/Predict")
+    # While the student chooses, the browser loads the charts' script without drawing a chart (core.ui)...
+    watched.page.wait_for_function("window.classroomChartScript === 'loaded'", timeout=60_000)
+    assert watched.page.locator("[data-testid=stPlotlyChart]").count() == 0
     watched.page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
     watched.page.get_by_text("Where the model looked").wait_for(timeout=120_000)
     watched.wait_idle()
+    # ...and the probabilities' chart then uses that same script: it was fetched once.
+    assert watched.page.locator("[data-testid=stPlotlyChart]").count() >= 1
+    assert watched.page.evaluate(
+        "performance.getEntriesByType('resource').filter(entry => entry.name.includes('/PlotlyChart.')).length") == 1
     body = watched.page.inner_text("[data-testid=stMain]")
     assert "%" in body and "inverted" in body
     watched.screenshot("predict_result")
