@@ -60,3 +60,35 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     assert len(samples) == 6
     for index, sample in zip(sneakers, samples):
         np.testing.assert_allclose(sample, dict(feature_maps(model, data.x_test[index]))["pool_1"][..., 5], rtol=1e-4, atol=1e-5)
+
+
+def test_heatmap_grid_gives_each_panel_its_own_square_upright_cell():
+    """The grid Inside the network draws (laid out by hand, not by make_subplots): one cell per panel, inside the
+    figure, no two overlapping, each square and row 0 on top, its title above it, all on one colour scale."""
+    from core.charts import heatmap_grid_figure
+
+    panels = [np.full((11, 11), index, dtype=np.float32) for index in range(13)]
+    figure = heatmap_grid_figure(panels, [f"channel {index}" for index in range(13)], "conv_2", columns=8)
+    layout = figure.layout
+    cells = []
+    for index, trace in enumerate(figure.data):
+        x_axis = layout["xaxis" + trace.xaxis[1:]]
+        y_axis = layout["yaxis" + trace.yaxis[1:]]
+        assert trace.coloraxis == "coloraxis" and float(trace.z[0][0]) == index
+        assert y_axis.scaleanchor == trace.xaxis and y_axis.autorange == "reversed"
+        assert x_axis.anchor == trace.yaxis and y_axis.anchor == trace.xaxis
+        assert 0 <= x_axis.domain[0] < x_axis.domain[1] <= 1 and 0 <= y_axis.domain[0] < y_axis.domain[1] <= 1
+        title = layout.annotations[index]
+        assert title.text == f"channel {index}" and title.y == y_axis.domain[1]
+        assert x_axis.domain[0] < title.x < x_axis.domain[1]
+        cells.append((x_axis.domain, y_axis.domain))
+    assert len({trace.xaxis for trace in figure.data}) == 13
+    row_of = [index // 8 for index in range(13)]
+    assert cells[0][1][0] > cells[8][1][1]  # the second row is below the first
+    for first in range(13):
+        for second in range(first + 1, 13):
+            (x1, y1), (x2, y2) = cells[first], cells[second]
+            apart = x1[1] <= x2[0] or x2[1] <= x1[0] or y1[1] <= y2[0] or y2[1] <= y1[0]
+            assert apart, (first, second)
+            if row_of[first] == row_of[second]:
+                assert tuple(y1) == tuple(y2)
