@@ -137,10 +137,12 @@ class Watched:
         self.page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
         self.page.wait_for_timeout(300)
 
-    def screenshot(self, name):
+    def screenshot(self, name, whole_page=True):
+        """Save tests/artifacts/NAME.png: the whole page (the viewport stretched to its height), or what is in view."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-        self.page.set_viewport_size({"width": 1400, "height": min(max(int(height), 800), 6000)})
+        if whole_page:
+            height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+            self.page.set_viewport_size({"width": 1400, "height": min(max(int(height), 800), 6000)})
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
     def assert_clean(self):
@@ -153,30 +155,40 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
     """Needs a cold server per page: a deep link that works once a server has drawn a page can fail as its first
     request (folder pages mixed with st.navigation broke exactly that), so no page may share a server."""
     # A fresh server per page: the deep link is its first request. No preloading or early worker: each server lives
-    # for one page here (test_train_a_small_model... checks the early worker). The next page's server starts, and the
-    # last one stops, while a page is checked (the suite's slowest test otherwise waits for each in turn).
-    with ThreadPoolExecutor(max_workers=2) as helpers:
-        next_server = helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
+    # for one page here (test_train_a_small_model... checks the early worker). Two pages are opened at once, each on
+    # its own server, and the next two servers start while they are checked: one page at a time left the 2 cores
+    # idle more than half of the suite's slowest test.
+    pairs = [PAGES[index:index + 2] for index in range(0, len(PAGES), 2)]
+
+    def start_servers(names):
+        return [helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0") for _ in names]
+
+    with ThreadPoolExecutor(max_workers=4) as helpers:
+        next_servers = start_servers(pairs[0])
         try:
-            for index, name in enumerate(PAGES):
-                process, url = next_server.result()
-                next_server = (helpers.submit(start_server, browser_registry, CNNCLASSROOM_PRELOAD="0")
-                               if index + 1 < len(PAGES) else None)
+            for index, pair in enumerate(pairs):
+                servers = [future.result() for future in next_servers]
+                next_servers = start_servers(pairs[index + 1]) if index + 1 < len(pairs) else []
                 try:
-                    watched = Watched(browser)
-                    started = time.perf_counter()
-                    watched.open(f"{url}/{name}")
-                    print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s")
-                    assert "CNN Classroom" in watched.page.title()
-                    assert watched.page.locator("h1").count() >= 1
-                    watched.screenshot(f"page_{name or 'Home'}")
-                    watched.assert_clean()
-                    watched.page.close()
+                    opened = []
+                    for (_, url), name in zip(servers, pair):
+                        watched = Watched(browser)
+                        watched.page.goto(f"{url}/{name}")  # both pages load at once
+                        opened.append((watched, name, time.perf_counter()))
+                    for watched, name, started in opened:
+                        watched.wait_idle()
+                        print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s (beside another page)")
+                        assert "CNN Classroom" in watched.page.title()
+                        assert watched.page.locator("h1").count() >= 1
+                        watched.screenshot(f"page_{name or 'Home'}", whole_page=False)  # redrawing a tall page costs seconds
+                        watched.assert_clean()
+                        watched.page.close()
                 finally:
-                    helpers.submit(stop_server, process)
+                    for process, _ in servers:
+                        helpers.submit(stop_server, process)
         finally:
-            if next_server is not None:
-                stop_server(next_server.result()[0])
+            for future in next_servers:
+                stop_server(future.result()[0])
 
 
 def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser_registry):
