@@ -21,6 +21,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGUMENTS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                       "--disable-sync", "--no-first-run"]
 FINISHED = "[data-testid=stApp][data-test-script-state=notRunning]"
+# Every element drawn: Streamlit shows a grey skeleton while an element's script loads, and a Plotly chart's testid
+# appears before Plotly has drawn it. Without this a page could count as rendered with its charts still grey.
+DRAWN = """() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')
+    && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(chart => chart.querySelector('.main-svg'))"""
+
+
+def wait_until_drawn(page, timeout=120_000):
+    """Wait until the script run has finished and every element on the page is drawn (see DRAWN)."""
+    page.wait_for_selector(FINISHED, timeout=timeout)
+    page.wait_for_function(DRAWN, timeout=timeout)
 
 
 def free_port() -> int:
@@ -101,8 +111,8 @@ def launch_chromium(playwright, extra_arguments=()):
 def open_home_page(page, port: int, marker: str = "Datasets on this machine"):
     """Open the home page and wait until its script run has finished and `marker` is on screen."""
     page.goto(f"http://127.0.0.1:{port}/")
-    page.wait_for_selector(FINISHED, timeout=120_000)
     page.get_by_text(marker).first.wait_for(timeout=120_000)
+    wait_until_drawn(page)
 
 
 def train_tiny_cnn(registry: Path):

@@ -5,7 +5,7 @@ A fresh `streamlit run app.py` whose registry holds one small trained CNN, opene
 - "deep link": /Predict is the server's first page.
 Once the Predict page has been drawn the student takes `--choosing` seconds to pick a photo (a generated 300x300
 JPEG of an object on a textured background); the clock runs from the file handed to the uploader until the
-prediction's verdict and chart are on screen and the script run has finished. Target: <= 1.5 s.
+prediction's verdict and chart are on screen, drawn, and the script run has finished. Target: <= 1.5 s.
 
     python bench/predict_first_upload.py             # 3 servers each way
     python bench/predict_first_upload.py --quick     # 1 server each way
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from browser import (FINISHED, copy_of_trained, folder_with_a_trained_cnn, launch_chromium, open_home_page,
-                     page_on_a_fresh_server)
+                     page_on_a_fresh_server, wait_until_drawn)
 from common import PROJECT, header, load_average, report
 
 sys.path.insert(0, str(PROJECT / "tests"))
@@ -46,7 +46,7 @@ def first_upload(browser, registry: Path, image: Path, via_home: bool, dwell: fl
         page.locator(UPLOAD).first.set_input_files(str(image))
         page.locator("[data-testid=stAlertContentSuccess]").first.wait_for(timeout=120_000)
         page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=120_000)
-        page.wait_for_selector(FINISHED, timeout=120_000)
+        wait_until_drawn(page)
         return time.perf_counter() - started
 
 

@@ -6,7 +6,7 @@ servers the same way, one after the other in alternating order: `streamlit run a
 temporary registry) and `streamlit run app.py` of a bare app that only draws `st.title("CNN Classroom")` (in a
 temporary folder with this project's `.streamlit/config.toml`). Each is opened in a new Chromium profile (a first
 visit: the frontend is downloaded every time) as soon as it answers its health check, and the clock stops when the
-script run has finished and the page's text is on screen. Targets: median ratio <= 1.10 and no pair over 1.2.
+script run has finished, the page's text is on screen and every element is drawn. Targets: median ratio <= 1.10 and no pair over 1.2.
 Then checks /proc/<pid>/maps of each of our servers: the home page must not load TensorFlow's library (the pages'
 background preloading starts a second after the home page's run, see core/preload.py; the check is made at once).
 
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from browser import FINISHED, free_port, launch_chromium, start_server, stop_server, wait_healthy
+from browser import free_port, launch_chromium, start_server, stop_server, wait_healthy, wait_until_drawn
 from common import PROJECT, header, load_average, report, temporary_registry
 
 MEDIAN_TARGET, PAIR_TARGET = 1.10, 1.2
@@ -54,8 +54,8 @@ def time_start(browser, folder: Path, marker: str, registry: Path | None = None)
         wait_healthy(port)
         healthy = time.perf_counter() - started
         page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_selector(FINISHED, timeout=60_000)
         page.get_by_text(marker).first.wait_for(timeout=60_000)
+        wait_until_drawn(page, timeout=60_000)
         rendered = time.perf_counter() - started
         return rendered, healthy, tensorflow_loaded(process.pid)
     finally:

@@ -593,30 +593,36 @@ def prepare_predictions(key: str):
     _start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card))
 
 
-# Streamlit's frontend fetches Plotly's script (4.7 MB) the first time a page draws a Plotly chart, and running it
-# takes the browser 1-1.5 s on a small machine: most of Predict's first upload was spent there.
-_CHART_SCRIPT = next((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"), None)
+# Streamlit's frontend fetches an element's script the first time a page shows such an element. Two are slow to
+# start on a small machine: Plotly's (4.7 MB, 1-1.5 s of the browser's time: most of Predict's first upload was
+# spent there) and the code blocks' highlighter (0.5 s, for "Show the code").
+_STATIC_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
+_EARLY_SCRIPTS = [found.name for pattern in ("PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js")
+                  for found in sorted(_STATIC_SCRIPTS.glob(pattern))[:1]]
 
 
-def load_chart_library_early():
-    """Have the browser load Plotly's script now, when it is idle, so that the page's first chart appears at once.
+def load_element_scripts_early():
+    """Have the browser load the charts' and code blocks' scripts now, when it is idle, so that a page's first chart
+    appears at once.
 
-    For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). The script
-    imports the very module Streamlit's frontend imports for a chart, from the same address, so it runs only once.
-    Nothing is drawn; without this the first chart simply waits for the script as before. `window.classroomChartScript`
+    For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
+    the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
+    Nothing is drawn; without this the first chart simply waits for its script as before. `window.classroomScripts`
     says how it went ("loading", "loaded", "failed"); a browser test checks it.
     """
-    if _CHART_SCRIPT is None:  # a future Streamlit renamed it: the first chart waits as before
+    if not _EARLY_SCRIPTS:  # a Streamlit that names them otherwise (1.53 did): the first chart waits as before
         return
     st.html(f"""<script>
 (() => {{
-  if (window.classroomChartScript) return;
+  if (window.classroomScripts) return;
   const index = [...document.scripts].find(script => /\\/static\\/js\\/index[^/]*\\.js$/.test(script.src));
-  if (!index) {{ window.classroomChartScript = "not found"; return; }}
-  window.classroomChartScript = "loading";
-  const load = () => import(new URL("{_CHART_SCRIPT.name}", index.src).href).then(
-    () => {{ window.classroomChartScript = "loaded"; }}, () => {{ window.classroomChartScript = "failed"; }});
-  (window.requestIdleCallback || setTimeout)(load);
+  if (!index) {{ window.classroomScripts = "not found"; return; }}
+  window.classroomScripts = "loading";
+  const load = async () => {{
+    for (const name of {_EARLY_SCRIPTS!r}) await import(new URL(name, index.src).href);
+  }};
+  (window.requestIdleCallback || setTimeout)(() => load().then(
+    () => {{ window.classroomScripts = "loaded"; }}, () => {{ window.classroomScripts = "failed"; }}));
 }})();
 </script>""", unsafe_allow_javascript=True)
 

@@ -1,5 +1,6 @@
 """AppTest: the Inside-the-network page shows a real CNN's filters and feature maps, layer by layer."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,14 @@ PAGE = Path(__file__).resolve().parents[2] / "pages/5_Inside_the_network.py"
 
 
 def heatmaps(figure: dict) -> list[np.ndarray]:
-    """The z arrays of a plotly figure's heatmaps."""
-    return [array.astype(np.float32) for array in figure_arrays(figure)]
+    """The panels of a heatmap grid (core.charts.heatmap_grid_figure): its one mosaic, cut where its titles say."""
+    from core.charts import grid_panels
+
+    [mosaic] = figure_arrays(figure)
+    titles = figure["layout"]["annotations"]
+    columns = sum(1 for title in titles if title["y"] == titles[0]["y"])
+    height, width = map(int, re.search(r"each panel (\d+) × (\d+) pixels", str(figure["layout"]["title"])).groups())
+    return [panel.astype(np.float32) for panel in grid_panels(mosaic, len(titles), columns, (height, width))]
 
 
 def test_without_a_cnn_the_page_says_how_to_train_one(registry_root):
@@ -62,33 +69,23 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
         np.testing.assert_allclose(sample, dict(feature_maps(model, data.x_test[index]))["pool_1"][..., 5], rtol=1e-4, atol=1e-5)
 
 
-def test_heatmap_grid_gives_each_panel_its_own_square_upright_cell():
-    """The grid Inside the network draws (laid out by hand, not by make_subplots): one cell per panel, inside the
-    figure, no two overlapping, each square and row 0 on top, its title above it, all on one colour scale."""
-    from core.charts import heatmap_grid_figure
+def test_heatmap_grid_tiles_every_panel_apart_upright_and_titled_above():
+    """The grids Inside the network draws are one mosaic: each panel exactly where `grid_panels` finds it, nothing
+    else but empty cells, row 0 on top, pixels square, each title centred just above its panel, one colour scale."""
+    from core.charts import grid_panels, grid_position, heatmap_grid_figure
 
-    panels = [np.full((11, 11), index, dtype=np.float32) for index in range(13)]
+    rng = np.random.default_rng(0)
+    panels = [rng.random((11, 11), dtype=np.float32) + index for index in range(13)]
     figure = heatmap_grid_figure(panels, [f"channel {index}" for index in range(13)], "conv_2", columns=8)
-    layout = figure.layout
-    cells = []
-    for index, trace in enumerate(figure.data):
-        x_axis = layout["xaxis" + trace.xaxis[1:]]
-        y_axis = layout["yaxis" + trace.yaxis[1:]]
-        assert trace.coloraxis == "coloraxis" and float(trace.z[0][0]) == index
-        assert y_axis.scaleanchor == trace.xaxis and y_axis.autorange == "reversed"
-        assert x_axis.anchor == trace.yaxis and y_axis.anchor == trace.xaxis
-        assert 0 <= x_axis.domain[0] < x_axis.domain[1] <= 1 and 0 <= y_axis.domain[0] < y_axis.domain[1] <= 1
-        title = layout.annotations[index]
-        assert title.text == f"channel {index}" and title.y == y_axis.domain[1]
-        assert x_axis.domain[0] < title.x < x_axis.domain[1]
-        cells.append((x_axis.domain, y_axis.domain))
-    assert len({trace.xaxis for trace in figure.data}) == 13
-    row_of = [index // 8 for index in range(13)]
-    assert cells[0][1][0] > cells[8][1][1]  # the second row is below the first
-    for first in range(13):
-        for second in range(first + 1, 13):
-            (x1, y1), (x2, y2) = cells[first], cells[second]
-            apart = x1[1] <= x2[0] or x2[1] <= x1[0] or y1[1] <= y2[0] or y2[1] <= y1[0]
-            assert apart, (first, second)
-            if row_of[first] == row_of[second]:
-                assert tuple(y1) == tuple(y2)
+    [trace] = figure.data
+    mosaic = np.asarray(trace.z, dtype=np.float32)
+    for panel, found in zip(panels, grid_panels(mosaic, 13, 8, (11, 11)), strict=True):
+        np.testing.assert_array_equal(found, panel)
+    assert np.isnan(mosaic).sum() == mosaic.size - 13 * 11 * 11  # gaps and title bands are empty
+    assert figure.layout.yaxis.autorange == "reversed" and figure.layout.yaxis.scaleanchor == "x"
+    assert trace.coloraxis == "coloraxis" and figure.layout.coloraxis.colorbar.title.text == "activation"
+    for index, title in enumerate(figure.layout.annotations):
+        top, left = grid_position(index, 8, (11, 11))
+        assert title.text == f"channel {index}" and title.yanchor == "bottom" and title.y == top - 0.5
+        assert title.x == left + 5 and np.isnan(mosaic[top - 1, left:left + 11]).all()  # an empty band above it
+    assert grid_position(8, 8, (11, 11))[0] > grid_position(0, 8, (11, 11))[0] + 11  # the second row is below
