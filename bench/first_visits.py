@@ -1,10 +1,11 @@
 """First visit of Datasets, Convolutions and Inside the network after a server start, in a real browser.
 
-For each page and repeat: a fresh `streamlit run app.py` (its registry holds one small trained CNN), the home
-page opened in Debian's Chromium and rendered, then, after the user has read it for `--dwell` seconds, a click on
-the page's link in the sidebar. The clock runs from the click until the page's script run has finished with its
-last section on screen and every element drawn (no grey placeholder left, every chart drawn by Plotly). Target: <= 2 s each. Before the pages preloaded in the background (issue 17) the three
-took 4.5-6.4 s: TensorFlow and the data were loaded on first use.
+For each page and repeat: a fresh `streamlit run app.py` (its registry holds one small trained CNN), the home page
+opened in Debian's Chromium and rendered, then, after the user has read it for `--dwell` seconds, a click on the
+page's link in the sidebar. The clock runs from the click until the page's script run has finished with its last
+section on screen and every element drawn (no grey placeholder left, every chart drawn by Plotly). Target: <= 2 s
+each. Before the pages preloaded in the background (issue 17) the three took 4.5-6.4 s: TensorFlow and the data were
+loaded on first use.
 
     python bench/first_visits.py                 # 3 servers per page, 3 s on the home page first
     python bench/first_visits.py --dwell 0       # click as soon as the home page is drawn

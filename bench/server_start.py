@@ -6,7 +6,8 @@ servers the same way, one after the other in alternating order: `streamlit run a
 temporary registry) and `streamlit run app.py` of a bare app that only draws `st.title("CNN Classroom")` (in a
 temporary folder with this project's `.streamlit/config.toml`). Each is opened in a new Chromium profile (a first
 visit: the frontend is downloaded every time) as soon as it answers its health check, and the clock stops when the
-script run has finished, the page's text is on screen and every element is drawn. Targets: median ratio <= 1.10 and no pair over 1.2.
+script run has finished, the page's text is on screen and every element is drawn. Targets: median ratio <= 1.10 and no
+pair over 1.2.
 Then checks /proc/<pid>/maps of each of our servers: the home page must not load TensorFlow's library (the pages'
 background preloading starts a second after the home page's run, see core/preload.py; the check is made at once).
 

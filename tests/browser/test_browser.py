@@ -180,7 +180,7 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
                         print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s (beside another page)")
                         assert "CNN Classroom" in watched.page.title()
                         assert watched.page.locator("h1").count() >= 1
-                        watched.screenshot(f"page_{name or 'Home'}", whole_page=False)  # redrawing a tall page costs seconds
+                        watched.screenshot(f"page_{name or 'Home'}", whole_page=False)  # full height is slow
                         watched.assert_clean()
                         watched.page.close()
                 finally:
