@@ -597,32 +597,34 @@ def prepare_predictions(key: str):
 # start on a small machine: Plotly's (4.7 MB, 1-1.5 s of the browser's time: most of Predict's first upload was
 # spent there) and the code blocks' highlighter (0.5 s, for "Show the code").
 _STATIC_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
-_EARLY_SCRIPTS = [found.name for pattern in ("PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js")
-                  for found in sorted(_STATIC_SCRIPTS.glob(pattern))[:1]]
+CHART_SCRIPT, CODE_SCRIPT = "PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js"
 
 
-def load_element_scripts_early():
-    """Have the browser load the charts' and code blocks' scripts now, when it is idle, so that a page's first chart
-    appears at once.
+def load_element_scripts_early(*patterns: str):
+    """Have the browser load these elements' scripts (CHART_SCRIPT, CODE_SCRIPT) now, when it is idle, so that a
+    page's first chart or code block appears at once.
 
     For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
     the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
     Nothing is drawn; without this the first chart simply waits for its script as before. `window.classroomScripts`
-    says how it went ("loading", "loaded", "failed"); a browser test checks it.
+    maps each script to "loading", "loaded" or "failed"; a browser test checks it.
     """
-    if not _EARLY_SCRIPTS:  # a Streamlit that names them otherwise (1.53 did): the first chart waits as before
+    names = [found.name for pattern in patterns for found in sorted(_STATIC_SCRIPTS.glob(pattern))[:1]]
+    if not names:  # a Streamlit that names them otherwise (1.53 did): the first chart waits as before
         return
     st.html(f"""<script>
 (() => {{
-  if (window.classroomScripts) return;
   const index = [...document.scripts].find(script => /\\/static\\/js\\/index[^/]*\\.js$/.test(script.src));
-  if (!index) {{ window.classroomScripts = "not found"; return; }}
-  window.classroomScripts = "loading";
+  const states = window.classroomScripts = window.classroomScripts || {{}};
+  const wanted = {names!r}.filter(name => !(name in states));
+  if (!index || !wanted.length) return;
+  wanted.forEach(name => {{ states[name] = "loading"; }});
   const load = async () => {{
-    for (const name of {_EARLY_SCRIPTS!r}) await import(new URL(name, index.src).href);
+    for (const name of wanted) {{
+      states[name] = await import(new URL(name, index.src).href).then(() => "loaded", () => "failed");
+    }}
   }};
-  (window.requestIdleCallback || setTimeout)(() => load().then(
-    () => {{ window.classroomScripts = "loaded"; }}, () => {{ window.classroomScripts = "failed"; }}));
+  (window.requestIdleCallback || setTimeout)(load);
 }})();
 </script>""", unsafe_allow_javascript=True)
 

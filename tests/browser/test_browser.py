@@ -253,7 +253,8 @@ def test_upload_a_photo_and_see_probabilities(shared_server, browser, tmp_path):
     watched = Watched(browser)
     watched.open(f"{shared_server}/Predict")
     # While the student chooses, the browser loads the charts' script without drawing a chart (core.ui)...
-    watched.page.wait_for_function("window.classroomScripts === 'loaded'", timeout=60_000)
+    watched.page.wait_for_function(
+        "Object.values(window.classroomScripts || {}).join() === 'loaded'", timeout=60_000)  # the charts' one
     assert watched.page.locator("[data-testid=stPlotlyChart]").count() == 0
     watched.page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
     watched.page.get_by_text("Where the model looked").wait_for(timeout=120_000)
