@@ -8,6 +8,7 @@ background work that gets the server ready before a student asks (preloading, an
 """
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import inspect
@@ -600,6 +601,12 @@ _STATIC_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
 CHART_SCRIPT, CODE_SCRIPT = "PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js"
 
 
+@functools.cache
+def _static_script(pattern: str) -> str | None:
+    """The file name of Streamlit's frontend script matching `pattern` (looked up once per server), or None."""
+    return next((found.name for found in sorted(_STATIC_SCRIPTS.glob(pattern))), None)
+
+
 def load_element_scripts_early(*patterns: str):
     """Have the browser load these elements' scripts (CHART_SCRIPT, CODE_SCRIPT) now, when it is idle, so that a
     page's first chart or code block appears at once.
@@ -609,7 +616,7 @@ def load_element_scripts_early(*patterns: str):
     Nothing is drawn; without this the first chart simply waits for its script as before. `window.classroomScripts`
     maps each script to "loading", "loaded" or "failed"; a browser test checks it.
     """
-    names = [found.name for pattern in patterns for found in sorted(_STATIC_SCRIPTS.glob(pattern))[:1]]
+    names = [name for name in map(_static_script, patterns) if name]
     if not names:  # a Streamlit that names them otherwise (1.53 did): the first chart waits as before
         return
     st.html(f"""<script>
