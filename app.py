@@ -74,4 +74,4 @@ if missing:
         for course in missing:
             st.markdown(f"**{course.title}**: {course.how_to_get}")
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
-ui.load_element_scripts_early(ui.CHART_SCRIPT, ui.CODE_SCRIPT)  # and, in the browser, charts' and code's scripts
+ui.load_element_scripts_early(ui.CHART_SCRIPT, ui.CODE_SCRIPT, ui.TABLE_SCRIPT)  # charts', code's, tables' scripts

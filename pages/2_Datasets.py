@@ -56,7 +56,11 @@ side = 56 if dataset.input_shape[0] <= 32 else 80
 for class_name, images in sample_by_class(dataset, per_class).items():
     label, pictures = st.columns([1, 6])
     label.markdown(f"**{class_name}**")
-    pictures.image([ui.displayable(image) for image in images], width=side)
+    if not len(images):
+        pictures.caption("No training images of this class.")
+        continue
+    row = ui.image_row(images)
+    pictures.image(row, width=round(row.shape[1] * side / images.shape[2]))
 
 counts = {SPLITS[split]: class_counts(getattr(dataset, f"y_{split}"), dataset.num_classes) for split in SPLITS}
 st.plotly_chart(charts.class_counts_figure(counts, dataset.class_names), width="stretch")
@@ -80,13 +84,20 @@ st.markdown(
                          if channels == 3 else "")
     + f". This one ranges from {pixels.min()} to {pixels.max()}."
 )
+# Only the open tab is drawn (a tab switch reruns the page): a grid of numbered squares is slow for a browser to
+# draw, and drawing all four views made the page's first visit 3.0 s instead of 1.8 s (docs/performance.md).
 raw_tab, scaled_tab, raw_table_tab, scaled_table_tab = st.tabs(
-    ["Pixel values 0..255", "Normalised 0..1", "Table: 0..255", "Table: 0..1"])
-raw_tab.plotly_chart(charts.pixel_figure(pixels, "Pixel values 0..255", 0, 255), width="stretch")
-scaled_tab.plotly_chart(charts.pixel_figure(pixels / 255, "After normalising: value / 255, from 0 to 1", 2, 1),
-                        width="stretch")
-raw_table_tab.dataframe(pixels.astype(np.int64))
-scaled_table_tab.dataframe(np.round(pixels / 255, 3))
+    ["Pixel values 0..255", "Normalised 0..1", "Table: 0..255", "Table: 0..1"], key="datasets_pixel_view",
+    on_change="rerun")
+if raw_tab.open:
+    raw_tab.plotly_chart(charts.pixel_figure(pixels, "Pixel values 0..255", 0, 255), width="stretch")
+if scaled_tab.open:
+    scaled_tab.plotly_chart(charts.pixel_figure(pixels / 255, "After normalising: value / 255, from 0 to 1", 2, 1),
+                            width="stretch")
+if raw_table_tab.open:
+    raw_table_tab.dataframe(pixels.astype(np.int64))
+if scaled_table_tab.open:
+    scaled_table_tab.dataframe(np.round(pixels / 255, 3))
 st.caption("Same picture, same shades: only the scale of the numbers changed (white is 255 before, 1.00 after).")
 
 st.subheader("Why normalise?")

@@ -3,12 +3,19 @@
 from pathlib import Path
 
 import numpy as np
-from apptest import figure_texts, figures, open_page
+from apptest import figure_arrays, figure_texts, figures, open_page
 
+from core import ui
 from core.catalogue import dataset_info
 from core.datasets import load_dataset
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/2_Datasets.py")
+
+
+def open_pixel_view(at, tab: str):
+    """Switch the 'grid of numbers' tabs to `tab` (as a click does: the page reruns and draws only that tab)."""
+    at.session_state["datasets_pixel_view"] = tab
+    return at.run()
 
 
 def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1():
@@ -17,16 +24,26 @@ def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1():
     assert at.selectbox(key="datasets_name").value == "fashion_mnist"
     assert at.metric[0].value == "10"
     expected = load_dataset("fashion_mnist").x_test[0, :, :, 0]
-    raw, scaled = at.dataframe[0].value.to_numpy(), at.dataframe[1].value.to_numpy()
+    assert len(at.get("image")) == 10 + 1  # one row of samples per class, then the image shown as numbers
+    counts, raw_figure = figures(at)  # only the open tab is drawn: no normalised chart, no tables yet
+    assert {"training", "validation", "Ankle boot"} <= figure_texts(counts)
+    assert not at.dataframe
+    assert np.array_equal(figure_arrays(raw_figure)[0], expected)
+
+    scaled_figure = figures(open_pixel_view(at, "Normalised 0..1"))[1]
+    assert not at.exception and len(figures(at)) == 2
+    assert np.allclose(figure_arrays(scaled_figure)[0], expected / 255)
+    raw = open_pixel_view(at, "Table: 0..255").dataframe[0].value.to_numpy()
     assert raw.shape == (28, 28) and 0 <= raw.min() and raw.max() <= 255
     assert np.array_equal(raw, expected)
+    scaled = open_pixel_view(at, "Table: 0..1").dataframe[0].value.to_numpy()
     assert scaled.max() <= 1 and np.allclose(scaled, np.round(expected / 255, 3))
-    counts = figure_texts(figures(at)[0])
-    assert {"training", "validation", "Ankle boot"} <= counts
+    assert len(at.dataframe) == 1
 
-    at.number_input(key="datasets_index").set_value(7).run()
+    at.number_input(key="datasets_index").set_value(7).run()  # the open tab stays open for the next image
     assert not at.exception
-    assert np.array_equal(at.dataframe[0].value.to_numpy(), load_dataset("fashion_mnist").x_test[7, :, :, 0])
+    seventh = load_dataset("fashion_mnist").x_test[7, :, :, 0]
+    assert np.array_equal(at.dataframe[0].value.to_numpy(), np.round(seventh / 255, 3))
 
 
 def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them():
@@ -34,6 +51,7 @@ def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them
     at.selectbox(key="datasets_name").set_value("shapes").run()
     assert not at.exception
     at.selectbox(key="datasets_channel").set_value(1).run()
+    open_pixel_view(at, "Table: 0..255")
     green = load_dataset("shapes").x_test[0, :, :, 1]
     assert np.array_equal(at.dataframe[0].value.to_numpy(), green)
 
@@ -42,3 +60,15 @@ def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them
     info = dataset_info("cifar10")
     if not info.available:  # offline here: the page explains how to get it instead of failing
         assert at.warning[0].value == info.message
+
+
+def test_a_class_samples_are_one_picture_side_by_side_on_white():
+    gray = np.random.default_rng(0).integers(0, 200, size=(3, 28, 28, 1), dtype=np.uint8)
+    row = ui.image_row(gray, gap=4)
+    assert row.shape == (28, 3 * 28 + 2 * 4) and row.dtype == np.uint8
+    for index in range(3):
+        assert np.array_equal(row[:, index * 32:index * 32 + 28], gray[index, :, :, 0])
+    assert (row[:, 28:32] == 255).all() and (row[:, 60:64] == 255).all()
+    colour = np.zeros((2, 10, 12, 3), dtype=np.uint8)
+    assert ui.image_row(colour, gap=2).shape == (10, 26, 3)
+    assert ui.image_row(colour[:1]).shape == (10, 12, 3)
