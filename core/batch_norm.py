@@ -30,7 +30,8 @@ def _fusable(layer, inputs) -> bool:
     """The cases FusedBatchNormV3 computes exactly as Keras does: NHWC float32 images, plain batch norm."""
     return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and layer.axis in (3, -1)
             and inputs.dtype == tf.float32 and layer.center and layer.scale
-            and not layer.renorm and not layer.synchronized and layer.epsilon > 1.001e-5)
+            and not getattr(layer, "renorm", False) and not getattr(layer, "synchronized", False)  # newer Keras options
+            and layer.epsilon > 1.001e-5)
 
 
 def _call(self, inputs, training=None, mask=None):
