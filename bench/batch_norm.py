@@ -19,11 +19,9 @@ from common import header, load_average, report, tensorflow_settings
 
 def one_epoch(config, dataset, fused: bool) -> tuple[float, float, float]:
     """(seconds, CPU seconds, test accuracy) of core.training.train for one epoch with or without the fused kernel."""
-    import keras
-
     from core import batch_norm, training
 
-    keras.layers.BatchNormalization.call = batch_norm._call if fused else batch_norm._KERAS_CALL
+    batch_norm.use_fused_kernel(fused)
     try:
         started, cpu_started = time.perf_counter(), time.process_time()
         result = training.train(config, dataset)

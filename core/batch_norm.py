@@ -16,9 +16,10 @@ import tensorflow as tf
 _KERAS_CALL = keras.layers.BatchNormalization.call
 
 
-def use_fused_kernel() -> None:
-    """Make keras.layers.BatchNormalization train on TensorFlow's fused kernel where it can (idempotent)."""
-    keras.layers.BatchNormalization.call = _call
+def use_fused_kernel(fused: bool = True) -> None:
+    """Make keras.layers.BatchNormalization train on TensorFlow's fused kernel where it can (idempotent); with
+    `fused=False`, on Keras's own code again (bench/batch_norm.py compares the two)."""
+    keras.layers.BatchNormalization.call = _call if fused else _KERAS_CALL
 
 
 def uses_fused_kernel() -> bool:

@@ -45,6 +45,18 @@ def test_importing_training_installs_the_fused_kernel():
     assert core.training.batch_norm.uses_fused_kernel()
 
 
+def test_the_fused_kernel_can_be_switched_off_and_on_again():
+    images = np.random.default_rng(4).normal(size=(4, 5, 5, 3)).astype("float32")
+    batch_norm.use_fused_kernel(False)
+    try:
+        assert not batch_norm.uses_fused_kernel()
+        assert "FusedBatchNormV3" not in operation_types(fresh_layer(images.shape), images, in_training=True)
+    finally:
+        batch_norm.use_fused_kernel()
+    assert batch_norm.uses_fused_kernel()
+    assert "FusedBatchNormV3" in operation_types(fresh_layer(images.shape), images, in_training=True)
+
+
 def test_fused_training_step_equals_keras_own_arithmetic():
     generator = np.random.default_rng(1)
     images = (generator.normal(size=(16, 9, 9, 6)) * 3 + 2).astype("float32")  # far from mean 0, variance 1
