@@ -631,7 +631,7 @@ def load_element_scripts_early(*patterns: str):
     maps each script to "loading", "loaded" or "failed"; a browser test checks it.
     """
     names = [name for name in map(_static_script, patterns) if name]
-    if not names:  # a Streamlit that names them otherwise (1.53 did): the first chart waits as before
+    if not names:  # a Streamlit that names them otherwise (1.53 did): each element waits for its script as before
         return
     st.html(f"""<script>
 (() => {{
