@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import batch_norm
+from core import autotuning, batch_norm
 from core.augment import build_augmenter
 from core.card import ModelCard, trained_card
 from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
@@ -32,6 +32,7 @@ EVALUATION_BATCH = 256
 EVALUATION_PIXELS_PER_BATCH = 256 * 64 * 64  # 256 images up to 64x64; 46 at 150x150
 
 batch_norm.use_fused_kernel()  # Keras 3's op-by-op batch norm made the fast CNN's epochs about 1.5x slower
+autotuning.turn_off_for_keras_arrays()  # tf.data's tuning thread could hold a finished epoch up to 10 s
 
 
 @dataclass
@@ -301,14 +302,14 @@ def batches(images, labels, batch_size, shuffle_seed=None):
     """A tf.data pipeline of (images, labels) batches read from `images` by index: no copy of the whole array.
 
     Arrays in memory are sliced by TensorFlow itself; a memory map is read by numpy, one batch of sorted
-    indices at a time, so only the pages of that batch are touched.
+    indices at a time, so only the pages of that batch are touched. The pipeline is untuned (core.autotuning).
     """
     count, shape = len(images), images.shape[1:]
     if not is_memory_mapped(images):
         pipeline = tf.data.Dataset.from_tensor_slices((images, labels))
         if shuffle_seed is not None:
             pipeline = pipeline.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-        return pipeline.batch(batch_size)
+        return autotuning.untuned(pipeline.batch(batch_size))
     labels = np.asarray(labels)
 
     def read(indices):
@@ -321,7 +322,8 @@ def batches(images, labels, batch_size, shuffle_seed=None):
     pipeline = pipeline.batch(batch_size).map(
         lambda indices: tf.numpy_function(read, [indices], (tf.uint8, tf.int64), stateful=False),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return pipeline.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)), tf.ensure_shape(y, (None,))))
+    return autotuning.untuned(
+        pipeline.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)), tf.ensure_shape(y, (None,)))))
 
 
 def is_memory_mapped(array) -> bool:
