@@ -22,7 +22,7 @@ import multiprocessing
 import statistics
 import time
 
-from common import header, load_average, mean_and_spread, report, tensorflow_settings
+from common import alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings
 
 STALL_SECONDS = 1.0
 
@@ -105,22 +105,18 @@ def training_part(pairs: int, quick: bool):
           flush=True)
     warm_up = dataclasses.replace(config, train_subset=1000)
     one_training(warm_up, training.load_dataset_for(warm_up), tuned=False)  # TensorFlow's first calls
-    runs = {True: [], False: []}
-    for pair in range(pairs):
-        for tuned in ((True, False) if pair % 2 == 0 else (False, True)):
-            run = one_training(dataclasses.replace(config, seed=pair), dataset, tuned)
-            runs[tuned].append(run)
-            print(f"  seed {pair} {'tuned  ' if tuned else 'untuned'}: {run[0]:.1f} s, {run[1]:.1f} CPU s, "
-                  f"test accuracy {run[2]:.2%}  [{load_average()}]", flush=True)
-    ratio = sum(run[0] for run in runs[False]) / sum(run[0] for run in runs[True])
+    runs = alternated_trainings(  # the candidate (True) is untuned
+        pairs, lambda seed, untuned: one_training(dataclasses.replace(config, seed=seed), dataset, tuned=not untuned),
+        {True: "untuned", False: "tuned"})
+    ratio = sum(run[0] for run in runs[True]) / sum(run[0] for run in runs[False])
     report("untuned / tuned, seconds of training (summed)", f"{ratio:.3f}", "<= 1.0", ratio <= 1.0)
     report("untuned / tuned, CPU seconds (summed)",
-           f"{sum(run[1] for run in runs[False]) / sum(run[1] for run in runs[True]):.3f}")
-    report("seconds untuned", mean_and_spread(run[0] for run in runs[False]))
-    report("seconds tuned", mean_and_spread(run[0] for run in runs[True]))
+           f"{sum(run[1] for run in runs[True]) / sum(run[1] for run in runs[False]):.3f}")
+    report("seconds untuned", mean_and_spread(run[0] for run in runs[True]))
+    report("seconds tuned", mean_and_spread(run[0] for run in runs[False]))
     same = all(a[2] == b[2] for a, b in zip(runs[True], runs[False]))
-    report("test accuracy untuned / tuned", f"{statistics.fmean(run[2] for run in runs[False]):.2%} / "
-           f"{statistics.fmean(run[2] for run in runs[True]):.2%}" + (" (the same batches)" if same else ""))
+    report("test accuracy untuned / tuned", f"{statistics.fmean(run[2] for run in runs[True]):.2%} / "
+           f"{statistics.fmean(run[2] for run in runs[False]):.2%}" + (" (the same batches)" if same else ""))
 
 
 def main():

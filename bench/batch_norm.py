@@ -14,7 +14,7 @@ import dataclasses
 import statistics
 import time
 
-from common import header, load_average, report, tensorflow_settings
+from common import alternated_trainings, header, report, tensorflow_settings
 
 
 def one_epoch(config, dataset, fused: bool) -> tuple[float, float, float]:
@@ -51,13 +51,9 @@ def main():
     warm_up = dataclasses.replace(config, train_subset=1000)
     one_epoch(warm_up, training.load_dataset_for(warm_up), fused=True)  # TensorFlow's first calls, outside the pairs
 
-    runs = {True: [], False: []}
-    for pair in range(pairs):
-        for fused in ((True, False) if pair % 2 == 0 else (False, True)):
-            run = one_epoch(dataclasses.replace(config, seed=pair), dataset, fused)
-            runs[fused].append(run)
-            print(f"  pair {pair + 1} {'fused' if fused else 'Keras'}: {run[0]:.1f} s, {run[1]:.1f} CPU s, "
-                  f"test accuracy {run[2]:.2%}  [{load_average()}]", flush=True)
+    runs = alternated_trainings(
+        pairs, lambda seed, fused: one_epoch(dataclasses.replace(config, seed=seed), dataset, fused),
+        {True: "fused", False: "Keras"})
 
     fused_seconds, keras_seconds = (sum(run[0] for run in runs[kind]) for kind in (True, False))
     pair_ratios = [ours[0] / theirs[0] for ours, theirs in zip(runs[True], runs[False])]

@@ -33,6 +33,20 @@ def report(name: str, value: str, target: str = "", met: bool | None = None):
     print(f"{name}: {value}{target_text}{verdict}  [{load_average()}]", flush=True)
 
 
+def alternated_trainings(pairs: int, train, names: dict[bool, str]) -> dict[bool, list[tuple[float, float, float]]]:
+    """Pairs of `train(seed, candidate) -> (seconds, CPU seconds, test accuracy)`, the candidate (True) and the
+    baseline (False) with the same seed, in ABBA order (the candidate first in even pairs); each run is printed as it
+    ends, named by `names`. Returns {True: the candidate's runs, False: the baseline's}."""
+    runs = {True: [], False: []}
+    for pair in range(pairs):
+        for candidate in ((True, False) if pair % 2 == 0 else (False, True)):
+            run = train(pair, candidate)
+            runs[candidate].append(run)
+            print(f"  pair {pair + 1} (seed {pair}) {names[candidate]}: {run[0]:.1f} s, {run[1]:.1f} CPU s, "
+                  f"test accuracy {run[2]:.2%}  [{load_average()}]", flush=True)
+    return runs
+
+
 def mean_and_spread(values) -> str:
     """'mean ± half-range (min-max)', the form used for seeds and repeats."""
     values = list(values)
