@@ -12,9 +12,13 @@ numpy arrays in `fit`, `evaluate` and `predict` (the same batches in the same or
 """
 
 import tensorflow as tf
-from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
-_KERAS_BATCHES = ArrayDataAdapter.get_tf_dataset
+try:
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+except ImportError:  # a Keras that moved its array batches: they stay tuned (tests/test_autotuning.py says so)
+    ArrayDataAdapter = None
+
+_KERAS_BATCHES = ArrayDataAdapter.get_tf_dataset if ArrayDataAdapter else None
 
 
 def untuned(pipeline: tf.data.Dataset) -> tf.data.Dataset:
@@ -27,12 +31,13 @@ def untuned(pipeline: tf.data.Dataset) -> tf.data.Dataset:
 def turn_off_for_keras_arrays(off: bool = True) -> None:
     """Make the batches Keras reads from numpy arrays untuned (idempotent); with `off=False`, tuned again, as
     Keras makes them (bench/autotuning.py compares the two)."""
-    ArrayDataAdapter.get_tf_dataset = _untuned_keras_batches if off else _KERAS_BATCHES
+    if ArrayDataAdapter is not None:
+        ArrayDataAdapter.get_tf_dataset = _untuned_keras_batches if off else _KERAS_BATCHES
 
 
 def is_off_for_keras_arrays() -> bool:
     """True once `turn_off_for_keras_arrays()` has run in this process."""
-    return ArrayDataAdapter.get_tf_dataset is _untuned_keras_batches
+    return ArrayDataAdapter is not None and ArrayDataAdapter.get_tf_dataset is _untuned_keras_batches
 
 
 def _untuned_keras_batches(self) -> tf.data.Dataset:
