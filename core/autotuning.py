@@ -22,7 +22,8 @@ _KERAS_BATCHES = ArrayDataAdapter.get_tf_dataset if ArrayDataAdapter else None
 
 
 def untuned(pipeline: tf.data.Dataset) -> tf.data.Dataset:
-    """`pipeline` with tf.data's autotuning thread turned off (`tf.data.AUTOTUNE` then means one call per core)."""
+    """`pipeline` with tf.data's autotuning thread turned off: `tf.data.AUTOTUNE` then means a fixed number of
+    parallel calls, one per core up to 16, and a prefetch buffer that grows on its own."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return pipeline.with_options(options)
