@@ -32,7 +32,7 @@ EVALUATION_BATCH = 256
 EVALUATION_PIXELS_PER_BATCH = 256 * 64 * 64  # 256 images up to 64x64; 46 at 150x150
 
 batch_norm.use_fused_kernel()  # Keras 3's op-by-op batch norm made the fast CNN's epochs about 1.5x slower
-autotuning.turn_off_for_keras_arrays()  # tf.data's tuning thread could hold a finished epoch up to 10 s
+autotuning.set_keras_arrays_tuned(False)  # tf.data's tuning thread could hold a finished epoch for seconds
 
 
 @dataclass
