@@ -140,7 +140,10 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     watched.wait_idle()
     assert not guide_registry.has(SMALLER_INPUT_DNN.key)
     page.get_by_text(re.compile(r"Recently deleted \(1\)")).click()
-    assert title in page.inner_text("[data-testid=stMain]")
+    # The expander opens with an animation: its text is only readable once shown (CI once read it a moment early).
+    trash = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Recently deleted \(1\)"))
+    trash.get_by_text(title, exact=True).wait_for(state="visible", timeout=10_000)
+    assert title in trash.inner_text()
     page.get_by_role("button", name="Restore").click()
     watched.wait_idle()
     assert guide_registry.has(SMALLER_INPUT_DNN.key) and page.get_by_text(re.compile(r"Recently deleted")).count() == 0
