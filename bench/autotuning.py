@@ -22,7 +22,8 @@ import multiprocessing
 import statistics
 import time
 
-from common import alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings
+from common import (alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings,
+                    trained_and_tested)
 
 STALL_SECONDS = 1.0
 
@@ -83,17 +84,13 @@ def stall_part(trials: int, batches_per_trial: int):
 
 def one_training(config, dataset, tuned: bool) -> tuple[float, float, float]:
     """(seconds, CPU seconds, test accuracy) of core.training.train with Keras's batches tuned or untuned."""
-    from core import autotuning, training
+    from core import autotuning
 
     autotuning.set_keras_arrays_tuned(tuned)
     try:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = training.train(config, dataset)
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        accuracy = result.model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0)[1]
+        return trained_and_tested(config, dataset)
     finally:
         autotuning.set_keras_arrays_tuned(False)
-    return seconds, cpu_seconds, float(accuracy)
 
 
 def training_part(pairs: int, quick: bool):

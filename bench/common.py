@@ -33,6 +33,17 @@ def report(name: str, value: str, target: str = "", met: bool | None = None):
     print(f"{name}: {value}{target_text}{verdict}  [{load_average()}]", flush=True)
 
 
+def trained_and_tested(config, dataset) -> tuple[float, float, float]:
+    """(seconds, CPU seconds, test accuracy) of one `core.training.train(config, dataset)`; the test is not timed."""
+    from core import training
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = training.train(config, dataset)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    accuracy = result.model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0)[1]
+    return seconds, cpu_seconds, float(accuracy)
+
+
 def alternated_trainings(pairs: int, train, names: dict[bool, str]) -> dict[bool, list[tuple[float, float, float]]]:
     """Pairs of `train(seed, candidate) -> (seconds, CPU seconds, test accuracy)`, the candidate (True) and the
     baseline (False) with the same seed, in ABBA order (the candidate first in even pairs); each run is printed as it
