@@ -22,8 +22,8 @@ import multiprocessing
 import statistics
 import time
 
-from common import (alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings,
-                    trained_and_tested)
+from common import (Training, alternated_trainings, header, load_average, mean_and_spread, report,
+                    tensorflow_settings, trained_and_tested)
 
 STALL_SECONDS = 1.0
 
@@ -82,8 +82,8 @@ def stall_part(trials: int, batches_per_trial: int):
         report(f"seconds to delete the iterator, {name}", mean_and_spread(seconds[tuned]))
 
 
-def one_training(config, dataset, tuned: bool) -> tuple[float, float, float]:
-    """(seconds, CPU seconds, test accuracy) of core.training.train with Keras's batches tuned or untuned."""
+def one_training(config, dataset, tuned: bool) -> Training:
+    """core.training.train, timed and tested, with Keras's batches tuned or untuned."""
     from core import autotuning
 
     autotuning.set_keras_arrays_tuned(tuned)

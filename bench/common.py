@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 PROJECT = Path(__file__).resolve().parents[1]
 if str(PROJECT) not in sys.path:
@@ -33,19 +34,29 @@ def report(name: str, value: str, target: str = "", met: bool | None = None):
     print(f"{name}: {value}{target_text}{verdict}  [{load_average()}]", flush=True)
 
 
-def trained_and_tested(config, dataset) -> tuple[float, float, float]:
-    """(seconds, CPU seconds, test accuracy) of one `core.training.train(config, dataset)`; the test is not timed."""
+class Training(NamedTuple):
+    """One timed training: wall and CPU seconds, test accuracy, and wall seconds until its first batches were done."""
+
+    seconds: float
+    cpu_seconds: float
+    accuracy: float
+    first_batch_seconds: float
+
+
+def trained_and_tested(config, dataset) -> Training:
+    """One `core.training.train(config, dataset)`, timed, then tested on the test split (the test is not timed)."""
     from core import training
 
+    first_batch = []
     started, cpu_started = time.perf_counter(), time.process_time()
-    result = training.train(config, dataset)
+    result = training.train(config, dataset, on_first_batch=lambda: first_batch.append(time.perf_counter()))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     accuracy = result.model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0)[1]
-    return seconds, cpu_seconds, float(accuracy)
+    return Training(seconds, cpu_seconds, float(accuracy), first_batch[0] - started)
 
 
-def alternated_trainings(pairs: int, train, names: dict[bool, str]) -> dict[bool, list[tuple[float, float, float]]]:
-    """Pairs of `train(seed, candidate) -> (seconds, CPU seconds, test accuracy)`, the candidate (True) and the
+def alternated_trainings(pairs: int, train, names: dict[bool, str]) -> dict[bool, list[Training]]:
+    """Pairs of `train(seed, candidate) -> Training`, the candidate (True) and the
     baseline (False) with the same seed, in ABBA order (the candidate first in even pairs); each run is printed as it
     ends, named by `names`. Returns {True: the candidate's runs, False: the baseline's}."""
     runs = {True: [], False: []}

@@ -8,7 +8,7 @@ waiting threads, and a thread woken in between goes back to sleep) and sleep out
 sat idle, with both cores free, for 9.5 s at the end of some quick-CNN trainings (1 to 2 runs in 5 in the benches;
 bench/autotuning.py reproduces it; docs/performance.md). This project's pipelines are simple (slices of arrays in
 memory or of a memory map, then a map), and they run as fast untuned, so tuning is off: `untuned()` for the pipelines
-`core.training` builds, `set_keras_arrays_tuned(False)` for the batches Keras makes of numpy arrays in `fit`,
+`core.pipelines` builds, `set_keras_arrays_tuned(False)` for the batches Keras makes of numpy arrays in `fit`,
 `evaluate` and `predict` (the same batches in the same order; only the tuning thread is gone).
 """
 

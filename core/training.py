@@ -11,16 +11,15 @@ from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from core import autotuning, batch_norm
-from core.augment import build_augmenter
 from core.card import ModelCard, trained_card
 from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.datasets import check_trainable, load_dataset
 from core.errors import TrainingCancelled
 from core.evaluation import Evaluation, evaluate
 from core.models import build_model, head, set_fine_tuning
+from core.pipelines import streams_from_disk, training_data, validation_data
 
 CANCEL_CHECK_SECONDS = 0.25
 BATCH_REPORT_SECONDS = 0.5  # how often the first epoch's batch count is reported (it lands in SQLite)
@@ -86,11 +85,13 @@ def make_optimizer(name: str, learning_rate):
 
 
 def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epoch: int | None = None,
-                     learning_rate: float | None = None, epochs: int | None = None):
+                     learning_rate: float | None = None, epochs: int | None = None, example=None):
     """Compile with the loss that matches the head: binary or sparse categorical cross-entropy.
 
     With `steps_per_epoch`, a one_cycle config gets its learning-rate schedule over the whole run (or over
     `epochs`, for one phase of fine-tuning). `learning_rate` replaces the config's (the second phase's lower rate).
+    With `example`, (images, labels) of the training data, the training variables are created now
+    (`create_training_variables`).
     """
     _, _, loss = head(num_classes)
     learning_rate = config.learning_rate if learning_rate is None else learning_rate
@@ -102,7 +103,24 @@ def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epo
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution(config, steps_per_epoch),
     )
+    if example is not None:
+        create_training_variables(model, *example)
     return model
+
+
+def create_training_variables(model, images, labels):
+    """Create the optimizer's and the metrics' variables of a compiled model from the first of `images` and `labels`.
+
+    Keras would create them while tracing the first training step, and TensorFlow traces a step that created
+    variables a second time: 0.3 s of the fast DNN's first epoch, 0.7 s of the quick CNN's (docs/performance.md).
+    The metrics are reset afterwards, as `fit` does at each epoch; the weights are not touched.
+    """
+    images, labels = np.asarray(images[:1]), np.asarray(labels[:1])
+    predictions = model(images, training=False)
+    model.compute_loss(images, labels, predictions)
+    model.compute_metrics(images, labels, predictions, sample_weight=None)
+    model.optimizer.build(model.trainable_variables)
+    model.reset_metrics()
 
 
 def steps_per_execution(config: TrainConfig, steps_per_epoch: int | None = None) -> int:
@@ -156,7 +174,8 @@ def train(
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, dataset.input_shape, dataset.num_classes, base_loader=base_loader)
     steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
-    compile_for_task(model, config, dataset.num_classes, steps_per_epoch)
+    example = dataset.x_train[:1], dataset.y_train[:1]
+    compile_for_task(model, config, dataset.num_classes, steps_per_epoch, example=example)
 
     progress = _ProgressCallback(config.epochs, on_epoch, should_stop, on_batch, on_first_batch)
     callbacks = [progress]
@@ -171,7 +190,7 @@ def train(
 
     started = time.perf_counter()
     streamed = streams_from_disk(dataset, config)
-    fit_in_phases(model, config, dataset.num_classes, steps_per_epoch, progress)(
+    fit_in_phases(model, config, dataset.num_classes, steps_per_epoch, progress, example)(
         training_data(dataset, config),
         None if streamed else dataset.y_train,
         batch_size=None if streamed else config.batch_size,
@@ -189,7 +208,7 @@ def train(
     return TrainResult(model, progress.history, time.perf_counter() - started, stopped_reason)
 
 
-def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch: int, progress):
+def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch: int, progress, example=None):
     """`model.fit`, or for two-phase fine-tuning a fit that trains in the standard two phases.
 
     Phase 1 trains only the new head, with the whole base frozen: a random head's large early gradients
@@ -202,14 +221,14 @@ def fit_in_phases(model, config: TrainConfig, num_classes: int, steps_per_epoch:
 
     def fit(*arguments, epochs, **keywords):
         set_fine_tuning(model, 0)
-        compile_for_task(model, config, num_classes, steps_per_epoch, epochs=config.head_epochs)
+        compile_for_task(model, config, num_classes, steps_per_epoch, epochs=config.head_epochs, example=example)
         progress.phase = 1
         model.fit(*arguments, epochs=config.head_epochs, **keywords)
         if model.stop_training:  # cancelled, or a stop-at-accuracy or early-stopping callback ended training
             return
         set_fine_tuning(model, config.fine_tune_layers)
         compile_for_task(model, config, num_classes, steps_per_epoch, epochs=epochs - config.head_epochs,
-                         learning_rate=config.learning_rate / FINE_TUNE_RATE_DIVISOR)
+                         learning_rate=config.learning_rate / FINE_TUNE_RATE_DIVISOR, example=example)
         progress.phase = 2
         model.fit(*arguments, epochs=epochs, initial_epoch=config.head_epochs, **keywords)
 
@@ -238,7 +257,7 @@ def warm_up():
                          lr_schedule="one_cycle", epochs=1)
     images, labels = np.zeros((64, 28, 28, 1), np.uint8), np.zeros(64, np.int64)
     model = build_model(config, images.shape[1:], 10)
-    compile_for_task(model, config, 10, steps_per_epoch=2)
+    compile_for_task(model, config, 10, steps_per_epoch=2, example=(images, labels))
     model.fit(images, labels, batch_size=32, epochs=1, validation_data=(images, labels), verbose=0)
     model.predict(images, batch_size=32, verbose=0)
     keras.backend.clear_session()
@@ -265,76 +284,6 @@ def load_dataset_for(config: TrainConfig, root=None):
         validation_fraction=config.validation_fraction,
         root=root,
     )
-
-
-def streams_from_disk(dataset, config: TrainConfig) -> bool:
-    """Whether training reads batches through tf.data: with augmentation, and always for an imported dataset.
-
-    An imported dataset's arrays are memory maps of its decoded photos; `model.fit` given the arrays would
-    copy them whole into TensorFlow, so batches are read from the map instead, a few at a time.
-    """
-    return config.augmentation.is_active or is_memory_mapped(dataset.x_train)
-
-
-def training_data(dataset, config: TrainConfig):
-    """Plain arrays for data in memory without augmentation (fastest); else a tf.data pipeline of shuffled batches,
-    augmented when the config asks."""
-    if not streams_from_disk(dataset, config):
-        return dataset.x_train
-    pipeline = batches(dataset.x_train, dataset.y_train, config.batch_size, shuffle_seed=config.seed)
-    if config.augmentation.is_active:
-        augmenter = build_augmenter(config.augmentation, seed=config.seed)
-        pipeline = pipeline.map(
-            lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    return pipeline.prefetch(tf.data.AUTOTUNE)
-
-
-def validation_data(dataset, config: TrainConfig):
-    """The validation split as arrays, or as batches read from the memory map of an imported dataset."""
-    if not is_memory_mapped(dataset.x_val):
-        return dataset.x_val, dataset.y_val
-    return batches(dataset.x_val, dataset.y_val, config.batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def batches(images, labels, batch_size, shuffle_seed=None):
-    """A tf.data pipeline of (images, labels) batches read from `images` by index: no copy of the whole array.
-
-    Arrays in memory are sliced by TensorFlow itself; a memory map is read by numpy, one batch of sorted
-    indices at a time, so only the pages of that batch are touched. The pipeline is untuned (core.autotuning).
-    """
-    count, shape = len(images), images.shape[1:]
-    if not is_memory_mapped(images):
-        pipeline = tf.data.Dataset.from_tensor_slices((images, labels))
-        if shuffle_seed is not None:
-            pipeline = pipeline.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-        return autotuning.untuned(pipeline.batch(batch_size))
-    labels = np.asarray(labels)
-
-    def read(indices):
-        indices = np.sort(indices)
-        return np.asarray(images[indices]), labels[indices]
-
-    pipeline = tf.data.Dataset.range(count)
-    if shuffle_seed is not None:
-        pipeline = pipeline.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-    pipeline = pipeline.batch(batch_size).map(
-        lambda indices: tf.numpy_function(read, [indices], (tf.uint8, tf.int64), stateful=False),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return autotuning.untuned(
-        pipeline.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)), tf.ensure_shape(y, (None,)))))
-
-
-def is_memory_mapped(array) -> bool:
-    """Whether `array` (or the array it is a view of) is backed by a file rather than by memory."""
-    while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap) and getattr(array, "_mmap", None) is not None:
-            return True
-        array = array.base
-    import mmap
-
-    return isinstance(array, mmap.mmap)
 
 
 class _ProgressCallback(keras.callbacks.Callback):

@@ -8,7 +8,7 @@ import numpy as np
 from keras.src.backend.tensorflow.trainer import TFEpochIterator
 from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
-from core import autotuning, training
+from core import autotuning, pipelines, training  # noqa: F401 (core.training turns tuning off when imported)
 from core.config import Augmentation, TrainConfig
 
 
@@ -82,10 +82,10 @@ def test_the_pipelines_training_builds_are_untuned(tmp_path):
     dataset = dataclasses.make_dataclass("Dataset", ["x_train", "y_train", "x_val", "y_val"])(
         images, labels, images[:6], labels[:6])
     config = TrainConfig(batch_size=4)
-    assert training.is_memory_mapped(images)
-    assert training.training_data(dataset, config).options().autotune.enabled is False
-    assert training.validation_data(dataset, config).options().autotune.enabled is False
+    assert pipelines.is_memory_mapped(images)
+    assert pipelines.training_data(dataset, config).options().autotune.enabled is False
+    assert pipelines.validation_data(dataset, config).options().autotune.enabled is False
     in_memory = dataclasses.replace(dataset, x_train=np.array(images))
     augmented = dataclasses.replace(config, augmentation=Augmentation(horizontal_flip=True))
-    assert training.training_data(in_memory, augmented).options().autotune.enabled is False
-    assert len(list(training.training_data(dataset, config))) == 5
+    assert pipelines.training_data(in_memory, augmented).options().autotune.enabled is False
+    assert len(list(pipelines.training_data(dataset, config))) == 5

@@ -1,5 +1,6 @@
 """core.training: the one-cycle schedule Keras runs is the curve `one_cycle_rate` defines."""
 
+import numpy as np
 import pytest
 
 from core.config import TrainConfig
@@ -45,3 +46,42 @@ def test_the_first_epoch_reports_its_batches_and_the_queue_keeps_them_apart_from
     assert queue.progress(TINY_DNN.key) == [] and queue.first_epoch_batches(TINY_DNN.key) == (3, 16)
     queue.record_progress(TINY_DNN.key, {"epoch": 1, "accuracy": 0.5})
     assert queue.progress(TINY_DNN.key) == [{"epoch": 1, "accuracy": 0.5}]
+
+
+def test_each_fit_traces_its_training_step_once_and_trains_the_same(monkeypatch, trained_registry):
+    """The optimizer's and metrics' variables exist before `fit`: a step that created them would be traced twice.
+
+    A dense network from arrays, an augmented CNN from a tf.data pipeline, and two-phase fine-tuning (one trace per
+    phase, each phase compiling a new optimizer) all trace their step once; the weights trained are what a fit that
+    created its own variables trains."""
+    import dataclasses
+
+    from conftest import TINY_CNN, TINY_DNN, TRANSFER_SLICE
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    from core import training
+    from core.config import Augmentation
+    from core.transfer import FINE_TUNING, transfer_experiment
+
+    traces = []
+    keras_train_step = TensorFlowTrainer.train_step
+
+    def counted_train_step(model, data):
+        traces.append(model.name)
+        return keras_train_step(model, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counted_train_step)
+    augmented = dataclasses.replace(TINY_CNN, augmentation=Augmentation(horizontal_flip=True, rotation_range=10), epochs=1)
+    fine_tuning = transfer_experiment(TINY_CNN.key, registry=trained_registry, **TRANSFER_SLICE)[FINE_TUNING]
+    for config, fits in ((TINY_DNN, 1), (augmented, 1), (fine_tuning, 2)):
+        traces.clear()
+        training.train(config, base_loader=trained_registry.load_model, root=trained_registry.root)
+        assert len(traces) == fits, config.title
+
+    traces.clear()
+    created_here = training.train(TINY_DNN).model.get_weights()
+    monkeypatch.setattr(training, "create_training_variables", lambda *arguments: None)
+    created_by_fit = training.train(TINY_DNN).model.get_weights()
+    assert len(traces) == 1 + 2  # the step that created the variables was traced twice
+    for ours, keras_own in zip(created_here, created_by_fit, strict=True):
+        np.testing.assert_array_equal(ours, keras_own)
