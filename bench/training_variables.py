@@ -15,9 +15,10 @@ import argparse
 import dataclasses
 import statistics
 
-from common import Training, alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings
+from common import (Training, alternated_trainings, header, load_average, mean_and_spread, report, tensorflow_settings,
+                    trained_and_tested)
 
-PRESETS = ("fast DNN", "quick CNN")
+COMPARED_PRESETS = ("fast DNN", "quick CNN")
 
 
 def one_training(config, dataset, before_fit: bool) -> Training:
@@ -34,8 +35,8 @@ def one_training(config, dataset, before_fit: bool) -> Training:
 
 
 def trained_and_tested_once(config, dataset) -> Training:
+    """`trained_and_tested` in a fresh Keras session."""
     import keras
-    from common import trained_and_tested
 
     keras.backend.clear_session()  # each training builds its model in a fresh graph, as a worker's job does
     return trained_and_tested(config, dataset)
@@ -43,9 +44,9 @@ def trained_and_tested_once(config, dataset) -> Training:
 
 def compare(preset: str, pairs: int, quick: bool):
     from core import training
-    from core.config import PRESETS as CORE_PRESETS
+    from core.config import PRESETS
 
-    config = dataclasses.replace(CORE_PRESETS[preset], train_subset=3000 if quick else None)
+    config = dataclasses.replace(PRESETS[preset], train_subset=3000 if quick else None)
     dataset = training.load_dataset_for(config)
     print(f"\n{preset}: {config.epochs} epochs on {len(dataset.x_train):,} images", flush=True)
     runs = alternated_trainings(
@@ -65,17 +66,17 @@ def compare(preset: str, pairs: int, quick: bool):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=list(COMPARED_PRESETS), choices=list(COMPARED_PRESETS))
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 pair of each preset on 3,000 images")
     arguments = parser.parse_args()
 
     header("training variables created before fit (core.training) against in Keras's first trace, alternated")
     from core import training
-    from core.config import PRESETS as CORE_PRESETS
+    from core.config import PRESETS
 
     print(tensorflow_settings(), flush=True)
-    warm_up = dataclasses.replace(CORE_PRESETS["quick CNN"], train_subset=1000)
+    warm_up = dataclasses.replace(PRESETS["quick CNN"], train_subset=1000)
     trained_and_tested_once(warm_up, training.load_dataset_for(warm_up))  # TensorFlow's first calls
     for preset in arguments.presets:
         compare(preset, 1 if arguments.quick else arguments.pairs, arguments.quick)

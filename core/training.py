@@ -112,7 +112,8 @@ def create_training_variables(model, images, labels):
     """Create the optimizer's and the metrics' variables of a compiled model from the first of `images` and `labels`.
 
     Keras would create them while tracing the first training step, and TensorFlow traces a step that created
-    variables a second time: 0.3 s of the fast DNN's first epoch, 0.7 s of the quick CNN's (docs/performance.md).
+    variables a second time: 0.4 s more before the fast DNN's first batches, 0.8 s before the quick CNN's
+    (bench/training_variables.py).
     The metrics are reset afterwards, as `fit` does at each epoch; the weights are not touched.
     """
     images, labels = np.asarray(images[:1]), np.asarray(labels[:1])
