@@ -26,7 +26,7 @@ from pathlib import Path
 
 from core.config import TrainConfig, validate_key
 from core.errors import BudgetError, RegistryError
-from core.registry import Registry
+from core.registry import Registry, open_database
 
 JOBS_FILE = "jobs.sqlite"
 FINISHED_STATES = ("done", "failed", "cancelled")
@@ -147,9 +147,7 @@ class JobQueue:
         """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""
         path = self.root / JOBS_FILE
         is_new = not path.exists()
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA busy_timeout=30000")
+        connection = open_database(path)
         connection.row_factory = sqlite3.Row
         if is_new:
             connection.executescript(SCHEMA)

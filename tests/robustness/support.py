@@ -46,12 +46,13 @@ def table_markdown(rows=None) -> str:
     return "\n".join(lines)
 
 
-def snapshot(root: Path, skip: Path | None = None) -> dict[str, str]:
-    """Every file and folder under root (except under skip) with a hash of its content."""
+def snapshot(root: Path, skip: Path | list[Path] | None = None) -> dict[str, str]:
+    """Every file and folder under root (except under skip: a folder or a list of them) with a hash of its content."""
+    skipped = [] if skip is None else [skip] if isinstance(skip, Path) else list(skip)
     found = {}
     for directory, folders, files in os.walk(root):
         here = Path(directory)
-        if skip is not None and (here == skip or skip in here.parents):
+        if any(here == folder or folder in here.parents for folder in skipped):
             folders[:] = []
             continue
         for name in folders:
@@ -63,6 +64,11 @@ def snapshot(root: Path, skip: Path | None = None) -> dict[str, str]:
             else:
                 found[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def registries_under(root: Path) -> list[Path]:
+    """The registries (folders holding an index.sqlite) under root: other tests' workers may write in them."""
+    return [index.parent for index in root.glob("**/index.sqlite")]
 
 
 def changed(before: dict, after: dict) -> list[str]:

@@ -24,7 +24,7 @@ from PIL import Image
 from core.errors import ModelFileError
 from core.prediction import predict_file
 from core.registry import Registry
-from robustness.support import PROJECT, changed, core_command, quiet, record, snapshot
+from robustness.support import PROJECT, changed, core_command, quiet, record, registries_under, snapshot
 
 sys.path.insert(0, str(PROJECT / "tests" / "pages"))
 from apptest import open_page  # noqa: E402
@@ -284,7 +284,8 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
     monkeypatch.chdir(tmp_path)
     cases, with_slip = broken_files(folder, good)
     registry = Registry(registry_root)
-    before = snapshot(tmp_path.parent, skip=registry_root)
+    registries = [registry_root, *registries_under(tmp_path.parent)]  # ours, and other tests' with live workers
+    before = snapshot(tmp_path.parent, skip=registries)
     for case in cases:
         with pytest.raises(ModelFileError) as refusal:
             registry.import_model(case.path)
@@ -299,7 +300,7 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
     assert registry.import_model(good, class_names=["a", "b", "c"]).key == entry.key  # the same names: the same entry
     assert list(registry.get(entry.key).card.class_names) == ["a", "b", "c"]
     assert not Path("/tmp/escaped.txt").exists() and not (folder.parent.parent / "escaped.txt").exists()
-    outside = changed(before, snapshot(tmp_path.parent, skip=registry_root))
+    outside = changed(before, snapshot(tmp_path.parent, skip=registries))
     assert outside == [], f"written outside the registry: {outside}"
     model, card = registry.load_model(entry.key), registry.get(entry.key).card
     photo = io.BytesIO()
