@@ -26,7 +26,8 @@ from pathlib import Path
 
 from core.config import TrainConfig, validate_key
 from core.errors import BudgetError, RegistryError
-from core.registry import Registry, open_database
+from core.database import open_database
+from core.registry import Registry
 
 JOBS_FILE = "jobs.sqlite"
 FINISHED_STATES = ("done", "failed", "cancelled")

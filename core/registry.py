@@ -22,7 +22,6 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
+from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.model_files import class_names_for, load_model_file, read_model_file, zip_folder
 from core.paths import registry_root
@@ -45,7 +45,6 @@ EVAL_FILE = "eval.npz"
 PINNED_FILE = "pinned"  # present in an entry's folder while a lesson needs it: delete refuses the entry
 TEMP_PREFIX = ".tmp-"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
-DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' locks before "database is locked"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -53,28 +52,6 @@ CREATE TABLE IF NOT EXISTS entries (
     params INTEGER, train_seconds REAL, epochs_run INTEGER, created TEXT, card TEXT
 );
 """
-
-
-def open_database(path) -> sqlite3.Connection:
-    """A connection to the SQLite file at `path` in WAL mode (pages read while a worker writes), in autocommit.
-
-    It waits up to DATABASE_WAIT_SECONDS for other processes' locks. Switching a new file to WAL is retried:
-    when several processes open a new file at the same moment (a class pressing Train on a new registry), SQLite
-    can refuse the switch at once with "database is locked", without waiting.
-    """
-    connection = sqlite3.connect(path, timeout=DATABASE_WAIT_SECONDS, isolation_level=None)
-    deadline = time.monotonic() + DATABASE_WAIT_SECONDS
-    while True:
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                connection.close()
-                raise
-            time.sleep(0.02)
-    connection.execute(f"PRAGMA busy_timeout={DATABASE_WAIT_SECONDS * 1000}")
-    return connection
 
 
 @dataclass

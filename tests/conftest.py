@@ -81,8 +81,7 @@ def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
     """A private copy of the session's trained registry, so entries trained here do not leak into other tests."""
     from core.registry import Registry
 
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("locks", "*.lock"))
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
     monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
     yield Registry(root)
     stop_workers_of(root)

@@ -1,8 +1,6 @@
 """Hostile command lines: every one ends in a defined outcome, a clear line and an exit status, never a traceback."""
 
-import shutil
-
-from conftest import TINY_CNN
+from conftest import TINY_CNN, copy_registry
 
 from robustness.support import core_command, record
 
@@ -40,8 +38,7 @@ def test_hostile_train_flags_are_refused_in_one_line(registry_root):
 
 
 def test_export_into_a_file_and_a_warning_the_train_page_would_show(trained_registry_root, tmp_path):
-    root = tmp_path / "registry"
-    shutil.copytree(trained_registry_root, root, ignore=shutil.ignore_patterns("*.lock"))
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
     existing = tmp_path / "notes.txt"
     existing.write_text("a file where the export folder should be")
     returncode, _, stderr = run("export", TINY_CNN.key, "--out", existing, root=root)
