@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.errors import BudgetError, RegistryError
 from core.database import open_database
+from core.errors import BudgetError, RegistryError
 from core.registry import Registry
 
 JOBS_FILE = "jobs.sqlite"
