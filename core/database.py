@@ -7,7 +7,8 @@ DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' l
 
 
 def open_database(path) -> sqlite3.Connection:
-    """A connection to the SQLite file at `path` in WAL mode (pages read while a worker writes), in autocommit.
+    """A connection to the SQLite file at `path` in WAL mode (pages read while a worker writes), in autocommit, whose
+    rows read by column name.
 
     It waits up to DATABASE_WAIT_SECONDS for other processes' locks. Switching a new file to WAL is retried:
     when several processes open a new file at the same moment (a class pressing Train on a new registry), SQLite
@@ -24,5 +25,5 @@ def open_database(path) -> sqlite3.Connection:
                 connection.close()
                 raise
             time.sleep(0.02)
-    connection.execute(f"PRAGMA busy_timeout={DATABASE_WAIT_SECONDS * 1000}")
+    connection.row_factory = sqlite3.Row
     return connection

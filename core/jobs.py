@@ -149,7 +149,6 @@ class JobQueue:
         path = self.root / JOBS_FILE
         is_new = not path.exists()
         connection = open_database(path)
-        connection.row_factory = sqlite3.Row
         if is_new:
             connection.executescript(SCHEMA)
         return contextlib.closing(connection)

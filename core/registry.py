@@ -109,7 +109,6 @@ class Registry:
         """A connection to index.sqlite; a missing index (new, or deleted by hand) is recreated and refilled."""
         index_is_missing = not (self.root / INDEX_FILE).exists()
         connection = open_database(self.root / INDEX_FILE)
-        connection.row_factory = sqlite3.Row
         if index_is_missing:
             connection.executescript(SCHEMA)
             self.heal()  # the index exists again, so this connects without coming back here

@@ -90,7 +90,7 @@ def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epo
 
     With `steps_per_epoch`, a one_cycle config gets its learning-rate schedule over the whole run (or over
     `epochs`, for one phase of fine-tuning). `learning_rate` replaces the config's (the second phase's lower rate).
-    With `example`, (images, labels) of the training data, the training variables are created now
+    With `example`, (images, labels) of one training image, the training variables are created now
     (`create_training_variables`).
     """
     _, _, loss = head(num_classes)
@@ -109,14 +109,14 @@ def compile_for_task(model, config: TrainConfig, num_classes: int, steps_per_epo
 
 
 def create_training_variables(model, images, labels):
-    """Create the optimizer's and the metrics' variables of a compiled model from the first of `images` and `labels`.
+    """Create the optimizer's and the metrics' variables of a compiled model from one example, `images` and `labels`.
 
     Keras would create them while tracing the first training step, and TensorFlow traces a step that created
     variables a second time: 0.4 s more before the fast DNN's first batches, 0.8 s before the quick CNN's
     (bench/training_variables.py).
     The metrics are reset afterwards, as `fit` does at each epoch; the weights are not touched.
     """
-    images, labels = np.asarray(images[:1]), np.asarray(labels[:1])
+    images, labels = np.asarray(images), np.asarray(labels)
     predictions = model(images, training=False)
     model.compute_loss(images, labels, predictions)
     model.compute_metrics(images, labels, predictions, sample_weight=None)
@@ -258,7 +258,7 @@ def warm_up():
                          lr_schedule="one_cycle", epochs=1)
     images, labels = np.zeros((64, 28, 28, 1), np.uint8), np.zeros(64, np.int64)
     model = build_model(config, images.shape[1:], 10)
-    compile_for_task(model, config, 10, steps_per_epoch=2, example=(images, labels))
+    compile_for_task(model, config, 10, steps_per_epoch=2, example=(images[:1], labels[:1]))
     model.fit(images, labels, batch_size=32, epochs=1, validation_data=(images, labels), verbose=0)
     model.predict(images, batch_size=32, verbose=0)
     keras.backend.clear_session()
