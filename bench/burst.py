@@ -8,6 +8,7 @@ runs the same 30 configurations, one after the other in this process:
 
   single    one worker process (CNNCLASSROOM_WORKERS=1): what the dashboard did before the pool
   pool      the pool sized to this machine (the default)
+  pool-no-lone  the same pool without its lone worker (before 2026-11-30: every worker had one share)
   ray       CNNCLASSROOM_RAY_ADDRESS=local: each job a Ray task on a Ray started on this machine (loopback)
 
 With --fairness the pool also runs the burst after one student has queued 10 extra jobs: at most one of
@@ -33,6 +34,7 @@ POLL_SECONDS = 1.0  # the Train page's live fragment reruns once a second
 ENGINES = {
     "single": {"CNNCLASSROOM_WORKERS": "1"},
     "pool": {},
+    "pool-no-lone": {"CNNCLASSROOM_LONE_WORKER": "0"},
     "ray": {"CNNCLASSROOM_RAY_ADDRESS": "local"},
 }
 
@@ -63,7 +65,8 @@ def run_burst(environment: dict, jobs: list[tuple[str, object]], timeout: float 
     from core.jobs import JobRunner
     from core.registry import Registry
 
-    saved = {name: os.environ.get(name) for name in ("CNNCLASSROOM_WORKERS", "CNNCLASSROOM_RAY_ADDRESS")}
+    saved = {name: os.environ.get(name) for name in ("CNNCLASSROOM_WORKERS", "CNNCLASSROOM_RAY_ADDRESS",
+                                                     "CNNCLASSROOM_LONE_WORKER")}
     for name in saved:
         os.environ.pop(name, None)
     os.environ.update(environment)
@@ -122,9 +125,9 @@ def main():
     rounds = []  # each round runs every engine once, alternating, so a change in the machine's load hits all of them
     for number in range(arguments.rounds):
         results = {}
-        for engine in arguments.engines:
+        for engine in (arguments.engines if number % 2 == 0 else reversed(arguments.engines)):  # ABBA over rounds
             results[engine] = summary(run_burst(ENGINES[engine], jobs).values())
-            report(f"round {number + 1}: {engine:>6}", describe(results[engine]))
+            report(f"round {number + 1}: {engine:>12}", describe(results[engine]))
         rounds.append(results)
     if "single" in arguments.engines:
         for engine in arguments.engines:
@@ -135,6 +138,11 @@ def main():
             report(f"{engine} / single (median over {len(rounds)} round(s))",
                    ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items()),
                    "median and last < 1", ratios["median"] < 1 and ratios["last"] < 1)
+    if {"pool", "pool-no-lone"} <= set(arguments.engines):
+        ratios = {name: statistics.median(results["pool"][name] / results["pool-no-lone"][name] for results in rounds)
+                  for name in ("first", "median", "last")}
+        report(f"pool / pool-no-lone (median over {len(rounds)} round(s)): what the lone worker changes for a burst",
+               ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items()))
     results = rounds[-1]
     if arguments.fairness:
         greedy = [("greedy", config) for config in burst_configs(10, subset, epochs, seed_offset=1000)]

@@ -406,7 +406,8 @@ def command_doctor(arguments):
     from core.workers import pool_plan
 
     plan = pool_plan()
-    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s) ({plan.reason})")
+    wider = f"; the first has {plan.lone_threads}, on every core while it trains alone" if plan.lone_threads else ""
+    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s){wider} ({plan.reason})")
 
 
 def command_worker(arguments):

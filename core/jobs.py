@@ -61,7 +61,7 @@ oldest AS (SELECT MIN(submitted) AS since FROM waiting),
 served AS (
     SELECT session, COUNT(*) AS jobs FROM jobs, oldest
     WHERE started IS NOT NULL AND status != 'queued' AND started >= oldest.since GROUP BY session)
-SELECT waiting.key, waiting.config, waiting.turn + COALESCE(served.jobs, 0) AS round
+SELECT waiting.key, waiting.config, waiting.submitted, waiting.turn + COALESCE(served.jobs, 0) AS round
 FROM waiting LEFT JOIN served ON served.session IS waiting.session
 ORDER BY round, waiting.submitted
 """
@@ -196,16 +196,30 @@ class JobQueue:
         budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
         return QueueState(waiting, running, recent, budget, int(settings.get("capacity", 1)))
 
-    def claim_next(self) -> tuple[str, TrainConfig] | None:
-        """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None."""
+    def claim_next(self, may_claim=None) -> tuple[str, TrainConfig] | None:
+        """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None.
+
+        `may_claim(running, waited)`, when given, decides from the number of jobs running and the seconds the next
+        one has waited whether this worker takes it (the pool's lone worker and the others share out jobs this way:
+        `core.workers`).
+        """
         with self.connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute(FAIR_ORDER + " LIMIT 1").fetchone()
+            if row is not None and may_claim is not None:
+                running = connection.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+                row = row if may_claim(running, time.time() - row["submitted"]) else None
             if row is not None:
                 connection.execute("UPDATE jobs SET status = 'running', pid = ?, started = ?, placement = NULL WHERE key = ?",
                                     (os.getpid(), time.time(), row["key"]))
             connection.execute("COMMIT")
         return (row["key"], parse_config(row["config"])) if row else None
+
+    def running_elsewhere(self) -> int:
+        """How many jobs other processes are training now."""
+        with self.connect() as connection:
+            return connection.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running' AND pid IS NOT ?",
+                                      (os.getpid(),)).fetchone()[0]
 
     def set_placement(self, key: str, placement: str):
         """Record where a running job trains (a Ray node, say), for the pages and for tests."""

@@ -2,12 +2,19 @@
 
 `pool_plan()` sizes the pool: K worker processes, each with TensorFlow limited to its share of the cores,
 never more than memory allows (`CNNCLASSROOM_WORKERS` overrides K). `ensure_workers(root, jobs_waiting)`
-starts workers until the pool has as many as the queue needs, never a crowd: each worker holds one of K
-slot locks, and a worker that is still starting is remembered in the spawn file. A worker claims the next
+starts workers until the pool has as many as the queue needs, never a crowd: each worker holds one of the
+pool's slot locks, and a worker that is still starting is remembered in the spawn file. A worker claims the next
 job in the fair order (`core.jobs.FAIR_ORDER`, atomically), has the engine train it (`core.engines`: in
 this process, or as a Ray task), records how it ended, and exits after a while idle. After
 `MAX_JOBS_PER_WORKER` jobs, or past `MAX_WORKER_MEMORY_BYTES`, it exits as soon as nothing is waiting, so
 its memory never grows without bound and no student waits for a fresh TensorFlow import.
+
+Beside its K workers the pool has a lone worker (slot 0, the first started) where cores and memory allow: it has
+twice a share's threads (`PoolPlan.lone_threads`) and takes a job when no other job trains, or when one has waited
+while a share is free; the K workers leave a job that would train alone to it for a moment (`claim_rule`). So a
+student training alone gets two shares' speed, and a class pressing Train at once trains on the K one-share
+workers. A job that arrives while the lone worker trains moves its threads onto one share of the cores until
+that job ends (`share_cores`, by CPU affinity): two threads on one core run ~16% slower than one.
 
 With Ray (`CNNCLASSROOM_RAY_ADDRESS`) the pool is one light dispatcher process that runs as many jobs at
 once as the cluster has room for, each a Ray task; it never imports TensorFlow.
@@ -17,6 +24,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +55,12 @@ WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, 
 # worker halve the processes' memory for little speed (not measured here: see README "Serving a school").
 THREADS_PER_WORKER_UP_TO_8_CORES = 1
 THREADS_PER_WORKER_ABOVE_8_CORES = 2
+# Measured with bench/lone_student.py on 2 cores: a lone student's quick CNN is published in about 0.8x the time on
+# two threads as on one (bench/burst.py: what the lone worker changes for a class pressing Train at once).
+LONE_THREADS_PER_SHARE = 2
+LONE_WORKER_ENV = "CNNCLASSROOM_LONE_WORKER"  # "0": no lone worker, every worker has one share (for benches)
+HEAD_START_SECONDS = 1.0  # a job that would train alone waits this long for the lone worker before another takes it
+SHARE_CHECK_SECONDS = 0.5  # how often the lone worker looks at what the others train
 # Measured: a one-thread worker training the fast or the classic CNN on all of Fashion-MNIST peaks at 1.0 GiB
 # (VmHWM); the rest is room for bigger networks and transfer bases.
 MEMORY_PER_WORKER_BYTES = 2 * 2**30
@@ -58,9 +72,15 @@ MAX_WORKERS = 64
 class PoolPlan:
     """How many worker processes this machine runs, TensorFlow threads each, and why."""
 
-    workers: int
+    workers: int  # jobs trained at once, each on threads_per_worker threads
     threads_per_worker: int
     reason: str
+    lone_threads: int = 0  # the lone worker's threads, for a job that trains alone (0: no lone worker)
+
+    @property
+    def processes(self) -> int:
+        """The most worker processes: the K workers, and the lone worker where there is one."""
+        return self.workers + (1 if self.lone_threads else 0)
 
 
 def pool_plan(cores: int | None = None, available_memory: int | None = None) -> PoolPlan:
@@ -77,14 +97,22 @@ def pool_plan(cores: int | None = None, available_memory: int | None = None) -> 
         except ValueError:
             raise CoreError(f"{WORKERS_ENV} must be a whole number of worker processes, e.g. 4. "
                             f"Received: {WORKERS_ENV}={requested!r}") from None
-        workers = min(wanted, by_memory, MAX_WORKERS)
-        return PoolPlan(workers, max(1, cores // workers), f"{WORKERS_ENV}={wanted}" +
-                        (f", limited to {workers} by memory" if workers < wanted else ""))
+        workers = int(min(wanted, by_memory, MAX_WORKERS))
+        threads = max(1, cores // workers)
+        reason = f"{WORKERS_ENV}={wanted}" + (f", limited to {workers} by memory" if workers < wanted else "")
+        return PoolPlan(workers, threads, reason, _lone_threads(workers, threads, cores, by_memory))
     threads = THREADS_PER_WORKER_UP_TO_8_CORES if cores <= 8 else THREADS_PER_WORKER_ABOVE_8_CORES
     by_cores = max(1, cores // threads)
     workers = int(min(by_cores, by_memory, MAX_WORKERS))
     limit = "cores" if workers == by_cores else "memory" if workers == by_memory else "the maximum"
-    return PoolPlan(workers, threads, f"{cores} cores, {available_memory / 2**30:.1f} GiB available; limited by {limit}")
+    return PoolPlan(workers, threads, f"{cores} cores, {available_memory / 2**30:.1f} GiB available; limited by {limit}",
+                    _lone_threads(workers, threads, cores, by_memory))
+
+
+def _lone_threads(workers: int, threads: int, cores: int, by_memory: int) -> int:
+    """The lone worker's threads: twice a share, where the cores give it more than a share and memory one more process."""
+    wider = min(cores, threads * LONE_THREADS_PER_SHARE)
+    return wider if wider > threads and workers + 1 <= by_memory and os.environ.get(LONE_WORKER_ENV) != "0" else 0
 
 
 def slot_lock_path(root: Path, slot: int) -> Path:
@@ -93,7 +121,7 @@ def slot_lock_path(root: Path, slot: int) -> Path:
 
 def live_workers(root: Path, slots: int | None = None) -> int:
     """How many worker processes hold a slot lock of the registry at `root`."""
-    slots = slots if slots is not None else max(MAX_WORKERS, pool_plan().workers)
+    slots = slots if slots is not None else max(MAX_WORKERS, pool_plan().processes)
     count = 0
     for slot in range(slots):
         path = slot_lock_path(root, slot)
@@ -117,11 +145,11 @@ def ensure_workers(root: Path, jobs_waiting: int = 1):
     """
     root = Path(root)
     plan = pool_plan()
-    wanted = max(1, min(plan.workers, jobs_waiting))
+    wanted = max(1, min(plan.processes, jobs_waiting))
     with open(root / WORKER_SPAWN_FILE, "a+") as spawn_file:
         fcntl.flock(spawn_file, fcntl.LOCK_EX)
         starting = _recently_started_workers(spawn_file)
-        running = live_workers(root, max(plan.workers, MAX_WORKERS))
+        running = live_workers(root, max(plan.processes, MAX_WORKERS))
         missing = wanted - running - len(starting)
         if missing <= 0:
             return
@@ -182,7 +210,7 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
     from core.engines import engine_for
 
     plan = pool_plan()
-    for slot in range(max(plan.workers, 1)):
+    for slot in range(max(plan.processes, 1)):
         lock_file = open(slot_lock_path(registry.root, slot), "a")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -197,18 +225,64 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         registry.clean_partial()
         engine = engine_for(registry)
         threads = int(os.environ.get(THREADS_ENV) or plan.threads_per_worker)
+        is_lone = engine.name == "local" and slot == 0 and plan.lone_threads > 0
         if engine.name == "local":
+            if is_lone:
+                threads = plan.lone_threads
+                threading.Thread(target=share_cores, args=(queue, plan), daemon=True, name="share-cores").start()
             limit_tensorflow_threads(threads)
             queue.set_capacity(plan.workers)
             if not queue.waiting_in_order():  # started ahead of a click (the Train page opened): get ready for it
                 warm_up(registry)
         if slot > 0:
             idle_exit_seconds = min(idle_exit_seconds, EXTRA_WORKER_IDLE_EXIT_SECONDS)
-        return _drain(engine, queue, idle_exit_seconds, max_jobs)
+        may_claim = claim_rule(plan, registry.root, is_lone) if engine.name == "local" else None
+        return _drain(engine, queue, idle_exit_seconds, max_jobs, may_claim)
 
 
-def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int) -> int:
-    """The worker loop: claim → engine.run → finish, up to `engine.jobs_at_once()` jobs at a time."""
+def claim_rule(plan: PoolPlan, root: Path, is_lone: bool):
+    """`may_claim(running, waited)` for `JobQueue.claim_next`: how the lone worker and the others share out jobs.
+
+    The lone worker takes a job that would train alone, or one that has waited while a share is free (the others
+    still starting, say); the others leave a job that would train alone to a running lone worker for a moment.
+    """
+    if not plan.lone_threads:
+        return None
+    if is_lone:
+        return lambda running, waited: running == 0 or (running < plan.workers and waited >= HEAD_START_SECONDS)
+    return lambda running, waited: (running > 0 or waited >= HEAD_START_SECONDS
+                                    or not _is_locked(slot_lock_path(root, 0)))
+
+
+def share_cores(queue: JobQueue, plan: PoolPlan):
+    """Keep the lone worker's threads on every core while the others' jobs leave room, else on one share of them.
+
+    Runs in a thread of that worker for its life: every SHARE_CHECK_SECONDS it counts the jobs other workers train
+    and sets the CPU affinity of each of this process's threads (threads started later inherit their starter's).
+    """
+    every_core = sorted(os.sched_getaffinity(0))
+    own_share = set(every_core[:plan.threads_per_worker])
+    while True:
+        try:
+            room = queue.running_elsewhere() * plan.threads_per_worker + plan.lone_threads <= len(every_core)
+            set_process_affinity(set(every_core) if room else own_share)
+        except Exception as error:  # the queue unreadable for a moment: keep the cores as they are, look again soon
+            print(f"worker {os.getpid()}: could not check the other workers' jobs: {error}", flush=True)
+        time.sleep(SHARE_CHECK_SECONDS)
+
+
+def set_process_affinity(cores: set[int]):
+    """Let every thread of this process run on `cores` only (Linux sets affinity per thread)."""
+    for thread_id in os.listdir("/proc/self/task"):
+        try:
+            if os.sched_getaffinity(int(thread_id)) != cores:
+                os.sched_setaffinity(int(thread_id), cores)
+        except OSError:  # the thread has just ended
+            pass
+
+
+def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int, may_claim=None) -> int:
+    """The worker loop: claim (when `may_claim` agrees) → engine.run → finish, up to `engine.jobs_at_once()` at a time."""
     jobs_at_once = engine.jobs_at_once()
     if jobs_at_once > 1:
         queue.set_capacity(jobs_at_once)
@@ -220,7 +294,7 @@ def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int) -> 
             if jobs_run >= max_jobs or _memory_used() > MAX_WORKER_MEMORY_BYTES:
                 if not running and not queue.waiting_in_order():
                     break  # recycled while nobody waits: the next job gets a fresh process
-            if len(running) >= jobs_at_once or (claimed := queue.claim_next()) is None:
+            if len(running) >= jobs_at_once or (claimed := queue.claim_next(may_claim)) is None:
                 if running:
                     idle_since = time.monotonic()
                 time.sleep(POLL_SECONDS)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import TINY_DNN
@@ -14,7 +15,8 @@ from helpers_jobs import wait_for
 from core.errors import BudgetError
 from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function
 from core.registry import Registry
-from core.workers import MEMORY_PER_WORKER_BYTES, live_workers, pool_plan, run_worker
+from core.workers import (HEAD_START_SECONDS, LONE_WORKER_ENV, MEMORY_PER_WORKER_BYTES, claim_rule, live_workers,
+                          pool_plan, run_worker)
 
 GiB = 2**30
 CLAIMER = r"""
@@ -54,6 +56,52 @@ def test_the_pool_is_sized_by_cores_and_never_beyond_memory(monkeypatch):
     monkeypatch.setenv("CNNCLASSROOM_WORKERS", "four")
     with pytest.raises(Exception, match="whole number"):
         pool_plan()
+
+
+def test_a_lone_worker_with_twice_a_share_of_threads_joins_the_pool_where_cores_and_memory_allow(monkeypatch):
+    monkeypatch.delenv("CNNCLASSROOM_WORKERS", raising=False)
+    small, large = pool_plan(cores=2, available_memory=24 * GiB), pool_plan(cores=16, available_memory=128 * GiB)
+    assert (small.lone_threads, small.processes) == (2, 3)  # two one-thread workers and the lone worker
+    assert (large.lone_threads, large.processes) == (4, 9)
+    assert pool_plan(cores=1, available_memory=24 * GiB).lone_threads == 0  # no more cores to give it
+    assert pool_plan(cores=2, available_memory=5 * GiB).lone_threads == 0  # room for the two workers only
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "1")
+    assert pool_plan(cores=8, available_memory=24 * GiB).lone_threads == 0  # the only worker has every core already
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "2")
+    assert pool_plan(cores=2, available_memory=24 * GiB).processes == 3
+    monkeypatch.setenv(LONE_WORKER_ENV, "0")
+    assert pool_plan(cores=2, available_memory=24 * GiB).processes == 2
+
+
+def test_the_lone_worker_takes_what_would_train_alone_and_the_others_what_trains_beside(monkeypatch):
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "2")
+    plan = pool_plan(cores=2, available_memory=24 * GiB)
+    lone = claim_rule(plan, Path("/nonexistent"), is_lone=True)
+    assert lone(running=0, waited=0.0)  # alone: the lone worker's
+    assert not lone(running=1, waited=0.0)  # beside another job: one share is enough, the others take it
+    assert lone(running=1, waited=HEAD_START_SECONDS)  # ... unless nobody else has taken it yet
+    assert not lone(running=2, waited=60.0)  # every share busy: it would only slow them down
+    other = claim_rule(plan, Path("/nonexistent"), is_lone=False)  # no lone worker runs there
+    assert other(running=1, waited=0.0) and other(running=0, waited=HEAD_START_SECONDS) and other(running=0, waited=0.0)
+    monkeypatch.setenv(LONE_WORKER_ENV, "0")
+    assert claim_rule(pool_plan(cores=2, available_memory=24 * GiB), Path("/nonexistent"), is_lone=False) is None
+
+
+def test_a_claim_rule_sees_the_running_jobs_and_how_long_the_next_has_waited(registry_root):
+    queue, seen = JobQueue(registry_root), []
+
+    def refuse_and_remember(running, waited):
+        seen.append((running, waited))
+        return False
+
+    queue.enqueue(config(51), session="anna")
+    assert queue.claim_next(refuse_and_remember) is None and queue.job(config(51).key)["status"] == "queued"
+    assert queue.claim_next()[0] == config(51).key
+    queue.enqueue(config(52), session="ben")
+    time.sleep(0.2)
+    assert queue.claim_next(refuse_and_remember) is None
+    assert queue.claim_next(lambda running, waited: running == 1)[0] == config(52).key
+    assert seen[0][0] == 0 and seen[1][0] == 1 and seen[1][1] >= 0.2
 
 
 def test_workers_claiming_at_the_same_instant_never_take_one_job_twice(registry_root):
@@ -116,7 +164,7 @@ def test_a_waiting_student_sees_their_place_and_when_it_starts(registry_root):
     assert expected_seconds_function([]) is None  # nothing finished yet: no seconds are promised
 
 
-def test_the_pool_trains_in_parallel_one_thread_each_and_the_same_key_once(pool_of_two):
+def test_the_pool_trains_in_parallel_a_share_of_threads_each_and_the_same_key_once(pool_of_two):
     runner = pool_of_two
     shared = config(31, epochs=3)
     for session in ("anna", "ben", "cleo"):
@@ -128,9 +176,43 @@ def test_the_pool_trains_in_parallel_one_thread_each_and_the_same_key_once(pool_
         rows = connection.execute("SELECT key, pid, placement FROM jobs").fetchall()
     assert len(rows) == 2  # three sessions asked for one key: one job
     assert len({row["pid"] for row in rows}) == 2  # the two jobs ran in two worker processes
-    threads = pool_plan().threads_per_worker
-    assert all(f"TensorFlow threads: {threads})" in row["placement"] for row in rows), [row["placement"] for row in rows]
+    plan = pool_plan()  # the lone worker took one job and a one-share worker the other (where there is a lone worker)
+    threads = sorted(int(row["placement"].rsplit(": ", 1)[1].rstrip(")")) for row in rows)
+    assert threads == sorted([plan.threads_per_worker, plan.lone_threads or plan.threads_per_worker]), rows
     assert {card.key for card in runner.registry.list_entries()} == {shared.key, other.key}
+
+
+def allowed_cores(pid: int) -> set[frozenset[int]]:
+    """The CPU affinities of the threads of process `pid` (one set when they all agree)."""
+    affinities = set()
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            affinities.add(frozenset(os.sched_getaffinity(int(thread.name))))
+        except OSError:  # the thread has just ended
+            pass
+    return affinities
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a lone worker wider than a share needs 2 cores")
+def test_the_lone_worker_trains_on_every_core_and_on_one_share_while_another_job_trains(pool_of_two):
+    runner, every_core = pool_of_two, frozenset(os.sched_getaffinity(0))
+    plan = pool_plan()
+    own_share = frozenset(sorted(every_core)[:plan.threads_per_worker])
+    alone, beside = config(61, epochs=60), config(62, epochs=60)
+    runner.submit(alone, session="anna")
+    first = wait_for(lambda: runner.queue.job(alone.key)["placement"] and runner.queue.job(alone.key), timeout=120)
+    assert first["placement"].endswith(f"TensorFlow threads: {plan.lone_threads})")
+    wait_for(lambda: allowed_cores(first["pid"]) == {every_core}, timeout=10, what="every core while alone")
+    runner.submit(beside, session="ben")
+    second = wait_for(lambda: runner.queue.job(beside.key)["placement"] and runner.queue.job(beside.key), timeout=120)
+    assert second["pid"] != first["pid"]
+    assert second["placement"].endswith(f"TensorFlow threads: {plan.threads_per_worker})")
+    wait_for(lambda: allowed_cores(first["pid"]) == {own_share}, timeout=10, what="its share beside another job")
+    assert runner.status(alone.key).state == "running"  # moved while it trains
+    runner.cancel(beside.key)
+    wait_for(lambda: allowed_cores(first["pid"]) == {every_core}, timeout=30, what="every core again once alone")
+    runner.cancel(alone.key)
+    wait_for(lambda: runner.status(alone.key).finished and runner.status(beside.key).finished, timeout=60)
 
 
 def test_a_killed_pool_worker_fails_its_job_the_other_worker_goes_on_and_a_resubmit_trains_it(pool_of_two):
