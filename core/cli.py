@@ -406,8 +406,8 @@ def command_doctor(arguments):
     from core.workers import pool_plan
 
     plan = pool_plan()
-    wider = f"; the first has {plan.lone_threads}, on every core while it trains alone" if plan.lone_threads else ""
-    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s){wider} ({plan.reason})")
+    lone = f", and a lone worker of {plan.lone_threads} for a job that trains alone" if plan.lone_threads else ""
+    print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s){lone} ({plan.reason})")
 
 
 def command_worker(arguments):

@@ -197,8 +197,10 @@ def allowed_cores(pid: int) -> set[frozenset[int]]:
 def test_the_lone_worker_trains_on_every_core_and_on_one_share_while_another_job_trains(pool_of_two):
     runner, every_core = pool_of_two, frozenset(os.sched_getaffinity(0))
     plan = pool_plan()
+    if not plan.lone_threads:
+        pytest.skip("no lone worker here: the memory holds only the pool's two workers")
     own_share = frozenset(sorted(every_core)[:plan.threads_per_worker])
-    alone, beside = config(61, epochs=60), config(62, epochs=60)
+    alone, beside = config(61, epochs=500), config(62, epochs=500)  # both still training when cancelled
     runner.submit(alone, session="anna")
     first = wait_for(lambda: runner.queue.job(alone.key)["placement"] and runner.queue.job(alone.key), timeout=120)
     assert first["placement"].endswith(f"TensorFlow threads: {plan.lone_threads})")
