@@ -113,5 +113,6 @@ def main():
         report(f"{later}: the second student's wait", ratio(joined, lambda outcome: outcome["waits"][1])[0])
         report(f"{later}: both published", ratio(joined, lambda outcome: outcome["last"])[0])
 
+
 if __name__ == "__main__":
     main()

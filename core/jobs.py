@@ -21,6 +21,7 @@ import os
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +197,7 @@ class JobQueue:
         budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
         return QueueState(waiting, running, recent, budget, int(settings.get("capacity", 1)))
 
-    def claim_next(self, may_claim=None) -> tuple[str, TrainConfig] | None:
+    def claim_next(self, may_claim: Callable[[int, float], bool] | None = None) -> tuple[str, TrainConfig] | None:
         """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None.
 
         `may_claim(running, waited)`, when given, decides from the number of jobs running and the seconds the next

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,7 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         return _drain(engine, queue, idle_exit_seconds, max_jobs, may_claim)
 
 
-def claim_rule(plan: PoolPlan, root: Path, is_lone: bool):
+def claim_rule(plan: PoolPlan, root: Path, is_lone: bool) -> Callable[[int, float], bool] | None:
     """`may_claim(running, waited)` for `JobQueue.claim_next`: how the lone worker and the others share out jobs.
 
     The lone worker takes a job that would train alone, or one that has waited while a share is free (the others
@@ -281,7 +282,8 @@ def set_process_affinity(cores: set[int]):
             pass
 
 
-def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int, may_claim=None) -> int:
+def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int,
+           may_claim: Callable[[int, float], bool] | None = None) -> int:
     """The worker loop: claim (when `may_claim` agrees) → engine.run → finish, up to `engine.jobs_at_once()` at a time."""
     jobs_at_once = engine.jobs_at_once()
     if jobs_at_once > 1:
