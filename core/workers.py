@@ -56,9 +56,7 @@ WORKER_NICENESS = 10  # on a busy server students' page runs come first; alone, 
 # worker halve the processes' memory for little speed (not measured here: see README "Serving a school").
 THREADS_PER_WORKER_UP_TO_8_CORES = 1
 THREADS_PER_WORKER_ABOVE_8_CORES = 2
-# Measured with bench/lone_student.py on 2 cores: a lone student's quick CNN is published in about 0.8x the time on
-# two threads as on one (bench/burst.py: what the lone worker changes for a class pressing Train at once).
-LONE_THREADS_PER_SHARE = 2
+LONE_THREADS_PER_SHARE = 2  # 2 cores: a lone quick CNN published in 0.8x the time (bench/lone_student.py, burst.py)
 LONE_WORKER_ENV = "CNNCLASSROOM_LONE_WORKER"  # "0": no lone worker, every worker has one share (for benches)
 HEAD_START_SECONDS = 1.0  # a job that would train alone waits this long for the lone worker before another takes it
 SHARE_CHECK_SECONDS = 0.5  # how often the lone worker looks at what the others train
@@ -111,7 +109,7 @@ def pool_plan(cores: int | None = None, available_memory: int | None = None) -> 
 
 
 def _lone_threads(workers: int, threads: int, cores: int, by_memory: int) -> int:
-    """The lone worker's threads: twice a share, where the cores give it more than a share and memory one more process."""
+    """The lone worker's threads: twice a share, where cores give it more than a share and memory one more process."""
     wider = min(cores, threads * LONE_THREADS_PER_SHARE)
     return wider if wider > threads and workers + 1 <= by_memory and os.environ.get(LONE_WORKER_ENV) != "0" else 0
 
@@ -227,10 +225,11 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         engine = engine_for(registry)
         threads = int(os.environ.get(THREADS_ENV) or plan.threads_per_worker)
         is_lone = engine.name == "local" and slot == 0 and plan.lone_threads > 0
+        stop_sharing = threading.Event()
         if engine.name == "local":
             if is_lone:
                 threads = plan.lone_threads
-                threading.Thread(target=share_cores, args=(queue, plan), daemon=True, name="share-cores").start()
+                threading.Thread(target=share_cores, args=(queue, plan, stop_sharing), daemon=True).start()
             limit_tensorflow_threads(threads)
             queue.set_capacity(plan.workers)
             if not queue.waiting_in_order():  # started ahead of a click (the Train page opened): get ready for it
@@ -238,7 +237,10 @@ def run_worker(registry: Registry, idle_exit_seconds: float = IDLE_EXIT_SECONDS,
         if slot > 0:
             idle_exit_seconds = min(idle_exit_seconds, EXTRA_WORKER_IDLE_EXIT_SECONDS)
         may_claim = claim_rule(plan, registry.root, is_lone) if engine.name == "local" else None
-        return _drain(engine, queue, idle_exit_seconds, max_jobs, may_claim)
+        try:
+            return _drain(engine, queue, idle_exit_seconds, max_jobs, may_claim)
+        finally:
+            stop_sharing.set()
 
 
 def claim_rule(plan: PoolPlan, root: Path, is_lone: bool) -> Callable[[int, float], bool] | None:
@@ -255,21 +257,22 @@ def claim_rule(plan: PoolPlan, root: Path, is_lone: bool) -> Callable[[int, floa
                                     or not _is_locked(slot_lock_path(root, 0)))
 
 
-def share_cores(queue: JobQueue, plan: PoolPlan):
+def share_cores(queue: JobQueue, plan: PoolPlan, stop: threading.Event):
     """Keep the lone worker's threads on every core while the others' jobs leave room, else on one share of them.
 
-    Runs in a thread of that worker for its life: every SHARE_CHECK_SECONDS it counts the jobs other workers train
-    and sets the CPU affinity of each of this process's threads (threads started later inherit their starter's).
+    Runs in a thread of that worker until `stop` is set: every SHARE_CHECK_SECONDS it counts the jobs other workers
+    train and sets the CPU affinity of each of this process's threads (threads started later inherit their starter's).
     """
     every_core = sorted(os.sched_getaffinity(0))
     own_share = set(every_core[:plan.threads_per_worker])
-    while True:
+    while not stop.is_set():
         try:
             room = queue.running_elsewhere() * plan.threads_per_worker + plan.lone_threads <= len(every_core)
             set_process_affinity(set(every_core) if room else own_share)
         except Exception as error:  # the queue unreadable for a moment: keep the cores as they are, look again soon
             print(f"worker {os.getpid()}: could not check the other workers' jobs: {error}", flush=True)
-        time.sleep(SHARE_CHECK_SECONDS)
+        stop.wait(SHARE_CHECK_SECONDS)
+    set_process_affinity(set(every_core))
 
 
 def set_process_affinity(cores: set[int]):

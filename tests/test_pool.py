@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from core.errors import BudgetError
 from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function
 from core.registry import Registry
 from core.workers import (HEAD_START_SECONDS, LONE_WORKER_ENV, MEMORY_PER_WORKER_BYTES, claim_rule, live_workers,
-                          pool_plan, run_worker)
+                          pool_plan, run_worker, share_cores)
 
 GiB = 2**30
 CLAIMER = r"""
@@ -215,6 +216,29 @@ def test_the_lone_worker_trains_on_every_core_and_on_one_share_while_another_job
     wait_for(lambda: allowed_cores(first["pid"]) == {every_core}, timeout=30, what="every core again once alone")
     runner.cancel(alone.key)
     wait_for(lambda: runner.status(alone.key).finished and runner.status(beside.key).finished, timeout=60)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="moving onto one share needs 2 cores")
+def test_sharing_the_cores_stops_with_its_worker_and_gives_every_core_back(registry_root, monkeypatch):
+    monkeypatch.setenv("CNNCLASSROOM_WORKERS", "2")
+    plan, every_core = pool_plan(), frozenset(os.sched_getaffinity(0))
+    if not plan.lone_threads:
+        pytest.skip("no lone worker here: the memory holds only the pool's two workers")
+    queue = JobQueue(registry_root)
+    queue.enqueue(config(71), session="anna")
+    start_at = f"{time.time():.3f}"  # another process claims it: a job that trains elsewhere
+    subprocess.run([sys.executable, "-c", CLAIMER, str(registry_root), start_at], check=True, timeout=60,
+                   cwd=os.path.dirname(os.path.dirname(__file__)))
+    stop = threading.Event()
+    sharing = threading.Thread(target=share_cores, args=(queue, plan, stop))
+    try:
+        sharing.start()
+        wait_for(lambda: allowed_cores(os.getpid()) == {frozenset(sorted(every_core)[:plan.threads_per_worker])},
+                 timeout=10, what="this process on one share while a job trains elsewhere")
+    finally:
+        stop.set()
+        sharing.join(timeout=10)
+    assert not sharing.is_alive() and allowed_cores(os.getpid()) == {every_core}
 
 
 def test_a_killed_pool_worker_fails_its_job_the_other_worker_goes_on_and_a_resubmit_trains_it(pool_of_two):
