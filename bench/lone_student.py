@@ -23,7 +23,6 @@ import time
 from common import header, report, stop_workers, temporary_registry
 
 POLL_SECONDS = 0.2
-LONE_WORKER_ENV = "CNNCLASSROOM_LONE_WORKER"
 
 
 def timed_presses(lone: bool, configs: list, join_after: float) -> dict:
@@ -33,6 +32,7 @@ def timed_presses(lone: bool, configs: list, join_after: float) -> dict:
     """
     from core.jobs import JobRunner
     from core.registry import Registry
+    from core.workers import LONE_WORKER_ENV
 
     os.environ[LONE_WORKER_ENV] = "1" if lone else "0"
     registry = Registry(temporary_registry("lone"))

@@ -46,13 +46,12 @@ def table_markdown(rows=None) -> str:
     return "\n".join(lines)
 
 
-def snapshot(root: Path, skip: Path | list[Path] | None = None) -> dict[str, str]:
-    """Every file and folder under root (except under skip: a folder or a list of them) with a hash of its content."""
-    skipped = [] if skip is None else [skip] if isinstance(skip, Path) else list(skip)
+def snapshot(root: Path, skip: list[Path] | tuple[Path, ...] = ()) -> dict[str, str]:
+    """Every file and folder under root (except under the folders in skip) with a hash of its content."""
     found = {}
     for directory, folders, files in os.walk(root):
         here = Path(directory)
-        if any(here == folder or folder in here.parents for folder in skipped):
+        if any(here == folder or folder in here.parents for folder in skip):
             folders[:] = []
             continue
         for name in folders:
