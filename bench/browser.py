@@ -21,6 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGUMENTS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                       "--disable-sync", "--no-first-run"]
 FINISHED = "[data-testid=stApp][data-test-script-state=notRunning]"
+HOME_MARKER = "course photo datasets imported"  # text in the home page's last column, whatever the registry holds
 # Every element drawn: Streamlit shows a grey skeleton while an element's script loads, and a Plotly chart's testid
 # appears before Plotly has drawn it. Without this a page could count as rendered with its charts still grey.
 DRAWN = """() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')
@@ -108,7 +109,7 @@ def launch_chromium(playwright, extra_arguments=()):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGUMENTS + list(extra_arguments))
 
 
-def open_home_page(page, port: int, marker: str = "Datasets on this machine"):
+def open_home_page(page, port: int, marker: str = HOME_MARKER):
     """Open the home page and wait until its script run has finished and `marker` is on screen."""
     page.goto(f"http://127.0.0.1:{port}/")
     page.get_by_text(marker).first.wait_for(timeout=120_000)

@@ -18,13 +18,14 @@ Needs `pip install playwright` and `apt-get install chromium`.
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from browser import free_port, launch_chromium, start_server, stop_server, wait_healthy, wait_until_drawn
+from browser import HOME_MARKER, free_port, launch_chromium, start_server, stop_server, wait_healthy, wait_until_drawn
 from common import PROJECT, header, load_average, report, temporary_registry
 
 MEDIAN_TARGET, PAIR_TARGET = 1.10, 1.2
@@ -72,9 +73,14 @@ def main():
     pairs = 2 if arguments.quick else arguments.pairs
     from playwright.sync_api import sync_playwright
 
+    # Python keeps each module it compiles (__pycache__), so a server started the second time loads this project's
+    # modules compiled. Where PYTHONDONTWRITEBYTECODE is set (as on the machine this was developed on), every server
+    # compiled them again: the servers here may write them, as on a student's or a teacher's machine.
+    compiled_kept = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None
     registry = temporary_registry("server-start")
     bare = bare_app_folder()
     header("server start → home page rendered in Chromium: this app / a bare one-title app, alternated")
+    print("compiled modules kept: yes" + ("" if compiled_kept else " (PYTHONDONTWRITEBYTECODE was set: unset for these servers)"))
     ratios, ours_seconds, bare_seconds, with_tensorflow = [], [], [], []
     try:
         with sync_playwright() as playwright:
@@ -87,14 +93,15 @@ def main():
                     if which == "bare":
                         timed[which] = time_start(browser, bare, "CNN Classroom")
                     else:
-                        timed[which] = time_start(browser, PROJECT, "Datasets on this machine", registry)
+                        timed[which] = time_start(browser, PROJECT, HOME_MARKER, registry)
                 ours, bare_start = timed["ours"], timed["bare"]
                 ratios.append(ours[0] / bare_start[0])
                 ours_seconds.append(ours[0])
                 bare_seconds.append(bare_start[0])
                 with_tensorflow.append(ours[2])
                 print(f"pair {pair + 1}/{pairs} ({' then '.join(order)}): this app {ours[0]:.2f} s (healthy {ours[1]:.2f} s), "
-                      f"bare app {bare_start[0]:.2f} s (healthy {bare_start[1]:.2f} s), ratio {ratios[-1]:.3f}  "
+                      f"bare app {bare_start[0]:.2f} s (healthy {bare_start[1]:.2f} s), ratio {ratios[-1]:.3f}"
+                      f"{', TensorFlow loaded' if ours[2] else ''}  "
                       f"[{load_average()}]", flush=True)
             browser.close()
     finally:

@@ -81,6 +81,27 @@ def is_photo_model(card) -> bool:
     return (card.dataset.name or "").startswith("folder:")
 
 
+def ready_summary(cards, datasets, courses, active_jobs: int) -> str:
+    """Home's "Ready to use" in a few lines of Markdown: models (trained here or imported), the datasets on this
+    machine, the course's photo datasets imported, and the trainings under way. Details live on Datasets and Models."""
+    trained = sum(1 for card in cards if not card.imported)
+    here = [info.title for info in datasets if info.available]
+    imported = [course.title for course in courses if course.imported_as]
+    lines = [f"**{counted(len(cards), 'model')}** ready ({trained} trained here, {len(cards) - trained} imported).",
+             f"**{len(here)} of {counted(len(datasets), 'dataset')}** on this machine"
+             + (f": {', '.join(here)}." if here else "."),
+             f"**{len(imported)} of {len(courses)}** course photo datasets imported"
+             + (f": {', '.join(imported)}." if imported else ".")]
+    if active_jobs:
+        lines.append(f"{counted(active_jobs, 'training')} running or queued right now.")
+    return "\n\n".join(lines)
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 model', '3 models', '0 models'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def classes_note(card) -> str:
     """What a model can answer, in a student's words: it always names one of its classes, whatever the photo shows."""
     names = card.class_names

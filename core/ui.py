@@ -50,14 +50,18 @@ EXPERIMENTS = [
     ("pages/10_Predict.py", "Predict", "upload a photo and see what a model thinks"),
     ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
 ]
-# The browser tab's icon, from a file. Streamlit imports numpy and Pillow to serve it (0.1 s, once per server);
-# a Material icon would be fetched from Google's servers, and an emoji costs its emoji table instead.
-FAVICON = Path(__file__).with_name("favicon.png")
+# The browser tab's icon: the title's emoji, which the browser draws itself. Streamlit reads its emoji table for it
+# (0.06 s, once per server); for an image file it imports numpy and Pillow (0.1-0.2 s of the first page a fresh
+# server runs, which the home page otherwise never needs); a Material icon would be fetched from Google's servers.
+PAGE_ICON = "🧠"
 PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
-def page_setup(title: str, icon: str = str(FAVICON)):
+def page_setup(title: str, icon: str | None = PAGE_ICON):
     """Common page start: config, navigation, and keep this session's widget values when switching pages.
+
+    `icon=None` leaves the tab's icon to a `st.set_page_config(page_icon=PAGE_ICON)` at the end of the page (the home
+    page, the first a fresh server runs, so that its elements reach the browser before Streamlit's emoji table loads).
 
     Re-assigning a widget's value to itself is Streamlit's documented way to keep it after its page is
     left; Streamlit then logs "created with a default value but also had its value set via the Session
@@ -621,9 +625,13 @@ def _static_script(pattern: str) -> str | None:
     return next((found.name for found in sorted(_STATIC_SCRIPTS.glob(pattern))), None)
 
 
-def load_element_scripts_early(*patterns: str):
-    """Have the browser load these elements' scripts (CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT) now, when it is idle,
-    so that a page's first chart, code block or table appears at once.
+def load_element_scripts_early(*patterns: str, settle_seconds: float = 0.0):
+    """Have the browser load these elements' scripts (CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT) once this page is drawn,
+    `settle_seconds` later, when it is idle, so that a later page's first chart, code block or table appears at once.
+
+    Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser
+    was idle it kept one fresh server in two or three from showing the home page for 1.5-2 s more (its text had
+    arrived; bench/server_start.py). The home page, which the student reads for a while, waits a second more.
 
     For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
     the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
@@ -645,7 +653,11 @@ def load_element_scripts_early(*patterns: str):
       states[name] = await import(new URL(name, index.src).href).then(() => "loaded", () => "failed");
     }}
   }};
-  (window.requestIdleCallback || setTimeout)(load);
+  const drawn = () => document.querySelector("[data-testid=stApp][data-test-script-state=notRunning]")
+    && !document.querySelector("[data-testid=stSkeleton]");
+  const idle = () => (window.requestIdleCallback || setTimeout)(load);
+  const whenDrawn = () => drawn() ? setTimeout(idle, {round(settle_seconds * 1000)}) : setTimeout(whenDrawn, 100);
+  whenDrawn();
 }})();
 </script>""", unsafe_allow_javascript=True)
 

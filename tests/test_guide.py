@@ -3,10 +3,11 @@
 import dataclasses
 
 from core.card import DatasetFacts, ModelCard, ParameterCounts
+from core.catalogue import CourseDatasetInfo, list_datasets
 from core.config import Augmentation, TrainConfig
 from core.errors import student_message
 from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
-                        default_predict_key, safe_file_name, singular, with_article)
+                        default_predict_key, ready_summary, safe_file_name, singular, with_article)
 from core.transfer import BASE_CNN
 
 
@@ -31,6 +32,21 @@ def test_home_ranks_within_each_dataset_and_a_tiny_test_set_is_not_trusted_like_
     assert [found.key for found in ranked["Fashion-MNIST"]] == [fashion.key, weaker.key]
     assert accuracy_lower_bound(1.0, 30) < accuracy_lower_bound(0.917, 10_000) < 0.917 < accuracy_lower_bound(0.93, 10_000)
     assert accuracy_lower_bound(None, 10) is None and accuracy_lower_bound(0.5, None) is None
+
+
+def test_home_says_what_is_ready_in_counts_computed_from_the_registry_and_the_machine(tmp_path):
+    datasets = list_datasets(tmp_path)
+    here = [info.title for info in datasets if info.available]
+    courses = [CourseDatasetInfo("horses_or_humans", "Horses or humans", "", "folder:abc", ""),
+               CourseDatasetInfo("rock_paper_scissors", "Rock paper scissors", "", None, "download it")]
+    lines = ready_summary([card(TrainConfig(), 0.9, 10_000), card(None, None, None)], datasets, courses, 1).split("\n\n")
+    assert lines[0] == "**2 models** ready (1 trained here, 1 imported)."
+    assert lines[1].startswith(f"**{len(here)} of {len(datasets)} datasets** on this machine")
+    assert lines[2] == "**1 of 2** course photo datasets imported: Horses or humans."
+    assert lines[3] == "1 training running or queued right now."
+    empty = ready_summary([card(TrainConfig(), 0.9, 10_000)], [], courses[1:], 0).split("\n\n")
+    assert empty == ["**1 model** ready (1 trained here, 0 imported).", "**0 of 0 datasets** on this machine.",
+                     "**0 of 1** course photo datasets imported."]
 
 
 def test_the_transfer_base_is_the_full_data_cnn_not_the_newest_and_predict_prefers_photo_models():
