@@ -614,9 +614,11 @@ def prepare_predictions(key: str):
 # Streamlit's frontend fetches an element's script the first time a page shows such an element. Three are slow to
 # start on a small machine: Plotly's (4.7 MB, 1-1.5 s of the browser's time: most of Predict's first upload was
 # spent there), the code blocks' highlighter (0.5 s, for "Show the code") and the tables' grid (Convolutions' first
-# visit: 1.88 s without it loaded early, 1.50 s with it).
+# visit: 1.88 s without it loaded early, 1.50 s with it). The metrics' script brings five more (number formatting);
+# the home page showed a metric until its eighth pass, and now loads it for the lessons instead.
 _STATIC_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
 CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT = "PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js", "DataFrame.*.js"
+METRIC_SCRIPT = "Metric.*.js"
 
 
 @functools.cache
@@ -626,8 +628,9 @@ def _static_script(pattern: str) -> str | None:
 
 
 def load_element_scripts_early(*patterns: str, settle_seconds: float = 0.0):
-    """Have the browser load these elements' scripts (CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT) once this page is drawn,
-    `settle_seconds` later, when it is idle, so that a later page's first chart, code block or table appears at once.
+    """Have the browser load these elements' scripts (CHART_SCRIPT, …, METRIC_SCRIPT) once this page is drawn,
+    `settle_seconds` later, when it is idle, so that a later page's first chart, code block, table or metric appears
+    at once.
 
     Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser
     was idle it kept one fresh server in two or three from showing the home page for 1.5-2 s more (its text had

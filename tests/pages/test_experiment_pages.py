@@ -61,6 +61,18 @@ def test_home_page_opens_with_the_path_and_ranks_models_within_each_dataset(trai
     assert tables[0].splitlines()[4].startswith(f"| {best.test_accuracy:.2%} | 10,000 | {best.title[:9]}")  # test images
 
 
+def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_is_drawn(trained_registry):
+    """Each script is a file this Streamlit serves (a renamed one would silently not load), asked for by name."""
+    from core import ui
+
+    names = [ui._static_script(pattern) for pattern in (ui.METRIC_SCRIPT, ui.CHART_SCRIPT, ui.CODE_SCRIPT,
+                                                         ui.TABLE_SCRIPT)]
+    assert all(names), names
+    loader = page("app.py").run().get("html")[-1].proto.body
+    assert all(repr(name) in loader or f'"{name}"' in loader for name in names)
+    assert "data-test-script-state=notRunning" in loader and "setTimeout(idle, 1000)" in loader  # drawn, then 1 s
+
+
 def test_home_page_loads_no_heavy_library(tmp_path):
     """The first page a server runs imports none of TensorFlow, pandas, pyarrow, OpenCV or the dataset loaders, and
     never walks the call stack for Streamlit's "use streamlit run" warning (together, seconds of a server's start);
