@@ -76,11 +76,11 @@ def main():
     # Python keeps each module it compiles (__pycache__), so a server started the second time loads this project's
     # modules compiled. Where PYTHONDONTWRITEBYTECODE is set (as on the machine this was developed on), every server
     # compiled them again: the servers here may write them, as on a student's or a teacher's machine.
-    compiled_kept = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is None
+    bytecode_was_off = os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None
     registry = temporary_registry("server-start")
     bare = bare_app_folder()
     header("server start → home page rendered in Chromium: this app / a bare one-title app, alternated")
-    print("compiled modules kept: yes" + ("" if compiled_kept else " (PYTHONDONTWRITEBYTECODE was set: unset for these servers)"))
+    print("compiled modules kept: yes" + (" (PYTHONDONTWRITEBYTECODE was set: unset for these servers)" if bytecode_was_off else ""))
     ratios, ours_seconds, bare_seconds, with_tensorflow = [], [], [], []
     try:
         with sync_playwright() as playwright:

@@ -26,6 +26,7 @@ import streamlit as st
 
 from core import teacher
 from core.errors import CoreError, student_message
+from core.guide import counted, safe_file_name
 from core.jobs import JobRunner
 from core.paths import registry_root
 from core.registry import Registry
@@ -51,7 +52,7 @@ EXPERIMENTS = [
     ("pages/11_Models.py", "Models", "the registry: browse, download, import, delete"),
 ]
 # The browser tab's icon: the title's emoji, which the browser draws itself. Streamlit reads its emoji table for it
-# (0.06 s, once per server); for an image file it imports numpy and Pillow (0.1-0.2 s of the first page a fresh
+# (0.06-0.17 s, once per server); for an image file it imports numpy and Pillow (0.1-0.2 s of the first page a fresh
 # server runs, which the home page otherwise never needs); a Material icon would be fetched from Google's servers.
 PAGE_ICON = "🧠"
 PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
@@ -337,7 +338,7 @@ def budget_form():
 def queue_text(status) -> str:
     """A waiting student's place in the queue and, once trainings have finished here, about when theirs starts."""
     ahead = status.queue_position or 0
-    place = "yours is next" if ahead == 0 else f"{ahead} training{'s' if ahead != 1 else ''} ahead of yours"
+    place = "yours is next" if ahead == 0 else f"{counted(ahead, 'training')} ahead of yours"
     if status.starts_in_seconds is None:
         return f"queued: {place}"
     return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
@@ -416,8 +417,6 @@ def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
     """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite; the file is named by its title."""
     import tempfile
 
-    from core.guide import safe_file_name
-
     with tempfile.TemporaryDirectory() as folder:
         path = registry().export(key, fmt, folder)
         suffix = "_saved_model.zip" if fmt == "savedmodel" else Path(path).suffix
@@ -432,7 +431,7 @@ def delete_and_restore(cards: list):
     pending = [key for key in st.session_state.get("models_pending_delete", []) if key in titles]
     with st.expander("Delete models", expanded=bool(pending)):
         if pending:
-            st.warning(f"Delete {len(pending)} model{'s' if len(pending) != 1 else ''}? They go to the trash and can be "
+            st.warning(f"Delete {counted(len(pending), 'model')}? They go to the trash and can be "
                        f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending))
             yes, no = st.columns(2)
             if yes.button(f"Yes, delete {len(pending)}", type="primary", key="models_confirm_delete_button"):
