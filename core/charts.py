@@ -1,4 +1,5 @@
-"""Plotly figures for the pages. Every chart has axis titles with units; no Streamlit here."""
+"""Plotly figures for the pages, and the numbered pixel grid (a picture). Every chart has axis titles with units; no
+Streamlit here."""
 
 import numpy as np
 import plotly.graph_objects as go
@@ -225,16 +226,59 @@ def class_counts_figure(counts_by_split: dict[str, np.ndarray], class_names: lis
     return figure
 
 
-def pixel_figure(values: np.ndarray, title: str, decimals: int = 0, zmax: float | None = None) -> go.Figure:
-    """A small 2-D array drawn as grey squares with each square's number written on it (up to 32x32)."""
+NUMBERED_GRID_SIDE = 32  # the largest grid whose numbers are written on it (a photo's are not readable)
+GRID_CELL_PIXELS = 26  # each pixel's square in the numbered grid: "0.47" is 20 pixels wide at 10-point type
+GRID_INDEX_PIXELS = 24  # the margin holding the row and column numbers
+
+
+def numbered_grid(values: np.ndarray, decimals: int = 0, top: float | None = None) -> np.ndarray:
+    """A small 2-D array (up to 32 x 32) as a picture: a grey square per value, from black (0) to white (`top`),
+    with the value written on it, and row and column numbers along the edges. An RGB array, for `st.image`.
+
+    A picture rather than a Plotly heatmap with text: a browser took about half a second to write 784 numbers in a
+    heatmap, on every visit, tab switch and change of image; a picture is drawn at once.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
     values = np.asarray(values, dtype=float)
-    text = None
-    if max(values.shape) <= 32:
-        text = [["0" if value == 0 else f"{value:.{decimals}f}" for value in row] for row in values]
+    rows, columns = values.shape
+    if max(rows, columns) > NUMBERED_GRID_SIDE:
+        raise ValueError(f"a numbered grid is at most {NUMBERED_GRID_SIDE} values a side, not {values.shape}")
+    top = top if top is not None else max(float(values.max()), 1e-9)
+    shades = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+    cell, margin = GRID_CELL_PIXELS, GRID_INDEX_PIXELS
+    squares = np.repeat(np.repeat(shades, cell, axis=0), cell, axis=1)
+    picture = Image.new("RGB", (margin + columns * cell, margin + rows * cell), "white")
+    picture.paste(Image.fromarray(squares).convert("RGB"), (margin, margin))
+    draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=10)
+
+    def write(text, centre, colour):
+        left, upper, right, lower = draw.textbbox((0, 0), text, font=font)
+        draw.text((centre[0] - (left + right) / 2, centre[1] - (upper + lower) / 2), text, fill=colour, font=font)
+
+    for row in range(rows):
+        for column in range(columns):
+            centre = (margin + (column + 0.5) * cell, margin + (row + 0.5) * cell)
+            write(grid_label(values[row, column], decimals), centre, "white" if shades[row, column] < 128 else "black")
+    for index in range(max(rows, columns)):
+        if index < columns:
+            write(str(index), (margin + (index + 0.5) * cell, margin / 2), "#6b7280")
+        if index < rows:
+            write(str(index), (margin / 2, margin + (index + 0.5) * cell), "#6b7280")
+    return np.asarray(picture)
+
+
+def grid_label(value: float, decimals: int) -> str:
+    """The number written on a square of the numbered grid: "0" for zero, else `decimals` decimals."""
+    return "0" if value == 0 else f"{value:.{decimals}f}"
+
+
+def pixel_figure(values: np.ndarray, title: str, top: float | None = None) -> go.Figure:
+    """A large 2-D array (a photo's channel) as grey squares, pixels square, row 0 on top; hover shows a value."""
+    values = np.asarray(values, dtype=float)
     figure = go.Figure(go.Heatmap(
-        z=values, colorscale="gray", zmin=0, zmax=zmax if zmax is not None else max(float(values.max()), 1e-9),
-        text=text, texttemplate="%{text}" if text else None, textfont={"size": 10}, colorbar={"title": "value"},
-        hovertemplate="row %{y}, column %{x}<br>value %{z}<extra></extra>",
+        z=values, colorscale="gray", zmin=0, zmax=top if top is not None else max(float(values.max()), 1e-9),
+        colorbar={"title": "value"}, hovertemplate="row %{y}, column %{x}<br>value %{z}<extra></extra>",
     ))
     figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=760,
                          margin={"t": 40, "b": 10})

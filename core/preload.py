@@ -2,11 +2,11 @@
 
 A server's first visit of Datasets, Convolutions or Inside the network used to wait 4.5-6.4 s (TensorFlow and Keras
 imported, Fashion-MNIST decoded, a model loaded), and Predict's first upload traced the model's predict and Grad-CAM
-functions. Once the home page has been drawn, `core.ui.preload_in_background` runs this module's two steps in a
-background thread of the server, once per server process: `import_page_modules()`, then `warm_up(...)` (the data
-and the models the pages show first, through the server's shared caches). Every step is one a page would otherwise
-do itself on its first visit, so nothing is wasted, and a page that needs a step under way waits for it rather
-than doing it twice.
+functions. Once the home page has been drawn, `core.ui.preload_in_background` runs `preload_pages` in a background
+thread of the server, once per server process: the light modules and the data first, then TensorFlow, then the
+models the pages show first, through the server's shared caches. Every step is one a page would otherwise do itself
+on its first visit, so nothing is wasted, and a page that needs a step under way waits for it rather than doing it
+twice.
 
 It is low priority by when it runs (after the home page's run, when the student is reading), not by the thread's
 niceness: a niced thread that holds the import lock of `keras` makes the page that needs it wait for it (priority
@@ -20,15 +20,19 @@ Nothing here imports Streamlit: the server's cached loaders are passed in.
 import importlib
 import logging
 
-PAGE_MODULES = ("keras", "core.models", "core.training", "core.inspection", "core.activations", "core.datasets",
-                "core.prediction", "core.shapes", "core.charts", "core.course", "pandas", "pyarrow")
+# Lightest first: a page opened while TensorFlow is being imported (3 s here) shares the server's one Python
+# interpreter with that import, so what the first lessons need without TensorFlow is loaded before it.
+LIGHT_MODULES = ("numpy", "PIL.Image", "plotly.graph_objects", "core.datasets", "core.charts", "core.course")
+TENSORFLOW_MODULES = ("keras", "core.models", "core.training", "core.inspection", "core.activations",
+                      "core.prediction", "core.shapes", "pandas", "pyarrow")
+PAGE_MODULES = LIGHT_MODULES + TENSORFLOW_MODULES
 WARM_UP_DATASET = "fashion_mnist"
 
 logger = logging.getLogger(__name__)
 
 
 def import_page_modules(modules=PAGE_MODULES) -> list[str]:
-    """Import the heavy modules the lesson pages use (TensorFlow through Keras first); return the ones that failed."""
+    """Import modules the lesson pages use, in order; return the ones that failed (each is logged)."""
     failed = []
     for name in modules:
         try:
@@ -47,30 +51,49 @@ def inside_default(cards):
     return max(cards, key=lambda card: (card.family == "cnn", card.test_accuracy or 0))
 
 
-def warm_up(registry, load_dataset, load_model, load_evaluation, available_datasets=()):
-    """Fill the server's caches with what the pages show first, and trace the models' predict and Grad-CAM functions.
+def preload_pages(registry, load_dataset, load_model, load_evaluation, available_datasets=()) -> list[str]:
+    """Everything, lightest first: the light modules and the data (Datasets opened early finds them ready and shares
+    the interpreter with less), then TensorFlow and the modules that use it, then the models. Returns the steps done.
 
     `load_dataset`, `load_model` and `load_evaluation` are the server's shared (cached) loaders. Each step stands
     alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is opened.
     """
-    done = []
+    import_page_modules(LIGHT_MODULES)
+    done = warm_data(load_dataset, available_datasets)
+    import_page_modules(TENSORFLOW_MODULES)
+    return done + warm_models(registry, load_dataset, load_model, load_evaluation)
 
-    def step(name, function):
+
+def warm_data(load_dataset, available_datasets=()) -> list[str]:
+    """Fill the server's data cache with what Datasets and Convolutions show first (no TensorFlow needed)."""
+    if WARM_UP_DATASET not in available_datasets:
+        return []
+    return _steps({"Datasets' data": lambda: load_dataset(WARM_UP_DATASET),
+                   "Convolutions' data": lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale")})
+
+
+def warm_models(registry, load_dataset, load_model, load_evaluation) -> list[str]:
+    """Load the model Inside the network shows first, its data and evaluation, and run its layers once.
+
+    Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen.
+    """
+    inside = inside_default(registry.list_entries())
+    if inside is None:
+        return []
+    return _steps({f"Inside the network's model {inside.key}":
+                   lambda: _warm_inside(inside, load_dataset, load_model, load_evaluation)})
+
+
+def _steps(steps: dict) -> list[str]:
+    """Run each step on its own; return the names of those that worked (a failure is logged)."""
+    done = []
+    for name, function in steps.items():
         try:
             function()
             done.append(name)
         except Exception as error:
             logger.info("preload: %s failed: %s", name, error)
-
-    if WARM_UP_DATASET in available_datasets:
-        step("Datasets' data", lambda: load_dataset(WARM_UP_DATASET))
-        step("Convolutions' data", lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale"))
-    cards = registry.list_entries()
-    inside = inside_default(cards)
-    if inside is not None:
-        step(f"Inside the network's model {inside.key}", lambda: _warm_inside(inside, load_dataset, load_model,
-                                                                                load_evaluation))
-    return done  # Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen
+    return done
 
 
 def _warm_inside(card, load_dataset, load_model, load_evaluation):

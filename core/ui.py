@@ -595,9 +595,8 @@ def preload_in_background():
 
     def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
-        preload.import_page_modules()
         available = [info.name for info in list_datasets(registry().root) if info.available]
-        preload.warm_up(registry(), load_dataset, load_model, load_evaluation, available)
+        preload.preload_pages(registry(), load_dataset, load_model, load_evaluation, available)
 
     _start_once("preload", preload_pages)
 

@@ -84,16 +84,27 @@ st.markdown(
                          if channels == 3 else "")
     + f". This one ranges from {pixels.min()} to {pixels.max()}."
 )
-# Only the open tab is drawn (a tab switch reruns the page): a grid of numbered squares is slow for a browser to
-# draw, and drawing all four views made the page's first visit 3.0 s instead of 1.8 s (docs/performance.md).
+
+
+def draw_grid(container, values, title: str, decimals: int, top: float):
+    """A small image's pixels as a numbered grid (a picture, drawn at once); a photo's as a heatmap to hover over."""
+    if max(values.shape) <= charts.NUMBERED_GRID_SIDE:
+        container.image(charts.numbered_grid(values, decimals, top), output_format="PNG",  # sharp numbers
+                        caption=f"{title}. Each square is one pixel, its shade and its number; row numbers down the "
+                                "left, column numbers along the top.")
+    else:
+        container.plotly_chart(charts.pixel_figure(values, title, top), width="stretch")
+
+
+# Only the open tab is drawn (a tab switch reruns the page): drawing all four views made the page's first visit
+# 3.0 s instead of 1.8 s (docs/performance.md).
 raw_tab, scaled_tab, raw_table_tab, scaled_table_tab = st.tabs(
     ["Pixel values 0..255", "Normalised 0..1", "Table: 0..255", "Table: 0..1"], key="datasets_pixel_view",
     on_change="rerun")
 if raw_tab.open:
-    raw_tab.plotly_chart(charts.pixel_figure(pixels, "Pixel values 0..255", 0, 255), width="stretch")
+    draw_grid(raw_tab, pixels, "Pixel values 0..255", 0, 255)
 if scaled_tab.open:
-    scaled_tab.plotly_chart(charts.pixel_figure(pixels / 255, "After normalising: value / 255, from 0 to 1", 2, 1),
-                            width="stretch")
+    draw_grid(scaled_tab, pixels / 255, "After normalising: value / 255, from 0 to 1", 2, 1)
 if raw_table_tab.open:
     raw_table_tab.dataframe(pixels.astype(np.int64))
 if scaled_table_tab.open:

@@ -6,7 +6,7 @@ from core import preload
 from core.datasets import load_dataset
 
 
-def test_warm_up_loads_the_pages_first_data_and_models_and_traces_predict(trained_registry):
+def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(trained_registry):
     loaded = []
 
     def load_data(name, **options):
@@ -18,7 +18,8 @@ def test_warm_up_loads_the_pages_first_data_and_models_and_traces_predict(traine
     def load_model(key):
         return models.setdefault(key, trained_registry.load_model(key))
 
-    done = preload.warm_up(trained_registry, load_data, load_model, trained_registry.load_evaluation, ["fashion_mnist"])
+    done = preload.preload_pages(trained_registry, load_data, load_model, trained_registry.load_evaluation,
+                                 ["fashion_mnist"])
     assert ("fashion_mnist", {}) in loaded and ("fashion_mnist", {"color_mode": "grayscale"}) in loaded
     cards = trained_registry.list_entries()
     inside = preload.inside_default(cards)
@@ -34,8 +35,8 @@ def test_a_failing_step_leaves_the_others_to_run(trained_registry):
             raise OSError("disk gone")
         return load_dataset(name, **options)
 
-    done = preload.warm_up(trained_registry, grayscale_broken, trained_registry.load_model,
-                           trained_registry.load_evaluation, ["fashion_mnist"])
+    done = preload.preload_pages(trained_registry, grayscale_broken, trained_registry.load_model,
+                                 trained_registry.load_evaluation, ["fashion_mnist"])
     assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}"]
 
 

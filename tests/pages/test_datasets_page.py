@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from apptest import figure_arrays, figure_texts, figures, open_page
 
-from core import ui
+from core import charts, ui
 from core.catalogue import dataset_info
 from core.datasets import load_dataset
 
@@ -18,21 +18,28 @@ def open_pixel_view(at, tab: str):
     return at.run()
 
 
-def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1():
+def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1(monkeypatch):
+    grids = []  # what the page asks charts.numbered_grid to draw (the picture itself is tested in test_charts.py)
+    draw = charts.numbered_grid
+    monkeypatch.setattr(charts, "numbered_grid", lambda *arguments: grids.append(arguments) or draw(*arguments))
     at = open_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="datasets_name").value == "fashion_mnist"
     assert at.metric[0].value == "10"
     expected = load_dataset("fashion_mnist").x_test[0, :, :, 0]
-    assert len(at.get("image")) == 10 + 1  # one row of samples per class, then the image shown as numbers
-    counts, raw_figure = figures(at)  # only the open tab is drawn: no normalised chart, no tables yet
+    images = at.get("image")
+    assert len(images) == 10 + 1 + 1  # one row of samples per class, the image, then the image as numbers
+    assert images[-1].captions[0].startswith("Pixel values 0..255. Each square is one pixel")
+    (counts,) = figures(at)  # only the open tab is drawn: no normalised grid, no tables yet
     assert {"training", "validation", "Ankle boot"} <= figure_texts(counts)
     assert not at.dataframe
-    assert np.array_equal(figure_arrays(raw_figure)[0], expected)
+    (values, decimals, top), = grids
+    assert np.array_equal(values, expected) and (decimals, top) == (0, 255)
 
-    scaled_figure = figures(open_pixel_view(at, "Normalised 0..1"))[1]
-    assert not at.exception and len(figures(at)) == 2
-    assert np.allclose(figure_arrays(scaled_figure)[0], expected / 255)
+    open_pixel_view(at, "Normalised 0..1")
+    assert not at.exception and at.get("image")[-1].captions[0].startswith("After normalising: value / 255")
+    values, decimals, top = grids[-1]
+    assert np.allclose(values, expected / 255) and (decimals, top) == (2, 1)
     raw = open_pixel_view(at, "Table: 0..255").dataframe[0].value.to_numpy()
     assert raw.shape == (28, 28) and 0 <= raw.min() and raw.max() <= 255
     assert np.array_equal(raw, expected)
@@ -51,8 +58,10 @@ def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them
     at.selectbox(key="datasets_name").set_value("shapes").run()
     assert not at.exception
     at.selectbox(key="datasets_channel").set_value(1).run()
-    open_pixel_view(at, "Table: 0..255")
     green = load_dataset("shapes").x_test[0, :, :, 1]
+    heatmap = figures(at)[1]  # 64 x 64: too many numbers to write, a heatmap to hover over instead
+    assert np.array_equal(figure_arrays(heatmap)[0], green)
+    open_pixel_view(at, "Table: 0..255")
     assert np.array_equal(at.dataframe[0].value.to_numpy(), green)
 
     at.selectbox(key="datasets_name").set_value("cifar10").run()

@@ -1,0 +1,44 @@
+"""The numbered pixel grid: each square's shade and number come from the array it draws."""
+
+import numpy as np
+import pytest
+
+from core.charts import GRID_CELL_PIXELS, GRID_INDEX_PIXELS, NUMBERED_GRID_SIDE, grid_label, numbered_grid
+
+
+def square(picture, row, column):
+    """The pixels of one value's square in a numbered grid."""
+    top, left = GRID_INDEX_PIXELS + row * GRID_CELL_PIXELS, GRID_INDEX_PIXELS + column * GRID_CELL_PIXELS
+    return picture[top:top + GRID_CELL_PIXELS, left:left + GRID_CELL_PIXELS]
+
+
+def test_each_square_has_its_values_shade_and_its_number_written_in_a_contrasting_colour():
+    values = np.random.default_rng(0).integers(0, 256, size=(28, 28)).astype(np.uint8)
+    values[0, 0], values[0, 1] = 0, 255
+    picture = numbered_grid(values, decimals=0, top=255)
+    assert picture.shape == (GRID_INDEX_PIXELS + 28 * GRID_CELL_PIXELS, GRID_INDEX_PIXELS + 28 * GRID_CELL_PIXELS, 3)
+    assert picture.dtype == np.uint8
+    for row in range(28):
+        for column in range(28):
+            cell = square(picture, row, column).astype(int)
+            assert (cell[1, 1] == values[row, column]).all()  # a corner: the shade, the same in R, G and B
+            ink = np.abs(cell[6:-6, 3:-3] - int(values[row, column])).max()
+            assert ink > 100, (row, column)  # the number: white on a dark square, black on a light one
+    assert (square(picture, 0, 0)[6:-6, 3:-3] > 200).any() and (square(picture, 0, 1)[6:-6, 3:-3] < 55).any()
+    margin = GRID_INDEX_PIXELS
+    column_numbers, row_numbers = picture[:margin, margin:], picture[margin:, :margin]
+    assert (column_numbers < 200).any() and (row_numbers < 200).any()  # 0..27 along the top and down the left
+
+
+def test_normalised_values_are_shaded_against_their_top_and_written_with_two_decimals():
+    values = np.array([[0.0, 0.5], [1 / 255, 1.0]])
+    picture = numbered_grid(values, decimals=2, top=1)
+    assert [square(picture, 0, 1)[1, 1, 0], square(picture, 1, 1)[1, 1, 0]] == [128, 255]
+    assert [grid_label(value, 2) for value in values.ravel()] == ["0", "0.50", "0.00", "1.00"]
+    assert grid_label(0, 0) == "0" and grid_label(173, 0) == "173"
+    assert not np.array_equal(numbered_grid(values, 2, 1), numbered_grid(values * 0.9, 2, 1))
+
+
+def test_a_grid_too_large_to_read_is_refused():
+    with pytest.raises(ValueError, match="at most 32"):
+        numbered_grid(np.zeros((NUMBERED_GRID_SIDE + 1, 4)))
