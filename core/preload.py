@@ -8,17 +8,19 @@ models the pages show first, through the server's shared caches. Every step is o
 on its first visit, so nothing is wasted, and a page that needs a step under way waits for it rather than doing it
 twice.
 
-It is low priority by when it runs (after the home page's run, when the student is reading), not by the thread's
-niceness: a niced thread that holds the import lock of `keras` makes the page that needs it wait for it (priority
-inversion). Tried with the importing thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py):
-Convolutions and Inside the network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish
-importing Keras. TensorFlow's thread pools would also inherit a niced thread's priority for the server's life.
+It is low priority by when it runs (after the home page's run, when the student is reading) and by letting a page
+that is running go first between its steps (`PageFirst`), not by the thread's niceness: a niced thread that holds
+the import lock of `keras` makes the page that needs it wait for it (priority inversion). Tried with the importing
+thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py): Convolutions and Inside the
+network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish importing Keras. TensorFlow's
+thread pools would also inherit a niced thread's priority for the server's life.
 
 Nothing here imports Streamlit: the server's cached loaders are passed in.
 """
 
 import importlib
 import logging
+import time
 
 # Lightest first: a page opened while TensorFlow is being imported (3 s here) shares the server's one Python
 # interpreter with that import, so what the first lessons need without TensorFlow is loaded before it.
@@ -31,10 +33,44 @@ WARM_UP_DATASET = "fashion_mnist"
 logger = logging.getLogger(__name__)
 
 
-def import_page_modules(modules=PAGE_MODULES) -> list[str]:
+class PageFirst:
+    """Lets a page that is running go first: the preloading calls `wait()` between its steps, when it holds no lock.
+
+    `page_running()` says whether a page's script is running. If one is, `wait()` returns once none has run for
+    `grace_seconds` (the browser is drawing it), or once `limit_seconds` of waiting in all are spent, so that a busy
+    server still gets its pages preloaded. Never inside a step: Python asks an import hook about each module while it
+    holds its global import lock, so a hook that waited would make every page's import wait too.
+    """
+
+    def __init__(self, page_running=lambda: False, grace_seconds: float = 0.5, limit_seconds: float = 20.0,
+                 poll_seconds: float = 0.05):
+        self.page_running, self.grace_seconds, self.poll_seconds = page_running, grace_seconds, poll_seconds
+        self.limit_seconds, self.waited_seconds = limit_seconds, 0.0
+
+    def wait(self) -> float:
+        """Wait while a page runs and `grace_seconds` after (at once if none runs); return the seconds waited."""
+        if not self.page_running():
+            return 0.0
+        started, quiet_since = time.monotonic(), None
+        while self.waited_seconds + time.monotonic() - started < self.limit_seconds:
+            if self.page_running():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= self.grace_seconds:
+                break
+            time.sleep(self.poll_seconds)
+        waited = time.monotonic() - started
+        self.waited_seconds += waited
+        return waited
+
+
+def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = None) -> list[str]:
     """Import modules the lesson pages use, in order; return the ones that failed (each is logged)."""
     failed = []
     for name in modules:
+        if page_first is not None:
+            page_first.wait()
         try:
             importlib.import_module(name)
         except Exception as error:  # a missing optional package only costs its page the wait it had before
@@ -51,28 +87,31 @@ def inside_default(cards):
     return max(cards, key=lambda card: (card.family == "cnn", card.test_accuracy or 0))
 
 
-def preload_pages(registry, load_dataset, load_model, load_evaluation, available_datasets=()) -> list[str]:
+def preload_pages(registry, load_dataset, load_model, load_evaluation, available_datasets=(),
+                  page_running=lambda: False) -> list[str]:
     """Everything, lightest first: the light modules and the data (Datasets opened early finds them ready and shares
-    the interpreter with less), then TensorFlow and the modules that use it, then the models. Returns the steps done.
+    the interpreter with less), then TensorFlow and the modules that use it, then the models. Between two steps it
+    lets a page that is running go first (`PageFirst`). Returns the steps done.
 
     `load_dataset`, `load_model` and `load_evaluation` are the server's shared (cached) loaders. Each step stands
     alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is opened.
     """
-    import_page_modules(LIGHT_MODULES)
-    done = warm_data(load_dataset, available_datasets)
-    import_page_modules(TENSORFLOW_MODULES)
-    return done + warm_models(registry, load_dataset, load_model, load_evaluation)
+    page_first = PageFirst(page_running)
+    import_page_modules(LIGHT_MODULES, page_first)
+    done = warm_data(load_dataset, available_datasets, page_first)
+    import_page_modules(TENSORFLOW_MODULES, page_first)
+    return done + warm_models(registry, load_dataset, load_model, load_evaluation, page_first)
 
 
-def warm_data(load_dataset, available_datasets=()) -> list[str]:
+def warm_data(load_dataset, available_datasets=(), page_first: PageFirst | None = None) -> list[str]:
     """Fill the server's data cache with what Datasets and Convolutions show first (no TensorFlow needed)."""
     if WARM_UP_DATASET not in available_datasets:
         return []
     return _steps({"Datasets' data": lambda: load_dataset(WARM_UP_DATASET),
-                   "Convolutions' data": lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale")})
+                   "Convolutions' data": lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale")}, page_first)
 
 
-def warm_models(registry, load_dataset, load_model, load_evaluation) -> list[str]:
+def warm_models(registry, load_dataset, load_model, load_evaluation, page_first: PageFirst | None = None) -> list[str]:
     """Load the model Inside the network shows first, its data and evaluation, and run its layers once.
 
     Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen.
@@ -81,13 +120,15 @@ def warm_models(registry, load_dataset, load_model, load_evaluation) -> list[str
     if inside is None:
         return []
     return _steps({f"Inside the network's model {inside.key}":
-                   lambda: _warm_inside(inside, load_dataset, load_model, load_evaluation)})
+                   lambda: _warm_inside(inside, load_dataset, load_model, load_evaluation)}, page_first)
 
 
-def _steps(steps: dict) -> list[str]:
-    """Run each step on its own; return the names of those that worked (a failure is logged)."""
+def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
+    """Run each step on its own, a running page first; return the names of those that worked (a failure is logged)."""
     done = []
     for name, function in steps.items():
+        if page_first is not None:
+            page_first.wait()
         try:
             function()
             done.append(name)

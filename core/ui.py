@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 
 import streamlit as st
@@ -58,6 +59,14 @@ PAGE_ICON = "🧠"
 PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
+_page_runs = weakref.WeakSet()  # the threads of pages' script runs (Streamlit starts one per run)
+
+
+def a_page_is_running() -> bool:
+    """Whether a page's script is running in this server (the preloading lets it go first)."""
+    return any(thread.is_alive() for thread in list(_page_runs))
+
+
 def page_setup(title: str, icon: str | None = PAGE_ICON):
     """Common page start: config, navigation, and keep this session's widget values when switching pages.
 
@@ -68,6 +77,7 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     left; Streamlit then logs "created with a default value but also had its value set via the Session
     State API" for each such widget, which here is intended, so that one logger is quietened.
     """
+    _page_runs.add(threading.current_thread())
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     navigation()
@@ -596,7 +606,7 @@ def preload_in_background():
     def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
         available = [info.name for info in list_datasets(registry().root) if info.available]
-        preload.preload_pages(registry(), load_dataset, load_model, load_evaluation, available)
+        preload.preload_pages(registry(), load_dataset, load_model, load_evaluation, available, a_page_is_running)
 
     _start_once("preload", preload_pages)
 

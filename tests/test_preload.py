@@ -1,5 +1,8 @@
 """Preloading: what the heavier pages need is imported, then loaded into the server's caches."""
 
+import threading
+import time
+
 from conftest import TINY_CNN
 
 from core import preload
@@ -42,3 +45,43 @@ def test_a_failing_step_leaves_the_others_to_run(trained_registry):
 
 def test_a_missing_module_is_reported_not_raised():
     assert preload.import_page_modules(("json", "no_such_module_here")) == ["no_such_module_here"]
+
+
+def page_run(seconds: float) -> threading.Thread:
+    """A thread standing for a page's script run of `seconds`."""
+    thread = threading.Thread(target=time.sleep, args=(seconds,))
+    thread.start()
+    return thread
+
+
+def test_a_running_page_goes_first_then_the_browser_gets_a_grace():
+    page = page_run(0.4)
+    page_first = preload.PageFirst(page.is_alive, grace_seconds=0.2, poll_seconds=0.01)
+    started = time.monotonic()
+    page_first.wait()
+    assert not page.is_alive() and time.monotonic() - started >= 0.4 + 0.2
+    started = time.monotonic()
+    assert page_first.wait() == 0 and time.monotonic() - started < 0.05  # no page running: no wait at all
+
+
+def test_a_server_busy_with_pages_still_gets_preloaded_after_the_limit():
+    page = page_run(3)
+    page_first = preload.PageFirst(page.is_alive, limit_seconds=0.3, poll_seconds=0.01)
+    started = time.monotonic()
+    page_first.wait()
+    page_first.wait()  # the limit is for all the waits together
+    assert time.monotonic() - started < 0.6 and page.is_alive()
+
+
+def test_preloading_waits_for_a_running_page_between_its_steps(trained_registry):
+    page = page_run(0.5)
+    steps = []
+
+    def load_data(name, **options):
+        steps.append((time.monotonic(), page.is_alive()))
+        return load_dataset(name, **options)
+
+    done = preload.preload_pages(trained_registry, load_data, trained_registry.load_model,
+                                 trained_registry.load_evaluation, ["fashion_mnist"], page.is_alive)
+    assert done[:2] == ["Datasets' data", "Convolutions' data"]
+    assert steps and not any(alive for _, alive in steps)  # no step began while the page ran

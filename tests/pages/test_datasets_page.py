@@ -1,5 +1,7 @@
 """AppTest: the Datasets page shows samples, class counts and one image as numbers, raw and normalised."""
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,20 @@ def test_a_class_samples_are_one_picture_side_by_side_on_white():
     colour = np.zeros((2, 10, 12, 3), dtype=np.uint8)
     assert ui.image_row(colour, gap=2).shape == (10, 26, 3)
     assert ui.image_row(colour[:1]).shape == (10, 12, 3)
+
+
+def test_the_preloading_sees_a_page_running_and_its_end():
+    """The server's preloading lets a running page go first (core.preload.PageFirst): it must see the run, then its end."""
+    seen, watching = [], threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            seen.append(ui.a_page_is_running())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    open_page(PAGE).run()
+    watching.set()
+    watcher.join()
+    assert any(seen) and not ui.a_page_is_running()
