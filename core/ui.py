@@ -398,10 +398,31 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
 
 
 def show_code(*functions, label: str = "Show the code"):
-    """An expander with the real source of the core functions a page calls."""
+    """An expander with the real source of the core functions a page calls (a function, or "module:name", see
+    `source_text`)."""
     with st.expander(label):
         for function in functions:
-            st.code(inspect.getsource(function), language="python")
+            st.code(source_text(function), language="python")
+
+
+def source_text(function) -> str:
+    """The source of a function or class, or of one named "package.module:name", read from the module's file
+    without importing it: a page that only shows Keras code need not wait for TensorFlow's import."""
+    if not isinstance(function, str):
+        return inspect.getsource(function)
+    import ast
+    import importlib.util
+
+    module_name, _, name = function.partition(":")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin or not name:
+        raise LookupError(f"No source for {function!r}: expected 'package.module:name' of an installed module")
+    lines = Path(spec.origin).read_text(encoding="utf-8").splitlines(keepends=True)
+    for node in ast.parse("".join(lines)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            return "".join(lines[first - 1:node.end_lineno])
+    raise LookupError(f"No function or class {name!r} at the top level of {module_name}")
 
 
 def displayable(image):

@@ -5,7 +5,6 @@ import streamlit as st
 from core import charts, ui
 from core.course import COURSE_NETWORKS
 from core.inspection import PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step
-from core.models import build_cnn
 from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow
 
 CUSTOM = "your own settings"
@@ -160,4 +159,5 @@ st.info(
     "uses Fashion-MNIST and shapes images that are already on this machine.",
     icon="🕰️",
 )
-ui.show_code(apply_filter, convolution_step, max_pool, conv_output_size, build_cnn)
+ui.show_code(apply_filter, convolution_step, max_pool, conv_output_size,
+             "core.models:build_cnn")  # by name: this page needs no TensorFlow, so it never waits for its import

@@ -1,13 +1,21 @@
 """AppTest: the Convolutions page filters an image, pools it, and walks a real CNN's shapes."""
 
+import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from apptest import figure_arrays, figures, open_page
 from streamlit.testing.v1 import AppTest
 
 from core.datasets import load_dataset
+from core.config import TrainConfig
 from core.inspection import PRESET_FILTERS, apply_filter, max_pool
+from core.models import build_cnn
+from core.ui import source_text
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/3_Convolutions.py")
 
@@ -124,3 +132,26 @@ def test_the_shape_table_takes_any_input_size_and_the_course_networks_show_their
     assert not at.exception
     smaller = build_cnn((150, 150, 1), 2, filters=network.filters, hidden_units=network.hidden_units)
     assert any(f"{smaller.count_params():,} parameters in total" in block.value for block in at.markdown)
+
+
+def test_the_page_imports_no_tensorflow_yet_shows_build_cnn(registry_root):
+    """Opened before the server's preloading has imported TensorFlow, the page does not wait for it (3 s here)."""
+    code = (
+        "import sys; from apptest import open_page\n"
+        f"at = open_page({PAGE!r}).run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert any('def build_cnn(' in block.value for block in at.code)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'the page imported TensorFlow'\n"
+    )
+    folder = Path(__file__).parent
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=folder.parents[1], timeout=120,
+                   env={**os.environ, "PYTHONPATH": f"{folder}:{folder.parents[1]}"})
+
+
+def test_source_by_name_is_the_source_inspect_reads_from_the_imported_object():
+    assert source_text("core.models:build_cnn") == inspect.getsource(build_cnn)
+    assert source_text("core.config:TrainConfig") == inspect.getsource(TrainConfig)  # decorators included
+    with pytest.raises(LookupError, match="no_such_function"):
+        source_text("core.models:no_such_function")
+    with pytest.raises(LookupError, match="package.module:name"):
+        source_text("core.no_such_module:build_cnn")
