@@ -18,6 +18,8 @@ XS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0)
 TRUE_WEIGHT = 2.0
 TRUE_BIAS = -1.0
 QUERY_X = 10.0
+DEFAULT_EPOCHS = 500  # the classic lesson's model.fit(xs, ys, epochs=500)
+DEFAULT_LEARNING_RATE = 0.01  # and its SGD's learning rate
 MAX_EPOCHS = 5000
 MAX_LEARNING_RATE = 1.0
 MAX_NOISE = 5.0
@@ -89,7 +91,8 @@ def build_neuron(learning_rate: float = 0.01):
     return model
 
 
-def fit_line(epochs: int = 500, learning_rate: float = 0.01, seed: int = 0, noise: float = 0.0) -> LineFit:
+def fit_line(epochs: int = DEFAULT_EPOCHS, learning_rate: float = DEFAULT_LEARNING_RATE, seed: int = 0,
+             noise: float = 0.0) -> LineFit:
     """Train one neuron on the six points for `epochs` full-batch SGD steps.
 
     Each epoch is one batch of all six points, exactly what `model.fit(xs, ys, epochs=epochs,

@@ -15,12 +15,15 @@ thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py
 network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish importing Keras. TensorFlow's
 thread pools would also inherit a niced thread's priority for the server's life.
 
-Nothing here imports Streamlit: the server's cached loaders are passed in.
+Nothing here imports Streamlit: the server's cached loaders are passed in (`ServerCaches`).
 """
 
 import importlib
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 # Lightest first: a page opened while TensorFlow is being imported (3 s here) shares the server's one Python
 # interpreter with that import, so what the first lessons need without TensorFlow is loaded before it.
@@ -31,6 +34,17 @@ PAGE_MODULES = LIGHT_MODULES + TENSORFLOW_MODULES
 WARM_UP_DATASET = "fashion_mnist"
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerCaches:
+    """The server's shared, cached loaders (core.ui): the preloading calls them as a page would, so the page finds
+    the result in the cache (or, if it asks while a step is under way, waits for that step instead of doing it again)."""
+
+    load_dataset: Callable[..., Any]  # (name, **options) -> the dataset's arrays
+    load_model: Callable[[str], Any]  # registry key -> the Keras model
+    load_evaluation: Callable[[str], Any]  # registry key -> its test-set evaluation
+    fit_neuron: Callable[[int, float, int, float], Any] | None = None  # Hello, neuron's (epochs, rate, seed, noise)
 
 
 class PageFirst:
@@ -87,31 +101,43 @@ def inside_default(cards):
     return max(cards, key=lambda card: (card.family == "cnn", card.test_accuracy or 0))
 
 
-def preload_pages(registry, load_dataset, load_model, load_evaluation, available_datasets=(),
-                  page_running=lambda: False) -> list[str]:
+def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_running=lambda: False) -> list[str]:
     """Everything, lightest first: the light modules and the data (Datasets opened early finds them ready and shares
-    the interpreter with less), then TensorFlow and the modules that use it, then the models. Between two steps it
-    lets a page that is running go first (`PageFirst`). Returns the steps done.
+    the interpreter with less), then TensorFlow and the modules that use it, Hello, neuron's default fit (lesson 1,
+    the home page's first link), then the models. Between two steps it lets a page that is running go first
+    (`PageFirst`). Returns the steps done.
 
-    `load_dataset`, `load_model` and `load_evaluation` are the server's shared (cached) loaders. Each step stands
-    alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is opened.
+    Each step stands alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is
+    opened.
     """
     page_first = PageFirst(page_running)
     import_page_modules(LIGHT_MODULES, page_first)
-    done = warm_data(load_dataset, available_datasets, page_first)
+    done = warm_data(caches, available_datasets, page_first)
     import_page_modules(TENSORFLOW_MODULES, page_first)
-    return done + warm_models(registry, load_dataset, load_model, load_evaluation, page_first)
+    done += warm_neuron(caches, page_first)
+    return done + warm_models(registry, caches, page_first)
 
 
-def warm_data(load_dataset, available_datasets=(), page_first: PageFirst | None = None) -> list[str]:
+def warm_data(caches: ServerCaches, available_datasets=(), page_first: PageFirst | None = None) -> list[str]:
     """Fill the server's data cache with what Datasets and Convolutions show first (no TensorFlow needed)."""
     if WARM_UP_DATASET not in available_datasets:
         return []
-    return _steps({"Datasets' data": lambda: load_dataset(WARM_UP_DATASET),
-                   "Convolutions' data": lambda: load_dataset(WARM_UP_DATASET, color_mode="grayscale")}, page_first)
+    return _steps({"Datasets' data": lambda: caches.load_dataset(WARM_UP_DATASET),
+                   "Convolutions' data": lambda: caches.load_dataset(WARM_UP_DATASET, color_mode="grayscale")},
+                  page_first)
 
 
-def warm_models(registry, load_dataset, load_model, load_evaluation, page_first: PageFirst | None = None) -> list[str]:
+def warm_neuron(caches: ServerCaches, page_first: PageFirst | None = None) -> list[str]:
+    """Fit Hello, neuron's default (the classic 500 epochs at learning rate 0.01, seed 0, no noise: about 1 s)."""
+    from core.neuron import DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE
+
+    if caches.fit_neuron is None:
+        return []
+    return _steps({"Hello, neuron's fit": lambda: caches.fit_neuron(DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, 0, 0.0)},
+                  page_first)
+
+
+def warm_models(registry, caches: ServerCaches, page_first: PageFirst | None = None) -> list[str]:
     """Load the model Inside the network shows first, its data and evaluation, and run its layers once.
 
     Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen.
@@ -119,8 +145,7 @@ def warm_models(registry, load_dataset, load_model, load_evaluation, page_first:
     inside = inside_default(registry.list_entries())
     if inside is None:
         return []
-    return _steps({f"Inside the network's model {inside.key}":
-                   lambda: _warm_inside(inside, load_dataset, load_model, load_evaluation)}, page_first)
+    return _steps({f"Inside the network's model {inside.key}": lambda: _warm_inside(inside, caches)}, page_first)
 
 
 def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
@@ -137,14 +162,14 @@ def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
     return done
 
 
-def _warm_inside(card, load_dataset, load_model, load_evaluation):
+def _warm_inside(card, caches: ServerCaches):
     """Load the model, its data and its evaluation, and run its layers once (TensorFlow's first calls are slow)."""
     from core.activations import layer_activations
 
     config = card.config
-    model = load_model(card.key)
-    data = load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
-    load_evaluation(card.key)
+    model = caches.load_model(card.key)
+    data = caches.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
+    caches.load_evaluation(card.key)
     layer_activations(model, data.x_test[0])
 
 

@@ -443,6 +443,14 @@ def image_row(images, gap: int = 4):
     return np.concatenate([part for picture in pictures for part in (white, picture)][1:], axis=1)
 
 
+@st.cache_data(max_entries=32, show_spinner="Training the neuron…")
+def fit_neuron(epochs: int, learning_rate: float, seed: int, noise: float):
+    """Hello, neuron's fit (core.neuron.fit_line: 500 epochs take about 1 s), shared by the server's sessions."""
+    from core.neuron import fit_line
+
+    return fit_line(epochs, learning_rate, seed, noise)
+
+
 @st.cache_data(max_entries=4, show_spinner="Exporting…")
 def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
     """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite; the file is named by its title."""
@@ -627,7 +635,8 @@ def preload_in_background():
     def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
         available = [info.name for info in list_datasets(registry().root) if info.available]
-        preload.preload_pages(registry(), load_dataset, load_model, load_evaluation, available, a_page_is_running)
+        caches = preload.ServerCaches(load_dataset, load_model, load_evaluation, fit_neuron)
+        preload.preload_pages(registry(), caches, available, a_page_is_running)
 
     _start_once("preload", preload_pages)
 

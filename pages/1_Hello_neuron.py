@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.neuron import (QUERY_X, TRUE_BIAS, TRUE_WEIGHT, XS, build_neuron, fit_line, least_squares_line,
-                         training_points)
+from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, TRUE_BIAS, TRUE_WEIGHT, XS, build_neuron,
+                         fit_line, least_squares_line, training_points)
 
 LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2]
 NOISE = 1.0  # standard deviation of the noise the toggle adds to the six y values
@@ -20,16 +20,11 @@ st.markdown(
 )
 
 
-@st.cache_data(max_entries=32, show_spinner="Training the neuron…")
-def cached_fit(epochs: int, learning_rate: float, seed: int, noise: float):
-    return fit_line(epochs, learning_rate, seed, noise)
-
-
 def neuron_form() -> tuple[int, float, int, float]:
     """Epochs, learning rate, seed and noise from the widgets."""
     left, middle, right = st.columns([3, 3, 1])
-    epochs = left.slider("Epochs (passes over the six points)", 10, 500, 500, 10, key="neuron_epochs")
-    learning_rate = middle.select_slider("Learning rate (size of each SGD step)", LEARNING_RATES, 0.01,
+    epochs = left.slider("Epochs (passes over the six points)", 10, 500, DEFAULT_EPOCHS, 10, key="neuron_epochs")
+    learning_rate = middle.select_slider("Learning rate (size of each SGD step)", LEARNING_RATES, DEFAULT_LEARNING_RATE,
                                          key="neuron_learning_rate")
     seed = int(right.number_input("Seed", 0, 999, 0, key="neuron_seed", help="The random starting weight."))
     noise = NOISE if st.toggle(f"Noisy data: add random noise (standard deviation {NOISE:g}) to the six y values",
@@ -39,7 +34,7 @@ def neuron_form() -> tuple[int, float, int, float]:
 
 epochs, learning_rate, seed, noise = neuron_form()
 with ui.guard():
-    fit = cached_fit(epochs, learning_rate, seed, noise)
+    fit = ui.fit_neuron(epochs, learning_rate, seed, noise)  # the default was fitted while the home page was read
 
 if fit.diverged:
     st.error(f"The loss grew instead of shrinking: a learning rate of {learning_rate} makes every step overshoot the "

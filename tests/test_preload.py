@@ -7,6 +7,7 @@ from conftest import TINY_CNN
 
 from core import preload
 from core.datasets import load_dataset
+from core.neuron import fit_line
 
 
 def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(trained_registry):
@@ -21,13 +22,20 @@ def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(tra
     def load_model(key):
         return models.setdefault(key, trained_registry.load_model(key))
 
-    done = preload.preload_pages(trained_registry, load_data, load_model, trained_registry.load_evaluation,
-                                 ["fashion_mnist"])
+    fits = []
+
+    def fit_neuron(*arguments):
+        fits.append(arguments)
+        return fit_line(*arguments)
+
+    caches = preload.ServerCaches(load_data, load_model, trained_registry.load_evaluation, fit_neuron)
+    done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"])
+    assert fits == [(500, 0.01, 0, 0.0)]  # Hello, neuron's sliders as the page opens
     assert ("fashion_mnist", {}) in loaded and ("fashion_mnist", {"color_mode": "grayscale"}) in loaded
     cards = trained_registry.list_entries()
     inside = preload.inside_default(cards)
     assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
-    assert done == ["Datasets' data", "Convolutions' data", f"Inside the network's model {inside.key}"]
+    assert done == ["Datasets' data", "Convolutions' data", "Hello, neuron's fit", f"Inside the network's model {inside.key}"]
     preload.warm_prediction(models[inside.key], inside)  # what Predict does in the background when opened
     assert models[inside.key].predict_function is not None  # the first upload finds it traced
 
@@ -38,8 +46,8 @@ def test_a_failing_step_leaves_the_others_to_run(trained_registry):
             raise OSError("disk gone")
         return load_dataset(name, **options)
 
-    done = preload.preload_pages(trained_registry, grayscale_broken, trained_registry.load_model,
-                                 trained_registry.load_evaluation, ["fashion_mnist"])
+    caches = preload.ServerCaches(grayscale_broken, trained_registry.load_model, trained_registry.load_evaluation)
+    done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"])
     assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}"]
 
 
@@ -81,7 +89,7 @@ def test_preloading_waits_for_a_running_page_between_its_steps(trained_registry)
         steps.append((time.monotonic(), page.is_alive()))
         return load_dataset(name, **options)
 
-    done = preload.preload_pages(trained_registry, load_data, trained_registry.load_model,
-                                 trained_registry.load_evaluation, ["fashion_mnist"], page.is_alive)
+    caches = preload.ServerCaches(load_data, trained_registry.load_model, trained_registry.load_evaluation)
+    done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"], page.is_alive)
     assert done[:2] == ["Datasets' data", "Convolutions' data"]
     assert steps and not any(alive for _, alive in steps)  # no step began while the page ran

@@ -5,6 +5,8 @@ from pathlib import Path
 from apptest import figures, open_page
 from streamlit.testing.v1 import AppTest
 
+from core import neuron, preload, ui
+
 PAGE = str(Path(__file__).resolve().parents[2] / "pages/1_Hello_neuron.py")
 
 
@@ -38,3 +40,15 @@ def test_a_too_large_learning_rate_is_explained_not_a_crash():
     at.select_slider(key="neuron_learning_rate").set_value(0.2).run()
     assert not at.exception
     assert "overshoot" in at.error[0].value
+
+
+def test_the_page_shows_the_fit_the_server_preloaded_and_fits_a_new_setting_itself(monkeypatch):
+    ui.fit_neuron.clear()
+    assert preload.warm_neuron(preload.ServerCaches(None, None, None, ui.fit_neuron)) == ["Hello, neuron's fit"]
+    fitted, real_fit = [], neuron.fit_line
+    monkeypatch.setattr(neuron, "fit_line", lambda *arguments: fitted.append(arguments) or real_fit(*arguments))
+    at = open_page(PAGE).run()
+    assert not at.exception and fitted == []  # the page's default is the fit the preloading made: found in the cache
+    assert abs(prediction(at) - 19) < 0.1
+    at.number_input(key="neuron_seed").set_value(1).run()
+    assert not at.exception and fitted == [(500, 0.01, 1, 0.0)]
