@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ServerCaches:
     """The server's shared, cached loaders (core.ui): the preloading calls them as a page would, so the page finds
-    the result in the cache (or, if it asks while a step is under way, waits for that step instead of doing it again)."""
+    the result in the cache (or, asking while a step is under way, waits for that step instead of doing it again)."""
 
     load_dataset: Callable[..., Any]  # (name, **options) -> the dataset's arrays
     load_model: Callable[[str], Any]  # registry key -> the Keras model

@@ -35,7 +35,8 @@ def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(tra
     cards = trained_registry.list_entries()
     inside = preload.inside_default(cards)
     assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
-    assert done == ["Datasets' data", "Convolutions' data", "Hello, neuron's fit", f"Inside the network's model {inside.key}"]
+    assert done == ["Datasets' data", "Convolutions' data", "Hello, neuron's fit",
+                    f"Inside the network's model {inside.key}"]
     preload.warm_prediction(models[inside.key], inside)  # what Predict does in the background when opened
     assert models[inside.key].predict_function is not None  # the first upload finds it traced
 

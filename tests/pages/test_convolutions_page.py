@@ -11,8 +11,8 @@ import pytest
 from apptest import figure_arrays, figures, open_page
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import load_dataset
 from core.config import TrainConfig
+from core.datasets import load_dataset
 from core.inspection import PRESET_FILTERS, apply_filter, max_pool
 from core.models import build_cnn
 from core.ui import source_text
