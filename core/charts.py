@@ -2,10 +2,16 @@
 Streamlit here."""
 
 import numpy as np
+import pandas  # noqa: F401  (see below)
+import PIL.Image  # noqa: F401
 import plotly.graph_objects as go
 
 from core.config import FINE_TUNE_RATE_DIVISOR
 
+# Plotly checks its inputs against pandas and Pillow by looking them up in sys.modules without importing them. A
+# module another thread is still importing is already there, half-built: the server's preloading imports both while
+# a page may be drawing, and Datasets then failed one time in six ("partially initialized module 'pandas' has no
+# attribute 'Series'"). Imported here, every page that draws a chart waits until they are complete.
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
 

@@ -27,9 +27,9 @@ from typing import Any
 
 # Lightest first: a page opened while TensorFlow is being imported (3 s here) shares the server's one Python
 # interpreter with that import, so what the first lessons need without TensorFlow is loaded before it.
-LIGHT_MODULES = ("numpy", "PIL.Image", "plotly.graph_objects", "core.datasets", "core.charts", "core.course")
+LIGHT_MODULES = ("numpy", "PIL.Image", "pandas", "plotly.graph_objects", "core.datasets", "core.charts", "core.course")
 TENSORFLOW_MODULES = ("keras", "core.models", "core.training", "core.inspection", "core.activations",
-                      "core.prediction", "core.shapes", "pandas", "pyarrow")
+                      "core.prediction", "core.shapes", "pyarrow")
 PAGE_MODULES = LIGHT_MODULES + TENSORFLOW_MODULES
 WARM_UP_DATASET = "fashion_mnist"
 

@@ -1,4 +1,9 @@
-"""The numbered pixel grid: each square's shade and number come from the array it draws."""
+"""The numbered pixel grid: each square's shade and number come from the array it draws; a chart drawn while
+another thread imports pandas."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +47,26 @@ def test_normalised_values_are_shaded_against_their_top_and_written_with_two_dec
 def test_a_grid_too_large_to_read_is_refused():
     with pytest.raises(ValueError, match="at most 32"):
         numbered_grid(np.zeros((NUMBERED_GRID_SIDE + 1, 4)))
+
+
+# What a page does while the server's preloading imports pandas in another thread: it builds a chart and Streamlit turns
+# it into JSON. Before core.charts imported pandas itself, Plotly met the half-imported module in sys.modules.
+CHART_WHILE_PANDAS_IMPORTS = """
+import os, sys, threading
+import numpy, plotly.graph_objects, plotly.io
+assert "pandas" not in sys.modules
+threading.Thread(target=lambda: __import__("pandas")).start()
+while "pandas" not in sys.modules:
+    pass
+from core import charts
+plotly.io.to_json(charts.heatmap_figure(numpy.arange(784).reshape(28, 28), "a Fashion-MNIST image"))
+print("drawn", flush=True)
+os._exit(0)
+"""
+
+
+def test_a_chart_drawn_while_another_thread_imports_pandas_waits_for_it_instead_of_failing():
+    for _ in range(3):  # the race, before the fix: 5 failures in 5 runs
+        result = subprocess.run([sys.executable, "-c", CHART_WHILE_PANDAS_IMPORTS], capture_output=True, text=True,
+                                cwd=Path(__file__).parents[1], timeout=120)
+        assert result.stdout.strip() == "drawn", result.stderr[-2000:]
