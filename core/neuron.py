@@ -82,7 +82,7 @@ def least_squares_line(xs, ys) -> tuple[float, float]:
     return float(weight), float(bias)
 
 
-def build_neuron(learning_rate: float = 0.01):
+def build_neuron(learning_rate: float = DEFAULT_LEARNING_RATE):
     """A single Dense unit, compiled with plain SGD and mean squared error."""
     from tensorflow import keras
 

@@ -417,8 +417,9 @@ def source_text(function) -> str:
     spec = importlib.util.find_spec(module_name)
     if spec is None or not spec.origin or not name:
         raise LookupError(f"No source for {function!r}: expected 'package.module:name' of an installed module")
-    lines = Path(spec.origin).read_text(encoding="utf-8").splitlines(keepends=True)
-    for node in ast.parse("".join(lines)).body:
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    for node in ast.parse(text).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
             first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
             return "".join(lines[first - 1:node.end_lineno])
