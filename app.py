@@ -21,7 +21,7 @@ st.markdown(
 with ui.guard():
     cards = ui.registry().list_entries(order_by="test_accuracy")
     active_jobs = ui.runner().active_jobs()
-datasets = list_datasets(ui.registry().root)
+datasets = list_datasets(ui.registry().root, ask_network=False)  # what is on this machine; the Datasets page asks
 courses = course_datasets(ui.registry().root)
 
 path_column, ready_column = st.columns([3, 2])
@@ -52,4 +52,5 @@ if best:
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
 ui.load_element_scripts_early(ui.METRIC_SCRIPT, ui.CHART_SCRIPT, ui.CODE_SCRIPT, ui.TABLE_SCRIPT,
                               settle_seconds=1)  # for the lessons
-st.set_page_config(page_icon=ui.PAGE_ICON)  # last: Streamlit reads its emoji table for it (0.06-0.17 s, once per server)
+if ui.tab_icon_is_free():  # a fresh server's first run leaves Streamlit's icon: its emoji table is read later
+    st.set_page_config(page_icon=ui.PAGE_ICON)

@@ -129,32 +129,44 @@ class DatasetInfo:
     image_shape: tuple[int, int, int]
     training_images: int  # train + validation images, before any subset (the test split is apart)
     validation_folder_images: int = 0  # an imported dataset's validation photos given by a folder or a second zip
+    on_this_machine: bool = True  # False for a catalogue dataset whose files are not here (Keras downloads them)
 
 
-def list_datasets(root) -> list[DatasetInfo]:
-    """Every catalogue dataset, then every folder dataset imported into the registry at `root`, by title."""
+def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
+    """Every catalogue dataset, then every folder dataset imported into the registry at `root`, by title.
+
+    With `ask_network=False` nothing waits for a download host (up to REACHABILITY_TIMEOUT each where a firewall drops
+    the connection): a catalogue dataset not on this machine then counts as unavailable. For the home page.
+    """
     imported = []
     for manifest in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
         try:
             imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name, root))
         except DatasetError:  # a damaged or stray folder does not hide the others
             continue
-    return [dataset_info(name) for name in CATALOGUE] + sorted(imported, key=lambda info: info.title.lower())
+    return ([dataset_info(name, ask_network=ask_network) for name in CATALOGUE]
+            + sorted(imported, key=lambda info: info.title.lower()))
 
 
 def dataset_titles(datasets: list[DatasetInfo]) -> dict[str, str]:
-    """Picker labels by dataset name: the title, with the image count (then a copy number) where titles repeat."""
+    """Picker labels by dataset name: the title, with the image count (then a copy number) where titles repeat, and
+    whether a dataset that is not on this machine downloads first or cannot be used now."""
     labels = {}
     for info in datasets:
         same_title = [other for other in datasets if other.title == info.title]
         label = info.title if len(same_title) == 1 else f"{info.title} ({info.training_images:,} images)"
         copies = sum(1 for existing in labels.values() if existing == label or existing.startswith(label + ", copy "))
         labels[info.name] = label if copies == 0 else f"{label}, copy {copies + 1}"
+    for info in datasets:
+        if not info.on_this_machine:
+            labels[info.name] += " (downloads first)" if info.available else " (not on this machine)"
     return labels
 
 
-def dataset_info(name, root=None) -> DatasetInfo:
-    """Title, availability, source and classes of one dataset; an imported one is looked up in the registry at `root`."""
+def dataset_info(name, root=None, ask_network: bool = True) -> DatasetInfo:
+    """Title, availability, source and classes of one dataset; an imported one is looked up in the registry at `root`.
+    A catalogue dataset not on this machine is available when its download host answers (not asked without
+    `ask_network`)."""
     check_name(name)
     if name.startswith(FOLDER_PREFIX):
         manifest = read_manifest(root, name)
@@ -163,9 +175,10 @@ def dataset_info(name, root=None) -> DatasetInfo:
         validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
         return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
                            tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
-    source, message = catalogue_source(name)
+    here = name == "shapes" or locate(name) is not None
+    source, message = catalogue_source(name, ask_network)
     return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
-                       TRAINING_IMAGES[name])
+                       TRAINING_IMAGES[name], on_this_machine=here)
 
 
 def training_images(manifest) -> int:
@@ -195,14 +208,17 @@ def check_name(name):
                            f"Received: name={name!r}")
 
 
-def catalogue_source(name):
-    """(source, None) when a catalogue dataset can be loaded now, else (None, how to get it)."""
+def catalogue_source(name, ask_network: bool = True):
+    """(source, None) when a catalogue dataset can be loaded now, else (None, how to get it). Without `ask_network`,
+    one that would have to be downloaded first counts as not loadable now."""
     if name == "shapes":
         return f"generated with OpenCV (seed {DATA_SEED})", None
     found = locate(name)
     if found:
         return found[0], None
-    if can_download(name):
+    if not ask_network:
+        return None, how_to_get(name, None)
+    if can_download(name, stale_ok=True):
         return f"keras.datasets.{name}.load_data() downloads it into {keras_datasets_dir()}", None
     return None, how_to_get(name, f"{download_host(name)} cannot be reached")
 
@@ -235,10 +251,11 @@ def keras_datasets_dir():
     return keras_home() / KERAS_DATASETS_FOLDER
 
 
-def can_download(name):
-    """Whether keras can download the dataset now: its host answers within REACHABILITY_TIMEOUT, or a proxy is set up."""
+def can_download(name, stale_ok=False):
+    """Whether keras can download the dataset now: its host answers within REACHABILITY_TIMEOUT, or a proxy is set up.
+    `stale_ok`: an answer of a few minutes ago will do while the host is asked again (core.network.check_reachable)."""
     try:
-        check_reachable(DOWNLOAD_URLS[name], REACHABILITY_TIMEOUT)
+        check_reachable(DOWNLOAD_URLS[name], REACHABILITY_TIMEOUT, stale_ok=stale_ok)
     except OSError:
         return False
     return True
@@ -248,8 +265,9 @@ def download_host(name):
     return urllib.parse.urlsplit(DOWNLOAD_URLS[name]).hostname
 
 
-def how_to_get(name, reason):
-    """What happened and the exact steps that make a catalogue dataset available."""
+def how_to_get(name, reason: str | None):
+    """What happened (why it cannot be downloaded now, where `reason` is given) and the exact steps that make a
+    catalogue dataset available."""
     url, cache = DOWNLOAD_URLS[name], keras_datasets_dir()
     folder = f"${DATA_DIR_ENV} ({data_dir()})" if data_dir() else f"a folder you name in ${DATA_DIR_ENV} (not set now)"
     steps = {
@@ -259,7 +277,8 @@ def how_to_get(name, reason):
         "cifar10": f"download {url}, extract it (`tar xzf cifar-10-python.tar.gz`) and put its folder "
                    f"cifar-10-batches-py into {folder} or {cache}",
     }[name]
-    return (f"{CATALOGUE[name][0]} is not on this machine and cannot be downloaded now ({reason}). To use it, connect "
+    state = "is not on this machine" + (f" and cannot be downloaded now ({reason})" if reason else "")
+    return (f"{CATALOGUE[name][0]} {state}. To use it, connect "
             f"to the internet (keras.datasets.{name}.load_data() downloads it on first use), or {steps}. "
             f"Received: name={name!r}")
 

@@ -85,7 +85,7 @@ def ready_summary(cards, datasets, courses, active_jobs: int) -> str:
     """Home's "Ready to use" in a few lines of Markdown: models (trained here or imported), the datasets on this
     machine, the course's photo datasets imported, and the trainings under way. Details live on Datasets and Models."""
     trained = sum(1 for card in cards if not card.imported)
-    here = [info.title for info in datasets if info.available]
+    here = [info.title for info in datasets if info.on_this_machine]
     imported = [course.title for course in courses if course.imported_as]
     lines = [f"**{counted(len(cards), 'model')}** ready ({trained} trained here, {len(cards) - trained} imported).",
              f"**{len(here)} of {counted(len(datasets), 'dataset')}** on this machine"

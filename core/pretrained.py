@@ -85,7 +85,7 @@ def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
     if cached.is_file():
         return True, f"the ImageNet weights are on this machine ({cached})"
     try:
-        check_reachable(url, timeout)
+        check_reachable(url, timeout, stale_ok=True)
     except OSError as error:
         return False, _weights_message(base_model, file_name, url, cached, error)
     return True, f"the ImageNet weights are downloaded once, when training starts, from {url}"

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.catalogue import list_datasets
+from core.catalogue import dataset_titles, list_datasets
 from core.course import data_origin_note
 from core.datasets import class_counts, load_dataset, sample_by_class
 
@@ -22,8 +22,8 @@ st.markdown(
 def datasets_form():
     """The chosen dataset's info."""
     infos = {info.name: info for info in list_datasets(ui.registry().root)}
-    name = st.selectbox("Dataset", list(infos), key="datasets_name",
-                        format_func=lambda name: infos[name].title + ("" if infos[name].available else " (not on this machine)"))
+    titles = dataset_titles(list(infos.values()))
+    name = st.selectbox("Dataset", list(infos), key="datasets_name", format_func=titles.get)
     return infos[name]
 
 

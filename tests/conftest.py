@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,3 +86,31 @@ def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(root))
     yield Registry(root)
     stop_workers_of(root)
+
+
+@pytest.fixture
+def download_hosts(monkeypatch):
+    """The catalogue's download hosts answered by a loopback listener, as an online machine's would answer (no proxy,
+    so each host is asked directly). Returns a function: how many connections the hosts have received so far."""
+    from core import catalogue
+
+    for variable in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.delenv(variable.upper(), raising=False)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    monkeypatch.setattr(catalogue, "DOWNLOAD_URLS", {name: f"http://127.0.0.1:{port}/{name}" for name in catalogue.DOWNLOAD_URLS})
+    accepted = []
+
+    def connections() -> int:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except BlockingIOError:
+                return len(accepted)
+
+    yield connections
+    for connection in accepted:
+        connection.close()
+    listener.close()

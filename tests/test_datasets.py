@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from core import catalogue, dataset_files, datasets, folders, imaging, shapes_dataset
-from core.catalogue import dataset_info, list_datasets
+from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.datasets import class_counts, load_dataset
 from core.errors import DatasetError, DatasetUnavailableError
 from core.folders import import_folder, import_zip
@@ -99,6 +99,26 @@ def test_list_datasets_says_what_is_available_and_how_to_get_the_rest():
         assert file in infos[name].message and "CNNCLASSROOM_DATA_DIR" in infos[name].message
         assert f"keras.datasets.{name}.load_data()" in infos[name].message
     assert infos["cifar10"].image_shape == (32, 32, 3) and len(infos["cifar10"].class_names) == 10
+
+
+def test_a_dataset_that_would_be_downloaded_is_available_but_not_on_this_machine(download_hosts):
+    """Online, MNIST and CIFAR-10 can be loaded (Keras downloads them first), yet they are not on this machine; the
+    home page asks no download host at all (ask_network=False), which behind a firewall that drops the connection
+    would wait REACHABILITY_TIMEOUT per host."""
+    asked = {info.name: info for info in list_datasets(ROOT)}
+    connections = download_hosts()
+    assert connections >= 1
+    for name in ("mnist", "cifar10"):
+        assert asked[name].available and not asked[name].on_this_machine and "downloads it" in asked[name].source
+    assert all(asked[name].available and asked[name].on_this_machine for name in ("fashion_mnist", "shapes"))
+    not_asked = {info.name: info for info in list_datasets(ROOT, ask_network=False)}
+    assert download_hosts() == connections  # no host was asked
+    assert [name for name, info in not_asked.items() if info.available] == ["fashion_mnist", "shapes"]
+    assert not_asked["mnist"].message.startswith("MNIST is not on this machine. To use it, connect to the internet")
+    assert not not_asked["cifar10"].on_this_machine and not_asked["shapes"].on_this_machine
+    assert list(dataset_titles(list(asked.values())).values()) == [  # the pickers' labels
+        "Fashion-MNIST", "MNIST (downloads first)", "CIFAR-10 (downloads first)", "Shapes"]
+    assert dataset_titles(list(not_asked.values()))["mnist"] == "MNIST (not on this machine)"
 
 
 @pytest.mark.parametrize("name", ["folder:../x", "../fashion_mnist", "folder:abc", "folder:0123456789ab/..",

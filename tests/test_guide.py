@@ -36,7 +36,7 @@ def test_home_ranks_within_each_dataset_and_a_tiny_test_set_is_not_trusted_like_
 
 def test_home_says_what_is_ready_in_counts_computed_from_the_registry_and_the_machine(tmp_path):
     datasets = list_datasets(tmp_path)
-    here = [info.title for info in datasets if info.available]
+    here = [info.title for info in datasets if info.on_this_machine]
     courses = [CourseDatasetInfo("horses_or_humans", "Horses or humans", "", "folder:abc", ""),
                CourseDatasetInfo("rock_paper_scissors", "Rock paper scissors", "", None, "download it")]
     lines = ready_summary([card(TrainConfig(), 0.9, 10_000), card(None, None, None)], datasets, courses, 1).split("\n\n")

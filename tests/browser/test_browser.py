@@ -27,6 +27,7 @@ PAGES = ["", "Hello_neuron", "Datasets", "Convolutions", "Augmentation", "Inside
          "Transfer_learning", "Train", "Compare", "Predict", "Models"]
 
 KNOWN_DEEP_LINK_PROBE = re.compile(r"^http://127\.0\.0\.1:\d+/[A-Za-z_]+/_stcore/(health|host-config)$")
+TAB_ICON = "decodeURIComponent(document.querySelector(\"link[rel='shortcut icon']\").href)"  # the tab's icon
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
@@ -180,6 +181,9 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
                         print(f"/{name}: rendered in {time.perf_counter() - started:.2f}s (beside another page)")
                         assert "CNN Classroom" in watched.page.title()
                         assert watched.page.locator("h1").count() >= 1
+                        # The tab's icon: ours, except on a fresh server's very first home page (ui.tab_icon_is_free)
+                        icon = watched.page.evaluate(TAB_ICON)
+                        assert icon.endswith("/favicon.png") if not name else "🧠" in icon, (name, icon)
                         watched.screenshot(f"page_{name or 'Home'}", whole_page=False)  # full height is slow
                         watched.assert_clean()
                         watched.page.close()

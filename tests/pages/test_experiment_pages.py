@@ -61,6 +61,20 @@ def test_home_page_opens_with_the_path_and_ranks_models_within_each_dataset(trai
     assert tables[0].splitlines()[4].startswith(f"| {best.test_accuracy:.2%} | 10,000 | {best.title[:9]}")  # test images
 
 
+def test_home_page_asks_no_download_host_and_counts_only_the_datasets_on_this_machine(trained_registry,
+                                                                                      download_hosts, tmp_path,
+                                                                                      monkeypatch):
+    """Online, MNIST and CIFAR-10 could be downloaded, but they are not on this machine: "Ready to use" does not count
+    them, and the page does not wait for their hosts (a firewall that drops connections would hold it 1.5 s each)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no Keras cache: MNIST and CIFAR-10 are not here
+    at = page("app.py").run()
+    assert not at.exception
+    ready = next(block.value for block in at.markdown if "ready (" in block.value)
+    line = next(line for line in ready.split("\n\n") if "on this machine" in line)
+    assert re.match(r"\*\*2 of \d+ datasets\*\* on this machine: Fashion-MNIST, Shapes\.$", line), line
+    assert download_hosts() == 0
+
+
 def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_is_drawn(trained_registry):
     """Each script is a file this Streamlit serves (a renamed one would silently not load), asked for by name."""
     from core import ui
@@ -76,14 +90,15 @@ def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_
 def test_home_page_loads_no_heavy_library(tmp_path):
     """The first page a server runs imports none of TensorFlow, pandas, pyarrow, OpenCV or the dataset loaders, and
     never walks the call stack for Streamlit's "use streamlit run" warning (together, seconds of a server's start);
-    nor numpy and Pillow, which Streamlit would import for an image as the tab's icon."""
+    nor numpy and Pillow, which Streamlit would import for an image as the tab's icon, nor its emoji table, which it
+    reads for an emoji icon (ui.tab_icon_is_free)."""
     code = (
         "import sys\n"
         "from streamlit import env_util\n"
         "from streamlit.testing.v1 import AppTest\n"
         "stack_walks = []\n"
         "env_util.is_repl = lambda: stack_walks.append(1) or False\n"
-        "heavy = ('tensorflow', 'keras', 'pandas', 'pyarrow', 'cv2', 'numpy', 'PIL', 'core.datasets')\n"
+        "heavy = ('tensorflow', 'keras', 'pandas', 'pyarrow', 'cv2', 'numpy', 'PIL', 'core.datasets', 'streamlit.emojis')\n"
         "before = {name for name in heavy if name in sys.modules}\n"
         "at = AppTest.from_file('app.py').run()\n"
         "assert not at.exception, at.exception\n"

@@ -1,0 +1,82 @@
+"""Reachability of download hosts: asked once, reused for a few minutes, refreshed without making a page wait."""
+
+import socket
+import time
+
+import pytest
+
+from core import network
+
+
+@pytest.fixture
+def fresh_answers(monkeypatch):
+    """No answer kept from other tests, no proxy, and every answer already stale (REACHABILITY_TTL = 0)."""
+    monkeypatch.setattr(network, "_ANSWERS", {})
+    monkeypatch.setattr(network, "REACHABILITY_TTL", 0)
+    for variable in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.delenv(variable.upper(), raising=False)
+
+
+@pytest.fixture
+def dropping_host():
+    """A loopback port that, like a host behind a firewall that drops packets, never completes a connection: its one
+    place in the queue is taken and never accepted."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())
+    yield listener.getsockname()
+    filler.close()
+    listener.close()
+
+
+@pytest.fixture
+def counting_host():
+    """A loopback host that answers; returns (address, a function: connections so far)."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    listener.setblocking(False)
+    accepted = []
+
+    def connections() -> int:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except BlockingIOError:
+                return len(accepted)
+
+    yield listener.getsockname(), connections
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def wait_until_asked(address, seconds=30):
+    deadline = time.monotonic() + seconds
+    while address in network._ASKING_AGAIN:
+        assert time.monotonic() < deadline, "the background question never ended"
+        time.sleep(0.05)
+
+
+def test_a_stale_answer_is_used_at_once_while_a_dropping_host_is_asked_again_in_the_background(fresh_answers,
+                                                                                                dropping_host):
+    url = f"http://{dropping_host[0]}:{dropping_host[1]}/file"
+    with pytest.raises(OSError, match="cannot reach 127.0.0.1|no answer from"):
+        network.check_reachable(url, timeout=0.2, stale_ok=True)  # a server's first question waits
+    with pytest.raises(OSError, match="cannot reach 127.0.0.1|no answer from"):
+        network.check_reachable(url, timeout=2, stale_ok=True)  # the stale answer, at once...
+    assert dropping_host in network._ASKING_AGAIN  # ...while the host is asked again (2 s before it can time out)
+    with pytest.raises(OSError):
+        network.check_reachable(url, timeout=2, stale_ok=True)  # one question at a time per host
+    assert len([address for address in network._ASKING_AGAIN if address == dropping_host]) == 1
+    wait_until_asked(dropping_host)
+
+
+def test_the_background_question_updates_the_answer_and_a_download_always_asks_anew(fresh_answers, counting_host):
+    address, connections = counting_host
+    url = f"http://{address[0]}:{address[1]}/file"
+    network.check_reachable(url, timeout=5)
+    network.check_reachable(url, timeout=5)  # stale (TTL 0): asked again before answering
+    assert connections() == 2
+    network.check_reachable(url, timeout=5, stale_ok=True)
+    wait_until_asked(address)
+    assert connections() == 3
+    assert network._ANSWERS[address][1] is None  # reachable
