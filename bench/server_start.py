@@ -9,7 +9,7 @@ visit: the frontend is downloaded every time) as soon as it answers its health c
 script run has finished, the page's text is on screen and every element is drawn. Targets: median ratio <= 1.10 and no
 pair over 1.2.
 Then checks /proc/<pid>/maps of each of our servers: the home page must not load TensorFlow's library (the pages'
-background preloading starts a second after the home page's run, see core/preload.py; the check is made at once).
+background preloading starts soon after the home page's run, see core/preload.py; the check is made at once).
 
     python bench/server_start.py            # 5 pairs
     python bench/server_start.py --pairs 9

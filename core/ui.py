@@ -630,7 +630,9 @@ def webcam_classes(key: str):
 
 
 PRELOAD_ENV = "CNNCLASSROOM_PRELOAD"  # "0" turns the background preloading and the early worker start off
-PRELOAD_DELAY_SECONDS = 1.0  # after the home page's run, so the browser draws it first (it still fetches code)
+# After the home page's run: the browser has drawn it 0.1-0.2 s after (bench/server_start.py), element code included.
+# A whole second, as before, kept the lessons that need TensorFlow waiting longer when opened within 3 s.
+PRELOAD_DELAY_SECONDS = 0.3
 _background_lock = threading.Lock()
 _background_started: set[str] = set()
 
