@@ -16,8 +16,11 @@ from core.recipes import PRETRAINED, PRETRAINED_BASE, SCRATCH, recipe, starting_
 def offline_keras_home(tmp_path, monkeypatch):
     """An empty Keras cache, and no download host: every reachability check fails."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr("core.pretrained.check_reachable", lambda url, timeout: (_ for _ in ()).throw(OSError(
-        "cannot reach storage.googleapis.com: offline")))
+
+    def unreachable(url, timeout, stale_ok=False):
+        raise OSError("cannot reach storage.googleapis.com: offline")
+
+    monkeypatch.setattr("core.pretrained.check_reachable", unreachable)
     return tmp_path / "keras"
 
 

@@ -20,7 +20,11 @@ PER_CLASS = 40
 def offline(monkeypatch, tmp_path):
     """No ImageNet weights and no download host, as on this machine, wherever the tests run."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr("core.pretrained.check_reachable", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
+
+    def unreachable(url, timeout, stale_ok=False):
+        raise OSError("offline")
+
+    monkeypatch.setattr("core.pretrained.check_reachable", unreachable)
 
 
 def png(image) -> bytes:
