@@ -89,18 +89,18 @@ def own_trained_registry(trained_registry_root, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def download_hosts(monkeypatch):
-    """The catalogue's download hosts answered by a loopback listener, as an online machine's would answer (no proxy,
-    so each host is asked directly). Returns a function: how many connections the hosts have received so far."""
-    from core import catalogue
-
+def no_proxy(monkeypatch):
+    """No proxy in the environment: urllib asks each host directly (core.network skips hosts reached via a proxy)."""
     for variable in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
         monkeypatch.delenv(variable.upper(), raising=False)
+
+
+@pytest.fixture
+def counting_host():
+    """A loopback host that answers; yields (its address, a function: how many connections it has received)."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=16)
     listener.setblocking(False)
-    port = listener.getsockname()[1]
-    monkeypatch.setattr(catalogue, "DOWNLOAD_URLS", {name: f"http://127.0.0.1:{port}/{name}" for name in catalogue.DOWNLOAD_URLS})
     accepted = []
 
     def connections() -> int:
@@ -110,7 +110,19 @@ def download_hosts(monkeypatch):
             except BlockingIOError:
                 return len(accepted)
 
-    yield connections
+    yield listener.getsockname(), connections
     for connection in accepted:
         connection.close()
     listener.close()
+
+
+@pytest.fixture
+def download_hosts(monkeypatch, no_proxy, counting_host):
+    """The catalogue's download hosts answered by a loopback host, as an online machine's would answer. Returns a
+    function: how many connections the hosts have received so far."""
+    from core import catalogue
+
+    (host, port), connections = counting_host
+    urls = {name: f"http://{host}:{port}/{name}" for name in catalogue.DOWNLOAD_URLS}
+    monkeypatch.setattr(catalogue, "DOWNLOAD_URLS", urls)
+    return connections

@@ -9,13 +9,10 @@ from core import network
 
 
 @pytest.fixture
-def fresh_answers(monkeypatch):
-    """No answer kept from other tests, no proxy, and every answer already stale (REACHABILITY_TTL = 0)."""
+def fresh_answers(monkeypatch, no_proxy):
+    """No answer kept from other tests, and every answer already stale (REACHABILITY_TTL = 0)."""
     monkeypatch.setattr(network, "_ANSWERS", {})
     monkeypatch.setattr(network, "REACHABILITY_TTL", 0)
-    for variable in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-        monkeypatch.delenv(variable.upper(), raising=False)
 
 
 @pytest.fixture
@@ -26,26 +23,6 @@ def dropping_host():
     filler = socket.create_connection(listener.getsockname())
     yield listener.getsockname()
     filler.close()
-    listener.close()
-
-
-@pytest.fixture
-def counting_host():
-    """A loopback host that answers; returns (address, a function: connections so far)."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
-    listener.setblocking(False)
-    accepted = []
-
-    def connections() -> int:
-        while True:
-            try:
-                accepted.append(listener.accept()[0])
-            except BlockingIOError:
-                return len(accepted)
-
-    yield listener.getsockname(), connections
-    for connection in accepted:
-        connection.close()
     listener.close()
 
 
