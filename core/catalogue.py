@@ -175,10 +175,10 @@ def dataset_info(name, root=None, ask_network: bool = True) -> DatasetInfo:
         validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
         return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
                            tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
-    here = name == "shapes" or locate(name) is not None
-    source, message = catalogue_source(name, ask_network)
+    here = local_source(name)
+    source, message = (here, None) if here else download_source(name, ask_network)
     return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
-                       TRAINING_IMAGES[name], on_this_machine=here)
+                       TRAINING_IMAGES[name], on_this_machine=here is not None)
 
 
 def training_images(manifest) -> int:
@@ -209,18 +209,34 @@ def check_name(name):
 
 
 def catalogue_source(name, ask_network: bool = True):
-    """(source, None) when a catalogue dataset can be loaded now, else (None, how to get it). Without `ask_network`,
-    one that would have to be downloaded first counts as not loadable now."""
+    """(source, None) when a catalogue dataset can be loaded now, else (None, how to get it)."""
+    here = local_source(name)
+    return (here, None) if here else download_source(name, ask_network)
+
+
+def local_source(name) -> str | None:
+    """Where a catalogue dataset's files are on this machine (Shapes: generated here), else None. Asks no host."""
     if name == "shapes":
-        return f"generated with OpenCV (seed {DATA_SEED})", None
+        return f"generated with OpenCV (seed {DATA_SEED})"
     found = locate(name)
-    if found:
-        return found[0], None
+    return found[0] if found else None
+
+
+def download_source(name, ask_network: bool = True):
+    """For a catalogue dataset not on this machine: (how Keras downloads it, None) when its host answers, else (None,
+    how to get it). Without `ask_network` the host is not asked and the dataset counts as not loadable now."""
     if not ask_network:
         return None, how_to_get(name, None)
     if can_download(name, stale_ok=True):
         return f"keras.datasets.{name}.load_data() downloads it into {keras_datasets_dir()}", None
     return None, how_to_get(name, f"{download_host(name)} cannot be reached")
+
+
+def ask_download_hosts():
+    """Ask the host of each catalogue dataset not on this machine now, so that the pages find an answer kept."""
+    for name in CATALOGUE:
+        if local_source(name) is None:
+            can_download(name, stale_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -640,13 +640,13 @@ _background_started: set[str] = set()
 def preload_in_background():
     """Once per server, after the home page's run: import, then load, what the heavier pages need (core.preload)."""
     from core import preload
-    from core.catalogue import list_datasets
+    from core.catalogue import ask_download_hosts, list_datasets
 
     def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
         # The download hosts are asked apart (behind a firewall that drops connections, 1.5 s each), so that Datasets
         # and Train find the answers; the preloading itself downloads nothing.
-        threading.Thread(target=list_datasets, args=(registry().root,), name="download hosts", daemon=True).start()
+        threading.Thread(target=ask_download_hosts, name="download hosts", daemon=True).start()
         here = [info.name for info in list_datasets(registry().root, ask_network=False) if info.available]
         caches = preload.ServerCaches(load_dataset, load_model, load_evaluation, fit_neuron)
         preload.preload_pages(registry(), caches, here, a_page_is_running)

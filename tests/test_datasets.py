@@ -121,6 +121,14 @@ def test_a_dataset_that_would_be_downloaded_is_available_but_not_on_this_machine
     assert dataset_titles(list(not_asked.values()))["mnist"] == "MNIST (not on this machine)"
 
 
+def test_the_preloading_asks_the_hosts_so_that_the_pages_find_the_answers_kept(download_hosts):
+    catalogue.ask_download_hosts()  # MNIST and CIFAR-10 are not here: their host is asked
+    asked = download_hosts()
+    assert asked >= 1
+    infos = {info.name: info for info in list_datasets(ROOT)}
+    assert download_hosts() == asked and infos["mnist"].available  # the answer kept, not asked again
+
+
 @pytest.mark.parametrize("name", ["folder:../x", "../fashion_mnist", "folder:abc", "folder:0123456789ab/..",
                                   "Fashion_MNIST", "", None, 3, "folder:0123456789AB",
                                   "fashion_mnist\n", "folder:0123456789ab\n"])
