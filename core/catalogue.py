@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.config import CHANNELS_BY_COLOR_MODE
 from core.errors import DatasetError
-from core.network import check_reachable
+from core.network import ask_unanswered, check_reachable
 from core.paths import DATA_DIR_ENV, data_dir, keras_home
 
 CATALOGUE = {
@@ -138,6 +138,8 @@ def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
     With `ask_network=False` nothing waits for a download host (up to REACHABILITY_TIMEOUT each where a firewall drops
     the connection): a catalogue dataset not on this machine then counts as unavailable. For the home page.
     """
+    if ask_network:
+        ask_download_hosts()
     imported = []
     for manifest in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
         try:
@@ -233,10 +235,9 @@ def download_source(name, ask_network: bool = True):
 
 
 def ask_download_hosts():
-    """Ask the host of each catalogue dataset not on this machine now, so that the pages find an answer kept."""
-    for name in CATALOGUE:
-        if local_source(name) is None:
-            can_download(name, stale_ok=True)
+    """Ask the hosts of the catalogue datasets not on this machine that were never asked, all at once, so that the
+    pages find answers kept (behind a firewall that drops connections: REACHABILITY_TIMEOUT in all, not once per host)."""
+    ask_unanswered([DOWNLOAD_URLS[name] for name in CATALOGUE if local_source(name) is None], REACHABILITY_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------------------------

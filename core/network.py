@@ -14,8 +14,8 @@ import urllib.request
 REACHABILITY_TTL = 300  # seconds an answer is reused
 
 _ANSWERS = {}  # (host, port) -> (when checked, None when reachable, else why not)
-_ASKING_AGAIN = set()  # addresses asked again in the background (stale_ok)
-_asking_lock = threading.Lock()
+_QUESTIONS = {}  # (host, port) -> an Event set once the question being asked now is answered
+_questions_lock = threading.Lock()
 
 
 def check_reachable(url, timeout, stale_ok=False):
@@ -25,12 +25,11 @@ def check_reachable(url, timeout, stale_ok=False):
     reused for REACHABILITY_TTL seconds, so a page that asks on every rerun does not wait each time.
     With `stale_ok` (a page saying what could be downloaded), an older answer is used at once while a background
     thread asks again: behind a firewall that drops connections, only a server's first question waits `timeout`.
-    Before a download, ask without it.
+    Before a download, ask without it. A question already being asked is waited for, not asked twice.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or urllib.request.getproxies().get(parts.scheme):
+    address = _address(url)
+    if address is None:
         return
-    address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     checked, problem = _ANSWERS.get(address, (None, None))
     if checked is None or (not stale_ok and time.monotonic() - checked >= REACHABILITY_TTL):
         problem = _ask(address, timeout)
@@ -40,28 +39,66 @@ def check_reachable(url, timeout, stale_ok=False):
         raise OSError(problem)
 
 
+def ask_unanswered(urls, timeout):
+    """Ask every host among these URLs that has never been asked, all at once (a thread each), and keep the answers
+    for `check_reachable`: behind a firewall that drops connections, a page's first questions then wait `timeout` in
+    all, not once per host."""
+    def ask(url):
+        with contextlib.suppress(OSError):
+            check_reachable(url, timeout, stale_ok=True)
+
+    unanswered = [url for url in urls if _address(url) and _address(url) not in _ANSWERS]
+    threads = [threading.Thread(target=ask, args=(url,), name="reachability question", daemon=True)
+               for url in unanswered]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 2)
+
+
+def _address(url):
+    """(host, port) of an http(s) URL asked directly, else None (a local file, or a URL urllib sends to a proxy)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or urllib.request.getproxies().get(parts.scheme):
+        return None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _ask(address, timeout):
-    """Connect to `address` now and keep the answer (None when reachable, else why not)."""
-    problem = _connect(address, timeout)
-    _ANSWERS[address] = (time.monotonic(), problem)
-    return problem
+    """Connect to `address` now and keep the answer (None when reachable, else why not). Where the same question is
+    being asked already (a background question, another page), wait for its answer instead."""
+    answered, asking = _question(address)
+    if asking:
+        _answer(address, timeout, answered)
+    else:
+        answered.wait(timeout + 2)
+    return _ANSWERS.get(address, (None, f"no answer from {address[0]} within {timeout} s"))[1]
 
 
 def _ask_again_in_background(address, timeout):
-    """Refresh a stale answer in a daemon thread, one at a time per address."""
-    with _asking_lock:
-        if address in _ASKING_AGAIN:
-            return
-        _ASKING_AGAIN.add(address)
+    """Refresh a stale answer in a daemon thread, unless that host is being asked already."""
+    answered, asking = _question(address)
+    if asking:
+        threading.Thread(target=_answer, args=(address, timeout, answered), name=f"reachability {address[0]}",
+                         daemon=True).start()
 
-    def ask():
-        try:
-            _ask(address, timeout)
-        finally:
-            with _asking_lock:
-                _ASKING_AGAIN.discard(address)
 
-    threading.Thread(target=ask, name=f"reachability {address[0]}", daemon=True).start()
+def _question(address):
+    """(the Event set once `address` is answered, True when the caller is to ask) for a question about to be asked."""
+    with _questions_lock:
+        if address in _QUESTIONS:
+            return _QUESTIONS[address], False
+        answered = _QUESTIONS[address] = threading.Event()
+        return answered, True
+
+
+def _answer(address, timeout, answered):
+    try:
+        _ANSWERS[address] = (time.monotonic(), _connect(address, timeout))
+    finally:
+        with _questions_lock:
+            del _QUESTIONS[address]
+        answered.set()
 
 
 def _connect(address, timeout):

@@ -117,6 +117,22 @@ def counting_host():
 
 
 @pytest.fixture
+def dropping_hosts():
+    """A function that opens a loopback port which, like a host behind a firewall that drops packets, never completes
+    a connection (its one place in the queue is taken and never accepted), and returns its address."""
+    opened = []
+
+    def open_one() -> tuple[str, int]:
+        listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+        opened.extend([listener, socket.create_connection(listener.getsockname())])
+        return listener.getsockname()
+
+    yield open_one
+    for sock in reversed(opened):
+        sock.close()
+
+
+@pytest.fixture
 def download_hosts(monkeypatch, no_proxy, counting_host):
     """The catalogue's download hosts answered by a loopback host, as an online machine's would answer. Returns a
     function: how many connections the hosts have received so far."""

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import catalogue, dataset_files, datasets, folders, imaging, shapes_dataset
+from core import catalogue, dataset_files, datasets, folders, imaging, network, shapes_dataset
 from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.datasets import class_counts, load_dataset
 from core.errors import DatasetError, DatasetUnavailableError
@@ -127,6 +127,23 @@ def test_the_preloading_asks_the_hosts_so_that_the_pages_find_the_answers_kept(d
     assert asked >= 1
     infos = {info.name: info for info in list_datasets(ROOT)}
     assert download_hosts() == asked and infos["mnist"].available  # the answer kept, not asked again
+
+
+def test_behind_a_firewall_the_download_hosts_are_asked_at_once(monkeypatch, no_proxy, dropping_hosts):
+    """The Datasets page's first run behind a firewall that drops connections waits one REACHABILITY_TIMEOUT, not one
+    per host (MNIST's and CIFAR-10's are two); the answers are kept."""
+    monkeypatch.setattr(network, "_ANSWERS", {})
+    monkeypatch.setattr(catalogue, "REACHABILITY_TIMEOUT", 1.0)
+    monkeypatch.setattr(catalogue, "DOWNLOAD_URLS", {
+        name: f"http://127.0.0.1:{dropping_hosts()[1]}/{name}" for name in catalogue.DOWNLOAD_URLS})
+    started = time.monotonic()
+    infos = {info.name: info for info in list_datasets(ROOT)}
+    assert time.monotonic() - started < 1.9  # one host after the other: 2 s
+    assert [name for name, info in infos.items() if info.available] == ["fashion_mnist", "shapes"]
+    assert "cannot be reached" in infos["mnist"].message and "cannot be reached" in infos["cifar10"].message
+    started = time.monotonic()
+    list_datasets(ROOT)
+    assert time.monotonic() - started < 0.5  # the answers kept
 
 
 @pytest.mark.parametrize("name", ["folder:../x", "../fashion_mnist", "folder:abc", "folder:0123456789ab/..",
