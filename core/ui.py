@@ -731,10 +731,13 @@ def start_worker_early():
 
 
 def _in_a_real_server() -> bool:
-    """True under `streamlit run`; False in AppTest (whose runtime is a stand-in) or with $CNNCLASSROOM_PRELOAD=0."""
+    """True under `streamlit run`; False in AppTest or with $CNNCLASSROOM_PRELOAD=0.
+
+    AppTest's runtime is `MagicMock(spec=Runtime)`, which `isinstance` takes for a Runtime: the type is compared.
+    """
     from streamlit import runtime
 
-    return os.environ.get(PRELOAD_ENV) != "0" and runtime.exists() and isinstance(runtime.get_instance(), runtime.Runtime)
+    return os.environ.get(PRELOAD_ENV) != "0" and runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
 
 
 def _start_once(name: str, function, *arguments) -> threading.Thread | None:

@@ -33,19 +33,27 @@ def stop_workers(registry, status: str | None = None):
             pass
 
 
-def stop_workers_of(root):
-    """SIGTERM every `python -m core --root <root> worker` process still running (found in /proc).
-
-    A worker waits IDLE_EXIT_SECONDS for more jobs before it exits; a test's registry gets no more.
-    """
+def worker_pids_of(root) -> list[int]:
+    """The pids of every `python -m core --root <root> worker` process running now (found in /proc)."""
     roots = {str(root).encode(), str(Path(root).resolve()).encode()}
+    pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             arguments = cmdline.read_bytes().split(b"\0")
         except OSError:  # the process has just ended
             continue
         if b"worker" in arguments and roots & set(arguments):
-            try:
-                os.kill(int(cmdline.parent.name), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def stop_workers_of(root):
+    """SIGTERM every worker process of the registry at `root` still running (`worker_pids_of`).
+
+    A worker waits IDLE_EXIT_SECONDS for more jobs before it exits; a test's registry gets no more.
+    """
+    for pid in worker_pids_of(root):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -5,10 +5,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from conftest import TINY_CNN, TINY_DNN
+from helpers_jobs import worker_pids_of
 from PIL import Image
 from apptest import open_page
 from streamlit.testing.v1 import AppTest
@@ -110,6 +112,16 @@ def test_home_page_loads_no_heavy_library(tmp_path):
                                text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1] == "[] 0"
+
+
+def test_pages_under_apptest_start_nothing_in_the_background(registry_root):
+    """Under `streamlit run` the home page starts the preloading and the Train page a worker (the browser tests check
+    both); in AppTest neither: its runtime is a `MagicMock(spec=Runtime)`, which isinstance() takes for a real one,
+    and every page test then imported TensorFlow in a thread and started a worker process that warmed up beside it."""
+    for path in ("app.py", "pages/8_Train.py"):
+        assert not page(path).run().exception
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("cnnclassroom ")]
+    assert worker_pids_of(registry_root) == []
 
 
 def test_train_page_shows_a_trained_config_instantly_without_training(trained_registry):
