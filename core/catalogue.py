@@ -135,8 +135,9 @@ class DatasetInfo:
 def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
     """Every catalogue dataset, then every folder dataset imported into the registry at `root`, by title.
 
-    With `ask_network=False` nothing waits for a download host (up to REACHABILITY_TIMEOUT each where a firewall drops
-    the connection): a catalogue dataset not on this machine then counts as unavailable. For the home page.
+    The download hosts never asked are asked first, together (where a firewall drops the connection, that waits
+    REACHABILITY_TIMEOUT once per server). With `ask_network=False` nothing waits for them: a catalogue dataset not on
+    this machine then counts as unavailable. For the home page.
     """
     if ask_network:
         ask_download_hosts()

@@ -47,7 +47,7 @@ def ask_unanswered(urls, timeout):
         with contextlib.suppress(OSError):
             check_reachable(url, timeout, stale_ok=True)
 
-    unanswered = [url for url in urls if _address(url) and _address(url) not in _ANSWERS]
+    unanswered = [url for url in urls if (address := _address(url)) and address not in _ANSWERS]
     threads = [threading.Thread(target=ask, args=(url,), name="reachability question", daemon=True)
                for url in unanswered]
     for thread in threads:
