@@ -139,15 +139,16 @@ def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
     REACHABILITY_TIMEOUT once per server). With `ask_network=False` nothing waits for them: a catalogue dataset not on
     this machine then counts as unavailable. For the home page.
     """
+    here = {name: local_source(name) for name in CATALOGUE}
     if ask_network:
-        ask_download_hosts()
+        ask_download_hosts(here)
     imported = []
     for manifest in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
         try:
             imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name, root))
         except DatasetError:  # a damaged or stray folder does not hide the others
             continue
-    return ([dataset_info(name, ask_network=ask_network) for name in CATALOGUE]
+    return ([_catalogue_info(name, here[name], ask_network) for name in CATALOGUE]
             + sorted(imported, key=lambda info: info.title.lower()))
 
 
@@ -178,7 +179,11 @@ def dataset_info(name, root=None, ask_network: bool = True) -> DatasetInfo:
         validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
         return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
                            tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
-    here = local_source(name)
+    return _catalogue_info(name, local_source(name), ask_network)
+
+
+def _catalogue_info(name, here: str | None, ask_network: bool) -> DatasetInfo:
+    """`dataset_info` of a catalogue dataset whose `local_source` is `here` (None: not on this machine)."""
     source, message = (here, None) if here else download_source(name, ask_network)
     return DatasetInfo(name, *CATALOGUE[name], source is not None, source, message, CLASS_NAMES[name], IMAGE_SHAPES[name],
                        TRAINING_IMAGES[name], on_this_machine=here is not None)
@@ -235,10 +240,12 @@ def download_source(name, ask_network: bool = True):
     return None, how_to_get(name, f"{download_host(name)} cannot be reached")
 
 
-def ask_download_hosts():
+def ask_download_hosts(here: dict[str, str | None] | None = None):
     """Ask the hosts of the catalogue datasets not on this machine that were never asked, all at once, so that the
-    pages find answers kept (behind a firewall that drops connections: REACHABILITY_TIMEOUT in all, not once per host)."""
-    ask_unanswered([DOWNLOAD_URLS[name] for name in CATALOGUE if local_source(name) is None], REACHABILITY_TIMEOUT)
+    pages find answers kept (behind a firewall that drops connections: REACHABILITY_TIMEOUT in all, not once per host).
+    `here`: each catalogue dataset's `local_source`, where the caller has looked them up already."""
+    here = here if here is not None else {name: local_source(name) for name in CATALOGUE}
+    ask_unanswered([DOWNLOAD_URLS[name] for name in CATALOGUE if here[name] is None], REACHABILITY_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------------------------

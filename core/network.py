@@ -43,13 +43,9 @@ def ask_unanswered(urls, timeout):
     """Ask every host among these URLs that has never been asked, all at once (a thread each), and keep the answers
     for `check_reachable`: behind a firewall that drops connections, a page's first questions then wait `timeout` in
     all, not once per host."""
-    def ask(url):
-        with contextlib.suppress(OSError):
-            check_reachable(url, timeout, stale_ok=True)
-
-    unanswered = [url for url in urls if (address := _address(url)) and address not in _ANSWERS]
-    threads = [threading.Thread(target=ask, args=(url,), name="reachability question", daemon=True)
-               for url in unanswered]
+    unanswered = {address for url in urls if (address := _address(url)) and address not in _ANSWERS}
+    threads = [threading.Thread(target=_ask, args=(address, timeout), name="reachability question", daemon=True)
+               for address in unanswered]
     for thread in threads:
         thread.start()
     for thread in threads:
