@@ -666,10 +666,14 @@ def prepare_predictions(key: str):
 # start on a small machine: Plotly's (4.7 MB, 1-1.5 s of the browser's time: most of Predict's first upload was
 # spent there), the code blocks' highlighter (0.5 s, for "Show the code") and the tables' grid (Convolutions' first
 # visit: 1.88 s without it loaded early, 1.50 s with it). The metrics' script brings five more (number formatting);
-# the home page showed a metric until its eighth pass, and now loads it for the lessons instead.
+# the home page showed a metric until its eighth pass, and now loads it for the lessons instead. The lessons' inputs
+# and images are small, but a page fetching them while the server imports TensorFlow waited 0.15-0.3 s for each of
+# their 25 files (Datasets opened a second after the home page, bench/first_visits.py --dwell 1).
 _STATIC_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
 CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT = "PlotlyChart.*.js", "StreamlitSyntaxHighlighter.*.js", "DataFrame.*.js"
 METRIC_SCRIPT = "Metric.*.js"
+LESSON_INPUT_SCRIPTS = ("Selectbox.*.js", "Slider.*.js", "NumberInput.*.js", "Radio.*.js", "Checkbox.*.js",
+                        "Button.*.js", "ImageList.*.js")
 
 
 @functools.cache
@@ -678,14 +682,16 @@ def _static_script(pattern: str) -> str | None:
     return next((found.name for found in sorted(_STATIC_SCRIPTS.glob(pattern))), None)
 
 
-def load_element_scripts_early(*patterns: str, settle_seconds: float = 0.0):
-    """Have the browser load these elements' scripts (CHART_SCRIPT, …, METRIC_SCRIPT) once this page is drawn,
-    `settle_seconds` later, when it is idle, so that a later page's first chart, code block, table or metric appears
-    at once.
+def load_element_scripts_early(*patterns: str):
+    """Have the browser load these elements' scripts (CHART_SCRIPT, …, LESSON_INPUT_SCRIPTS) as soon as this page is
+    drawn, all at once, so that a later page's first chart, code block, table, metric or input appears at once.
 
     Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser
     was idle it kept one fresh server in two or three from showing the home page for 1.5-2 s more (its text had
-    arrived; bench/server_start.py). The home page, which the student reads for a while, waits a second more.
+    arrived; bench/server_start.py). Not later either: a second after the home page the server is importing
+    TensorFlow (core.preload), and scripts fetched then arrived 0.15-0.7 s late: with the loader waiting a second
+    more, as it did, Datasets opened a second after the home page took 2.8 s, and 1.6-1.8 s without. Nor one after
+    another: the small ones alone took 0.9 s that way, and pushed Plotly's into the student's first click.
 
     For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
     the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
@@ -702,15 +708,12 @@ def load_element_scripts_early(*patterns: str, settle_seconds: float = 0.0):
   const wanted = {names!r}.filter(name => !(name in states));
   if (!index || !wanted.length) return;
   wanted.forEach(name => {{ states[name] = "loading"; }});
-  const load = async () => {{
-    for (const name of wanted) {{
-      states[name] = await import(new URL(name, index.src).href).then(() => "loaded", () => "failed");
-    }}
-  }};
+  const load = () => wanted.forEach(name => import(new URL(name, index.src).href).then(
+    () => {{ states[name] = "loaded"; }}, () => {{ states[name] = "failed"; }}));
   const drawn = () => document.querySelector("[data-testid=stApp][data-test-script-state=notRunning]")
     && !document.querySelector("[data-testid=stSkeleton]");
   const idle = () => (window.requestIdleCallback || setTimeout)(load);
-  const whenDrawn = () => drawn() ? setTimeout(idle, {round(settle_seconds * 1000)}) : setTimeout(whenDrawn, 100);
+  const whenDrawn = () => drawn() ? idle() : setTimeout(whenDrawn, 100);
   whenDrawn();
 }})();
 </script>""", unsafe_allow_javascript=True)

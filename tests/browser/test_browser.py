@@ -184,6 +184,8 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
                         # The tab's icon: ours, except on a fresh server's very first home page (ui.tab_icon_is_free)
                         icon = watched.page.evaluate(TAB_ICON)
                         assert icon.endswith("/favicon.png") if not name else "🧠" in icon, (name, icon)
+                        if not name:
+                            assert_lessons_scripts_loaded(watched.page)
                         watched.screenshot(f"page_{name or 'Home'}", whole_page=False)  # full height is slow
                         watched.assert_clean()
                         watched.page.close()
@@ -193,6 +195,17 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
         finally:
             for future in next_servers:
                 stop_server(future.result()[0])
+
+
+def assert_lessons_scripts_loaded(page):
+    """The home page has the browser load the lessons' element scripts once it is drawn (core.ui): each loads."""
+    from core import ui
+
+    wanted = {ui._static_script(pattern) for pattern in (*ui.LESSON_INPUT_SCRIPTS, ui.METRIC_SCRIPT, ui.CHART_SCRIPT,
+                                                         ui.CODE_SCRIPT, ui.TABLE_SCRIPT)}
+    states = page.wait_for_function("""(states => states && Object.keys(states).length
+        && !Object.values(states).includes("loading") && states)(window.classroomScripts)""", timeout=60_000).json_value()
+    assert states == dict.fromkeys(wanted, "loaded"), states
 
 
 def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser_registry):
