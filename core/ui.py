@@ -451,7 +451,8 @@ def image_row(images, gap: int = 4):
     return np.concatenate([part for picture in pictures for part in (white, picture)][1:], axis=1)
 
 
-@st.cache_data(max_entries=32, show_spinner="Training the neuron…")
+@st.cache_data(max_entries=32,
+               show_spinner="Training the neuron (the first time also starts TensorFlow: a few seconds)…")
 def fit_neuron(epochs: int, learning_rate: float, seed: int, noise: float):
     """Hello, neuron's fit (core.neuron.fit_line: 500 epochs take about 1 s), shared by the server's sessions."""
     from core.neuron import fit_line
