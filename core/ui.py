@@ -675,6 +675,7 @@ CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT = "PlotlyChart.*.js", "StreamlitSyntaxHi
 METRIC_SCRIPT = "Metric.*.js"
 LESSON_INPUT_SCRIPTS = ("Selectbox.*.js", "Slider.*.js", "NumberInput.*.js", "Radio.*.js", "Checkbox.*.js",
                         "Button.*.js", "ImageList.*.js")
+LESSON_SCRIPTS = (*LESSON_INPUT_SCRIPTS, METRIC_SCRIPT, CHART_SCRIPT, CODE_SCRIPT, TABLE_SCRIPT)  # what the home page loads
 
 
 @functools.cache
@@ -684,7 +685,7 @@ def _static_script(pattern: str) -> str | None:
 
 
 def load_element_scripts_early(*patterns: str):
-    """Have the browser load these elements' scripts (CHART_SCRIPT, …, LESSON_INPUT_SCRIPTS) as soon as this page is
+    """Have the browser load these elements' scripts (CHART_SCRIPT, …, LESSON_SCRIPTS) as soon as this page is
     drawn, all at once, so that a later page's first chart, code block, table, metric or input appears at once.
 
     Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser

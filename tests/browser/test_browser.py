@@ -201,8 +201,7 @@ def assert_lessons_scripts_loaded(page):
     """The home page has the browser load the lessons' element scripts once it is drawn (core.ui): each loads."""
     from core import ui
 
-    wanted = {ui._static_script(pattern) for pattern in (*ui.LESSON_INPUT_SCRIPTS, ui.METRIC_SCRIPT, ui.CHART_SCRIPT,
-                                                         ui.CODE_SCRIPT, ui.TABLE_SCRIPT)}
+    wanted = {ui._static_script(pattern) for pattern in ui.LESSON_SCRIPTS}
     states = page.wait_for_function("""(states => states && Object.keys(states).length
         && !Object.values(states).includes("loading") && states)(window.classroomScripts)""", timeout=60_000).json_value()
     assert states == dict.fromkeys(wanted, "loaded"), states

@@ -81,8 +81,7 @@ def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_
     """Each script is a file this Streamlit serves (a renamed one would silently not load), asked for by name."""
     from core import ui
 
-    names = [ui._static_script(pattern) for pattern in (*ui.LESSON_INPUT_SCRIPTS, ui.METRIC_SCRIPT, ui.CHART_SCRIPT,
-                                                         ui.CODE_SCRIPT, ui.TABLE_SCRIPT)]
+    names = [ui._static_script(pattern) for pattern in ui.LESSON_SCRIPTS]
     assert all(names), names
     loader = page("app.py").run().get("html")[-1].proto.body
     assert all(repr(name) in loader or f'"{name}"' in loader for name in names)
