@@ -36,19 +36,27 @@ epochs, learning_rate, seed, noise = neuron_form()
 with ui.guard():
     fit = ui.fit_neuron(epochs, learning_rate, seed, noise)  # the default was fitted while the home page was read
 
+overflowed = not np.isfinite([fit.prediction, fit.weight, fit.bias, fit.final_loss]).all()
 if fit.diverged:
     st.error(f"The loss grew instead of shrinking: a learning rate of {learning_rate} makes every step overshoot the "
-             "minimum, further each time, until the numbers overflow. Pick a smaller learning rate.")
+             "minimum, further each time" + (", until the numbers overflow" if overflowed else "") +
+             ". Pick a smaller learning rate.")
+
+
+def learned(value: float, target: float, decimals: str = ".4f") -> dict:
+    """A metric's value and its distance from `target`, or "overflowed" (no distance) once it is not a number."""
+    if not np.isfinite(value):
+        return {"value": "overflowed", "delta": None}
+    return {"value": f"{value:{decimals}}", "delta": f"{value - target:+.4f} from {target:g}", "delta_color": "off"}
+
 
 xs, ys = training_points(noise)
 line_xs = np.array([-2.0, QUERY_X + 1])
 cols = st.columns(4)
-cols[0].metric(f"prediction for x = {QUERY_X:g}", f"{fit.prediction:.4f}", f"{fit.prediction - 19:+.4f} from 19",
-               delta_color="off")
-cols[1].metric("learned weight w", f"{fit.weight:.4f}", f"{fit.weight - TRUE_WEIGHT:+.4f} from {TRUE_WEIGHT:g}",
-               delta_color="off")
-cols[2].metric("learned bias b", f"{fit.bias:.4f}", f"{fit.bias - TRUE_BIAS:+.4f} from {TRUE_BIAS:g}", delta_color="off")
-cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}")
+cols[0].metric(f"prediction for x = {QUERY_X:g}", **learned(fit.prediction, 19))
+cols[1].metric("learned weight w", **learned(fit.weight, TRUE_WEIGHT))
+cols[2].metric("learned bias b", **learned(fit.bias, TRUE_BIAS))
+cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}" if np.isfinite(fit.final_loss) else "overflowed")
 
 left, right = st.columns(2)
 left.plotly_chart(charts.line_fit_figure(
@@ -58,7 +66,15 @@ right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after
 
 st.subheader("Why not exactly 19?")
 weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS
-if not noise:
+if fit.diverged:
+    st.markdown(
+        f"Because the training **diverged**. Each SGD step moves w and b against the slope of the loss, scaled by the "
+        f"learning rate; at {learning_rate} the step is so big that it jumps over the bottom of the loss to a point "
+        "higher on the other side, and the next step jumps back further still. The loss chart shows it growing "
+        "instead of shrinking" + (" until the numbers no longer fit in a float." if overflowed else ".") +
+        " More epochs make it worse, not better: pick a smaller learning rate."
+    )
+elif not noise:
     st.markdown(
         f"The six points lie **exactly** on y = 2x − 1, so the best-fitting line *is* the rule: with w = 2 and b = −1 "
         f"the loss would be exactly 0 (the least-squares line through the points, solved exactly, is "

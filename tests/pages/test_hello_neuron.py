@@ -39,7 +39,17 @@ def test_a_too_large_learning_rate_is_explained_not_a_crash():
     at = open_page(PAGE).run()
     at.select_slider(key="neuron_learning_rate").set_value(0.2).run()
     assert not at.exception
-    assert "overshoot" in at.error[0].value
+    assert "overshoot" in at.error[0].value and "overflow" in at.error[0].value
+    # No "nan" shown as a number, and the explanation below is the divergence's, not "unfinished optimisation"
+    assert [metric.value for metric in at.metric] == ["overflowed"] * 4
+    why = next(block.value for block in at.markdown if "diverged" in block.value)
+    assert "smaller learning rate" in why
+    assert not any("nan" in block.value or "unfinished optimisation" in block.value for block in at.markdown)
+
+    at.slider(key="neuron_epochs").set_value(10).run()  # diverging, but not yet overflowed: the numbers are shown
+    assert not at.exception and "overflow" not in at.error[0].value
+    assert all(metric.value != "overflowed" for metric in at.metric)
+    assert any("diverged" in block.value for block in at.markdown)
 
 
 def test_the_page_shows_the_fit_the_server_preloaded_and_fits_a_new_setting_itself(monkeypatch):
