@@ -29,7 +29,7 @@ TARGET_SECONDS = 2.0
 PAGES = {
     "Datasets": ("Datasets", "Why normalise?"),
     "Convolutions": ("Convolutions and pooling", "From older tutorials"),
-    "Inside the network": ("Inside the network", "3. Why a shoe is recognised as a shoe"),
+    "Inside the network": ("Inside the network", "3. Why an image is recognised as"),
     "Hello, neuron": ("Hello, neuron", "The code"),  # lesson 1, not a row of issue 17: --pages "Hello, neuron"
 }
 ISSUE_PAGES = ["Datasets", "Convolutions", "Inside the network"]

@@ -113,7 +113,8 @@ if flatten and maps:
     st.markdown(f"After the last map, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out in one "
                 f"row of {int(np.prod(maps[-1][1].shape)):,} values, and the dense layers decide the class from them.")
 
-st.header("3. Why a shoe is recognised as a shoe")
+heading = st.empty()  # names the class once it is chosen below
+heading.header("3. Why an image is recognised as its class")
 if not maps:
     st.info("A dense network has no feature maps to follow across images: its hidden units (above) look at the whole "
             "image at once. Pick a CNN to follow one channel.")
@@ -124,6 +125,7 @@ st.markdown("Follow **one channel** of one layer across several test images of t
 left, middle, right = st.columns(3)
 ui.reset_if_invalid("inside_class", class_names.__contains__, class_names[-1])
 chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class")
+heading.header(f"3. Why an image is recognised as “{chosen_class}”")
 layer_names = [name for name, _ in maps]
 ui.reset_if_invalid("inside_layer", layer_names.__contains__, layer_names[0])
 layer = middle.selectbox("Layer", layer_names, key="inside_layer")

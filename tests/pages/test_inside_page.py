@@ -61,6 +61,7 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     at.selectbox(key="inside_layer").set_value("pool_1")
     at.slider(key="inside_channel").set_value(5).run()
     assert not at.exception
+    assert "3. Why an image is recognised as “Sneaker”" in [header.value for header in at.header]  # the chosen class
     samples = heatmaps(figures(at)[-1])
     data = load_dataset("fashion_mnist")
     sneakers = np.flatnonzero(data.y_test == 7)[:6]
