@@ -121,7 +121,7 @@ st.markdown(
 )
 st.code(
     "from tensorflow import keras\nfrom tensorflow.keras import layers\n\n"
-    "inputs = keras.Input(shape=(28, 28, 1))\n"
+    f"inputs = keras.Input(shape={tuple(map(int, dataset.input_shape))})  # this dataset's images\n"
     "x = layers.Rescaling(1 / 255)(inputs)  # 0..255 -> 0..1, part of the saved model\n"
     "# ... Conv2D / Dense layers ...",
     language="python",

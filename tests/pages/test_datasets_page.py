@@ -48,6 +48,7 @@ def test_fashion_mnist_pixels_are_0_to_255_and_normalised_to_0_to_1(monkeypatch)
     scaled = open_pixel_view(at, "Table: 0..1").dataframe[0].value.to_numpy()
     assert scaled.max() <= 1 and np.allclose(scaled, np.round(expected / 255, 3))
     assert len(at.dataframe) == 1
+    assert "keras.Input(shape=(28, 28, 1))" in at.code[0].value
 
     at.number_input(key="datasets_index").set_value(7).run()  # the open tab stays open for the next image
     assert not at.exception
@@ -59,6 +60,7 @@ def test_colour_shapes_show_one_channel_and_missing_datasets_say_how_to_get_them
     at = open_page(PAGE).run()
     at.selectbox(key="datasets_name").set_value("shapes").run()
     assert not at.exception
+    assert "keras.Input(shape=(64, 64, 3))" in at.code[0].value  # the normalising code fits the chosen images
     at.selectbox(key="datasets_channel").set_value(1).run()
     green = load_dataset("shapes").x_test[0, :, :, 1]
     heatmap = figures(at)[1]  # 64 x 64: too many numbers to write, a heatmap to hover over instead
