@@ -16,15 +16,23 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
 
 
+LEGEND_NAME_CHARACTERS = 40  # a longer model name is cut in a legend, so that "· training" / "· validation" show
+
+
 def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", title: str | None = None) -> go.Figure:
-    """Training (solid) and validation (dashed) curves per model: the gap between them is overfitting."""
+    """Training (solid) and validation (dashed) curves per model: the gap between them is overfitting.
+
+    One model's curves are named "training" and "validation" (the page names the model); with several, each model's
+    name comes first, cut to LEGEND_NAME_CHARACTERS: a long one pushed the part that tells the curves apart out of
+    the legend."""
     figure = go.Figure()
     for index, (name, history) in enumerate(histories.items()):
         color = PALETTE[index % len(PALETTE)]
         epochs = [row["epoch"] for row in history]
-        figure.add_scatter(x=epochs, y=[row[metric] for row in history], name=f"{name} · training",
+        prefix = "" if len(histories) == 1 else f"{_shortened(name, LEGEND_NAME_CHARACTERS)} · "
+        figure.add_scatter(x=epochs, y=[row[metric] for row in history], name=f"{prefix}training",
                            mode="lines+markers", line={"color": color})
-        figure.add_scatter(x=epochs, y=[row[f"val_{metric}"] for row in history], name=f"{name} · validation",
+        figure.add_scatter(x=epochs, y=[row[f"val_{metric}"] for row in history], name=f"{prefix}validation",
                            mode="lines+markers", line={"color": color, "dash": "dash"})
     figure.update_layout(
         title=title or f"{metric.capitalize()} per epoch",
@@ -40,6 +48,11 @@ def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", t
                          annotation_text=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}",
                          annotation_position="top left")
     return figure
+
+
+def _shortened(text: str, characters: int) -> str:
+    """`text`, cut to `characters` with an ellipsis when longer."""
+    return text if len(text) <= characters else text[:characters - 1].rstrip() + "…"
 
 
 def _fine_tuning_start(history: list[dict]) -> int | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.charts import GRID_CELL_PIXELS, GRID_INDEX_PIXELS, NUMBERED_GRID_SIDE, grid_label, numbered_grid
+from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, NUMBERED_GRID_SIDE, grid_label,
+                         history_figure, numbered_grid)
 
 
 def square(picture, row, column):
@@ -70,3 +71,16 @@ def test_a_chart_drawn_while_another_thread_imports_pandas_waits_for_it_instead_
         result = subprocess.run([sys.executable, "-c", CHART_WHILE_PANDAS_IMPORTS], capture_output=True, text=True,
                                 cwd=Path(__file__).parents[1], timeout=120)
         assert result.stdout.strip() == "drawn", result.stderr[-2000:]
+
+
+def test_history_legends_keep_training_and_validation_in_view():
+    """One model: the page names it, the legend says which curve is which; several: long names are cut, not the
+    words that tell the curves apart (a preset's title of 90 characters hid them on Train)."""
+    history = [{"epoch": 1, "accuracy": 0.86, "val_accuracy": 0.91, "loss": 0.4, "val_loss": 0.3}]
+    long_title = "CNN 16-32 / Dense 256 on Fashion-MNIST, 1 epoch · same padding, batch norm, rate (0.01, decaying)"
+    assert [trace.name for trace in history_figure({long_title: history}).data] == ["training", "validation"]
+    names = [trace.name for trace in history_figure({long_title: history, "DNN 128": history}, "loss").data]
+    assert names[2:] == ["DNN 128 · training", "DNN 128 · validation"]
+    assert all(len(name) <= LEGEND_NAME_CHARACTERS + len(" · validation") for name in names)
+    assert names[0].endswith("… · training") and names[1].endswith("… · validation")
+    assert names[0].startswith("CNN 16-32 / Dense 256 on Fashion-MNIST")
