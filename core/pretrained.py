@@ -34,7 +34,14 @@ APPLICATIONS = {
 
 
 class PretrainedWeightsUnavailable(CoreError):
-    """ImageNet weights that are neither cached on this machine nor downloadable."""
+    """ImageNet weights that are neither cached on this machine nor downloadable.
+
+    Its message ends with the command line's way round and the values; `how_to_get` is the part a page shows (what is
+    missing and how to get it), beside the page's own way round."""
+
+    def __init__(self, message: str, how_to_get: str):
+        super().__init__(message)
+        self.how_to_get = how_to_get
 
 
 def application_image_size(base_model, input_shape):
@@ -73,7 +80,10 @@ def pretrained_weights_path(base_model, image_size) -> str:
                 file_name, url, cache_subdir="models", cache_dir=str(cache_dir), file_hash=file_hash
             )
     except Exception as error:  # get_file raises a bare Exception for network failures
-        raise PretrainedWeightsUnavailable(_weights_message(base_model, file_name, url, cached, error)) from error
+        how_to_get = _weights_message(base_model, file_name, url, cached, error)
+        raise PretrainedWeightsUnavailable(
+            f"{how_to_get} Without internet, use a CNN you trained here as the base instead: base_model='registry:<key>' "
+            f"(keys are listed by `python -m core list`). Received: base_model={base_model!r}", how_to_get) from error
 
 
 def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
@@ -92,11 +102,10 @@ def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
 
 
 def _weights_message(base_model, file_name, url, cached, error):
+    """What is missing and how to get it (a page adds its own way round, the command line its own)."""
     title = APPLICATIONS[base_model]["title"]
     return (
         f"The ImageNet weights for {title} are not on this machine and could not be downloaded ({error}). "
         f"Expected the file {file_name} in {cached.parent}/. To fix: run this once on a machine with internet "
-        f"access (Keras caches the weights in ~/.keras/models/), or download {url} and copy it into "
-        f"{cached.parent}/. Without internet, use a CNN you trained here as the base instead: "
-        f"base_model='registry:<key>' (keys are listed by `python -m core list`). Received: base_model={base_model!r}"
+        f"access (Keras caches the weights in ~/.keras/models/), or download {url} and copy it into {cached.parent}/."
     )

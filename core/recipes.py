@@ -11,7 +11,6 @@ saying what is missing. Both are ordinary TrainConfigs, so both are trained, kep
 from dataclasses import dataclass
 
 from core.config import TrainConfig
-from core.errors import without_received
 from core.pretrained import weights_status
 
 SCRATCH, PRETRAINED = "from scratch", "pretrained MobileNetV2"
@@ -50,4 +49,4 @@ def starting_point(training_images: int, image_size: int) -> StartingPoint:
                "photos alone it must learn edges, textures and shapes as well as your classes, and it tends to learn the "
                "background and the light instead of the objects. Expect a lower test accuracy than a pretrained start "
                "would give.")
-    return StartingPoint(SCRATCH, False, f"{without_received(where)}\n\n{missing}")  # the fix, not the values
+    return StartingPoint(SCRATCH, False, f"{where}\n\n{missing}")

@@ -199,12 +199,12 @@ def preprocessing_note(base_model: str) -> str:
 
 
 def imagenet_weights_message(base_model: str = "mobilenet_v2", input_shape=(96, 96, 3)) -> str | None:
-    """None when `base_model`'s ImageNet weights can be loaded here, else the reason and the offline way round."""
+    """None when `base_model`'s ImageNet weights can be loaded here, else what is missing and how to get it."""
     from core.models import build_transfer
     from core.pretrained import PretrainedWeightsUnavailable
 
     try:
         build_transfer(tuple(input_shape), 2, base_model=base_model)
     except PretrainedWeightsUnavailable as error:
-        return str(error)
+        return error.how_to_get
     return None

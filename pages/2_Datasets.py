@@ -7,6 +7,7 @@ from core import charts, ui
 from core.catalogue import dataset_titles, list_datasets
 from core.course import data_origin_note
 from core.datasets import class_counts, load_dataset, sample_by_class
+from core.errors import without_received
 
 SPLITS = {"train": "training", "val": "validation", "test": "test"}
 
@@ -34,7 +35,7 @@ with st.expander("Course datasets: the classic course's photo zips (horses or hu
 info = datasets_form()
 st.caption(info.description)
 if not info.available:
-    st.warning(info.message, icon="📦")
+    st.warning(without_received(info.message), icon="📦")  # its paths are the steps; its values are for the log
     st.stop()
 
 with ui.guard():

@@ -64,7 +64,7 @@ if right.button("Check for ImageNet weights", key="transfer_check_button"):
     with st.spinner("Looking for the weights…"), ui.guard():
         message = imagenet_weights_message(application)
     if message:
-        st.warning(message)
+        st.warning(f"{message}\n\nWithout internet, use a CNN you trained here as the base instead: section 2 below.")
     else:
         st.success(f"The ImageNet weights of {application} are available: pick it on the **Train** page (Transfer).")
 
