@@ -88,7 +88,7 @@ def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> g
     figure = go.Figure(go.Bar(x=[float(probabilities[i]) for i in order], y=[class_names[i] for i in order],
                               orientation="h", marker_color=["#2563eb"] + ["#94a3b8"] * (len(order) - 1),
                               text=[f"{probabilities[i]:.1%}" for i in order], textposition="auto"))
-    figure.update_layout(xaxis_title="probability (0 to 1)", yaxis_title="class", xaxis_range=[0, 1],
+    figure.update_layout(xaxis_title="probability", xaxis_tickformat=".0%", yaxis_title="class", xaxis_range=[0, 1],
                          yaxis={"autorange": "reversed"}, height=60 + 28 * len(order), margin={"t": 10, "b": 10})
     return figure
 
@@ -119,7 +119,7 @@ def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure
     """A single loss curve on a log scale."""
     figure = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines"))
     figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (mean squared error, log scale)",
-                         yaxis_type="log", height=300, margin={"t": 40, "b": 10})
+                         yaxis_type="log", yaxis_exponentformat="power", height=300, margin={"t": 40, "b": 10})
     return figure
 
 

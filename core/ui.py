@@ -149,6 +149,10 @@ def navigation():
         st.divider()
 
 
+# The tables' counts written 10,000 as elsewhere on the pages (a table shows 10000 otherwise), still sorted as numbers
+THOUSANDS_COLUMNS = {name: st.column_config.NumberColumn(format="localized") for name in ("test images", "parameters")}
+
+
 def markdown_table(rows: list[dict]) -> str:
     """Rows with the same keys as a Markdown table, for small tables on pages that must open fast.
 

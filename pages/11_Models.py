@@ -42,7 +42,9 @@ if not cards:
     st.stop()
 
 left, right = st.columns(2)
-dataset = left.selectbox("Dataset", ["all"] + sorted({str(card.dataset.name) for card in cards}), key="models_dataset")
+titles = {str(card.dataset.name): dataset_title(card) for card in cards}
+dataset = left.selectbox("Dataset", ["all", *sorted(titles, key=titles.get)], key="models_dataset",
+                         format_func=lambda name: titles.get(name, name))
 family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
 pinned = ui.registry().pinned_keys()
@@ -51,7 +53,8 @@ table = [{"title": card.title, "dataset": dataset_title(card), "family": card.fa
           "training time (s)": card.timings.train_seconds, "created": card.created, "pinned": card.key in pinned,
           "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
-                         column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+                         column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+                                        **ui.THOUSANDS_COLUMNS})
 selected = selection.selection.rows
 if not selected:
     st.stop()

@@ -7,7 +7,7 @@ import streamlit as st
 from core import ui
 from core.augment import (augment_samples, augmentation_experiment, augmentation_result, build_augmenter, keras_code,
                           legacy_code)
-from core.config import FILL_MODES, Augmentation
+from core.config import FILL_MODES, Augmentation, dataset_display_name
 from core.imaging import prepare_image, read_image
 
 SOURCES = {"fashion_mnist": "Fashion-MNIST image", "shapes": "shapes image", "upload": "my own image"}
@@ -87,7 +87,8 @@ subset_column, epochs_column = st.columns(2)
 subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 500, key="augment_experiment_subset")
 epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs")
 configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
-st.caption(f"The same small CNN, trained twice on {subset:,} {experiment_dataset} images for {epochs} epochs: once as they "
+st.caption(f"The same small CNN, trained twice on {subset:,} {dataset_display_name(experiment_dataset)} images for {epochs} "
+           "epochs: once as they "
            "are, once with the augmentation above. Both models are kept in the registry. (The classic course used "
            "rotation 40 and 0.2 for the rest on large photos; small, centred Fashion-MNIST items prefer gentler values.)")
 

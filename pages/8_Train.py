@@ -154,8 +154,9 @@ with ui.guard():
 images = config_training_images(config, ui.registry().root)
 steps = steps_per_epoch(images, config.batch_size)
 st.caption(f"One epoch shows the network each of its {images:,} training images once, in batches of {config.batch_size}: "
-           f"⌈{images:,} ÷ {config.batch_size}⌉ = {steps:,} steps per epoch, each one weight update, so {config.epochs} "
-           f"epochs make {steps * config.epochs:,} updates.")
+           f"⌈{images:,} ÷ {config.batch_size}⌉ = {steps:,} steps per epoch, each one weight update, so "
+           + (f"{config.epochs} epochs make" if config.epochs != 1 else "1 epoch makes")
+           + f" {steps * config.epochs:,} updates.")
 
 entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 if entries:

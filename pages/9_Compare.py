@@ -79,7 +79,8 @@ names = [f"{chr(65 + index)}: {entry.title}" for index, entry in enumerate(entri
 
 st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": entry.card.dataset.test_images,
                "parameters": entry.card.params.total, "training time (s)": entry.card.timings.train_seconds,
-               "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)], hide_index=True)
+               "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)], hide_index=True,
+             column_config=ui.THOUSANDS_COLUMNS)
 
 p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
 for name, evaluation in zip(names[1:], evaluations[1:]):
