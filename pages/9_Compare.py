@@ -9,6 +9,7 @@ from core.config import PRESETS
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
+from core.guide import cnn_not_ahead_note
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -92,6 +93,8 @@ for name, evaluation in zip(names[1:], evaluations[1:]):
     p_values[name] = result.p_value
     st.markdown(f"**{names[0][:1]} vs {name[:1]}** — {result.statement}")
     st.caption(comparison_details(result, names[0][:1], name[:1]))
+    if chosen == pair_keys and (note := cnn_not_ahead_note(*entries, result)):  # the one-click pair: dense, CNN
+        st.info(note, icon="🔎")
 if p_values:
     with st.expander("What do the 95% CI and McNemar's p mean?", expanded=True):
         st.markdown("\n".join(f"- {line}" for line in VERDICT_TERMS))

@@ -4,7 +4,7 @@ import dataclasses
 
 from core.card import DatasetFacts, ModelCard, ParameterCounts
 from core.catalogue import CourseDatasetInfo, list_datasets
-from core.config import Augmentation, TrainConfig
+from core.config import PRESETS, Augmentation, TrainConfig
 from core.errors import student_message
 from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
                         default_predict_key, ready_summary, safe_file_name, singular, with_article)
@@ -82,3 +82,26 @@ def test_pages_get_plain_words_while_the_exact_values_stay_for_the_command_line(
     assert plain == "Fashion-MNIST is not on this machine: put its files in $CNNCLASSROOM_DATA_DIR or a folder on the server."
     assert student_message("Get it from https://example.org/a/b.zip. Received: filters=(32, 64)") == (
         "Get it from https://example.org/a/b.zip.")
+
+
+def test_the_one_click_cnn_not_ahead_is_explained_with_its_own_numbers():
+    from types import SimpleNamespace
+
+    from core.evaluation import Comparison
+    from core.guide import cnn_not_ahead_note
+
+    def entry(name, accuracy, training_accuracy):
+        config = dataclasses.replace(PRESETS[name], train_subset=2000)
+        return SimpleNamespace(card=dataclasses.replace(card(config, accuracy, 10_000, train_images=2000), epochs_run=5),
+                               history=[{"accuracy": 0.6}, {"accuracy": training_accuracy}])
+
+    dense, convolutional = entry("classic DNN", 0.798, 0.844), entry("classic CNN", 0.787, 0.831)
+    behind = Comparison(0.798, 0.787, 0.011, 0.004, 0.018, 7_500, 695, 584, 1_221, 0.002, 10_000, "")
+    note = cnn_not_ahead_note(dense, convolutional, behind)
+    updates = -(-2000 // convolutional.card.config.batch_size) * 5  # ⌈2,000 ÷ batch size⌉ steps in each of 5 epochs
+    assert "2,000 images for 5 epochs" in note and f"{updates:,} weight updates" in note
+    assert "83% of its own training images" in note and "the dense network: 84%" in note
+    level = dataclasses.replace(behind, difference=-0.004, p_value=0.4)  # ahead by a hair: could be the test images
+    assert cnn_not_ahead_note(dense, convolutional, level) is not None
+    ahead = dataclasses.replace(behind, difference=-0.02, p_value=0.0004)
+    assert cnn_not_ahead_note(dense, convolutional, ahead) is None

@@ -1,6 +1,7 @@
 """Teach correctly, page by page: every number a page states is computed from the model or data it shows, and the
 statements issue 15 found false or untraceable are gone, replaced by ones a test can check."""
 
+import dataclasses
 import math
 import re
 import sys
@@ -235,3 +236,26 @@ def test_predict_shows_percentages_only_for_probabilities(trained_registry):
     assert abs(bars.sum() - 1) < 1e-4  # softmax outputs: percentages that add up to 100%
     top = re.search(r"\(([\d.]+)%\)", at.success[0].value)
     assert float(top.group(1)) == pytest.approx(100 * bars.max(), abs=0.05)
+
+
+def test_compare_one_click_pair_cnn_leads_with_5000_images_as_its_note_says(tmp_path, monkeypatch):
+    """The note Compare shows when the one-click CNN is not ahead (core.guide.cnn_not_ahead_note) sends the student
+    to more training images: on 5,000 the classic CNN is ahead, and the page shows no such note."""
+    from core.engines import train_and_publish
+    from core.evaluation import compare
+    from core.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    dense, convolutional = (dataclasses.replace(PRESETS[name], dataset="fashion_mnist", train_subset=5000)
+                            for name in ("classic DNN", "classic CNN"))  # the page's one-click pair on 5,000 images
+    for config in (dense, convolutional):
+        train_and_publish(registry, config)
+    result = compare(registry.load_evaluation(dense.key), registry.load_evaluation(convolutional.key))
+    assert result.difference < 0 and result.p_value < 0.05, result.statement  # B, the CNN, is ahead
+    monkeypatch.setenv("CNNCLASSROOM_REGISTRY", str(registry.root))
+    at = open_page("pages/9_Compare.py")
+    at.session_state["compare_subset"] = 5000
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="compare_models").value == [dense.key, convolutional.key]
+    assert not any("the CNN is not ahead" in block.value for block in at.info)
