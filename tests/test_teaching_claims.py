@@ -115,7 +115,7 @@ def test_augmentation_states_the_experiment_it_runs(registry_root):
     at = open_page("pages/4_Augmentation.py").run()
     at.select_slider(key="augment_experiment_subset").set_value(1000)
     at.slider(key="augment_experiment_epochs").set_value(7).run()
-    assert "trained twice on 1,000 fashion_mnist images for 7 epochs" in text(at)
+    assert "trained twice on 1,000 Fashion-MNIST images for 7 epochs" in text(at)
 
 
 # ----- Inside the network ----------------------------------------------------------------------------------------
