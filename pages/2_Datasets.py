@@ -52,7 +52,7 @@ if dataset.split_sources:
                                                                 for split, source in dataset.split_sources.items()))
 
 st.subheader("Some images of every class")
-per_class = st.slider("Images per class", 1, 12, 8, key="datasets_per_class")
+per_class = st.slider("Samples shown per class", 1, 12, 8, key="datasets_per_class")
 side = 56 if dataset.input_shape[0] <= 32 else 80
 for class_name, images in sample_by_class(dataset, per_class).items():
     label, pictures = st.columns([1, 6])
