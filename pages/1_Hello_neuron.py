@@ -43,11 +43,11 @@ if fit.diverged:
              ". Pick a smaller learning rate.")
 
 
-def learned(value: float, target: float, decimals: str = ".4f") -> dict:
+def learned(value: float, target: float) -> dict:
     """A metric's value and its distance from `target`, or "overflowed" (no distance) once it is not a number."""
     if not np.isfinite(value):
         return {"value": "overflowed", "delta": None}
-    return {"value": f"{value:{decimals}}", "delta": f"{value - target:+.4f} from {target:g}", "delta_color": "off"}
+    return {"value": f"{value:.4f}", "delta": f"{value - target:+.4f} from {target:g}", "delta_color": "off"}
 
 
 xs, ys = training_points(noise)
