@@ -93,8 +93,13 @@ def show_scores(prediction, chart_key: str):
     st.plotly_chart(charts.raw_outputs_figure(values, labels), key=chart_key)
     st.info(f"Highest output: **{labels[int(values.argmax())]}** = {values.max():.4g}. That is a raw score, not a "
             "probability, so no percentage is shown.")
+    show_notes(prediction)
+
+
+def show_notes(prediction):
+    """How the photo was prepared, a caption per step ("Inverted: …"), a sentence each."""
     for note in prediction.notes:
-        st.caption(f"ℹ️ {note}")
+        st.caption(f"ℹ️ {note[:1].upper()}{note[1:]}")
 
 
 def show_output_arithmetic(prediction):
@@ -139,14 +144,13 @@ def show_prediction(prediction, file_id):
     st.success(f"**{prediction.top_class}** ({prediction.top_probability:.1%})")
     show_binary(prediction)
     show_output_arithmetic(prediction)
-    for note in prediction.notes:
-        st.caption(f"ℹ️ {note}")
+    show_notes(prediction)
     if prediction.saliency_overlay is not None:
         st.image(prediction.saliency_overlay, width=320)
         st.caption(f"Where the model looked ({prediction.saliency_method}): red = most important for "
                    f"'{prediction.top_class}'.")
         if prediction.saliency_flat:
-            st.caption("This map is flat (all blue): no region of the image raised the score of "
+            st.caption("This map is flat (no red anywhere): no region of the image raised the score of "
                        f"'{prediction.top_class}' at that layer, which is common for small or briefly trained "
                        "models. A model trained longer usually shows where it looked.")
 
