@@ -280,7 +280,7 @@ def test_upload_a_photo_and_see_probabilities(shared_server, browser, tmp_path):
     assert watched.page.evaluate(
         "performance.getEntriesByType('resource').filter(entry => entry.name.includes('/PlotlyChart.')).length") == 1
     body = watched.page.inner_text("[data-testid=stMain]")
-    assert "%" in body and "inverted" in body
+    assert "%" in body and "Inverted: dark object on a light background" in body  # the note on its preparation
     watched.screenshot("predict_result")
     watched.assert_clean()
 
