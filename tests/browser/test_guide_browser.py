@@ -128,9 +128,14 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     page.get_by_text("Delete models", exact=True).click()
     page.get_by_role("combobox", name="Models to delete").click()
     page.keyboard.type(title)  # the list draws only the options in view: filter it to the one wanted
+    # The list is redrawn as it filters: an option clicked before that ends can be replaced under the click (a busy CI
+    # machine once chose nothing that way), so click once every option shown matches.
+    page.wait_for_function("""title => [...document.querySelectorAll('[role=option]')].length
+        && [...document.querySelectorAll('[role=option]')].every(option => option.innerText.includes(title))""", arg=title)
     page.get_by_role("option").get_by_text(title, exact=True).click()
     page.keyboard.press("Escape")
     watched.wait_idle()
+    page.get_by_test_id("stMultiSelect").get_by_text(title, exact=True).wait_for(timeout=10_000)  # chosen
     page.get_by_role("button", name="Delete…").click()
     watched.wait_idle()
     warning = page.get_by_test_id("stAlert").filter(has_text="Delete 1 model?")
