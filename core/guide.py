@@ -109,13 +109,15 @@ def cnn_not_ahead_note(dense, convolutional, comparison) -> str | None:
 
     On Fashion-MNIST's classic pair, 2,000 training images left the two level (78.7-80.4 %), 5,000 put the CNN 1.4-2.0
     points ahead and 10,000 2.3-3.4 (two seeds each; a teaching-claims test trains the pair on 5,000)."""
+    from core.course import steps_per_epoch  # here: the home page imports this module, and needs no course plan
+
     if comparison.difference < 0 and comparison.p_value < 0.05:
         return None
     card = convolutional.card
     images, epochs = card.dataset.train_images, card.epochs_run
     if not images or not epochs or not card.config or not convolutional.history or not dense.history:
         return None
-    updates = math.ceil(images / card.config.batch_size) * epochs
+    updates = steps_per_epoch(images, card.config.batch_size) * epochs
     return (f"Here the CNN is not ahead. Trained on {images:,} images for {counted(epochs, 'epoch')}, it made "
             f"{updates:,} weight updates and gets {convolutional.history[-1]['accuracy']:.0%} of its own training "
             f"images right (the dense network: {dense.history[-1]['accuracy']:.0%}). A CNN's filters must be learned "
