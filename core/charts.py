@@ -7,6 +7,7 @@ import PIL.Image  # noqa: F401
 import plotly.graph_objects as go
 
 from core.config import FINE_TUNE_RATE_DIVISOR
+from core.guide import percent_sure
 
 # Plotly checks its inputs against pandas and Pillow by looking them up in sys.modules without importing them. A
 # module another thread is still importing is already there, half-built: the server's preloading imports both while
@@ -87,7 +88,7 @@ def probabilities_figure(probabilities: np.ndarray, class_names: list[str]) -> g
     order = np.argsort(probabilities)[::-1]
     figure = go.Figure(go.Bar(x=[float(probabilities[i]) for i in order], y=[class_names[i] for i in order],
                               orientation="h", marker_color=["#2563eb"] + ["#94a3b8"] * (len(order) - 1),
-                              text=[f"{probabilities[i]:.1%}" for i in order], textposition="auto"))
+                              text=[percent_sure(probabilities[i], decimals=1) for i in order], textposition="auto"))
     figure.update_layout(xaxis_title="probability", xaxis_tickformat=".0%", yaxis_title="class", xaxis_range=[0, 1],
                          yaxis={"autorange": "reversed"}, height=60 + 28 * len(order), margin={"t": 10, "b": 10})
     return figure

@@ -102,6 +102,18 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def percent_sure(probability: float, decimals: int = 0) -> str:
+    """A probability as a percentage that never rounds to a certainty the model does not have: 0.9996 → ">99%",
+    0.0004 → "<1%" (with decimals=1: ">99.9%", "<0.1%"). A float32 softmax can even return exactly 1.0: still ">99%"."""
+    unit = 10.0 ** -decimals  # the smallest step shown, in percent
+    percent = 100 * float(probability)
+    if percent >= 100 - unit / 2:
+        return f">{100 - unit:.{decimals}f}%"
+    if percent < unit / 2:
+        return f"<{unit:.{decimals}f}%"
+    return f"{percent:.{decimals}f}%"
+
+
 def cnn_not_ahead_note(dense, convolutional, comparison) -> str | None:
     """Why the one-click pair's CNN is not shown better than the dense network, when it is not (fewer right, or
     McNemar p >= 0.05), from the two models' own numbers: few training images make few weight updates. None when the

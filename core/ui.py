@@ -442,6 +442,15 @@ def displayable(image):
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
 
 
+def image_grid(images, captions, per_row: int = 6, width: int = 110):
+    """Captioned images in rows of `per_row` columns: 12 images make two full rows whatever the window's width (one
+    `st.image` list wraps where the width says, and could leave one image alone on its last row)."""
+    for start in range(0, len(images), per_row):
+        columns = st.columns(per_row)
+        for column, image, caption in zip(columns, images[start:start + per_row], captions[start:start + per_row]):
+            column.image(displayable(image), caption=caption, width=width)
+
+
 def image_row(images, gap: int = 4):
     """Images of one size side by side as one picture, `gap` white pixels apart, for `st.image`.
 

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.guide import article
+from core.guide import article, percent_sure
 from core.preload import inside_default
 
 SAMPLES = 6
@@ -86,8 +86,9 @@ image = data.x_test[form["index"]]
 true_class, predicted = class_names[data.y_test[form["index"]]], class_names[evaluation.predicted[form["index"]]]
 confidence = float(evaluation.probabilities[form["index"]].max())
 left, right = st.columns([1, 4])
-left.image(ui.displayable(image), caption=f"input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}", width=140)
-right.markdown(f"This is {article(true_class)} **{true_class}**. The model says **{predicted}** ({confidence:.0%} sure)"
+left.image(ui.displayable(image), width=140,
+           caption=f"test image #{form['index']} · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
+right.markdown(f"This is {article(true_class)} **{true_class}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
     activations = layer_activations(model, image)

@@ -9,7 +9,7 @@ from core.config import PRESETS
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
-from core.guide import cnn_not_ahead_note
+from core.guide import cnn_not_ahead_note, percent_sure
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -124,9 +124,9 @@ if chosen_entry.config is not None:
     st.markdown(f"{mistaken[:1]} gets **{len(worst):,} of {len(chosen_evaluation.y_true):,}** test images wrong. "
                 "The most confident mistakes first: where it was surest, and wrong.")
     names_of = chosen_evaluation.class_names
-    st.image([ui.displayable(images[i]) for i in worst[:12]], width=84,
-             caption=[f"true {names_of[chosen_evaluation.y_true[i]]} · said {names_of[chosen_evaluation.predicted[i]]} "
-                      f"({chosen_evaluation.confidence(i):.0%})" for i in worst[:12]])
+    ui.image_grid([images[i] for i in worst[:12]],
+                  [f"true {names_of[chosen_evaluation.y_true[i]]} · said {names_of[chosen_evaluation.predicted[i]]} "
+                   f"({percent_sure(chosen_evaluation.confidence(i))})" for i in worst[:12]])
 
 st.subheader("Where they disagree")
 config = entries[0].config
@@ -142,5 +142,5 @@ for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wron
     st.markdown(f"**{title}**: {len(indices)} test images")
     shown = indices[:12]
     if len(shown):
-        st.image([ui.displayable(data.x_test[i]) for i in shown], width=84,
-                 caption=[f"{class_names[first.y_true[i]]} (wrong: {class_names[wrong_model.predicted[i]]})" for i in shown])
+        ui.image_grid([data.x_test[i] for i in shown],
+                      [f"{class_names[first.y_true[i]]} (wrong: {class_names[wrong_model.predicted[i]]})" for i in shown])

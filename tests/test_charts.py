@@ -1,5 +1,5 @@
 """The numbered pixel grid: each square's shade and number come from the array it draws; a chart drawn while
-another thread imports pandas."""
+another thread imports pandas; legends; probability bars."""
 
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, NUMBERED_GRID_SIDE, grid_label,
-                         history_figure, numbered_grid)
+                         history_figure, numbered_grid, probabilities_figure)
 
 
 def square(picture, row, column):
@@ -84,3 +84,8 @@ def test_history_legends_keep_training_and_validation_in_view():
     assert all(len(name) <= LEGEND_NAME_CHARACTERS + len(" · validation") for name in names)
     assert names[0].endswith("… · training") and names[1].endswith("… · validation")
     assert names[0].startswith("CNN 16-32 / Dense 256 on Fashion-MNIST")
+
+
+def test_probability_bars_never_read_100_percent_for_a_model_that_is_not_certain():
+    bars = probabilities_figure(np.array([0.0004, 0.9996], dtype=np.float32), ["cat", "dog"]).data[0]
+    assert list(bars.y) == ["dog", "cat"] and list(bars.text) == [">99.9%", "<0.1%"]  # .1% would say 100.0% and 0.0%

@@ -105,3 +105,12 @@ def test_the_one_click_cnn_not_ahead_is_explained_with_its_own_numbers():
     assert cnn_not_ahead_note(dense, convolutional, level) is not None
     ahead = dataclasses.replace(behind, difference=-0.02, p_value=0.0004)
     assert cnn_not_ahead_note(dense, convolutional, ahead) is None
+
+
+def test_a_probability_never_reads_as_a_certainty_it_is_not():
+    from core.guide import percent_sure
+
+    assert percent_sure(0.9996) == ">99%" and percent_sure(0.9996, decimals=1) == ">99.9%"  # not "100%"
+    assert percent_sure(1.0) == ">99%"  # a float32 softmax rounds to exactly 1.0: still not certain
+    assert percent_sure(0.0004) == "<1%" and percent_sure(0.0, decimals=1) == "<0.1%"
+    assert (percent_sure(0.9949), percent_sure(0.873), percent_sure(0.5, decimals=1)) == ("99%", "87%", "50.0%")

@@ -98,9 +98,11 @@ def test_one_convolution_step_shows_the_nine_products_their_sum_and_the_pooling_
     kernel = np.array(PRESET_FILTERS["sobel vertical edges"], dtype=float)
     window = image[10:13, 7:10].astype(float)
     products = (window * kernel).ravel()
-    step_table = next(block.value for block in at.markdown if block.value.startswith("| column 7 |"))
-    cells = [cell.strip() for line in step_table.splitlines()[2:] for cell in line.strip("|").split("|")]
-    assert cells == [f"{p:g} × {w:g} = {p * w:g}" for p, w in zip(window.ravel(), kernel.ravel())]
+    step_table = next(block.value for block in at.markdown if block.value.startswith("| pixel × weight | column 7 |"))
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in step_table.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["row 10", "row 11", "row 12"]  # each row named by the image row it reads
+    assert [cell for row in rows for cell in row[1:]] == [f"{p:g} × {w:g} = {p * w:g}"
+                                                          for p, w in zip(window.ravel(), kernel.ravel())]
     filtered = apply_filter(image, kernel)
     assert convolution_step(image, kernel, 10, 7).shown == filtered[10, 7]
     assert any(f"Sum of the 9 products: **{products.sum():g}**, so output pixel (10, 7) = **{filtered[10, 7]}**" in block.value

@@ -11,6 +11,7 @@ from keras import layers
 from PIL import Image
 
 from core.config import TrainConfig
+from core.guide import percent_sure
 from core.datasets import load_dataset
 
 
@@ -138,10 +139,11 @@ def test_compare_trains_seed_repeats_and_shows_a_models_most_confident_mistakes(
     evaluation = registry.load_evaluation(TINY_DNN.key)
     worst = evaluation.confident_mistakes()
     assert any(f"gets **{len(worst):,} of 10,000** test images wrong" in block.value for block in at.markdown)
-    gallery = next(element for element in at.get("image") if "said" in element.proto.imgs[0].caption)
-    captions = [image.caption for image in gallery.proto.imgs]
+    gallery = [element for element in at.get("image") if "said" in element.proto.imgs[0].caption]
+    captions = [image.caption for element in gallery for image in element.proto.imgs]
     names = evaluation.class_names
     assert captions[0] == (f"true {names[evaluation.y_true[worst[0]]]} · said {names[evaluation.predicted[worst[0]]]} "
-                           f"({evaluation.probabilities[worst[0]].max():.0%})")
+                           f"({percent_sure(evaluation.probabilities[worst[0]].max())})")
+    assert len(gallery) == 12  # one image per column, in two rows of 6 (ui.image_grid)
     confidences = [evaluation.probabilities[i].max() for i in worst[:12]]
     assert len(captions) == 12 and confidences == sorted(confidences, reverse=True)
