@@ -114,6 +114,12 @@ def percent_sure(probability: float, decimals: int = 0) -> str:
     return f"{percent:.{decimals}f}%"
 
 
+def percent(fraction: float, decimals: int = 0) -> str:
+    """A measured fraction (an accuracy, a share) as a percentage that reads 100% or 0% only when it is exactly that:
+    0.997 → ">99%" (`percent_sure` for a model's probabilities, which are never exactly certain)."""
+    return f"{fraction:.{decimals}%}" if fraction in (0, 1) else percent_sure(fraction, decimals)
+
+
 def cnn_not_ahead_note(dense, convolutional, comparison) -> str | None:
     """Why the one-click pair's CNN is not shown better than the dense network, when it is not (fewer right, or
     McNemar p >= 0.05), from the two models' own numbers: few training images make few weight updates. None when the

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.guide import article, percent_sure
+from core.guide import article, percent, percent_sure
 from core.preload import inside_default
 
 SAMPLES = 6
@@ -149,7 +149,8 @@ nonlinearity = next(activation.nonlinearity for activation in activations if act
 if strength[channel] == 0 and nonlinearity == "relu":
     st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")
 st.caption(f"In {layer}, channel {strongest} responds most strongly to {chosen_class} images on average.")
-recall = float(evaluation.recall[class_index])
-st.caption(f"On the whole test set the model finds {recall:.0%} of the {chosen_class} images.")
+found, of_class = int(evaluation.confusion[class_index, class_index]), int(evaluation.confusion[class_index].sum())
+st.caption(f"On the whole test set the model finds {found:,} of the {of_class:,} {chosen_class} images "
+           f"({percent(found / of_class)}).")
 
 ui.show_code(first_layer_filters, layer_activations, label="Show the code: reading filters and activations out of a Keras model")

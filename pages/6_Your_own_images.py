@@ -90,7 +90,7 @@ def show_result(entry, column):
     tested = card.dataset.test_images
     column.metric(f"test accuracy on {tested} photos", f"{card.test_accuracy:.1%}")
     column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {card.timings.train_seconds:.1f} s"
-                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {1 / tested:.0%}."
+                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {1 / tested:.1%}."
                                          if tested < 100 else ""))
     ui.history_charts({card.title: entry.history}, container=column)
 

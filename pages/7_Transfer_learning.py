@@ -7,7 +7,7 @@ from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
-from core.guide import dataset_title, default_base_key
+from core.guide import dataset_title, default_base_key, percent
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
                            experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
@@ -116,7 +116,7 @@ if verdict is not None:
         f"Best here: **{verdict.best}**"
         + (f", {verdict.gain_over_scratch:+.1f} points over scratch." if verdict.gain_over_scratch is not None else ".")
         + f" After {verdict.early_epoch} epochs the validation accuracy is "
-        + ", ".join(f"{accuracy:.0%} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
+        + ", ".join(f"{percent(accuracy)} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
         + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".")
     )
     for name, comparison in verdict.comparisons.items():

@@ -114,3 +114,9 @@ def test_a_probability_never_reads_as_a_certainty_it_is_not():
     assert percent_sure(1.0) == ">99%"  # a float32 softmax rounds to exactly 1.0: still not certain
     assert percent_sure(0.0004) == "<1%" and percent_sure(0.0, decimals=1) == "<0.1%"
     assert (percent_sure(0.9949), percent_sure(0.873), percent_sure(0.5, decimals=1)) == ("99%", "87%", "50.0%")
+
+
+def test_a_measured_share_reads_100_percent_only_when_it_is_exactly_that():
+    from core.guide import percent
+
+    assert (percent(1.0), percent(0.0), percent(997 / 1000), percent(3 / 1000, decimals=1)) == ("100%", "0%", ">99%", "0.3%")

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "pages"))
 from apptest import figure_arrays, figures, open_page  # noqa: E402
 
 from core.config import PRESETS  # noqa: E402
-from core.guide import percent_sure  # noqa: E402
+from core.guide import percent, percent_sure  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -138,6 +138,9 @@ def test_inside_the_network_states_the_models_numbers(trained_registry):
     assert f"between −{np.sqrt(6 / (9 + 72)):.3f} and +{np.sqrt(6 / (9 + 72)):.3f}" in shown
     evaluation = trained_registry.load_evaluation(TINY_CNN.key)
     assert f"({percent_sure(evaluation.probabilities[index].max())} sure)" in shown
+    boots = evaluation.y_true == 9  # section 3's class: the last one, Ankle boot
+    found = int(np.sum(evaluation.predicted[boots] == 9))
+    assert f"finds {found:,} of the {int(boots.sum()):,} Ankle boot images ({percent(found / boots.sum())})" in shown
     captions = [caption for image in at.get("image") for caption in image.captions]
     assert f"test image #{index} · input 28×28×1" in captions  # the number section 3's captions use
 

@@ -7,7 +7,9 @@ import pytest
 from conftest import TINY_CNN, TRANSFER_SLICE
 from apptest import open_page
 
-from core.transfer import EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment
+from core.guide import percent
+from core.transfer import (EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, transfer_experiment,
+                           transfer_verdict)
 
 PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
 
@@ -58,5 +60,8 @@ def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registr
     assert trainable[FEATURE_EXTRACTION] < trainable[FINE_TUNING] < trainable[SCRATCH]
     gain = round(100 * (entries[FINE_TUNING].test_accuracy - entries[SCRATCH].test_accuracy), 2)
     assert table.loc[FINE_TUNING, "gain over scratch (points)"] == pytest.approx(gain)
+    verdict = transfer_verdict(configs, registry)
+    early = ", ".join(f"{percent(accuracy)} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
+    assert any(f"After {verdict.early_epoch} epochs the validation accuracy is {early}" in block.value for block in at.markdown)
     assert len(at.get("plotly_chart")) == 2  # accuracy bars and learning curves
     assert "transfer_train_button" not in [button.key for button in at.button]
