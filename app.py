@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import ui
 from core.catalogue import course_datasets, list_datasets
-from core.guide import best_by_dataset, ready_summary
+from core.guide import best_by_dataset, one_mistake_note, ready_summary
 
 ui.page_setup("Home", icon=None)  # the tab's icon is set last, see the end
 st.title("🧠 CNN Classroom")
@@ -44,7 +44,7 @@ best = best_by_dataset(cards)
 if best:
     st.subheader("Best models, dataset by dataset")
     st.caption("Accuracies are only comparable on the same test images: each dataset is ranked on its own, and the "
-               "number of test images says how far one accuracy can be trusted (one mistake in 40 moves it 2.5 points).")
+               f"number of test images says how far one accuracy can be trusted ({one_mistake_note(best)}).")
     for title, ranked in best.items():
         st.markdown(f"**{title}**\n\n" + ui.markdown_table(
             [{"test accuracy": f"{card.test_accuracy:.2%}", "test images": f"{card.dataset.test_images or 0:,}",

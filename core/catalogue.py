@@ -21,7 +21,7 @@ from core.network import ask_unanswered, check_reachable
 from core.paths import DATA_DIR_ENV, data_dir, keras_home
 
 CATALOGUE = {
-    "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes and shoes in 10 classes (Zalando)."),
+    "fashion_mnist": ("Fashion-MNIST", "70,000 grayscale 28x28 photos of clothes, shoes and bags in 10 classes (Zalando)."),
     "mnist": ("MNIST", "70,000 grayscale 28x28 handwritten digits, 0 to 9."),
     "cifar10": ("CIFAR-10", "60,000 colour 32x32 photos in 10 classes: planes, cars, birds, cats and more."),
     "shapes": ("Shapes", "6,000 generated 64x64 colour images of circles, squares, triangles, stars and crosses."),

@@ -271,10 +271,10 @@ def comparison_details(c: Comparison, name_a: str = "A", name_b: str = "B") -> s
 
 
 VERDICT_TERMS = (
-    "**95% CI** (confidence interval): the range the true difference probably lies in, given that only these test "
-    "images were drawn; if it includes 0, either model could really be the better one.",
-    "**McNemar's p**: if both models were equally good, how often would their disagreements split this unevenly by "
-    "chance alone? Below 0.05 means rarely: the difference is unlikely to be luck of the test images.",
+    "**95% CI** (confidence interval): a range built so that, over many test sets drawn the same way, 95 in 100 such "
+    "ranges would hold the true difference; if it includes 0, either model could really be the better one.",
+    "**McNemar's p**: if both models were equally good, how often would their disagreements split at least this "
+    "unevenly by chance alone? Below 0.05 means rarely: the difference is unlikely to be luck of the test images.",
 )
 
 
@@ -287,14 +287,15 @@ def _plain_english(comparison, name_a, name_b):
             f"Model {name_a} and model {name_b} got exactly the same test images right and wrong "
             f"({c.accuracy_a:.1%} on {c.n:,} test images), so there is no evidence of a difference."
         )
-    accuracies = f"{c.accuracy_a:.1%} vs {c.accuracy_b:.1%} on {c.n:,} test images"
     if c.difference == 0:
         return (
-            f"Model {name_a} and model {name_b} are equally accurate ({accuracies}); they disagree "
-            f"on {discordant:,} images, split evenly, so neither is shown to be better."
+            f"Model {name_a} and model {name_b} are equally accurate ({c.accuracy_a:.1%} on {c.n:,} test images); they "
+            f"disagree on {discordant:,} images, split evenly, so neither is shown to be better."
         )
     sign = 1 if c.difference > 0 else -1
     better, worse = (name_a, name_b) if sign > 0 else (name_b, name_a)
+    higher, lower = sorted((c.accuracy_a, c.accuracy_b), reverse=True)  # in the sentence's order: the better first
+    accuracies = f"{higher:.1%} vs {lower:.1%} on {c.n:,} test images"
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
     headline = (
         f"Model {better} is more accurate than model {worse} by {abs(c.difference) * 100:.1f} "

@@ -1,7 +1,7 @@
 """Prediction on photos (uploads, webcam shots) and drawings: prepare exactly as the model was trained, classify, explain.
 
-A photo becomes the model's input through `imaging.photo_to_input` with the method the model's card records,
-the same function and method its training photos went through.
+A photo becomes the model's input through `imaging.photo_to_input` with the method the model's card records: for a
+model trained on imported photos, the same function and method its training photos went through.
 """
 
 from dataclasses import dataclass, field

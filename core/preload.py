@@ -33,6 +33,7 @@ TENSORFLOW_MODULES = ("keras", "core.models", "core.training", "core.inspection"
                       "core.prediction", "core.shapes", "pyarrow")
 PAGE_MODULES = LIGHT_MODULES + TENSORFLOW_MODULES
 WARM_UP_DATASET = "fashion_mnist"
+AUGMENTATION_DATASET = "shapes"  # generated, so always available: the Augmentation page's first image and experiment
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def inside_default(cards):
 def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_running=lambda: False) -> list[str]:
     """Everything, lightest first: the light modules and the data (Datasets opened early finds them ready and shares
     the interpreter with less), then TensorFlow and the modules that use it, Hello, neuron's default fit (lesson 1,
-    the home page's first link), then the models. Between two steps it lets a page that is running go first
-    (`PageFirst`). Returns the steps done.
+    the home page's first link), then the models, then Augmentation's shapes. Between two steps it lets a page that
+    is running go first (`PageFirst`). Returns the steps done.
 
     Each step stands alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is
     opened.
@@ -116,7 +117,8 @@ def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_ru
     done = warm_data(caches, available_datasets, page_first)
     import_page_modules(TENSORFLOW_MODULES, page_first)
     done += warm_neuron(caches, page_first)
-    return done + warm_models(registry, caches, page_first)
+    done += warm_models(registry, caches, page_first)
+    return done + _steps({"Augmentation's data": lambda: caches.load_dataset(AUGMENTATION_DATASET)}, page_first)
 
 
 def warm_data(caches: ServerCaches, available_datasets=(), page_first: PageFirst | None = None) -> list[str]:

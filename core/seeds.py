@@ -56,7 +56,8 @@ def seed_verdict(name_a: str, a: SeedSummary, name_b: str, b: SeedSummary, p_val
     better, worse = (name_a, name_b) if a.mean >= b.mean else (name_b, name_a)
     high, low = (a, b) if a.mean >= b.mean else (b, a)
     runs = f"{len(a.accuracies)} and {len(b.accuracies)} seeds"
-    if high.low > low.high:
+    separated = high.low > low.high
+    if separated:
         training = (f"Over {runs}, every run of {better} beat every run of {worse} ({better} {high.low:.1%} to "
                     f"{high.high:.1%}, {worse} {low.low:.1%} to {low.high:.1%}): the difference is **not the luck of "
                     "one random start or batch order** (training noise).")
@@ -67,8 +68,9 @@ def seed_verdict(name_a: str, a: SeedSummary, name_b: str, b: SeedSummary, p_val
     if p_value is None:
         return training
     if p_value < 0.05:
-        test = (f"McNemar's test on the first seed's models (p = {p_value:.3g}) also rules out **which test images "
-                "were drawn** (test-set noise).")
+        test = (f"McNemar's test on the first seed's models (p = {p_value:.3g}) makes **which test images were drawn** "
+                "an unlikely cause (test-set noise)" + (" too." if separated else
+                                                        " of those two models' difference; the other seeds' runs overlap."))
     else:
         test = (f"McNemar's test on the first seed's models (p = {p_value:.3g}) does not rule out **which test images "
                 "were drawn** (test-set noise).")

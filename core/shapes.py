@@ -106,25 +106,30 @@ def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding
     if first_empty is None:
         return None
     block = (first_empty + 1) // 2
+    stage = "convolution" if first_empty % 2 else "pooling"  # the sizes: the input, then each convolution and pooling
     usable_blocks = (first_empty - 1) // 2
     path = " -> ".join(_size_text(size) for size in sizes[: first_empty + 1])
-    if conv_strides > 1:
-        conv_effect = f"with stride {conv_strides} divides the size by {conv_strides}"
-    elif padding == "same":
-        conv_effect = "keeps the size"
-    else:
+    if padding == "same":
+        conv_effect = "keeps the size" if conv_strides == 1 else f"with stride {conv_strides} makes each side ⌈side / {conv_strides}⌉"
+    elif conv_strides == 1:
         conv_effect = f"trims {kernel_size - 1} pixels"
+    else:
+        conv_effect = f"with stride {conv_strides} makes each side ⌊(side − {kernel_size}) / {conv_strides}⌋ + 1"
+    settings = _more_room(padding, conv_strides) + ["a larger image_size"]
+    remedies = " or ".join([", ".join(settings[:-1]), settings[-1]] if len(settings) > 1 else settings)
+    advice = (f"Use at most {usable_blocks} block{'' if usable_blocks == 1 else 's'} for this input, or {remedies}"
+              if usable_blocks else f"Not even one block fits this input: use {remedies}")
     return (
-        f"Convolution block {block} has nothing left to look at: the feature map shrinks {path}. "
+        f"Convolution block {block} has nothing left to look at after its {stage}: the feature map shrinks {path}. "
         f"Each {kernel_size}x{kernel_size} '{padding}' convolution {conv_effect} and each 2x2 max pooling halves it. "
-        f"Use at most {usable_blocks} blocks for this input{_more_room(padding, conv_strides)}, or a larger image_size. "
+        f"{advice}. "
         f"Received: filters={tuple(filters)}, input_shape={tuple(input_shape)}"
     )
 
 
-def _more_room(padding, conv_strides):
+def _more_room(padding, conv_strides) -> list[str]:
     """The other settings that would keep the feature maps larger."""
-    return (", conv_strides=1" if conv_strides > 1 else "") + (", padding='same'" if padding == "valid" else "")
+    return (["conv_strides=1"] if conv_strides > 1 else []) + (["padding='same'"] if padding == "valid" else [])
 
 
 def _size_text(size):

@@ -82,6 +82,13 @@ class TransferVerdict:
     # each pretrained network against scratch, image by image on the same test set: 95% interval and McNemar's test
     comparisons: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def clear_best(self) -> bool:
+        """Whether the best network's lead over scratch (or scratch's over both others) passes McNemar's test."""
+        if self.best == SCRATCH:
+            return all(comparison.p_value < 0.05 for comparison in self.comparisons.values())
+        return self.comparisons[self.best].p_value < 0.05
+
 
 def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> TransferVerdict | None:
     """The best network, whether a pretrained base learns faster, and each pretrained network compared with scratch

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import charts, outputs, ui
 from core.errors import student_message
-from core.guide import classes_note, default_predict_key
+from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model
 from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -42,8 +42,10 @@ invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key=
 
 def show_preprocessing():
     """How a photo becomes this model's input: the method its card records, and why this app pads."""
-    st.caption(f"How your photo becomes the model's input: {preprocessing_text(card)} — the same function and method its "
-               "training photos went through (recorded in the model's card).")
+    st.caption(f"How your photo becomes the model's input: {preprocessing_text(card)} — "
+               + ("the same function and method its training photos went through (recorded in the model's card)."
+                  if is_photo_model(card) else f"its training images ({dataset_title(card)}) were never photos put "
+                  "through this step, so a photo only comes close to them: compare your photo with what the model sees."))
     with st.expander("Stretch, crop or pad?"):
         st.markdown(
             f"Keras's `image_dataset_from_directory` **stretches** every photo to the model's size by default "

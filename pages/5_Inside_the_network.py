@@ -75,10 +75,11 @@ else:
 start = initial_weight_range(first)
 if start:
     limit, fan_in, fan_out = start
+    learner = "filter" if type(first).__name__ == "Conv2D" else "unit"
     st.caption(f"Before training these weights were random: Keras' default, glorot_uniform, drew each one between "
                f"−{limit:.3f} and +{limit:.3f} (√(6 / (inputs + outputs)) = √(6 / ({fan_in} + {fan_out}))). Had they all "
-               "started equal, every filter would get the same gradient at every step and stay identical; random starts "
-               "break that tie, so each one can learn a different pattern.")
+               f"started equal, every {learner} would get the same gradient at every step and stay identical; random "
+               "starts break that tie, so each one can learn a different pattern.")
 
 st.header("2. The journey of an image")
 form = inside_form(data.y_test, class_names)

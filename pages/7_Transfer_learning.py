@@ -112,9 +112,11 @@ if verdict is not None:
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
     images = registry.get(configs[SCRATCH].key).card.dataset.train_images
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
+    gain = f", {verdict.gain_over_scratch:+.1f} points over scratch" if verdict.gain_over_scratch is not None else ""
     st.markdown(
-        f"Best here: **{verdict.best}**"
-        + (f", {verdict.gain_over_scratch:+.1f} points over scratch." if verdict.gain_over_scratch is not None else ".")
+        (f"Best here: **{verdict.best}**{gain}." if verdict.clear_best else
+         f"No clear best here: **{verdict.best}** scores highest{gain}, but by less than McNemar's test (below) can tell "
+         "from the luck of which test images were drawn.")
         + f" After {verdict.early_epoch} epochs the validation accuracy is "
         + ", ".join(f"{percent(accuracy)} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
         + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".")
@@ -133,6 +135,9 @@ if verdict is not None:
         "all frozen in feature extraction.\n\n"
         "Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, training "
         "from scratch catches up (try more training images)."
+        + ("" if verdict.clear_best and verdict.best != SCRATCH else
+           f" Here the base did not clearly help: what it learned from {dataset_title(base_entry.card)} may not fit "
+           f"{info.title} at {base_shape[0]}×{base_shape[1]}×{base_shape[2]}.")
     )
 
 ui.show_code(transfer_experiment, label="Show the code: the three configurations of the experiment")

@@ -203,7 +203,7 @@ def test_compare_when_b_is_better_and_it_could_be_noise():
     a, b = paired_evaluations(both_right=50, only_a_right=3, only_b_right=6, both_wrong=41)
     comparison = compare(a, b)
     assert comparison.difference == pytest.approx(-0.03)
-    assert comparison.statement.startswith("Model B is more accurate than model A by 3.0 points")
+    assert comparison.statement.startswith("Model B is more accurate than model A by 3.0 points (56.0% vs 53.0% on 100")
     assert "p = 0.508, so the difference could come from which test images were drawn" in comparison.statement
     low, high = comparison.ci_low, comparison.ci_high
     assert low < -0.03 < high < 0.05  # the interval is about A - B, so it straddles 0

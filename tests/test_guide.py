@@ -7,7 +7,7 @@ from core.catalogue import CourseDatasetInfo, list_datasets
 from core.config import PRESETS, Augmentation, TrainConfig
 from core.errors import student_message
 from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
-                        default_predict_key, ready_summary, safe_file_name, singular, with_article)
+                        default_predict_key, one_mistake_note, ready_summary, safe_file_name, singular, with_article)
 from core.transfer import BASE_CNN
 
 
@@ -32,6 +32,8 @@ def test_home_ranks_within_each_dataset_and_a_tiny_test_set_is_not_trusted_like_
     assert [found.key for found in ranked["Fashion-MNIST"]] == [fashion.key, weaker.key]
     assert accuracy_lower_bound(1.0, 30) < accuracy_lower_bound(0.917, 10_000) < 0.917 < accuracy_lower_bound(0.93, 10_000)
     assert accuracy_lower_bound(None, 10) is None and accuracy_lower_bound(0.5, None) is None
+    assert one_mistake_note(ranked) == "one mistake moves an accuracy by 2.5 points on 40 test images, by 0.01 on 10,000"
+    assert one_mistake_note({"Fashion-MNIST": [fashion]}) == "one mistake moves an accuracy by 0.01 points on 10,000 test images"
 
 
 def test_home_says_what_is_ready_in_counts_computed_from_the_registry_and_the_machine(tmp_path):

@@ -36,7 +36,8 @@ def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(tra
     inside = preload.inside_default(cards)
     assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
     assert done == ["Datasets' data", "Convolutions' data", "Hello, neuron's fit",
-                    f"Inside the network's model {inside.key}"]
+                    f"Inside the network's model {inside.key}", "Augmentation's data"]
+    assert ("shapes", {}) in loaded  # the Augmentation page's first image and experiment
     preload.warm_prediction(models[inside.key], inside)  # what Predict does in the background when opened
     assert models[inside.key].predict_function is not None  # the first upload finds it traced
 
@@ -49,7 +50,7 @@ def test_a_failing_step_leaves_the_others_to_run(trained_registry):
 
     caches = preload.ServerCaches(grayscale_broken, trained_registry.load_model, trained_registry.load_evaluation)
     done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"])
-    assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}"]
+    assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}", "Augmentation's data"]
 
 
 def test_a_missing_module_is_reported_not_raised():

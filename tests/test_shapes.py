@@ -94,3 +94,15 @@ def test_the_planned_network_is_row_by_row_the_one_keras_builds(settings):
 def test_a_plan_whose_maps_vanish_is_refused_like_the_model():
     with pytest.raises(ConfigError, match="nothing left to look at"):
         network_plan((28, 28, 1), 10, filters=(8, 16, 32, 64))
+
+
+def test_vanishing_maps_are_explained_with_the_stage_the_arithmetic_and_what_fits():
+    from core.shapes import feature_map_problem
+
+    strided = feature_map_problem((28, 28, 1), (32, 64), 5, 2, "valid")  # 28 -> 12 -> 6 -> 1 -> 0
+    assert "block 2 has nothing left to look at after its pooling: the feature map shrinks 28 -> 12 -> 6 -> 1 -> 0" in strided
+    assert "with stride 2 makes each side ⌊(side − 5) / 2⌋ + 1" in strided  # 28 -> 12 is not "divided by 2"
+    assert "Use at most 1 block for this input, or conv_strides=1, padding='same' or a larger image_size." in strided
+    too_large = feature_map_problem((8, 8, 1), (32,), 9, 1, "valid")
+    assert "block 1 has nothing left to look at after its convolution" in too_large
+    assert "Not even one block fits this input: use padding='same' or a larger image_size." in too_large

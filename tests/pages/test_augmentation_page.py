@@ -28,7 +28,7 @@ def grid(at: AppTest) -> list[str]:
 
 def experiment_configs(subset: int, epochs: int) -> list[TrainConfig]:
     """What the page trains: the same small CNN without and with the chosen augmentation."""
-    baseline = TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), dataset="fashion_mnist", train_subset=subset,
+    baseline = TrainConfig(family="cnn", filters=(16, 32), hidden_units=(64,), dataset="shapes", train_subset=subset,
                            epochs=epochs, batch_size=32)
     return [baseline, dataclasses.replace(baseline, augmentation=DEFAULTS)]
 

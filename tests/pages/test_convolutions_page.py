@@ -157,3 +157,13 @@ def test_source_by_name_is_the_source_inspect_reads_from_the_imported_object():
         source_text("core.models:no_such_function")
     with pytest.raises(LookupError, match="package.module:name"):
         source_text("core.no_such_module:build_cnn")
+
+
+def test_the_worked_step_starts_where_the_filter_responds_most():
+    at = open_page(PAGE).run()
+    assert not at.exception
+    image = load_dataset("fashion_mnist", color_mode="grayscale").x_test[1, :, :, 0]  # the page's first image
+    filtered = apply_filter(image, PRESET_FILTERS[at.selectbox(key="conv_filter").value])
+    row, column = at.slider(key="conv_step_row").value, at.slider(key="conv_step_column").value
+    assert filtered[row, column] == filtered.max() > 0  # an edge, not a flat area whose sum is near 0
+    assert any(f"most strongly: ({row}, {column})" in caption.value for caption in at.caption)
