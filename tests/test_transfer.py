@@ -74,3 +74,18 @@ def test_imagenet_weights_offline_say_how_to_get_them_in_a_students_words():
         pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
     assert "MobileNetV2" in message and "~/.keras/models/" in message
     assert "registry:<key>" not in message and "Received:" not in message
+
+
+def test_a_best_network_is_called_clear_only_when_mcnemars_test_separates_it_from_scratch():
+    from core.evaluation import Comparison
+    from core.transfer import TransferVerdict
+
+    def against_scratch(p_value):
+        return Comparison(0.43, 0.429, 0.001, -0.02, 0.02, 400, 30, 29, 141, p_value, 600, "")
+
+    tie = {FEATURE_EXTRACTION: against_scratch(0.85), FINE_TUNING: against_scratch(1.0)}
+    assert not TransferVerdict(SCRATCH, None, 5, {}, False, tie).clear_best  # highest, yet within the test set's luck
+    assert not TransferVerdict(FINE_TUNING, 0.1, 5, {}, False, tie).clear_best
+    ahead = {FEATURE_EXTRACTION: against_scratch(0.2), FINE_TUNING: against_scratch(0.001)}
+    assert TransferVerdict(FINE_TUNING, 6.0, 5, {}, True, ahead).clear_best
+    assert not TransferVerdict(SCRATCH, None, 5, {}, False, ahead).clear_best  # only clear if scratch beats both
