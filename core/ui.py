@@ -473,6 +473,17 @@ def fit_neuron(epochs: int, learning_rate: float, seed: int, noise: float):
     return fit_line(epochs, learning_rate, seed, noise)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def channel_contrast(key: str, class_index: int, layer_name: str, per_class: int):
+    """Inside the network's channels of one class against the others (core.inspection.channel_contrast) for a
+    registered model, kept per class and layer: moving the channel slider reruns no network."""
+    from core.inspection import channel_contrast as contrast
+
+    config = registry().get(key).config
+    data = load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
+    return contrast(load_model(key), data.x_test, data.y_test, class_index, layer_name, per_class)
+
+
 @st.cache_data(max_entries=4, show_spinner="Exporting…")
 def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
     """(file name, bytes) of an entry exported as keras, savedmodel (zip) or tflite; the file is named by its title."""

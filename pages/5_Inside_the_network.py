@@ -45,7 +45,7 @@ best = cards.index(inside_default(cards))  # the model the server preloaded (cor
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)…"):
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
-    from core.inspection import first_layer_filters, layer_maps_for_images
+    from core.inspection import first_layer_filters
 
     entry = ui.registry().get(key)
     config = entry.config
@@ -121,9 +121,9 @@ if not maps:
     st.info("A dense network has no feature maps to follow across images: its hidden units (above) look at the whole "
             "image at once. Pick a CNN to follow one channel.")
     st.stop()
-st.markdown("Follow **one channel** of one layer across several test images of the same class. If the channel lights up "
-            "in the same place on all of them, it has learned a part that class always has — and the dense layers "
-            "learned to count on it.")
+st.markdown("Follow **one channel** of one layer across several test images of the same class. If it lights up in the "
+            "same place on all of them, and less on the other classes, it has learned a part that sets this class "
+            "apart: something the dense layers after it can count on.")
 left, middle, right = st.columns(3)
 ui.reset_if_invalid("inside_class", class_names.__contains__, class_names[-1])
 chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class")
@@ -132,24 +132,29 @@ layer_names = [name for name, _ in maps]
 ui.reset_if_invalid("inside_layer", layer_names.__contains__, layer_names[0])
 layer = middle.selectbox("Layer", layer_names, key="inside_layer")
 class_index = class_names.index(chosen_class)
-indices = np.flatnonzero(data.y_test == class_index)[:SAMPLES]
-if not len(indices):
+if not np.any(data.y_test == class_index):
     st.info(f"The test set has no {chosen_class} images; pick another class.")
     st.stop()
 with ui.guard():
-    sample_maps, strength = layer_maps_for_images(model, data.x_test[indices], layer)
-strongest = int(strength.argmax())
-ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(strength), strongest)
-channel = right.slider("Channel", 0, len(strength) - 1, strongest, key="inside_channel")
+    contrast = ui.channel_contrast(key, class_index, layer, per_class=SAMPLES)
+indices, specific = contrast.indices, contrast.most_specific
+ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(contrast.class_mean), specific)
+channel = right.slider("Channel", 0, len(contrast.class_mean) - 1, specific, key="inside_channel")
 st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,
          caption=[f"#{i}: predicted {class_names[evaluation.predicted[i]]}" for i in indices])
-st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in sample_maps], [f"#{i}" for i in indices],
+st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in contrast.maps], [f"#{i}" for i in indices],
                                            f"{layer}, channel {channel} on {len(indices)} {chosen_class} images",
                                            columns=SAMPLES), width="stretch")
 nonlinearity = next(activation.nonlinearity for activation in activations if activation.name == layer)
-if strength[channel] == 0 and nonlinearity == "relu":
+if contrast.class_mean[channel] == 0 and nonlinearity == "relu":
     st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")
-st.caption(f"In {layer}, channel {strongest} responds most strongly to {chosen_class} images on average.")
+lead = contrast.class_mean[specific] - contrast.other_mean[specific]
+st.caption(f"In {layer}, channel {specific} sets {chosen_class} apart most: its mean activation is "
+           f"{contrast.class_mean[specific]:.3g} on these {len(indices)} {chosen_class} images against "
+           f"{contrast.other_mean[specific]:.3g} on {contrast.other_count} images of the other classes "
+           f"({SAMPLES} of each)." if lead > 0 else
+           f"No channel of {layer} fires more on these {chosen_class} images than on the other classes' "
+           f"({contrast.other_count} images, {SAMPLES} of each): this layer's patterns are shared by all of them.")
 found, of_class = int(evaluation.confusion[class_index, class_index]), int(evaluation.confusion[class_index].sum())
 st.caption(f"On the whole test set the model finds {found:,} of the {of_class:,} {chosen_class} images "
            f"({percent(found / of_class)}).")

@@ -68,6 +68,15 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     assert len(samples) == 6
     for index, sample in zip(sneakers, samples):
         np.testing.assert_allclose(sample, dict(feature_maps(model, data.x_test[index]))["pool_1"][..., 5], rtol=1e-4, atol=1e-5)
+    # The channel named is the one that fires more on sneakers than on the other classes, not merely the strongest one
+    others = np.concatenate([np.flatnonzero(data.y_test == other)[:6] for other in range(10) if other != 7])
+    mean = lambda indices: np.mean([dict(feature_maps(model, data.x_test[i]))["pool_1"].mean(axis=(0, 1))  # noqa: E731
+                                    for i in indices], axis=0)
+    sneaker_mean, other_mean = mean(sneakers), mean(others)
+    specific = int(np.argmax(sneaker_mean - other_mean))
+    assert any(f"In pool_1, channel {specific} sets Sneaker apart most: its mean activation is "
+               f"{sneaker_mean[specific]:.3g} on these 6 Sneaker images against {other_mean[specific]:.3g} on 54 images"
+               in caption.value for caption in at.caption), [caption.value for caption in at.caption]
 
 
 def test_heatmap_grid_tiles_every_panel_apart_upright_and_titled_above():
