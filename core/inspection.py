@@ -187,7 +187,7 @@ def channel_contrast(model, images, labels, class_index: int, layer_name: str, p
 
 
 def grad_cam(model, image_hwc, class_index=None) -> np.ndarray:
-    """Grad-CAM heatmap (H, W) in [0, 1] at the input size, from the last Conv2D layer.
+    """Grad-CAM heatmap (H, W) in [0, 1] at the input size, from the last convolution's maps (`_grad_cam_layer`).
 
     The class score is the head's logit (the Dense layer before its softmax or sigmoid), so a
     confident prediction does not flatten the gradients. class_index None explains the
@@ -262,13 +262,13 @@ def _all_layers(model):
 
 
 def _grad_cam_layer(model):
-    """The last Conv2D layer, or the last nested base whose output is a feature map."""
+    """The last convolution's maps after their nonlinearity: the last Conv2D, or in a batch-norm CNN the Activation
+    after its BatchNormalization (the Conv2D's own output comes before both, as Inside the network explains); or the
+    last nested base whose output is a feature map."""
     from tensorflow import keras
 
     for layer in reversed(model.layers):
-        if isinstance(layer, keras.layers.Conv2D) or (
-            isinstance(layer, keras.Model) and len(layer.output.shape) == 4
-        ):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Activation, keras.Model)) and len(layer.output.shape) == 4:
             return layer
     return None
 

@@ -314,3 +314,11 @@ def test_one_convolution_step_and_one_pooling_step_are_the_arrays_own_pixels():
     assert pooling_step(filtered, 1, 0).maximum == pooled[1, 0]
     with pytest.raises(CoreError, match=r"from \(0, 0\) to \(3, 3\).*Received: row=4, column=0"):
         convolution_step(image, kernel, 4, 0)
+
+
+def test_grad_cam_of_a_batch_norm_cnn_reads_the_maps_after_their_nonlinearity(fashion_image):
+    from core.models import build_cnn
+
+    model = build_cnn((28, 28, 1), 10, filters=(8, 16), batch_norm=True)
+    _, method = saliency_map(model, fashion_image)
+    assert method == "Grad-CAM on layer 'relu_2'"  # not conv_2, whose output comes before BatchNormalization and ReLU
