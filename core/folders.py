@@ -31,8 +31,8 @@ from core.archives import check_zip_entries
 from core.catalogue import FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
-from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, images_needed,
-                         read_layout)
+from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
+                         images_needed, read_layout)
 
 # Limits for imported zips and folders.
 MAX_ZIP_BYTES = 500 * 2**20
@@ -369,10 +369,14 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
     notes += [f"Class folder '{name}' has no readable images and was left out." for name in all_classes if name not in counts]
     notes += [f"The class folder name '{name}' was written in two Unicode forms (an accent as one character, and as a "
               "letter plus an accent); they look the same, so they are one class." for name in layout.merged]
-    notes += [f"Class '{name}' has only {count} images; a model needs dozens per class to learn."
-              for name, count in counts.items() if count < 10]
-    needed = images_needed([split for _, _, split in images], [class_names.index(name) for _, name, _ in images],
-                           len(class_names))
+    notes += [f"Class '{name}' has only {count} image{'' if count == 1 else 's'}; a model needs dozens per class to "
+              "learn." for name, count in counts.items() if count < 10]
+    splits, labels = [split for _, _, split in images], [class_names.index(name) for _, name, _ in images]
+    gaps = folder_gaps(splits, labels, class_names)
+    needed = None if gaps else images_needed(splits, labels, len(class_names))
+    if gaps:
+        notes.append(f"Not every class can be tested: {'; '.join(gaps)} (training this dataset is refused until each "
+                     "folder holds photos of every class).")
     if needed is not None:
         notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
                      "the photos again (training this dataset is refused until then).")

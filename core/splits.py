@@ -169,6 +169,11 @@ def check_enough_images(splits, labels, class_names, validation_fraction, title)
     """
     import numpy as np
 
+    gaps = folder_gaps(splits, labels, class_names)
+    if gaps:
+        raise DatasetError(f"{title!r} cannot be tested fairly: {'; '.join(gaps)}. A class missing from the test photos "
+                           "would let a model that never answers it score 100%. Add photos of every class to each "
+                           "folder and import them again.")
     needed = images_needed(splits, labels, len(class_names), validation_fraction)
     if needed is None:
         return
@@ -177,12 +182,29 @@ def check_enough_images(splits, labels, class_names, validation_fraction, title)
     smallest = int(np.argmin(train_counts))
     raise DatasetError(f"{title!r} has too few photos to train and test a model: its class '{class_names[smallest]}' "
                        f"has {train_counts[smallest]} training photo{'s' if train_counts[smallest] != 1 else ''}, which "
-                       f"leaves nothing to validate or test on. Add at least {needed} images per class and import the "
-                       f"photos again. Received: images per class={dict(zip(class_names, train_counts.tolist()))}")
+                       "leaves none of it to validate or test on (a model that never answers it would score 100%). Add "
+                       f"at least {needed} images per class and import the photos again. "
+                       f"Received: images per class={dict(zip(class_names, train_counts.tolist()))}")
+
+
+def folder_gaps(splits, labels, class_names) -> list[str]:
+    """'the validation folder has no 'pears' photos', for each class that a validation or test folder lacks: adding
+    training photos cannot fill those."""
+    import numpy as np
+
+    splits, labels = np.asarray(splits), np.asarray(labels)
+    gaps = []
+    for split in (VALIDATION, TEST):
+        present = set(labels[splits == split].tolist())
+        if present:
+            gaps += [f"the {split} folder has no '{name}' photos" for index, name in enumerate(class_names)
+                     if index not in present]
+    return gaps
 
 
 def images_needed(splits, labels, num_classes, validation_fraction=0.1) -> int | None:
-    """None when the splits are usable; otherwise the fewest training images per class that would make them so."""
+    """None when the splits are usable; otherwise the fewest training images per class that would make them so (see
+    `folder_gaps` for what more training images cannot mend)."""
     import numpy as np
 
     splits, labels = np.asarray(splits), np.asarray(labels)
@@ -196,11 +218,12 @@ def images_needed(splits, labels, num_classes, validation_fraction=0.1) -> int |
 
 
 def _splits_are_usable(splits, labels, num_classes, validation_fraction):
-    """Whether split_indices gives non-empty train, validation and test parts, with every class in train."""
+    """Whether split_indices gives every class to the train, validation and test parts: a class missing from the test
+    photos would leave a model that never answers it scoring 100%."""
     import numpy as np
 
-    train, validation, test = split_indices(splits, labels, validation_fraction)
-    return bool(len(validation) and len(test) and len(np.unique(labels[train])) == num_classes)
+    return all(len(np.unique(labels[part])) == num_classes
+               for part in split_indices(splits, labels, validation_fraction))
 
 
 def stratified_split(labels, count, seed):

@@ -26,7 +26,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
-from core.errors import CoreError, student_message
+from core.errors import CoreError, DatasetError, student_message
 from core.guide import counted, safe_file_name
 from core.jobs import JobRunner
 from core.paths import registry_root
@@ -279,6 +279,10 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
             prefix = f"{name}: " if len(configs) > 1 else ""
             (st.error if status.state == "failed" else st.info)(
                 prefix + (student_message(status.message) if status.message else f"training {status.state}."))
+    problem = next(filter(None, (untrainable(config) for config in pending.values())), None)
+    if problem:  # too few photos, or a class missing from the test photos: said before anything is queued
+        st.error(student_message(problem))
+        return None
     start_worker_early()
     start_now = beside_button() if beside_button else False
     if st.button(button_label, type="primary", key=f"{key}_button") or start_now:
@@ -287,6 +291,17 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
                 runner().submit(config, session=session_id())
         watch(config.key for config in pending.values())
         st.rerun()
+    return None
+
+
+def untrainable(config) -> str | None:
+    """Why `config`'s imported dataset cannot be trained and tested fairly (core.datasets.check_trainable), or None."""
+    from core.datasets import check_trainable
+
+    try:
+        check_trainable(registry().root, config.dataset, config.validation_fraction)
+    except DatasetError as error:
+        return str(error)
     return None
 
 

@@ -9,10 +9,18 @@ from dataclasses import dataclass, field
 from core.errors import DatasetError, ImageError
 from core.folders import MAX_WEBCAM_CLASSES, MIN_WEBCAM_CLASSES, FolderImportReport, import_images
 from core.imaging import read_image
+from core.splits import TRAIN, images_needed
 
 MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
-MIN_SHOTS_PER_CLASS = 5  # fewer leave no photo for the validation and test splits
 ENOUGH_SHOTS_PER_CLASS = 20
+
+
+def min_shots_per_class(class_count: int) -> int:
+    """The fewest shots per class whose validation and test splits each hold every class (10 for 2 classes, 12 for 5):
+    with fewer, a class missing from the test photos would let a model that never answers it score 100%."""
+    import numpy as np
+
+    return images_needed(np.full(2 * class_count, TRAIN), np.repeat(np.arange(class_count), 2), class_count) or 2
 
 
 @dataclass
@@ -57,9 +65,10 @@ class WebcamClasses:
 
     def problem(self) -> str | None:
         """Why these shots cannot become a dataset yet, or None."""
-        short = [name for name, count in self.counts().items() if count < MIN_SHOTS_PER_CLASS]
+        least = min_shots_per_class(len(self.names))
+        short = [name for name, count in self.counts().items() if count < least]
         if short:
-            return (f"Take at least {MIN_SHOTS_PER_CLASS} photos of every class (better {ENOUGH_SHOTS_PER_CLASS} or "
+            return (f"Take at least {least} photos of every class (better {ENOUGH_SHOTS_PER_CLASS} or "
                     f"more): {', '.join(short)} still need{'s' if len(short) == 1 else ''} some.")
         return None
 

@@ -9,11 +9,11 @@ import pytest
 from photos import photo_files, zip_bytes
 
 from core.catalogue import DECODED_FOLDER, dataset_info, dataset_titles, folder_path, list_datasets, read_manifest
-from core.datasets import load_dataset, split_table
+from core.datasets import check_trainable, load_dataset, split_table
 from core.errors import DatasetError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip
 from core.splits import read_layout, split_indices
-from core.webcam import MIN_SHOTS_PER_CLASS, WebcamClasses
+from core.webcam import WebcamClasses, min_shots_per_class
 
 
 @pytest.fixture
@@ -160,21 +160,26 @@ def test_webcam_shots_become_a_dataset(root):
     rng = np.random.default_rng(5)
     classes = WebcamClasses()
     assert classes.rename("thumbs up, thumbs down, thumbs up") == ["thumbs up", "thumbs down"]
+    least = min_shots_per_class(2)  # 10: the validation and test splits then hold both classes
     for name, kind in (("thumbs up", "round"), ("thumbs down", "angular")):
-        for _ in range(MIN_SHOTS_PER_CLASS + 1):
+        for _ in range(least + 1):
             classes.add(name, encode(photo(kind, rng, (704, 396)), "JPEG"))  # Chromium's fake camera's frame size
     assert classes.problem() is None
     classes.delete("thumbs down", 0)
-    assert classes.counts() == {"thumbs up": 6, "thumbs down": 5} and classes.problem() is None
+    assert classes.counts() == {"thumbs up": least + 1, "thumbs down": least} and classes.problem() is None
+    classes.delete("thumbs down", 0)
+    assert f"Take at least {least} photos of every class" in classes.problem()
+    classes.add("thumbs down", encode(photo("angular", rng, (704, 396)), "JPEG"))
     with pytest.raises(DatasetError, match="Name 2 to 5"):
         classes.rename("only one")
     with pytest.raises(Exception, match="Could not read"):
         classes.add("thumbs up", b"not a photo")
     assert classes.rename("thumbs up, thumbs down, ok") == ["thumbs up", "thumbs down", "ok"]
-    assert classes.counts()["thumbs up"] == 6 and "ok" in classes.problem()
+    assert classes.counts()["thumbs up"] == least + 1 and "ok" in classes.problem()
     classes.rename("thumbs up, thumbs down")
     report = classes.to_dataset(root)
-    assert report.counts == {"thumbs down": 5, "thumbs up": 6} and report.title == "Webcam: thumbs up vs thumbs down"
+    assert report.counts == {"thumbs down": least, "thumbs up": least + 1}
+    assert report.title == "Webcam: thumbs up vs thumbs down"
     assert read_manifest(root, report.name)["image_shape"] == [128, 128, 3]  # 704x396: loads at 128x128 by default
     with pytest.raises(DatasetError, match="at most 40 characters"):
         import_images(root, {"a/b": [b"x"], "c": [b"y"]})
@@ -202,3 +207,24 @@ def test_an_import_decodes_each_photo_once_and_training_reads_the_same_arrays(co
     for split in ("x_train", "x_val", "x_test"):
         assert getattr(reordered, split).shape[1:] == (side, side, 3)
         np.testing.assert_array_equal(getattr(reordered, split), getattr(fresh, split), err_msg=split)
+
+
+def test_a_class_missing_from_the_test_photos_is_refused_before_it_could_score_100_percent(root):
+    """30 round photos and 1 angular one: the stratified test split would hold round photos only, so a model that
+    always answers 'round' would score 100% there. The import says so; training is refused."""
+    files = photo_files({"train": 30}, kinds=("round",), size=(64, 64), split_folders=False)
+    files |= photo_files({"train": 1}, kinds=("angular",), size=(64, 64), split_folders=False, seed=1)
+    report = import_zip(zip_bytes(files), root)
+    assert "Class 'angular' has only 1 image;" in " ".join(report.notes)
+    assert any("add at least 10 images per class" in note for note in report.notes)
+    with pytest.raises(DatasetError, match="would score 100%"):
+        check_trainable(root, report.name)  # what the training pages, the command line and the worker ask first
+
+
+def test_a_validation_folder_without_a_class_is_named_since_more_training_photos_cannot_mend_it():
+    from core.splits import check_enough_images
+
+    splits = ["train"] * 40 + ["validation"] * 5
+    labels = [0] * 20 + [1] * 20 + [0] * 5  # the validation folder (also the test photos) holds no pears
+    with pytest.raises(DatasetError, match="the validation folder has no 'pears' photos"):
+        check_enough_images(splits, labels, ["apples", "pears"], 0.1, "fruit")

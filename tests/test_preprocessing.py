@@ -51,7 +51,7 @@ def odd_photos():
         "angular/sideways.jpg": exif_rotated_jpeg(rng),
         "round/large-cutout.png": encode(large_cutout(rng)),  # reduced 2x after decoding (core.pixels), band by band
     }
-    return odd, photo_files({"train": 6}, size=(160, 120), image_format="JPEG", split_folders=False, seed=3)
+    return odd, photo_files({"train": 8}, size=(160, 120), image_format="JPEG", split_folders=False, seed=3)
 
 
 def test_a_photo_prepared_for_training_and_on_predict_is_the_same_array(registry_root, odd_photos):

@@ -16,6 +16,7 @@ from photos import photo_files, photo_zip
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
 from core.catalogue import CLASS_NAMES  # noqa: E402
+from core.webcam import min_shots_per_class  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
 BIG_ZIP_BYTES = 120 * 2**20
@@ -124,17 +125,18 @@ def test_webcam_classes_capture_train_and_predict(photo_server, camera_browser):
     page = watched.page
     watched.open(f"{url}/Your_own_images")
     page.get_by_role("tab", name="Webcam").click()
+    least = min_shots_per_class(2)  # 10 each: both classes in the validation and the test photos
     for name in ("thumbs up", "thumbs down"):
         control(page, "stRadio", "Take photos of").get_by_text(f"{name} (").click()
         watched.wait_idle()
-        for count in range(1, 6):
+        for count in range(1, least + 1):
             take_photo(page, f"{name}: {count} photo(s)")
             watched.wait_idle()
     page.get_by_role("button", name="Delete").first.click()  # one shot of "thumbs up" was bad
-    page.get_by_text("thumbs up: 4 photo(s)").wait_for(timeout=60_000)
+    page.get_by_text(f"thumbs up: {least - 1} photo(s)").wait_for(timeout=60_000)
     control(page, "stRadio", "Take photos of").get_by_text("thumbs up (").click()
     watched.wait_idle()
-    take_photo(page, "thumbs up: 5 photo(s)")
+    take_photo(page, f"thumbs up: {least} photo(s)")
     watched.wait_idle()
     watched.screenshot("photos_webcam_shots")
     page.get_by_role("button", name="Make a dataset from these photos").click()

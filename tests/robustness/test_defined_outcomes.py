@@ -137,12 +137,12 @@ def test_hostile_command_lines_end_in_one_line_never_a_traceback(tmp_path, line_
     outcomes = []
     code, out, err = run("datasets", "import", tiny, root=root)
     outcomes.append((code, err))
-    assert code == 0 and "add at least 4 images per class" in out and "squares/pipe.png: not a regular file" in out, out
+    assert code == 0 and "add at least 10 images per class" in out and "squares/pipe.png: not a regular file" in out, out
     tiny_name = re.search(r" as (folder:\w+):", out).group(1)
     code, out, err = run("train", "--dataset", tiny_name, "--family", "dnn", "--hidden-units", "8", "--epochs", "1",
                          root=root)
     outcomes.append((code, err))
-    assert code == 1 and "Add at least 4 images per class" in err, err[-600:]
+    assert code == 1 and "Add at least 10 images per class" in err, err[-600:]
     code, out, err = run("datasets", "import", cafe, root=root)
     outcomes.append((code, err))
     assert code == 0 and "2 classes, 12 images" in out and "two Unicode forms" in out, out
@@ -157,7 +157,7 @@ def test_hostile_command_lines_end_in_one_line_never_a_traceback(tmp_path, line_
     record("Command line", "`datasets import` of 2 classes x 1 photo with a pipe named .png, then `train` on it; "
            "`datasets import` of café in NFC and NFD with a float TIFF; `import` of a model with a 1x512 input",
            len(outcomes),
-           "imported with the pipe skipped and a note; training refused in one line ('add at least 4 images per "
+           "imported with the pipe skipped and a note; training refused in one line ('add at least 10 images per "
            "class'), exit status 1, before TensorFlow is loaded; one café class; the model refused in one line; no traceback")
 
 
@@ -167,10 +167,10 @@ def test_the_train_page_refuses_a_tiny_dataset_and_a_huge_network_before_any_job
 
     tiny = import_zip(zip_of({"discs/one.png": photo("disc", 1), "squares/one.png": photo("square", 2)}), registry_root)
     large = import_zip(zip_of({f"{shape}s/{index}.png": photo(shape, index, size=256) for shape in ("disc", "square")
-                               for index in range(4)}), registry_root)  # 256x256x3: a wide DNN has 100 M weights
+                               for index in range(10)}), registry_root)  # 256x256x3: a wide DNN has 100 M weights
     at = open_page("pages/8_Train.py").run()
     at.selectbox(key="train_dataset").set_value(tiny.name).run()
-    assert not at.exception and "Add at least 4 images per class" in at.error[0].value
+    assert not at.exception and "Add at least 10 images per class" in at.error[0].value
     at.selectbox(key="train_dataset").set_value(large.name).run()
     at.radio(key="train_family").set_value("dnn").run()
     at.select_slider(key="train_units").set_value(512).run()
