@@ -9,7 +9,7 @@ from core.config import PRESETS
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
-from core.guide import cnn_not_ahead_note, percent_sure
+from core.guide import cnn_not_ahead_note, default_compare_keys, percent_sure
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -65,7 +65,7 @@ else:
 st.subheader("Side by side")
 evaluated = [card for card in ui.registry().list_entries() if card.test_accuracy is not None]
 labels = {card.key: ui.entry_label(card) for card in evaluated}
-default = [key for key in pair_keys if key in labels] or [card.key for card in evaluated[:2]]
+default = [key for key in pair_keys if key in labels] or default_compare_keys(evaluated)
 ui.reset_if_invalid("compare_models", lambda keys: all(key in labels for key in keys), default)  # one was deleted
 chosen = st.multiselect("Models to compare (A, the first, is the reference)", list(labels), default=default,
                         format_func=labels.get, key="compare_models")
@@ -84,12 +84,14 @@ st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "te
              column_config=ui.THOUSANDS_COLUMNS)
 
 p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
-for name, evaluation in zip(names[1:], evaluations[1:]):
+paired = [0]  # the models tested on A's test images: the only ones its per-class chart may hold
+for index, (name, evaluation) in enumerate(zip(names[1:], evaluations[1:]), start=1):
     try:
         result = compare(evaluations[0], evaluation, name_a=names[0][:1], name_b=name[:1])
     except CoreError as error:
         st.warning(f"{name} cannot be compared with {names[0]}: {student_message(error)}")
         continue
+    paired.append(index)
     p_values[name] = result.p_value
     st.markdown(f"**{names[0][:1]} vs {name[:1]}** — {result.statement}")
     st.caption(comparison_details(result, names[0][:1], name[:1]))
@@ -106,8 +108,8 @@ histories = {name[:1]: entry.history for name, entry in zip(names, entries) if e
 if histories:
     ui.history_charts(histories)
 class_names = evaluations[0].class_names
-st.plotly_chart(charts.per_class_figure({name[:1]: e.recall for name, e in zip(names, evaluations)}, list(class_names)),
-                )
+recalls = {names[index][:1]: evaluations[index].recall for index in paired}  # per class only on the same test images
+st.plotly_chart(charts.per_class_figure(recalls, list(class_names)))
 for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations):
     column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names),
                                                 title=f"{name[:1]}: confusion matrix"))

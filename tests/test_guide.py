@@ -122,3 +122,13 @@ def test_a_measured_share_reads_100_percent_only_when_it_is_exactly_that():
     from core.guide import percent
 
     assert (percent(1.0), percent(0.0), percent(997 / 1000), percent(3 / 1000, decimals=1)) == ("100%", "0%", ">99%", "0.3%")
+
+
+def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
+    from core.guide import default_compare_keys
+
+    webcam = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.9, 4, dataset="folder:abc")  # the newest
+    dense = card(TrainConfig(family="dnn"), 0.85, 10_000)
+    convolutional = card(TrainConfig(family="cnn"), 0.9, 10_000)
+    assert default_compare_keys([webcam, dense, convolutional]) == [dense.key, convolutional.key]
+    assert default_compare_keys([webcam, dense]) == [webcam.key]  # no pair: one model, and the page asks for another
