@@ -345,10 +345,13 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
     counts = {name: count for name in all_classes if (count := sum(c == name for _, c, _ in images))}
     if len(counts) < 2 or not split_counts[TRAIN]:
         found = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
+        loose = sum(reason == "not inside a class folder" for _, reason in skipped)
+        hint = (f"Its {loose} photo{'s are' if loose != 1 else ' is'} not in class folders: put each class's photos in a "
+                "folder named after the class, then zip those folders. " if loose and not counts else "")
         raise DatasetError(f"A dataset needs at least 2 class folders with readable images; found {len(counts)} "
-                           f"({found}). Expected one sub-folder per class, e.g. horses/*.jpg and humans/*.jpg, or "
-                           f"train/ and validation/ folders that each hold them. Skipped {len(skipped)} files. "
-                           f"Received: folders={all_classes}")
+                           f"({found}). {hint}Expected one folder per class, such as a horses folder and a humans "
+                           f"folder of photos, or train and validation folders that each hold them. Skipped "
+                           f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}. Received: folders={all_classes}")
     check_same_classes({split: set(names) for split, names in split_counts.items() if names} | {TRAIN: set(counts)})
     class_names = list(counts)
     widths, heights = np.array(sizes).T
@@ -418,6 +421,15 @@ def _publish(root, staging, dataset_id):
     if already_imported:
         report.notes.append("This dataset was already imported; the existing copy is used.")
     return report
+
+
+def sizes_text(image_sizes: dict) -> str:
+    """A dataset's photo sizes in words (width × height): 'all 300×300' or 'from 256×200 to 640×640, median 390×390'."""
+    (low_width, low_height), (high_width, high_height) = image_sizes["min"], image_sizes["max"]
+    if (low_width, low_height) == (high_width, high_height):
+        return f"all {low_width}×{low_height}"
+    median_width, median_height = image_sizes["median"]
+    return f"from {low_width}×{low_height} to {high_width}×{high_height}, median {median_width}×{median_height}"
 
 
 def import_report(root, name) -> FolderImportReport:

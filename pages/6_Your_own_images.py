@@ -9,7 +9,7 @@ from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_dat
 from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, student_message
-from core.folders import add_validation, import_zip
+from core.folders import add_validation, import_report, import_zip, sizes_text
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
 SIZES = [32, 64, 96, 150, 300]
@@ -38,7 +38,7 @@ def show_report(report, name):
     st.markdown(ui.markdown_table([{"class": class_name, **{f"{split} images": table[split][class_name] for split in table}}
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
-    st.caption("Image sizes (width × height): " + ", ".join(f"{key} {w}×{h}" for key, (w, h) in report.image_sizes.items()))
+    st.caption(f"Photo sizes (width × height): {sizes_text(report.image_sizes)}.")
     st.info("\n\n".join(report.notes))
     if report.skipped:
         st.warning(f"{len(report.skipped)} file(s) were skipped and are not part of the dataset:")
@@ -57,6 +57,7 @@ def zip_uploader(label, key_prefix, importer, text):
             st.session_state["own_report"], st.session_state["own_chosen"] = report, report.name
         except CoreError as error:
             st.session_state[f"{key_prefix}_error"] = student_message(error)
+            st.session_state.pop("own_report", None)  # the last import's report would read as this file's
         st.rerun()
     ui.show_pending_error(f"{key_prefix}_error")
 
@@ -130,8 +131,8 @@ ui.reset_if_invalid("own_dataset", folders.__contains__, folders[-1])
 dataset, size, epochs = own_form(folders)
 with ui.guard():
     info = dataset_info(dataset, ui.registry().root)
-st.caption(f"{info.description} Native size {info.image_shape[1]}×{info.image_shape[0]}, "
-           f"{'grayscale' if info.image_shape[2] == 1 else 'colour'}.")
+st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)} (width × "
+           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: the input size below resizes them all.")
 show_task(list(info.class_names))
 zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
              lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,

@@ -554,3 +554,10 @@ def test_dataset_info_knows_how_many_training_images_without_loading():
     for name in ("fashion_mnist", "shapes"):
         dataset = load_dataset(name)
         assert dataset_info(name).training_images == len(dataset.y_train) + len(dataset.y_val)
+
+
+def test_photos_zipped_without_class_folders_are_told_to_go_into_them(tmp_path, fashion):
+    flat = {path.replace("/", "-"): data for path, data in clothes_files(fashion, per_class=5).items()}  # no folders
+    with pytest.raises(DatasetError, match=f"Its {len(flat)} photos are not in class folders: put each class's photos "
+                                           "in a folder named after the class"):
+        import_zip(make_zip(flat), ROOT)
