@@ -51,6 +51,23 @@ def best_by_dataset(cards, per_dataset: int = 3) -> dict[str, list]:
     return dict(sorted(ranked.items(), key=lambda item: -(item[1][0].dataset.test_images or 0)))
 
 
+def balance_note(class_names, train_counts, test_counts) -> str:
+    """Whether the classes are balanced, from the training counts, and the score of always answering the most common
+    class on the test images: the accuracy any model must beat."""
+    train_counts, test_counts = [int(count) for count in train_counts], [int(count) for count in test_counts]
+    most, fewest = max(train_counts), min(train_counts)
+    common = test_counts.index(max(test_counts))
+    baseline = f"always answering {class_names[common]} scores {max(test_counts) / max(sum(test_counts), 1):.0%} on the test images"
+    if most <= 1.2 * fewest:
+        each = f"{most:,}" if most == fewest else f"{fewest:,} to {most:,}"
+        return (f"The classes are balanced ({each} training images each), so accuracy is a fair score: "
+                f"{baseline}, and a model cannot do well by always guessing one class.")
+    largest, smallest = class_names[train_counts.index(most)], class_names[train_counts.index(fewest)]
+    return (f"The classes are not balanced: {largest} has {most:,} training images, {smallest} {fewest:,}. "
+            f"{baseline[0].upper()}{baseline[1:]}: a model must beat that, and its accuracy per class (Compare) says which "
+            "classes it neglects.")
+
+
 def one_mistake_note(best: dict[str, list]) -> str:
     """What one test image more or less right moves an accuracy by, for the smallest and largest test sets ranked:
     "one mistake moves an accuracy by 2.5 points on 40 test images, by 0.01 on 10,000"."""

@@ -8,6 +8,7 @@ from core.catalogue import dataset_titles, list_datasets
 from core.course import data_origin_note
 from core.datasets import class_counts, load_dataset, sample_by_class
 from core.errors import without_received
+from core.guide import balance_note
 
 SPLITS = {"train": "training", "val": "validation", "test": "test"}
 
@@ -65,8 +66,7 @@ for class_name, images in sample_by_class(dataset, per_class).items():
 
 counts = {SPLITS[split]: class_counts(getattr(dataset, f"y_{split}"), dataset.num_classes) for split in SPLITS}
 st.plotly_chart(charts.class_counts_figure(counts, dataset.class_names), width="stretch")
-st.caption("Balanced classes (bars of equal height) mean accuracy is a fair score: a model cannot do well by always "
-           "guessing the most common class.")
+st.caption(balance_note(dataset.class_names, counts[SPLITS["train"]], counts[SPLITS["test"]]))
 
 st.subheader("An image is a grid of numbers")
 left, middle, right = st.columns([2, 2, 2])

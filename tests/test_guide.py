@@ -132,3 +132,13 @@ def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
     convolutional = card(TrainConfig(family="cnn"), 0.9, 10_000)
     assert default_compare_keys([webcam, dense, convolutional]) == [dense.key, convolutional.key]
     assert default_compare_keys([webcam, dense]) == [webcam.key]  # no pair: one model, and the page asks for another
+
+
+def test_the_balance_note_is_computed_from_the_counts_shown():
+    from core.guide import balance_note
+
+    balanced = balance_note(["T-shirt", "Bag"], [5400, 5400], [1000, 1000])
+    assert balanced.startswith("The classes are balanced (5,400 training images each)") and "scores 50%" in balanced
+    lopsided = balance_note(["apples", "pears"], [22, 3], [5, 1])
+    assert lopsided.startswith("The classes are not balanced: apples has 22 training images, pears 3.")
+    assert "Always answering apples scores 83% on the test images" in lopsided

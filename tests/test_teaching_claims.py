@@ -84,6 +84,8 @@ def test_datasets_counts_come_from_the_data_and_each_source_is_named_truthfully(
     assert [metric.value for metric in at.metric] == [
         "10", "28 × 28 × 1", f"{len(data.y_train):,} / {len(data.y_val):,}", f"{len(data.y_test):,}"]
     assert f"this page read them from {data.source}" in text(at)
+    per_class = np.bincount(data.y_train)  # the balance note counts the training images it charts
+    assert f"The classes are balanced ({per_class.min():,} training images each)" in text(at) and np.ptp(per_class) == 0
 
     at.selectbox(key="datasets_name").set_value("shapes").run()
     shown = text(at)
