@@ -158,7 +158,7 @@ def dataset_titles(datasets: list[DatasetInfo]) -> dict[str, str]:
     labels = {}
     for info in datasets:
         same_title = [other for other in datasets if other.title == info.title]
-        label = info.title if len(same_title) == 1 else f"{info.title} ({info.training_images:,} images)"
+        label = info.title if len(same_title) == 1 else f"{info.title} ({info.training_images:,} training images)"
         copies = sum(1 for existing in labels.values() if existing == label or existing.startswith(label + ", copy "))
         labels[info.name] = label if copies == 0 else f"{label}, copy {copies + 1}"
     for info in datasets:

@@ -25,13 +25,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return arguments.handler(arguments) or 0
+        code = arguments.handler(arguments) or 0
+        sys.stdout.flush()  # a reader that left (`| head`) is noticed here, not at exit
+        return code
     except CoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `python -m core datasets | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit then succeeds
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing = commands.add_parser("import", help="import a .keras file (safe mode: custom code is refused)")
     importing.add_argument("file")
     importing.add_argument("--class-names", help="comma-separated class names, in output order")
-    importing.add_argument("--title")
+    importing.add_argument("--title", help="the model's title (default: \"Imported <file name>\")")
     importing.set_defaults(handler=command_import)
 
     delete = commands.add_parser("delete", help="move models to the registry's trash (restorable for a week)")
@@ -86,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import a .zip or folder of class folders (or of train/validation/test folders)")
     importing_data.add_argument("path", help="a .zip file or a folder")
     importing_data.add_argument("--validation", help="a second .zip or folder of the same class folders: the validation photos")
-    importing_data.add_argument("--title")
+    importing_data.add_argument("--title", help="the dataset's title (default: the zip's or folder's name)")
     importing_data.set_defaults(handler=command_datasets_import)
     getting = dataset_commands.add_parser("get", help="download (once) and import one of the course's photo datasets")
     getting.add_argument("name", help="horses_or_humans, rock_paper_scissors or cats_vs_dogs")
@@ -157,15 +162,22 @@ def config_from_arguments(arguments) -> TrainConfig:
 
 
 def command_train(arguments):
+    from core.catalogue import FOLDER_PREFIX, read_manifest
     from core.datasets import check_trainable
     from core.engines import train_and_publish
     from core.registry import Registry
 
     config, registry = config_from_arguments(arguments), Registry(arguments.root)
+    title = config.title
+    if config.dataset.startswith(FOLDER_PREFIX):  # an imported dataset: named by its title, as the entry will be
+        try:
+            title = config.describe(read_manifest(registry.root, config.dataset)["title"])
+        except CoreError:
+            pass  # a missing dataset: check_trainable below says so
     if registry.has(config.key):
-        print(f"Already trained: {config.key} ({config.title}); no training needed.")
+        print(f"Already trained: {config.key} ({title}); no training needed.")
     else:
-        print(f"Training {config.title}\nkey {config.key}")
+        print(f"Training {title}\nkey {config.key}")
         check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
         load_tensorflow(arguments)
         print_warnings(config, registry.root)

@@ -190,8 +190,8 @@ def classes_note(card) -> str:
     listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
     where = f" from {dataset_title(card)}" if card.dataset.name else ""
     return (f"This model knows only {len(names)} classes{where}: {listed}. Whatever your photo shows, it answers with "
-            "one of them — a photo of something else (a horse for a clothes model) still gets one of these names, "
-            "so pick a model trained on photos like yours.")
+            "one of them — a photo of something none of them covers still gets one of these names, so pick a model "
+            "trained on photos like yours.")
 
 
 def singular(class_name: str) -> str:

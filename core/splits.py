@@ -133,7 +133,8 @@ def check_same_classes(classes_by_folder: dict[str, set[str]]):
     missing = {folder: sorted(every - classes) for folder, classes in classes_by_folder.items() if every - classes}
     if not missing:
         return
-    described = "; ".join(f"{folder} has no {', '.join(repr(name) for name in names)}" for folder, names in missing.items())
+    described = "; ".join(f"{folder} {'have' if folder.endswith('photos') else 'has'} no "
+                          f"{', '.join(repr(name) for name in names)}" for folder, names in missing.items())
     listing = "; ".join(f"{folder}: {', '.join(sorted(classes))}" for folder, classes in classes_by_folder.items())
     raise DatasetError(f"The splits hold different class folders: {described}. Each split needs the same class folders "
                        f"(same names, same spelling); rename or remove the odd ones and zip again. Received: {listing}")

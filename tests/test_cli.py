@@ -123,3 +123,13 @@ def test_help_lists_the_commands_a_person_runs_and_hides_the_internal_worker():
     help_text = cli.build_parser().format_help()
     assert "{train,list,show,compare,export,import,delete,restore,datasets,warmup,doctor}" in help_text
     assert "worker" not in help_text and "SUPPRESS" not in help_text
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`python -m core datasets | head -1`: the pipe closes while the command still writes."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.argv = ['core', '--root', sys.argv[1], 'datasets'];"
+                                " import runpy; runpy.run_module('core', run_name='__main__')", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT, bufsize=0)
+    process.stdout.close()  # before a byte is read: every write fails
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1 and "Traceback" not in errors and "BrokenPipe" not in errors, errors

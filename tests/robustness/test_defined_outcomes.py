@@ -143,6 +143,7 @@ def test_hostile_command_lines_end_in_one_line_never_a_traceback(tmp_path, line_
                          root=root)
     outcomes.append((code, err))
     assert code == 1 and "Add at least 10 images per class" in err, err[-600:]
+    assert "Training DNN Dense 8 on tiny, 1 epoch" in out  # the dataset's title, not its folder: id
     code, out, err = run("datasets", "import", cafe, root=root)
     outcomes.append((code, err))
     assert code == 0 and "2 classes, 12 images" in out and "two Unicode forms" in out, out
