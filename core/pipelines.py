@@ -30,10 +30,10 @@ def training_data(dataset, config: TrainConfig):
     pipeline = batches(dataset.x_train, dataset.y_train, config.batch_size, shuffle_seed=config.seed)
     if config.augmentation.is_active:
         augmenter = build_augmenter(config.augmentation, seed=config.seed)
-        pipeline = pipeline.map(
-            lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        # One batch at a time: the layers draw from one random state, so batches augmented in parallel took their
+        # draws in whatever order the threads ran, and one seed trained different models. Prefetch still overlaps
+        # the augmentation with training.
+        pipeline = pipeline.map(lambda images, labels: (augmenter(tf.cast(images, "float32"), training=True), labels))
     return pipeline.prefetch(tf.data.AUTOTUNE)
 
 

@@ -5,11 +5,14 @@ core.models with the other factories, so every layer this app builds is in one m
 knows the weight files, and imports Keras only to download one.
 """
 
+import logging
+
 from core.errors import CoreError
 from core.network import check_reachable, socket_timeout
 from core.paths import keras_home
 from core.shapes import validate_input_shape
 
+logger = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -80,10 +83,11 @@ def pretrained_weights_path(base_model, image_size) -> str:
                 file_name, url, cache_subdir="models", cache_dir=str(cache_dir), file_hash=file_hash
             )
     except Exception as error:  # get_file raises a bare Exception for network failures
-        how_to_get = _weights_message(base_model, file_name, url, cached, error)
+        how_to_get = _weights_message(base_model, file_name, url, cached)
         raise PretrainedWeightsUnavailable(
             f"{how_to_get} Without internet, use a CNN you trained here as the base instead: base_model='registry:<key>' "
-            f"(keys are listed by `python -m core list`). Received: base_model={base_model!r}", how_to_get) from error
+            f"(keys are listed by `python -m core list`). Received: base_model={base_model!r}, error={error}",
+            how_to_get) from error
 
 
 def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
@@ -97,15 +101,17 @@ def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
     try:
         check_reachable(url, timeout, stale_ok=True)
     except OSError as error:
-        return False, _weights_message(base_model, file_name, url, cached, error)
+        logger.info("ImageNet weights of %s not reachable: %s", base_model, error)
+        return False, _weights_message(base_model, file_name, url, cached)
     return True, f"the ImageNet weights are downloaded once, when training starts, from {url}"
 
 
-def _weights_message(base_model, file_name, url, cached, error):
-    """What is missing and how to get it (a page adds its own way round, the command line its own)."""
+def _weights_message(base_model, file_name, url, cached):
+    """What is missing and how to get it (a page adds its own way round, the command line its own); why the download
+    failed ("[Errno -2] Name or service not known") goes to the log and the command line."""
     title = APPLICATIONS[base_model]["title"]
     return (
-        f"The ImageNet weights for {title} are not on this machine and could not be downloaded ({error}). "
+        f"The ImageNet weights for {title} are not on this machine and could not be downloaded. "
         f"Expected the file {file_name} in {cached.parent}/. To fix: run this once on a machine with internet "
         f"access (Keras caches the weights in ~/.keras/models/), or download {url} and copy it into {cached.parent}/."
     )

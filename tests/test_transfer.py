@@ -74,6 +74,7 @@ def test_imagenet_weights_offline_say_how_to_get_them_in_a_students_words():
         pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
     assert "MobileNetV2" in message and "~/.keras/models/" in message
     assert "registry:<key>" not in message and "Received:" not in message
+    assert "could not be downloaded. Expected the file" in message and "Errno" not in message  # the cause: in the log
 
 
 def test_a_best_network_is_called_clear_only_when_mcnemars_test_separates_it_from_scratch():
