@@ -7,12 +7,11 @@ an earlier download, or copied there by hand) is used without the network. Offli
 URLs and the import command that does the same from files downloaded elsewhere.
 """
 
-import hashlib
 from pathlib import Path
 
 from core.catalogue import COURSE_DATASETS, KERAS_DATASETS_FOLDER, CourseFile, how_to_get_course
 from core.errors import DatasetError, DatasetUnavailableError
-from core.folders import FolderImportReport, import_zip
+from core.folders import FolderImportReport, import_zip, sha256_of
 from core.network import check_reachable, socket_timeout
 from core.paths import keras_home
 
@@ -51,15 +50,6 @@ def fetch(name, file: CourseFile) -> Path:
         cached.unlink(missing_ok=True)  # a file whose checksum does not match is never imported
         raise DatasetUnavailableError(_unavailable(name, file, f"the download failed: {error}")) from error
     return Path(path)
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, read a megabyte at a time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unavailable(name, file: CourseFile, reason) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from core.archives import check_zip_entries
-from core.catalogue import FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
+from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
@@ -101,10 +101,34 @@ def import_zip(source, root, title=None, validation=None, on_progress: Progress 
     ship their validation photos apart; `validation_title` names it in the report (default: its file name).
     `on_progress(done, total)` is called as the images are checked.
     """
+    recognised = course or course_of(source)
     with _open(source) as main, _open(validation) as extra:
         if extra is not None and validation_title:
             extra.title = validation_title
-        return _import(root, main, extra, title, on_progress, course)
+        if recognised and not course and title in (None, main.title):  # the course's zip, imported by hand
+            title = COURSE_DATASETS[recognised].title
+        return _import(root, main, extra, title, on_progress, recognised)
+
+
+def course_of(source) -> str | None:
+    """The course dataset whose published training zip `source` (a path) is: the same size, then the same SHA-256
+    (cats vs dogs publishes none: its exact size), so a zip downloaded elsewhere and imported by hand counts too."""
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
+        return None
+    size = os.path.getsize(source)
+    for name, course in COURSE_DATASETS.items():
+        if size == course.train.size and (course.train.sha256 is None or sha256_of(source) == course.train.sha256):
+            return name
+    return None
+
+
+def sha256_of(path) -> str:
+    """The SHA-256 of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def import_folder(path, root, title=None, validation=None, on_progress: Progress | None = None) -> FolderImportReport:

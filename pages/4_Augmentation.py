@@ -85,7 +85,7 @@ ui.show_code(augment_samples, build_augmenter)
 
 st.subheader("Experiment: does it help?")
 subset_column, epochs_column = st.columns(2)
-subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 1000, key="augment_experiment_subset")
+subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 2000, key="augment_experiment_subset")
 epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs")
 configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
 st.caption(f"The same small CNN, trained twice on {subset:,} {dataset_display_name(experiment_dataset)} images for {epochs} "

@@ -134,3 +134,23 @@ def test_datasets_import_with_a_validation_zip_and_one_root_for_models_and_datas
     assert trained.returncode == 0, trained.stderr
     assert "test accuracy" in trained.stdout and not elsewhere.exists()
     assert len([entry for entry in (root / "models").iterdir() if not entry.name.startswith(".")]) == 1
+
+
+def test_the_course_zip_imported_by_hand_offline_counts_as_the_course_dataset(tmp_path, course_zips, monkeypatch):
+    """The offline way the message gives (`datasets import horse-or-human.zip --validation …`): the zip is recognised
+    by its size and published SHA-256, so Home and Datasets count the course dataset as imported."""
+    _, train, validation = course_zips
+    served_course(monkeypatch, "http://127.0.0.1:9/", train, validation)
+    root = tmp_path / "registry"
+    code = cli.main(["--root", str(root), "datasets", "import", str(train), "--validation", str(validation)])
+    imported = [course.imported_as for course in listed_courses(root)][0]
+    assert code == 0 and imported is not None and imported.startswith("folder:")
+    from core.catalogue import read_manifest
+
+    assert read_manifest(root, imported)["title"] == "Horses or humans (course)"  # named like `datasets get` names it
+    other = photo_zip(tmp_path / "horse-or-human.zip", photo_files({"train": 10}, split_folders=False, size=(150, 150),
+                                                                  seed=4))  # the same name, other photos
+    from core.folders import import_zip
+
+    report = import_zip(other, tmp_path / "second")
+    assert report.title == "horse-or-human" and [c.imported_as for c in listed_courses(tmp_path / "second")][0] is None

@@ -141,7 +141,7 @@ def test_augmentation_helps_with_the_pages_defaults_as_its_lesson_says(tmp_path,
                                 fill_mode=at.selectbox(key="augment_fill_mode").value)
     configs = augmentation_experiment(augmentation, "shapes", at.select_slider(key="augment_experiment_subset").value,
                                       value("augment_experiment_epochs"))
-    assert at.radio(key="augment_source").value == "shapes" and configs[WITHOUT].train_subset == 1000
+    assert at.radio(key="augment_source").value == "shapes" and configs[WITHOUT].train_subset == 2000
     entries = {name: train_and_publish(registry, config) for name, config in configs.items()}
     result = augmentation_result(entries)
     assert result.gap_with < result.gap_without  # the overfitting gap closes
