@@ -124,7 +124,7 @@ def test_augmentation_states_the_experiment_it_runs(registry_root):
 def test_augmentation_helps_with_the_pages_defaults_as_its_lesson_says(tmp_path, monkeypatch):
     """The default experiment (shapes, which lie anywhere at any size and angle) shows the lesson: augmentation closes
     the overfitting gap and raises test accuracy beyond the luck of the test images. On Fashion-MNIST, whose items are
-    centred and upright, the same transformations cost accuracy (500 images, 30 epochs: 78.2% → 63.2%)."""
+    centred and upright, the same transformations cost accuracy (500 images, 30 epochs: 78.2% → 63.2% in one run)."""
     from core.augment import WITH, WITHOUT, augmentation_experiment, augmentation_result
     from core.config import Augmentation
     from core.engines import train_and_publish
