@@ -26,6 +26,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
+from core.config import REGISTRY_BASE_PREFIX
 from core.errors import CoreError, DatasetError, student_message
 from core.guide import counted, safe_file_name
 from core.jobs import JobRunner
@@ -516,16 +517,25 @@ def delete_and_restore(cards: list):
 
     titles = {card.key: card.title for card in cards}
     pending = [key for key in st.session_state.get("models_pending_delete", []) if key in titles]
+    if deleted := st.session_state.pop("models_deleted", None):  # set by the confirmation below, before its rerun
+        st.success(deleted)
     with st.expander("Delete models", expanded=bool(pending)):
         if pending:
+            built_on = [card.title for card in cards if card.config is not None and card.key not in pending
+                        and card.config.base_model.removeprefix(REGISTRY_BASE_PREFIX) in pending]
             st.warning(f"Delete {counted(len(pending), 'model')}? They go to the trash and can be "
-                       f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending))
+                       f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending)
+                       + (f"\n\n{counted(len(built_on), 'transfer model')} started from "
+                          f"{'it' if len(pending) == 1 else 'them'} and stay (each keeps its own copy of the base):\n\n"
+                          + "\n".join(f"- {title}" for title in built_on) if built_on else ""))
             yes, no = st.columns(2)
             if yes.button(f"Yes, delete {len(pending)}", type="primary", key="models_confirm_delete_button"):
                 with guard():
                     for key in pending:
                         teacher.delete_model(registry(), gate(), teacher_pass(), key)
                     load_model.clear()
+                    st.session_state["models_deleted"] = (f"Deleted {counted(len(pending), 'model')}: "
+                                                          "Recently deleted, below, brings any of them back.")
                 st.session_state.pop("models_pending_delete", None)
                 st.rerun()
             if no.button("Cancel", key="models_cancel_delete_button"):

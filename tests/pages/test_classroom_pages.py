@@ -63,6 +63,7 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     assert classroom.get(TINY_DNN.key).title in at.warning[0].value
     at.button(key="models_confirm_delete_button").click().run()
     assert not at.exception
+    assert at.success[0].value.startswith("Deleted 1 model: Recently deleted, below, brings")
     assert not classroom.has(TINY_DNN.key) and classroom.has(TINY_CNN.key)
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
     at.button(key="models_restore_0_button").click().run()  # from "Recently deleted"

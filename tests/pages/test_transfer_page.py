@@ -65,3 +65,10 @@ def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registr
     assert any(f"After {verdict.early_epoch} epochs the validation accuracy is {early}" in block.value for block in at.markdown)
     assert len(at.get("plotly_chart")) == 2  # accuracy bars and learning curves
     assert "transfer_train_button" not in [button.key for button in at.button]
+
+    models = open_page(Path(__file__).resolve().parents[2] / "pages/11_Models.py").run()  # deleting the base says so
+    models.multiselect(key="models_to_delete").set_value([TINY_CNN.key]).run()
+    models.button(key="models_delete_button").click().run()
+    warning = next(box.value for box in models.warning if box.value.startswith("Delete 1 model?"))
+    assert "2 transfer models started from it and stay" in warning
+    assert entries[FEATURE_EXTRACTION].title in warning and entries[FINE_TUNING].title in warning
