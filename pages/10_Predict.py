@@ -73,10 +73,10 @@ def drawing_form():
     from streamlit_drawable_canvas import st_canvas  # registers its component on first use, inside the server
 
     with st.expander("Or draw a digit or a garment", expanded=False):
-        st.caption("Draw in black on the white pad; it is cropped to your drawing, centred and shrunk to 28×28 like "
-                   "the model's training images (and inverted to light on dark).")
         result = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#ffffff", height=PAD_SIDE,
                            width=PAD_SIDE, drawing_mode="freedraw", return_image_data=True, key="predict_pad")
+        st.caption("Draw in black on the white pad; it is cropped to your drawing, centred and shrunk to 28×28 like "
+                   "the model's training images (and inverted to light on dark).")  # below: the pad's tools sit above it
     drawn = result.json_data and result.json_data.get("objects")
     return result.image_data if drawn and result.image_data is not None else None
 
