@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     getting = dataset_commands.add_parser("get", help="download (once) and import one of the course's photo datasets")
     getting.add_argument("name", help="horses_or_humans, rock_paper_scissors or cats_vs_dogs")
     getting.set_defaults(handler=command_datasets_get)
+    deleting_data = dataset_commands.add_parser(
+        "delete", help="move imported datasets to the registry's trash (restorable for a week; their models stay)")
+    deleting_data.add_argument("names", nargs="+", metavar="name", help="folder:<id>, as `python -m core datasets` lists")
+    deleting_data.set_defaults(handler=command_datasets_delete)
+    restoring_data = dataset_commands.add_parser(
+        "restore", help="bring a deleted dataset back from the trash; without a name, list the deleted datasets")
+    restoring_data.add_argument("name", nargs="?")
+    restoring_data.set_defaults(handler=command_datasets_restore)
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
@@ -316,6 +324,34 @@ def command_restore(arguments):
         print(f"{item.key}  deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
               f"{item.restorable_until:%Y-%m-%d %H:%M}  {item.title}")
     print(f"{len(items)} deleted model(s) in the trash")
+
+
+def command_datasets_delete(arguments):
+    from core.folders import delete_dataset
+    from core.trash import KEEP_DAYS
+
+    root = registry_root_of(arguments)
+    for name in arguments.names:
+        item = delete_dataset(root, name)
+        print(f"moved to the trash: {name}  {item.title}")
+    print(f"restore with `python -m core datasets restore NAME` within {KEEP_DAYS} days; models trained on a deleted "
+          "dataset stay")
+
+
+def command_datasets_restore(arguments):
+    from core.catalogue import FOLDER_PREFIX
+    from core.folders import restore_dataset
+    from core.trash import list_dataset_trash
+
+    root = registry_root_of(arguments)
+    if arguments.name:
+        print(f"restored {arguments.name}  {restore_dataset(root, arguments.name).title}")
+        return
+    items = list_dataset_trash(root)
+    for item in items:
+        print(f"{FOLDER_PREFIX}{item.key}  deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
+              f"{item.restorable_until:%Y-%m-%d %H:%M}  {item.title}")
+    print(f"{len(items)} deleted dataset(s) in the trash")
 
 
 def command_datasets(arguments):

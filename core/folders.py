@@ -110,6 +110,23 @@ def import_zip(source, root, title=None, validation=None, on_progress: Progress 
         return _import(root, main, extra, title, on_progress, recognised)
 
 
+def delete_dataset(root, name):
+    """Move imported dataset `name` into the registry's trash, restorable for a week (core.trash); models trained on
+    it stay, and show its photos again once it is restored."""
+    from core import trash
+
+    title = read_manifest(root, name)["title"]  # refuses a name that is not an imported dataset
+    return trash.move_dataset_to_trash(root, folder_path(root, name), name.removeprefix(FOLDER_PREFIX), title)
+
+
+def restore_dataset(root, name):
+    """Bring deleted dataset `name` (folder:<id>, or the id alone) back from the trash."""
+    from core import trash
+
+    dataset_id = name.removeprefix(FOLDER_PREFIX)
+    return trash.restore_dataset_from_trash(root, dataset_id, folder_path(root, FOLDER_PREFIX + dataset_id))
+
+
 def course_of(source) -> str | None:
     """The course dataset whose published training zip `source` (a path) is: the same size, then the same SHA-256
     (cats vs dogs publishes none: its exact size), so a zip downloaded elsewhere and imported by hand counts too."""

@@ -144,6 +144,22 @@ def restore_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None,
     return registry.restore(key)
 
 
+def delete_dataset(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, name: str):
+    """Move imported dataset `name` to the trash (refused for students); returns the trash item."""
+    from core.folders import delete_dataset as delete
+
+    require_teacher(gate, teacher_pass, "delete datasets")
+    return delete(registry.root, name)
+
+
+def restore_dataset(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, name: str):
+    """Bring a deleted imported dataset back from the trash (refused for students)."""
+    from core.folders import restore_dataset as restore
+
+    require_teacher(gate, teacher_pass, "restore deleted datasets")
+    return restore(registry.root, name)
+
+
 def import_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, path, class_names=None, title=None):
     """Import a .keras file into the registry (refused for students)."""
     require_teacher(gate, teacher_pass, "import models")

@@ -1,8 +1,10 @@
-"""The registry's trash: a deleted model waits here, restorable, until it is a week old or `python -m core doctor` runs.
+"""The registry's trash: a deleted model (or imported dataset) waits here, restorable, until it is a week old or
+`python -m core doctor` runs.
 
 Layout under the registry's root:
 
-    trash/<key>-<deleted at, UTC, yyyymmddThhmmss>-<id>/   the entry's folder as it was, plus deleted.json
+    trash/<key>-<deleted at, UTC, yyyymmddThhmmss>-<id>/            the entry's folder as it was, plus deleted.json
+    trash/datasets/<dataset id>-<deleted at>-<id>/                   an imported dataset's folder, plus deleted.json
 
 Moves are `os.replace` within the registry's file system, so a delete or a restore is atomic: the entry is
 either served or in the trash, never half of each. The registry calls these functions (`Registry.delete`,
@@ -21,6 +23,7 @@ from core.config import validate_key
 from core.errors import CoreError, EntryNotFoundError, RegistryError
 
 TRASH_DIR = "trash"
+DATASETS_TRASH_DIR = "datasets"  # inside TRASH_DIR
 DELETED_FILE = "deleted.json"
 KEEP_DAYS = 7  # a deleted model can be restored for this long; older ones go when the trash is next touched
 STAMP = "%Y%m%dT%H%M%S"
@@ -46,23 +49,13 @@ def trash_dir(root: Path) -> Path:
 
 def move_to_trash(root: Path, entry_dir: Path, key: str, title: str) -> TrashItem:
     """Move a published entry's folder into the trash (atomic), with a note of when and what it was."""
-    folder = trash_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
-    target = folder / f"{validate_key(key)}-{now.strftime(STAMP)}-{uuid.uuid4().hex[:6]}"
-    try:
-        os.replace(entry_dir, target)  # atomic: the entry disappears from the registry at once
-        (target / DELETED_FILE).write_text(json.dumps({"key": key, "title": title, "deleted_at": now.isoformat()}))
-    except OSError as error:
-        raise RegistryError(f"Could not move model {key} to the trash ({error.strerror or error}). Check that the "
-                            f"registry folder {root} is writable.") from error
-    return TrashItem(key, title, now, target)
+    return _move(trash_dir(root), entry_dir, validate_key(key), title, f"model {key}", root)
 
 
 def list_trash(root: Path) -> list[TrashItem]:
     """The deleted models still restorable, newest first (items past their week are emptied first)."""
     empty_trash(root, older_than=timedelta(days=KEEP_DAYS))
-    return sorted(_items(root), key=lambda item: item.deleted_at, reverse=True)
+    return sorted(_items(trash_dir(root), validate_key), key=lambda item: item.deleted_at, reverse=True)
 
 
 def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
@@ -74,34 +67,82 @@ def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
     if entry_dir.exists():
         raise RegistryError(f"A model with key {key} is in the registry again (the same settings were trained since it "
                             f"was deleted), so the deleted copy cannot be restored over it. Delete that one first.")
-    item = copies[0]
-    (item.path / DELETED_FILE).unlink(missing_ok=True)
-    os.replace(item.path, entry_dir)
-    return item
+    return _restore(copies[0], entry_dir)
+
+
+def move_dataset_to_trash(root: Path, dataset_dir: Path, dataset_id: str, title: str) -> TrashItem:
+    """Move an imported dataset's folder into the trash (atomic), with a note of when and what it was."""
+    return _move(trash_dir(root) / DATASETS_TRASH_DIR, dataset_dir, validate_dataset_id(dataset_id), title,
+                 f"dataset {title!r}", root)
+
+
+def list_dataset_trash(root: Path) -> list[TrashItem]:
+    """The deleted imported datasets still restorable, newest first (their `key` is the dataset's id)."""
+    empty_trash(root, older_than=timedelta(days=KEEP_DAYS))
+    return sorted(_items(trash_dir(root) / DATASETS_TRASH_DIR, validate_dataset_id), key=lambda item: item.deleted_at,
+                  reverse=True)
+
+
+def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -> TrashItem:
+    """Move the newest deleted copy of dataset `dataset_id` back to `dataset_dir`; refused when it was imported again."""
+    copies = [item for item in list_dataset_trash(root) if item.key == validate_dataset_id(dataset_id)]
+    if not copies:
+        raise EntryNotFoundError(f"No deleted dataset with id {dataset_id} is in the trash (deleted datasets are kept "
+                                 f"for {KEEP_DAYS} days, or until `python -m core doctor` empties the trash).")
+    if dataset_dir.exists():
+        raise RegistryError(f"The same photos were imported again since this dataset was deleted, so it is here "
+                            f"already. Received: dataset_id={dataset_id!r}")
+    return _restore(copies[0], dataset_dir)
+
+
+def validate_dataset_id(dataset_id: str) -> str:
+    """An imported dataset's id: 12 lowercase hexadecimal digits (the folder under registry/datasets/)."""
+    if not (isinstance(dataset_id, str) and len(dataset_id) == 12 and all(c in "0123456789abcdef" for c in dataset_id)):
+        raise CoreError(f"An imported dataset's id is 12 hexadecimal digits. Received: dataset_id={dataset_id!r}")
+    return dataset_id
 
 
 def empty_trash(root: Path, older_than: timedelta | None = None) -> list[TrashItem]:
     """Delete for good every item in the trash (or only those deleted more than `older_than` ago); returns them."""
     now = datetime.now(timezone.utc)
-    removed = [item for item in _items(root) if older_than is None or now - item.deleted_at > older_than]
+    everything = _items(trash_dir(root), validate_key) + _items(trash_dir(root) / DATASETS_TRASH_DIR, validate_dataset_id)
+    removed = [item for item in everything if older_than is None or now - item.deleted_at > older_than]
     for item in removed:
         shutil.rmtree(item.path, ignore_errors=True)
     return removed
 
 
-def _items(root: Path) -> list[TrashItem]:
+def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root: Path) -> TrashItem:
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    target = folder / f"{item_id}-{now.strftime(STAMP)}-{uuid.uuid4().hex[:6]}"
+    try:
+        os.replace(source, target)  # atomic: it disappears from the registry at once
+        (target / DELETED_FILE).write_text(json.dumps({"key": item_id, "title": title, "deleted_at": now.isoformat()}))
+    except OSError as error:
+        raise RegistryError(f"Could not move {what} to the trash ({error.strerror or error}). Check that the "
+                            f"registry folder {root} is writable.") from error
+    return TrashItem(item_id, title, now, target)
+
+
+def _restore(item: TrashItem, destination: Path) -> TrashItem:
+    (item.path / DELETED_FILE).unlink(missing_ok=True)
+    os.replace(item.path, destination)
+    return item
+
+
+def _items(folder: Path, validate) -> list[TrashItem]:
     items = []
-    folder = trash_dir(root)
     for path in folder.iterdir() if folder.is_dir() else []:
         try:
             note = json.loads((path / DELETED_FILE).read_text())
-            items.append(TrashItem(validate_key(note["key"]), str(note["title"]), datetime.fromisoformat(note["deleted_at"]),
+            items.append(TrashItem(validate(note["key"]), str(note["title"]), datetime.fromisoformat(note["deleted_at"]),
                                    path))
         except (OSError, ValueError, KeyError, TypeError, CoreError):  # no note (a half-moved folder): read its name
             key, _, rest = path.name.partition("-")
             try:
                 deleted_at = datetime.strptime(rest.split("-")[0], STAMP).replace(tzinfo=timezone.utc)
-                items.append(TrashItem(validate_key(key), key, deleted_at, path))
-            except (ValueError, CoreError):  # not a trash item: left alone
+                items.append(TrashItem(validate(key), key, deleted_at, path))
+            except (ValueError, CoreError):  # not a trash item (the datasets folder among the models): left alone
                 continue
     return items

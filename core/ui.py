@@ -512,52 +512,93 @@ def exported_bytes(key: str, fmt: str) -> tuple[str, bytes]:
 
 
 def delete_and_restore(cards: list):
-    """The teacher's delete (pick models by title, then confirm a list that names them) and the trash's restore."""
-    from core.trash import KEEP_DAYS, list_trash
+    """The teacher's delete of models (pick by title, then confirm a list that names them and the transfer models
+    that started from them, which stay) and the trash's restore."""
+    from core.trash import list_trash
 
-    titles = {card.key: card.title for card in cards}
-    pending = [key for key in st.session_state.get("models_pending_delete", []) if key in titles]
-    if deleted := st.session_state.pop("models_deleted", None):  # set by the confirmation below, before its rerun
+    def started_from(pending):
+        built_on = [card.title for card in cards if card.config is not None and card.key not in pending
+                    and card.config.base_model.removeprefix(REGISTRY_BASE_PREFIX) in pending]
+        return (f"{counted(len(built_on), 'transfer model')} started from {'it' if len(pending) == 1 else 'them'} and "
+                "stay (each keeps its own copy of the base):\n\n" + "\n".join(f"- {title}" for title in built_on)
+                if built_on else "")
+
+    def delete(keys):
+        for key in keys:
+            teacher.delete_model(registry(), gate(), teacher_pass(), key)
+        load_model.clear()
+
+    _trash_block("model", "models", {card.key: card.title for card in cards}, started_from, delete,
+                 lambda key: teacher.restore_model(registry(), gate(), teacher_pass(), key), list_trash(registry().root))
+
+
+def delete_and_restore_datasets(cards: list):
+    """The same for imported datasets (a wrong zip, a duplicate): the confirmation names the models trained on them,
+    which stay and still predict."""
+    from core.catalogue import FOLDER_PREFIX, dataset_titles, list_datasets
+    from core.trash import list_dataset_trash
+
+    imported = [info for info in list_datasets(registry().root, ask_network=False) if info.name.startswith(FOLDER_PREFIX)]
+
+    def trained_on(pending):
+        trained = [card.title for card in cards if card.dataset.name in pending]
+        return (f"{counted(len(trained), 'model')} trained on {'it' if len(pending) == 1 else 'them'} stay and still "
+                "predict; Inside the network and Compare show their test photos again once the dataset is restored:"
+                "\n\n" + "\n".join(f"- {title}" for title in trained) if trained else "")
+
+    def delete(names):
+        for name in names:
+            teacher.delete_dataset(registry(), gate(), teacher_pass(), name)
+        load_dataset.clear()
+
+    _trash_block("dataset", "datasets", dataset_titles(imported), trained_on, delete,
+                 lambda dataset_id: teacher.restore_dataset(registry(), gate(), teacher_pass(), dataset_id),
+                 list_dataset_trash(registry().root))
+
+
+def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restore, trashed: list):
+    """Delete (pick by title, confirm a list that names them and `consequences(pending)`), then restore from the
+    trash: the block both Models' delete and its datasets' delete draw. Widget keys start with `key`."""
+    from core.trash import KEEP_DAYS
+
+    plural = f"{noun}s"
+    pending = [name for name in st.session_state.get(f"{key}_pending_delete", []) if name in titles]
+    if deleted := st.session_state.pop(f"{key}_deleted", None):  # set by the confirmation below, before its rerun
         st.success(deleted)
-    with st.expander("Delete models", expanded=bool(pending)):
+    with st.expander(f"Delete {plural}", expanded=bool(pending)):
         if pending:
-            built_on = [card.title for card in cards if card.config is not None and card.key not in pending
-                        and card.config.base_model.removeprefix(REGISTRY_BASE_PREFIX) in pending]
-            st.warning(f"Delete {counted(len(pending), 'model')}? They go to the trash and can be "
-                       f"restored for {KEEP_DAYS} days:\n\n" + "\n".join(f"- {titles[key]}" for key in pending)
-                       + (f"\n\n{counted(len(built_on), 'transfer model')} started from "
-                          f"{'it' if len(pending) == 1 else 'them'} and stay (each keeps its own copy of the base):\n\n"
-                          + "\n".join(f"- {title}" for title in built_on) if built_on else ""))
+            also = consequences(pending)
+            st.warning(f"Delete {counted(len(pending), noun)}? They go to the trash and can be restored for {KEEP_DAYS} "
+                       "days:\n\n" + "\n".join(f"- {titles[name]}" for name in pending) + (f"\n\n{also}" if also else ""))
             yes, no = st.columns(2)
-            if yes.button(f"Yes, delete {len(pending)}", type="primary", key="models_confirm_delete_button"):
+            if yes.button(f"Yes, delete {len(pending)}", type="primary", key=f"{key}_confirm_delete_button"):
                 with guard():
-                    for key in pending:
-                        teacher.delete_model(registry(), gate(), teacher_pass(), key)
-                    load_model.clear()
-                    st.session_state["models_deleted"] = (f"Deleted {counted(len(pending), 'model')}: "
-                                                          "Recently deleted, below, brings any of them back.")
-                st.session_state.pop("models_pending_delete", None)
+                    delete(pending)
+                    st.session_state[f"{key}_deleted"] = (f"Deleted {counted(len(pending), noun)}: Recently deleted "
+                                                          f"{plural}, below, brings any of them back.")
+                st.session_state.pop(f"{key}_pending_delete", None)
                 st.rerun()
-            if no.button("Cancel", key="models_cancel_delete_button"):
-                st.session_state.pop("models_pending_delete", None)
+            if no.button("Cancel", key=f"{key}_cancel_delete_button"):
+                st.session_state.pop(f"{key}_pending_delete", None)
+                st.rerun()
+        elif titles:
+            chosen = st.multiselect(f"{plural.capitalize()} to delete", list(titles), format_func=titles.get,
+                                    key=f"{key}_to_delete", placeholder="Choose by title…")
+            if st.button("Delete…", disabled=not chosen, key=f"{key}_delete_button"):
+                st.session_state[f"{key}_pending_delete"] = chosen
+                st.session_state.pop(f"{key}_to_delete", None)
                 st.rerun()
         else:
-            chosen = st.multiselect("Models to delete", list(titles), format_func=titles.get, key="models_to_delete",
-                                    placeholder="Choose by title…")
-            if st.button("Delete…", disabled=not chosen, key="models_delete_button"):
-                st.session_state["models_pending_delete"] = chosen
-                st.session_state.pop("models_to_delete", None)
-                st.rerun()
-    trashed = list_trash(registry().root)
+            st.caption(f"No {plural} to delete.")
     if trashed:
-        with st.expander(f"Recently deleted ({len(trashed)}): restore"):
+        with st.expander(f"Recently deleted {plural} ({len(trashed)}): restore"):
             for index, item in enumerate(trashed):
                 text, button = st.columns([4, 1])
                 text.markdown(f"**{item.title}** — deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
                               f"{item.restorable_until:%Y-%m-%d}")
-                if button.button("Restore", key=f"models_restore_{index}_button"):
+                if button.button("Restore", key=f"{key}_restore_{index}_button"):
                     with guard():
-                        teacher.restore_model(registry(), gate(), teacher_pass(), item.key)
+                        restore(item.key)
                     st.rerun()
 
 

@@ -37,6 +37,7 @@ with ui.guard():
     cards = ui.registry().list_entries()
 if is_teacher:
     ui.delete_and_restore(cards)
+    ui.delete_and_restore_datasets(cards)
 if not cards:
     st.info("The registry is empty. Train a model on **Train** or **Compare**, or run `python -m core warmup`.")
     st.stop()

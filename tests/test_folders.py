@@ -228,3 +228,26 @@ def test_a_validation_folder_without_a_class_is_named_since_more_training_photos
     labels = [0] * 20 + [1] * 20 + [0] * 5  # the validation folder (also the test photos) holds no pears
     with pytest.raises(DatasetError, match="the validation folder has no 'pears' photos"):
         check_enough_images(splits, labels, ["apples", "pears"], 0.1, "fruit")
+
+
+def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files, capsys):
+    from core import cli
+    from core.folders import delete_dataset, restore_dataset
+    from core.trash import list_dataset_trash
+
+    report = import_zip(zip_bytes(course_files), root)
+    item = delete_dataset(root, report.name)
+    assert item.title == report.title and report.name not in [info.name for info in list_datasets(root)]
+    assert [deleted.key for deleted in list_dataset_trash(root)] == [report.name.removeprefix("folder:")]
+    with pytest.raises(DatasetError, match="No imported dataset has this name"):
+        delete_dataset(root, report.name)
+    restore_dataset(root, report.name)
+    assert load_dataset(report.name, image_size=32, root=root).y_train.size and not list_dataset_trash(root)
+
+    assert cli.main(["--root", str(root), "datasets", "delete", report.name]) == 0
+    assert cli.main(["--root", str(root), "datasets", "restore"]) == 0
+    assert f"{report.name}  deleted" in capsys.readouterr().out
+    again = import_zip(zip_bytes(course_files), root)  # the same photos imported again meanwhile
+    assert again.name == report.name
+    assert cli.main(["--root", str(root), "datasets", "restore", report.name]) == 1
+    assert "imported again" in capsys.readouterr().err

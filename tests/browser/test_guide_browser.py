@@ -144,9 +144,9 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     page.get_by_role("button", name="Yes, delete 1").click()
     watched.wait_idle()
     assert not guide_registry.has(SMALLER_INPUT_DNN.key)
-    page.get_by_text(re.compile(r"Recently deleted \(1\)")).click()
+    page.get_by_text(re.compile(r"Recently deleted models \(1\)")).click()
     # The expander opens with an animation: its text is only readable once shown (CI once read it a moment early).
-    trash = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Recently deleted \(1\)"))
+    trash = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Recently deleted models \(1\)"))
     trash.get_by_text(title, exact=True).wait_for(state="visible", timeout=10_000)
     assert title in trash.inner_text()
     page.get_by_role("button", name="Restore").click()

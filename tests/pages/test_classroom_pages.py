@@ -63,7 +63,7 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     assert classroom.get(TINY_DNN.key).title in at.warning[0].value
     at.button(key="models_confirm_delete_button").click().run()
     assert not at.exception
-    assert at.success[0].value.startswith("Deleted 1 model: Recently deleted, below, brings")
+    assert at.success[0].value.startswith("Deleted 1 model: Recently deleted models, below, brings")
     assert not classroom.has(TINY_DNN.key) and classroom.has(TINY_CNN.key)
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
     at.button(key="models_restore_0_button").click().run()  # from "Recently deleted"
@@ -106,3 +106,23 @@ def test_the_teachers_budget_set_on_the_models_page_refuses_a_long_training_on_t
     student.button(key="train_start_button").click().run()
     assert "at most 3 epochs per training" in texts(student) and "ask for 4" in texts(student)
     assert JobQueue(classroom.root).active() == []
+
+
+def test_the_teacher_deletes_a_wrong_zips_dataset_and_restores_it(registry_root):
+    """A wrong or duplicate zip need not stay in every student's dataset list: deleted like a model, restorable."""
+    from photos import photo_files, zip_bytes
+
+    from core.catalogue import list_datasets
+    from core.folders import import_zip
+
+    report = import_zip(zip_bytes(photo_files({"train": 12}, size=(64, 48), split_folders=False)), registry_root,
+                        title="wrong zip")
+    at = open_page("pages/11_Models.py").run()
+    at.multiselect(key="datasets_to_delete").set_value([report.name]).run()
+    at.button(key="datasets_delete_button").click().run()
+    assert "wrong zip" in at.warning[0].value and report.name in [info.name for info in list_datasets(registry_root)]
+    at.button(key="datasets_confirm_delete_button").click().run()
+    assert not at.exception and at.success[0].value.startswith("Deleted 1 dataset")
+    assert report.name not in [info.name for info in list_datasets(registry_root)]
+    at.button(key="datasets_restore_0_button").click().run()
+    assert not at.exception and report.name in [info.name for info in list_datasets(registry_root)]
