@@ -25,7 +25,7 @@ BASE_CNN = TrainConfig(family="cnn", dataset="fashion_mnist", filters=(32, 64), 
 def transfer_experiment(
     base_key: str,
     dataset: str = "shapes",
-    train_subset: int | None = 500,
+    train_subset: int | None = 300,
     fine_tune_layers: int = 1,
     epochs: int = 20,
     hidden_units: tuple[int, ...] = (128,),

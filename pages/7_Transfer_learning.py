@@ -42,7 +42,7 @@ def experiment_form(conv_layers: int) -> dict:
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
                              key="transfer_dataset", format_func=titles.get)
-    subset = middle.select_slider("Training images", SUBSETS, 500, key="transfer_subset")
+    subset = middle.select_slider("Training images", SUBSETS, 300, key="transfer_subset")
     epochs = right.slider("Epochs", 5, 30, 20, key="transfer_epochs")
     ui.reset_if_invalid("transfer_fine_tune", lambda value: 1 <= value <= conv_layers, 1)
     fine_tune = st.slider("Base convolutions to fine-tune, counted from the top", 1, max(2, conv_layers), 1,
