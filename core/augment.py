@@ -41,16 +41,23 @@ SEED_OFFSETS = {"rotate": 0, "translate": 1, "shear": 2, "zoom": 3, "flip": 4}
 
 @dataclass(frozen=True)
 class AugmentationResult:
-    """The experiment's outcome: test accuracy with and without, and each run's last-epoch overfitting gap."""
+    """The experiment's outcome: test accuracy with and without, each run's last-epoch overfitting gap, and McNemar's
+    test of the two on the same test images."""
 
     accuracy_without: float
     accuracy_with: float
     gap_without: float  # training minus validation accuracy at the last epoch
     gap_with: float
+    p_value: float  # McNemar's exact test, augmented against not
 
     @property
     def helped(self) -> bool:
-        return self.accuracy_with > self.accuracy_without
+        """More accurate, beyond what the luck of the test images explains."""
+        return self.accuracy_with > self.accuracy_without and self.p_value < 0.05
+
+    @property
+    def hurt(self) -> bool:
+        return self.accuracy_with < self.accuracy_without and self.p_value < 0.05
 
 
 def augmentation_experiment(augmentation: Augmentation, dataset: str, train_subset: int, epochs: int) -> dict[str, TrainConfig]:
@@ -60,10 +67,14 @@ def augmentation_experiment(augmentation: Augmentation, dataset: str, train_subs
     return {WITHOUT: baseline, WITH: dataclasses.replace(baseline, augmentation=augmentation)}
 
 
-def augmentation_result(entries: dict) -> AugmentationResult:
-    """What the two trained entries of `augmentation_experiment` show."""
+def augmentation_result(entries: dict, registry) -> AugmentationResult:
+    """What the two trained entries of `augmentation_experiment` (in `registry`) show."""
+    from core.evaluation import compare
+
     without, with_ = entries[WITHOUT], entries[WITH]
-    return AugmentationResult(without.test_accuracy, with_.test_accuracy, _last_gap(without.history), _last_gap(with_.history))
+    comparison = compare(registry.load_evaluation(with_.key), registry.load_evaluation(without.key))
+    return AugmentationResult(without.test_accuracy, with_.test_accuracy, _last_gap(without.history),
+                              _last_gap(with_.history), comparison.p_value)
 
 
 def _last_gap(history: list[dict]) -> float:

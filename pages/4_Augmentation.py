@@ -102,7 +102,8 @@ entries = ui.training_panel(configs, key="augment_experiment", button_label="Run
 if not entries:
     st.stop()
 ui.history_charts({name: entry.history for name, entry in entries.items()})
-result = augmentation_result(entries)
+with ui.guard():
+    result = augmentation_result(entries, ui.registry())
 plain, augmented = result.accuracy_without, result.accuracy_with
 columns = st.columns(4)
 columns[0].metric("test accuracy · no augmentation", f"{plain:.1%}")
@@ -111,9 +112,16 @@ for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], [res
     column.metric(f"overfitting gap · {name}", f"{gap * 100:+.1f} points", help="training − validation accuracy, last epoch")
 unseen_variety = ("Fashion-MNIST items are centred and upright, so turns, shifts, shears and flips make images the test "
                   "set never shows; " if experiment_dataset == "fashion_mnist" else "")
-verdict = (f"Here augmentation **helped**: {augmented:.1%} against {plain:.1%} on the test images." if result.helped else
-           f"Here augmentation **did not help** ({augmented:.1%} against {plain:.1%}): {unseen_variety}varied images "
-           "also need more epochs to learn from. Try gentler settings or more epochs.")
+odds = f"McNemar's p = {result.p_value:.3g}"
+if result.helped:
+    verdict = (f"Here augmentation **helped**: {augmented:.1%} against {plain:.1%} on the test images ({odds}: more "
+               "than the luck of which test images were drawn).")
+elif result.hurt:
+    verdict = (f"Here augmentation **cost accuracy** ({augmented:.1%} against {plain:.1%}, {odds}): {unseen_variety}"
+               "varied images also need more epochs to learn from. Try gentler settings or more epochs.")
+else:
+    verdict = (f"Here augmentation made **no clear difference** ({augmented:.1%} against {plain:.1%}, {odds}: the "
+               "luck of which test images were drawn could explain it). Try more epochs or other settings.")
 st.markdown(
     "Solid lines are accuracy on the training images, dashed lines on validation images the network never trains "
     "on. A dashed line falling behind its solid line is **overfitting**: the network memorises its "

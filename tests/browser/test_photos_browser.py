@@ -15,7 +15,7 @@ from conftest import TINY_CNN, copy_registry
 from photos import photo_files, photo_zip
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
-from core.catalogue import CLASS_NAMES  # noqa: E402
+from core.catalogue import CLASS_NAMES, TEST_FRACTION  # noqa: E402
 from core.webcam import min_shots_per_class  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
@@ -148,7 +148,8 @@ def test_webcam_classes_capture_train_and_predict(photo_server, camera_browser):
     watched.wait_idle()
     control(page, "stSlider", "Input size").get_by_role("slider").press("Home")  # 32x32
     watched.wait_idle()
-    assert train_and_wait(page, "Train from scratch at 32×32") == "test accuracy on 2 photos"
+    tested = round(TEST_FRACTION * 2 * least)  # the stratified test photos carved from the 2 x 10 shots: 4
+    assert train_and_wait(page, "Train from scratch at 32×32") == f"test accuracy on {tested} photos"
     watched.assert_clean()
 
     watched.open(f"{url}/Predict")

@@ -89,7 +89,7 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
     accuracy_chart = figure_texts(figures(at)[0])
     assert {"no augmentation · validation", "with augmentation · training"} <= accuracy_chart
     assert at.metric[0].value == f"{page_registry.get(configs[0].key).test_accuracy:.1%}"
-    assert "overfitting" in at.markdown[-1].value
+    assert "overfitting" in at.markdown[-1].value and "McNemar's p = " in at.markdown[-1].value  # helped or not, tested
 
 
 def test_an_uploaded_photo_is_augmented_and_a_broken_file_is_explained(page_registry):
