@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.catalogue import dataset_titles, list_datasets
+from core.catalogue import FOLDER_PREFIX, dataset_titles, list_datasets
 from core.course import data_origin_note
 from core.datasets import class_counts, load_dataset, sample_by_class
 from core.errors import without_received
@@ -48,6 +48,12 @@ cols[1].metric("image shape (H × W × C)", " × ".join(map(str, dataset.input_s
 cols[2].metric("training / validation images", f"{len(dataset.y_train):,} / {len(dataset.y_val):,}")
 cols[3].metric("test images", f"{len(dataset.y_test):,}")
 st.caption(f"Source: {dataset.source}. The test split is fixed: every model of this dataset is tested on the same images.")
+if info.name.startswith(FOLDER_PREFIX):  # photos of many sizes, shown here at one
+    from core.folders import import_report, sizes_text  # here: Fashion-MNIST's first visit needs none of it
+
+    st.caption(f"Its photos are {sizes_text(import_report(ui.registry().root, info.name).image_sizes)} (width × height); "
+               f"this page shows them at {dataset.input_shape[1]}×{dataset.input_shape[0]}, and a model sees the size "
+               "chosen on Your own images or Train.")
 if dataset.split_sources:
     st.markdown("Where each split comes from:\n" + "\n".join(f"- **{split}**: {source}"
                                                                 for split, source in dataset.split_sources.items()))

@@ -102,3 +102,20 @@ def test_the_preloading_sees_a_page_running_and_its_end():
     watching.set()
     watcher.join()
     assert any(seen) and not ui.a_page_is_running()
+
+
+def test_imported_photos_say_their_own_sizes_and_whether_their_classes_are_balanced(registry_root):
+    from photos import photo_files, zip_bytes
+
+    from core.folders import import_zip
+
+    files = photo_files({"train": 20}, kinds=("round",), size=(120, 90), split_folders=False)
+    files |= photo_files({"train": 10}, kinds=("angular",), size=(300, 200), split_folders=False, seed=2)
+    report = import_zip(zip_bytes(files), registry_root, title="mixed sizes")
+    at = open_page(PAGE)
+    at.session_state["datasets_name"] = report.name
+    at.run()
+    assert not at.exception
+    captions = " ".join(caption.value for caption in at.caption)
+    assert "Its photos are from 120×90 to 300×200, median 120×90 (width × height); this page shows them at" in captions
+    assert "The classes are not balanced: round has" in captions  # 20 against 10, less the test and validation photos
