@@ -115,7 +115,7 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     with pytest.raises(DatasetError, match="own validation or test photos already"):
         add_validation(root, added.name, zip_bytes(validation))
     wrong = {name.replace("/round/", "/circle/"): data for name, data in validation.items()}
-    with pytest.raises(DatasetError, match="the validation photos has no 'round'"):
+    with pytest.raises(DatasetError, match="the validation photos have no 'round'"):
         add_validation(root, first.name, zip_bytes(wrong))
 
 
