@@ -60,14 +60,12 @@ def list_trash(root: Path) -> list[TrashItem]:
 
 def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
     """Move the newest deleted copy of `key` back to `entry_dir`; refused when a model with that key exists again."""
-    copies = [item for item in list_trash(root) if item.key == validate_key(key)]
-    if not copies:
-        raise EntryNotFoundError(f"No deleted model with key {key} is in the trash (deleted models are kept for "
-                                 f"{KEEP_DAYS} days, or until `python -m core doctor` empties the trash).")
-    if entry_dir.exists():
-        raise RegistryError(f"A model with key {key} is in the registry again (the same settings were trained since it "
-                            f"was deleted), so the deleted copy cannot be restored over it. Delete that one first.")
-    return _restore(copies[0], entry_dir)
+    return _restore_newest(
+        list_trash(root), validate_key(key), entry_dir,
+        missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
+                "until `python -m core doctor` empties the trash).",
+        again=f"A model with key {key} is in the registry again (the same settings were trained since it was deleted), "
+              "so the deleted copy cannot be restored over it. Delete that one first.")
 
 
 def move_dataset_to_trash(root: Path, dataset_dir: Path, dataset_id: str, title: str) -> TrashItem:
@@ -85,14 +83,12 @@ def list_dataset_trash(root: Path) -> list[TrashItem]:
 
 def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -> TrashItem:
     """Move the newest deleted copy of dataset `dataset_id` back to `dataset_dir`; refused when it was imported again."""
-    copies = [item for item in list_dataset_trash(root) if item.key == validate_dataset_id(dataset_id)]
-    if not copies:
-        raise EntryNotFoundError(f"No deleted dataset with id {dataset_id} is in the trash (deleted datasets are kept "
-                                 f"for {KEEP_DAYS} days, or until `python -m core doctor` empties the trash).")
-    if dataset_dir.exists():
-        raise RegistryError(f"The same photos were imported again since this dataset was deleted, so it is here "
-                            f"already. Received: dataset_id={dataset_id!r}")
-    return _restore(copies[0], dataset_dir)
+    return _restore_newest(
+        list_dataset_trash(root), validate_dataset_id(dataset_id), dataset_dir,
+        missing=f"No deleted dataset with id {dataset_id} is in the trash (deleted datasets are kept for {KEEP_DAYS} "
+                "days, or until `python -m core doctor` empties the trash).",
+        again=f"The same photos were imported again since this dataset was deleted, so it is here already. "
+              f"Received: dataset_id={dataset_id!r}")
 
 
 def validate_dataset_id(dataset_id: str) -> str:
@@ -125,10 +121,16 @@ def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root:
     return TrashItem(item_id, title, now, target)
 
 
-def _restore(item: TrashItem, destination: Path) -> TrashItem:
-    (item.path / DELETED_FILE).unlink(missing_ok=True)
-    os.replace(item.path, destination)
-    return item
+def _restore_newest(items: list[TrashItem], item_id: str, destination: Path, missing: str, again: str) -> TrashItem:
+    """Move the newest of `items` deleted as `item_id` back to `destination` (which must not exist again)."""
+    copies = [item for item in items if item.key == item_id]
+    if not copies:
+        raise EntryNotFoundError(missing)
+    if destination.exists():
+        raise RegistryError(again)
+    (copies[0].path / DELETED_FILE).unlink(missing_ok=True)
+    os.replace(copies[0].path, destination)
+    return copies[0]
 
 
 def _items(folder: Path, validate) -> list[TrashItem]:
