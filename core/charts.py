@@ -43,11 +43,14 @@ def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", t
         margin={"t": 50, "b": 10},
         height=360,
     )
-    figure.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
+    last = max((row["epoch"] for history in histories.values() for row in history), default=1)
+    # The range is fixed: Plotly widens an automatic one to fit the fine-tuning note, which in a half-width chart
+    # (Compare) pushed the axis out to epoch -16.
+    figure.update_xaxes(dtick=1 if last <= 20 else None, range=[0.5, last + 0.5])
     for epoch in sorted({_fine_tuning_start(history) for history in histories.values()} - {None}):
         figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color="#4b5563",
                          annotation_text=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}",
-                         annotation_position="top left")
+                         annotation_position="top right")
     return figure
 
 

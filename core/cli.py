@@ -98,11 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     getting.set_defaults(handler=command_datasets_get)
     deleting_data = dataset_commands.add_parser(
         "delete", help="move imported datasets to the registry's trash (restorable for a week; their models stay)")
-    deleting_data.add_argument("names", nargs="+", metavar="name", help="folder:<id>, as `python -m core datasets` lists")
+    deleting_data.add_argument("names", nargs="+", metavar="name",
+                               help="folder:<id> as `python -m core datasets` lists, or the dataset's title")
     deleting_data.set_defaults(handler=command_datasets_delete)
     restoring_data = dataset_commands.add_parser(
         "restore", help="bring a deleted dataset back from the trash; without a name, list the deleted datasets")
-    restoring_data.add_argument("name", nargs="?")
+    restoring_data.add_argument("name", nargs="?", help="folder:<id> or the title, as the list without a name shows")
     restoring_data.set_defaults(handler=command_datasets_restore)
 
     warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
@@ -326,12 +327,29 @@ def command_restore(arguments):
     print(f"{len(items)} deleted model(s) in the trash")
 
 
+def imported_dataset_named(given: str, datasets: dict[str, str]) -> str:
+    """`given` as an imported dataset's name: folder:<id> or the id as they are, else the one dataset of
+    `datasets` ({name: title}) with that title."""
+    from core.catalogue import FOLDER_PREFIX
+
+    if given.startswith(FOLDER_PREFIX) or given in {name.removeprefix(FOLDER_PREFIX) for name in datasets}:
+        return FOLDER_PREFIX + given.removeprefix(FOLDER_PREFIX)
+    titled = [name for name, title in datasets.items() if title == given]
+    if len(titled) > 1:
+        raise CoreError(f"{len(titled)} imported datasets are titled {given!r}: name one by its id ({', '.join(titled)}).")
+    return titled[0] if titled else FOLDER_PREFIX + given
+
+
 def command_datasets_delete(arguments):
+    from core.catalogue import FOLDER_PREFIX, list_datasets
     from core.folders import delete_dataset
     from core.trash import KEEP_DAYS
 
     root = registry_root_of(arguments)
-    for name in arguments.names:
+    imported = {info.name: info.title for info in list_datasets(root, ask_network=False)
+                if info.name.startswith(FOLDER_PREFIX)}
+    for given in arguments.names:
+        name = imported_dataset_named(given, imported)
         item = delete_dataset(root, name)
         print(f"moved to the trash: {name}  {item.title}")
     print(f"restore with `python -m core datasets restore NAME` within {KEEP_DAYS} days; models trained on a deleted "
@@ -344,10 +362,11 @@ def command_datasets_restore(arguments):
     from core.trash import list_dataset_trash
 
     root = registry_root_of(arguments)
-    if arguments.name:
-        print(f"restored {arguments.name}  {restore_dataset(root, arguments.name).title}")
-        return
     items = list_dataset_trash(root)
+    if arguments.name:
+        name = imported_dataset_named(arguments.name, {FOLDER_PREFIX + item.key: item.title for item in items})
+        print(f"restored {name}  {restore_dataset(root, name).title}")
+        return
     for item in items:
         print(f"{FOLDER_PREFIX}{item.key}  deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
               f"{item.restorable_until:%Y-%m-%d %H:%M}  {item.title}")

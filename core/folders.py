@@ -425,7 +425,8 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
         notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
                      "the photos again (training this dataset is refused until then).")
     if not same_size:
-        notes.append(f"The images differ in size or are large; they load at {width}x{height} unless you pick a size.")
+        notes.append("The images differ in size or are large; each model resizes them to the input size it is "
+                     "trained at (chosen on Your own images or Train).")
     return {
         "format_version": MANIFEST_VERSION, "id": dataset_id, "title": (title or _default_title(class_names))[:80],
         "class_names": class_names, "counts": counts, "images": images, "split_counts": split_counts,

@@ -99,13 +99,14 @@ def default_base_key(cards, named_base) -> str | None:
 
 def default_compare_keys(cards) -> list[str]:
     """Side by side's first pair when the one-click pair is not trained: the newest model and the newest other one
-    tested on the same test images (same dataset, same count), never two that McNemar's test cannot pair."""
+    tested on the same test images (same dataset, same count), never two that McNemar's test cannot pair. The older
+    is A, the reference, as the one-click pair's dense network (trained first) is."""
     tested = [card for card in cards if card.test_accuracy is not None]
     for card in tested:  # newest first
         partner = next((other for other in tested if other.key != card.key and other.dataset.name == card.dataset.name
                         and other.dataset.test_images == card.dataset.test_images), None)
         if partner is not None:
-            return [card.key, partner.key]
+            return [partner.key, card.key]
     return [card.key for card in tested[:1]]
 
 

@@ -35,6 +35,12 @@ def apply_filter(image_2d, kernel, weight=1.0) -> np.ndarray:
     smaller: a 28x28 image gives 26x26. Values are rounded to the nearest integer (the lesson's
     loop truncates, which makes 99.99999 from a blur come out as 99).
     """
+    return np.clip(np.rint(filter_sums(image_2d, kernel) * weight), 0, 255).astype(np.uint8)
+
+
+def filter_sums(image_2d, kernel) -> np.ndarray:
+    """apply_filter's sums before rounding and clipping (float): where the kernel's pattern is strongest, even among
+    the many pixels that clip to 255."""
     image = _as_2d(image_2d).astype(np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
@@ -48,8 +54,14 @@ def apply_filter(image_2d, kernel, weight=1.0) -> np.ndarray:
             f"({image.shape[0]}x{image.shape[1]}). Use a bigger image or a smaller kernel."
         )
     windows = np.lib.stride_tricks.sliding_window_view(image, kernel.shape)
-    response = np.einsum("yxij,ij->yx", windows, kernel) * weight
-    return np.clip(np.rint(response), 0, 255).astype(np.uint8)
+    return np.einsum("yxij,ij->yx", windows, kernel)
+
+
+def strongest_response(image_2d, kernel) -> tuple[int, int]:
+    """(row, column) of the filtered image where the kernel's sum is largest."""
+    sums = filter_sums(image_2d, kernel)
+    row, column = np.unravel_index(np.argmax(sums), sums.shape)
+    return int(row), int(column)
 
 
 def max_pool(image_2d, size=2) -> np.ndarray:
@@ -95,7 +107,7 @@ def convolution_step(image_2d, kernel, row: int, column: int) -> ConvolutionStep
     size = kernel.shape[0]
     _check_position(row, column, image.shape[0] - size + 1, image.shape[1] - size + 1, "filtered image")
     window = image[row:row + size, column:column + size]
-    products = window * kernel
+    products = window * kernel + 0.0  # + 0.0: a 0 × −1 reads 0, not −0
     total = float(products.sum())
     return ConvolutionStep(row, column, window, kernel, products, total, int(np.clip(np.rint(total), 0, 255)))
 

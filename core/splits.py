@@ -179,13 +179,16 @@ def check_enough_images(splits, labels, class_names, validation_fraction, title)
     if needed is None:
         return
     splits, labels = np.asarray(splits), np.asarray(labels)
-    train_counts = np.bincount(labels[splits == TRAIN], minlength=len(class_names))
-    smallest = int(np.argmin(train_counts))
-    raise DatasetError(f"{title!r} has too few photos to train and test a model: its class '{class_names[smallest]}' "
-                       f"has {train_counts[smallest]} training photo{'s' if train_counts[smallest] != 1 else ''}, which "
-                       "leaves none of it to validate or test on (a model that never answers it would score 100%). Add "
-                       f"at least {needed} images per class and import the photos again. "
-                       f"Received: images per class={dict(zip(class_names, train_counts.tolist()))}")
+    counts = np.bincount(labels, minlength=len(class_names))
+    parts = dict(zip(SPLITS, split_indices(splits, labels, validation_fraction)))
+    part, missing = next((part, index) for part in (TEST, VALIDATION, TRAIN) for index in range(len(class_names))
+                         if index not in set(labels[parts[part]].tolist()))  # the test photos first: their score
+    name, photos = class_names[missing], int(counts[missing])
+    raise DatasetError(f"{title!r} has too few photos to train and test a model fairly: its class '{name}' has {photos} "
+                       f"photo{'s' if photos != 1 else ''}, and none of them is left for the {part} photos"
+                       + (" (a model that never answers it would score 100% there)" if part != TRAIN else "")
+                       + f". Add at least {needed} images per class and import the photos again. "
+                       f"Received: images per class={dict(zip(class_names, counts.tolist()))}")
 
 
 def folder_gaps(splits, labels, class_names) -> list[str]:

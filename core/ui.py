@@ -551,7 +551,7 @@ def delete_and_restore_datasets(cards: list):
             teacher.delete_dataset(registry(), gate(), teacher_pass(), name)
         load_dataset.clear()
 
-    _trash_block("dataset", "datasets", dataset_titles(imported), trained_on, delete,
+    _trash_block("imported dataset", "datasets", dataset_titles(imported), trained_on, delete,
                  lambda dataset_id: teacher.restore_dataset(registry(), gate(), teacher_pass(), dataset_id),
                  list_dataset_trash(registry().root))
 
@@ -563,8 +563,8 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
 
     plural = f"{noun}s"
     pending = [name for name in st.session_state.get(f"{key}_pending_delete", []) if name in titles]
-    if deleted := st.session_state.pop(f"{key}_deleted", None):  # set by the confirmation below, before its rerun
-        st.success(deleted)
+    if done := st.session_state.pop(f"{key}_deleted", None):  # set by a delete or a restore below, before its rerun
+        st.success(done)
     with st.expander(f"Delete {plural}", expanded=bool(pending)):
         if pending:
             also = consequences(pending)
@@ -599,6 +599,7 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
                 if button.button("Restore", key=f"{key}_restore_{index}_button"):
                     with guard():
                         restore(item.key)
+                        st.session_state[f"{key}_deleted"] = f"Restored {item.title}."  # shown once, after the rerun
                     st.rerun()
 
 

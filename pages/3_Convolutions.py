@@ -1,11 +1,11 @@
 """Convolutions and pooling: hand-set 3×3 filters, 2×2 max pooling, and a real CNN's shape arithmetic."""
 
-import numpy as np
 import streamlit as st
 
 from core import charts, ui
 from core.course import COURSE_NETWORKS
-from core.inspection import PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step
+from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step,
+                             strongest_response)
 from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow
 
 CUSTOM = "your own settings"
@@ -50,14 +50,13 @@ def filter_form():
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 
-def step_form(filtered) -> tuple[int, int]:
-    """The output pixel to work out: its row and column in the filtered image, first the brightest one."""
-    brightest_row, brightest_column = (int(value) for value in np.unravel_index(np.argmax(filtered), filtered.shape))
+def step_form(filtered_shape, strongest) -> tuple[int, int]:
+    """The output pixel to work out: its row and column in the filtered image, first where the sum is largest."""
     left, right = st.columns(2)
-    row = left.slider("Output row", 0, filtered.shape[0] - 1, brightest_row, key="conv_step_row")
-    column = right.slider("Output column", 0, filtered.shape[1] - 1, brightest_column, key="conv_step_column")
-    st.caption(f"The brightest output pixel, where the filter finds its pattern most strongly: ({brightest_row}, "
-               f"{brightest_column}). The sliders start there; move them to a flat area to see a sum near 0.")
+    row = left.slider("Output row", 0, filtered_shape[0] - 1, strongest[0], key="conv_step_row")
+    column = right.slider("Output column", 0, filtered_shape[1] - 1, strongest[1], key="conv_step_column")
+    st.caption(f"The largest sum, where the filter finds its pattern most strongly, is at {strongest} (many pixels "
+               "clip to the same white 255). The sliders start there; move them to a flat area to see a sum near 0.")
     return row, column
 
 
@@ -81,7 +80,7 @@ with ui.guard():
     filtered = apply_filter(image, kernel)
     pooled = max_pool(filtered, 2)
     st.subheader("One step, by the numbers")
-    row, column = step_form(filtered)
+    row, column = step_form(filtered.shape, strongest_response(image, kernel))
     step = convolution_step(image, kernel, row, column)
     pool = pooling_step(filtered, min(row // 2, pooled.shape[0] - 1), min(column // 2, pooled.shape[1] - 1))
 

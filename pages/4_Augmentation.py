@@ -88,12 +88,13 @@ subset_column, epochs_column = st.columns(2)
 subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 2000, key="augment_experiment_subset")
 epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs")
 configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
+variety = ("Fashion-MNIST items are centred and upright: here augmentation mostly shows variety the test images never "
+           "have (a Shapes image, above, shows the opposite)." if experiment_dataset == "fashion_mnist" else
+           "Shapes lie anywhere, at any size and angle, like the objects in the course's photos (which it augmented "
+           "with rotation 40 and 0.2 for the rest): augmentation shows the network more of that variety. Fashion-MNIST "
+           "items are centred and upright: pick a Fashion-MNIST image above to see it there.")
 st.caption(f"The same small CNN, trained twice on {subset:,} {dataset_display_name(experiment_dataset)} images for {epochs} "
-           "epochs: once as they are, once with the augmentation above. Both models are kept in the registry. Shapes "
-           "lie anywhere, at any size and angle, like the objects in the course's photos (which it augmented with "
-           "rotation 40 and 0.2 for the rest): augmentation shows the network more of that variety. Fashion-MNIST items "
-           "are centred and upright: there it mostly shows variety the test images never have (pick a Fashion-MNIST "
-           "image above to try).")
+           f"epochs: once as they are, once with the augmentation above. Both models are kept in the registry. {variety}")
 
 if not augmentation.is_active:
     st.info("Switch on at least one transformation to compare training with and without it.")

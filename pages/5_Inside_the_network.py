@@ -150,8 +150,8 @@ if contrast.class_mean[channel] == 0 and nonlinearity == "relu":
     st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")
 lead = contrast.class_mean[specific] - contrast.other_mean[specific]
 st.caption(f"In {layer}, channel {specific} sets {chosen_class} apart most: its mean activation is "
-           f"{contrast.class_mean[specific]:.3g} on these {len(indices)} {chosen_class} images against "
-           f"{contrast.other_mean[specific]:.3g} on {contrast.other_count} images of the other classes "
+           f"{contrast.class_mean[specific]:#.3g} on these {len(indices)} {chosen_class} images against "
+           f"{contrast.other_mean[specific]:#.3g} on {contrast.other_count} images of the other classes "
            f"({SAMPLES} of each)." if lead > 0 else
            f"No channel of {layer} fires more on these {chosen_class} images than on the other classes' "
            f"({contrast.other_count} images, {SAMPLES} of each): this layer's patterns are shared by all of them.")

@@ -77,6 +77,9 @@ if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
     st.stop()
 keys = [card.key for card in cards]
+if BASE_CNN.key in keys and not st.session_state.get("transfer_named_base_chosen"):  # just trained: the lesson's base
+    st.session_state["transfer_named_base_chosen"] = True
+    st.session_state["transfer_base"] = BASE_CNN.key
 base_key = ui.model_picker("Base CNN", "transfer_base", cards, index=keys.index(default_base_key(cards, BASE_CNN)),
                            help="Chosen first: the CNN above if it is trained, else the one trained on the most images.")
 with ui.guard():
@@ -92,8 +95,8 @@ with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
     info = dataset_info(form["dataset"], ui.registry().root)
 if form["dataset"] == base_config.dataset:
-    st.warning(f"The target is the base's own dataset ({form['dataset']}): the base has already seen these classes, so "
-               "transfer wins trivially. Pick a *different* dataset (e.g. shapes) for an honest test.")
+    st.warning(f"The target is the base's own dataset ({dataset_title(base_entry.card)}): the base has already seen "
+               "these classes, so transfer wins trivially. Pick a *different* dataset for an honest test.")
 ui.training_panel(configs, key="transfer_train",
                   button_label=f"Train the {sum(not registry.has(config.key) for config in configs.values())} missing network(s)")
 
@@ -112,11 +115,8 @@ if verdict is not None:
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
     images = registry.get(configs[SCRATCH].key).card.dataset.train_images
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
-    gain = f", {verdict.gain_over_scratch:+.1f} points over scratch" if verdict.gain_over_scratch is not None else ""
     st.markdown(
-        (f"Best here: **{verdict.best}**{gain}." if verdict.clear_best else
-         f"No clear best here: **{verdict.best}** scores highest{gain}, but by less than McNemar's test (below) can tell "
-         "from the luck of which test images were drawn.")
+        verdict.headline()
         + f" After {verdict.early_epoch} epochs the validation accuracy is "
         + ", ".join(f"{percent(accuracy)} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
         + (": a pretrained base also learns **faster**." if verdict.learns_faster else ".")
@@ -135,7 +135,7 @@ if verdict is not None:
         "all frozen in feature extraction.\n\n"
         "Transfer helps most when data is scarce and the base's features fit the new images; with plenty of data, training "
         "from scratch catches up (try more training images)."
-        + ("" if verdict.clear_best and verdict.best != SCRATCH else
+        + ("" if verdict.against_scratch() else
            f" Here the base did not clearly help: what it learned from {dataset_title(base_entry.card)} may not fit "
            f"{info.title} at {base_shape[0]}×{base_shape[1]}×{base_shape[2]}.")
     )

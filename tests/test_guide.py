@@ -130,7 +130,7 @@ def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
     webcam = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.9, 4, dataset="folder:abc")  # the newest
     dense = card(TrainConfig(family="dnn"), 0.85, 10_000)
     convolutional = card(TrainConfig(family="cnn"), 0.9, 10_000)
-    assert default_compare_keys([webcam, dense, convolutional]) == [dense.key, convolutional.key]
+    assert default_compare_keys([webcam, dense, convolutional]) == [convolutional.key, dense.key]  # newest first in: A older
     assert default_compare_keys([webcam, dense]) == [webcam.key]  # no pair: one model, and the page asks for another
 
 

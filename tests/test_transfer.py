@@ -77,16 +77,19 @@ def test_imagenet_weights_offline_say_how_to_get_them_in_a_students_words():
     assert "could not be downloaded. Expected the file" in message and "Errno" not in message  # the cause: in the log
 
 
-def test_a_best_network_is_called_clear_only_when_mcnemars_test_separates_it_from_scratch():
+def test_the_headline_claims_only_what_mcnemars_test_against_scratch_supports():
     from core.evaluation import Comparison
     from core.transfer import TransferVerdict
 
-    def against_scratch(p_value):
-        return Comparison(0.43, 0.429, 0.001, -0.02, 0.02, 400, 30, 29, 141, p_value, 600, "")
+    def against_scratch(difference, p_value):
+        return Comparison(0.43 + difference, 0.43, difference, -0.02, 0.02, 400, 30, 29, 141, p_value, 600, "")
 
-    tie = {FEATURE_EXTRACTION: against_scratch(0.85), FINE_TUNING: against_scratch(1.0)}
-    assert not TransferVerdict(SCRATCH, None, 5, {}, False, tie).clear_best  # highest, yet within the test set's luck
-    assert not TransferVerdict(FINE_TUNING, 0.1, 5, {}, False, tie).clear_best
-    ahead = {FEATURE_EXTRACTION: against_scratch(0.2), FINE_TUNING: against_scratch(0.001)}
-    assert TransferVerdict(FINE_TUNING, 6.0, 5, {}, True, ahead).clear_best
-    assert not TransferVerdict(SCRATCH, None, 5, {}, False, ahead).clear_best  # only clear if scratch beats both
+    def headline(extraction, fine_tuning):
+        return TransferVerdict(5, {}, False, {FEATURE_EXTRACTION: extraction, FINE_TUNING: fine_tuning}).headline()
+
+    both = headline(against_scratch(0.038, 0.001), against_scratch(0.035, 0.003))  # 37.2% and 36.9%: no "best"
+    assert both == "Both pretrained networks beat training from scratch: feature extraction by +3.8 points, fine-tuning by +3.5 points."
+    assert headline(against_scratch(0.06, 0.001), against_scratch(0.01, 0.4)) == (
+        "**feature extraction** beats training from scratch by +6.0 points; fine-tuning does not clearly.")
+    assert headline(against_scratch(-0.1, 0.001), against_scratch(-0.1, 0.001)).startswith("Training **from scratch** beats")
+    assert headline(against_scratch(-0.004, 0.85), against_scratch(0.0, 1.0)).startswith("No clear winner here")

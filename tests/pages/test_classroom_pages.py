@@ -68,6 +68,7 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
     at.button(key="models_restore_0_button").click().run()  # from "Recently deleted"
     assert not at.exception and classroom.has(TINY_DNN.key)
+    assert at.success[0].value == f"Restored {classroom.get(TINY_DNN.key).title}."
 
 
 def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_root, monkeypatch):
@@ -122,7 +123,8 @@ def test_the_teacher_deletes_a_wrong_zips_dataset_and_restores_it(registry_root)
     at.button(key="datasets_delete_button").click().run()
     assert "wrong zip" in at.warning[0].value and report.name in [info.name for info in list_datasets(registry_root)]
     at.button(key="datasets_confirm_delete_button").click().run()
-    assert not at.exception and at.success[0].value.startswith("Deleted 1 dataset")
+    assert not at.exception and at.success[0].value.startswith("Deleted 1 imported dataset")
     assert report.name not in [info.name for info in list_datasets(registry_root)]
     at.button(key="datasets_restore_0_button").click().run()
     assert not at.exception and report.name in [info.name for info in list_datasets(registry_root)]
+    assert at.success[0].value == "Restored wrong zip."

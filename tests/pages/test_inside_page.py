@@ -75,7 +75,7 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     sneaker_mean, other_mean = mean(sneakers), mean(others)
     specific = int(np.argmax(sneaker_mean - other_mean))
     assert any(f"In pool_1, channel {specific} sets Sneaker apart most: its mean activation is "
-               f"{sneaker_mean[specific]:.3g} on these 6 Sneaker images against {other_mean[specific]:.3g} on 54 images"
+               f"{sneaker_mean[specific]:#.3g} on these 6 Sneaker images against {other_mean[specific]:#.3g} on 54 images"
                in caption.value for caption in at.caption), [caption.value for caption in at.caption]
 
 
