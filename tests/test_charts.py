@@ -89,3 +89,13 @@ def test_history_legends_keep_training_and_validation_in_view():
 def test_probability_bars_never_read_100_percent_for_a_model_that_is_not_certain():
     bars = probabilities_figure(np.array([0.0004, 0.9996], dtype=np.float32), ["cat", "dog"]).data[0]
     assert list(bars.y) == ["dog", "cat"] and list(bars.text) == [">99.9%", "<0.1%"]  # .1% would say 100.0% and 0.0%
+
+
+def test_learning_curves_keep_their_axis_on_the_epochs_beside_the_fine_tuning_note():
+    """Plotly widens an automatic range to fit an annotation: in Compare's half-width chart the fine-tuning note
+    pushed the axis out to epoch -16."""
+    history = [{"epoch": epoch, "accuracy": 0.5, "val_accuracy": 0.5, "phase": 1 if epoch <= 10 else 2}
+               for epoch in range(1, 21)]
+    figure = history_figure({"A": history, "B": history})
+    assert tuple(figure.layout.xaxis.range) == (0.5, 20.5)
+    assert [annotation.xanchor for annotation in figure.layout.annotations] == ["left"]  # the note right of its line
