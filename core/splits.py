@@ -163,10 +163,10 @@ def split_indices(splits, labels, validation_fraction, train_subset=None, seed=D
 
 
 def check_enough_images(splits, labels, class_names, validation_fraction, title):
-    """Refuse, before any training, a dataset whose splits would leave the training, validation or test part empty.
+    """Refuse, before any training, a dataset whose training, validation or test part would lack a class.
 
-    The message says how many images per class the same layout needs: the fewest for which the rules of
-    `split_indices` give every split at least one image and the training part every class.
+    The message names the class and the part, and how many images per class the same layout needs: the fewest for
+    which the rules of `split_indices` give every part every class.
     """
     import numpy as np
 
