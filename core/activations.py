@@ -5,7 +5,8 @@ ReLU". A Conv2D followed by BatchNormalization and an Activation layer (the batc
 numbers before both: those maps can be negative, and a page that shows them as "bright where the image
 matches" would be wrong. `layer_activations` therefore takes, for every convolution block, the tensor
 after its nonlinearity, says in words which tensor it is, and does the same for the hidden Dense layers
-of every family and for the small CNN base nested inside a transfer model.
+of every family and for the small CNN base nested inside a transfer model. `channel_contrast` finds the channel
+that sets one class apart from the others.
 """
 
 import weakref
@@ -54,6 +55,36 @@ def layer_activations_for_images(model, images) -> list[list[LayerActivation]]:
                 activations.append(LayerActivation(layer.name, value[index], tensor, nonlinearity))
         per_image.append(activations)
     return per_image
+
+
+@dataclass(frozen=True)
+class ChannelContrast:
+    """One layer's channels on a few test images of one class against as many of each other class."""
+
+    indices: np.ndarray  # the class's test images shown
+    maps: list  # their feature maps (H, W, C), in the same order
+    class_mean: np.ndarray  # (C,) each channel's mean activation over the class's images
+    other_mean: np.ndarray  # (C,) ... over the other classes' images
+    other_count: int  # how many images of the other classes
+
+    @property
+    def most_specific(self) -> int:
+        """The channel that fires most for this class beyond what it fires for the others."""
+        return int(np.argmax(self.class_mean - self.other_mean))
+
+
+def channel_contrast(model, images, labels, class_index: int, layer_name: str, per_class: int) -> ChannelContrast:
+    """`layer_name`'s maps on the first `per_class` test images of `class_index`, and each channel's mean activation
+    there against the first `per_class` images of every other class: a channel that fires on everything (a generic
+    edge or texture) is not what sets this class apart."""
+    from core.inspection import layer_maps_for_images
+
+    indices = np.flatnonzero(labels == class_index)[:per_class]
+    others = np.concatenate([np.flatnonzero(labels == other)[:per_class]
+                             for other in np.unique(labels) if other != class_index] or [np.array([], dtype=int)])
+    maps, class_mean = layer_maps_for_images(model, images[indices], layer_name)
+    other_mean = layer_maps_for_images(model, images[others], layer_name)[1] if len(others) else np.zeros_like(class_mean)
+    return ChannelContrast(indices, maps, class_mean, other_mean, len(others))
 
 
 def _extractor(model):

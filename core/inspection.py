@@ -170,34 +170,6 @@ def layer_maps_for_images(model, images, layer_name: str) -> tuple[list[np.ndarr
     return maps, strengths
 
 
-@dataclass(frozen=True)
-class ChannelContrast:
-    """One layer's channels on a few test images of one class against as many of each other class."""
-
-    indices: np.ndarray  # the class's test images shown
-    maps: list  # their feature maps (H, W, C), in the same order
-    class_mean: np.ndarray  # (C,) each channel's mean activation over the class's images
-    other_mean: np.ndarray  # (C,) ... over the other classes' images
-    other_count: int  # how many images of the other classes
-
-    @property
-    def most_specific(self) -> int:
-        """The channel that fires most for this class beyond what it fires for the others."""
-        return int(np.argmax(self.class_mean - self.other_mean))
-
-
-def channel_contrast(model, images, labels, class_index: int, layer_name: str, per_class: int) -> ChannelContrast:
-    """`layer_name`'s maps on the first `per_class` test images of `class_index`, and each channel's mean activation
-    there against the first `per_class` images of every other class: a channel that fires on everything (a generic
-    edge or texture) is not what sets this class apart."""
-    indices = np.flatnonzero(labels == class_index)[:per_class]
-    others = np.concatenate([np.flatnonzero(labels == other)[:per_class]
-                             for other in np.unique(labels) if other != class_index] or [np.array([], dtype=int)])
-    maps, class_mean = layer_maps_for_images(model, images[indices], layer_name)
-    other_mean = layer_maps_for_images(model, images[others], layer_name)[1] if len(others) else np.zeros_like(class_mean)
-    return ChannelContrast(indices, maps, class_mean, other_mean, len(others))
-
-
 def grad_cam(model, image_hwc, class_index=None) -> np.ndarray:
     """Grad-CAM heatmap (H, W) in [0, 1] at the input size, from the last convolution's maps (`_grad_cam_layer`).
 

@@ -491,9 +491,9 @@ def fit_neuron(epochs: int, learning_rate: float, seed: int, noise: float):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def channel_contrast(key: str, class_index: int, layer_name: str, per_class: int):
-    """Inside the network's channels of one class against the others (core.inspection.channel_contrast) for a
+    """Inside the network's channels of one class against the others (core.activations.channel_contrast) for a
     registered model, kept per class and layer: moving the channel slider reruns no network."""
-    from core.inspection import channel_contrast as contrast
+    from core.activations import channel_contrast as contrast
 
     config = registry().get(key).config
     data = load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
