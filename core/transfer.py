@@ -168,6 +168,21 @@ def experiment_rows(configs: dict[str, TrainConfig], registry=None) -> list[dict
     return rows
 
 
+TABLE_COLUMNS = ("network", "trained", "test accuracy", "gain over scratch (points)", "trainable parameters",
+                 "frozen parameters", "training time (s)")
+NOT_YET = "—"  # a cell of a network not trained yet
+
+
+def experiment_table(rows: list[dict]) -> list[dict[str, str]]:
+    """`experiment_rows` as the page shows them: every cell in words, a dash where a network is not trained yet."""
+    formats = {"trained": lambda trained: "yes" if trained else "not yet", "test accuracy": lambda value: f"{value:.1%}",
+               "gain over scratch (points)": lambda points: f"{points:+.1f}",
+               "trainable parameters": "{:,}".format, "frozen parameters": "{:,}".format,
+               "training time (s)": lambda seconds: f"{seconds:.1f}"}
+    return [{column: NOT_YET if row[column] is None else formats.get(column, str)(row[column]) for column in TABLE_COLUMNS}
+            for row in rows]
+
+
 @dataclass(frozen=True)
 class ImageNetBase:
     """What an ImageNet base is, computed from the network Keras builds (random weights, so nothing is downloaded)."""

@@ -9,8 +9,8 @@ from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
 from core.guide import dataset_title, default_base_key, percent
 from core.seeds import REPEATS
-from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, base_architecture,
-                           experiment_rows, imagenet_base, imagenet_weights_message, preprocessing_note,
+from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, TABLE_COLUMNS, base_architecture,
+                           experiment_rows, experiment_table, imagenet_base, imagenet_weights_message, preprocessing_note,
                            transfer_experiment, transfer_verdict)
 
 SUBSETS = [100, 200, 300, 500, 1000, 2000]
@@ -101,9 +101,8 @@ ui.training_panel(configs, key="transfer_train",
                   button_label=f"Train the {sum(not registry.has(config.key) for config in configs.values())} missing network(s)")
 
 rows = experiment_rows(configs, registry)
-st.dataframe([{**row, "test accuracy": None if row["test accuracy"] is None else f"{row['test accuracy']:.1%}"}
-              for row in rows], hide_index=True, column_order=["network", "trained", "test accuracy", "gain over scratch (points)",
-                                                               "trainable parameters", "frozen parameters", "training time (s)"])
+st.dataframe(experiment_table(rows), hide_index=True,
+             column_config={column: st.column_config.TextColumn(alignment="right") for column in TABLE_COLUMNS[2:]})
 verdict = transfer_verdict(configs, registry)
 if verdict is not None:
     done = {row["network"]: row for row in rows}

@@ -6,8 +6,8 @@ from conftest import TINY_CNN, TINY_DNN, TRANSFER_SLICE
 
 from core.errors import ConfigError
 from core.registry import Registry
-from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, imagenet_weights_message,
-                           transfer_experiment, transfer_verdict)
+from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, experiment_table,
+                           imagenet_weights_message, transfer_experiment, transfer_verdict)
 
 
 def test_the_three_configs_share_data_and_head_and_match_the_base(trained_registry):
@@ -35,7 +35,10 @@ def test_the_three_networks_train_and_freeze_what_they_should(trained_registry, 
     """Before: the experiment is not in the trained registry. After: the session's transfer registry, where
     train_and_publish trained the same three configs."""
     configs = transfer_experiment(TINY_CNN.key, registry=trained_registry, **TRANSFER_SLICE)
-    assert all(not row["trained"] for row in experiment_rows(configs, trained_registry))
+    untrained = experiment_rows(configs, trained_registry)
+    assert all(not row["trained"] for row in untrained)
+    assert all(set(row.values()) == {row["network"], "not yet", "—"}  # no "None" cell before training
+               for row in experiment_table(untrained))
     registry = Registry(transfer_registry_root)
     assert transfer_experiment(TINY_CNN.key, registry=registry, **TRANSFER_SLICE) == configs
     rows = {row["network"]: row for row in experiment_rows(configs, registry)}
@@ -49,6 +52,11 @@ def test_the_three_networks_train_and_freeze_what_they_should(trained_registry, 
     assert all(0.2 < row["test accuracy"] <= 1 for row in rows.values())  # chance is 0.1
     assert scratch["gain over scratch (points)"] is None
     assert frozen["gain over scratch (points)"] == round(100 * (frozen["test accuracy"] - scratch["test accuracy"]), 2)
+    shown = {row["network"]: row for row in experiment_table(list(rows.values()))}
+    assert shown[FEATURE_EXTRACTION]["test accuracy"] == f"{frozen['test accuracy']:.1%}"
+    assert shown[FEATURE_EXTRACTION]["gain over scratch (points)"] == f"{frozen['gain over scratch (points)']:+.1f}"
+    assert shown[SCRATCH]["gain over scratch (points)"] == "—" and shown[SCRATCH]["trained"] == "yes"
+    assert shown[FEATURE_EXTRACTION]["frozen parameters"] == f"{conv_1 + conv_2:,}"
 
     # Fine-tuning ran in two phases: the head alone, then the top layer at a tenth of the rate.
     tuned_entry = registry.get(configs[FINE_TUNING].key)
