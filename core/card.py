@@ -241,13 +241,17 @@ def trained_card(config: TrainConfig, dataset, model, history: list[dict], train
     )
 
 
-def imported_card(key: str, model, class_names: list[str], title: str, source_file: str) -> ModelCard:
-    """The card of a .keras file made elsewhere: what it expects and predicts, no training or test figures."""
+def imported_card(key: str, model, class_names: list[str], title: str, source_file: str,
+                  about: "ModelCard | None" = None) -> ModelCard:
+    """The card of a .keras file made elsewhere: what it expects and predicts, no training or test figures. `about`,
+    the card an export of this app carried, names the dataset it learned from and how photos are prepared for it."""
+    learned_from = about.dataset if about else None
     return ModelCard(
         key=key,
         title=title,
         config=None,
-        dataset=DatasetFacts(class_names=tuple(class_names), input_shape=tuple(int(side) for side in model.input_shape[1:])),
+        dataset=DatasetFacts(class_names=tuple(class_names), input_shape=tuple(int(side) for side in model.input_shape[1:]),
+                             name=learned_from and learned_from.name, title=learned_from and learned_from.title),
         params=parameter_counts(model),
         layers=layer_summaries(model),
         created=now(),
@@ -255,6 +259,7 @@ def imported_card(key: str, model, class_names: list[str], title: str, source_fi
         imported=True,
         source_file=source_file,
         warnings=model_warnings(model, class_names),
+        **({"preprocessing": about.preprocessing} if about else {}),
     )
 
 

@@ -287,13 +287,17 @@ def command_export(arguments):
 
 
 def command_import(arguments):
+    from core.exchange import import_model_file
+    from core.model_files import read_model_file
     from core.registry import Registry
 
     class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
+    read_model_file(Path(arguments.file))  # a missing or wrong file is told before TensorFlow starts
     load_tensorflow(arguments)
     registry = Registry(arguments.root)
-    entry = registry.import_model(arguments.file, class_names=class_names, title=arguments.title)
-    print(f"imported as {entry.key}: {entry.title}")
+    result = import_model_file(registry, arguments.file, class_names=class_names, title=arguments.title)
+    entry = result.entry
+    print(f"{entry.key}: {result.message}")
     warnings = entry.card.warnings
     if warnings is None:  # imported before warnings were kept in the card
         warnings = entry.card.checked_warnings(registry.load_model(entry.key))

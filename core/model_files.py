@@ -1,9 +1,14 @@
-"""Model files made elsewhere: the checks a .keras file passes before it is registered, and loading it in safe mode.
+"""Model files: the checks a .keras file made elsewhere passes before it is registered, loading it in safe mode, and
+the note this app's own .keras exports carry.
 
-Nothing here writes to the registry; `Registry.import_model` calls these, then publishes.
+An export holds, beside Keras' entries, `cnnclassroom/entry.json`: the model's card and training history, so that
+importing it elsewhere keeps its class names, title and how photos are prepared (core.exchange). Keras reads a .keras
+file by entry name and ignores the note. Nothing here writes to the registry; `Registry.import_model` calls these,
+then publishes.
 """
 
 import contextlib
+import json
 import math
 import shutil
 import tempfile
@@ -23,6 +28,10 @@ WEIGHTS_ENTRY = "model.weights.h5"
 VARIABLE_MARGIN_BYTES = 2**20  # variables a file need not hold (a seed generator's state, ...)
 MAX_LAYER_OUTPUT_BYTES = 64 * 2**20  # one layer's output for one photo; VGG16's largest is 12 MB
 MAX_ALL_OUTPUTS_BYTES = 512 * 2**20  # every layer's output for one photo (Inside the network shows them); ResNet50: 142 MB
+
+ENTRY_NOTE = "cnnclassroom/entry.json"  # {"card": card.json's content, "history": [...]}
+MAX_NOTE_BYTES = 4 * 2**20  # a card and a few hundred epochs take a few kilobytes
+EXPORT_SUFFIXES = {"keras": ".keras", "savedmodel": ".zip", "tflite": ".tflite"}
 
 _budget = threading.local()  # the variable bytes the file being loaded on this thread may still create
 
@@ -247,3 +256,56 @@ def zip_folder(folder: Path, target: Path):
         for file in sorted(folder.rglob("*")):
             if file.is_file():
                 archive.write(file, file.relative_to(folder.parent))
+
+
+def export_target(destination, file_stem: str, fmt: str) -> Path:
+    """Where an export in format `fmt` goes: `destination` itself when it is named like such a file, else
+    `<destination>/<file_stem><suffix>` (the folder created if missing). A file already there is never overwritten."""
+    from core.errors import RegistryError
+
+    destination, suffix = Path(destination), EXPORT_SUFFIXES[fmt]
+    if destination.suffix.lower() in set(EXPORT_SUFFIXES.values()) and not destination.is_dir():
+        if destination.suffix.lower() != suffix:
+            raise RegistryError(f"A {fmt} export is a {suffix} file; {destination.name} names another kind. Name the file "
+                                f"…{suffix}, or a folder. Received: destination={str(destination)!r}")
+        folder, target = destination.parent, destination
+    elif destination.exists() and not destination.is_dir():
+        raise RegistryError(f"The export goes into a folder or a …{suffix} file, but {destination} is another file. Name "
+                            f"a folder (it is created if missing). Received: destination={str(destination)!r}")
+    else:
+        folder, target = destination, destination / f"{file_stem}{suffix}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RegistryError(f"Cannot create the folder {folder} ({error.strerror or error}). Name a folder you can write "
+                            f"to. Received: destination={str(destination)!r}") from error
+    if target.exists():
+        raise RegistryError(f"{target} exists already and is kept: name another file, or move that one away first. "
+                            f"Received: destination={str(destination)!r}")
+    return target
+
+
+def write_keras_export(source: Path, target: Path, note: dict):
+    """Copy the .keras file `source` to `target` with `note` (the entry's card and history) added as ENTRY_NOTE."""
+    with zipfile.ZipFile(source) as model_file, zipfile.ZipFile(target, "x", zipfile.ZIP_DEFLATED) as export:
+        for info in model_file.infolist():
+            if info.filename != ENTRY_NOTE:
+                with model_file.open(info) as entry, export.open(info, "w") as copy:
+                    shutil.copyfileobj(entry, copy, 2**20)
+        export.writestr(ENTRY_NOTE, json.dumps(note, indent=1))
+
+
+def read_entry_note(path: Path) -> dict | None:
+    """The note of a .keras file this app exported, {"card": ..., "history": [...]}; None when it has none or an
+    unreadable one (the file is then imported as any other)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(ENTRY_NOTE)
+            if info.file_size > MAX_NOTE_BYTES:
+                return None
+            note = json.loads(archive.read(info))
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, RuntimeError):
+        return None
+    if not (isinstance(note, dict) and isinstance(note.get("card"), dict) and isinstance(note.get("history", []), list)):
+        return None
+    return note

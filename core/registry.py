@@ -32,7 +32,8 @@ from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
-from core.model_files import class_names_for, load_model_file, read_model_file, zip_folder
+from core.model_files import (class_names_for, export_target, load_model_file, read_model_file, write_keras_export,
+                               zip_folder)
 from core.paths import registry_root
 
 INDEX_FILE = "index.sqlite"
@@ -329,42 +330,36 @@ class Registry:
     # ----- Import and export -----------------------------------------------------------------
 
     def export(self, key: str, fmt: str, destination: str | Path) -> Path:
-        """Write entry `key` as a .keras file, a SavedModel zip or a .tflite file into `destination`."""
+        """Write entry `key` as a .keras file (with its card and history, `model_files.ENTRY_NOTE`), a SavedModel zip
+        or a .tflite file: into folder `destination`, or as `destination` when it is named like such a file."""
         if fmt not in EXPORT_FORMATS:
             raise RegistryError(f"Export format must be one of {EXPORT_FORMATS}. Received: format={fmt!r}")
         source = self.entry_dir(key) / MODEL_FILE
         if not source.is_file():
             raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
-        destination = Path(destination)
-        if destination.exists() and not destination.is_dir():
-            raise RegistryError(f"The export goes into a folder, but {destination} is a file. Name a folder (it is created "
-                                f"if missing). Received: destination={str(destination)!r}")
-        try:
-            destination.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RegistryError(f"Cannot create the folder {destination} ({error.strerror or error}). Name a folder you "
-                                f"can write to. Received: destination={str(destination)!r}") from error
+        target = export_target(destination, key if fmt != "savedmodel" else f"{key}_saved_model", fmt)
         if fmt == "keras":
-            target = destination / f"{key}.keras"
-            shutil.copyfile(source, target)
+            entry = self.get(key)
+            write_keras_export(source, target, {"card": entry.card.to_dict(), "history": entry.history})
             return target
         model = self.load_model(key)
         with tempfile.TemporaryDirectory(dir=self.root) as work_dir:
             saved_model_dir = Path(work_dir) / "saved_model"
             model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
             if fmt == "savedmodel":
-                target = destination / f"{key}_saved_model.zip"
                 zip_folder(saved_model_dir, target)
                 return target
             import tensorflow as tf
 
             converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-            target = destination / f"{key}.tflite"
             target.write_bytes(converter.convert())
             return target
 
-    def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None) -> Entry:
-        """Register a .keras file made elsewhere; safe mode refuses files that carry custom code."""
+    def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None,
+                     about: ModelCard | None = None) -> Entry:
+        """Register a .keras file made elsewhere, keyed by its bytes; safe mode refuses files that carry custom code.
+        `about`, the card an export of this app carried (core.exchange), gives the class names, title and dataset
+        facts that `class_names` and `title` do not."""
         path = Path(path)
         key = hashlib.sha256(read_model_file(path)).hexdigest()[:16]
         if self.has(key):
@@ -377,8 +372,9 @@ class Registry:
                     f"it with the new names. Received: class_names={list(class_names)}")
             return entry
         model = load_model_file(path)
-        class_names = class_names_for(int(model.output_shape[-1]), class_names)
-        card = imported_card(key, model, class_names, title or f"Imported {path.name}", path.name)
+        class_names = class_names_for(int(model.output_shape[-1]), class_names or (about and about.class_names))
+        card = imported_card(key, model, class_names, title or (about and about.title) or f"Imported {path.name}",
+                             path.name, about)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
 

@@ -161,9 +161,11 @@ def restore_dataset(registry, gate: TeacherGate, teacher_pass: TeacherPass | Non
 
 
 def import_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, path, class_names=None, title=None):
-    """Import a .keras file into the registry (refused for students)."""
+    """Import a .keras file into the registry (refused for students): a `core.exchange.ModelImport`."""
+    from core.exchange import import_model_file
+
     require_teacher(gate, teacher_pass, "import models")
-    return registry.import_model(path, class_names=class_names, title=title)
+    return import_model_file(registry, path, class_names=class_names, title=title)
 
 
 def pin_model(registry, gate: TeacherGate, teacher_pass: TeacherPass | None, key: str, pinned: bool = True):

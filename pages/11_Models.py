@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher, ui
+from core.exchange import ALREADY_THERE
 from core.guide import dataset_title
 from core.config import FAMILIES
 
@@ -28,8 +29,8 @@ else:
                 path = Path(folder) / Path(upload.name).name
                 path.write_bytes(upload.getvalue())
                 class_names = [name.strip() for name in names.split(",") if name.strip()] or None
-                entry = teacher.import_model(ui.registry(), ui.gate(), ui.teacher_pass(), path, class_names=class_names)
-            st.success(f"Imported as `{entry.key}`.")
+                result = teacher.import_model(ui.registry(), ui.gate(), ui.teacher_pass(), path, class_names=class_names)
+            (st.info if result.outcome == ALREADY_THERE else st.success)(result.message)
     if not ui.gate().is_open:
         ui.budget_form()
 

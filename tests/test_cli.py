@@ -54,6 +54,12 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert "McNemar exact p =" in comparison and "95% CI" in comparison
     exported = run_cli("export", TINY_CNN.key, "--format", "tflite", "--out", str(tmp_path), registry_root=registry_root)
     assert (tmp_path / f"{TINY_CNN.key}.tflite").stat().st_size > 1000, exported.stdout
+    run_cli("export", TINY_CNN.key, "--out", str(tmp_path / "mine.keras"), registry_root=registry_root)
+    assert (tmp_path / "mine.keras").is_file()  # a file named like one is that file, not a folder
+    twice = run_cli("export", TINY_CNN.key, "--out", str(tmp_path / "mine.keras"), registry_root=registry_root, check=False)
+    assert twice.returncode == 1 and "exists already and is kept" in twice.stderr
+    moved = run_cli("import", str(tmp_path / "mine.keras"), registry_root=tmp_path / "elsewhere").stdout
+    assert f"{TINY_CNN.key}: {TINY_CNN.title} is in the registry now, tested here on its 10,000 test images" in moved
     deleted = run_cli("delete", TINY_DNN.key, registry_root=registry_root).stdout
     assert "moved to the trash" in deleted and "python -m core restore" in deleted
     assert TINY_DNN.key not in run_cli("list", registry_root=registry_root).stdout

@@ -121,7 +121,8 @@ def test_the_command_line_import_prints_the_warning(tmp_path):
                             cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("imported as ")
+    assert lines[0].endswith(": Imported rps.keras is in the registry now: its classes named as given. It has no test "
+                             "accuracy here.")
     assert "warning: The last layer is Dense(1, activation='softmax'). Softmax over a single number always outputs 1.0" \
         in result.stderr
     assert "warning: Its outputs are not probabilities" in result.stderr

@@ -2,6 +2,7 @@
 
 import dataclasses
 import errno
+import json
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from core import training
 from core.card import DatasetFacts, ModelCard, ParameterCounts
 from core.engines import train_and_publish
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
+from core.exchange import ALREADY_THERE, IMPORTED, TESTED_HERE, import_model_file
+from core.model_files import ENTRY_NOTE
 from core.registry import CARD_FILE, INDEX_FILE, MODEL_FILE, Registry
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -177,6 +180,44 @@ def test_export_keras_savedmodel_and_tflite(trained_registry, tmp_path):
     assert tflite_file.read_bytes()[4:8] == b"TFL3"
     with pytest.raises(RegistryError, match="Export format must be one of"):
         trained_registry.export(TINY_CNN.key, "onnx", tmp_path)
+
+
+def test_an_export_imported_elsewhere_keeps_its_card_and_is_tested_there(trained_registry, registry_root, tmp_path):
+    """The registry's own .keras export carries its card and history: imported into another registry it keeps its
+    title and class names, and is tested there on the same test images (never read from the file)."""
+    original = trained_registry.get(TINY_DNN.key)
+    exported = trained_registry.export(TINY_DNN.key, "keras", tmp_path / "teacher.keras")
+    assert exported == tmp_path / "teacher.keras"
+    with pytest.raises(RegistryError, match="exists already and is kept"):
+        trained_registry.export(TINY_DNN.key, "keras", exported)
+    with pytest.raises(RegistryError, match="A tflite export is a .tflite file"):
+        trained_registry.export(TINY_DNN.key, "tflite", tmp_path / "other.keras")
+    registry = Registry(registry_root)
+    moved = import_model_file(registry, exported)
+    assert moved.outcome == TESTED_HERE and moved.entry.key == TINY_DNN.key and not moved.entry.card.imported
+    assert moved.entry.title == original.title and moved.entry.class_names == original.class_names
+    assert moved.entry.history == original.history and moved.entry.card.preprocessing == original.card.preprocessing
+    here, there = registry.load_evaluation(TINY_DNN.key), trained_registry.load_evaluation(TINY_DNN.key)
+    assert np.array_equal(here.predicted, there.predicted) and moved.entry.test_accuracy == pytest.approx(there.accuracy)
+    assert f"tested here on its {len(here.y_true):,} test images: {here.accuracy:.1%}" in moved.message
+    assert import_model_file(registry, exported).outcome == ALREADY_THERE
+
+    retitled = import_model_file(registry, exported, title="Teacher DNN")  # a title of one's own: an imported model
+    assert retitled.outcome == IMPORTED and retitled.entry.card.imported and retitled.entry.title == "Teacher DNN"
+    assert retitled.entry.class_names == original.class_names and retitled.entry.test_accuracy is None
+    assert retitled.entry.card.dataset.name == original.card.dataset.name  # Predict prepares photos for its data
+
+    other_images = tmp_path / "other-images.keras"  # the same dataset name, other images: not tested here
+    note = json.loads(zipfile.ZipFile(exported).read(ENTRY_NOTE))
+    note["card"]["dataset"]["fingerprint"] = "0" * 16
+    with zipfile.ZipFile(exported) as source, zipfile.ZipFile(other_images, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, json.dumps(note) if info.filename == ENTRY_NOTE else source.read(info))
+    elsewhere = Registry(tmp_path / "elsewhere")
+    untested = import_model_file(elsewhere, other_images)
+    assert untested.outcome == IMPORTED and untested.entry.class_names == original.class_names
+    assert "holds other images than the ones it learned from" in untested.message
+    assert not elsewhere.has(TINY_DNN.key)
 
 
 def test_import_a_keras_file_and_refuse_hostile_ones(trained_registry, registry_root, tmp_path):

@@ -42,7 +42,7 @@ def test_export_into_a_file_and_a_warning_the_train_page_would_show(trained_regi
     existing = tmp_path / "notes.txt"
     existing.write_text("a file where the export folder should be")
     returncode, _, stderr = run("export", TINY_CNN.key, "--out", existing, root=root)
-    assert returncode == 1 and "is a file" in stderr and "Traceback" not in stderr, stderr[-600:]
+    assert returncode == 1 and "is another file" in stderr and "Traceback" not in stderr, stderr[-600:]
     assert existing.read_text() == "a file where the export folder should be"
 
     returncode, stdout, stderr = run("train", "--family", "dnn", "--optimizer", "sgd", "--learning-rate", "10",
