@@ -693,6 +693,8 @@ def webcam_classes(key: str):
     names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key=f"{key}_webcam_names")
     with guard():
         names = classes.rename(names)
+    if note := classes.set_aside_note():
+        st.caption(note)
     reset_if_invalid(f"{key}_webcam_class", names.__contains__, names[0])
     chosen = st.radio("Take photos of", names, horizontal=True, key=f"{key}_webcam_class",
                       format_func=lambda name: f"{name} ({classes.counts()[name]})")

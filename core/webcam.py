@@ -25,9 +25,11 @@ def min_shots_per_class(class_count: int) -> int:
 
 @dataclass
 class WebcamClasses:
-    """The classes a student named and the webcam shots taken for each, in order."""
+    """The classes a student named and the webcam shots taken for each, in order; and the classes taken out of the
+    names with their shots, kept aside until the name is typed again."""
 
     shots: dict[str, list[bytes]] = field(default_factory=dict)
+    set_aside: dict[str, list[bytes]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -37,7 +39,9 @@ class WebcamClasses:
         return {name: len(photos) for name, photos in self.shots.items()}
 
     def rename(self, text: str) -> list[str]:
-        """Set the classes from comma-separated names; classes that keep their name keep their shots."""
+        """Set the classes from comma-separated names. Nothing is lost: a class that keeps its name keeps its shots; a
+        name typed over another in the same place is that class renamed (a typo mended), shots and all; a class taken
+        out of the names is set aside with its shots, and comes back with them when its name is typed again."""
         names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
         if not MIN_WEBCAM_CLASSES <= len(names) <= MAX_WEBCAM_CLASSES:
             raise DatasetError(f"Name {MIN_WEBCAM_CLASSES} to {MAX_WEBCAM_CLASSES} different classes, separated by "
@@ -45,7 +49,23 @@ class WebcamClasses:
         if any(len(name) > 40 or "/" in name or "\\" in name or name.startswith(".") for name in names):
             raise DatasetError(f"A class name has at most 40 characters, no '/' or '\\', and does not start with '.'. "
                                f"Received: {names}")
-        self.shots = {name: self.shots.get(name, []) for name in names}
+        before, shots, renamed = list(self.shots), {}, set()
+        for position, name in enumerate(names):
+            replaced = before[position] if position < len(before) else None
+            if name in self.shots:
+                shots[name] = self.shots[name]
+            elif name in self.set_aside:
+                shots[name] = self.set_aside.pop(name)
+            elif replaced is not None and replaced not in names:  # typed over: the same class, renamed
+                shots[name] = self.shots[replaced]
+                renamed.add(replaced)
+            else:
+                shots[name] = []
+        for name in before:
+            if name not in names and name not in renamed and self.shots[name]:
+                self.set_aside[name] = self.shots[name]
+        self.set_aside = dict(list(self.set_aside.items())[-MAX_WEBCAM_CLASSES:])  # bounded: the latest few
+        self.shots = shots
         return names
 
     def add(self, name: str, data: bytes):
@@ -69,7 +89,17 @@ class WebcamClasses:
         short = [name for name, count in self.counts().items() if count < least]
         if short:
             return (f"Take at least {least} photos of every class (better {ENOUGH_SHOTS_PER_CLASS} or "
-                    f"more): {', '.join(short)} still need{'s' if len(short) == 1 else ''} some.")
+                    f"more): {', '.join(short)} still need{'s' if len(short) == 1 else ''} some. With "
+                    f"{len(self.names)} classes, {least} each is the fewest that leaves photos of every class for "
+                    "checking during training and for the final test.")
+        return None
+
+    def set_aside_note(self) -> str | None:
+        """The classes taken out of the names, with their photos, in a line; None when there are none."""
+        if self.set_aside:
+            listed = ", ".join(f"'{name}' ({len(photos)} photo{'s' if len(photos) != 1 else ''})"
+                               for name, photos in self.set_aside.items())
+            return f"Set aside: {listed}. Type a name again to bring its photos back."
         return None
 
     def to_dataset(self, root, title=None, on_progress=None) -> FolderImportReport:

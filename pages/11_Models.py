@@ -22,7 +22,7 @@ else:
     with st.expander("Import a .keras model"):
         st.write("Models are loaded in Keras **safe mode**: a file that carries custom code (a Lambda layer, custom "
                  "objects) is refused, so opening a stranger's file never runs their code.")
-        upload = st.file_uploader("A .keras file", key="models_import_upload", max_upload_size=20)  # MB
+        upload = st.file_uploader("A .keras file", type=["keras"], key="models_import_upload", max_upload_size=20)  # MB
         names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
         if upload is not None and st.button("Import", key="models_import_button"):
             with ui.guard(), tempfile.TemporaryDirectory() as folder:

@@ -176,7 +176,24 @@ def test_webcam_shots_become_a_dataset(root):
         classes.add("thumbs up", b"not a photo")
     assert classes.rename("thumbs up, thumbs down, ok") == ["thumbs up", "thumbs down", "ok"]
     assert classes.counts()["thumbs up"] == least + 1 and "ok" in classes.problem()
+    assert "With 3 classes, 11 each is the fewest" in classes.problem()
     classes.rename("thumbs up, thumbs down")
+
+    # Nothing is lost by editing the names: a name typed over another is a rename, a removed class waits aside.
+    counts = classes.counts()
+    classes.rename("Thumbs Up, thumbs down")
+    assert classes.counts() == {"Thumbs Up": counts["thumbs up"], "thumbs down": counts["thumbs down"]}
+    classes.rename("Thumbs Up, left")  # 'thumbs down' typed over: renamed, photos and all
+    assert classes.counts() == {"Thumbs Up": counts["thumbs up"], "left": counts["thumbs down"]}
+    classes.rename("left, right")  # 'Thumbs Up' taken out, a new class in its place: set aside
+    assert classes.counts() == {"left": counts["thumbs down"], "right": 0}
+    assert classes.set_aside_note() == f"Set aside: 'Thumbs Up' ({counts['thumbs up']} photos). Type a name again to " \
+                                      "bring its photos back."
+    classes.rename("Thumbs Up, left")  # typed again: back with its photos
+    assert classes.counts() == {"Thumbs Up": counts["thumbs up"], "left": counts["thumbs down"]}
+    assert classes.set_aside_note() is None
+    classes.rename("thumbs up, thumbs down")  # both places typed over: both renamed
+    assert classes.counts() == counts
     report = classes.to_dataset(root)
     assert report.counts == {"thumbs down": least, "thumbs up": least + 1}
     assert report.title == "Webcam: thumbs up vs thumbs down"
