@@ -85,6 +85,15 @@ def training_images(dataset: str, validation_fraction: float = 0.1, train_subset
     return min(train, train_subset) if train_subset else train
 
 
+def within_the_data(config: TrainConfig, root=None) -> TrainConfig:
+    """`config`, with a subset at least as large as its dataset's training images read as all of them: the same images,
+    so the same key, and a title that does not name images the dataset does not have (500 of 36 photos)."""
+    if config.train_subset and config.train_subset >= training_images(config.dataset, config.validation_fraction, None,
+                                                                        root):
+        return dataclasses.replace(config, train_subset=None)
+    return config
+
+
 def steps_per_epoch(images: int, batch_size: int) -> int:
     """Weight updates in one epoch: one per batch, the last batch may be smaller: ⌈images ÷ batch size⌉."""
     return math.ceil(images / batch_size)

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
+from core.course import within_the_data
 from core.errors import ConfigError
 
 SCRATCH, FEATURE_EXTRACTION, FINE_TUNING = "from scratch", "feature extraction", "fine-tuning"
@@ -52,6 +53,7 @@ def transfer_experiment(
         batch_size=32,
         seed=seed,
     )
+    data["train_subset"] = within_the_data(TrainConfig(**data), registry.root if registry else None).train_subset
     transfer = TrainConfig(family="transfer", base_model=f"{REGISTRY_BASE_PREFIX}{base_key}", **data)
     scratch = TrainConfig(
         family="cnn",

@@ -107,12 +107,12 @@ verdict = transfer_verdict(configs, registry)
 if verdict is not None:
     done = {row["network"]: row for row in rows}
     scratch, frozen = done[SCRATCH], done[FEATURE_EXTRACTION]
+    images = registry.get(configs[SCRATCH].key).card.dataset.train_images
     st.plotly_chart(charts.scores_figure(list(done), [row["test accuracy"] for row in done.values()],
-                                         f"Test accuracy on {info.title} with {form['train_subset']} training images",
+                                         f"Test accuracy on {info.title} with {images:,} training images",
                                          "test accuracy (fraction correct)", baseline=1 / len(info.class_names)), width="stretch")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
-    images = registry.get(configs[SCRATCH].key).card.dataset.train_images
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
     st.markdown(
         verdict.headline()

@@ -6,7 +6,7 @@ from core import ui
 from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, Augmentation, TrainConfig
 from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
-                         steps_per_epoch)
+                         steps_per_epoch, within_the_data)
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
@@ -48,6 +48,7 @@ def train_form() -> TrainConfig:
     dataset = sidebar.selectbox("Dataset", datasets, key="train_dataset", format_func=titles.get)
     subset = sidebar.select_slider("Training images", SUBSETS, value="all", key="train_subset",
                                    help="A stratified subset trains faster; the test set is always the full one.")
+    subset_note = sidebar.empty()  # says so when the dataset holds fewer images than chosen
     fields = {"dataset": dataset, "train_subset": None if subset == "all" else subset}
     with sidebar.expander("Augmentation"):
         if st.toggle("Augmentation", key="train_augment"):
@@ -102,7 +103,11 @@ def train_form() -> TrainConfig:
         if st.toggle("Early stopping on validation loss", key="train_early_toggle"):
             fields["early_stopping_patience"] = st.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
         fields["seed"] = int(st.number_input("Seed", 0, 9999, 0, key="train_seed"))
-    return TrainConfig(**fields)
+    config = within_the_data(TrainConfig(**fields), ui.registry().root)
+    if config.train_subset != fields["train_subset"]:
+        subset_note.caption(f"This dataset has {config_training_images(config, ui.registry().root):,} training images: "
+                            "all of them are used.")
+    return config
 
 
 def auto_train_form(config: TrainConfig, info) -> bool:

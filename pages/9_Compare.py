@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.config import PRESETS
+from core.course import within_the_data
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
@@ -21,7 +22,8 @@ st.caption("Is the convolutional network really better than the dense one, or is
 
 def classic_pair(dataset: str, train_subset: int | None):
     """The course's DNN and CNN, on the same data."""
-    return [dataclasses.replace(PRESETS[name], dataset=dataset, train_subset=train_subset) for name in ("classic DNN", "classic CNN")]
+    return [within_the_data(dataclasses.replace(PRESETS[name], dataset=dataset, train_subset=train_subset), ui.registry().root)
+            for name in ("classic DNN", "classic CNN")]
 
 
 def seed_repeats(entries, names, p_values):

@@ -561,3 +561,19 @@ def test_photos_zipped_without_class_folders_are_told_to_go_into_them(tmp_path, 
     with pytest.raises(DatasetError, match=f"Its {len(flat)} photos are not in class folders: put each class's photos "
                                            "in a folder named after the class"):
         import_zip(make_zip(flat), ROOT)
+
+
+def test_a_subset_as_large_as_the_data_is_all_of_it():
+    """Compare's 5,000 Shapes images were all 4,320 of them, under another key and a title naming 5,000."""
+    from core.config import TrainConfig
+    from core.course import training_images, within_the_data
+
+    available = training_images("shapes")
+    assert len(load_dataset("shapes").y_train) == available
+    for subset in (available, available + 1, 5000):
+        assert within_the_data(TrainConfig(dataset="shapes", train_subset=subset)).train_subset is None
+    smaller = TrainConfig(dataset="shapes", train_subset=available - 1)
+    assert within_the_data(smaller) == smaller
+    assert len(load_dataset("shapes", train_subset=available - 1).y_train) == available - 1
+    with pytest.raises(DatasetError, match="Unknown dataset"):  # the command line refuses before TensorFlow starts
+        within_the_data(TrainConfig(dataset="nope", train_subset=10))
