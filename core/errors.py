@@ -54,6 +54,11 @@ _RECEIVED = re.compile(r"\s*\(?Received: .*\Z", re.DOTALL)
 _PATH = re.compile(r"(?<![\w:/.~])(?:~/|/[\w.+-]+/)(?:[\w.+-]+/?)*")
 
 
+def _folder_words(path: re.Match) -> str:
+    """A path in a student's words, keeping the full stop that ends a sentence after it ("… in /root/.keras/.")."""
+    return "a folder on the server" + ("." if path.group().endswith(".") else "")
+
+
 def without_received(text: str) -> str:
     """`text` without its closing "Received: ..." values, for a page that keeps its paths (they are the instructions)."""
     return _RECEIVED.sub("", text)
@@ -63,5 +68,5 @@ def student_message(error: Exception | str) -> str:
     """The message of `error` in a student's words: no "Received: ..." values and no file paths (they go to the log)."""
     text = str(error)
     logging.getLogger("cnnclassroom").warning("Shown to a student in plain words: %s", text)
-    plain = _PATH.sub("a folder on the server", without_received(text)).strip()
+    plain = _PATH.sub(_folder_words, without_received(text)).strip()
     return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."

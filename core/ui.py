@@ -296,13 +296,21 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
 
 
 def untrainable(config) -> str | None:
-    """Why `config`'s imported dataset cannot be trained and tested fairly (core.datasets.check_trainable), or None."""
+    """Why `config` cannot be trained here, or None: its imported dataset cannot be trained and tested fairly
+    (core.datasets.check_trainable), or its ImageNet base's weights are neither here nor downloadable now."""
+    from core.catalogue import input_shape_for
     from core.datasets import check_trainable
+    from core.pretrained import APPLICATIONS, weights_status
 
     try:
         check_trainable(registry().root, config.dataset, config.validation_fraction)
     except DatasetError as error:
         return str(error)
+    if config.base_model in APPLICATIONS:
+        shape = input_shape_for(config.dataset, config.image_size, config.color_mode, registry().root)
+        available, why = weights_status(config.base_model, shape)
+        if not available:
+            return f"{why} Without internet, choose a CNN trained here as the base instead (the bases named registry:…)."
     return None
 
 

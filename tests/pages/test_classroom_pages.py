@@ -128,3 +128,22 @@ def test_the_teacher_deletes_a_wrong_zips_dataset_and_restores_it(registry_root)
     at.button(key="datasets_restore_0_button").click().run()
     assert not at.exception and report.name in [info.name for info in list_datasets(registry_root)]
     assert at.success[0].value == "Restored wrong zip."
+
+
+def test_an_imagenet_base_without_its_weights_is_refused_before_the_train_button(registry_root, monkeypatch, tmp_path):
+    """Offline, Transfer with MobileNetV2 failed 5 s after Train with a message whose paths had eaten its full stops."""
+    monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def unreachable(url, timeout, stale_ok=False):
+        raise OSError("offline")
+
+    monkeypatch.setattr("core.pretrained.check_reachable", unreachable)
+    at = open_page("pages/8_Train.py").run()
+    at.radio(key="train_family").set_value("transfer").run()
+    assert not at.exception and "train_start_button" not in keys_of(at, "button")
+    message = at.error[0].value
+    assert message.startswith("The ImageNet weights for MobileNetV2 are not on this machine and could not be downloaded. "
+                              "Expected the file mobilenet_v2_")
+    assert " in a folder on the server. To fix: " in message and "/root" not in message
+    assert message.endswith("Without internet, choose a CNN trained here as the base instead (the bases named registry:…).")
