@@ -306,7 +306,7 @@ def untrainable(config) -> str | None:
         check_trainable(registry().root, config.dataset, config.validation_fraction)
     except DatasetError as error:
         return str(error)
-    if config.base_model in APPLICATIONS:
+    if config.family == "transfer" and config.base_model in APPLICATIONS:
         shape = input_shape_for(config.dataset, config.image_size, config.color_mode, registry().root)
         available, why = weights_status(config.base_model, shape)
         if not available:
