@@ -28,6 +28,8 @@ checks of a photo and its preparation in two places that must agree.
 """
 
 import io
+import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -250,8 +252,9 @@ def _open_header(data, name, formats):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=formats)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise _too_many_pixels(name, str(error)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # Pillow's own, larger limit
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        raise _too_many_pixels(name, f"{int(found.group(1)):,} pixels" if found else "far too many") from None
     except Exception:
         raise ImageError(
             f"Could not read {name} as an image: it is not a {SUPPORTED_TEXT} file, or it is "
@@ -281,8 +284,9 @@ def _decode_pixels(image, name):
     try:
         image.load()
     except Exception as error:
+        logging.getLogger(__name__).info("could not decode %s: %s", name, error)
         raise ImageError(
-            f"The image {name} is truncated or damaged and could not be decoded ({error}). "
+            f"The image {name} is truncated or damaged and could not be decoded. "
             f"It may not have finished uploading or downloading: get the file again and "
             f"re-upload it, or re-save it as PNG or JPEG. Received: filename={name}"
         ) from None

@@ -6,7 +6,7 @@ import streamlit as st
 from core import charts, outputs, ui
 from core.errors import student_message
 from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model
-from core.imaging import MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
+from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
 DRAWING_SHAPE = (28, 28, 1)  # the drawing pad is offered to 28x28 grayscale models (MNIST, Fashion-MNIST)
@@ -14,7 +14,8 @@ PAD_SIDE = 280
 
 ui.page_setup("Predict")
 st.title("What does the model think?")
-st.caption("Upload photos (PNG, JPEG, WebP, GIF, BMP — any size), take one with your webcam, or draw. Each is turned "
+st.caption(f"Upload photos (PNG, JPEG, WebP, GIF, BMP — up to {MAX_UPLOAD_BYTES // 2**20} MB and "
+           f"{MAX_PIXELS // 1_000_000} megapixels each), take one with your webcam, or draw. Each is turned "
            "into exactly the input the model was trained on; you see that input, the model's probabilities and a heat "
            "map of where it looked.")
 

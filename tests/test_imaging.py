@@ -78,8 +78,8 @@ def test_text_renamed_to_png_is_refused():
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
 def test_truncated_file_is_refused(image_format):
     data = encode(photo_like(64, 48), image_format)
-    with pytest.raises(ImageError, match=r"truncated or damaged.*re-upload"):
-        read_image(data[: len(data) * 2 // 3], f"cut.{image_format.lower()}")
+    with pytest.raises(ImageError, match=r"truncated or damaged and could not be decoded\. It may not.*re-upload"):
+        read_image(data[: len(data) * 2 // 3], f"cut.{image_format.lower()}")  # the decoder's words go to the log
 
 
 def test_file_cut_inside_its_header_is_refused():
@@ -99,8 +99,9 @@ def test_file_cut_inside_its_header_is_refused():
 def test_decompression_bomb_is_refused_before_decoding(width, height):
     data = png_with_header_size(width, height)
     assert len(data) < 100  # nothing to decode: only the header could have been read
-    with pytest.raises(ImageError, match=r"too many pixels.*limit is 40,000,000"):
+    with pytest.raises(ImageError, match=r"too many pixels.*limit is 40,000,000") as refused:
         read_image(data, "bomb.png")
+    assert f"{width * height:,} pixels)" in str(refused.value) and "DOS" not in str(refused.value)
 
 
 def test_file_over_the_upload_limit_is_refused():
