@@ -10,7 +10,7 @@ import math
 import re
 from collections import defaultdict
 
-from core.config import dataset_display_name
+from core.config import FINE_TUNE_RATE_DIVISOR, REGISTRY_BASE_PREFIX, dataset_display_name
 
 Z_95 = 1.96
 MAX_FILE_STEM = 80  # characters of a download's name made from a title
@@ -224,3 +224,19 @@ def safe_file_name(title: str, suffix: str) -> str:
     stem = re.sub(r"[^a-z0-9]+", "-", title.lower().replace("×", "x").replace("%", "pct")).strip("-")
     stem = stem[:MAX_FILE_STEM].rstrip("-") or "model"
     return f"{stem}{suffix}"
+
+
+def pretrained_start_note(config, cards) -> str:
+    """Where a transfer model's first weights came from: not a random start (Inside the network says so of the others)."""
+    base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
+    base = next((card for card in cards if card.key == base_key), None)
+    if not config.base_model.startswith(REGISTRY_BASE_PREFIX):
+        origin = "ImageNet's photos"
+    else:
+        origin = f"{dataset_title(base)} images ({base.title})" if base else "the images of a CNN since deleted"
+    layers = config.fine_tune_layers
+    kept = ("they stayed frozen while this model trained (feature extraction)." if not layers else
+            f"fine-tuning then let the base's top {layers} layer{'s' if layers != 1 else ''} change, at a "
+            f"{FINE_TUNE_RATE_DIVISOR}× lower learning rate.")
+    return (f"These weights did not start random: they are the base network's, learned before from {origin}; "
+            f"transfer learning starts from them, and {kept}")

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.guide import article, percent, percent_sure
+from core.guide import article, percent, percent_sure, pretrained_start_note
 from core.preload import inside_default
 
 SAMPLES = 6
@@ -73,7 +73,9 @@ else:
     st.plotly_chart(charts.filters_figure(weights, count=16, title=f"{first.name}: the weights of the first 16 units",
                                           label="unit"), width="stretch")
 start = initial_weight_range(first)
-if start:
+if config.family == "transfer":
+    st.caption(pretrained_start_note(config, cards))
+elif start:
     limit, fan_in, fan_out = start
     learner = "filter" if type(first).__name__ == "Conv2D" else "unit"
     st.caption(f"Before training these weights were random: Keras' default, glorot_uniform, drew each one between "

@@ -142,3 +142,25 @@ def test_the_balance_note_is_computed_from_the_counts_shown():
     lopsided = balance_note(["apples", "pears"], [22, 3], [5, 1])
     assert lopsided.startswith("The classes are not balanced: apples has 22 training images, pears 3.")
     assert "Always answering apples scores 83% on the test images" in lopsided
+
+
+def test_a_transfer_models_first_weights_are_said_to_come_from_its_base():
+    """Inside the network said of every model "Before training these weights were random: glorot_uniform…"."""
+    from types import SimpleNamespace
+
+    from core.config import TrainConfig
+    from core.guide import pretrained_start_note
+
+    base = SimpleNamespace(key="0123456789abcdef", title="CNN 32-64 / Dense 128 on Fashion-MNIST, 3 epochs",
+                           dataset=SimpleNamespace(name="fashion_mnist", title="Fashion-MNIST"))
+    frozen = TrainConfig(family="transfer", base_model=f"registry:{base.key}", dataset="shapes", image_size=28,
+                         color_mode="grayscale")
+    assert pretrained_start_note(frozen, [base]) == (
+        "These weights did not start random: they are the base network's, learned before from Fashion-MNIST images "
+        "(CNN 32-64 / Dense 128 on Fashion-MNIST, 3 epochs); transfer learning starts from them, and they stayed "
+        "frozen while this model trained (feature extraction).")
+    tuned = TrainConfig(family="transfer", base_model="mobilenet_v2", fine_tune_layers=2)
+    assert pretrained_start_note(tuned, []).endswith(
+        "learned before from ImageNet's photos; transfer learning starts from them, and fine-tuning then let the "
+        "base's top 2 layers change, at a 10× lower learning rate.")
+    assert "a CNN since deleted" in pretrained_start_note(frozen, [])
