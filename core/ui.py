@@ -352,7 +352,7 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
                                                                    f"of {batches:,}")
             continue
         else:
-            eta = f" · about {status.eta_seconds:.0f} s left" if status.eta_seconds is not None else ""
+            eta = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
             where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
             text = f"{name}: {status.state}{where}, epoch {done} of {epochs}{eta}"
         st.progress(done / epochs, text=text)

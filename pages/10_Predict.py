@@ -45,8 +45,11 @@ def show_preprocessing():
     """How a photo becomes this model's input: the method its card records, and why this app pads."""
     st.caption(f"How your photo becomes the model's input: {preprocessing_text(card)} — "
                + ("the same function and method its training photos went through (recorded in the model's card)."
-                  if is_photo_model(card) else f"its training images ({dataset_title(card)}) were never photos put "
-                  "through this step, so a photo only comes close to them: compare your photo with what the model sees."))
+                  if is_photo_model(card) else
+                  ("it was made elsewhere, and what its training images went through is not known here" if card.imported
+                   and card.dataset.name is None else
+                   f"its training images ({dataset_title(card)}) were never photos put through this step") +
+                  ", so a photo only comes close to them: compare your photo with what the model sees."))
     with st.expander("Stretch, crop or pad?"):
         st.markdown(
             f"Keras's `image_dataset_from_directory` **stretches** every photo to the model's size by default "
@@ -166,8 +169,8 @@ if drawing is not None:
     show_prediction(predict_drawing(model, card, drawing, invert=invert, with_saliency=True), "drawing")
 if not photos and drawing is None:
     ui.prepare_predictions(key)  # traced in the background while the student picks a photo
-    st.info("Upload a photo, take one with the webcam" + (" or draw" if tuple(shape) == DRAWING_SHAPE else "")
-            + " to classify it.")
+    st.info("Upload a photo" + (", take one with the webcam or draw" if tuple(shape) == DRAWING_SHAPE else
+                                 " or take one with the webcam") + " to classify it.")
     ui.load_element_scripts_early(ui.CHART_SCRIPT)  # the probabilities' chart then appears at once
     st.stop()
 for name, data, file_id in photos:

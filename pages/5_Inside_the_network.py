@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.guide import article, percent, percent_sure, pretrained_start_note
+from core.guide import percent, percent_sure, pretrained_start_note, with_article
 from core.preload import inside_default
 
 SAMPLES = 6
@@ -91,7 +91,7 @@ confidence = float(evaluation.probabilities[form["index"]].max())
 left, right = st.columns([1, 4])
 left.image(ui.displayable(image), width=140,
            caption=f"test image #{form['index']} · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
-right.markdown(f"This is {article(true_class)} **{true_class}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
+right.markdown(f"This is **{with_article(true_class)}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
     activations = layer_activations(model, image)

@@ -91,7 +91,7 @@ def show_result(entry, column):
     tested = card.dataset.test_images
     column.metric(f"test accuracy on {tested} photos", f"{card.test_accuracy:.1%}")
     column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {card.timings.train_seconds:.1f} s"
-                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {1 / tested:.1%}."
+                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {100 / tested:.1f} points."
                                          if tested < 100 else ""))
     ui.history_charts({card.title: entry.history}, container=column)
 
@@ -132,7 +132,7 @@ dataset, size, epochs = own_form(folders)
 with ui.guard():
     info = dataset_info(dataset, ui.registry().root)
 st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)} (width × "
-           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: the input size below resizes them all.")
+           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: the input size chosen above resizes them all.")
 show_task(list(info.class_names))
 zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
              lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,
