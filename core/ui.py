@@ -428,8 +428,14 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
                 "or run `python -m core warmup`.")
         return None
     labels = {card.key: entry_label(card) for card in cards}
+    previous = st.session_state.get(key)
     reset_if_invalid(key, labels.__contains__, cards[min(index, len(cards) - 1)].key)
-    return st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1), help=help)
+    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1),
+                          help=help)
+    if isinstance(previous, str) and previous not in labels and not registry().has(previous):
+        st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
+                f"showing {labels[chosen]} instead.")
+    return chosen
 
 
 def show_code(*functions, label: str = "Show the code"):

@@ -147,3 +147,17 @@ def test_an_imagenet_base_without_its_weights_is_refused_before_the_train_button
                               "Expected the file mobilenet_v2_")
     assert " in a folder on the server. To fix: " in message and "/root" not in message
     assert message.endswith("Without internet, choose a CNN trained here as the base instead (the bases named registry:…).")
+
+
+def test_a_model_deleted_while_chosen_is_replaced_with_a_notice(own_trained_registry):
+    """Predict once switched to another model silently when the chosen one was deleted on another page."""
+    at = open_page("pages/10_Predict.py").run()
+    at.selectbox(key="predict_model").set_value(TINY_DNN.key).run()
+    assert not at.info or "no longer in the registry" not in texts(at)
+    own_trained_registry.delete(TINY_DNN.key)
+    at.run()
+    assert not at.exception and at.selectbox(key="predict_model").value == TINY_CNN.key
+    assert (f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
+            f"showing {TINY_CNN.title}") in texts(at)
+    at.run()  # said once, on the run that replaced it
+    assert "no longer in the registry" not in texts(at)
