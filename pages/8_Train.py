@@ -1,5 +1,7 @@
 """Train: move sliders, press Train, watch the curves. Trained settings come back instantly from the registry."""
 
+import dataclasses
+
 import streamlit as st
 
 from core import ui
@@ -40,8 +42,7 @@ def train_form() -> TrainConfig:
     preset = sidebar.selectbox("Preset", list(PRESETS), index=None, placeholder="Choose a preset…", key="train_preset",
                                on_change=apply_preset, help="Sets every slider below to a course network or a fast "
                                "recipe; the table under *Presets* says which lesson each one reproduces.")
-    if preset:
-        sidebar.caption(PRESET_LESSONS[preset])
+    preset_note = sidebar.empty()  # the preset's lesson, or that the settings have left it
     sidebar.markdown("#### The data")
     available = [info for info in list_datasets(ui.registry().root) if info.available]
     datasets, titles = [info.name for info in available], dataset_titles(available)
@@ -104,6 +105,10 @@ def train_form() -> TrainConfig:
             fields["early_stopping_patience"] = st.slider("Patience (epochs)", 1, 5, 2, key="train_patience")
         fields["seed"] = int(st.number_input("Seed", 0, 9999, 0, key="train_seed"))
     config = within_the_data(TrainConfig(**fields), ui.registry().root)
+    if preset:
+        as_preset = within_the_data(dataclasses.replace(PRESETS[preset], dataset=dataset), ui.registry().root)
+        preset_note.caption(PRESET_LESSONS[preset] if as_preset.key == config.key else
+                            f"Changed since choosing *{preset}*: these settings are your own network now.")
     if config.train_subset != fields["train_subset"]:
         subset_note.caption(f"This dataset has {config_training_images(config, ui.registry().root):,} training images: "
                             "all of them are used.")

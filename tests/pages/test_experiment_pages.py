@@ -157,6 +157,7 @@ def test_train_page_trains_a_new_config_in_the_background(registry_root):
 
 def test_train_page_presets_set_every_widget(registry_root):
     from core.config import PRESETS
+    from core.course import PRESET_LESSONS
 
     at = page("pages/8_Train.py").run()
     at.slider(key="train_epochs").set_value(17).run()
@@ -165,6 +166,10 @@ def test_train_page_presets_set_every_widget(registry_root):
         assert not at.exception
         assert at.subheader[0].value == preset.title, name
         assert "has not been trained yet" in texts(at)
+        assert PRESET_LESSONS[name] in texts(at)
+    at.slider(key="train_epochs").set_value(preset.epochs + 1).run()  # a setting moved: the preset's words go
+    assert PRESET_LESSONS[name] not in texts(at)
+    assert f"Changed since choosing *{name}*: these settings are your own network now." in texts(at)
 
 
 def test_train_page_lints_before_training(registry_root):
