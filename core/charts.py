@@ -31,10 +31,12 @@ def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", t
         color = PALETTE[index % len(PALETTE)]
         epochs = [row["epoch"] for row in history]
         prefix = "" if len(histories) == 1 else f"{_shortened(name, LEGEND_NAME_CHARACTERS)} · "
+        # Filled circles and open diamonds as well as solid and dashed lines: one epoch draws no line at all.
         figure.add_scatter(x=epochs, y=[row[metric] for row in history], name=f"{prefix}training",
-                           mode="lines+markers", line={"color": color})
+                           mode="lines+markers", line={"color": color}, marker={"symbol": "circle", "size": 8})
         figure.add_scatter(x=epochs, y=[row[f"val_{metric}"] for row in history], name=f"{prefix}validation",
-                           mode="lines+markers", line={"color": color, "dash": "dash"})
+                           mode="lines+markers", line={"color": color, "dash": "dash"},
+                           marker={"symbol": "diamond-open", "size": 10, "line": {"width": 2}})
     figure.update_layout(
         title=title or f"{metric.capitalize()} per epoch",
         xaxis_title="epoch (full passes over the training images)",

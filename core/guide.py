@@ -240,3 +240,13 @@ def pretrained_start_note(config, cards) -> str:
             f"{FINE_TUNE_RATE_DIVISOR}× lower learning rate.")
     return (f"These weights did not start random: they are the base network's, learned before from {origin}; "
             f"transfer learning starts from them, and {kept}")
+
+
+def validation_above_training_note(histories: dict[str, list[dict]]) -> str | None:
+    """Why validation accuracy can read above training accuracy in the first epochs (a beginner reads it as a bug);
+    None when no curve shows it."""
+    if not any(row["val_accuracy"] > row["accuracy"] for history in histories.values() for row in history[:2]):
+        return None
+    return ("Validation above training in the first epochs is normal: Keras averages the training accuracy over the "
+            "whole epoch, while the network was still learning (and with dropout switching units off, when there is "
+            "any); the validation accuracy is measured once, at the epoch's end.")

@@ -28,7 +28,7 @@ import streamlit as st
 from core import teacher
 from core.config import REGISTRY_BASE_PREFIX
 from core.errors import CoreError, DatasetError, student_message
-from core.guide import counted, safe_file_name
+from core.guide import counted, safe_file_name, validation_above_training_note
 from core.jobs import JobRunner
 from core.paths import registry_root
 from core.registry import Registry
@@ -331,6 +331,8 @@ def history_charts(histories: dict[str, list[dict]], container=None):
     left, right = (container or st).columns(2)
     left.plotly_chart(charts.history_figure(histories, "accuracy"), width="stretch")
     right.plotly_chart(charts.history_figure(histories, "loss"), width="stretch")
+    if note := validation_above_training_note(histories):
+        (container or st).caption(note)
 
 
 @st.fragment(run_every=1.0)

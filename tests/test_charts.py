@@ -99,3 +99,16 @@ def test_learning_curves_keep_their_axis_on_the_epochs_beside_the_fine_tuning_no
     figure = history_figure({"A": history, "B": history})
     assert tuple(figure.layout.xaxis.range) == (0.5, 20.5)
     assert [annotation.xanchor for annotation in figure.layout.annotations] == ["left"]  # the note right of its line
+
+
+def test_one_epochs_training_and_validation_points_are_told_apart_without_a_line():
+    """The quick preset trains one epoch: two lone dots of one colour, once told apart by the dash of a line."""
+    from core.guide import validation_above_training_note
+
+    history = [{"epoch": 1, "accuracy": 0.861, "val_accuracy": 0.909, "loss": 0.39, "val_loss": 0.26}]
+    training, validation = history_figure({"quick CNN": history}).data
+    assert training.marker.symbol == "circle" and validation.marker.symbol == "diamond-open"
+    assert training.line.color == validation.line.color  # one model, one colour
+    assert "measured once, at the epoch's end" in validation_above_training_note({"quick CNN": history})
+    history[0]["val_accuracy"] = 0.85
+    assert validation_above_training_note({"quick CNN": history}) is None
