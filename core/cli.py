@@ -255,11 +255,21 @@ def command_list(arguments):
 def command_show(arguments):
     from core.registry import Registry
 
-    entry = Registry(arguments.root).get(arguments.key)
-    print(json.dumps(entry.card.to_dict(), indent=2))
+    registry = Registry(arguments.root)
+    entry = registry.get(arguments.key)
+    print(json.dumps(entry.card.to_dict(), indent=2, ensure_ascii=False))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
               f"val_loss {epoch['val_loss']:.4f} val_acc {epoch['val_accuracy']:.4f}")
+    if entry.test_accuracy is None:
+        print("no test figures: this model was imported without a test here")
+        return
+    evaluation = registry.load_evaluation(entry.key)
+    width = max(len(name) for name in evaluation.class_names)
+    print(f"per class, on {len(evaluation.y_true):,} test images:\n{'class':<{width}}  precision  recall  images")
+    for index, name in enumerate(evaluation.class_names):
+        print(f"{name:<{width}}  {evaluation.precision[index]:9.4f}  {evaluation.recall[index]:6.4f}  "
+              f"{int(evaluation.confusion[index].sum()):6,}")
 
 
 def command_compare(arguments):

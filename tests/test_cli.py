@@ -49,7 +49,9 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     listing = run_cli("list", registry_root=registry_root).stdout
     assert TINY_DNN.key in listing and TINY_CNN.key in listing
     assert '"test_accuracy"' in run_cli("list", "--json", registry_root=registry_root).stdout
-    assert '"fingerprint"' in run_cli("show", TINY_CNN.key, registry_root=registry_root).stdout
+    shown = run_cli("show", TINY_CNN.key, registry_root=registry_root).stdout
+    assert '"fingerprint"' in shown and "· rate 0.003" in shown and "\\u00b7" not in shown  # the title as it reads
+    assert "per class, on 10,000 test images:" in shown and "Ankle boot" in shown and shown.count("  1,000") == 10
     comparison = run_cli("compare", TINY_CNN.key, TINY_DNN.key, registry_root=registry_root).stdout
     assert "McNemar exact p =" in comparison and "95% CI" in comparison
     exported = run_cli("export", TINY_CNN.key, "--format", "tflite", "--out", str(tmp_path), registry_root=registry_root)
