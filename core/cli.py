@@ -252,11 +252,27 @@ def command_list(arguments):
               f"{seconds:>8}  {card.title}")
 
 
+def full_key(registry, text: str) -> str:
+    """A model key as typed: any case, and any unique beginning of at least 4 digits (like git's short hashes)."""
+    from core.config import validate_key
+    from core.errors import EntryNotFoundError
+
+    key = text.lower()
+    if len(key) == 16 or not 4 <= len(key) < 16 or any(digit not in "0123456789abcdef" for digit in key):
+        return validate_key(key)
+    matches = [card.key for card in registry.list_entries() if card.key.startswith(key)]
+    if len(matches) != 1:
+        raise EntryNotFoundError(f"No model's key starts with {key}: `python -m core list` shows the keys." if not matches
+                                 else f"{len(matches)} models' keys start with {key} ({', '.join(matches)}): type more "
+                                      "digits.")
+    return matches[0]
+
+
 def command_show(arguments):
     from core.registry import Registry
 
     registry = Registry(arguments.root)
-    entry = registry.get(arguments.key)
+    entry = registry.get(full_key(registry, arguments.key))
     print(json.dumps(entry.card.to_dict(), indent=2, ensure_ascii=False))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
@@ -277,7 +293,7 @@ def command_compare(arguments):
     from core.registry import Registry
 
     registry = Registry(arguments.root)
-    entry_a, entry_b = registry.get(arguments.key_a), registry.get(arguments.key_b)
+    entry_a, entry_b = (registry.get(full_key(registry, key)) for key in (arguments.key_a, arguments.key_b))
     comparison = compare(
         registry.load_evaluation(entry_a.key), registry.load_evaluation(entry_b.key), name_a=entry_a.title, name_b=entry_b.title
     )
@@ -294,7 +310,8 @@ def command_export(arguments):
 
     if arguments.format != "keras":  # a .keras export is a file copy; the others load the model
         load_tensorflow(arguments)
-    path = Registry(arguments.root).export(arguments.key, arguments.format, arguments.out)
+    registry = Registry(arguments.root)
+    path = registry.export(full_key(registry, arguments.key), arguments.format, arguments.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
@@ -322,7 +339,7 @@ def command_delete(arguments):
     from core.trash import KEEP_DAYS
 
     registry = Registry(arguments.root)
-    for key in arguments.keys:
+    for key in [full_key(registry, key) for key in arguments.keys]:
         item = registry.delete(key)
         print(f"moved to the trash: {key}  {item.title}")
     print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor` empties the trash")

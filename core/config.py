@@ -299,7 +299,8 @@ def _augmentation_words(augmentation: "Augmentation") -> str:
 def validate_key(key: str) -> str:
     """Return `key` if it is 16 lowercase hex digits, else raise; call before building any path."""
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):  # fullmatch: "$" alone lets a final newline through
-        raise ConfigError(f"A model key is 16 hexadecimal digits, like 3f2a9c0d1e4b5a67. Received: key={key!r}")
+        raise ConfigError(f"A model key is 16 lowercase hexadecimal digits (0-9, a-f), like 3f2a9c0d1e4b5a67. "
+                          f"Received: key={key!r}")
     return key
 
 

@@ -64,8 +64,9 @@ def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
         list_trash(root), validate_key(key), entry_dir,
         missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
                 "until `python -m core doctor` empties the trash).",
-        again=f"A model with key {key} is in the registry again (the same settings were trained since it was deleted), "
-              "so the deleted copy cannot be restored over it. Delete that one first.")
+        again=f"A model with key {key} is in the registry again (trained again with the same settings, or the same file "
+              "imported again, since it was deleted), so the deleted copy cannot be restored over it. To have the "
+              "deleted copy back, delete that one first.")
 
 
 def move_dataset_to_trash(root: Path, dataset_dir: Path, dataset_id: str, title: str) -> TrashItem:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TINY_CNN, TINY_DNN
 
 from core import cli
@@ -77,7 +78,7 @@ def test_errors_are_one_clear_line_without_a_traceback(registry_root):
     assert missing.returncode == 1 and "No model with key 0123456789abcdef" in missing.stderr
     assert "Traceback" not in missing.stderr
     bad_key = run_cli("delete", "../../etc", registry_root=registry_root, check=False)
-    assert bad_key.returncode == 1 and "16 hexadecimal digits" in bad_key.stderr
+    assert bad_key.returncode == 1 and "16 lowercase hexadecimal digits" in bad_key.stderr
     bad_value = run_cli("train", "--learning-rate", "50", registry_root=registry_root, check=False)
     assert bad_value.returncode == 1 and "learning_rate must be a number" in bad_value.stderr
     offline = run_cli("train", "--dataset", "cifar10", "--epochs", "1", registry_root=registry_root, check=False)
@@ -141,3 +142,19 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     process.stdout.close()  # before a byte is read: every write fails
     errors = process.stderr.read().decode()
     assert process.wait(timeout=120) == 1 and "Traceback" not in errors and "BrokenPipe" not in errors, errors
+
+
+def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_root):
+    """`show 722A986874990EA0` was told a key is "16 hexadecimal digits", which it is; a beginning was refused."""
+    from core.errors import EntryNotFoundError
+    from core.registry import Registry
+
+    registry = Registry(trained_registry_root)
+    assert cli.full_key(registry, TINY_CNN.key.upper()) == TINY_CNN.key
+    assert cli.full_key(registry, TINY_CNN.key[:6]) == TINY_CNN.key
+    unknown = next(digits for digits in ("0000", "ffff", "1234") if not any(
+        key.startswith(digits) for key in (TINY_CNN.key, TINY_DNN.key)))
+    with pytest.raises(EntryNotFoundError, match=f"No model's key starts with {unknown}"):
+        cli.full_key(registry, unknown)
+    with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
+        cli.full_key(registry, "abc")  # too short to be a beginning

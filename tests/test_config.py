@@ -61,7 +61,7 @@ def test_unknown_fields_are_refused():
 
 @pytest.mark.parametrize("key", ["../../etc", "ABCDEF0123456789", "123", "", None, "0123456789abcdef/"])
 def test_keys_are_validated_before_paths_are_built(key):
-    with pytest.raises(ConfigError, match="16 hexadecimal digits"):
+    with pytest.raises(ConfigError, match="16 lowercase hexadecimal digits"):
         validate_key(key)
 
 

@@ -204,7 +204,7 @@ def test_registry_base_must_be_a_cnn_and_needs_a_loader():
         build_model(config, (28, 28, 1), 10, base_loader=lambda key: dnn)
     with pytest.raises(ConfigError, match=r"needs a base_loader.*base_loader=None"):
         build_model(config, (28, 28, 1), 10)
-    with pytest.raises(ConfigError, match="16 hexadecimal digits"):
+    with pytest.raises(ConfigError, match="16 lowercase hexadecimal digits"):
         build_transfer((28, 28, 1), 10, base_model="registry:../../etc", base_loader=lambda key: dnn)
 
 

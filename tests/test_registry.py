@@ -254,9 +254,9 @@ def test_import_a_keras_file_and_refuse_hostile_ones(trained_registry, registry_
 def test_invalid_keys_never_reach_the_filesystem(registry_root):
     registry = Registry(registry_root)
     for key in ("../../etc/passwd", "0123456789ABCDEF", "x" * 16):
-        with pytest.raises(Exception, match="16 hexadecimal digits"):
+        with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
             registry.get(key)
-        with pytest.raises(Exception, match="16 hexadecimal digits"):
+        with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
             registry.delete(key)
 
 

@@ -300,12 +300,12 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
     for key in HOSTILE_KEYS:
         WATCHER.needles = [str(key)] if key not in ("", None) else []
         for name, operation in operations.items():
-            with pytest.raises(ConfigError, match="16 hexadecimal digits"):
+            with pytest.raises(ConfigError, match="16 lowercase hexadecimal digits"):
                 operation(key)
             tried += 1
         if isinstance(key, str):  # a transfer config naming a hostile registry entry as its base
             base = TrainConfig(family="transfer", base_model=f"registry:{key}", train_subset=100, epochs=1, dataset="shapes")
-            with pytest.raises(ConfigError, match="16 hexadecimal digits"):
+            with pytest.raises(ConfigError, match="16 lowercase hexadecimal digits"):
                 train_and_publish(registry, base)
             tried += 1
         assert WATCHER.seen == [], f"{key!r} reached the file system: {WATCHER.seen}"
@@ -313,7 +313,7 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
         for command in (("show", key), ("delete", key), ("export", key, "--out", str(tmp_path / "exports"))):
             process = core_command(*command, root=root)
             _, stderr = process.communicate(timeout=60)
-            assert process.returncode == 1 and "error: A model key is 16 hexadecimal digits" in quiet(stderr)
+            assert process.returncode == 1 and "error: A model key is 16 lowercase hexadecimal digits" in quiet(stderr)
             tried += 1
     names = 0
     for name in HOSTILE_NAMES:
