@@ -171,7 +171,7 @@ def config_from_arguments(arguments) -> TrainConfig:
 
 
 def command_train(arguments):
-    from core.catalogue import FOLDER_PREFIX, read_manifest
+    from core.catalogue import FOLDER_PREFIX, dataset_info, read_manifest
     from core.course import within_the_data
     from core.datasets import check_trainable
     from core.engines import train_and_publish
@@ -179,6 +179,7 @@ def command_train(arguments):
 
     registry = Registry(arguments.root)
     config = within_the_data(config_from_arguments(arguments), registry.root)  # 500 of 36 photos: all 36
+    dataset_info(config.dataset, registry.root)  # an unknown dataset is refused before anything is printed
     title = config.title
     if config.dataset.startswith(FOLDER_PREFIX):  # an imported dataset: named by its title, as the entry will be
         try:
