@@ -17,6 +17,9 @@ from core.errors import CoreError
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
 
+READING_COMMANDS = ("list", "show", "compare", "export", "delete", "restore", "doctor")  # never create a registry
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a CoreError prints its message (no traceback) and exits with status 1."""
     parser = build_parser()
@@ -25,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if arguments.root and arguments.command in READING_COMMANDS and not Path(arguments.root).is_dir():
+            raise CoreError(f"There is no registry at {arguments.root}: the folder does not exist. Check the path given "
+                            "to --root (a command that trains or imports creates it).")
         code = arguments.handler(arguments) or 0
         sys.stdout.flush()  # a reader that left (`| head`) is noticed here, not at exit
         return code

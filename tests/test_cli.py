@@ -81,6 +81,9 @@ def test_errors_are_one_clear_line_without_a_traceback(registry_root):
     assert bad_key.returncode == 1 and "16 lowercase hexadecimal digits" in bad_key.stderr
     unknown = run_cli("train", "--dataset", "nope", registry_root=registry_root, check=False)
     assert unknown.returncode == 1 and "Unknown dataset" in unknown.stderr and unknown.stdout == ""  # nothing "Training"
+    typo = run_cli("--root", str(registry_root) + "-typo", "list", registry_root=registry_root, check=False)
+    assert typo.returncode == 1 and "There is no registry at" in typo.stderr
+    assert not Path(str(registry_root) + "-typo").exists()  # a typo creates no empty registry
     bad_value = run_cli("train", "--learning-rate", "50", registry_root=registry_root, check=False)
     assert bad_value.returncode == 1 and "learning_rate must be a number" in bad_value.stderr
     offline = run_cli("train", "--dataset", "cifar10", "--epochs", "1", registry_root=registry_root, check=False)
