@@ -250,3 +250,14 @@ def validation_above_training_note(histories: dict[str, list[dict]]) -> str | No
     return ("Validation above training in the first epochs is normal: Keras averages the training accuracy over the "
             "whole epoch, while the network was still learning (and with dropout switching units off, when there is "
             "any); the validation accuracy is measured once, at the epoch's end.")
+
+
+def training_sizes_note(letters: list[str], cards) -> str | None:
+    """Side by side's warning when the models learned from different numbers of images (a CNN on 54,000 against a
+    dense network on 1,000 compares the data as much as the networks); None when they all learned from as many."""
+    sizes = [card.dataset.train_images for card in cards]
+    if None in sizes or len(set(sizes)) == 1:
+        return None
+    listed = ", ".join(f"{letter} from {size:,}" for letter, size in zip(letters, sizes))
+    return (f"These models learned from different numbers of training images ({listed}): a difference in accuracy "
+            "mixes the network with the amount of data. To compare networks, train them on the same images.")

@@ -151,7 +151,8 @@ def navigation():
 
 
 # The tables' counts written 10,000 as elsewhere on the pages (a table shows 10000 otherwise), still sorted as numbers
-THOUSANDS_COLUMNS = {name: st.column_config.NumberColumn(format="localized") for name in ("test images", "parameters")}
+THOUSANDS_COLUMNS = {name: st.column_config.NumberColumn(format="localized")
+                     for name in ("test images", "training images", "parameters")}
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -10,7 +10,7 @@ from core.course import within_the_data
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
-from core.guide import cnn_not_ahead_note, default_compare_keys, percent_sure
+from core.guide import cnn_not_ahead_note, default_compare_keys, percent_sure, training_sizes_note
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -81,9 +81,11 @@ with ui.guard():
 names = [f"{chr(65 + index)}: {entry.title}" for index, entry in enumerate(entries)]
 
 st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": entry.card.dataset.test_images,
-               "parameters": entry.card.params.total, "training time (s)": entry.card.timings.train_seconds,
-               "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)], hide_index=True,
-             column_config=ui.THOUSANDS_COLUMNS)
+               "training images": entry.card.dataset.train_images, "parameters": entry.card.params.total,
+               "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
+              for name, entry in zip(names, entries)], hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
+if note := training_sizes_note([name[:1] for name in names], [entry.card for entry in entries]):
+    st.caption(note)
 
 p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
 paired = [0]  # the models tested on A's test images: the only ones its per-class chart may hold

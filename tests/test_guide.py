@@ -164,3 +164,17 @@ def test_a_transfer_models_first_weights_are_said_to_come_from_its_base():
         "learned before from ImageNet's photos; transfer learning starts from them, and fine-tuning then let the "
         "base's top 2 layers change, at a 10× lower learning rate.")
     assert "a CNN since deleted" in pretrained_start_note(frozen, [])
+
+
+def test_side_by_side_says_when_the_models_learned_from_different_numbers_of_images():
+    from types import SimpleNamespace
+
+    from core.guide import training_sizes_note
+
+    def card(images):
+        return SimpleNamespace(dataset=SimpleNamespace(train_images=images))
+
+    assert training_sizes_note(["A", "B"], [card(54000), card(54000)]) is None
+    assert training_sizes_note(["A", "B"], [card(54000), card(1000)]) == (
+        "These models learned from different numbers of training images (A from 54,000, B from 1,000): a difference "
+        "in accuracy mixes the network with the amount of data. To compare networks, train them on the same images.")
