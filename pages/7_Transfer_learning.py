@@ -111,6 +111,13 @@ if verdict is not None:
     st.plotly_chart(charts.scores_figure(list(done), [row["test accuracy"] for row in done.values()],
                                          f"Test accuracy on {info.title} with {images:,} training images",
                                          "test accuracy (fraction correct)", baseline=1 / len(info.class_names)), width="stretch")
+    best = max(row["test accuracy"] for row in done.values())
+    if best < 0.8:
+        shape = registry.get(configs[SCRATCH].key).card.input_shape
+        st.caption(f"All three stay far from 100% (the best {percent(best)}; answering at random scores "
+                   f"{percent(1 / len(info.class_names))}): {images:,} images of {shape[0]}×{shape[1]} pixels"
+                   f"{' in grayscale' if shape[2] == 1 else ''} are little to learn from, which is when transfer learning "
+                   "can help. The lesson is in the differences between the three, not in their level.")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
