@@ -141,9 +141,12 @@ zip_uploader("Add a second zip as this dataset's validation photos (same class f
 st.header("3. Train")
 start = starting_point(info.training_images, size)
 choices = [PRETRAINED, SCRATCH] if start.pretrained_available else [SCRATCH]
-chosen = st.radio("Start from", choices, index=choices.index(start.default), horizontal=True,
-                  key=f"own_start_{dataset.removeprefix(FOLDER_PREFIX)}",
-                  format_func=lambda choice: f"{choice} (recommended)" if choice == start.default else choice)
+if len(choices) > 1:
+    chosen = st.radio("Start from", choices, index=choices.index(start.default), horizontal=True,
+                      key=f"own_start_{dataset.removeprefix(FOLDER_PREFIX)}",
+                      format_func=lambda choice: f"{choice} (recommended)" if choice == start.default else choice)
+else:  # no choice to make: the reason below says why
+    chosen = choices[0]
 (st.info if start.pretrained_available else st.warning)(start.reason)
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
