@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.card import ModelCard, layer_summaries, model_warnings, parameter_counts
-from core.errors import CoreError, RegistryError
+from core.catalogue import check_name
+from core.errors import CoreError, DatasetError, RegistryError
 from core.model_files import load_model_file, read_entry_note, read_model_file
 from core.registry import EVAL_FILE, MODEL_FILE, Entry, Registry
 
@@ -69,6 +70,10 @@ def _card_of(note: dict | None) -> ModelCard | None:
     except RegistryError as error:
         logger.info("import: the file's card is unreadable, imported without it: %s", error)
         return None
+    try:
+        check_name(card.dataset.name)
+    except DatasetError:  # a name no dataset of this app has: the file's own business, not a folder to look in
+        card = dataclasses.replace(card, config=None, dataset=dataclasses.replace(card.dataset, name=None))
     if card.config is not None and card.config.key != card.key:
         logger.info("import: the file's card names key %s for a config whose key is %s: read as untrained",
                     card.key, card.config.key)

@@ -45,6 +45,7 @@ def test_the_command_line_and_core_work_without_streamlit(tmp_path):
     code = ("import sys; sys.modules['streamlit'] = None\n"
             "import core.cli, core.engines, core.workers, core.jobs, core.registry, core.card, core.catalogue\n"
             "from core import cli; sys.exit(cli.main(['--root', sys.argv[1], 'list']))")
+    (tmp_path / "registry").mkdir()  # an empty folder: `list` refuses one that does not exist (a typo in --root)
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "registry")], cwd=PROJECT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "The registry is empty" in result.stdout, result.stderr

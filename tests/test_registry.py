@@ -207,17 +207,22 @@ def test_an_export_imported_elsewhere_keeps_its_card_and_is_tested_there(trained
     assert retitled.entry.class_names == original.class_names and retitled.entry.test_accuracy is None
     assert retitled.entry.card.dataset.name == original.card.dataset.name  # Predict prepares photos for its data
 
-    other_images = tmp_path / "other-images.keras"  # the same dataset name, other images: not tested here
-    note = json.loads(zipfile.ZipFile(exported).read(ENTRY_NOTE))
-    note["card"]["dataset"]["fingerprint"] = "0" * 16
-    with zipfile.ZipFile(exported) as source, zipfile.ZipFile(other_images, "w") as target:
-        for info in source.infolist():
-            target.writestr(info, json.dumps(note) if info.filename == ENTRY_NOTE else source.read(info))
-    elsewhere = Registry(tmp_path / "elsewhere")
-    untested = import_model_file(elsewhere, other_images)
+    def with_note(name: str, change) -> Path:
+        """The export with its note changed by `change(note)`."""
+        note = json.loads(zipfile.ZipFile(exported).read(ENTRY_NOTE))
+        change(note["card"])
+        with zipfile.ZipFile(exported) as source, zipfile.ZipFile(tmp_path / name, "w") as target:
+            for info in source.infolist():
+                target.writestr(info, json.dumps(note) if info.filename == ENTRY_NOTE else source.read(info))
+        return tmp_path / name
+
+    elsewhere = Registry(tmp_path / "elsewhere")  # the same dataset name, other images: not tested here
+    untested = import_model_file(elsewhere, with_note("other.keras", lambda card: card["dataset"].update(fingerprint="0")))
     assert untested.outcome == IMPORTED and untested.entry.class_names == original.class_names
     assert "holds other images than the ones it learned from" in untested.message
     assert not elsewhere.has(TINY_DNN.key)
+    odd = import_model_file(elsewhere, with_note("odd.keras", lambda card: card["dataset"].update(name="../../etc")))
+    assert odd.outcome == IMPORTED and odd.entry.card.dataset.name is None  # a name no dataset has is not kept
 
 
 def test_import_a_keras_file_and_refuse_hostile_ones(trained_registry, registry_root, tmp_path):
