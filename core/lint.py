@@ -5,6 +5,7 @@ Each warning says what is wrong and what to change; none of them stops training 
 """
 
 import functools
+import re
 
 import keras
 import numpy as np
@@ -18,6 +19,21 @@ from core.shapes import feature_map_problem, validate_input_shape
 LARGE_MODEL_PARAMS = 5_000_000
 # Learning rates that usually train well with each optimizer; lint warns when far outside.
 USUAL_LEARNING_RATES = {"adam": (1e-4, 1e-2), "rmsprop": (1e-4, 1e-2), "sgd": (1e-3, 1e-1)}
+
+
+# The settings as the Train page's controls name them: a page shows `in_page_words(warning)`, the command line the
+# names its flags and TrainConfig use.
+PAGE_WORDS = {"train_subset": "training images", "image_size": "input size", "learning_rate": "learning rate",
+              "batch_size": "batch size", "kernel_size": "kernel size", "dropout_rate": "dropout",
+              "early_stopping_patience": "patience", "fine_tune_layers": "layers to fine-tune", "epochs": "epochs"}
+
+
+def in_page_words(warning: str) -> str:
+    """A lint warning with the settings named as the Train page's controls are ('Learning rate 0.1', not
+    'learning_rate=0.1')."""
+    for name, words in PAGE_WORDS.items():
+        warning = re.sub(rf"\b{name}(=?)", lambda found, words=words: words + (" " if found.group(1) else ""), warning)
+    return warning[:1].upper() + warning[1:]
 
 
 def lint(config: TrainConfig, input_shape, num_classes) -> list[str]:
@@ -216,7 +232,7 @@ def _transfer_warnings(config, input_shape):
             warnings.append(
                 f"{APPLICATIONS[config.base_model]['title']} needs larger images, so each {height}x{width} image is "
                 f"enlarged to {image_size[0]}x{image_size[1]} inside the model; training is much slower on a CPU. "
-                "Use a small train_subset, or a larger image_size if the original images are bigger."
+                "Use fewer training images, or a larger image_size if the original images are bigger."
             )
     return warnings
 

@@ -149,7 +149,7 @@ def show_entry(entry):
 config = train_form()
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
-    from core.lint import lint
+    from core.lint import in_page_words, lint
     from core.datasets import check_trainable
     from core.shapes import check_model_size
 
@@ -158,7 +158,7 @@ with ui.guard():
     check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
     check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
-        st.warning(warning)
+        st.warning(in_page_words(warning))
 
 
 images = config_training_images(config, ui.registry().root)

@@ -178,3 +178,12 @@ def test_side_by_side_says_when_the_models_learned_from_different_numbers_of_ima
     assert training_sizes_note(["A", "B"], [card(54000), card(1000)]) == (
         "These models learned from different numbers of training images (A from 54,000, B from 1,000): a difference "
         "in accuracy mixes the network with the amount of data. To compare networks, train them on the same images.")
+
+
+def test_the_train_page_names_settings_as_its_controls_do():
+    from core.lint import in_page_words
+
+    assert in_page_words("learning_rate=0.1 is far above the usual range for adam (0.0001 to 0.01). Try "
+                         "learning_rate=0.001.") == ("Learning rate 0.1 is far above the usual range for adam (0.0001 to "
+                                                     "0.01). Try learning rate 0.001.")
+    assert in_page_words("early_stopping_patience=5 is not smaller than epochs=3") == "Patience 5 is not smaller than epochs 3"

@@ -176,7 +176,7 @@ def test_train_page_lints_before_training(registry_root):
     at = page("pages/8_Train.py").run()
     at.select_slider(key="train_learning_rate").set_value(0.1).run()
     at.selectbox(key="train_optimizer").set_value("adam").run()
-    assert any("learning_rate=0.1 is far above" in warning.value for warning in at.warning)
+    assert any("Learning rate 0.1 is far above" in warning.value for warning in at.warning)  # as its slider says
 
 
 def test_compare_page_compares_two_models_with_significance(trained_registry):
