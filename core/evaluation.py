@@ -267,7 +267,7 @@ def comparison_details(c: Comparison, name_a: str = "A", name_b: str = "B") -> s
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
     return (f"{better} − {worse} = {sign * c.difference * 100:+.2f} points (95% CI {low:+.2f} to {high:+.2f}). Only "
             f"{name_a} right on {c.only_a_right:,} images, only {name_b} right on {c.only_b_right:,}, of {c.n:,}; "
-            f"McNemar exact p = {c.p_value:.3g}.")
+            f"McNemar exact p {'< 0.001' if c.p_value < 0.001 else f'= {c.p_value:.3g}'}.")
 
 
 VERDICT_TERMS = (

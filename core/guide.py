@@ -222,7 +222,10 @@ def with_article(class_name: str) -> str:
 def safe_file_name(title: str, suffix: str) -> str:
     """A download's file name made from a title: 'cnn-32-64-dense-128-on-fashion-mnist-5-epochs.keras'."""
     stem = re.sub(r"[^a-z0-9]+", "-", title.lower().replace("×", "x").replace("%", "pct")).strip("-")
-    stem = stem[:MAX_FILE_STEM].rstrip("-") or "model"
+    if len(stem) > MAX_FILE_STEM:  # cut between words ("…-rate-0-01", not "…-rate-0-01-o")
+        cut = stem[:MAX_FILE_STEM + 1]
+        stem = cut.rsplit("-", 1)[0] if "-" in cut else stem[:MAX_FILE_STEM]
+    stem = stem.rstrip("-") or "model"
     return f"{stem}{suffix}"
 
 

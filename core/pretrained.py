@@ -112,6 +112,7 @@ def _weights_message(base_model, file_name, url, cached):
     title = APPLICATIONS[base_model]["title"]
     return (
         f"The ImageNet weights for {title} are not on this machine and could not be downloaded. "
-        f"Expected the file {file_name} in {cached.parent}/. To fix: run this once on a machine with internet "
-        f"access (Keras caches the weights in ~/.keras/models/), or download {url} and copy it into {cached.parent}/."
+        f"Expected the file {file_name} in {cached.parent}/. To fix: train with this base once on a machine with "
+        f"internet access (Keras caches the weights in ~/.keras/models/), or download {url} and copy it into "
+        f"{cached.parent}/."
     )

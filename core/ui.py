@@ -712,6 +712,8 @@ def webcam_classes(key: str):
         names = classes.rename(names)
     if note := classes.set_aside_note():
         st.caption(note)
+    if st.session_state.get(f"{key}_webcam_class") in classes.renamed:  # the class being photographed was renamed
+        st.session_state[f"{key}_webcam_class"] = classes.renamed[st.session_state[f"{key}_webcam_class"]]
     reset_if_invalid(f"{key}_webcam_class", names.__contains__, names[0])
     chosen = st.radio("Take photos of", names, horizontal=True, key=f"{key}_webcam_class",
                       format_func=lambda name: f"{name} ({classes.counts()[name]})")

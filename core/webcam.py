@@ -30,6 +30,7 @@ class WebcamClasses:
 
     shots: dict[str, list[bytes]] = field(default_factory=dict)
     set_aside: dict[str, list[bytes]] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)  # by the last `rename`: {old name: new name}
 
     @property
     def names(self) -> list[str]:
@@ -49,7 +50,7 @@ class WebcamClasses:
         if any(len(name) > 40 or "/" in name or "\\" in name or name.startswith(".") for name in names):
             raise DatasetError(f"A class name has at most 40 characters, no '/' or '\\', and does not start with '.'. "
                                f"Received: {names}")
-        before, shots, renamed = list(self.shots), {}, set()
+        before, shots, renamed = list(self.shots), {}, {}
         for position, name in enumerate(names):
             replaced = before[position] if position < len(before) else None
             if name in self.shots:
@@ -58,14 +59,14 @@ class WebcamClasses:
                 shots[name] = self.set_aside.pop(name)
             elif replaced is not None and replaced not in names:  # typed over: the same class, renamed
                 shots[name] = self.shots[replaced]
-                renamed.add(replaced)
+                renamed[replaced] = name
             else:
                 shots[name] = []
         for name in before:
             if name not in names and name not in renamed and self.shots[name]:
                 self.set_aside[name] = self.shots[name]
         self.set_aside = dict(list(self.set_aside.items())[-MAX_WEBCAM_CLASSES:])  # bounded: the latest few
-        self.shots = shots
+        self.shots, self.renamed = shots, renamed
         return names
 
     def add(self, name: str, data: bytes):

@@ -105,7 +105,7 @@ def show_scores(prediction, chart_key: str):
 def show_notes(prediction):
     """How the photo was prepared, a caption per step ("Inverted: …"), a sentence each."""
     for note in prediction.notes:
-        st.caption(f"ℹ️ {note[:1].upper()}{note[1:]}")
+        st.caption(f"ℹ️ {note[:1].upper()}{note[1:]}" + ("" if note.endswith(".") else "."))
 
 
 def show_output_arithmetic(prediction):

@@ -145,7 +145,7 @@ data = ui.load_dataset(config.dataset, image_size=config.image_size, color_mode=
                        validation_fraction=config.validation_fraction)
 for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", split[0], second),
                                     (f"{names[1][:1]} right, {names[0][:1]} wrong", split[1], first)):
-    st.markdown(f"**{title}**: {len(indices)} test images")
+    st.markdown(f"**{title}**: {len(indices):,} test images")
     shown = indices[:12]
     if len(shown):
         ui.image_grid([data.x_test[i] for i in shown],

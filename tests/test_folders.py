@@ -185,6 +185,7 @@ def test_webcam_shots_become_a_dataset(root):
     assert classes.counts() == {"Thumbs Up": counts["thumbs up"], "thumbs down": counts["thumbs down"]}
     classes.rename("Thumbs Up, left")  # 'thumbs down' typed over: renamed, photos and all
     assert classes.counts() == {"Thumbs Up": counts["thumbs up"], "left": counts["thumbs down"]}
+    assert classes.renamed == {"thumbs down": "left"}  # the page's "Take photos of" follows it
     classes.rename("left, right")  # 'Thumbs Up' taken out, a new class in its place: set aside
     assert classes.counts() == {"left": counts["thumbs down"], "right": 0}
     assert classes.set_aside_note() == f"Set aside: 'Thumbs Up' ({counts['thumbs up']} photos). Type a name again to " \

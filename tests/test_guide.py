@@ -75,6 +75,8 @@ def test_class_names_read_as_english_and_downloads_are_named_by_title():
     title = TrainConfig(family="cnn", image_size=32, train_subset=2000).title
     assert safe_file_name(title, ".tflite") == "cnn-32-64-dense-128-on-fashion-mnist-2-000-images-5-epochs-32x32-px.tflite"
     assert safe_file_name("???", ".keras") == "model.keras" and len(safe_file_name("a" * 500, ".keras")) < 100
+    long = "CNN 16-32 / Dense 256 on Fashion-MNIST, 1 epoch · same padding, batch norm, rate 0.01, one-cycle, batch 64"
+    assert safe_file_name(long, ".keras") == "cnn-16-32-dense-256-on-fashion-mnist-1-epoch-same-padding-batch-norm-rate-0-01.keras"
 
 
 def test_pages_get_plain_words_while_the_exact_values_stay_for_the_command_line():

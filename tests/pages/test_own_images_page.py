@@ -184,3 +184,11 @@ def test_two_trained_sizes_are_compared_and_predict_explains_the_binary_model(re
     shown = "\n".join(block.value for block in predict.markdown)
     assert "is the probability of **sneakers** (label 1)" in shown and "**bags** (label 0) is 1 − p" in shown
     assert any("aspect ratio kept" in caption.value and "card" in caption.value for caption in predict.caption)
+
+
+def test_the_class_being_photographed_follows_its_rename(registry_root):
+    """Mending the name of the class being photographed switched the camera to the first class."""
+    at = open_page(PAGE).run()
+    at.radio(key="own_webcam_class").set_value("thumbs down").run()
+    at.text_input(key="own_webcam_names").set_value("thumbs up, thumbs sideways").run()
+    assert not at.exception and at.radio(key="own_webcam_class").value == "thumbs sideways"
