@@ -35,7 +35,7 @@ def import_tensorflow_quietly():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
-    logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
+    logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)
     return tf
 
 
@@ -51,7 +51,9 @@ def has_nvidia_driver() -> bool:
     return Path("/proc/driver/nvidia/version").exists()
 
 
-def _drop_retracing_warnings(record: logging.LogRecord) -> bool:
+def drop_retracing_warnings(record: logging.LogRecord) -> bool:
+    """A logging filter: False for TensorFlow's "triggered tf.function retracing", expected when one process uses
+    several models one after another (a worker training them, the server predicting with them)."""
     return RETRACING_WARNING not in record.getMessage()
 
 

@@ -30,6 +30,7 @@ from core.config import REGISTRY_BASE_PREFIX
 from core.errors import CoreError, DatasetError, student_message
 from core.guide import counted, safe_file_name, validation_above_training_note
 from core.jobs import JobRunner
+from core.logs import drop_retracing_warnings
 from core.paths import registry_root
 from core.registry import Registry
 
@@ -80,6 +81,7 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     _page_runs.add(threading.current_thread())
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
     navigation()
     teacher_sidebar()
     for key in list(st.session_state.keys()):
