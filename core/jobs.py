@@ -303,7 +303,7 @@ class JobQueue:
         """Queued and running jobs, oldest first."""
         with self.connect() as connection:
             rows = connection.execute(
-                "SELECT key, status, submitted, session, placement FROM jobs WHERE status IN ('queued','running') "
+                "SELECT key, config, status, submitted, session, placement FROM jobs WHERE status IN ('queued','running') "
                 "ORDER BY submitted"
             ).fetchall()
         return [dict(row) for row in rows]

@@ -298,6 +298,24 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     return None
 
 
+def trainings_under_way(shown_keys):
+    """The server's queued and running trainings other than `shown_keys`, by title: after a reload (which resets the
+    sidebar) a student still sees theirs going on."""
+    from core.jobs import parse_config
+
+    jobs = [job for job in runner().active_jobs() if job["key"] not in set(shown_keys)]
+    if not jobs:
+        return
+    with st.expander(f"Other trainings under way on this server ({len(jobs)})"):
+        for job in jobs:
+            status = runner().status(job["key"])
+            where = queue_text(status) if status.state == "queued" else (
+                f"running, epoch {len(status.progress)} of {status.epochs}" if status.state == "running" else status.state)
+            st.markdown(f"- {parse_config(job['config']).title}: {where}")
+        st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "
+                   "settings here to watch its curves.")
+
+
 def untrainable(config) -> str | None:
     """Why `config` cannot be trained here, or None: its imported dataset cannot be trained and tested fairly
     (core.datasets.check_trainable), or its ImageNet base's weights are neither here nor downloadable now."""

@@ -169,6 +169,7 @@ st.caption(f"One epoch shows the network each of its {images:,} training images 
            + f" {steps * config.epochs:,} updates.")
 
 entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
+ui.trainings_under_way([config.key])
 if entries:
     entry = entries[config.title]
     st.success("Trained just now." if ui.trained_here(entry.key) else

@@ -161,3 +161,20 @@ def test_a_model_deleted_while_chosen_is_replaced_with_a_notice(own_trained_regi
             f"showing {TINY_CNN.title}") in texts(at)
     at.run()  # said once, on the run that replaced it
     assert "no longer in the registry" not in texts(at)
+
+
+def test_a_reloaded_train_page_still_shows_the_trainings_under_way(registry_root, monkeypatch):
+    """A reload resets the sidebar: the training it started went on, unseen. No worker runs here."""
+    monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
+    mine = dataclasses.replace(TINY_DNN, seed=7)
+    JobQueue(registry_root).enqueue(mine, session="before-the-reload")
+    at = open_page("pages/8_Train.py").run()
+    assert not at.exception
+    assert "Other trainings under way on this server (1)" in [expander.label for expander in at.expander]
+    assert f"- {mine.title}: queued" in texts(at)
+    at.select_slider(key="train_subset").set_value(500)
+    at.radio(key="train_family").set_value("dnn")
+    at.select_slider(key="train_units").set_value(32)
+    at.slider(key="train_epochs").set_value(2)
+    at.number_input(key="train_seed").set_value(7).run()  # its settings again: shown by the training panel itself
+    assert not at.exception and "Other trainings under way" not in [expander.label for expander in at.expander]
