@@ -298,6 +298,9 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     return None
 
 
+UNDER_WAY_SHOWN = 12  # a class pressing Train at once: the oldest few, each one status read
+
+
 def trainings_under_way(shown_keys):
     """The server's queued and running trainings other than `shown_keys`, by title: after a reload (which resets the
     sidebar) a student still sees theirs going on."""
@@ -307,11 +310,13 @@ def trainings_under_way(shown_keys):
     if not jobs:
         return
     with st.expander(f"Other trainings under way on this server ({len(jobs)})"):
-        for job in jobs:
+        for job in jobs[:UNDER_WAY_SHOWN]:
             status = runner().status(job["key"])
             where = queue_text(status) if status.state == "queued" else (
                 f"running, epoch {len(status.progress)} of {status.epochs}" if status.state == "running" else status.state)
             st.markdown(f"- {parse_config(job['config']).title}: {where}")
+        if len(jobs) > UNDER_WAY_SHOWN:
+            st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more, queued after these")
         st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "
                    "settings here to watch its curves.")
 
