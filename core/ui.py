@@ -298,7 +298,7 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     return None
 
 
-UNDER_WAY_SHOWN = 12  # a class pressing Train at once: the oldest few, each one status read
+UNDER_WAY_SHOWN = 12  # a class pressing Train at once: the first submitted, one status read each
 
 
 def trainings_under_way(shown_keys):
@@ -316,7 +316,7 @@ def trainings_under_way(shown_keys):
                 f"running, epoch {len(status.progress)} of {status.epochs}" if status.state == "running" else status.state)
             st.markdown(f"- {parse_config(job['config']).title}: {where}")
         if len(jobs) > UNDER_WAY_SHOWN:
-            st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more, queued after these")
+            st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more")
         st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "
                    "settings here to watch its curves.")
 
