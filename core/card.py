@@ -96,6 +96,7 @@ class ModelCard:
     # None for a card written before warnings were kept (version 1 or 2): check the model when it is loaded.
     warnings: tuple[str, ...] | None = None
     preprocessing: str = "pad"  # how a photo becomes this model's input (core.imaging.METHODS); Predict does the same
+    base_title: str | None = None  # a transfer model's registry base, by its title when it was trained (else its key)
 
     @property
     def family(self) -> str:
@@ -163,6 +164,7 @@ class ModelCard:
             "source_file": self.source_file,
             "warnings": None if self.warnings is None else list(self.warnings),
             "preprocessing": self.preprocessing,
+            **({"base_title": self.base_title} if self.base_title else {}),
         }
 
     @classmethod
@@ -180,7 +182,8 @@ class ModelCard:
                 key=data["key"],
                 # A trained model's title is made from its config, so cards written before titles named every setting
                 # read with today's unique title; an imported model keeps the title it was given.
-                title=config.describe(dataset.get("title")) if config else data.get("title") or data["key"],
+                title=config.describe(dataset.get("title"), data.get("base_title")) if config
+                else data.get("title") or data["key"],
                 config=config,
                 dataset=DatasetFacts(
                     class_names=tuple(dataset["class_names"]), input_shape=tuple(int(side) for side in dataset["input_shape"]),
@@ -203,6 +206,7 @@ class ModelCard:
                 status=data.get("status", "ready"),
                 warnings=None if data.get("warnings") is None else tuple(str(text) for text in data["warnings"]),
                 preprocessing=data.get("preprocessing") or _preprocessing_before_v4(dataset.get("name")),
+                base_title=data.get("base_title"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RegistryError(f"The model card of {data.get('key', 'this entry')} is damaged (missing or wrong "

@@ -177,8 +177,9 @@ def config_from_arguments(arguments) -> TrainConfig:
 
 
 def command_train(arguments):
-    from core.catalogue import FOLDER_PREFIX, dataset_info, read_manifest
+    from core.catalogue import dataset_info
     from core.course import within_the_data
+    from core.guide import title_for
     from core.datasets import check_trainable
     from core.engines import train_and_publish
     from core.registry import Registry
@@ -186,12 +187,7 @@ def command_train(arguments):
     registry = Registry(arguments.root)
     config = within_the_data(config_from_arguments(arguments), registry.root)  # 500 of 36 photos: all 36
     dataset_info(config.dataset, registry.root)  # an unknown dataset is refused before anything is printed
-    title = config.title
-    if config.dataset.startswith(FOLDER_PREFIX):  # an imported dataset: named by its title, as the entry will be
-        try:
-            title = config.describe(read_manifest(registry.root, config.dataset)["title"])
-        except CoreError:
-            pass  # a missing dataset: check_trainable below says so
+    title = title_for(config, registry)  # an imported dataset and a registry base by their titles, as the entry
     if registry.has(config.key):
         print(f"Already trained: {config.key} ({title}); no training needed.")
     else:

@@ -201,8 +201,9 @@ class TrainConfig:
         """A readable name, unique for different configs: 'CNN 32-64 / Dense 128 on Fashion-MNIST, 5 epochs · seed 3'."""
         return self.describe()
 
-    def describe(self, dataset_title: str | None = None) -> str:
-        """The title, naming the dataset by `dataset_title` (an imported folder's own title) when given.
+    def describe(self, dataset_title: str | None = None, base_title: str | None = None) -> str:
+        """The title, naming the dataset by `dataset_title` (an imported folder's own title) and a registry base by
+        `base_title` (its own title; else by its key) when given.
 
         The body names the network, the data and the epochs; every other setting that differs from
         TrainConfig's defaults follows after a dot, so two different configs never share a title.
@@ -214,7 +215,8 @@ class TrainConfig:
             body = f"CNN {'-'.join(map(str, self.filters))} / Dense {dense}"
         else:
             base = self.base_model.removeprefix(REGISTRY_BASE_PREFIX)
-            base = f"registry CNN {base}" if self.base_model.startswith(REGISTRY_BASE_PREFIX) else base
+            if self.base_model.startswith(REGISTRY_BASE_PREFIX):
+                base = f"from “{base_title}”" if base_title else f"registry CNN {base}"
             mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
             mode += ", one phase" if self.fine_tune_layers and self.fine_tune_phases == 1 else ""
             body = f"Transfer {base} ({mode}) / Dense {dense}"

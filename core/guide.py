@@ -264,3 +264,21 @@ def training_sizes_note(letters: list[str], cards) -> str | None:
     listed = ", ".join(f"{letter} from {size:,}" for letter, size in zip(letters, sizes))
     return (f"These models learned from different numbers of training images ({listed}): a difference in accuracy "
             "mixes the network with the amount of data. To compare networks, train them on the same images.")
+
+
+def title_for(config, registry) -> str:
+    """The title `config`'s model has (or will have) in `registry`: an imported dataset and a registry base named by
+    their own titles, as the published card names them."""
+    from core.catalogue import FOLDER_PREFIX, read_manifest
+    from core.errors import CoreError
+
+    dataset, base = None, None
+    if config.dataset.startswith(FOLDER_PREFIX):
+        try:
+            dataset = read_manifest(registry.root, config.dataset)["title"]
+        except CoreError:
+            pass  # a missing dataset: the page or command says so where it checks the dataset
+    base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
+    if config.family == "transfer" and base_key != config.base_model and registry.has(base_key):
+        base = registry.get(base_key).title
+    return config.describe(dataset, base)

@@ -24,12 +24,13 @@ import sqlite3
 import tempfile
 import uuid
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import trash
 from core.card import ModelCard, imported_card
-from core.config import TrainConfig, validate_key
+from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.model_files import (class_names_for, export_target, load_model_file, read_model_file, write_keras_export,
@@ -206,7 +207,7 @@ class Registry:
         `write_files(folder)` writes model.keras (and eval.npz, for a trained model) into `folder`. The caller
         holds the key's lock (`key_lock`), so that one key is published by one process at a time.
         """
-        key = card.key
+        key, card = card.key, self.with_base_title(card)
         temp_dir = self.models_dir / f"{TEMP_PREFIX}{key}-{uuid.uuid4().hex[:8]}"
         final_dir = self.entry_dir(key)
         try:
@@ -225,6 +226,17 @@ class Registry:
             ) from error
         self._index(card)
         return self.get(key)
+
+    def with_base_title(self, card: ModelCard) -> ModelCard:
+        """A transfer model's card naming its registry base by the base's title, kept from now on (not its key)."""
+        config = card.config
+        if config is None or config.family != "transfer" or not config.base_model.startswith(REGISTRY_BASE_PREFIX):
+            return card
+        base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
+        if card.base_title or not self.has(base_key):
+            return card
+        title = self.get(base_key).title
+        return dataclasses.replace(card, base_title=title, title=config.describe(card.dataset.title, title))
 
     def _index(self, card: ModelCard):
         row = (

@@ -28,7 +28,7 @@ import streamlit as st
 from core import teacher
 from core.config import REGISTRY_BASE_PREFIX
 from core.errors import CoreError, DatasetError, student_message
-from core.guide import counted, safe_file_name, validation_above_training_note
+from core.guide import counted, safe_file_name, title_for, validation_above_training_note
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
 from core.paths import registry_root
@@ -314,7 +314,7 @@ def trainings_under_way(shown_keys):
             status = runner().status(job["key"])
             where = queue_text(status) if status.state == "queued" else (
                 f"running, epoch {len(status.progress)} of {status.epochs}" if status.state == "running" else status.state)
-            st.markdown(f"- {parse_config(job['config']).title}: {where}")
+            st.markdown(f"- {title_for(parse_config(job['config']), registry())}: {where}")
         if len(jobs) > UNDER_WAY_SHOWN:
             st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more")
         st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "

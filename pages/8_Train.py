@@ -5,10 +5,11 @@ import dataclasses
 import streamlit as st
 
 from core import ui
-from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, Augmentation, TrainConfig
+from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, REGISTRY_BASE_PREFIX, Augmentation, TrainConfig
 from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
                          steps_per_epoch, within_the_data)
+from core.guide import title_for
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
@@ -68,8 +69,10 @@ def train_form() -> TrainConfig:
         blocks = sidebar.slider("Convolution blocks (conv + 2×2 pool)", 1, 4, 2, key="train_conv_blocks")
         first = sidebar.select_slider("Filters in the first block", [8, 16, 32, 64], 32, key="train_first_filters")
     if family == "transfer":
-        bases = list(APPLICATION_BASES) + [f"registry:{card.key}" for card in ui.registry().list_entries(family="cnn")]
-        fields["base_model"] = sidebar.selectbox("Pretrained base", bases, key="train_base_model",
+        trained_bases = {f"{REGISTRY_BASE_PREFIX}{card.key}": f"{card.title} (trained here)"
+                         for card in ui.registry().list_entries(family="cnn")}
+        fields["base_model"] = sidebar.selectbox("Pretrained base", [*APPLICATION_BASES, *trained_bases], key="train_base_model",
+                                                 format_func=lambda base: trained_bases.get(base, base),
                                                  help="ImageNet bases need their weights (online once); registry CNNs work offline.")
         fields["fine_tune_layers"] = sidebar.slider(
             "Layers to fine-tune (0 = feature extraction)", 0, 20, 0, key="train_fine_tune",
@@ -154,7 +157,7 @@ with ui.guard():
     from core.shapes import check_model_size
 
     info = dataset_info(config.dataset, ui.registry().root)
-    st.subheader(config.describe(info.title))
+    st.subheader(title_for(config, ui.registry()))
     check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
     check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
@@ -168,10 +171,11 @@ st.caption(f"One epoch shows the network each of its {images:,} training images 
            + (f"{config.epochs} epochs make" if config.epochs != 1 else "1 epoch makes")
            + f" {steps * config.epochs:,} updates.")
 
-entries = ui.training_panel({config.title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
+title = title_for(config, ui.registry())
+entries = ui.training_panel({title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 ui.trainings_under_way([config.key])
 if entries:
-    entry = entries[config.title]
+    entry = entries[title]
     st.success("Trained just now." if ui.trained_here(entry.key) else
                f"Trained before ({entry.card.created[:16].replace('T', ' ')} UTC): shown from the registry, no training needed.")
     show_entry(entry)

@@ -101,3 +101,17 @@ def test_the_headline_claims_only_what_mcnemars_test_against_scratch_supports():
         "**feature extraction** beats training from scratch by +6.0 points; fine-tuning does not clearly.")
     assert headline(against_scratch(-0.1, 0.001), against_scratch(-0.1, 0.001)).startswith("Training **from scratch** beats")
     assert headline(against_scratch(-0.004, 0.85), against_scratch(0.0, 1.0)).startswith("No clear winner here")
+
+
+def test_a_transfer_model_is_titled_by_its_bases_title_not_its_key(trained_registry, transfer_registry_root):
+    """Pickers named the three networks 'Transfer registry CNN 5c1e0f0b8c2d4a17 (frozen) / …'."""
+    from core.guide import title_for
+
+    registry = Registry(transfer_registry_root)
+    configs = transfer_experiment(TINY_CNN.key, registry=registry, **TRANSFER_SLICE)
+    frozen = registry.get(configs[FEATURE_EXTRACTION].key)
+    base_title = trained_registry.get(TINY_CNN.key).title
+    assert frozen.title.startswith(f"Transfer from “{base_title}” (frozen) / Dense")
+    assert frozen.card.base_title == base_title and TINY_CNN.key not in frozen.title
+    assert title_for(configs[FEATURE_EXTRACTION], registry) == frozen.title  # the same before training, on Train
+    assert registry.get(configs[SCRATCH].key).card.base_title is None
