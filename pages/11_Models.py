@@ -73,12 +73,15 @@ with st.expander("Card (config, dataset fingerprint, versions, timings)"):
 
 st.markdown("**Download**")
 columns = st.columns(3)
+prepared = st.session_state.setdefault("models_prepared", set())  # (key, format): each stays ready once prepared
 for column, fmt, label in zip(columns, ("keras", "savedmodel", "tflite"), (".keras", "SavedModel (zip)", "TFLite")):
     if column.button(f"Prepare {label}", key=f"models_prepare_{fmt}_button"):
+        prepared.add((entry.key, fmt))
+    if (entry.key, fmt) in prepared:
         with ui.guard():
-            file_name, data = ui.exported_bytes(entry.key, fmt)
+            file_name, data = ui.exported_bytes(entry.key, fmt)  # cached: a rerun exports nothing again
         column.download_button(f"Download {file_name}", data, file_name=file_name, on_click="ignore",
-                                 key=f"models_download_{fmt}_button")
+                               key=f"models_download_{fmt}_button")
 
 if not is_teacher:
     st.stop()

@@ -178,3 +178,13 @@ def test_a_reloaded_train_page_still_shows_the_trainings_under_way(registry_root
     at.slider(key="train_epochs").set_value(2)
     at.number_input(key="train_seed").set_value(7).run()  # its settings again: shown by the training panel itself
     assert not at.exception and "Other trainings under way" not in [expander.label for expander in at.expander]
+
+
+def test_a_prepared_download_stays_when_another_format_is_prepared(own_trained_registry):
+    """Preparing a second format took the first one's Download button away."""
+    at = select_model(open_page("pages/11_Models.py").run(), TINY_DNN.key)
+    at.button(key="models_prepare_keras_button").click().run()
+    at.button(key="models_prepare_savedmodel_button").click().run()
+    assert not at.exception
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert len(labels) == 2 and labels[0].endswith(".keras") and labels[1].endswith("_saved_model.zip"), labels
