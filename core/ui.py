@@ -336,7 +336,8 @@ def untrainable(config) -> str | None:
         shape = input_shape_for(config.dataset, config.image_size, config.color_mode, registry().root)
         available, why = weights_status(config.base_model, shape)
         if not available:
-            return f"{why} Without internet, choose a CNN trained here as the base instead (the bases named registry:…)."
+            return (f"{why} Without internet, choose a CNN trained here as the base instead (marked “trained here” in "
+                    "the list of bases).")
     return None
 
 

@@ -146,7 +146,8 @@ def test_an_imagenet_base_without_its_weights_is_refused_before_the_train_button
     assert message.startswith("The ImageNet weights for MobileNetV2 are not on this machine and could not be downloaded. "
                               "Expected the file mobilenet_v2_")
     assert " in a folder on the server. To fix: " in message and "/root" not in message
-    assert message.endswith("Without internet, choose a CNN trained here as the base instead (the bases named registry:…).")
+    assert message.endswith("Without internet, choose a CNN trained here as the base instead (marked “trained here” in "
+                            "the list of bases).")
 
 
 def test_a_model_deleted_while_chosen_is_replaced_with_a_notice(own_trained_registry):
