@@ -197,6 +197,13 @@ class TrainConfig:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     @property
+    def registry_base_key(self) -> str | None:
+        """The registry key of a transfer model's base CNN; None for an ImageNet base or another family."""
+        if self.family == "transfer" and self.base_model.startswith(REGISTRY_BASE_PREFIX):
+            return self.base_model.removeprefix(REGISTRY_BASE_PREFIX)
+        return None
+
+    @property
     def title(self) -> str:
         """A readable name, unique for different configs: 'CNN 32-64 / Dense 128 on Fashion-MNIST, 5 epochs · seed 3'."""
         return self.describe()
@@ -214,9 +221,9 @@ class TrainConfig:
         elif self.family == "cnn":
             body = f"CNN {'-'.join(map(str, self.filters))} / Dense {dense}"
         else:
-            base = self.base_model.removeprefix(REGISTRY_BASE_PREFIX)
-            if self.base_model.startswith(REGISTRY_BASE_PREFIX):
-                base = f"from “{base_title}”" if base_title else f"registry CNN {base}"
+            base = self.base_model
+            if self.registry_base_key:
+                base = f"from “{base_title}”" if base_title else f"registry CNN {self.registry_base_key}"
             mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
             mode += ", one phase" if self.fine_tune_layers and self.fine_tune_phases == 1 else ""
             body = f"Transfer {base} ({mode}) / Dense {dense}"

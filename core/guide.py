@@ -10,7 +10,7 @@ import math
 import re
 from collections import defaultdict
 
-from core.config import FINE_TUNE_RATE_DIVISOR, REGISTRY_BASE_PREFIX, dataset_display_name
+from core.config import FINE_TUNE_RATE_DIVISOR, dataset_display_name
 
 Z_95 = 1.96
 MAX_FILE_STEM = 80  # characters of a download's name made from a title
@@ -231,9 +231,8 @@ def safe_file_name(title: str, suffix: str) -> str:
 
 def pretrained_start_note(config, cards) -> str:
     """Where a transfer model's first weights came from: not a random start (Inside the network says so of the others)."""
-    base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
-    base = next((card for card in cards if card.key == base_key), None)
-    if not config.base_model.startswith(REGISTRY_BASE_PREFIX):
+    base = next((card for card in cards if card.key == config.registry_base_key), None)
+    if config.registry_base_key is None:
         origin = "ImageNet's photos"
     else:
         origin = f"{dataset_title(base)} images ({base.title})" if base else "the images of a CNN since deleted"
@@ -272,13 +271,10 @@ def title_for(config, registry) -> str:
     from core.catalogue import FOLDER_PREFIX, read_manifest
     from core.errors import CoreError
 
-    dataset, base = None, None
+    dataset = None
     if config.dataset.startswith(FOLDER_PREFIX):
         try:
             dataset = read_manifest(registry.root, config.dataset)["title"]
         except CoreError:
             pass  # a missing dataset: the page or command says so where it checks the dataset
-    base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
-    if config.family == "transfer" and base_key != config.base_model and registry.has(base_key):
-        base = registry.get(base_key).title
-    return config.describe(dataset, base)
+    return config.describe(dataset, registry.base_title(config))

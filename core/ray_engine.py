@@ -21,7 +21,7 @@ from pathlib import Path
 
 from core.card import ModelCard
 from core.catalogue import DATASETS_FOLDER, DECODED_FOLDER, FOLDER_PREFIX
-from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
+from core.config import TrainConfig, validate_key
 from core.errors import CoreError, EntryNotFoundError, TrainingCancelled
 from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
@@ -193,8 +193,8 @@ def check_reachable(address: str, timeout: float = 5.0):
 def files_to_ship(registry: Registry, config: TrainConfig) -> dict[str, bytes]:
     """The files a node needs that only the server has, by their path inside a registry folder."""
     shipped = {}
-    if config.family == "transfer" and config.base_model.startswith(REGISTRY_BASE_PREFIX):
-        key = validate_key(config.base_model[len(REGISTRY_BASE_PREFIX):])
+    if config.registry_base_key:
+        key = validate_key(config.registry_base_key)
         path = registry.entry_dir(key) / MODEL_FILE
         if not path.is_file():
             raise EntryNotFoundError(f"The transfer base {config.base_model} is not in the registry at {registry.root}. "

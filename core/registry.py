@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core import trash
 from core.card import ModelCard, imported_card
-from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
+from core.config import TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.model_files import (class_names_for, export_target, load_model_file, read_model_file, write_keras_export,
@@ -227,16 +227,17 @@ class Registry:
         self._index(card)
         return self.get(key)
 
+    def base_title(self, config: TrainConfig | None) -> str | None:
+        """The title of `config`'s registry base CNN, when it is a transfer model's and the base is here."""
+        key = config.registry_base_key if config else None
+        return self.get(key).title if key and self.has(key) else None
+
     def with_base_title(self, card: ModelCard) -> ModelCard:
         """A transfer model's card naming its registry base by the base's title, kept from now on (not its key)."""
-        config = card.config
-        if config is None or config.family != "transfer" or not config.base_model.startswith(REGISTRY_BASE_PREFIX):
+        title = None if card.base_title else self.base_title(card.config)
+        if title is None:
             return card
-        base_key = config.base_model.removeprefix(REGISTRY_BASE_PREFIX)
-        if card.base_title or not self.has(base_key):
-            return card
-        title = self.get(base_key).title
-        return dataclasses.replace(card, base_title=title, title=config.describe(card.dataset.title, title))
+        return dataclasses.replace(card, base_title=title, title=card.config.describe(card.dataset.title, title))
 
     def _index(self, card: ModelCard):
         row = (

@@ -26,7 +26,6 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
-from core.config import REGISTRY_BASE_PREFIX
 from core.errors import CoreError, DatasetError, student_message
 from core.guide import counted, safe_file_name, title_for, validation_above_training_note
 from core.jobs import JobRunner
@@ -561,7 +560,7 @@ def delete_and_restore(cards: list):
 
     def started_from(pending):
         built_on = [card.title for card in cards if card.config is not None and card.key not in pending
-                    and card.config.base_model.removeprefix(REGISTRY_BASE_PREFIX) in pending]
+                    and card.config.registry_base_key in pending]
         return (f"{counted(len(built_on), 'transfer model')} started from {'it' if len(pending) == 1 else 'them'} and "
                 "stay (each keeps its own copy of the base):\n\n" + "\n".join(f"- {title}" for title in built_on)
                 if built_on else "")
