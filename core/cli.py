@@ -320,11 +320,11 @@ def command_export(arguments):
 
 def command_import(arguments):
     from core.exchange import import_model_file
-    from core.model_files import read_model_file
+    from core.model_files import check_model_file
     from core.registry import Registry
 
     class_names = [name.strip() for name in arguments.class_names.split(",")] if arguments.class_names else None
-    read_model_file(Path(arguments.file))  # a missing or wrong file is told before TensorFlow starts
+    check_model_file(Path(arguments.file))  # a missing or wrong file is told before TensorFlow starts
     load_tensorflow(arguments)
     registry = Registry(arguments.root)
     result = import_model_file(registry, arguments.file, class_names=class_names, title=arguments.title)

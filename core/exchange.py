@@ -9,7 +9,6 @@ Compare, Inside the network. Its test figures are always measured here, never re
 """
 
 import dataclasses
-import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from core.card import ModelCard, layer_summaries, model_warnings, parameter_counts
 from core.catalogue import check_name
 from core.errors import CoreError, DatasetError, RegistryError
-from core.model_files import load_model_file, read_entry_note, read_model_file
+from core.model_files import load_model_file, model_file_key, read_entry_note
 from core.registry import EVAL_FILE, MODEL_FILE, Entry, Registry
 
 logger = logging.getLogger(__name__)
@@ -39,14 +38,15 @@ def import_model_file(registry: Registry, path, class_names: list[str] | None = 
                       title: str | None = None) -> ModelImport:
     """Import the .keras file at `path`; `class_names` and `title`, when given, replace what its note says."""
     path = Path(path)
-    key = hashlib.sha256(read_model_file(path)).hexdigest()[:16]  # the file's checks first, then its note
+    key = model_file_key(path)  # the file's checks first, then its note
     note = read_entry_note(path)
     card = _card_of(note)
     relabelled = class_names is not None and (card is None or list(class_names) != card.class_names)
     trained = card is not None and card.config is not None and not relabelled and title is None
-    if (trained and registry.has(card.key)) or registry.has(key):  # the same names again, or refused (other names)
-        entry = registry.get(card.key) if trained and registry.has(card.key) else registry.import_model(path, class_names)
-        return ModelImport(entry, ALREADY_THERE, f"{path.name} is in the registry already: {entry.title}.")
+    if trained and registry.has(card.key):
+        return _already_there(path, registry.get(card.key))
+    if registry.has(key):  # the same file again: the same entry, or refused when other class names are given
+        return _already_there(path, registry.import_model(path, class_names))
     why_untested = None
     if trained:
         tested = _tested_here(registry, path, card, note.get("history") or [])
@@ -59,6 +59,10 @@ def import_model_file(registry: Registry, path, class_names: list[str] | None = 
              "names when importing it")
     return ModelImport(entry, IMPORTED, f"{entry.title} is in the registry now: {named}. It has no test accuracy here"
                                         + (f": {why_untested}." if why_untested else "."))
+
+
+def _already_there(path: Path, entry: Entry) -> ModelImport:
+    return ModelImport(entry, ALREADY_THERE, f"{path.name} is in the registry already: {entry.title}.")
 
 
 def _card_of(note: dict | None) -> ModelCard | None:

@@ -8,6 +8,7 @@ then publishes.
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import shutil
@@ -161,8 +162,16 @@ def _outputs(layer):
     return list(output) if isinstance(output, (list, tuple)) else [output]
 
 
-def read_model_file(path: Path) -> bytes:
-    """The bytes of a candidate .keras file, refusing the obvious non-starters with a clear message."""
+def model_file_key(path: Path) -> str:
+    """The registry key of a .keras file made elsewhere, 16 hex digits of its SHA-256, once it passes
+    `check_model_file`."""
+    check_model_file(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def check_model_file(path: Path):
+    """Refuse the obvious non-starters among candidate .keras files with a clear message (only the zip's directory is
+    read)."""
     if path.suffix.lower() in (".h5", ".hdf5"):
         raise ModelFileError(
             f"{path.name} is a legacy HDF5 (.h5) file. Only the Keras 3 `.keras` format is imported, because "
@@ -174,13 +183,11 @@ def read_model_file(path: Path) -> bytes:
         raise ModelFileError(f"No such file: {path}")
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise ModelFileError(f"{path.name} is larger than {MAX_IMPORT_BYTES // 2**20} MB; that is not a classroom model.")
-    data = path.read_bytes()
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"{path.name} is not a valid .keras file (a .keras file is a zip archive; this one is not, or it is truncated)."
         )
     _refuse_zip_bomb(path)
-    return data
 
 
 def _refuse_zip_bomb(path: Path):

@@ -16,7 +16,6 @@ Importing this module does not import TensorFlow; loading or importing a model d
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from core.card import ModelCard, imported_card
 from core.config import TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
-from core.model_files import (class_names_for, export_target, load_model_file, read_model_file, write_keras_export,
+from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_keras_export,
                                zip_folder)
 from core.paths import registry_root
 
@@ -374,7 +373,7 @@ class Registry:
         `about`, the card an export of this app carried (core.exchange), gives the class names, title and dataset
         facts that `class_names` and `title` do not."""
         path = Path(path)
-        key = hashlib.sha256(read_model_file(path)).hexdigest()[:16]
+        key = model_file_key(path)
         if self.has(key):
             entry = self.get(key)
             if class_names is not None and list(class_names) != list(entry.card.class_names):
