@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from core.catalogue import DATASET_ID_PATTERN
 from core.config import validate_key
 from core.errors import CoreError, EntryNotFoundError, RegistryError
 
@@ -94,7 +95,7 @@ def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -
 
 def validate_dataset_id(dataset_id: str) -> str:
     """An imported dataset's id: 12 lowercase hexadecimal digits (the folder under registry/datasets/)."""
-    if not (isinstance(dataset_id, str) and len(dataset_id) == 12 and all(c in "0123456789abcdef" for c in dataset_id)):
+    if not (isinstance(dataset_id, str) and DATASET_ID_PATTERN.fullmatch(dataset_id)):
         raise CoreError(f"An imported dataset's id is 12 hexadecimal digits. Received: dataset_id={dataset_id!r}")
     return dataset_id
 
