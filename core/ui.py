@@ -305,7 +305,8 @@ def trainings_under_way(shown_keys):
     sidebar) a student still sees theirs going on."""
     from core.jobs import parse_config
 
-    jobs = [job for job in runner().active_jobs() if job["key"] not in set(shown_keys)]
+    shown = set(shown_keys)
+    jobs = [job for job in runner().active_jobs() if job["key"] not in shown]
     if not jobs:
         return
     with st.expander(f"Other trainings under way on this server ({len(jobs)})"):
