@@ -55,6 +55,7 @@ table = [{"title": card.title, "dataset": dataset_title(card), "family": card.fa
           "training time (s)": card.timings.train_seconds, "created": card.created, "pinned": card.key in pinned,
           "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
+                         placeholder="—",  # an imported model has no test figures or training time here
                          column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
                                         **ui.THOUSANDS_COLUMNS})
 selected = selection.selection.rows
