@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     warmup.set_defaults(handler=command_warmup)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index, remove leftovers of killed runs, "
-                                 "empty the trash")
+                                 "say what waits in the trash")
+    doctor.add_argument("--empty-trash", action="store_true",
+                        help="also delete for good every model and dataset in the trash (they cannot be restored after)")
     doctor.set_defaults(handler=command_doctor)
 
     worker = commands.add_parser("worker")  # internal (started by the job queue): no help, so not listed
@@ -345,7 +347,7 @@ def command_delete(arguments):
     for key in [full_key(registry, key) for key in arguments.keys]:
         item = registry.delete(key)
         print(f"moved to the trash: {key}  {item.title}")
-    print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor` empties the trash")
+    print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor --empty-trash` empties the trash")
 
 
 def command_restore(arguments):
@@ -494,15 +496,22 @@ def command_warmup(arguments):
 def command_doctor(arguments):
     from core.registry import Registry
 
-    from core.trash import empty_trash
+    from core.trash import KEEP_DAYS, empty_trash, list_dataset_trash, list_trash
 
     registry = Registry(arguments.root)
     removed = registry.clean_partial()
     problems = registry.heal()
     for name in removed:
         print(f"removed leftover of an interrupted run: {name}")
-    for item in empty_trash(registry.root):
-        print(f"emptied from the trash: {item.key}  {item.title}")
+    if arguments.empty_trash:
+        for item in empty_trash(registry.root):
+            print(f"emptied from the trash: {item.key}  {item.title}")
+    else:  # a slip stays undoable: the trash empties itself after a week, or when asked
+        waiting = list_trash(registry.root) + list_dataset_trash(registry.root)
+        if waiting:
+            print(f"{len(waiting)} deleted model(s) and dataset(s) wait in the trash, restorable for {KEEP_DAYS} days "
+                  "(`python -m core restore`, `python -m core datasets restore`); "
+                  "`python -m core doctor --empty-trash` deletes them for good")
     for problem in problems:
         print(f"problem: {problem}")
     print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")

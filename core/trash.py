@@ -1,5 +1,5 @@
 """The registry's trash: a deleted model (or imported dataset) waits here, restorable, until it is a week old or
-`python -m core doctor` runs.
+`python -m core doctor --empty-trash` runs.
 
 Layout under the registry's root:
 
@@ -64,7 +64,7 @@ def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
     return _restore_newest(
         list_trash(root), validate_key(key), entry_dir,
         missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
-                "until `python -m core doctor` empties the trash).",
+                "until `python -m core doctor --empty-trash` empties the trash).",
         again=f"A model with key {key} is in the registry again (trained again with the same settings, or the same file "
               "imported again, since it was deleted), so the deleted copy cannot be restored over it. To have the "
               "deleted copy back, delete that one first.")
@@ -88,7 +88,7 @@ def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -
     return _restore_newest(
         list_dataset_trash(root), validate_dataset_id(dataset_id), dataset_dir,
         missing=f"No deleted dataset with id {dataset_id} is in the trash (deleted datasets are kept for {KEEP_DAYS} "
-                "days, or until `python -m core doctor` empties the trash).",
+                "days, or until `python -m core doctor --empty-trash` empties the trash).",
         again=f"The same photos were imported again since this dataset was deleted, so it is here already. "
               f"Received: dataset_id={dataset_id!r}")
 

@@ -68,7 +68,10 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert TINY_DNN.key not in run_cli("list", registry_root=registry_root).stdout
     assert "restored" in run_cli("restore", TINY_DNN.key, registry_root=registry_root).stdout
     run_cli("delete", TINY_DNN.key, registry_root=registry_root)
-    assert "emptied from the trash: " + TINY_DNN.key in run_cli("doctor", registry_root=registry_root).stdout
+    checked = run_cli("doctor", registry_root=registry_root).stdout  # a check keeps the trash: the slip stays undoable
+    assert "1 deleted model(s) and dataset(s) wait in the trash" in checked and "--empty-trash" in checked
+    assert "emptied" not in checked
+    assert "emptied from the trash: " + TINY_DNN.key in run_cli("doctor", "--empty-trash", registry_root=registry_root).stdout
     gone = run_cli("restore", TINY_DNN.key, registry_root=registry_root, check=False)
     assert gone.returncode == 1 and "No deleted model" in gone.stderr
 
