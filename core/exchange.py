@@ -47,13 +47,14 @@ def import_model_file(registry: Registry, path, class_names: list[str] | None = 
         return _already_there(path, registry.get(card.key))
     if registry.has(key):  # the same file again: the same entry, or refused when other class names are given
         return _already_there(path, registry.import_model(path, class_names))
-    why_untested = None
+    why_untested, model = None, None
     if trained:
-        tested = _tested_here(registry, path, card, note.get("history") or [])
+        model = load_model_file(path)
+        tested = _tested_here(registry, path, model, card, note.get("history") or [])
         if isinstance(tested, ModelImport):
             return tested
         why_untested = tested
-    entry = registry.import_model(path, class_names=class_names, title=title, about=card)
+    entry = registry.import_model(path, class_names=class_names, title=title, about=card, model=model)
     named = ("its class names and title come from the file" if card is not None and not relabelled else
              "its classes named as given" if class_names else "its classes are called class 0, class 1, …: give their "
              "names when importing it")
@@ -85,12 +86,12 @@ def _card_of(note: dict | None) -> ModelCard | None:
     return card
 
 
-def _tested_here(registry: Registry, path: Path, card: ModelCard, history: list) -> "ModelImport | str":
-    """Publish a trained model under its key, tested here on its dataset; else say in words why it cannot be."""
+def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history: list) -> "ModelImport | str":
+    """Publish a trained model (`model`, loaded from `path`) under its key, tested here on its dataset; else say in
+    words why it cannot be."""
     from core.evaluation import evaluate
     from core.training import evaluation_batch_size, load_dataset_for
 
-    model = load_model_file(path)
     units = int(model.output_shape[-1])
     if tuple(model.input_shape[1:]) != tuple(card.input_shape) or units not in (len(card.class_names), 1):
         logger.info("import: %s's card describes another model (%s → %d classes); read as untrained", path.name,

@@ -368,10 +368,10 @@ class Registry:
             return target
 
     def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None,
-                     about: ModelCard | None = None) -> Entry:
+                     about: ModelCard | None = None, model=None) -> Entry:
         """Register a .keras file made elsewhere, keyed by its bytes; safe mode refuses files that carry custom code.
         `about`, the card an export of this app carried (core.exchange), gives the class names, title and dataset
-        facts that `class_names` and `title` do not."""
+        facts that `class_names` and `title` do not; `model`, the file loaded already, saves loading it again."""
         path = Path(path)
         key = model_file_key(path)
         if self.has(key):
@@ -383,7 +383,7 @@ class Registry:
                     f"names, delete it first (`python -m core delete {key}`, or Delete on the Models page), then import "
                     f"it with the new names. Received: class_names={list(class_names)}")
             return entry
-        model = load_model_file(path)
+        model = load_model_file(path) if model is None else model
         class_names = class_names_for(int(model.output_shape[-1]), class_names or (about and about.class_names))
         card = imported_card(key, model, class_names, title or (about and about.title) or f"Imported {path.name}",
                              path.name, about)
