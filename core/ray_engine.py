@@ -166,7 +166,9 @@ def connect(address: str):
     runtime_env = {"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__", "*.pyc"]}
     options = {"runtime_env": runtime_env, "namespace": NAMESPACE, "log_to_driver": False, "configure_logging": False}
     if address == "local":
-        options |= {"num_cpus": len(os.sched_getaffinity(0)), "include_dashboard": False,
+        from core.workers import usable_cores
+
+        options |= {"num_cpus": usable_cores(), "include_dashboard": False,
                     "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
     try:
         ray.init(address="local" if address == "local" else address, **options)

@@ -82,11 +82,18 @@ class PoolPlan:
         return self.workers + (1 if self.lone_threads else 0)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux; every core where affinity is unknown, as on macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def pool_plan(cores: int | None = None, available_memory: int | None = None) -> PoolPlan:
     """The pool for this machine: one worker per share of the cores, no more than memory allows."""
     if ray_address():
         return PoolPlan(1, 1, "Ray: one dispatcher process sends every job to the cluster")
-    cores = cores or len(os.sched_getaffinity(0))
+    cores = cores or usable_cores()
     available_memory = available_memory if available_memory is not None else _available_memory()
     by_memory = max(1, (available_memory - MEMORY_KEPT_FOR_THE_SERVER_BYTES) // MEMORY_PER_WORKER_BYTES)
     requested = os.environ.get(WORKERS_ENV)
@@ -109,9 +116,11 @@ def pool_plan(cores: int | None = None, available_memory: int | None = None) -> 
 
 
 def _lone_threads(workers: int, threads: int, cores: int, by_memory: int) -> int:
-    """The lone worker's threads: twice a share, where cores give it more than a share and memory one more process."""
+    """The lone worker's threads: twice a share, where cores give it more than a share and memory one more process,
+    and where it can move onto one share when a burst comes (CPU affinity: Linux, not macOS)."""
     wider = min(cores, threads * LONE_THREADS_PER_SHARE)
-    return wider if wider > threads and workers + 1 <= by_memory and os.environ.get(LONE_WORKER_ENV) != "0" else 0
+    return wider if (wider > threads and workers + 1 <= by_memory and os.environ.get(LONE_WORKER_ENV) != "0"
+                     and hasattr(os, "sched_setaffinity")) else 0
 
 
 def slot_lock_path(root: Path, slot: int) -> Path:

@@ -279,3 +279,13 @@ def test_the_teachers_budget_refuses_too_many_epochs_and_stops_a_training_that_r
     status = wait_for(lambda: (s := runner.status(slow.key)).state == "failed" and s, timeout=120)
     assert "3-second limit your teacher set" in status.message and "of 30 epochs" in status.message
     assert not runner.registry.has(slow.key)
+
+
+def test_without_cpu_affinity_as_on_macos_the_pool_counts_every_core_and_has_no_lone_worker(monkeypatch):
+    monkeypatch.delenv("CNNCLASSROOM_WORKERS", raising=False)
+    monkeypatch.delenv(LONE_WORKER_ENV, raising=False)
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.delattr(os, "sched_setaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    plan = pool_plan(available_memory=24 * GiB)
+    assert (plan.workers, plan.threads_per_worker, plan.lone_threads) == (4, 1, 0)  # it could not move onto one share
