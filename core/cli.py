@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="CNN Classroom: train, keep and compare Keras models.")
-    parser.add_argument("--root", help="registry folder (default: $CNNCLASSROOM_REGISTRY or ./registry)")
+    parser.add_argument("--root", help="registry folder (default: $CNNCLASSROOM_REGISTRY, or registry/ beside app.py)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and tracing messages")
     commands = parser.add_subparsers(dest="command")
 
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a model as .keras, a SavedModel zip or TFLite")
     export.add_argument("key")
     export.add_argument("--format", default="keras", choices=["keras", "savedmodel", "tflite"])
-    export.add_argument("--out", default=".", help="folder to write into (default: current folder)")
+    export.add_argument("--out", default=".", help="a folder to write into (default: the current folder), or a file name such as "
+                        "mine.keras (never overwritten)")
     export.set_defaults(handler=command_export)
 
     importing = commands.add_parser("import", help="import a .keras file (safe mode: custom code is refused)")
@@ -257,17 +258,22 @@ def command_list(arguments):
               f"{seconds:>8}  {card.title}")
 
 
-def full_key(registry, text: str) -> str:
-    """A model key as typed: any case, and any unique beginning of at least 4 digits (like git's short hashes)."""
+def full_key(registry, text: str, in_trash: bool = False) -> str:
+    """A model key as typed: any case, and any unique beginning of at least 4 digits (like git's short hashes), among
+    the registry's models, or the trash's with `in_trash`."""
     from core.config import validate_key
     from core.errors import EntryNotFoundError
+    from core.trash import list_trash
 
     key = text.lower()
     if len(key) == 16 or not 4 <= len(key) < 16 or any(digit not in "0123456789abcdef" for digit in key):
         return validate_key(key)
-    matches = [card.key for card in registry.list_entries() if card.key.startswith(key)]
+    keys = {item.key for item in list_trash(registry.root)} if in_trash else {card.key for card in registry.list_entries()}
+    matches = sorted(found for found in keys if found.startswith(key))
+    listing = "python -m core restore" if in_trash else "python -m core list"
     if len(matches) != 1:
-        raise EntryNotFoundError(f"No model's key starts with {key}: `python -m core list` shows the keys." if not matches
+        raise EntryNotFoundError(f"No {'deleted ' if in_trash else ''}model's key starts with {key}: `{listing}` shows "
+                                 "the keys." if not matches
                                  else f"{len(matches)} models' keys start with {key} ({', '.join(matches)}): type more "
                                       "digits.")
     return matches[0]
@@ -356,7 +362,8 @@ def command_restore(arguments):
 
     registry = Registry(arguments.root)
     if arguments.key:
-        print(f"restored {arguments.key}  {registry.restore(arguments.key).title}")
+        key = full_key(registry, arguments.key, in_trash=True)
+        print(f"restored {key}  {registry.restore(key).title}")
         return
     items = list_trash(registry.root)
     for item in items:

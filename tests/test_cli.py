@@ -66,7 +66,7 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     deleted = run_cli("delete", TINY_DNN.key, registry_root=registry_root).stdout
     assert "moved to the trash" in deleted and "python -m core restore" in deleted
     assert TINY_DNN.key not in run_cli("list", registry_root=registry_root).stdout
-    assert "restored" in run_cli("restore", TINY_DNN.key, registry_root=registry_root).stdout
+    assert f"restored {TINY_DNN.key}" in run_cli("restore", TINY_DNN.key[:6].upper(), registry_root=registry_root).stdout
     run_cli("delete", TINY_DNN.key, registry_root=registry_root)
     checked = run_cli("doctor", registry_root=registry_root).stdout  # a check keeps the trash: the slip stays undoable
     assert "1 deleted model(s) and dataset(s) wait in the trash" in checked and "--empty-trash" in checked
