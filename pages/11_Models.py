@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import teacher, ui
 from core.exchange import ALREADY_THERE
-from core.guide import dataset_title
+from core.guide import dataset_title, safe_file_name
 from core.config import FAMILIES
 
 ui.page_setup("Models")
@@ -26,7 +26,7 @@ else:
         names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
         if upload is not None and st.button("Import", key="models_import_button"):
             with ui.guard(), tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / Path(upload.name).name
+                path = Path(folder) / safe_file_name(Path(upload.name).stem, ".keras")  # letters, digits, hyphens
                 path.write_bytes(upload.getvalue())
                 class_names = [name.strip() for name in names.split(",") if name.strip()] or None
                 result = teacher.import_model(ui.registry(), ui.gate(), ui.teacher_pass(), path, class_names=class_names)
