@@ -90,6 +90,13 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
     assert {"no augmentation · validation", "with augmentation · training"} <= accuracy_chart
     assert at.metric[0].value == f"{page_registry.get(configs[0].key).test_accuracy:.1%}"
     assert "overfitting" in at.markdown[-1].value and "McNemar's p = " in at.markdown[-1].value  # helped or not, tested
+    from core.augment import WITH, WITHOUT, augmentation_result
+
+    result = augmentation_result({name: page_registry.get(config.key) for name, config in zip((WITHOUT, WITH), configs)},
+                                 page_registry)
+    gaps = f"from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points"
+    said = f"the gap narrowed {gaps}" if result.gap_with < result.gap_without else f"it did not narrow ({gaps}"
+    assert said in at.markdown[-1].value  # the page says what these two runs measured, never "the gap closes" blindly
 
 
 def test_an_uploaded_photo_is_augmented_and_a_broken_file_is_explained(page_registry):
