@@ -18,6 +18,7 @@ XS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0)
 TRUE_WEIGHT = 2.0
 TRUE_BIAS = -1.0
 QUERY_X = 10.0
+TRUE_ANSWER = TRUE_WEIGHT * QUERY_X + TRUE_BIAS  # what the rule gives at QUERY_X: 19
 DEFAULT_EPOCHS = 500  # the classic lesson's model.fit(xs, ys, epochs=500)
 DEFAULT_LEARNING_RATE = 0.01  # and its SGD's learning rate
 MAX_EPOCHS = 5000

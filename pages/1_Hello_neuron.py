@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, TRUE_BIAS, TRUE_WEIGHT, XS, build_neuron,
-                         fit_line, least_squares_line, training_points)
+from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, TRUE_ANSWER, TRUE_BIAS, TRUE_WEIGHT, XS,
+                         build_neuron, fit_line, least_squares_line, training_points)
 
 LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2]
 NOISE = 1.0  # standard deviation of the noise the toggle adds to the six y values
@@ -53,7 +53,7 @@ def learned(value: float, target: float) -> dict:
 xs, ys = training_points(noise)
 line_xs = np.array([-2.0, QUERY_X + 1])
 cols = st.columns(4)
-cols[0].metric(f"prediction for x = {QUERY_X:g}", **learned(fit.prediction, 19))
+cols[0].metric(f"prediction for x = {QUERY_X:g}", **learned(fit.prediction, TRUE_ANSWER))
 cols[1].metric("learned weight w", **learned(fit.weight, TRUE_WEIGHT))
 cols[2].metric("learned bias b", **learned(fit.bias, TRUE_BIAS))
 cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}" if np.isfinite(fit.final_loss) else "overflowed")
@@ -64,7 +64,7 @@ left.plotly_chart(charts.line_fit_figure(
     best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
 
-st.subheader("Why not exactly 19?")
+st.subheader(f"Why not exactly {TRUE_ANSWER:g}?")
 weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS
 if fit.diverged:
     st.markdown(
@@ -82,7 +82,7 @@ elif not noise:
         f"step shrinks what is left of the error by a fraction, so after {fit.epochs} epochs the neuron is still on its "
         f"way, at w = {fit.weight:.4f} and b = {fit.bias:.4f} (final loss {fit.final_loss:.2e}).\n\n"
         f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {weight_error * QUERY_X:+.4f} "
-        f"{bias_error:+.4f} = **{fit.prediction - 19:+.4f}**: x = {QUERY_X:g} lies far outside the points "
+        f"{bias_error:+.4f} = **{fit.prediction - TRUE_ANSWER:+.4f}**: x = {QUERY_X:g} lies far outside the points "
         f"({min(XS):g} to {max(XS):g}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
         "learning rate (up to a point), get closer."
     )
@@ -90,14 +90,14 @@ else:
     st.markdown(
         f"With noise the six points no longer lie on one line. The best any line can do — the **least-squares line**, "
         f"solved exactly — is y = {fit.best_weight:.4f}x {fit.best_bias:+.4f}, which gives **{fit.best_prediction:.4f}** "
-        f"at x = {QUERY_X:g}. Two parts make up the miss of {fit.prediction - 19:+.4f}:\n"
+        f"at x = {QUERY_X:g}. Two parts make up the miss of {fit.prediction - TRUE_ANSWER:+.4f}:\n"
         f"- **{fit.data_gap:+.4f} comes from the data**: the noisy points pull the best line away from the rule, and no "
         "amount of training removes that. Only more (or cleaner) data would.\n"
         f"- **{fit.optimisation_gap:+.4f} is unfinished optimisation**: the neuron is not yet at the least-squares line "
         f"after {fit.epochs} epochs."
     )
 st.info(
-    "Try it, with the noise off: 50 epochs at learning rate 0.01 stops well short of 19; 500 epochs gets within a few hundredths; "
+    f"Try it, with the noise off: 50 epochs at learning rate 0.01 stops well short of {TRUE_ANSWER:g}; 500 epochs gets within a few hundredths; "
     "0.1 converges in far fewer epochs; 0.2 is too big a step and the loss explodes.",
     icon="🧪",
 )

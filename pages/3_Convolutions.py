@@ -1,5 +1,6 @@
 """Convolutions and pooling: hand-set 3×3 filters, 2×2 max pooling, and a real CNN's shape arithmetic."""
 
+import numpy as np
 import streamlit as st
 
 from core import charts, ui
@@ -50,13 +51,16 @@ def filter_form():
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 
-def step_form(filtered_shape, strongest) -> tuple[int, int]:
+def step_form(filtered, strongest) -> tuple[int, int]:
     """The output pixel to work out: its row and column in the filtered image, first where the sum is largest."""
     left, right = st.columns(2)
-    row = left.slider("Output row", 0, filtered_shape[0] - 1, strongest[0], key="conv_step_row")
-    column = right.slider("Output column", 0, filtered_shape[1] - 1, strongest[1], key="conv_step_column")
-    st.caption(f"The largest sum, where the filter finds its pattern most strongly, is at {strongest} (many pixels "
-               "clip to the same white 255). The sliders start there; move them to a flat area to see a sum near 0.")
+    row = left.slider("Output row", 0, filtered.shape[0] - 1, strongest[0], key="conv_step_row")
+    column = right.slider("Output column", 0, filtered.shape[1] - 1, strongest[1], key="conv_step_column")
+    white = int(np.sum(filtered == 255))
+    clipped = (f" ({white:,} pixels of the filtered image clip to the same white 255, so its brightest pixel could be "
+               "any of them)" if white > 1 else "")
+    st.caption(f"The largest sum, where the filter finds its pattern most strongly, is at {strongest}{clipped}. The "
+               "sliders start there; move them to a flat area to see a sum near 0.")
     return row, column
 
 
@@ -80,7 +84,7 @@ with ui.guard():
     filtered = apply_filter(image, kernel)
     pooled = max_pool(filtered, 2)
     st.subheader("One step, by the numbers")
-    row, column = step_form(filtered.shape, strongest_response(image, kernel))
+    row, column = step_form(filtered, strongest_response(image, kernel))
     step = convolution_step(image, kernel, row, column)
     pool = pooling_step(filtered, min(row // 2, pooled.shape[0] - 1), min(column // 2, pooled.shape[1] - 1))
 

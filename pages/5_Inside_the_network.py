@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.config import PRESETS
 from core.guide import percent, percent_sure, pretrained_start_note, with_article
 from core.preload import inside_default
 
@@ -13,8 +14,8 @@ SAMPLES = 6
 ui.page_setup("Inside the network")
 st.title("Inside the network")
 st.markdown(
-    "A convolutional network is not a black box. Its first layer is a set of small **filters** (3×3 grids of "
-    "weights) that it *learned* — nobody set them by hand. Each filter slides over the image and makes a "
+    "A convolutional network is not a black box. Its first layer is a set of small **filters** (grids of weights, "
+    "3×3 in the course's networks) that it *learned* — nobody set them by hand. Each filter slides over the image and makes a "
     "**feature map**; after the ReLU it is high where the image matches the filter's pattern and exactly 0 where it "
     "does not. Pooling then halves each map, and the "
     "next convolution looks for patterns *in the maps*. Layer by layer the image gets smaller and the channels "
@@ -23,8 +24,10 @@ st.markdown(
 
 cards = [card for card in ui.registry().list_entries() if card.config is not None]  # every family trained here
 if not cards:
-    st.info("There is no trained network yet. Train one on the **Train** page (choose *Convolutional (CNN)*, the "
-            "*fast preview* preset takes under a minute), or run `python -m core warmup` in a terminal, then come back.")
+    preview = PRESETS["fast preview"]
+    st.info(f"There is no trained network yet. Train one on the **Train** page (the *fast preview* preset, a small CNN "
+            f"on {preview.train_subset:,} images for {preview.epochs} epochs, is the quickest start), or run "
+            "`python -m core warmup` in a terminal, then come back.")
     st.stop()
 
 
@@ -70,8 +73,11 @@ else:
                 f"for every input number ({' × '.join(map(str, weights.shape[:3]))} = {int(np.prod(weights.shape[:3])):,}). "
                 "Drawn as images, red pixels push a unit up and blue ones push it down: whole-image templates, not "
                 "small reusable patterns.")
-    st.plotly_chart(charts.filters_figure(weights, count=16, title=f"{first.name}: the weights of the first 16 units",
-                                          label="unit"), width="stretch")
+    shown = min(16, weights.shape[-1])
+    st.plotly_chart(charts.filters_figure(weights, count=shown, label="unit",
+                                          title=f"{first.name}: the weights of the first {shown} units"
+                                          if shown < weights.shape[-1] else f"{first.name}: the weights of its {shown} units"),
+                    width="stretch")
 start = initial_weight_range(first)
 if config.family == "transfer":
     st.caption(pretrained_start_note(config, cards))

@@ -168,3 +168,6 @@ def test_the_worked_step_starts_where_the_filter_responds_most():
     row, column = at.slider(key="conv_step_row").value, at.slider(key="conv_step_column").value
     assert sums[row, column] == sums.max() > 255  # the edge itself, not the first of the pixels that clip to 255
     assert any(f"most strongly, is at ({row}, {column})" in caption.value for caption in at.caption)
+    white = int(np.sum(np.clip(np.rint(sums), 0, 255) == 255))  # the count the caption states, worked out by hand
+    assert white > 1 and any(f"({white:,} pixels of the filtered image clip to the same white 255" in caption.value
+                             for caption in at.caption)
