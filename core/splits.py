@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from core.catalogue import DATA_SEED, TEST_FRACTION
+from core.config import TrainConfig
 from core.errors import DatasetError
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -259,6 +260,6 @@ def describe_splits(split_counts: dict, split_folders: dict, validation_source: 
         given[TEST] = ("the validation photos, as there is no test folder (as in the course): no model is trained on "
                        "them, so the test figure is honest; add a test folder for a third, untouched set")
     if not has[VALIDATION]:
-        given[VALIDATION] = ("carved from the training photos at training time: the validation fraction (10% by "
-                             f"default), stratified, seed {DATA_SEED}")
+        given[VALIDATION] = ("carved from the training photos at training time: the validation fraction "
+                             f"({TrainConfig().validation_fraction:.0%} by default), stratified, seed {DATA_SEED}")
     return {split: given[split] for split in SPLITS}
