@@ -27,7 +27,7 @@ courses = course_datasets(ui.registry().root)
 path_column, ready_column = st.columns([3, 2])
 with path_column:
     st.subheader("Your path through the course")
-    st.caption("The lessons in order; each takes a few minutes. Then experiment on your own.")
+    st.caption("The lessons in order, each with about how long it takes a student. Then experiment on your own.")
     for number, (path, label, caption) in enumerate(ui.LESSONS + ui.EXPERIMENTS[:3], start=1):
         minutes = ui.LESSON_MINUTES.get(path)
         st.page_link(path, label=f"{number}. {label} — {caption}" + (f" (about {minutes} min)" if minutes else ""))

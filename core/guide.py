@@ -1,8 +1,9 @@
 """Which model a lesson means, and words a student reads: rankings within a dataset, pickers' defaults, grammar.
 
 Pickers default to the model the lesson is about, never simply the newest: the transfer lesson's base is the CNN
-trained on the most data, Predict starts from the most trustworthy model for a photo. Accuracy is ranked by the
-lower end of its 95% (Wilson) interval, so 100% on 30 test images (88.6%) does not outrank 91.7% on 10,000 (91.1%).
+trained on the most data, Predict starts from the most trustworthy model for a photo: the one whose accuracy has the
+highest lower end of its 95% (Wilson) interval, so 100% on 30 test images (88.6%) does not outrank 91.7% on 10,000
+(91.1%). Home ranks the models of one dataset, tested on the same images, by accuracy (that bound breaks ties).
 Imports no numpy and no TensorFlow: Home uses it.
 """
 
