@@ -307,7 +307,9 @@ class _ProgressCallback(keras.callbacks.Callback):
         now = time.perf_counter()
         if self.on_batch and not self.history and now - self._last_batch_report >= BATCH_REPORT_SECONDS:
             self._last_batch_report = now
-            self.on_batch(batch + 1, int(self.params.get("steps") or 0))
+            steps = int(self.params.get("steps") or 0)
+            # With several steps per execution Keras names the chunk's last step, past the epoch's end in its last chunk
+            self.on_batch(min(batch + 1, steps) if steps else batch + 1, steps)
         if self.should_stop and now - self._last_check >= CANCEL_CHECK_SECONDS:
             self._last_check = now
             if self.should_stop():

@@ -41,6 +41,12 @@ def test_the_first_epoch_reports_its_batches_and_the_queue_keeps_them_apart_from
     training.train(dataclasses.replace(TINY_DNN, epochs=2), on_batch=lambda done, total: reports.append((done, total)))
     # ⌈500 / 32⌉ = 16 batches, reported as each group of steps_per_execution batches ends, in the first epoch only
     assert reports[-1] == (16, 16) and reports == sorted(set(reports)) and all(total == 16 for _, total in reports)
+    from conftest import TINY_CNN
+
+    reports.clear()  # 20 batches, 16 per execution: Keras names step 32 at the end of the short last chunk
+    training.train(dataclasses.replace(TINY_CNN, batch_size=32, train_subset=640, epochs=1),
+                   on_batch=lambda done, total: reports.append((done, total)))
+    assert reports == [(16, 20), (20, 20)]  # never "batch 32 of 20"
     queue = JobQueue(tmp_path)
     queue.record_batches(TINY_DNN.key, 3, 16)
     assert queue.progress(TINY_DNN.key) == [] and queue.first_epoch_batches(TINY_DNN.key) == (3, 16)
