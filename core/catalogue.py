@@ -15,7 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import CHANNELS_BY_COLOR_MODE
+from core.config import CHANNELS_BY_COLOR_MODE, TrainConfig
 from core.errors import DatasetError
 from core.network import ask_unanswered, check_reachable
 from core.paths import DATA_DIR_ENV, data_dir, keras_home
@@ -132,6 +132,11 @@ class DatasetInfo:
     validation_folder_images: int = 0  # an imported dataset's validation photos given by a folder or a second zip
     on_this_machine: bool = True  # False for a catalogue dataset whose files are not here (Keras downloads them)
 
+    def training_and_validation(self, validation_fraction: float) -> tuple[int, int]:
+        """The images a config trains and validates on: a validation folder's photos, else a fraction carved."""
+        validation = self.validation_folder_images or round(validation_fraction * self.training_images)
+        return self.training_images - validation, validation
+
 
 def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
     """Every catalogue dataset, then every folder dataset imported into the registry at `root`, by title.
@@ -159,7 +164,8 @@ def dataset_titles(datasets: list[DatasetInfo]) -> dict[str, str]:
     labels = {}
     for info in datasets:
         same_title = [other for other in datasets if other.title == info.title]
-        label = info.title if len(same_title) == 1 else f"{info.title} ({info.training_images:,} training images)"
+        train, validation = info.training_and_validation(TrainConfig().validation_fraction)
+        label = info.title if len(same_title) == 1 else f"{info.title} ({train:,} training, {validation:,} validation images)"
         copies = sum(1 for existing in labels.values() if existing == label or existing.startswith(label + ", copy "))
         labels[info.name] = label if copies == 0 else f"{label}, copy {copies + 1}"
     for info in datasets:

@@ -381,7 +381,8 @@ def imported_dataset_named(given: str, datasets: dict[str, str]) -> str:
         return FOLDER_PREFIX + given.removeprefix(FOLDER_PREFIX)
     titled = [name for name, title in datasets.items() if title == given]
     if len(titled) > 1:
-        raise CoreError(f"{len(titled)} imported datasets are titled {given!r}: name one by its id ({', '.join(titled)}).")
+        raise CoreError(f"{len(titled)} imported datasets are titled {given!r}: name one by its id ({', '.join(titled)}); "
+                        "`python -m core datasets` shows what each holds.")
     return titled[0] if titled else FOLDER_PREFIX + given
 
 
@@ -419,13 +420,18 @@ def command_datasets_restore(arguments):
 
 
 def command_datasets(arguments):
-    from core.catalogue import course_datasets, list_datasets
+    from core.catalogue import FOLDER_PREFIX, course_datasets, list_datasets
 
     root = registry_root_of(arguments)
     for info in list_datasets(root):
         state = "available" if info.available else "unavailable"
         print(f"{info.name:<20} {state:<12} {len(info.class_names):>3} classes  {info.title}")
         print(f"{'':<20} {info.source if info.available else info.message}")
+        if info.name.startswith(FOLDER_PREFIX):  # which is which, where titles repeat
+            fraction = TrainConfig().validation_fraction
+            train, validation = info.training_and_validation(fraction)
+            given = "its own validation photos" if info.validation_folder_images else f"{fraction:.0%} carved"
+            print(f"{'':<20} {info.description} {train:,} training and {validation:,} validation images ({given})")
     print("\ncourse datasets (the classic course's photo zips):")
     for course in course_datasets(root):
         state = f"imported as {course.imported_as}" if course.imported_as else "not here"

@@ -79,9 +79,7 @@ def training_images(dataset: str, validation_fraction: float = 0.1, train_subset
     The same sums as core.datasets.load_dataset, from the catalogue alone (no image is read); an imported dataset
     is looked up in the registry at `root`, and its validation photos, when a folder gave them, are not carved.
     """
-    info = dataset_info(dataset, root)
-    available = info.training_images
-    train = available - (info.validation_folder_images or round(validation_fraction * available))
+    train, _ = dataset_info(dataset, root).training_and_validation(validation_fraction)
     return min(train, train_subset) if train_subset else train
 
 

@@ -165,7 +165,8 @@ def add_validation(root, name, validation, on_progress: Progress | None = None,
                        (folder / stored).read_bytes) for stored, class_name, _ in _entries(manifest)]
     with _open(validation) as extra:
         extra.title = validation_title or extra.title
-        return _import(root, _Source(members, [], [], manifest["title"]), extra, manifest["title"], on_progress,
+        title = f"{manifest['title']} + {extra.title or 'validation photos'}"  # the first stays: two names, not one
+        return _import(root, _Source(members, [], [], manifest["title"]), extra, title, on_progress,
                        manifest.get("course"))
 
 

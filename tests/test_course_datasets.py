@@ -128,6 +128,7 @@ def test_datasets_import_with_a_validation_zip_and_one_root_for_models_and_datas
     assert re.search(r"\nangular\s+10\s+3\s+3\n", imported.stdout)  # the split table: train, validation, test
     listing = run_cli("--root", str(root), "datasets", environment_root=elsewhere).stdout
     assert name in listing and "Horses" in listing
+    assert "20 training and 6 validation images (its own validation photos)" in listing  # what it holds, by its id
     assert name not in run_cli("datasets", environment_root=elsewhere).stdout  # $CNNCLASSROOM_REGISTRY is another registry
     trained = run_cli("--root", str(root), "train", "--dataset", name, "--family", "dnn", "--hidden-units", "8",
                       "--image-size", "16", "--epochs", "1", environment_root=elsewhere)

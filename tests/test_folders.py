@@ -104,10 +104,16 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     assert split_table(root, first.name)["test"] == {"angular": 3, "round": 2}  # carved: 20% of 24, stratified
     added = add_validation(root, first.name, zip_bytes(validation))
     assert added.name != first.name and added.split_counts["validation"] == {"angular": 4, "round": 4}
-    assert "second zip" in added.split_sources["validation"] and added.title == first.title
+    assert "second zip" in added.split_sources["validation"] and added.title == f"{first.title} + validation photos"
     assert {info.name for info in list_datasets(root)} >= {first.name, added.name}  # the original stays for its models
-    labels = dataset_titles(list_datasets(root))  # same title, told apart in the pickers
-    assert labels[first.name] != labels[added.name] and labels[first.name].startswith(first.title + " (")
+    labels = dataset_titles(list_datasets(root))  # two titles: the new one names its validation photos
+    assert (labels[first.name], labels[added.name]) == (first.title, added.title)
+    named = add_validation(root, first.name, zip_bytes(validation), validation_title="val-set")
+    assert named.name == added.name and named.title == added.title  # the same photos: the same dataset
+    same_title = dataclasses.replace(dataset_info(added.name, root), name="folder:000000000000", title=first.title)
+    labels = dataset_titles([dataset_info(first.name, root), same_title])  # same title: told apart by what they hold
+    assert labels[first.name] == f"{first.title} (17 training, 2 validation images)"  # 19 less the 2 carved (10%)
+    assert labels[same_title.name] == f"{first.title} (24 training, 8 validation images)"  # all 24 train: its own validation
     twin = dataclasses.replace(dataset_info(first.name, root), name="folder:000000000000")  # same title and size
     assert dataset_titles([dataset_info(first.name, root), twin])[twin.name].endswith(" images), copy 2")
     together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
