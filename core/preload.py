@@ -95,12 +95,16 @@ def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = Non
     return failed
 
 
-def inside_default(cards):
-    """The model Inside the network shows first: the most accurate CNN, else the most accurate model with a config."""
+def inside_default(cards, root=None):
+    """The model Inside the network shows first: the most accurate CNN, else the most accurate model with a config;
+    one whose test images are on this machine (registry at `root`) before one whose dataset was deleted."""
+    from core.catalogue import is_on_this_machine
+
     cards = [card for card in cards if card.config is not None]
     if not cards:
         return None
-    return max(cards, key=lambda card: (card.family == "cnn", card.test_accuracy or 0))
+    here = {name: is_on_this_machine(name, root) for name in {card.config.dataset for card in cards}}
+    return max(cards, key=lambda card: (here[card.config.dataset], card.family == "cnn", card.test_accuracy or 0))
 
 
 def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_running=lambda: False) -> list[str]:
@@ -145,7 +149,7 @@ def warm_models(registry, caches: ServerCaches, page_first: PageFirst | None = N
 
     Predict traces its model itself when opened (core.ui.prepare_predictions), while a photo is chosen.
     """
-    inside = inside_default(registry.list_entries())
+    inside = inside_default(registry.list_entries(), registry.root)
     if inside is None:
         return []
     return _steps({f"Inside the network's model {inside.key}": lambda: _warm_inside(inside, caches)}, page_first)

@@ -44,7 +44,7 @@ def inside_form(labels, class_names) -> dict:
     return {"index": int(of_kind[number - 1]), "count": count}
 
 
-best = cards.index(inside_default(cards))  # the model the server preloaded (core.preload)
+best = cards.index(inside_default(cards, ui.registry().root))  # the model the server preloaded (core.preload)
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
 with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)…"):
     from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
@@ -53,9 +53,8 @@ with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)
     entry = ui.registry().get(key)
     config = entry.config
     model = ui.load_model(key)
-    data = ui.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
     evaluation = ui.load_evaluation(key)
-class_names = list(data.class_names)
+class_names = list(entry.card.class_names)
 
 st.header("1. The filters it learned")
 first = first_learned_layer(model)
@@ -88,6 +87,10 @@ elif start:
                f"−{limit:.3f} and +{limit:.3f} (√(6 / (inputs + outputs)) = √(6 / ({fan_in} + {fan_out}))). Had they all "
                f"started equal, every {learner} would get the same gradient at every step and stay identical; random "
                "starts break that tie, so each one can learn a different pattern.")
+
+data = ui.test_images_or_note(config, "Sections 2 and 3 follow")  # the filters above need none
+if data is None:
+    st.stop()
 
 st.header("2. The journey of an image")
 form = inside_form(data.y_test, class_names)

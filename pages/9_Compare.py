@@ -122,10 +122,9 @@ for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model")
 chosen_entry, chosen_evaluation = entries[names.index(mistaken)], evaluations[names.index(mistaken)]
-if chosen_entry.config is not None:
-    chosen_config = chosen_entry.config
-    images = ui.load_dataset(chosen_config.dataset, image_size=chosen_config.image_size, color_mode=chosen_config.color_mode,
-                             validation_fraction=chosen_config.validation_fraction).x_test
+chosen_data = ui.test_images_or_note(chosen_entry.config, "The gallery shows") if chosen_entry.config else None
+if chosen_data is not None:
+    images = chosen_data.x_test
     worst = chosen_evaluation.confident_mistakes()
     st.markdown(f"{mistaken[:1]} gets **{len(worst):,} of {len(chosen_evaluation.y_true):,}** test images wrong. "
                 "The most confident mistakes first: where it was surest, and wrong.")
@@ -141,8 +140,9 @@ split = disagreements(first, second)
 if config is None or split is None:
     st.info("The gallery needs two models trained here on the same dataset.")
     st.stop()
-data = ui.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode,
-                       validation_fraction=config.validation_fraction)
+data = ui.test_images_or_note(config, "The gallery shows")
+if data is None:
+    st.stop()
 for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", split[0], second),
                                     (f"{names[1][:1]} right, {names[0][:1]} wrong", split[1], first)):
     st.markdown(f"**{title}**: {len(indices):,} test images")

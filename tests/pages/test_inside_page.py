@@ -99,3 +99,35 @@ def test_heatmap_grid_tiles_every_panel_apart_upright_and_titled_above():
         assert title.text == f"channel {index}" and title.yanchor == "bottom" and title.y == top - 0.5
         assert title.x == left + 5 and np.isnan(mosaic[top - 1, left:left + 11]).all()  # an empty band above it
     assert grid_position(8, 8, (11, 11))[0] > grid_position(0, 8, (11, 11))[0] + 11  # the second row is below
+
+
+def test_a_model_whose_dataset_was_deleted_shows_its_filters_and_where_its_images_wait(own_trained_registry):
+    """Its photos in the trash: the filters need none, the maps do; the page says how to bring them back, and opens
+    first on a model whose images are here. Compare tests the pair without them and leaves out only its galleries."""
+    import dataclasses
+
+    from photos import photo_files, zip_bytes
+
+    from core.engines import train_and_publish
+    from core.folders import delete_dataset, import_zip
+
+    report = import_zip(zip_bytes(photo_files({"train": 20}, size=(64, 48), split_folders=False)), own_trained_registry.root,
+                        title="my photos")
+    photo_cnn = train_and_publish(own_trained_registry, dataclasses.replace(TINY_CNN, dataset=report.name, image_size=32,
+                                                                            train_subset=None, epochs=1, batch_size=8))
+    photo_dnn = train_and_publish(own_trained_registry, dataclasses.replace(photo_cnn.config, family="dnn", filters=()))
+    delete_dataset(own_trained_registry.root, report.name)
+    at = open_page(PAGE).run()
+    assert not at.exception and at.selectbox(key="inside_model").value == TINY_CNN.key  # its images are here
+    at.selectbox(key="inside_model").set_value(photo_cnn.key).run()
+    assert not at.exception and not at.error
+    assert "filters" in str(figures(at)[0]["layout"]["title"]).lower()  # section 1: the learned filters, drawn
+    [note] = [info.value for info in at.info if "Sections 2 and 3" in info.value]
+    assert "The dataset “my photos” was deleted on " in note and "restore it on the Models page" in note
+    assert str(own_trained_registry.root) not in note  # no server path for a student
+
+    compare = open_page(PAGE.parent / "9_Compare.py").run()
+    compare.multiselect(key="compare_models").set_value([photo_cnn.key, photo_dnn.key]).run()
+    assert not compare.exception and not compare.error
+    assert "McNemar" in " ".join([*(markdown.value for markdown in compare.markdown), *(caption.value for caption in compare.caption)])
+    assert [info.value for info in compare.info if "The gallery shows this model's test images" in info.value]
