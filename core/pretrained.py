@@ -6,6 +6,7 @@ knows the weight files, and imports Keras only to download one.
 """
 
 import logging
+from pathlib import Path
 
 from core.errors import CoreError
 from core.network import check_reachable, socket_timeout
@@ -90,12 +91,16 @@ def pretrained_weights_path(base_model, image_size) -> str:
             how_to_get) from error
 
 
+def cached_weights_path(base_model, input_shape) -> Path:
+    """Where Keras keeps a base's ImageNet weights for this input once downloaded (~/.keras/models/<file>)."""
+    return keras_home() / "models" / weights_file(base_model, application_image_size(base_model, input_shape))[0]
+
+
 def weights_status(base_model, input_shape, timeout=1.5) -> tuple[bool, str]:
     """(True, where from) when a base's ImageNet weights are cached or downloadable now, else (False, why and how to
     get them); asks the network at most once every few minutes and never imports TensorFlow."""
-    image_size = application_image_size(base_model, input_shape)
-    file_name, url, _ = weights_file(base_model, image_size)
-    cached = keras_home() / "models" / file_name
+    file_name, url, _ = weights_file(base_model, application_image_size(base_model, input_shape))
+    cached = cached_weights_path(base_model, input_shape)
     if cached.is_file():
         return True, f"the ImageNet weights are on this machine ({cached})"
     try:

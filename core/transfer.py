@@ -229,15 +229,3 @@ def preprocessing_note(base_model: str) -> str:
     return (f"{title} learned from pixels scaled to −1…1 (`keras.applications.{base_model}.preprocess_input`), not "
             "0…1: the classic code's division by 255 gives it only half the range it knows. **Here** the model scales "
             "its own input, x / 127.5 − 1: black 0 becomes −1.0 and white 255 becomes 1.0.")
-
-
-def imagenet_weights_message(base_model: str = "mobilenet_v2", input_shape=(96, 96, 3)) -> str | None:
-    """None when `base_model`'s ImageNet weights can be loaded here, else what is missing and how to get it."""
-    from core.models import build_transfer
-    from core.pretrained import PretrainedWeightsUnavailable
-
-    try:
-        build_transfer(tuple(input_shape), 2, base_model=base_model)
-    except PretrainedWeightsUnavailable as error:
-        return error.how_to_get
-    return None

@@ -8,12 +8,15 @@ from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
 from core.guide import dataset_title, default_base_key, percent
+from core.errors import student_message
+from core.pretrained import cached_weights_path, weights_status
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, TABLE_COLUMNS, base_architecture,
-                           experiment_rows, experiment_table, imagenet_base, imagenet_weights_message, preprocessing_note,
+                           experiment_rows, experiment_table, imagenet_base, preprocessing_note,
                            transfer_experiment, transfer_verdict)
 
 SUBSETS = [100, 200, 300, 500, 1000, 2000]
+IMAGENET_CHECK_SHAPE = (96, 96, 3)  # the smallest input an ImageNet base takes here (MobileNetV2's smallest weights)
 
 ui.page_setup("Transfer learning")
 st.title("Transfer learning")
@@ -52,21 +55,21 @@ def experiment_form(conv_layers: int) -> dict:
 
 
 st.header("1. An ImageNet base")
-left, right = st.columns([2, 1])
-application = left.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application")
+application = st.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application")
 with ui.guard():
     base_facts = cached_imagenet_base(application)
 st.markdown(f"The classic way is a base trained on ImageNet's photos, like {base_facts.title}. Without its top it has "
             f"**{base_facts.parameters:,} weights**: at 4 bytes each, a download of about **{base_facts.megabytes:.0f} MB** "
             f"(`{base_facts.file_name}`), made once and then cached in `~/.keras/models/`.")
 st.caption(preprocessing_note(application))
-if right.button("Check for ImageNet weights", key="transfer_check_button"):
-    with st.spinner("Looking for the weights…"), ui.guard():
-        message = imagenet_weights_message(application)
-    if message:
-        st.warning(f"{message}\n\nWithout internet, use a CNN you trained here as the base instead: section 2 below.")
-    else:
-        st.success(f"The ImageNet weights of {application} are available: pick it on the **Train** page (Transfer).")
+available, where = weights_status(application, IMAGENET_CHECK_SHAPE)  # a file's presence, or a host's answer
+if available:
+    here = cached_weights_path(application, IMAGENET_CHECK_SHAPE).is_file()
+    st.success(f"The ImageNet weights of {base_facts.title} are {'on this machine' if here else 'downloadable now'}: "
+               "pick it on the **Train** page (Transfer).")
+else:
+    st.warning(f"{student_message(where)}\n\nWithout internet, use a CNN you trained here as the base instead: section 2 "
+               "below.")
 
 st.header("2. The offline way: a CNN from the registry as the base")
 registry = ui.registry()

@@ -7,7 +7,7 @@ from conftest import TINY_CNN, TINY_DNN, TRANSFER_SLICE
 from core.errors import ConfigError
 from core.registry import Registry
 from core.transfer import (FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, experiment_rows, experiment_table,
-                           imagenet_weights_message, transfer_experiment, transfer_verdict)
+                           transfer_experiment, transfer_verdict)
 
 
 def test_the_three_configs_share_data_and_head_and_match_the_base(trained_registry):
@@ -75,15 +75,23 @@ def test_the_three_networks_train_and_freeze_what_they_should(trained_registry, 
         assert comparison.ci_low <= comparison.difference <= comparison.ci_high and 0 <= comparison.p_value <= 1
 
 
-def test_imagenet_weights_offline_say_how_to_get_them_in_a_students_words():
+def test_imagenet_weights_offline_say_how_to_get_them_in_a_students_words(monkeypatch, tmp_path):
     """What is missing and how to get it; not the command line's way round or its values (the page has its own)."""
-    message = imagenet_weights_message("mobilenet_v2")
-    if message is None:
-        pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
-    assert "MobileNetV2" in message and "~/.keras/models/" in message
+    from core.pretrained import cached_weights_path, weights_status
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def unreachable(url, timeout, stale_ok=False):
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr("core.pretrained.check_reachable", unreachable)
+    available, message = weights_status("mobilenet_v2", (96, 96, 3))
+    assert not available and "MobileNetV2" in message and "~/.keras/models/" in message
     assert "registry:<key>" not in message and "Received:" not in message
     assert "could not be downloaded. Expected the file" in message and "Errno" not in message  # the cause: in the log
-
+    cached_weights_path("mobilenet_v2", (96, 96, 3)).parent.mkdir(parents=True)
+    cached_weights_path("mobilenet_v2", (96, 96, 3)).write_bytes(b"weights")  # copied in by hand, as it says
+    assert weights_status("mobilenet_v2", (96, 96, 3))[0]
 
 def test_the_headline_claims_only_what_mcnemars_test_against_scratch_supports():
     from core.evaluation import Comparison

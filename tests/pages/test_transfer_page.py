@@ -14,19 +14,29 @@ from core.transfer import (EXPERIMENT_NAMES, FEATURE_EXTRACTION, FINE_TUNING, SC
 PAGE = Path(__file__).resolve().parents[2] / "pages/7_Transfer_learning.py"
 
 
-def test_empty_registry_offers_a_base_and_explains_missing_imagenet_weights(registry_root):
+def test_empty_registry_offers_a_base_and_says_at_once_whether_the_imagenet_weights_are_here(registry_root, monkeypatch,
+                                                                                             tmp_path):
+    from core.pretrained import cached_weights_path
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+
+    def unreachable(url, timeout, stale_ok=False):
+        raise OSError("offline")
+
+    monkeypatch.setattr("core.pretrained.check_reachable", unreachable)
     at = open_page(PAGE).run()
     assert not at.exception
     assert any("no trained CNN" in info.value for info in at.info)
     assert "Fashion-MNIST" in at.button(key="transfer_base_button").label
-    at.selectbox(key="transfer_application").set_value("mobilenet_v2")
-    at.button(key="transfer_check_button").click().run()
-    assert not at.exception
-    if not at.warning:
-        pytest.skip("MobileNetV2's ImageNet weights are available on this machine")
-    message = at.warning[0].value
+    assert at.selectbox(key="transfer_application").value == "mobilenet_v2"
+    message = at.warning[0].value  # on opening the page, no button to press first
     assert "ImageNet weights for MobileNetV2" in message and "section 2 below" in message  # the page's way round
     assert "registry:<key>" not in message and "Received:" not in message  # the command line's, and its values
+    assert str(tmp_path) not in message  # a server path is not a student's business
+    cached_weights_path("mobilenet_v2", (96, 96, 3)).parent.mkdir(parents=True)
+    cached_weights_path("mobilenet_v2", (96, 96, 3)).write_bytes(b"weights")
+    at.run()
+    assert not at.warning and "are on this machine: pick it on the **Train** page" in at.success[0].value
 
 
 def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registry, transfer_registry_root):
