@@ -3,7 +3,6 @@
 import shutil
 from pathlib import Path
 
-import pytest
 from conftest import TINY_CNN, TRANSFER_SLICE
 from apptest import open_page
 
