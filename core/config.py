@@ -226,7 +226,7 @@ class TrainConfig:
                 base = f"from “{base_title}”" if base_title else f"registry CNN {self.registry_base_key}"
             mode = f"fine-tune {self.fine_tune_layers}" if self.fine_tune_layers else "frozen"
             mode += ", one phase" if self.fine_tune_layers and self.fine_tune_phases == 1 else ""
-            body = f"Transfer {base} ({mode}) / Dense {dense}"
+            body = f"Transfer ({mode}) {base} / Dense {dense}"  # the mode first: a long base title hides the rest
         subset = f" ({self.train_subset:,} images)" if self.train_subset else ""
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         title = f"{body} on {dataset_title or dataset_display_name(self.dataset)}{subset}, {epochs}"

@@ -119,7 +119,7 @@ def test_a_transfer_model_is_titled_by_its_bases_title_not_its_key(trained_regis
     configs = transfer_experiment(TINY_CNN.key, registry=registry, **TRANSFER_SLICE)
     frozen = registry.get(configs[FEATURE_EXTRACTION].key)
     base_title = trained_registry.get(TINY_CNN.key).title
-    assert frozen.title.startswith(f"Transfer from “{base_title}” (frozen) / Dense")
+    assert frozen.title.startswith(f"Transfer (frozen) from “{base_title}” / Dense")  # the mode first: tables cut titles
     assert frozen.card.base_title == base_title and TINY_CNN.key not in frozen.title
     assert title_for(configs[FEATURE_EXTRACTION], registry) == frozen.title  # the same before training, on Train
     assert registry.get(configs[SCRATCH].key).card.base_title is None
