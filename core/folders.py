@@ -379,8 +379,6 @@ def _checked(placements):
 
 def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layout, validation_source, course):
     """manifest.json: classes, counts per split, stored images, the native shape and the report's notes."""
-    import numpy as np
-
     split_counts = {split: {name: count for name in all_classes
                             if (count := sum(1 for _, c, s in images if c == name and s == split))}
                     for split in SPLITS}
@@ -396,7 +394,8 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
                            f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}. Received: folders={all_classes}")
     check_same_classes({split: set(names) for split, names in split_counts.items() if names} | {TRAIN: set(counts)})
     class_names = list(counts)
-    widths, heights = np.array(sizes).T
+    by_area = sorted((int(width), int(height)) for width, height in sizes)
+    by_area.sort(key=lambda size: size[0] * size[1])  # the smallest, middle and largest photos: sizes that exist
     same_size = len(set(sizes)) == 1 and max(sizes[0]) <= MAX_NATIVE_SIDE
     width, height = sizes[0] if same_size else (DEFAULT_FOLDER_IMAGE_SIZE, DEFAULT_FOLDER_IMAGE_SIZE)
     if len(class_names) == 2:
@@ -426,15 +425,15 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
         notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
                      "the photos again (training this dataset is refused until then).")
     if not same_size:
-        notes.append("The images differ in size or are large; each model resizes them to the input size it is "
-                     "trained at (chosen on Your own images or Train).")
+        notes.append("The images differ in size or are large; each model fits them into the input size it is "
+                     "trained at (chosen on Your own images or Train), keeping their shape: the rest is padded, as "
+                     "on Predict.")
     return {
         "format_version": MANIFEST_VERSION, "id": dataset_id, "title": (title or _default_title(class_names))[:80],
         "class_names": class_names, "counts": counts, "images": images, "split_counts": split_counts,
         "split_sources": describe_splits(split_counts, layout.split_folders, validation_source),
         "course": course, "skipped": skipped, "notes": notes,
-        "image_sizes": {"min": (int(widths.min()), int(heights.min())), "max": (int(widths.max()), int(heights.max())),
-                        "median": (int(np.median(widths)), int(np.median(heights)))},
+        "image_sizes": {"min": by_area[0], "max": by_area[-1], "median": by_area[(len(by_area) - 1) // 2]},
         "image_shape": [int(height), int(width), 1 if gray else 3],
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -467,7 +466,8 @@ def _publish(root, staging, dataset_id):
 
 
 def sizes_text(image_sizes: dict) -> str:
-    """A dataset's photo sizes in words (width × height): 'all 300×300' or 'from 256×200 to 640×640, median 390×390'."""
+    """A dataset's photo sizes in words (width × height): 'all 300×300' or 'from 256×200 to 640×640, median 400×300'
+    (the smallest, middle and largest photos by pixel count)."""
     (low_width, low_height), (high_width, high_height) = image_sizes["min"], image_sizes["max"]
     if (low_width, low_height) == (high_width, high_height):
         return f"all {low_width}×{low_height}"

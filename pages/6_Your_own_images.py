@@ -132,7 +132,7 @@ dataset, size, epochs = own_form(folders)
 with ui.guard():
     info = dataset_info(dataset, ui.registry().root)
 st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)} (width × "
-           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: the input size chosen above resizes them all.")
+           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: each is fitted into the input size chosen above, keeping its shape.")
 show_task(list(info.class_names))
 zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
              lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,

@@ -11,7 +11,7 @@ from photos import photo_files, zip_bytes
 from core.catalogue import DECODED_FOLDER, dataset_info, dataset_titles, folder_path, list_datasets, read_manifest
 from core.datasets import check_trainable, load_dataset, split_table
 from core.errors import DatasetError
-from core.folders import add_validation, import_folder, import_images, import_report, import_zip
+from core.folders import add_validation, import_folder, import_images, import_report, import_zip, sizes_text
 from core.splits import read_layout, split_indices
 from core.webcam import WebcamClasses, min_shots_per_class
 
@@ -263,7 +263,7 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     item = delete_dataset(root, report.name)
     assert item.title == report.title and report.name not in [info.name for info in list_datasets(root)]
     assert [deleted.key for deleted in list_dataset_trash(root)] == [report.name.removeprefix("folder:")]
-    with pytest.raises(DatasetError, match="No imported dataset has this name"):
+    with pytest.raises(DatasetError, match=f"The dataset “{report.title}” was deleted on .* waits in the trash until"):
         delete_dataset(root, report.name)
     restore_dataset(root, report.name)
     assert load_dataset(report.name, image_size=32, root=root).y_train.size and not list_dataset_trash(root)
@@ -277,3 +277,13 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     assert again.name == report.name
     assert cli.main(["--root", str(root), "datasets", "restore", report.name]) == 1
     assert "imported again" in capsys.readouterr().err
+
+
+def test_the_photo_sizes_named_are_sizes_of_real_photos(root):
+    """Width and height each had their own median: 300×300 and 480×640 photos made a 'median 390×470' no photo has."""
+    from photos import photo_files
+
+    files = photo_files({"train": 5}, kinds=("round",), size=(300, 300), split_folders=False)
+    files |= photo_files({"train": 6}, kinds=("angular",), size=(480, 640), split_folders=False, seed=2)
+    report = import_zip(zip_bytes(files), root)
+    assert sizes_text(report.image_sizes) == "from 300×300 to 480×640, median 480×640"  # 6 of the 11 are 480×640
