@@ -595,8 +595,9 @@ def delete_and_restore_datasets(cards: list):
 
     def trained_on(pending):
         trained = [card.title for card in cards if card.dataset.name in pending]
-        return (f"{counted(len(trained), 'model')} trained on {'it' if len(pending) == 1 else 'them'} stay and still "
-                "predict; Inside the network and Compare show their test photos again once the dataset is restored:"
+        verbs = "stays and still predicts" if len(trained) == 1 else "stay and still predict"
+        return (f"{counted(len(trained), 'model')} trained on {'it' if len(pending) == 1 else 'them'} {verbs}; Inside "
+                "the network and Compare show their test photos again once the dataset is restored:"
                 "\n\n" + "\n".join(f"- {title}" for title in trained) if trained else "")
 
     def delete(names):
@@ -621,7 +622,8 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
     with st.expander(f"Delete {plural}", expanded=bool(pending)):
         if pending:
             also = consequences(pending)
-            st.warning(f"Delete {counted(len(pending), noun)}? They go to the trash and can be restored for {KEEP_DAYS} "
+            where = "It goes" if len(pending) == 1 else "They go"
+            st.warning(f"Delete {counted(len(pending), noun)}? {where} to the trash and can be restored for {KEEP_DAYS} "
                        "days:\n\n" + "\n".join(f"- {titles[name]}" for name in pending) + (f"\n\n{also}" if also else ""))
             yes, no = st.columns(2)
             if yes.button(f"Yes, delete {len(pending)}", type="primary", key=f"{key}_confirm_delete_button"):

@@ -122,6 +122,7 @@ def test_the_teacher_deletes_a_wrong_zips_dataset_and_restores_it(registry_root)
     at.multiselect(key="datasets_to_delete").set_value([report.name]).run()
     at.button(key="datasets_delete_button").click().run()
     assert "wrong zip" in at.warning[0].value and report.name in [info.name for info in list_datasets(registry_root)]
+    assert at.warning[0].value.startswith("Delete 1 imported dataset? It goes to the trash")
     at.button(key="datasets_confirm_delete_button").click().run()
     assert not at.exception and at.success[0].value.startswith("Deleted 1 imported dataset")
     assert report.name not in [info.name for info in list_datasets(registry_root)]
