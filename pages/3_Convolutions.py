@@ -97,7 +97,7 @@ pooled_column.plotly_chart(charts.heatmap_figure(pooled, f"2×2 max pooled: {poo
                                                  highlight=(pool.row, pool.column, 1, 1)), width="stretch")
 show_step(step, pool)
 st.markdown(
-    f"**Shapes:** {image.shape[0]} × {image.shape[1]} → 3×3 filter without padding → "
+    f"**Sizes:** {image.shape[0]} × {image.shape[1]} → 3×3 filter without padding → "
     f"**{filtered.shape[0]} × {filtered.shape[1]}** (the filter cannot centre on the outermost pixels, so one is lost on "
     f"each side) → 2×2 max pooling → **{pooled.shape[0]} × {pooled.shape[1]}** (half, rounded down)."
 )
@@ -152,7 +152,7 @@ st.markdown(f"**{shape_flow(rows)}** · {summary['parameters']:,} parameters in 
 st.dataframe(
     [{"layer": row["layer"], "type": row["type"], "output shape": str(row["output_shape"]), "parameters": row["params"],
       "shape arithmetic": row["formula"], "parameter arithmetic": row["params_formula"]} for row in rows],
-    hide_index=True,
+    hide_index=True, column_config=ui.THOUSANDS_COLUMNS,
 )
 st.caption(
     f"Here {summary['biggest layer']} holds {summary['biggest layer parameters'] / summary['parameters']:.0%} of the "
