@@ -250,12 +250,13 @@ def command_list(arguments):
     if not cards:
         print("The registry is empty. Train something: python -m core warmup")
         return
-    print(f"{'key':<16}  {'dataset':<14} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
+    width = max(len("dataset"), *(len(str(card.dataset.name)) for card in cards))  # folder:<id> is 19 wide
+    print(f"{'key':<16}  {'dataset':<{width}} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
     for card in cards:
         accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
         seconds = f"{card.timings.train_seconds:.1f}" if card.timings.train_seconds is not None else "n/a"
-        print(f"{card.key:<16}  {str(card.dataset.name):<14} {card.family:<8} {accuracy:>8} {card.params.total:>10,} "
-              f"{seconds:>8}  {card.title}")
+        print(f"{card.key:<16}  {str(card.dataset.name):<{width}} {card.family:<8} {accuracy:>8} "
+              f"{card.params.total:>10,} {seconds:>8}  {card.title}")
 
 
 def full_key(registry, text: str, in_trash: bool = False) -> str:
