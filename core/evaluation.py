@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CoreError
+from core.guide import signed
 
 EVALUATION_FORMAT_VERSION = 1
 Z_95 = 1.959963984540054  # the standard normal quantile for a two-sided 95% interval
@@ -265,7 +266,8 @@ def comparison_details(c: Comparison, name_a: str = "A", name_b: str = "B") -> s
     """The numbers behind the statement, signed the same way: the better model minus the other."""
     better, worse, sign = (name_b, name_a, -1) if c.difference < 0 else (name_a, name_b, 1)
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
-    return (f"{better} − {worse} = {sign * c.difference * 100:+.2f} points (95% CI {low:+.2f} to {high:+.2f}). Only "
+    return (f"{better} − {worse} = {signed(sign * c.difference * 100, '+.2f')} points (95% CI {signed(low, '+.2f')} "
+            f"to {signed(high, '+.2f')}). Only "
             f"{name_a} right on {c.only_a_right:,} images, only {name_b} right on {c.only_b_right:,}, of {c.n:,}; "
             f"McNemar exact p {'< 0.001' if c.p_value < 0.001 else f'= {c.p_value:.3g}'}.")
 
@@ -299,7 +301,7 @@ def _plain_english(comparison, name_a, name_b):
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
     headline = (
         f"Model {better} is more accurate than model {worse} by {abs(c.difference) * 100:.1f} "
-        f"points ({accuracies}; 95% CI {low:.1f} to {high:.1f} points)"
+        f"points ({accuracies}; 95% CI {signed(low, '.1f')} to {signed(high, '.1f')} points)"
     )
     if c.p_value < 0.001:
         verdict = "p < 0.001, so the difference is very unlikely to come from which test images were drawn"

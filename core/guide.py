@@ -157,6 +157,16 @@ def percent_sure(probability: float, decimals: int = 0) -> str:
     return f"{percent:.{decimals}f}%"
 
 
+def signed(value: float, spec: str = "+.1f") -> str:
+    """A number as a sentence writes it: with its sign, and a true minus (−2.6), never a hyphen (-2.6)."""
+    return format(value, spec).replace("-", "−")
+
+
+def term(value: float, decimals: int = 4) -> str:
+    """The second term of a sum as an equation writes it: '+ 1.0000' or '− 1.0000' (y = 2.0000x − 1.0000)."""
+    return f"{'−' if value < 0 else '+'} {abs(value):.{decimals}f}"
+
+
 def percent(fraction: float, decimals: int = 0) -> str:
     """A measured fraction (an accuracy, a share) as a percentage that reads 100% or 0% only when it is exactly that:
     0.997 → ">99%" (`percent_sure` for a model's probabilities, which are never exactly certain)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
 from core.course import within_the_data
 from core.errors import ConfigError
+from core.guide import signed
 
 SCRATCH, FEATURE_EXTRACTION, FINE_TUNING = "from scratch", "feature extraction", "fine-tuning"
 EXPERIMENT_NAMES = (SCRATCH, FEATURE_EXTRACTION, FINE_TUNING)
@@ -91,7 +92,7 @@ class TransferVerdict:
         """Who wins, in a sentence that claims only what McNemar's test supports: each pretrained network is tested
         against scratch, never against the other (37.2% and 36.9% were called "Best here: feature extraction")."""
         ahead, behind = self.against_scratch(), self.against_scratch(ahead=False)
-        points = {name: f"{100 * comparison.difference:+.1f} points" for name, comparison in self.comparisons.items()}
+        points = {name: f"{signed(100 * comparison.difference)} points" for name, comparison in self.comparisons.items()}
         if len(ahead) == 2:
             return (f"Both pretrained networks beat training from scratch: {FEATURE_EXTRACTION} by "
                     f"{points[FEATURE_EXTRACTION]}, {FINE_TUNING} by {points[FINE_TUNING]}.")

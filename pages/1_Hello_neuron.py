@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.guide import signed, term
 from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, TRUE_ANSWER, TRUE_BIAS, TRUE_WEIGHT, XS,
                          build_neuron, fit_line, least_squares_line, training_points)
 
@@ -78,22 +79,22 @@ elif not noise:
     st.markdown(
         f"The six points lie **exactly** on y = 2x − 1, so the best-fitting line *is* the rule: with w = 2 and b = −1 "
         f"the loss would be exactly 0 (the least-squares line through the points, solved exactly, is "
-        f"y = {fit.best_weight:.4f}x {fit.best_bias:+.4f}). So the whole miss is **unfinished optimisation**: each SGD "
+        f"y = {fit.best_weight:.4f}x {term(fit.best_bias)}). So the whole miss is **unfinished optimisation**: each SGD "
         f"step shrinks what is left of the error by a fraction, so after {fit.epochs} epochs the neuron is still on its "
         f"way, at w = {fit.weight:.4f} and b = {fit.bias:.4f} (final loss {fit.final_loss:.2e}).\n\n"
-        f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {weight_error * QUERY_X:+.4f} "
-        f"{bias_error:+.4f} = **{fit.prediction - TRUE_ANSWER:+.4f}**: x = {QUERY_X:g} lies far outside the points "
+        f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {signed(weight_error * QUERY_X, '+.4f')} "
+        f"{term(bias_error)} = **{signed(fit.prediction - TRUE_ANSWER, '+.4f')}**: x = {QUERY_X:g} lies far outside the points "
         f"({min(XS):g} to {max(XS):g}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
         "learning rate (up to a point), get closer."
     )
 else:
     st.markdown(
         f"With noise the six points no longer lie on one line. The best any line can do — the **least-squares line**, "
-        f"solved exactly — is y = {fit.best_weight:.4f}x {fit.best_bias:+.4f}, which gives **{fit.best_prediction:.4f}** "
-        f"at x = {QUERY_X:g}. Two parts make up the miss of {fit.prediction - TRUE_ANSWER:+.4f}:\n"
-        f"- **{fit.data_gap:+.4f} comes from the data**: the noisy points pull the best line away from the rule, and no "
+        f"solved exactly — is y = {fit.best_weight:.4f}x {term(fit.best_bias)}, which gives **{fit.best_prediction:.4f}** "
+        f"at x = {QUERY_X:g}. Two parts make up the miss of {signed(fit.prediction - TRUE_ANSWER, '+.4f')}:\n"
+        f"- **{signed(fit.data_gap, '+.4f')} comes from the data**: the noisy points pull the best line away from the rule, and no "
         "amount of training removes that. Only more (or cleaner) data would.\n"
-        f"- **{fit.optimisation_gap:+.4f} is unfinished optimisation**: the neuron is not yet at the least-squares line "
+        f"- **{signed(fit.optimisation_gap, '+.4f')} is unfinished optimisation**: the neuron is not yet at the least-squares line "
         f"after {fit.epochs} epochs."
     )
 st.info(

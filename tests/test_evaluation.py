@@ -257,4 +257,7 @@ def test_cnn_and_dnn_compared_on_real_data(trained_cnn, fashion_data):
     assert comparison.accuracy_b == pytest.approx(dnn_evaluation.accuracy)
     assert comparison.ci_low <= comparison.difference <= comparison.ci_high
     assert 0.0 <= comparison.p_value <= 1.0
-    assert "McNemar" in comparison.statement
+    if comparison.difference == 0:  # an exact tie (it happens, the DNN being unseeded): nothing for McNemar to test
+        assert "equally accurate" in comparison.statement
+    else:
+        assert "McNemar" in comparison.statement

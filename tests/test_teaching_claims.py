@@ -56,13 +56,15 @@ def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_cla
     assert at.metric[0].value == f"{fit.prediction:.4f}" and at.metric[1].value == f"{fit.weight:.4f}"
     assert "lie **exactly** on y = 2x − 1" in shown and "**unfinished optimisation**" in shown
     weight_part, bias_part = (fit.weight - 2) * 10, fit.bias + 1
-    assert f"= {weight_part:+.4f} {bias_part:+.4f} = **{fit.prediction - 19:+.4f}**" in shown
+    minus = lambda text: text.replace("-", "−")  # noqa: E731  (prose writes a true minus sign)
+    bias_term = f"{'−' if bias_part < 0 else '+'} {abs(bias_part):.4f}"
+    assert minus(f"= {weight_part:+.4f} ") + f"{bias_term} = **" + minus(f"{fit.prediction - 19:+.4f}**") in shown
     assert abs(weight_part + bias_part - (fit.prediction - 19)) < 1e-4
 
     at.toggle(key="neuron_noise").set_value(True).run()
     noisy, shown = fit_line(500, 0.01, 0, noise=1.0), text(at)
-    assert f"**{noisy.data_gap:+.4f} comes from the data**" in shown
-    assert f"**{noisy.optimisation_gap:+.4f} is unfinished optimisation**" in shown
+    assert minus(f"**{noisy.data_gap:+.4f} comes from the data**") in shown
+    assert minus(f"**{noisy.optimisation_gap:+.4f} is unfinished optimisation**") in shown
     assert f"gives **{noisy.best_prediction:.4f}**" in shown
 
     # "Try it, with the noise off: 50 epochs at 0.01 stops well short of 19; 500 epochs gets within a few hundredths;
