@@ -8,6 +8,7 @@ from core import ui
 from core.augment import (augment_samples, augmentation_experiment, augmentation_result, build_augmenter, keras_code,
                           legacy_code)
 from core.config import FILL_MODES, Augmentation, dataset_display_name
+from core.guide import signed
 from core.imaging import prepare_image, read_image
 
 # Shapes first: like the course's photos, its objects vary in place, size and angle, which is what augmentation imitates
@@ -123,7 +124,7 @@ elif result.hurt:
 else:
     verdict = (f"Here augmentation made **no clear difference** ({augmented:.1%} against {plain:.1%}, {odds}: the "
                "luck of which test images were drawn could explain it). Try more epochs or other settings.")
-gaps = f"from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points"
+gaps = f"from {signed(result.gap_without * 100, '.1f')} to {signed(result.gap_with * 100, '.1f')} points"
 gap_change = (f"here the gap narrowed {gaps}" if result.gap_with < result.gap_without else
               f"here it did not narrow ({gaps}: the settings or the epochs were not enough)")
 st.markdown(

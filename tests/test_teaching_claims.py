@@ -149,8 +149,8 @@ def test_augmentation_helps_with_the_pages_defaults_as_its_lesson_says(tmp_path,
     assert result.helped, (result.accuracy_with, result.accuracy_without, result.p_value)  # and beyond the test's luck
     at.run()
     assert not at.exception and "Here augmentation **helped**" in text(at)
-    assert (f"here the gap narrowed from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points"
-            in text(at))  # the narrowing the page states is the one measured
+    assert (f"here the gap narrowed from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points".replace(
+        "-", "−") in text(at))  # the narrowing the page states is the one measured
 
 
 # ----- Inside the network ----------------------------------------------------------------------------------------

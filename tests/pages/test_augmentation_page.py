@@ -94,7 +94,7 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
 
     result = augmentation_result({name: page_registry.get(config.key) for name, config in zip((WITHOUT, WITH), configs)},
                                  page_registry)
-    gaps = f"from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points"
+    gaps = f"from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points".replace("-", "−")
     said = f"the gap narrowed {gaps}" if result.gap_with < result.gap_without else f"it did not narrow ({gaps}"
     assert said in at.markdown[-1].value  # the page says what these two runs measured, never "the gap closes" blindly
 
