@@ -157,6 +157,11 @@ def percent_sure(probability: float, decimals: int = 0) -> str:
     return f"{percent:.{decimals}f}%"
 
 
+def duration_words(seconds: float) -> str:
+    """A wait as a person says it: '40 s', '3 min' (whole minutes from 90 s on)."""
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
+
+
 def signed(value: float, spec: str = "+.1f") -> str:
     """A number as a sentence writes it: with its sign, and a true minus (−2.6), never a hyphen (-2.6)."""
     return format(value, spec).replace("-", "−")

@@ -36,6 +36,9 @@ ACTIVE_STATES = ("queued", "running")
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 WORKER_DIED_MESSAGE = "The training process stopped unexpectedly. Press Train to try again."
 RECENT_JOBS_FOR_ESTIMATES = 20  # the finished jobs whose durations estimate how long the queue takes
+# A transfer network's multiply-adds per number of its input, for estimates: the Transfer lesson's base CNN costs
+# about 700 on 64×64 colour photos, MobileNetV2 about 2,000 at 96 px.
+TRANSFER_ADDS_PER_INPUT_NUMBER = 1000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -362,16 +365,29 @@ class JobRunner:
         state = self.queue.snapshot()
         keys = [waiting_key for waiting_key, _ in state.waiting]
         position = keys.index(key) if key in keys else 0  # claimed a moment ago: it starts now
-        seconds = expected_seconds_function(state.recent, state.budget)
+        seconds = expected_seconds_function(state.recent, state.budget, self.registry.root)
         if seconds is None:
             return position + len(state.running), None
-        now = time.time()
-        free_at = [max(0.0, seconds(config) - (now - started)) for config, started in state.running]
-        free_at += [0.0] * max(0, state.capacity - len(free_at))
-        heapq.heapify(free_at)  # when each worker is free: the running jobs' remaining time, idle workers at once
+        free_at = _workers_free_at(state, seconds)
         for _, config in state.waiting[:position]:
             heapq.heappush(free_at, heapq.heappop(free_at) + seconds(config))
         return position + len(state.running), free_at[0]
+
+    def ready_in(self, configs: list[TrainConfig]) -> float | None:
+        """Seconds until every one of `configs`, submitted now, would be trained: after the jobs running and waiting,
+        on the pool's workers (the same estimate as `start_estimate`); None while nothing has finished here yet."""
+        state = self.queue.snapshot()
+        seconds = expected_seconds_function(state.recent, state.budget, self.registry.root)
+        if seconds is None:
+            return None
+        free_at = _workers_free_at(state, seconds)
+        for _, config in state.waiting:
+            heapq.heappush(free_at, heapq.heappop(free_at) + seconds(config))
+        finished = []
+        for config in configs:
+            finished.append(heapq.heappop(free_at) + seconds(config))
+            heapq.heappush(free_at, finished[-1])
+        return max(finished, default=0.0)
 
     def cancel(self, key: str):
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
@@ -398,19 +414,29 @@ class JobRunner:
         ensure_workers(self.registry.root, jobs_waiting=active)
 
 
-def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: Budget | None = None):
+def _workers_free_at(state: "QueueState", seconds) -> list[float]:
+    """A heap of when each worker is free, in seconds from now: the running jobs' remaining time, idle workers at once."""
+    now = time.time()
+    free_at = [max(0.0, seconds(config) - (now - started)) for config, started in state.running]
+    free_at += [0.0] * max(0, state.capacity - len(free_at))
+    heapq.heapify(free_at)
+    return free_at
+
+
+def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: Budget | None = None, root=None):
     """A function config -> expected seconds of training, from finished jobs; None when none has finished.
 
-    A job's cost is its training images times epochs; its expected time is that cost times the median seconds
-    per image-epoch of recent jobs of the same family (of all families when its own has none yet), and never
-    more than the teacher's time budget.
+    A job's cost is `training_cost` (images × epochs × each image's multiply-adds); its expected time is that cost
+    times the median seconds per unit of cost of recent jobs of the same family (of all families when its own has
+    none yet), and never more than the teacher's time budget. `root` is the registry whose imported datasets jobs
+    may name.
     """
-    training_images: dict[str, int] = {}  # per dataset, looked up once per estimate
+    costs: dict[str, int] = {}  # per config, looked up once per estimate
 
     def cost(config: TrainConfig) -> int:
-        if config.dataset not in training_images:
-            training_images[config.dataset] = catalogue_training_images(config.dataset) or 10_000  # gone: a guess
-        return max(1, estimated_images_seen(config, training_images[config.dataset]))
+        if config.key not in costs:
+            costs[config.key] = training_cost(config, root)
+        return costs[config.key]
 
     rates: dict[str, list[float]] = {}
     for config, seconds in recent:
@@ -427,6 +453,24 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     return expected
 
 
+def training_cost(config: TrainConfig, root=None) -> int:
+    """What a training's time grows with: images × epochs × the multiply-adds of one image through the network (for
+    a transfer network, whose base is not planned here, TRANSFER_ADDS_PER_INPUT_NUMBER per number of its input).
+    Reads no image; a dataset deleted since counts as 10,000 images of 28×28."""
+    from core.catalogue import dataset_info, input_shape_for
+    from core.shapes import config_plan, multiply_adds
+
+    try:
+        info = dataset_info(config.dataset, root, ask_network=False)
+        shape = input_shape_for(info, config.image_size, config.color_mode)
+        plan = config_plan(config, shape, len(info.class_names))
+        images = info.training_images
+    except Exception:  # a dataset deleted since, or a config no plan fits: the estimate goes on with a guess
+        shape, plan, images = (28, 28, 1), None, 10_000
+    per_image = multiply_adds(plan) if plan else shape[0] * shape[1] * shape[2] * TRANSFER_ADDS_PER_INPUT_NUMBER
+    return max(1, estimated_images_seen(config, images) * per_image)
+
+
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
     """Training images times epochs: the cost that decides whether auto-train may start by itself.
 
@@ -434,16 +478,6 @@ def estimated_images_seen(config: TrainConfig, info=None) -> int:
     """
     whole = info if isinstance(info, int) else info.training_images if info is not None else 10**9
     return (config.train_subset or whole) * config.epochs
-
-
-def catalogue_training_images(dataset: str) -> int | None:
-    """The training images of a dataset without a subset (the catalogue's count), or None when it is gone."""
-    try:
-        from core.catalogue import dataset_info
-
-        return dataset_info(dataset).training_images
-    except Exception:  # a dataset deleted since: the estimate goes on with a guess
-        return None
 
 
 def pid_alive(pid: int) -> bool:

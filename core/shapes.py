@@ -219,6 +219,13 @@ def plan_summary(rows: list[dict]) -> dict:
             "weights bytes": 4 * total, "feature map bytes per image": 4 * values_per_image}
 
 
+def multiply_adds(rows: list[dict]) -> int:
+    """The multiplications (each with its addition) one image costs on its way through the planned network: a
+    convolution's weights once per output position, a dense layer's once. What a training's time grows with."""
+    return sum(math.prod(row["output_shape"][:2]) * row["params"] if row["type"] == "Conv2D" else row["params"]
+               for row in rows if row["type"] in ("Conv2D", "Dense"))
+
+
 def _planned(name, kind, **settings):
     return SimpleNamespace(name=name, kind=kind, **settings)
 

@@ -27,7 +27,7 @@ import streamlit as st
 
 from core import teacher
 from core.errors import CoreError, DatasetError, student_message
-from core.guide import counted, safe_file_name, title_for, validation_above_training_note
+from core.guide import counted, duration_words, safe_file_name, title_for, validation_above_training_note
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
 from core.paths import registry_root
@@ -294,6 +294,10 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
                 runner().submit(config, session=session_id())
         watch(config.key for config in pending.values())
         st.rerun()
+    ready_in = runner().ready_in(list(pending.values()))
+    if ready_in is not None:
+        st.caption(f"About {duration_words(ready_in)} from the press to {'the models' if len(pending) > 1 else 'a model'}, "
+                   "going by this server's last trainings and the ones queued now.")
     return None
 
 

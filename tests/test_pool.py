@@ -14,7 +14,7 @@ from conftest import TINY_DNN
 from helpers_jobs import wait_for
 
 from core.errors import BudgetError
-from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function
+from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function, training_cost
 from core.registry import Registry
 from core.workers import (HEAD_START_SECONDS, LONE_WORKER_ENV, MEMORY_PER_WORKER_BYTES, claim_rule, live_workers,
                           pool_plan, run_worker, share_cores)
@@ -289,3 +289,26 @@ def test_without_cpu_affinity_as_on_macos_the_pool_counts_every_core_and_has_no_
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     plan = pool_plan(available_memory=24 * GiB)
     assert (plan.workers, plan.threads_per_worker, plan.lone_threads) == (4, 1, 0)  # it could not move onto one share
+
+
+def test_a_press_is_told_when_its_models_would_be_ready_by_each_images_multiply_adds(registry_root):
+    runner = JobRunner(Registry(registry_root))
+    queue = runner.queue
+    assert runner.ready_in([config(1)]) is None  # nothing finished here yet: no seconds are promised
+    queue.enqueue(config(1), session="earlier")
+    key, _ = queue.claim_next()
+    queue.finish(key, "done", None)
+    with queue.connect() as connection:
+        connection.execute("UPDATE jobs SET started = finished - 4 WHERE key = ?", (key,))
+    queue.set_capacity(1)
+    assert runner.ready_in([config(2)]) == pytest.approx(4.0)  # the same network on the same images: the same 4 s
+    assert runner.ready_in([config(2), config(3)]) == pytest.approx(8.0)  # one worker: one after the other
+    queue.set_capacity(2)
+    assert runner.ready_in([config(2), config(3)]) == pytest.approx(4.0)  # two: side by side
+    wider = config(4, hidden_units=(64,))  # Dense 64 on 784 inputs: about twice Dense 32's multiply-adds per image
+    assert training_cost(wider) / training_cost(config(4)) == pytest.approx((784 * 64 + 64 + 650) / (784 * 32 + 32 + 330))
+    assert runner.ready_in([wider]) == pytest.approx(4.0 * training_cost(wider) / training_cost(config(4)))
+    queue.enqueue(config(5), session="ahead")  # one waiting: it takes a worker first
+    queue.set_capacity(1)
+    assert runner.ready_in([config(2)]) == pytest.approx(8.0)
+

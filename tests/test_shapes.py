@@ -4,7 +4,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.models import build_cnn, build_dnn, summary_rows
-from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow, shape_walkthrough
+from core.shapes import conv_output_size, multiply_adds, network_plan, plan_summary, shape_flow, shape_walkthrough
 
 
 def test_classic_cnn_walkthrough_is_28_26_13_11_5_1600_with_the_course_parameters():
@@ -106,3 +106,10 @@ def test_vanishing_maps_are_explained_with_the_stage_the_arithmetic_and_what_fit
     too_large = feature_map_problem((8, 8, 1), (32,), 9, 1, "valid")
     assert "block 1 has nothing left to look at after its convolution" in too_large
     assert "Not even one block fits this input: use padding='same' or a larger image_size." in too_large
+
+
+def test_multiply_adds_count_each_convolution_weight_once_per_output_position():
+    """The classic CNN on 28×28: conv 26·26 positions × 320 weights, conv 11·11 × 18,496, then the dense layers once."""
+    plan = network_plan((28, 28, 1), 10, filters=(32, 64), hidden_units=(128,))
+    assert multiply_adds(plan) == 26 * 26 * 320 + 11 * 11 * 18_496 + 204_928 + 1_290 == 2_660_554
+    assert multiply_adds(network_plan((28, 28, 1), 10, family="dnn", hidden_units=(128,))) == 100_480 + 1_290
