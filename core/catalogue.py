@@ -374,27 +374,6 @@ def folder_path(root, name) -> Path:
     return datasets_dir(root) / name.removeprefix(FOLDER_PREFIX)
 
 
-def _missing_dataset_message(root, name) -> str:
-    """Why imported dataset `name` is not here: deleted and restorable from the trash, or never imported here."""
-    from core.trash import list_dataset_trash  # the trash reads this module's id pattern
-
-    deleted = next((item for item in list_dataset_trash(root) if item.key == name.removeprefix(FOLDER_PREFIX)), None)
-    if deleted is not None:
-        return (f"The dataset “{deleted.title}” was deleted on {deleted.deleted_at:%Y-%m-%d} and waits in the trash until "
-                f"{deleted.restorable_until:%Y-%m-%d}: the teacher can restore it on the Models page (or with "
-                f"`python -m core datasets restore {name}`). Received: name={name!r}")
-    return (f"No imported dataset has this name in {datasets_dir(root)}. Import it with `python -m core datasets import` "
-            f"or on the Your own images page, or pick one from `python -m core datasets`. Received: name={name!r}")
-
-
-def is_on_this_machine(name, root) -> bool:
-    """True when dataset `name` can be loaded without a download: an imported one still in the registry at `root`, or a
-    catalogue one whose files are here (Shapes always). Asks no host."""
-    if name.startswith(FOLDER_PREFIX):
-        return (folder_path(root, name) / MANIFEST_FILE).is_file()
-    return local_source(name) is not None
-
-
 def folder_source(root, name):
     return f"imported folder dataset ({folder_path(root, name)})"
 
@@ -405,7 +384,12 @@ def read_manifest(root, name):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise DatasetError(_missing_dataset_message(root, name)) from None
+        from core.trash import deleted_dataset_message  # the trash reads this module's id pattern
+
+        raise DatasetError(deleted_dataset_message(root, name) or (
+            f"No imported dataset has this name in {datasets_dir(root)}. Import it with `python -m core datasets import` "
+            f"or on the Your own images page, or pick one from `python -m core datasets`. Received: name={name!r}")
+        ) from None
     except (OSError, ValueError) as error:
         raise DatasetError(f"The manifest of this dataset is damaged ({error}). Delete {path.parent} and import the "
                            f"zip again. Received: name={name!r}") from error

@@ -98,13 +98,21 @@ def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = Non
 def inside_default(cards, root=None):
     """The model Inside the network shows first: the most accurate CNN, else the most accurate model with a config;
     one whose test images are on this machine (registry at `root`) before one whose dataset was deleted."""
-    from core.catalogue import is_on_this_machine
-
     cards = [card for card in cards if card.config is not None]
     if not cards:
         return None
-    here = {name: is_on_this_machine(name, root) for name in {card.config.dataset for card in cards}}
+    here = {name: _images_here(name, root) for name in {card.config.dataset for card in cards}}
     return max(cards, key=lambda card: (here[card.config.dataset], card.family == "cnn", card.test_accuracy or 0))
+
+
+def _images_here(name, root) -> bool:
+    """True when dataset `name` loads without a download: an imported one still in the registry at `root` (not deleted
+    since), or a catalogue one whose files are here (Shapes always). Asks no host."""
+    from core.catalogue import FOLDER_PREFIX, MANIFEST_FILE, folder_path, local_source
+
+    if name.startswith(FOLDER_PREFIX):
+        return (folder_path(root, name) / MANIFEST_FILE).is_file()
+    return local_source(name) is not None
 
 
 def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_running=lambda: False) -> list[str]:

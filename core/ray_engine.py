@@ -166,7 +166,7 @@ def connect(address: str):
     runtime_env = {"py_modules": [str(PROJECT_ROOT / "core")], "excludes": ["__pycache__", "*.pyc"]}
     options = {"runtime_env": runtime_env, "namespace": NAMESPACE, "log_to_driver": False, "configure_logging": False}
     if address == "local":
-        from core.workers import usable_cores
+        from core.machine import usable_cores
 
         options |= {"num_cpus": usable_cores(), "include_dashboard": False,
                     "object_store_memory": LOCAL_OBJECT_STORE_BYTES}

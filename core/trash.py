@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from core.catalogue import DATASET_ID_PATTERN
+from core.catalogue import DATASET_ID_PATTERN, FOLDER_PREFIX
 from core.config import validate_key
 from core.errors import CoreError, EntryNotFoundError, RegistryError
 
@@ -91,6 +91,18 @@ def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -
                 "days, or until `python -m core doctor --empty-trash` empties the trash).",
         again=f"The same photos were imported again since this dataset was deleted, so it is here already. "
               f"Received: dataset_id={dataset_id!r}")
+
+
+def deleted_dataset_message(root: Path, name: str) -> str | None:
+    """What to say of imported dataset `name` (folder:<id>) when it waits in the trash: when it was deleted, until when
+    it can be restored, and how; None when it is not there."""
+    dataset_id = name.removeprefix(FOLDER_PREFIX)
+    deleted = next((item for item in list_dataset_trash(root) if item.key == dataset_id), None)
+    if deleted is None:
+        return None
+    return (f"The dataset “{deleted.title}” was deleted on {deleted.deleted_at:%Y-%m-%d} and waits in the trash until "
+            f"{deleted.restorable_until:%Y-%m-%d}: the teacher can restore it on the Models page (or with "
+            f"`python -m core datasets restore {name}`). Received: name={name!r}")
 
 
 def validate_dataset_id(dataset_id: str) -> str:

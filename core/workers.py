@@ -35,6 +35,7 @@ from core.config import TrainConfig
 from core.engines import ray_address
 from core.errors import CoreError, TrainingCancelled
 from core.jobs import JobQueue, pid_alive
+from core.machine import available_memory_bytes, memory_used_bytes, usable_cores
 from core.paths import PROJECT_ROOT
 from core.registry import Registry
 from core.teacher import PASSPHRASE_ENV
@@ -82,19 +83,12 @@ class PoolPlan:
         return self.workers + (1 if self.lone_threads else 0)
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity on Linux; every core where affinity is unknown, as on macOS)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def pool_plan(cores: int | None = None, available_memory: int | None = None) -> PoolPlan:
     """The pool for this machine: one worker per share of the cores, no more than memory allows."""
     if ray_address():
         return PoolPlan(1, 1, "Ray: one dispatcher process sends every job to the cluster")
     cores = cores or usable_cores()
-    available_memory = available_memory if available_memory is not None else _available_memory()
+    available_memory = available_memory if available_memory is not None else available_memory_bytes()
     by_memory = max(1, (available_memory - MEMORY_KEPT_FOR_THE_SERVER_BYTES) // MEMORY_PER_WORKER_BYTES)
     requested = os.environ.get(WORKERS_ENV)
     if requested:
@@ -305,7 +299,7 @@ def _drain(engine, queue: JobQueue, idle_exit_seconds: float, max_jobs: int,
     try:
         while time.monotonic() - idle_since < idle_exit_seconds:
             running = {future for future in running if not future.done()}
-            if jobs_run >= max_jobs or _memory_used() > MAX_WORKER_MEMORY_BYTES:
+            if jobs_run >= max_jobs or memory_used_bytes() > MAX_WORKER_MEMORY_BYTES:
                 if not running and not queue.waiting_in_order():
                     break  # recycled while nobody waits: the next job gets a fresh process
             if len(running) >= jobs_at_once or (claimed := queue.claim_next(may_claim)) is None:
@@ -387,23 +381,3 @@ def _holds_a_slot(pid: int) -> bool:
     except OSError:
         return False
     return any(line.split()[4] == str(pid) for line in locks.splitlines() if len(line.split()) > 4)
-
-
-def _available_memory() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _memory_used() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
