@@ -394,8 +394,8 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
                            f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}. Received: folders={all_classes}")
     check_same_classes({split: set(names) for split, names in split_counts.items() if names} | {TRAIN: set(counts)})
     class_names = list(counts)
-    by_area = sorted((int(width), int(height)) for width, height in sizes)
-    by_area.sort(key=lambda size: size[0] * size[1])  # the smallest, middle and largest photos: sizes that exist
+    # the smallest, middle and largest photos by pixels: sizes that exist (each side's own median made ones that do not)
+    by_area = sorted(((int(width), int(height)) for width, height in sizes), key=lambda size: (size[0] * size[1], size))
     same_size = len(set(sizes)) == 1 and max(sizes[0]) <= MAX_NATIVE_SIDE
     width, height = sizes[0] if same_size else (DEFAULT_FOLDER_IMAGE_SIZE, DEFAULT_FOLDER_IMAGE_SIZE)
     if len(class_names) == 2:
