@@ -431,11 +431,14 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     none yet), and never more than the teacher's time budget. `root` is the registry whose imported datasets jobs
     may name.
     """
-    costs: dict[str, int] = {}  # per config, looked up once per estimate
+    costs: dict[str, int] = {}  # per config, and each dataset's facts, looked up once per estimate
+    datasets: dict[str, object] = {}
 
     def cost(config: TrainConfig) -> int:
         if config.key not in costs:
-            costs[config.key] = training_cost(config, root)
+            if config.dataset not in datasets:
+                datasets[config.dataset] = _dataset_facts(config.dataset, root)
+            costs[config.key] = training_cost(config, root, datasets[config.dataset])
         return costs[config.key]
 
     rates: dict[str, list[float]] = {}
@@ -453,22 +456,33 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     return expected
 
 
-def training_cost(config: TrainConfig, root=None) -> int:
+def training_cost(config: TrainConfig, root=None, info=None) -> int:
     """What a training's time grows with: images × epochs × the multiply-adds of one image through the network (for
     a transfer network, whose base is not planned here, TRANSFER_ADDS_PER_INPUT_NUMBER per number of its input).
-    Reads no image; a dataset deleted since counts as 10,000 images of 28×28."""
-    from core.catalogue import dataset_info, input_shape_for
+    Reads no image; `info` is the dataset's catalogue info when known already. A dataset deleted since counts as
+    10,000 images of 28×28."""
+    from core.catalogue import input_shape_for
     from core.shapes import config_plan, multiply_adds
 
+    info = info if info is not None else _dataset_facts(config.dataset, root)
     try:
-        info = dataset_info(config.dataset, root, ask_network=False)
         shape = input_shape_for(info, config.image_size, config.color_mode)
         plan = config_plan(config, shape, len(info.class_names))
         images = info.training_images
-    except Exception:  # a dataset deleted since, or a config no plan fits: the estimate goes on with a guess
+    except Exception:  # a dataset deleted since (no info), or a config no plan fits: the estimate goes on with a guess
         shape, plan, images = (28, 28, 1), None, 10_000
     per_image = multiply_adds(plan) if plan else shape[0] * shape[1] * shape[2] * TRANSFER_ADDS_PER_INPUT_NUMBER
     return max(1, estimated_images_seen(config, images) * per_image)
+
+
+def _dataset_facts(name: str, root):
+    """A dataset's catalogue info without asking any host, or None when it is gone (deleted since)."""
+    from core.catalogue import dataset_info
+
+    try:
+        return dataset_info(name, root, ask_network=False)
+    except Exception:
+        return None
 
 
 def estimated_images_seen(config: TrainConfig, info=None) -> int:
