@@ -39,6 +39,10 @@ RECENT_JOBS_FOR_ESTIMATES = 20  # the finished jobs whose durations estimate how
 # A transfer network's multiply-adds per number of its input, for estimates: the Transfer lesson's base CNN costs
 # about 700 on 64×64 colour photos, MobileNetV2 about 2,000 at 96 px.
 TRANSFER_ADDS_PER_INPUT_NUMBER = 1000
+# A time promised before Train is pressed comes only from jobs of the same family within this factor of its cost: from
+# the "fast preview" (2,000 images, 3 epochs), the quick CNN (20 times its cost) was promised 42 s and took 11 s; from
+# the quick CNN the default CNN (9 times its cost) would be promised 103 s, and took 50 s.
+SIMILAR_COST_FACTOR = 10
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -375,17 +379,21 @@ class JobRunner:
 
     def ready_in(self, configs: list[TrainConfig]) -> float | None:
         """Seconds until every one of `configs`, submitted now, would be trained: after the jobs running and waiting,
-        on the pool's workers (the same estimate as `start_estimate`); None while nothing has finished here yet."""
+        on the pool's workers (the estimate of `start_estimate`); None until a job of the same family and a similar
+        cost (SIMILAR_COST_FACTOR) has finished here for each."""
         state = self.queue.snapshot()
         seconds = expected_seconds_function(state.recent, state.budget, self.registry.root)
         if seconds is None:
+            return None
+        own = [seconds(config, similar_only=True) for config in configs]
+        if None in own:  # nothing like it has finished here: no time is promised
             return None
         free_at = _workers_free_at(state, seconds)
         for _, config in state.waiting:
             heapq.heappush(free_at, heapq.heappop(free_at) + seconds(config))
         finished = []
-        for config in configs:
-            finished.append(heapq.heappop(free_at) + seconds(config))
+        for expected in own:
+            finished.append(heapq.heappop(free_at) + expected)
             heapq.heappush(free_at, finished[-1])
         return max(finished, default=0.0)
 
@@ -441,16 +449,24 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
             costs[config.key] = training_cost(config, root, datasets[config.dataset])
         return costs[config.key]
 
-    rates: dict[str, list[float]] = {}
+    rates: dict[str, list[tuple[int, float]]] = {}  # per family: (cost, seconds per unit of cost) of each job
     for config, seconds in recent:
-        rates.setdefault(config.family, []).append(seconds / cost(config))
+        rates.setdefault(config.family, []).append((cost(config), seconds / cost(config)))
     if not rates:
         return None
-    overall = statistics.median([rate for family_rates in rates.values() for rate in family_rates])
+    overall = statistics.median([rate for family_rates in rates.values() for _, rate in family_rates])
     limit = budget.max_seconds if budget and budget.max_seconds else float("inf")
 
-    def expected(config: TrainConfig) -> float:
-        rate = statistics.median(rates[config.family]) if config.family in rates else overall
+    def expected(config: TrainConfig, similar_only: bool = False) -> float | None:
+        """With `similar_only`, from jobs of the same family within SIMILAR_COST_FACTOR of its cost only (None
+        without one): small networks use each multiply-add less well, so a far smaller job overstates a big one."""
+        family = rates.get(config.family, [])
+        if similar_only:
+            family = [(other, rate) for other, rate in family
+                      if max(other, cost(config)) <= SIMILAR_COST_FACTOR * min(other, cost(config))]
+            if not family:
+                return None
+        rate = statistics.median([rate for _, rate in family]) if family else overall
         return min(limit, rate * cost(config))
 
     return expected

@@ -308,6 +308,7 @@ def test_a_press_is_told_when_its_models_would_be_ready_by_each_images_multiply_
     wider = config(4, hidden_units=(64,))  # Dense 64 on 784 inputs: about twice Dense 32's multiply-adds per image
     assert training_cost(wider) / training_cost(config(4)) == pytest.approx((784 * 64 + 64 + 650) / (784 * 32 + 32 + 330))
     assert runner.ready_in([wider]) == pytest.approx(4.0 * training_cost(wider) / training_cost(config(4)))
+    assert runner.ready_in([config(6, train_subset=20_000)]) is None  # 40 times the cost: too far to promise from
     queue.enqueue(config(5), session="ahead")  # one waiting: it takes a worker first
     queue.set_capacity(1)
     assert runner.ready_in([config(2)]) == pytest.approx(8.0)
