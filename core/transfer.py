@@ -10,6 +10,7 @@ function that builds a model is called.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
@@ -79,7 +80,7 @@ class TransferVerdict:
 
     early_epoch: int  # the epoch at which the curves are compared
     early_validation_accuracy: dict[str, float]  # per network, at early_epoch
-    learns_faster: bool  # both pretrained networks ahead of scratch at early_epoch
+    learns_faster: bool  # both pretrained networks ahead of scratch at early_epoch, beyond the validation set's luck
     # each pretrained network against scratch, image by image on the same test set: 95% interval and McNemar's test
     comparisons: dict = dataclasses.field(default_factory=dict)
 
@@ -117,11 +118,22 @@ def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> Transfer
         return None
     early = min(5, *(len(entry.history) for entry in entries.values()))
     early_accuracy = {name: entry.history[early - 1]["val_accuracy"] for name, entry in entries.items()}
-    faster = all(early_accuracy[name] > early_accuracy[SCRATCH] for name in (FEATURE_EXTRACTION, FINE_TUNING))
+    validation_images = entries[SCRATCH].card.dataset.validation_images or 0
+    faster = all(clearly_ahead(early_accuracy[name], early_accuracy[SCRATCH], validation_images)
+                 for name in (FEATURE_EXTRACTION, FINE_TUNING))
     scratch = registry.load_evaluation(entries[SCRATCH].key)
     comparisons = {name: compare(registry.load_evaluation(entries[name].key), scratch, name_a=name, name_b=SCRATCH)
                    for name in (FEATURE_EXTRACTION, FINE_TUNING)}
     return TransferVerdict(early, early_accuracy, faster, comparisons)
+
+
+def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
+    """True when `accuracy` beats `other`, both measured on the same `images` images, by more than the 95% margin of
+    their difference (1.96 standard errors): 32% against 30% on 30 validation images is luck, not a lead."""
+    if images <= 0:
+        return False
+    margin = 1.96 * math.sqrt((accuracy * (1 - accuracy) + other * (1 - other)) / images)
+    return accuracy - other > max(margin, 1 / images)
 
 
 def base_architecture(base_key: str, registry=None) -> tuple[TrainConfig, tuple[int, int, int]]:

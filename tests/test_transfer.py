@@ -123,3 +123,13 @@ def test_a_transfer_model_is_titled_by_its_bases_title_not_its_key(trained_regis
     assert frozen.card.base_title == base_title and TINY_CNN.key not in frozen.title
     assert title_for(configs[FEATURE_EXTRACTION], registry) == frozen.title  # the same before training, on Train
     assert registry.get(configs[SCRATCH].key).card.base_title is None
+
+
+def test_learning_faster_is_claimed_only_beyond_the_validation_sets_luck():
+    """32% against 30% after 5 epochs, on Shapes' 30 validation images, was called "learns faster"."""
+    from core.transfer import clearly_ahead
+
+    assert not clearly_ahead(0.32, 0.30, 30)  # one image in 30 is 3 points
+    assert clearly_ahead(0.70, 0.30, 30) and not clearly_ahead(0.30, 0.70, 30)
+    assert clearly_ahead(0.32, 0.30, 20_000) and not clearly_ahead(0.32, 0.30, 0)
+
