@@ -451,6 +451,8 @@ def _entries(manifest):
 
 def _publish(root, staging, dataset_id):
     """Move the staging folder into place, unless the same content is there already."""
+    from core import trash
+
     target = datasets_dir(root) / dataset_id
     try:
         os.replace(staging, target)
@@ -462,6 +464,8 @@ def _publish(root, staging, dataset_id):
     report = import_report(root, FOLDER_PREFIX + dataset_id)
     if already_imported:
         report.notes.append("This dataset was already imported; the existing copy is used.")
+    if trash.forget_deleted_dataset(root, dataset_id):  # the same photos: a deleted copy would only be refused
+        report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")
     return report
 
 

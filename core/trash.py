@@ -93,6 +93,15 @@ def restore_dataset_from_trash(root: Path, dataset_id: str, dataset_dir: Path) -
               f"Received: dataset_id={dataset_id!r}")
 
 
+def forget_deleted_dataset(root: Path, dataset_id: str) -> int:
+    """Empty the trash of dataset `dataset_id` once the same photos are imported again (its id is their hash, so a
+    deleted copy holds nothing new and could not be restored over them); returns how many copies went."""
+    copies = [item for item in _items(trash_dir(root) / DATASETS_TRASH_DIR, validate_dataset_id) if item.key == dataset_id]
+    for item in copies:
+        shutil.rmtree(item.path, ignore_errors=True)
+    return len(copies)
+
+
 def deleted_dataset_message(root: Path, name: str) -> str | None:
     """What to say of imported dataset `name` (folder:<id>) when it waits in the trash: when it was deleted, until when
     it can be restored, and how; None when it is not there."""

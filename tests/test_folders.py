@@ -274,9 +274,10 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     assert cli.main(["--root", str(root), "datasets", "restore", report.title]) == 0
     assert cli.main(["--root", str(root), "datasets", "delete", report.name]) == 0
     again = import_zip(zip_bytes(course_files), root)  # the same photos imported again meanwhile
-    assert again.name == report.name
+    assert again.name == report.name and not list_dataset_trash(root)  # the deleted copy is no longer listed
+    assert "A deleted copy of these photos waited in the trash" in " ".join(again.notes)
     assert cli.main(["--root", str(root), "datasets", "restore", report.name]) == 1
-    assert "imported again" in capsys.readouterr().err
+    assert "No deleted dataset" in capsys.readouterr().err
 
 
 def test_the_photo_sizes_named_are_sizes_of_real_photos(root):
