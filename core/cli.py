@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
 from core.errors import CoreError
+from core.guide import counted
 
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
@@ -250,12 +251,13 @@ def command_list(arguments):
     if not cards:
         print("The registry is empty. Train something: python -m core warmup")
         return
-    width = max(len("dataset"), *(len(str(card.dataset.name)) for card in cards))  # folder:<id> is 19 wide
+    dataset_of = {card.key: card.dataset.name or "-" for card in cards}  # an imported model may name none
+    width = max(len("dataset"), *map(len, dataset_of.values()))  # folder:<id> is 19 wide
     print(f"{'key':<16}  {'dataset':<{width}} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
     for card in cards:
         accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
         seconds = f"{card.timings.train_seconds:.1f}" if card.timings.train_seconds is not None else "n/a"
-        print(f"{card.key:<16}  {str(card.dataset.name):<{width}} {card.family:<8} {accuracy:>8} "
+        print(f"{card.key:<16}  {dataset_of[card.key]:<{width}} {card.family:<8} {accuracy:>8} "
               f"{card.params.total:>10,} {seconds:>8}  {card.title}")
 
 
@@ -523,12 +525,14 @@ def command_doctor(arguments):
     else:  # a slip stays undoable: the trash empties itself after a week, or when asked
         waiting = list_trash(registry.root) + list_dataset_trash(registry.root)
         if waiting:
-            print(f"{len(waiting)} deleted model(s) and dataset(s) wait in the trash, restorable for {KEEP_DAYS} days "
+            print(f"{counted(len(waiting), 'deleted model or dataset', 'deleted models and datasets')} in the trash, "
+                  f"restorable for {KEEP_DAYS} days "
                   "(`python -m core restore`, `python -m core datasets restore`); "
                   "`python -m core doctor --empty-trash` deletes them for good")
     for problem in problems:
         print(f"problem: {problem}")
-    print(f"{len(registry.list_entries())} entries ready; {len(problems)} problems; {len(removed)} leftovers removed")
+    print(f"{counted(len(registry.list_entries()), 'entry', 'entries')} ready; {counted(len(problems), 'problem')}; "
+          f"{counted(len(removed), 'leftover')} removed")
     from core.workers import pool_plan
 
     plan = pool_plan()

@@ -68,5 +68,11 @@ def student_message(error: Exception | str) -> str:
     """The message of `error` in a student's words: no "Received: ..." values and no file paths (they go to the log)."""
     text = str(error)
     logging.getLogger("cnnclassroom").warning("Shown to a student in plain words: %s", text)
+    return plain_words(text)
+
+
+def plain_words(text: str) -> str:
+    """`text` without its "Received: ..." values and file paths, logging nothing: for a page's standing notice (the
+    weights not on this machine), shown on every run."""
     plain = _PATH.sub(_folder_words, without_received(text)).strip()
     return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."

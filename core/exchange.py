@@ -56,8 +56,8 @@ def import_model_file(registry: Registry, path, class_names: list[str] | None = 
         why_untested = tested
     entry = registry.import_model(path, class_names=class_names, title=title, about=card, model=model)
     named = ("its class names and title come from the file" if card is not None and not relabelled else
-             "its classes named as given" if class_names else "its classes are called class 0, class 1, …: give their "
-             "names when importing it")
+             "its classes named as given" if class_names else "its classes are called class 0, class 1, …: to name "
+             "them, delete it and import it again with their names")
     return ModelImport(entry, IMPORTED, f"{entry.title} is in the registry now: {named}. It has no test accuracy here"
                                         + (f": {why_untested}." if why_untested else "."))
 

@@ -140,9 +140,9 @@ def ready_summary(cards, datasets, courses, active_jobs: int) -> str:
     return "\n\n".join(lines)
 
 
-def counted(count: int, noun: str) -> str:
-    """'1 model', '3 models', '0 models'."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 model', '3 models', '0 models' ('1 entry', '2 entries' with its `plural`)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def percent_sure(probability: float, decimals: int = 0) -> str:

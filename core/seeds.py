@@ -67,11 +67,12 @@ def seed_verdict(name_a: str, a: SeedSummary, name_b: str, b: SeedSummary, p_val
                     "start and batch order** (training noise). More seeds, or more training data, would tell.")
     if p_value is None:
         return training
+    p_words = "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
     if p_value < 0.05:
-        test = (f"McNemar's test on the first seed's models (p = {p_value:.3g}) makes **which test images were drawn** "
+        test = (f"McNemar's test on the first seed's models ({p_words}) makes **which test images were drawn** "
                 "an unlikely cause (test-set noise)" + (" too." if separated else
                                                         " of those two models' difference; the other seeds' runs overlap."))
     else:
-        test = (f"McNemar's test on the first seed's models (p = {p_value:.3g}) does not rule out **which test images "
+        test = (f"McNemar's test on the first seed's models ({p_words}) does not rule out **which test images "
                 "were drawn** (test-set noise).")
     return f"{training} {test}"

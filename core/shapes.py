@@ -159,14 +159,14 @@ def shape_walkthrough(model) -> list[dict]:
 
 
 def shape_flow(rows: list[dict]) -> str:
-    """The side of the feature map through the network, e.g. '28 → 26 → 13 → 11 → 5 → 1600' (Flatten's length last)."""
+    """The side of the feature map through the network, e.g. '28 → 26 → 13 → 11 → 5 → 1,600' (Flatten's length last)."""
     steps = []
     for row in rows:
         shape = row["output_shape"]
         if row["type"] in ("InputLayer", "Conv2D", "MaxPooling2D") and shape:
             steps.append(str(shape[0]) if shape[0] == shape[1] else f"{shape[0]}×{shape[1]}")
         elif row["type"] == "Flatten" and shape:
-            steps.append(str(shape[0]))
+            steps.append(f"{shape[0]:,}")
     return " → ".join(steps)
 
 

@@ -68,7 +68,7 @@ st.subheader(entry.title)
 ui.show_model_warnings(entry.key)
 if entry.history:
     ui.history_charts({"model": entry.history})
-st.dataframe(entry.card.layer_rows(), hide_index=True)
+st.dataframe(entry.card.layer_rows(), hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
 with st.expander("Card (config, dataset fingerprint, versions, timings)"):
     st.json(entry.card.to_dict())
 

@@ -61,7 +61,7 @@ cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}" if np.isfinite(fit.fi
 
 left, right = st.columns(2)
 left.plotly_chart(charts.line_fit_figure(
-    xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else "data (y = 2x - 1)",
+    xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else "data (y = 2x − 1)",
     best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
 
@@ -81,10 +81,10 @@ elif not noise:
         f"the loss would be exactly 0 (the least-squares line through the points, solved exactly, is "
         f"y = {fit.best_weight:.4f}x {term(fit.best_bias)}). So the whole miss is **unfinished optimisation**: each SGD "
         f"step shrinks what is left of the error by a fraction, so after {fit.epochs} epochs the neuron is still on its "
-        f"way, at w = {fit.weight:.4f} and b = {fit.bias:.4f} (final loss {fit.final_loss:.2e}).\n\n"
+        f"way, at w = {fit.weight:.4f} and b = {signed(fit.bias, '.4f')} (final loss {fit.final_loss:.2e}).\n\n"
         f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {signed(weight_error * QUERY_X, '+.4f')} "
         f"{term(bias_error)} = **{signed(fit.prediction - TRUE_ANSWER, '+.4f')}**: x = {QUERY_X:g} lies far outside the points "
-        f"({min(XS):g} to {max(XS):g}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
+        f"({signed(min(XS), 'g')} to {signed(max(XS), 'g')}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
         "learning rate (up to a point), get closer."
     )
 else:

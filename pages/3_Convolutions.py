@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
+from core.guide import percent
 from core.course import COURSE_NETWORKS
 from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step,
                              strongest_response)
@@ -155,7 +156,7 @@ st.dataframe(
     hide_index=True, column_config=ui.THOUSANDS_COLUMNS,
 )
 st.caption(
-    f"Here {summary['biggest layer']} holds {summary['biggest layer parameters'] / summary['parameters']:.0%} of the "
+    f"Here {summary['biggest layer']} holds {percent(summary['biggest layer parameters'] / summary['parameters'])} of the "
     f"parameters: a Dense layer after Flatten connects every one of the {summary['flatten length']:,} flattened numbers "
     "to every unit, so it grows with the square of the input side. Pooling and 'valid' convolutions shrink the map, and "
     "with it that layer. Too many blocks and the map vanishes — the page then says so instead of building a broken model."

@@ -88,7 +88,7 @@ elif start:
                f"started equal, every {learner} would get the same gradient at every step and stay identical; random "
                "starts break that tie, so each one can learn a different pattern.")
 
-data = ui.test_images_or_note(config, "Sections 2 and 3 follow")  # the filters above need none
+data = ui.test_images_or_note(config, "Sections 2 and 3 follow this model's test images")  # the filters above need none
 if data is None:
     st.stop()
 

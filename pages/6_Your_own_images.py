@@ -8,7 +8,7 @@ from core import charts, ui
 from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_datasets
 from core.config import TrainConfig
 from core.datasets import split_table
-from core.errors import CoreError, student_message
+from core.errors import CoreError, plain_words, student_message
 from core.folders import add_validation, import_report, import_zip, sizes_text
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
@@ -147,7 +147,7 @@ if len(choices) > 1:
                       format_func=lambda choice: f"{choice} (recommended)" if choice == start.default else choice)
 else:  # no choice to make: the reason below says why
     chosen = choices[0]
-(st.info if start.pretrained_available else st.warning)(start.reason)
+(st.info if start.pretrained_available else st.warning)(plain_words(start.reason))
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
     st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")

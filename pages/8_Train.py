@@ -144,7 +144,7 @@ def show_entry(entry):
         st.warning("Training accuracy is well above validation accuracy: the network is starting to memorise "
                    "(overfitting). Try dropout, augmentation, fewer epochs or early stopping.")
     st.markdown("**The model, layer by layer** (`model.summary()`)")
-    st.dataframe(card.layer_rows(), hide_index=True)
+    st.dataframe(card.layer_rows(), hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
     st.caption(f"Registry key `{entry.key}` · dataset source: {card.dataset.source} · "
                f"TensorFlow {card.versions.get('tensorflow')}, Keras {card.versions.get('keras')}")
 

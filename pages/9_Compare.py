@@ -122,7 +122,8 @@ for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model")
 chosen_entry, chosen_evaluation = entries[names.index(mistaken)], evaluations[names.index(mistaken)]
-chosen_data = ui.test_images_or_note(chosen_entry.config, "The gallery shows") if chosen_entry.config else None
+chosen_data = (ui.test_images_or_note(chosen_entry.config, "The gallery shows this model's test images")
+               if chosen_entry.config else None)
 if chosen_data is not None:
     images = chosen_data.x_test
     worst = chosen_evaluation.confident_mistakes()
@@ -140,7 +141,7 @@ split = disagreements(first, second)
 if config is None or split is None:
     st.info("The gallery needs two models trained here on the same dataset.")
     st.stop()
-data = ui.test_images_or_note(config, "The gallery shows")
+data = ui.test_images_or_note(config, "The galleries show the two models' test images")
 if data is None:
     st.stop()
 for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", split[0], second),

@@ -69,7 +69,7 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert f"restored {TINY_DNN.key}" in run_cli("restore", TINY_DNN.key[:6].upper(), registry_root=registry_root).stdout
     run_cli("delete", TINY_DNN.key, registry_root=registry_root)
     checked = run_cli("doctor", registry_root=registry_root).stdout  # a check keeps the trash: the slip stays undoable
-    assert "1 deleted model(s) and dataset(s) wait in the trash" in checked and "--empty-trash" in checked
+    assert "1 deleted model or dataset in the trash, restorable for 7 days" in checked and "--empty-trash" in checked
     assert "emptied" not in checked
     assert "emptied from the trash: " + TINY_DNN.key in run_cli("doctor", "--empty-trash", registry_root=registry_root).stdout
     gone = run_cli("restore", TINY_DNN.key, registry_root=registry_root, check=False)

@@ -9,7 +9,7 @@ from core.shapes import conv_output_size, multiply_adds, network_plan, plan_summ
 
 def test_classic_cnn_walkthrough_is_28_26_13_11_5_1600_with_the_course_parameters():
     rows = shape_walkthrough(build_cnn((28, 28, 1), 10))
-    assert shape_flow(rows) == "28 → 26 → 13 → 11 → 5 → 1600"
+    assert shape_flow(rows) == "28 → 26 → 13 → 11 → 5 → 1,600"
     params = {row["layer"]: row["params"] for row in rows}
     assert [params[name] for name in ("conv_1", "conv_2", "dense_1", "head")] == [320, 18496, 204928, 1290]
     by_name = {row["layer"]: row for row in rows}
@@ -43,7 +43,7 @@ def test_the_formulas_agree_with_keras_and_summary_rows(settings):
 def test_rectangular_colour_input_and_a_dense_network():
     rows = shape_walkthrough(build_cnn((40, 30, 3), 2, filters=(8,)))
     assert all(row["computed_shape"] == row["output_shape"] for row in rows)
-    assert shape_flow(rows) == "40×30 → 38×28 → 19×14 → 2128"
+    assert shape_flow(rows) == "40×30 → 38×28 → 19×14 → 2,128"
     dense = shape_walkthrough(build_dnn((28, 28, 1), 10))
     assert shape_flow(dense) == "28 → 784"
 

@@ -39,7 +39,7 @@ def test_default_walkthrough_is_the_classic_network_and_padding_same_changes_it(
     rows = table(at)
     assert "(1600,)" in rows["output shape"].tolist()
     assert rows["parameters"].tolist()[2:] == [320, 0, 18496, 0, 0, 204928, 1290]
-    assert any("28 → 26 → 13 → 11 → 5 → 1600" in block.value for block in at.markdown)
+    assert any("28 → 26 → 13 → 11 → 5 → 1,600" in block.value for block in at.markdown)
     assert heatmap_title(at, 1).endswith("26 × 26") and heatmap_title(at, 2).endswith("13 × 13")  # filtered and pooled sizes
 
     at.radio(key="conv_padding").set_value("same").run()
