@@ -81,8 +81,9 @@ for column, fmt, label in zip(columns, ("keras", "savedmodel", "tflite"), (".ker
     if (entry.key, fmt) in prepared:
         with ui.guard():
             file_name, data = ui.exported_bytes(entry.key, fmt)  # cached: a rerun exports nothing again
-        column.download_button(f"Download {file_name}", data, file_name=file_name, on_click="ignore",
+        column.download_button(f"Download {label}", data, file_name=file_name, on_click="ignore",
                                key=f"models_download_{fmt}_button")
+        column.caption(file_name)  # a long title's name is cut on the button: the format leads, the name follows
 
 if not is_teacher:
     st.stop()

@@ -189,7 +189,9 @@ def test_a_prepared_download_stays_when_another_format_is_prepared(own_trained_r
     at.button(key="models_prepare_savedmodel_button").click().run()
     assert not at.exception
     labels = [button.proto.label for button in at.get("download_button")]
-    assert len(labels) == 2 and labels[0].endswith(".keras") and labels[1].endswith("_saved_model.zip"), labels
+    assert labels == ["Download .keras", "Download SavedModel (zip)"]  # the format first: long names are cut
+    names = [caption.value for caption in at.caption if caption.value.endswith((".keras", ".zip"))]
+    assert len(names) == 2 and names[0].endswith(".keras") and names[1].endswith("_saved_model.zip"), names
 
 
 def test_a_train_button_says_about_when_its_model_would_be_ready_once_a_similar_training_finished_here(registry_root,
