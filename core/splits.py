@@ -258,7 +258,8 @@ def describe_splits(split_counts: dict, split_folders: dict, validation_source: 
         given[TEST] = f"carved from the photos: a stratified {TEST_FRACTION:.0%}, the same for every model (seed {DATA_SEED})"
     elif not has[TEST]:
         given[TEST] = ("the validation photos, as there is no test folder (as in the course): no model is trained on "
-                       "them, so the test figure is honest; add a test folder for a third, untouched set")
+                       "them, but training watches them (and early stopping picks its epoch by them), so the test "
+                       "figure can be a little optimistic; add a test folder for a third, untouched set")
     if not has[VALIDATION]:
         given[VALIDATION] = ("carved from the training photos at training time: the validation fraction "
                              f"({TrainConfig().validation_fraction:.0%} by default), stratified, seed {DATA_SEED}")

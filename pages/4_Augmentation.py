@@ -109,7 +109,8 @@ with ui.guard():
 plain, augmented = result.accuracy_without, result.accuracy_with
 columns = st.columns(4)
 columns[0].metric("test accuracy · no augmentation", f"{plain:.1%}")
-columns[1].metric("test accuracy · augmented", f"{augmented:.1%}", f"{(augmented - plain) * 100:+.1f} points")
+columns[1].metric("test accuracy · augmented", f"{augmented:.1%}",  # the difference of the two numbers shown
+                  f"{(round(augmented, 3) - round(plain, 3)) * 100:+.1f} points")
 for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], [result.gap_without, result.gap_with]):
     column.metric(f"overfitting gap · {name}", f"{gap * 100:+.1f} points", help="training − validation accuracy, last epoch")
 unseen_variety = ("Fashion-MNIST items are centred and upright, so turns, shifts, shears and flips make images the test "
