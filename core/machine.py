@@ -17,21 +17,21 @@ def usable_cores() -> int:
 
 def available_memory_bytes() -> int:
     """Memory available to new processes (Linux's MemAvailable), else the machine's whole memory."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    found = _proc_bytes("/proc/meminfo", "MemAvailable")
+    return found if found is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def memory_used_bytes() -> int:
     """This process's resident memory (Linux's VmRSS), or 0 where it cannot be read."""
+    return _proc_bytes("/proc/self/status", "VmRSS") or 0
+
+
+def _proc_bytes(path: str, field: str) -> int | None:
+    """A "Field: N kB" line of a /proc file, in bytes; None where the file or the field is not there."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return None
