@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.config import TrainConfig, validate_key
 from core.database import open_database
-from core.errors import BudgetError, RegistryError
+from core.errors import BudgetError, CoreError, RegistryError
 from core.registry import Registry
 
 JOBS_FILE = "jobs.sqlite"
@@ -439,14 +439,14 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     none yet), and never more than the teacher's time budget. `root` is the registry whose imported datasets jobs
     may name.
     """
-    costs: dict[str, int] = {}  # per config, and each dataset's facts, looked up once per estimate
+    costs: dict[str, int] = {}  # per config, and each dataset's facts (None: gone), looked up once per estimate
     datasets: dict[str, object] = {}
 
     def cost(config: TrainConfig) -> int:
         if config.key not in costs:
             if config.dataset not in datasets:
                 datasets[config.dataset] = _dataset_facts(config.dataset, root)
-            costs[config.key] = training_cost(config, root, datasets[config.dataset])
+            costs[config.key] = _cost_on(config, datasets[config.dataset])
         return costs[config.key]
 
     rates: dict[str, list[tuple[int, float]]] = {}  # per family: (cost, seconds per unit of cost) of each job
@@ -472,21 +472,25 @@ def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: B
     return expected
 
 
-def training_cost(config: TrainConfig, root=None, info=None) -> int:
+def training_cost(config: TrainConfig, root=None) -> int:
     """What a training's time grows with: images × epochs × the multiply-adds of one image through the network (for
     a transfer network, whose base is not planned here, TRANSFER_ADDS_PER_INPUT_NUMBER per number of its input).
-    Reads no image; `info` is the dataset's catalogue info when known already. A dataset deleted since counts as
-    10,000 images of 28×28."""
+    Reads no image; a dataset deleted since counts as 10,000 images of 28×28."""
+    return _cost_on(config, _dataset_facts(config.dataset, root))
+
+
+def _cost_on(config: TrainConfig, info) -> int:
+    """`training_cost` on a dataset whose catalogue info is `info` (None: gone)."""
     from core.catalogue import input_shape_for
     from core.shapes import config_plan, multiply_adds
 
-    info = info if info is not None else _dataset_facts(config.dataset, root)
-    try:
-        shape = input_shape_for(info, config.image_size, config.color_mode)
-        plan = config_plan(config, shape, len(info.class_names))
-        images = info.training_images
-    except Exception:  # a dataset deleted since (no info), or a config no plan fits: the estimate goes on with a guess
-        shape, plan, images = (28, 28, 1), None, 10_000
+    shape, plan, images = (28, 28, 1), None, 10_000  # a dataset deleted since: the estimate goes on with a guess
+    if info is not None:
+        try:
+            shape, images = input_shape_for(info, config.image_size, config.color_mode), info.training_images
+            plan = config_plan(config, shape, len(info.class_names))
+        except CoreError:  # a network no plan fits (it would be refused before training): counted by its input
+            pass
     per_image = multiply_adds(plan) if plan else shape[0] * shape[1] * shape[2] * TRANSFER_ADDS_PER_INPUT_NUMBER
     return max(1, estimated_images_seen(config, images) * per_image)
 
@@ -497,7 +501,7 @@ def _dataset_facts(name: str, root):
 
     try:
         return dataset_info(name, root, ask_network=False)
-    except Exception:
+    except CoreError:
         return None
 
 
