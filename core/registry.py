@@ -15,6 +15,7 @@ Importing this module does not import TensorFlow; loading or importing a model d
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -23,7 +24,6 @@ import sqlite3
 import tempfile
 import uuid
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 

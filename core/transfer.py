@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
 from core.course import within_the_data
 from core.errors import ConfigError
-from core.guide import signed
+from core.guide import Z_95, signed
 
 SCRATCH, FEATURE_EXTRACTION, FINE_TUNING = "from scratch", "feature extraction", "fine-tuning"
 EXPERIMENT_NAMES = (SCRATCH, FEATURE_EXTRACTION, FINE_TUNING)
@@ -83,6 +83,7 @@ class TransferVerdict:
     learns_faster: bool  # both pretrained networks ahead of scratch at early_epoch, beyond the validation set's luck
     # each pretrained network against scratch, image by image on the same test set: 95% interval and McNemar's test
     comparisons: dict = dataclasses.field(default_factory=dict)
+    validation_images: int = 0  # the images early_validation_accuracy was measured on
 
     def against_scratch(self, ahead: bool = True) -> list[str]:
         """The pretrained networks ahead of (or, ahead=False, behind) scratch beyond McNemar's test (p < 0.05)."""
@@ -124,7 +125,7 @@ def transfer_verdict(configs: dict[str, TrainConfig], registry=None) -> Transfer
     scratch = registry.load_evaluation(entries[SCRATCH].key)
     comparisons = {name: compare(registry.load_evaluation(entries[name].key), scratch, name_a=name, name_b=SCRATCH)
                    for name in (FEATURE_EXTRACTION, FINE_TUNING)}
-    return TransferVerdict(early, early_accuracy, faster, comparisons)
+    return TransferVerdict(early, early_accuracy, faster, comparisons, validation_images)
 
 
 def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
@@ -132,7 +133,7 @@ def clearly_ahead(accuracy: float, other: float, images: int) -> bool:
     their difference (1.96 standard errors): 32% against 30% on 30 validation images is luck, not a lead."""
     if images <= 0:
         return False
-    margin = 1.96 * math.sqrt((accuracy * (1 - accuracy) + other * (1 - other)) / images)
+    margin = Z_95 * math.sqrt((accuracy * (1 - accuracy) + other * (1 - other)) / images)
     return accuracy - other > max(margin, 1 / images)
 
 

@@ -445,7 +445,8 @@ def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None,
 
 def test_images_or_note(config, needed_for: str):
     """The dataset `config` was trained on, for a view of its test images; None, said in an info box beginning with
-    `needed_for` ("The gallery shows this model's test images"), when they are not here (the dataset deleted since: restorable from the trash, or never imported)."""
+    `needed_for` ("The gallery shows this model's test images"), when they are not here (the dataset deleted since:
+    restorable from the trash, or never imported)."""
     try:  # the test split does not depend on the validation fraction: the arguments core.preload loads it with
         return load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
     except DatasetError as error:

@@ -122,7 +122,6 @@ if verdict is not None:
                    f"{' in grayscale' if shape[2] == 1 else ''} are little to learn from, which is when transfer learning "
                    "can help. The lesson is in the differences between the three, not in their level.")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
-    images_validated = registry.get(configs[SCRATCH].key).card.dataset.validation_images or 0
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
     st.markdown(
@@ -130,7 +129,7 @@ if verdict is not None:
         + f" After {verdict.early_epoch} epochs the validation accuracy is "
         + ", ".join(f"{percent(accuracy)} ({name})" for name, accuracy in verdict.early_validation_accuracy.items())
         + (": a pretrained base also learns **faster**." if verdict.learns_faster else
-           f" (on {images_validated:,} validation images): a pretrained base does not clearly learn faster here.")
+           f" (on {verdict.validation_images:,} validation images): a pretrained base does not clearly learn faster here.")
     )
     for name, comparison in verdict.comparisons.items():
         st.markdown(f"**{name} vs {SCRATCH}**: {comparison.statement}")

@@ -157,7 +157,8 @@ with ui.guard():
     from core.shapes import check_model_size
 
     info = dataset_info(config.dataset, ui.registry().root)
-    st.subheader(title_for(config, ui.registry()))
+    title = title_for(config, ui.registry())  # a registry base and an imported dataset by their own titles
+    st.subheader(title)
     check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
     check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
     for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
@@ -171,7 +172,6 @@ st.caption(f"One epoch shows the network each of its {images:,} training images 
            + (f"{config.epochs} epochs make" if config.epochs != 1 else "1 epoch makes")
            + f" {steps * config.epochs:,} updates.")
 
-title = title_for(config, ui.registry())
 entries = ui.training_panel({title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 ui.trainings_under_way([config.key])
 if entries:
