@@ -29,7 +29,7 @@ from pathlib import Path
 
 from core import trash
 from core.card import ModelCard, imported_card
-from core.config import TrainConfig, validate_key
+from core.config import KEY_PATTERN, TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_keras_export,
@@ -261,9 +261,7 @@ class Registry:
                 name = directory.name
                 if name.startswith(TEMP_PREFIX) or not directory.is_dir():
                     continue
-                try:
-                    validate_key(name)
-                except Exception:
+                if not KEY_PATTERN.fullmatch(name):
                     problems.append(f"{directory}: not a registry entry (bad key); ignored.")
                     continue
                 if not self.has(name):
@@ -290,16 +288,12 @@ class Registry:
         removed = []
         for directory in self.models_dir.glob(f"{TEMP_PREFIX}*"):
             key = directory.name[len(TEMP_PREFIX):].split("-")[0]
-            try:
-                lock = self.key_lock(key, blocking=False)
-            except Exception:
-                shutil.rmtree(directory, ignore_errors=True)
-                removed.append(directory.name)
-                continue
-            with lock as acquired:
-                if acquired:
-                    shutil.rmtree(directory, ignore_errors=True)
-                    removed.append(directory.name)
+            if KEY_PATTERN.fullmatch(key):
+                with self.key_lock(key, blocking=False) as acquired:
+                    if not acquired:
+                        continue  # its trainer is alive
+            shutil.rmtree(directory, ignore_errors=True)  # no trainer can hold a lock for a name that is not a key
+            removed.append(directory.name)
         return removed
 
     def pin(self, key: str, pinned: bool = True):

@@ -128,6 +128,25 @@ def test_a_run_killed_during_the_final_save_leaves_no_servable_entry(registry_ro
     assert registry.clean_partial() == [f".tmp-{config.key}-crashed"]
 
 
+def test_leftover_temp_folders_are_removed_unless_their_trainer_holds_the_lock(registry_root):
+    """A stray `.tmp-` folder whose name holds no key (copied in by hand, an older version's) is removed like a dead
+    training's; a folder whose trainer still holds the key's lock is kept. `doctor` and every worker start clean up."""
+    registry = Registry(registry_root)
+    stray = registry.models_dir / ".tmp-notakey-1"
+    alive = registry.models_dir / f".tmp-{TINY_DNN.key}-alive"
+    dead = registry.models_dir / f".tmp-{TINY_CNN.key}-dead"
+    for folder in (stray, alive, dead):
+        folder.mkdir()
+    with registry.key_lock(TINY_DNN.key) as acquired:
+        assert acquired
+        assert sorted(registry.clean_partial()) == sorted([stray.name, dead.name])
+        assert alive.is_dir()
+    doctor = subprocess.run([sys.executable, "-m", "core", "--root", str(registry_root), "doctor"],
+                            capture_output=True, text=True, timeout=120)
+    assert doctor.returncode == 0, doctor.stderr
+    assert f"{alive.name}" in doctor.stdout and not alive.exists()
+
+
 def test_disk_full_gives_a_clear_error_and_leaves_nothing_behind(registry_root, monkeypatch):
     registry = Registry(registry_root)
 
