@@ -5,7 +5,15 @@ import re
 
 
 class CoreError(Exception):
-    """Base of every error that core raises on purpose; pages show its message as it is."""
+    """Base of every error that core raises on purpose. Pages show `student` when it is given (what a student can
+    understand and do), else the message in plain words (`student_message`); the CLI and the log show the message."""
+
+    def __init__(self, message: str = "", student: str | None = None):
+        super().__init__(message)
+        self.student = student
+
+    def __reduce__(self):  # a Ray or pool worker's error keeps its student sentence when it is sent back
+        return type(self), (str(self), self.student)
 
 
 class ConfigError(CoreError):
@@ -65,10 +73,11 @@ def without_received(text: str) -> str:
 
 
 def student_message(error: Exception | str) -> str:
-    """The message of `error` in a student's words: no "Received: ..." values and no file paths (they go to the log)."""
+    """The message of `error` in a student's words: its `student` sentence, else the message without its "Received:
+    ..." values and file paths (the exact message goes to the log)."""
     text = str(error)
     logging.getLogger("cnnclassroom").warning("Shown to a student in plain words: %s", text)
-    return plain_words(text)
+    return getattr(error, "student", None) or plain_words(text)
 
 
 def plain_words(text: str) -> str:
@@ -76,3 +85,9 @@ def plain_words(text: str) -> str:
     weights not on this machine), shown on every run."""
     plain = _PATH.sub(_folder_words, without_received(text)).strip()
     return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."
+
+
+def unexpected_training_error(error: BaseException) -> str:
+    """What a student reads when a training failed for a reason core did not foresee (the traceback goes to the log)."""
+    return (f"Training stopped with an unexpected error ({type(error).__name__}). Press Train to try again; if it "
+            "happens again, tell the teacher: the server's log has the details.")

@@ -28,7 +28,7 @@ from pathlib import Path
 from core.config import TrainConfig, validate_key
 from core.database import open_database
 from core.errors import BudgetError, CoreError, RegistryError
-from core.registry import Registry
+from core.registry import SERVER_PROBLEM, Registry
 
 JOBS_FILE = "jobs.sqlite"
 FINISHED_STATES = ("done", "failed", "cancelled")
@@ -150,7 +150,8 @@ class JobQueue:
                 self._add_missing_columns(connection)
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(f"Cannot open the training queue in {self.root}: {error}. Check that the folder is "
-                                f"writable, or point $CNNCLASSROOM_REGISTRY at one that is.") from error
+                                f"writable, or point $CNNCLASSROOM_REGISTRY at one that is.",
+                                student=SERVER_PROBLEM) from error
 
     def connect(self):
         """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from core.card import ModelCard
 from core.catalogue import DATASETS_FOLDER, DECODED_FOLDER, FOLDER_PREFIX
 from core.config import TrainConfig, validate_key
-from core.errors import CoreError, EntryNotFoundError, TrainingCancelled
+from core.errors import CoreError, EntryNotFoundError, TrainingCancelled, unexpected_training_error
 from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
 
@@ -126,7 +126,8 @@ class RayEngine:
             if isinstance(error, ray.exceptions.RayTaskError):
                 if isinstance(error.cause, CoreError):
                     raise error.cause from None  # the task's own message: no such data on that node, ...
-                raise CoreError(f"Training '{config.title}' failed on the Ray cluster: {error.cause!r}") from None
+                raise CoreError(f"Training '{config.title}' failed on the Ray cluster: {error.cause!r}",
+                                student=unexpected_training_error(error.cause)) from None
             raise node_lost(config, error) from None  # the worker or its node died, the cluster went away
 
     def _connect(self):

@@ -46,6 +46,11 @@ EVAL_FILE = "eval.npz"
 PINNED_FILE = "pinned"  # present in an entry's folder while a lesson needs it: delete refuses the entry
 TEMP_PREFIX = ".tmp-"
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+# What a page shows for the registry's own failures: the exact error, with the command that mends it, goes to the log
+DAMAGED_MODEL = ("This model's files on the server are damaged, so it cannot be used. Pick another model; the teacher "
+                 "can delete this one on the Models page, and it can then be trained again.")
+GONE_MODEL = "This model is no longer on the server (it may have just been deleted). Pick another one, or train it again."
+SERVER_PROBLEM = "The server cannot open its model folder. Tell the teacher: the server's log says what is wrong."
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -97,8 +102,8 @@ class Registry:
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(
                 f"Cannot open the model registry at {self.root}: {error}. "
-                f"Check that the folder is writable, or point $CNNCLASSROOM_REGISTRY at one that is."
-            ) from error
+                f"Check that the folder is writable, or point $CNNCLASSROOM_REGISTRY at one that is.",
+                student=SERVER_PROBLEM) from error
 
     # ----- Paths and locks -------------------------------------------------------------------
 
@@ -144,14 +149,14 @@ class Registry:
         if not self.has(key):
             raise EntryNotFoundError(
                 f"No model with key {key} in the registry at {self.root}. "
-                f"Run `python -m core list` to see the keys that exist."
-            )
+                f"Run `python -m core list` to see the keys that exist.", student=GONE_MODEL)
         try:
             card = ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
             history_path = directory / HISTORY_FILE
             history = json.loads(history_path.read_text()) if history_path.exists() else []
         except (OSError, ValueError, RegistryError) as error:
-            raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.") from error
+            raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
+                                student=DAMAGED_MODEL) from error
         return Entry(key, directory, card, history)
 
     def find(self, config: TrainConfig) -> Entry | None:
@@ -180,13 +185,13 @@ class Registry:
 
         path = self.entry_dir(key) / MODEL_FILE
         if not path.is_file():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
         try:
             return keras.saving.load_model(path, safe_mode=True)
         except Exception as error:
             raise RegistryError(
                 f"The model file of entry {key} cannot be loaded ({type(error).__name__}: {error}). "
-                f"Delete the entry with `python -m core delete {key}` and train it again."
+                f"Delete the entry with `python -m core delete {key}` and train it again.", student=DAMAGED_MODEL
             ) from error
 
     def load_evaluation(self, key: str):
@@ -221,8 +226,9 @@ class Registry:
             shutil.rmtree(temp_dir, ignore_errors=True)
             raise RegistryError(
                 f"Could not save model {key} to {self.models_dir}: {error.strerror or error}. "
-                f"Free some disk space or make the registry folder writable, then train again."
-            ) from error
+                f"Free some disk space or make the registry folder writable, then train again.",
+                student="The server could not save the trained model (its disk may be full). Tell the teacher, who "
+                        "can free some space; then press Train again.") from error
         self._index(card)
         return self.get(key)
 
@@ -300,7 +306,7 @@ class Registry:
         """Mark entry `key` as needed by a lesson (it cannot be deleted until unpinned), or unmark it."""
         directory = self.entry_dir(key)
         if not self.has(key):
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
         if pinned:
             (directory / PINNED_FILE).touch()
         else:
@@ -317,7 +323,7 @@ class Registry:
         """Move entry `key` to the registry's trash (restorable for a week, core.trash); a pinned entry is refused."""
         directory = self.entry_dir(key)
         if not directory.exists():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
         if self.is_pinned(key):
             raise RegistryError(f"Model {key} is pinned for a lesson, so it cannot be deleted. Unpin it first (Models "
                                 f"page, teacher mode), then delete it.")
@@ -342,7 +348,7 @@ class Registry:
             raise RegistryError(f"Export format must be one of {EXPORT_FORMATS}. Received: format={fmt!r}")
         source = self.entry_dir(key) / MODEL_FILE
         if not source.is_file():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.")
+            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
         target = export_target(destination, key if fmt != "savedmodel" else f"{key}_saved_model", fmt)
         if fmt == "keras":
             entry = self.get(key)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from core.config import TrainConfig
 from core.engines import ray_address
-from core.errors import CoreError, TrainingCancelled
+from core.errors import CoreError, TrainingCancelled, unexpected_training_error
 from core.jobs import JobQueue, pid_alive
 from core.machine import available_memory_bytes, memory_used_bytes, usable_cores
 from core.paths import PROJECT_ROOT
@@ -339,10 +340,12 @@ def run_job(engine, queue: JobQueue, key: str, config):
     except TrainingCancelled as error:
         over = budget.over_time(started) and not queue.cancel_requested(key)
         state, message = ("failed", budget.time_message(config, len(epochs_done))) if over else ("cancelled", str(error))
-    except CoreError as error:
-        state, message = "failed", str(error)
+    except CoreError as error:  # the page shows the message, or its student sentence; the exact one stays in the log
+        print(f"job {key} failed: {error}", flush=True)
+        state, message = "failed", error.student or str(error)
     except Exception as error:  # the worker must survive any single job
-        state, message = "failed", f"Training failed: {type(error).__name__}: {error}"
+        traceback.print_exc()
+        state, message = "failed", unexpected_training_error(error)
     queue.finish(key, state, message)
 
 

@@ -88,6 +88,20 @@ def test_pages_get_plain_words_while_the_exact_values_stay_for_the_command_line(
         "Get it from https://example.org/a/b.zip.")
 
 
+def test_an_error_with_a_student_sentence_shows_it_on_pages_and_keeps_it_across_processes():
+    """The registry's own failures name a command only the teacher can run: a page shows their student sentence. A
+    worker's error crosses to the page's process pickled (a Ray task's, say): the sentence goes with it."""
+    import pickle
+
+    from core.errors import EntryNotFoundError
+
+    error = EntryNotFoundError("No model with key 0123456789abcdef. Run `python -m core list`.", student="Pick another.")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is EntryNotFoundError and str(copy) == str(error) and copy.student == "Pick another."
+    assert student_message(copy) == "Pick another."
+    assert student_message(EntryNotFoundError("Gone. Received: key='x'")) == "Gone."
+
+
 def test_the_one_click_cnn_not_ahead_is_explained_with_its_own_numbers():
     from types import SimpleNamespace
 

@@ -95,3 +95,21 @@ def test_a_worker_started_before_any_job_warms_up_then_trains_the_first_one(runn
     runner.submit(config)
     wait_for(lambda: runner.status(config.key).state == "done")
     assert "warm-up failed" not in log.read_text()
+
+
+def test_an_unforeseen_error_in_a_training_asks_the_student_to_retry_and_logs_the_traceback(registry_root, capsys):
+    """The worker survives any single job; the page says what to do, the worker's log (its stderr) says what broke."""
+    from core.errors import unexpected_training_error
+    from core.jobs import JobQueue
+    from core.workers import run_job
+
+    class BrokenEngine:  # "where a training runs", failing in a way core did not foresee
+        def run(self, config, **callbacks):
+            raise RuntimeError("a bug nobody foresaw")
+
+    queue = JobQueue(registry_root)
+    queue.enqueue(dataclasses.replace(TINY_DNN, seed=23))
+    run_job(BrokenEngine(), queue, *queue.claim_next())
+    status = JobRunner(Registry(registry_root)).status(dataclasses.replace(TINY_DNN, seed=23).key)
+    assert status.state == "failed" and status.message == unexpected_training_error(RuntimeError())
+    assert "RuntimeError: a bug nobody foresaw" in capsys.readouterr().err

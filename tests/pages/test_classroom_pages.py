@@ -165,6 +165,20 @@ def test_a_model_deleted_while_chosen_is_replaced_with_a_notice(own_trained_regi
     assert "no longer in the registry" not in texts(at)
 
 
+def test_a_damaged_model_file_tells_a_student_what_to_do_and_the_log_the_exact_error(own_trained_registry, caplog):
+    """A model file broken on the server's disk: Predict says so in a student's words (no exception type, no command
+    only the teacher can run); the exact error, with the command that mends it, goes to the server's log."""
+    from core.registry import DAMAGED_MODEL, MODEL_FILE
+
+    (own_trained_registry.entry_dir(TINY_DNN.key) / MODEL_FILE).write_bytes(b"PK\x03\x04 not a whole zip")
+    at = open_page("pages/10_Predict.py").run()
+    at.selectbox(key="predict_model").set_value(TINY_DNN.key).run()
+    assert not at.exception
+    assert [error.value for error in at.error] == [DAMAGED_MODEL]
+    assert "python -m core delete" not in texts(at) and "Error:" not in texts(at)
+    assert f"Delete the entry with `python -m core delete {TINY_DNN.key}`" in caplog.text
+
+
 def test_a_reloaded_train_page_still_shows_the_trainings_under_way(registry_root, monkeypatch):
     """A reload resets the sidebar: the training it started went on, unseen. No worker runs here."""
     monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
