@@ -18,6 +18,17 @@ TINY_CNN = TrainConfig(family="cnn", filters=(8, 16), hidden_units=(32,), train_
                        learning_rate=0.003)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With $CNNCLASSROOM_NO_SKIPS=1 (CI sets it) a skipped test fails: a missing Chromium or Fashion-MNIST must not
+    pass for a green run."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CNNCLASSROOM_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome, report.longrepr = "failed", f"skipped where every test must run ($CNNCLASSROOM_NO_SKIPS=1): {reason}"
+
+
 def copy_registry(source: Path, target: Path) -> Path:
     """A copy of the registry at `source`, without its lock files, SQLite's side files and the worker's log."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm", "worker.log"))

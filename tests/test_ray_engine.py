@@ -13,13 +13,13 @@ import subprocess
 import sys
 
 import pytest
+import ray  # noqa: F401  (in requirements.txt: a broken install fails here rather than skipping)
 from conftest import TINY_CNN, TINY_DNN
 from helpers_jobs import stop_workers_of, wait_for
 
 from core.jobs import JobRunner
 from core.registry import Registry
 
-pytest.importorskip("ray")
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

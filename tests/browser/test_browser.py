@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright import sync_api as playwright_api
 from conftest import copy_registry
 from helpers_jobs import wait_for
 
@@ -29,7 +30,6 @@ PAGES = ["", "Hello_neuron", "Datasets", "Convolutions", "Augmentation", "Inside
 KNOWN_DEEP_LINK_PROBE = re.compile(r"^http://127\.0\.0\.1:\d+/[A-Za-z_]+/_stcore/(health|host-config)$")
 TAB_ICON = "decodeURIComponent(document.querySelector(\"link[rel='shortcut icon']\").href)"  # the tab's icon
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
 
 
