@@ -1,6 +1,6 @@
 """The command line: `python -m core train|list|show|compare|export|import|delete|restore|datasets|warmup|doctor`.
 
-Just over 400 lines: one parser and one short handler per command, which read best side by side in one file.
+Under 600 lines: one parser and one short handler per command, which read best side by side in one file.
 """
 
 import argparse

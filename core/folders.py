@@ -5,7 +5,7 @@ each one's class and split; the dataset folder appears atomically, and the same 
 dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
 size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
 file's declared size against MAX_IMAGE_BYTES, so an import holds at most CHECK_CHUNK_BYTES of image files and
-CHECK_THREADS decoded images at a time. (A little over 400 lines: both sources, the split layout and the checks of
+CHECK_THREADS decoded images at a time. (Under 500 lines: both sources, the split layout and the checks of
 every entry belong together.)
 """
 

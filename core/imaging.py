@@ -22,7 +22,7 @@ with the image in `image.info[NOTES_KEY]` and end up in `PreparedImage.notes`.
 
 Converting decoded pixels to 8 bits in bounded memory, and turning them upright, is core.pixels.
 
-The module is about 400 lines because it holds every refusal of an untrusted file, each with its own
+Under 450 lines, because it holds every refusal of an untrusted file, each with its own
 message, beside the one preprocessing function and its three methods: splitting them would put the
 checks of a photo and its preparation in two places that must agree.
 """

@@ -173,7 +173,7 @@ def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
             function()
             done.append(name)
         except Exception as error:
-            logger.info("preload: %s failed: %s", name, error)
+            logger.warning("preload: %s failed: %s", name, error)
     return done
 
 

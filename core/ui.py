@@ -1,8 +1,8 @@
 """Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets).
 
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
-`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). It is
-over 400 lines because all Streamlit code outside the pages lives here by design: the training panel and live
+`core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). Under
+950 lines, because all Streamlit code outside the pages lives here by design: the training panel and live
 view, teacher mode, the caches, the photo widgets (uploads copied to disk, progress bars, webcam classes), and the
 background work that gets the server ready before a student asks (preloading, an early worker).
 """
@@ -916,7 +916,7 @@ def _start_once(name: str, function, *arguments) -> threading.Thread | None:
         try:
             function(*arguments)
         except Exception as error:  # background work must never take the server down; the page says what is wrong
-            logging.getLogger(__name__).info("%s failed: %s", name, error)
+            logging.getLogger(__name__).warning("%s failed: %s", name, error)
 
     thread = threading.Thread(target=run, name=f"cnnclassroom {name}", daemon=True)
     thread.start()
