@@ -10,10 +10,13 @@ import math
 from dataclasses import dataclass
 
 from core.catalogue import dataset_info
-from core.config import PRESETS, TrainConfig
+from core.config import PRESETS, Augmentation, TrainConfig
 from core.shapes import config_plan, plan_summary
 
 KERAS_LOADERS = ("fashion_mnist", "mnist", "cifar10")  # catalogue datasets that keras.datasets can download
+# The course's ImageDataGenerator for the horses-or-humans and cats-vs-dogs photos
+COURSE_AUGMENTATION = Augmentation(rotation_range=40, width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
+                                   zoom_range=0.2, horizontal_flip=True, fill_mode="nearest")
 
 # Which lesson's network each preset reproduces (checked against the course notebooks).
 PRESET_LESSONS = {

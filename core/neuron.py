@@ -25,6 +25,20 @@ MAX_EPOCHS = 5000
 MAX_LEARNING_RATE = 1.0
 MAX_NOISE = 5.0
 NOISE_SEED = 2024  # the noisy y values are the same every time, whatever the weights' seed
+RULE = f"y = {TRUE_WEIGHT:g}x {'−' if TRUE_BIAS < 0 else '+'} {abs(TRUE_BIAS):g}"  # as the page writes it: y = 2x − 1
+
+
+@dataclass(frozen=True)
+class TryIt:
+    """The page's "Try it" suggestions, noise off; tests/test_teaching_claims.py checks that each does what it says."""
+
+    short_epochs: int = 50  # at DEFAULT_LEARNING_RATE: stops well short of TRUE_ANSWER
+    long_epochs: int = DEFAULT_EPOCHS  # gets within a few hundredths
+    faster_learning_rate: float = 0.1  # converges in far fewer epochs
+    too_large_learning_rate: float = 0.2  # the loss explodes
+
+
+TRY_IT = TryIt()
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,22 @@
-"""Hello, neuron: one Dense unit learns y = 2x − 1 from six points, with real Keras and plain SGD."""
+"""Hello, neuron: one Dense unit learns a line's rule from six points, with real Keras and plain SGD."""
 
 import numpy as np
 import streamlit as st
 
 from core import charts, ui
 from core.guide import signed, term
-from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, TRUE_ANSWER, TRUE_BIAS, TRUE_WEIGHT, XS,
-                         build_neuron, fit_line, least_squares_line, training_points)
+from core.neuron import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, QUERY_X, RULE, TRUE_ANSWER, TRUE_BIAS, TRUE_WEIGHT,
+                         TRY_IT, XS, build_neuron, fit_line, least_squares_line, training_points)
 
 LEARNING_RATES = [0.001, 0.003, 0.01, 0.03, 0.1, 0.15, 0.2]
 NOISE = 1.0  # standard deviation of the noise the toggle adds to the six y values
 
 ui.page_setup("Hello, neuron")
 st.title("Hello, neuron")
+listed = lambda values: ", ".join(signed(value, "g") for value in values)  # noqa: E731
 st.markdown(
-    "Here are six numbers **x** and their partners **y**: `x = −1, 0, 1, 2, 3, 4` and `y = −3, −1, 1, 3, 5, 7`. "
-    "You can probably see the rule (y = 2x − 1). A neural network does not *see* rules: it starts with a random "
+    f"Here are six numbers **x** and their partners **y**: `x = {listed(XS)}` and "
+    f"`y = {listed(training_points(0.0)[1][:, 0])}`. You can probably see the rule ({RULE}). A neural network does not *see* rules: it starts with a random "
     "guess and nudges it, epoch after epoch, to make its mistakes smaller. Our network is the smallest there is: "
     "**one neuron** (`Dense(units=1)`), which computes `y = w·x + b` and learns the weight `w` and the bias `b`."
 )
@@ -61,7 +62,7 @@ cols[3].metric("final loss (MSE)", f"{fit.final_loss:.2e}" if np.isfinite(fit.fi
 
 left, right = st.columns(2)
 left.plotly_chart(charts.line_fit_figure(
-    xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else "data (y = 2x − 1)",
+    xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else f"data ({RULE})",
     best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
 
@@ -77,12 +78,14 @@ if fit.diverged:
     )
 elif not noise:
     st.markdown(
-        f"The six points lie **exactly** on y = 2x − 1, so the best-fitting line *is* the rule: with w = 2 and b = −1 "
+        f"The six points lie **exactly** on {RULE}, so the best-fitting line *is* the rule: with "
+        f"w = {TRUE_WEIGHT:g} and b = {signed(TRUE_BIAS, 'g')} "
         f"the loss would be exactly 0 (the least-squares line through the points, solved exactly, is "
         f"y = {fit.best_weight:.4f}x {term(fit.best_bias)}). So the whole miss is **unfinished optimisation**: each SGD "
         f"step shrinks what is left of the error by a fraction, so after {fit.epochs} epochs the neuron is still on its "
         f"way, at w = {fit.weight:.4f} and b = {signed(fit.bias, '.4f')} (final loss {fit.final_loss:.2e}).\n\n"
-        f"At x = {QUERY_X:g} the miss is (w − 2)·{QUERY_X:g} + (b + 1) = {signed(weight_error * QUERY_X, '+.4f')} "
+        f"At x = {QUERY_X:g} the miss is (w {term(-TRUE_WEIGHT, 0)})·{QUERY_X:g} + (b {term(-TRUE_BIAS, 0)}) = "
+        f"{signed(weight_error * QUERY_X, '+.4f')} "
         f"{term(bias_error)} = **{signed(fit.prediction - TRUE_ANSWER, '+.4f')}**: x = {QUERY_X:g} lies far outside the points "
         f"({signed(min(XS), 'g')} to {signed(max(XS), 'g')}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
         "learning rate (up to a point), get closer."
@@ -98,8 +101,10 @@ else:
         f"after {fit.epochs} epochs."
     )
 st.info(
-    f"Try it, with the noise off: 50 epochs at learning rate 0.01 stops well short of {TRUE_ANSWER:g}; 500 epochs gets within a few hundredths; "
-    "0.1 converges in far fewer epochs; 0.2 is too big a step and the loss explodes.",
+    f"Try it, with the noise off: {TRY_IT.short_epochs} epochs at learning rate {DEFAULT_LEARNING_RATE:g} stops well "
+    f"short of {TRUE_ANSWER:g}; {TRY_IT.long_epochs} epochs gets within a few hundredths; "
+    f"{TRY_IT.faster_learning_rate:g} converges in far fewer epochs; {TRY_IT.too_large_learning_rate:g} is too big a step "
+    "and the loss explodes.",
     icon="🧪",
 )
 

@@ -8,6 +8,7 @@ from core import ui
 from core.augment import (augment_samples, augmentation_experiment, augmentation_result, build_augmenter, keras_code,
                           legacy_code)
 from core.config import FILL_MODES, Augmentation, dataset_display_name
+from core.course import COURSE_AUGMENTATION
 from core.guide import signed
 from core.imaging import prepare_image, read_image
 
@@ -92,8 +93,9 @@ configs = augmentation_experiment(augmentation, experiment_dataset, subset, epoc
 variety = ("Fashion-MNIST items are centred and upright: here augmentation mostly shows variety the test images never "
            "have (a Shapes image, above, shows the opposite)." if experiment_dataset == "fashion_mnist" else
            "Shapes lie anywhere, at any size and angle, like the objects in the course's photos (which it augmented "
-           "with rotation 40 and 0.2 for the rest): augmentation shows the network more of that variety. Fashion-MNIST "
-           "items are centred and upright: pick a Fashion-MNIST image above to see it there.")
+           f"with rotation {COURSE_AUGMENTATION.rotation_range:g} and {COURSE_AUGMENTATION.zoom_range:g} for the rest): "
+           "augmentation shows the network more of that variety. Fashion-MNIST items are centred and upright: pick a "
+           "Fashion-MNIST image above to see it there.")
 st.caption(f"The same small CNN, trained twice on {subset:,} {dataset_display_name(experiment_dataset)} images for {epochs} "
            f"epochs: once as they are, once with the augmentation above. Both models are kept in the registry. {variety}")
 

@@ -48,7 +48,7 @@ def test_the_false_and_untraceable_statements_are_gone(path):
 
 
 def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_claims_hold():
-    from core.neuron import fit_line
+    from core.neuron import DEFAULT_LEARNING_RATE, TRUE_ANSWER, TRY_IT, fit_line
 
     at = open_page("pages/1_Hello_neuron.py").run()
     fit = fit_line(500, 0.01, 0)
@@ -68,11 +68,17 @@ def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_cla
     assert f"gives **{noisy.best_prediction:.4f}**" in shown
 
     # "Try it, with the noise off: 50 epochs at 0.01 stops well short of 19; 500 epochs gets within a few hundredths;
-    # 0.1 converges in far fewer epochs; 0.2 is too big a step and the loss explodes."
-    assert abs(fit_line(50, 0.01).prediction - 19) > 1
-    assert abs(fit.prediction - 19) < 0.05
-    assert abs(fit_line(100, 0.1).prediction - 19) < abs(fit.prediction - 19)
-    assert fit_line(100, 0.2).diverged
+    # 0.1 converges in far fewer epochs; 0.2 is too big a step and the loss explodes": the page's numbers, checked
+    assert (f"{TRY_IT.short_epochs} epochs at learning rate {DEFAULT_LEARNING_RATE:g} stops well short of "
+            f"{TRUE_ANSWER:g}; {TRY_IT.long_epochs} epochs gets within a few hundredths; "
+            f"{TRY_IT.faster_learning_rate:g} converges in far fewer epochs; {TRY_IT.too_large_learning_rate:g} is too "
+            "big a step") in shown.replace("\n", " ")
+    assert abs(fit_line(TRY_IT.short_epochs, DEFAULT_LEARNING_RATE).prediction - TRUE_ANSWER) > 1
+    long = fit_line(TRY_IT.long_epochs, DEFAULT_LEARNING_RATE)
+    assert abs(long.prediction - TRUE_ANSWER) < 0.05
+    assert abs(fit_line(TRY_IT.long_epochs // 5, TRY_IT.faster_learning_rate).prediction - TRUE_ANSWER) < abs(
+        long.prediction - TRUE_ANSWER)  # in a fifth of the epochs
+    assert fit_line(TRY_IT.long_epochs // 5, TRY_IT.too_large_learning_rate).diverged
 
 
 # ----- Datasets --------------------------------------------------------------------------------------------------
