@@ -270,6 +270,36 @@ def validation_above_training_note(histories: dict[str, list[dict]]) -> str | No
             "any); the validation accuracy is measured once, at the epoch's end.")
 
 
+OVERFITTING_GAP = 0.05  # training accuracy this far above validation accuracy in the last epoch: memorising
+FEW_TEST_IMAGES = 100  # below this, one test image moves an accuracy by more than a point
+
+
+def overfitting_note(history: list[dict]) -> str | None:
+    """The warning when the last epoch's training accuracy is more than OVERFITTING_GAP above its validation
+    accuracy, with both numbers; None otherwise (or without validation)."""
+    last = history[-1] if history else {}
+    if "val_accuracy" not in last or last["accuracy"] - last["val_accuracy"] <= OVERFITTING_GAP:
+        return None
+    return (f"In the last epoch training accuracy ({last['accuracy']:.1%}) is "
+            f"{(last['accuracy'] - last['val_accuracy']) * 100:.1f} points above validation accuracy "
+            f"({last['val_accuracy']:.1%}): the network is starting to memorise its training images (overfitting). "
+            "Try dropout, augmentation, fewer epochs or early stopping.")
+
+
+def accuracy_text(accuracy: float, test_images: int | None) -> str:
+    """An accuracy with as many decimals as its test images can resolve (one image: 100 / n points): 94% on 16
+    photos, 93.8% on 160, 91.24% on 10,000; two decimals when the count is unknown."""
+    decimals = max(0, math.ceil(math.log10(test_images)) - 2) if test_images else 2
+    return f"{accuracy:.{decimals}%}"
+
+
+def few_test_images_note(test_images: int | None) -> str | None:
+    """How far one mistake moves an accuracy measured on fewer than FEW_TEST_IMAGES images; None for more."""
+    if not test_images or test_images >= FEW_TEST_IMAGES:
+        return None
+    return f"Only {test_images} test images: one mistake moves the accuracy by {100 / test_images:.1f} points."
+
+
 def training_sizes_note(letters: list[str], cards) -> str | None:
     """Side by side's warning when the models learned from different numbers of images (a CNN on 54,000 against a
     dense network on 1,000 compares the data as much as the networks); None when they all learned from as many."""

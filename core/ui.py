@@ -26,8 +26,10 @@ from pathlib import Path
 import streamlit as st
 
 from core import teacher
+from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message
-from core.guide import counted, duration_words, safe_file_name, title_for, validation_above_training_note
+from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, safe_file_name, title_for,
+                        validation_above_training_note)
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
 from core.paths import registry_root
@@ -366,6 +368,40 @@ def history_charts(histories: dict[str, list[dict]], container=None):
         (container or st).caption(note)
 
 
+def trained_model(entry, container=None, wide: bool = True):
+    """The one view of a trained model (Train, Your own images, Models): its test accuracy and on how many images,
+    size, training time and epochs; why it stopped early; its curves, with what they show; and, `wide`, its layers."""
+    container, card = container or st, entry.card
+    tested = card.dataset.test_images
+    accuracy = accuracy_text(card.test_accuracy, tested) if card.test_accuracy is not None else "—"
+    images = "photos" if str(card.dataset.name).startswith(FOLDER_PREFIX) else "images"
+    accuracy_label = f"test accuracy on {tested:,} {images}" if tested else "test accuracy (not tested here)"
+    seconds = f"{card.timings.train_seconds:.1f} s" if card.timings.train_seconds is not None else "—"
+    if wide:
+        columns = container.columns(4)
+        columns[0].metric(accuracy_label, accuracy, help="Measured on test images the network never trained on.")
+        columns[1].metric("parameters", f"{card.params.total:,}")
+        columns[2].metric("training time", seconds)
+        columns[3].metric("epochs run", f"{card.epochs_run} / {card.epochs_planned}" if card.epochs_run else "—")
+    else:
+        container.metric(accuracy_label, accuracy, help="Measured on test images the network never trained on.")
+        container.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {seconds} · "
+                          f"{card.epochs_run or 0} epochs · {card.title}")
+    if note := few_test_images_note(tested):
+        container.caption(note)
+    if card.stopped_reason:
+        container.info(f"Stopped early: {card.stopped_reason}.")
+    if entry.history:
+        history_charts({card.title: entry.history}, container=container)
+        if warning := overfitting_note(entry.history):
+            container.warning(warning)
+    if wide:
+        container.markdown("**The model, layer by layer** (`model.summary()`)")
+        container.dataframe(card.layer_rows(), hide_index=True, column_config=THOUSANDS_COLUMNS)
+        container.caption(f"Registry key `{entry.key}` · dataset source: {card.dataset.source} · "
+                          f"TensorFlow {card.versions.get('tensorflow')}, Keras {card.versions.get('keras')}")
+
+
 @st.fragment(run_every=1.0)
 def live_trainings(configs: dict, cancel_key: str | None = None):
     """Background trainings ({name: TrainConfig}): progress, ETA and live curves, redrawn every second.
@@ -593,7 +629,7 @@ def delete_and_restore(cards: list):
 def delete_and_restore_datasets(cards: list):
     """The same for imported datasets (a wrong zip, a duplicate): the confirmation names the models trained on them,
     which stay and still predict."""
-    from core.catalogue import FOLDER_PREFIX, dataset_titles, list_datasets
+    from core.catalogue import dataset_titles, list_datasets
     from core.trash import list_dataset_trash
 
     imported = [info for info in list_datasets(registry().root, ask_network=False) if info.name.startswith(FOLDER_PREFIX)]

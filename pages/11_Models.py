@@ -66,9 +66,7 @@ with ui.guard():
     entry = ui.registry().get(cards[selected[0]].key)
 st.subheader(entry.title)
 ui.show_model_warnings(entry.key)
-if entry.history:
-    ui.history_charts({"model": entry.history})
-st.dataframe(entry.card.layer_rows(), hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
+ui.trained_model(entry)
 with st.expander("Card (config, dataset fingerprint, versions, timings)"):
     st.json(entry.card.to_dict())
 

@@ -85,17 +85,6 @@ def show_task(class_names):
                  f"class numbers 0…{units - 1}.") + f" The loss is **`{loss}`**.")
 
 
-def show_result(entry, column):
-    """One trained model: its test figure, size, time and curves."""
-    card = entry.card
-    tested = card.dataset.test_images
-    column.metric(f"test accuracy on {tested} photos", f"{card.test_accuracy:.1%}")
-    column.caption(f"{card.params.total:,} parameters ({card.params.trainable:,} trained) · {card.timings.train_seconds:.1f} s"
-                   f" · {card.title}" + (f". Only {tested} test photos: one mistake moves the accuracy by {100 / tested:.1f} points."
-                                         if tested < 100 else ""))
-    ui.history_charts({card.title: entry.history}, container=column)
-
-
 def show_input_sizes(config: TrainConfig, num_classes: int):
     """Before training: how the network below grows with the input size (computed, nothing is built)."""
     from core.course import input_size_rows
@@ -159,9 +148,9 @@ if all(both.values()):
     st.subheader("The same photos, both ways")
     for choice, column in zip(both, st.columns(2)):
         column.markdown(f"**{choice}**")
-        show_result(both[choice], column)
+        ui.trained_model(both[choice], column, wide=False)
 elif entries:
-    show_result(entries[config.title], st)
+    ui.trained_model(entries[config.title], wide=False)
 
 st.header("4. What resolution costs and buys")
 trained = [(side, found) for side in SIZES if (found := ui.registry().find(dataclasses.replace(config, image_size=side)))]

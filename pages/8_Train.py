@@ -127,28 +127,6 @@ def auto_train_form(config: TrainConfig, info) -> bool:
     return auto and small
 
 
-def show_entry(entry):
-    """A trained model: headline numbers, curves, summary."""
-    card = entry.card
-    cols = st.columns(4)
-    cols[0].metric(f"test accuracy ({card.dataset.test_images or 0:,} images)", f"{card.test_accuracy:.2%}",
-                   help="Measured on test images the network never trained on.")
-    cols[1].metric("parameters", f"{card.params.total:,}")
-    cols[2].metric("training time", f"{card.timings.train_seconds:.1f} s")
-    cols[3].metric("epochs run", f"{card.epochs_run} / {card.epochs_planned}")
-    if card.stopped_reason:
-        st.info(f"Stopped early: {card.stopped_reason}.")
-    ui.history_charts({entry.title: entry.history})
-    last = entry.history[-1] if entry.history else None
-    if last and last["accuracy"] - last["val_accuracy"] > 0.05:
-        st.warning("Training accuracy is well above validation accuracy: the network is starting to memorise "
-                   "(overfitting). Try dropout, augmentation, fewer epochs or early stopping.")
-    st.markdown("**The model, layer by layer** (`model.summary()`)")
-    st.dataframe(card.layer_rows(), hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
-    st.caption(f"Registry key `{entry.key}` · dataset source: {card.dataset.source} · "
-               f"TensorFlow {card.versions.get('tensorflow')}, Keras {card.versions.get('keras')}")
-
-
 config = train_form()
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
@@ -178,7 +156,7 @@ if entries:
     entry = entries[title]
     st.success("Trained just now." if ui.trained_here(entry.key) else
                f"Trained before ({entry.card.created[:16].replace('T', ' ')} UTC): shown from the registry, no training needed.")
-    show_entry(entry)
+    ui.trained_model(entry)
 with st.expander("Presets: which lesson's network each one reproduces"):
     shape = input_shape_for(info, config.image_size, config.color_mode)
     st.caption(f"Parameters computed for {config.dataset} images of {' × '.join(map(str, shape))} and "

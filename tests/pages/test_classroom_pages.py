@@ -170,6 +170,9 @@ def test_a_damaged_model_file_tells_a_student_what_to_do_and_the_log_the_exact_e
     only the teacher can run); the exact error, with the command that mends it, goes to the server's log."""
     from core.registry import DAMAGED_MODEL, MODEL_FILE
 
+    from core import ui
+
+    ui.load_model.clear()  # a model loaded before it was damaged stays usable: the server keeps it in memory
     (own_trained_registry.entry_dir(TINY_DNN.key) / MODEL_FILE).write_bytes(b"PK\x03\x04 not a whole zip")
     at = open_page("pages/10_Predict.py").run()
     at.selectbox(key="predict_model").set_value(TINY_DNN.key).run()

@@ -160,7 +160,8 @@ def test_two_trained_sizes_are_compared_and_predict_explains_the_binary_model(re
     at.slider(key="own_epochs").set_value(3)
     at.select_slider(key="own_size").set_value(32).run()
     assert not at.exception
-    assert at.metric[0].value == f"{trained[32].test_accuracy:.1%}"
+    tested = trained[32].card.dataset.test_images
+    assert tested < 100 and at.metric[0].value == f"{trained[32].test_accuracy:.0%}"  # one photo: over a point
     table = at.dataframe[-1].value
     assert list(table["input size"]) == ["32×32", "64×64"]
     params = list(table["parameters"])
