@@ -1,6 +1,5 @@
 """Predict: a photo (uploaded or from the webcam) or a drawing; see what the model sees, what it thinks and where it looked."""
 
-import numpy as np
 import streamlit as st
 
 from core import charts, outputs, ui
@@ -34,7 +33,6 @@ shape = card.input_shape
 st.caption(f"Input {shape[0]}×{shape[1]}×{shape[2]} · registry key `{key}`")
 st.info(classes_note(card), icon="ℹ️")
 ui.show_model_warnings(key)
-output_kind = outputs.output_kind(model, len(card.class_names))
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,
                   help="Fashion-MNIST shows light clothes on a black background; a photo of a dark shoe on a "
@@ -93,9 +91,9 @@ def show_binary(prediction):
 
 def show_scores(prediction, chart_key: str):
     """Outputs that are not probabilities: raw numbers and the reason, never a percentage."""
-    values = outputs.raw_outputs(model, prediction.model_input)
+    values = prediction.raw_outputs
     labels = card.class_names if len(card.class_names) == len(values) else [f"output {i}" for i in range(len(values))]
-    st.warning(output_kind.reason or "This model's outputs are not numbers (NaN): its weights are broken.")
+    st.warning(prediction.output_kind.reason or "This model's outputs are not numbers (NaN): its weights are broken.")
     st.plotly_chart(charts.raw_outputs_figure(values, labels), key=chart_key)
     st.info(f"Highest output: **{labels[int(values.argmax())]}** = {values.max():.4g}. That is a raw score, not a "
             "probability, so no percentage is shown.")
@@ -110,7 +108,7 @@ def show_notes(prediction):
 
 def show_output_arithmetic(prediction):
     """Softmax (or sigmoid) by the numbers: the last layer's scores turned into the probabilities above."""
-    steps = outputs.output_steps(model, prediction.model_input)
+    steps = prediction.output_steps
     if steps is None:  # a head this app cannot take apart (imported); its probabilities are shown above
         return
     names = prediction.class_names
@@ -141,7 +139,7 @@ def show_prediction(prediction, file_id):
     photo.image(prediction.photo, caption="your drawing" if drawn else "your photo (upright)", width="stretch")
     seen.image(ui.displayable(prediction.model_input), caption=f"what the model sees ({shape[0]}×{shape[1]})",
                width="stretch", output_format="PNG")  # lossless: exactly the pixels the model got
-    if not (output_kind.are_probabilities and np.isfinite(prediction.probabilities).all()):
+    if not prediction.shows_probabilities:
         with chart:
             show_scores(prediction, f"predict_scores_{file_id}")
         return  # no probabilities, so no "where it looked for class X" either
