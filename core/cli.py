@@ -214,11 +214,9 @@ def load_tensorflow(arguments):
 def print_warnings(config: TrainConfig, root):
     """The Train page's warnings about a configuration, one line each, before it trains (an imported dataset is
     looked up in the registry at `root`)."""
-    from core.catalogue import dataset_info, input_shape_for
-    from core.lint import lint
+    from core.lint import preflight
 
-    info = dataset_info(config.dataset, root)
-    for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
+    for warning in preflight(config, root):
         print(f"warning: {warning}", file=sys.stderr)
 
 

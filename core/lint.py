@@ -36,6 +36,20 @@ def in_page_words(warning: str) -> str:
     return warning[:1].upper() + warning[1:]
 
 
+def preflight(config: TrainConfig, root) -> list[str]:
+    """Before a training: raise when `config` cannot be trained here (too few photos for fair splits, a network too
+    large), else its warnings; the Train page shows them, `python -m core train` prints them."""
+    from core.catalogue import dataset_info, input_shape_for
+    from core.datasets import check_trainable
+    from core.shapes import check_model_size
+
+    info = dataset_info(config.dataset, root)
+    input_shape = input_shape_for(info, config.image_size, config.color_mode)
+    check_trainable(root, config.dataset, config.validation_fraction)
+    check_model_size(config, input_shape, len(info.class_names))
+    return lint(config, input_shape, len(info.class_names))
+
+
 def lint(config: TrainConfig, input_shape, num_classes) -> list[str]:
     """Plain-language warnings about `config` for this data, each saying what to change."""
     warnings = []

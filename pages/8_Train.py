@@ -130,16 +130,12 @@ def auto_train_form(config: TrainConfig, info) -> bool:
 config = train_form()
 with ui.guard():
     from core.catalogue import dataset_info, input_shape_for  # noqa: E402  (dataset checks need no TensorFlow)
-    from core.lint import in_page_words, lint
-    from core.datasets import check_trainable
-    from core.shapes import check_model_size
+    from core.lint import in_page_words, preflight
 
     info = dataset_info(config.dataset, ui.registry().root)
     title = title_for(config, ui.registry())  # a registry base and an imported dataset by their own titles
     st.subheader(title)
-    check_trainable(ui.registry().root, config.dataset, config.validation_fraction)
-    check_model_size(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names))
-    for warning in lint(config, input_shape_for(info, config.image_size, config.color_mode), len(info.class_names)):
+    for warning in preflight(config, ui.registry().root):
         st.warning(in_page_words(warning))
 
 
