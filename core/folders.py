@@ -5,7 +5,7 @@ each one's class and split; the dataset folder appears atomically, and the same 
 dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
 size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
 file's declared size against MAX_IMAGE_BYTES, so an import holds at most CHECK_CHUNK_BYTES of image files and
-CHECK_THREADS decoded images at a time. (Under 500 lines: both sources, the split layout and the checks of
+CHECK_THREADS decoded images at a time. (Under 550 lines: both sources, the split layout and the checks of
 every entry belong together.)
 """
 
@@ -342,6 +342,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         arrays.finish()
         manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
                              sizes, gray, skipped, layout, validation_source, course)
+        manifest["title"] = _unique_title(root, manifest["title"], manifest["id"])
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
         return _publish(root, staging, manifest["id"])
     finally:
@@ -447,6 +448,21 @@ def _default_title(class_names):
 def _entries(manifest):
     """(stored file, class, split) of every image; a version-1 manifest has no splits: all are training photos."""
     return [(entry[0], entry[1], entry[2] if len(entry) > 2 else TRAIN) for entry in manifest["images"]]
+
+
+def _unique_title(root, title: str, dataset_id: str) -> str:
+    """`title`, or "title (2)", "(3)"… when another imported dataset has it already: its models are titled after it,
+    and two models of one title on two datasets could not be told apart (nor ranked apart on the home page)."""
+    taken = set()
+    for folder in datasets_dir(root).iterdir():
+        if folder.name != dataset_id and (folder / MANIFEST_FILE).is_file():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                taken.add(json.loads((folder / MANIFEST_FILE).read_text())["title"])
+    unique, number = title, 1
+    while unique in taken:
+        number += 1
+        unique = f"{title} ({number})"
+    return unique
 
 
 def _publish(root, staging, dataset_id):

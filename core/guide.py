@@ -42,14 +42,21 @@ def dataset_title(card) -> str:
 
 
 def best_by_dataset(cards, per_dataset: int = 3) -> dict[str, list]:
-    """The best tested models of each dataset, best first; datasets with the largest test sets first."""
+    """The best tested models of each dataset, best first, by the dataset's title; datasets with the largest test sets
+    first. Datasets are told apart by name, not title: two imports titled alike are ranked apart, "title (2)"."""
     groups = defaultdict(list)
     for card in cards:
         if card.test_accuracy is not None:
-            groups[dataset_title(card)].append(card)
-    ranked = {title: sorted(group, key=lambda card: (card.test_accuracy, trust(card)), reverse=True)[:per_dataset]
-              for title, group in groups.items()}
-    return dict(sorted(ranked.items(), key=lambda item: -(item[1][0].dataset.test_images or 0)))
+            groups[card.dataset.name or dataset_title(card)].append(card)
+    ranked = sorted((sorted(group, key=lambda card: (card.test_accuracy, trust(card)), reverse=True)[:per_dataset]
+                     for group in groups.values()), key=lambda group: -(group[0].dataset.test_images or 0))
+    titled = {}
+    for group in ranked:
+        title, number = dataset_title(group[0]), 1
+        while (f"{title} ({number})" if number > 1 else title) in titled:
+            number += 1
+        titled[f"{title} ({number})" if number > 1 else title] = group
+    return titled
 
 
 def balance_note(class_names, train_counts, test_counts) -> str:

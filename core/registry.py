@@ -324,10 +324,12 @@ class Registry:
         directory = self.entry_dir(key)
         if not directory.exists():
             raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
-        if self.is_pinned(key):
-            raise RegistryError(f"Model {key} is pinned for a lesson, so it cannot be deleted. Unpin it first (Models "
-                                f"page, teacher mode), then delete it.")
         title = self.get(key).title if self.has(key) else key
+        if self.is_pinned(key):
+            raise RegistryError(f"“{title}” ({key}) is pinned for a lesson, so it cannot be deleted. Unpin it first "
+                                f"(Models page, teacher mode), then delete it.",
+                                student=f"“{title}” is pinned for a lesson, so it cannot be deleted. Unpin it first: "
+                                        "choose it in the table, then Unpin.")
         item = trash.move_to_trash(self.root, directory, key, title)
         with self._connect() as connection:
             connection.execute("DELETE FROM entries WHERE key = ?", (key,))

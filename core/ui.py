@@ -2,7 +2,7 @@
 
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
 `core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). Under
-950 lines, because all Streamlit code outside the pages lives here by design: the training panel and live
+1,000 lines, because all Streamlit code outside the pages lives here by design: the training panel and live
 view, teacher mode, the caches, the photo widgets (uploads copied to disk, progress bars, webcam classes), and the
 background work that gets the server ready before a student asks (preloading, an early worker).
 """
@@ -59,7 +59,6 @@ EXPERIMENTS = [
 # (0.06-0.17 s, once per server); for an image file it imports numpy and Pillow (0.1-0.2 s of the first page a fresh
 # server runs, which the home page otherwise never needs); a Material icon would be fetched from Google's servers.
 PAGE_ICON = "🧠"
-PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
 _page_runs = weakref.WeakSet()  # the threads of pages' script runs (Streamlit starts one per run)
@@ -71,13 +70,14 @@ def a_page_is_running() -> bool:
 
 
 def page_setup(title: str, icon: str | None = PAGE_ICON):
-    """Common page start: config, navigation, and keep this session's widget values when switching pages.
+    """Common page start: config, navigation and the teacher's sidebar.
 
     `icon=None` leaves the tab's icon to the end of the page (the home page, see `tab_icon_is_free`).
 
-    Re-assigning a widget's value to itself is Streamlit's documented way to keep it after its page is
-    left; Streamlit then logs "created with a default value but also had its value set via the Session
-    State API" for each such widget, which here is intended, so that one logger is quietened.
+    Every widget a student sets is created with `persist_state="session"` (a test checks), so its value stays when
+    its page is left and comes back with it. Pages also set some widgets' values through the Session State API (a
+    preset, a value no longer valid); Streamlit logs "created with a default value but also had its value set via the
+    Session State API" for each, which here is intended, so that one logger is quietened.
     """
     _page_runs.add(threading.current_thread())
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
@@ -85,10 +85,6 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
     navigation()
     teacher_sidebar()
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and PERSISTED_WIDGET.match(key):
-            with contextlib.suppress(Exception):
-                st.session_state[key] = st.session_state[key]
 
 
 def tab_icon_is_free() -> bool:
@@ -510,7 +506,8 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     labels = {card.key: entry_label(card) for card in cards}
     previous = st.session_state.get(key)
     reset_if_invalid(key, labels.__contains__, cards[min(index, len(cards) - 1)].key)
-    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key, index=min(index, len(cards) - 1),
+    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key,
+                          persist_state="session", index=min(index, len(cards) - 1),
                           help=help)
     if isinstance(previous, str) and previous not in labels and not registry().has(previous):
         st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
@@ -622,8 +619,13 @@ def delete_and_restore(cards: list):
             teacher.delete_model(registry(), gate(), teacher_pass(), key)
         load_model.clear()
 
-    _trash_block("model", "models", {card.key: card.title for card in cards}, started_from, delete,
-                 lambda key: teacher.restore_model(registry(), gate(), teacher_pass(), key), list_trash(registry().root))
+    pinned = registry().pinned_keys()
+    _trash_block("model", "models", {card.key: card.title for card in cards if card.key not in pinned}, started_from,
+                 delete, lambda key: teacher.restore_model(registry(), gate(), teacher_pass(), key),
+                 list_trash(registry().root),
+                 left_out=f"{counted(len(pinned), 'pinned model is', 'pinned models are')} not listed: a lesson needs "
+                          f"{'it' if len(pinned) == 1 else 'them'} (choose one in the table below, then Unpin)."
+                 if pinned else None)
 
 
 def delete_and_restore_datasets(cards: list):
@@ -651,15 +653,21 @@ def delete_and_restore_datasets(cards: list):
                  list_dataset_trash(registry().root))
 
 
-def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restore, trashed: list):
+def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restore, trashed: list,
+                 left_out: str | None = None):
     """Delete (pick by title, confirm a list that names them and `consequences(pending)`), then restore from the
-    trash: the block both Models' delete and its datasets' delete draw. Widget keys start with `key`."""
+    trash: the block both Models' delete and its datasets' delete draw. Widget keys start with `key`; `left_out`
+    says which ones cannot be deleted and why. A refused delete or restore is said, and the page goes on."""
     from core.trash import KEEP_DAYS
 
     plural = f"{noun}s"
     pending = [name for name in st.session_state.get(f"{key}_pending_delete", []) if name in titles]
+    if not pending:  # none left to confirm (pinned or deleted meanwhile): the choice starts again
+        st.session_state.pop(f"{key}_pending_delete", None)
     if done := st.session_state.pop(f"{key}_deleted", None):  # set by a delete or a restore below, before its rerun
         st.success(done)
+    if refused := st.session_state.pop(f"{key}_refused", None):
+        st.error(refused)
     with st.expander(f"Delete {plural}", expanded=bool(pending)):
         if pending:
             also = consequences(pending)
@@ -668,10 +676,12 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
                        "days:\n\n" + "\n".join(f"- {titles[name]}" for name in pending) + (f"\n\n{also}" if also else ""))
             yes, no = st.columns(2)
             if yes.button(f"Yes, delete {len(pending)}", type="primary", key=f"{key}_confirm_delete_button"):
-                with guard():
+                try:
                     delete(pending)
                     st.session_state[f"{key}_deleted"] = (f"Deleted {counted(len(pending), noun)}: Recently deleted "
                                                           f"{plural}, below, brings any of them back.")
+                except CoreError as error:  # said after the rerun, above the block, which stays usable
+                    st.session_state[f"{key}_refused"] = student_message(error)
                 st.session_state.pop(f"{key}_pending_delete", None)
                 st.rerun()
             if no.button("Cancel", key=f"{key}_cancel_delete_button"):
@@ -686,6 +696,8 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
                 st.rerun()
         else:
             st.caption(f"No {plural} to delete.")
+        if left_out:
+            st.caption(left_out)
     if trashed:
         with st.expander(f"Recently deleted {plural} ({len(trashed)}): restore"):
             for index, item in enumerate(trashed):
@@ -693,9 +705,11 @@ def _trash_block(noun: str, key: str, titles: dict, consequences, delete, restor
                 text.markdown(f"**{item.title}** — deleted {item.deleted_at:%Y-%m-%d %H:%M} UTC, restorable until "
                               f"{item.restorable_until:%Y-%m-%d}")
                 if button.button("Restore", key=f"{key}_restore_{index}_button"):
-                    with guard():
+                    try:
                         restore(item.key)
                         st.session_state[f"{key}_deleted"] = f"Restored {item.title}."  # shown once, after the rerun
+                    except CoreError as error:
+                        st.session_state[f"{key}_refused"] = student_message(error)
                     st.rerun()
 
 
@@ -786,7 +800,8 @@ def webcam_classes(key: str):
     from core.webcam import WebcamClasses
 
     classes = st.session_state.setdefault(f"{key}_webcam_classes", WebcamClasses())
-    names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key=f"{key}_webcam_names")
+    names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key=f"{key}_webcam_names",
+                          persist_state="session")
     with guard():
         names = classes.rename(names)
     if note := classes.set_aside_note():
@@ -794,7 +809,7 @@ def webcam_classes(key: str):
     if st.session_state.get(f"{key}_webcam_class") in classes.renamed:  # the class being photographed was renamed
         st.session_state[f"{key}_webcam_class"] = classes.renamed[st.session_state[f"{key}_webcam_class"]]
     reset_if_invalid(f"{key}_webcam_class", names.__contains__, names[0])
-    chosen = st.radio("Take photos of", names, horizontal=True, key=f"{key}_webcam_class",
+    chosen = st.radio("Take photos of", names, horizontal=True, key=f"{key}_webcam_class", persist_state="session",
                       format_func=lambda name: f"{name} ({classes.counts()[name]})")
     shot = st.camera_input(f"Each photo you take is added to '{chosen}'", key=widget_key(f"{key}_camera"))
     if shot is not None:

@@ -34,6 +34,7 @@ st.caption(f"Input {shape[0]}×{shape[1]}×{shape[2]} · registry key `{key}`")
 st.info(classes_note(card), icon="ℹ️")
 ui.show_model_warnings(key)
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
+                  persist_state="session",
                   format_func={"auto": "automatic", True: "always", False: "never"}.get,
                   help="Fashion-MNIST shows light clothes on a black background; a photo of a dark shoe on a "
                        "white table is inverted to match.")

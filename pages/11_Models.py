@@ -23,7 +23,8 @@ else:
         st.write("Models are loaded in Keras **safe mode**: a file that carries custom code (a Lambda layer, custom "
                  "objects) is refused, so opening a stranger's file never runs their code.")
         upload = st.file_uploader("A .keras file", type=["keras"], key="models_import_upload", max_upload_size=20)  # MB
-        names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names")
+        names = st.text_input("Class names, in output order, comma-separated (optional)", key="models_import_names",
+                              persist_state="session")
         if upload is not None and st.button("Import", key="models_import_button"):
             with ui.guard(), tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / safe_file_name(Path(upload.name).stem, ".keras")  # letters, digits, hyphens
@@ -46,8 +47,9 @@ if not cards:
 left, right = st.columns(2)
 titles = {str(card.dataset.name): dataset_title(card) for card in cards}
 dataset = left.selectbox("Dataset", ["all", *sorted(titles, key=titles.get)], key="models_dataset",
+                         persist_state="session",
                          format_func=lambda name: titles.get(name, name))
-family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family")
+family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family", persist_state="session")
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
 pinned = ui.registry().pinned_keys()
 table = [{"title": card.title, "dataset": dataset_title(card), "family": card.family, "test accuracy": card.test_accuracy,

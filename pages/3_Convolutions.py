@@ -38,16 +38,18 @@ def load_preset():
 def filter_form():
     """The chosen image (H, W) and the nine filter numbers."""
     left, right = st.columns(2)
-    source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="conv_source")
+    source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="conv_source",
+                        persist_state="session")
     dataset = ui.load_dataset(source, color_mode="grayscale")
     index = int(right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 1,
-                                   key="conv_index"))
+                                   key="conv_index", persist_state="session"))
     st.selectbox("Start from a preset filter, then change any number", list(PRESET_FILTERS), key="conv_filter",
+                 persist_state="session",
                  on_change=load_preset)
     if KERNEL_KEYS[0][0] not in st.session_state:
         load_preset()
     kernel = [[column.number_input(f"row {row + 1}, column {number + 1}", -10.0, 10.0, step=0.1, format="%.3f",
-                                   key=KERNEL_KEYS[row][number], label_visibility="collapsed")
+                                   key=KERNEL_KEYS[row][number], persist_state="session", label_visibility="collapsed")
                for number, column in enumerate(st.columns(3))] for row in range(3)]
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
@@ -55,8 +57,10 @@ def filter_form():
 def step_form(filtered, strongest) -> tuple[int, int]:
     """The output pixel to work out: its row and column in the filtered image, first where the sum is largest."""
     left, right = st.columns(2)
-    row = left.slider("Output row", 0, filtered.shape[0] - 1, strongest[0], key="conv_step_row")
-    column = right.slider("Output column", 0, filtered.shape[1] - 1, strongest[1], key="conv_step_column")
+    row = left.slider("Output row", 0, filtered.shape[0] - 1, strongest[0], key="conv_step_row",
+                      persist_state="session")
+    column = right.slider("Output column", 0, filtered.shape[1] - 1, strongest[1], key="conv_step_column",
+                          persist_state="session")
     white = int(np.sum(filtered == 255))
     clipped = (f" ({white:,} pixels of the filtered image clip to the same white 255, so its brightest pixel could be "
                "any of them)" if white > 1 else "")
@@ -122,22 +126,26 @@ def use_course_input():
 def network_form() -> dict:
     """The input shape and the CNN settings, as keyword arguments of network_plan."""
     top = st.columns(3)
-    name = top[0].selectbox("Network", [CUSTOM, *COURSE_NETWORKS], key="conv_network", on_change=use_course_input,
+    name = top[0].selectbox("Network", [CUSTOM, *COURSE_NETWORKS], key="conv_network",
+                            persist_state="session", on_change=use_course_input,
                             format_func=lambda name: name if name == CUSTOM else f"{name} ({COURSE_NETWORKS[name].lesson})")
-    size = top[1].radio("Input size (pixels per side)", SIZES, horizontal=True, key="conv_input_size")  # no slider:
+    size = top[1].radio("Input size (pixels per side)", SIZES, horizontal=True, key="conv_input_size",
+                        persist_state="session")  # no slider:
     # a narrow column's slider drew its value over its end labels
-    channels = top[2].radio("Channels", [1, 3], horizontal=True, key="conv_channels",
+    channels = top[2].radio("Channels", [1, 3], horizontal=True, key="conv_channels", persist_state="session",
                             format_func={1: "1 (grayscale)", 3: "3 (colour)"}.get)
     if name != CUSTOM:
         network = COURSE_NETWORKS[name]
         return {"input_shape": (size, size, channels), "num_classes": network.num_classes, "filters": network.filters,
                 "hidden_units": network.hidden_units}
     columns = st.columns(4)
-    blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks")
+    blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks", persist_state="session")
     kernel_size = columns[1].radio("Kernel size k", [3, 5], horizontal=True, key="conv_kernel_size",
+                                   persist_state="session",
                                    format_func=lambda k: f"{k}×{k}")
-    strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides")
+    strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides", persist_state="session")
     padding = columns[3].radio("Padding", ["valid", "same"], horizontal=True, key="conv_padding",
+                               persist_state="session",
                                help="valid: no padding (p = 0). same: pad with zeros so a stride-1 convolution keeps the size.")
     return {"input_shape": (size, size, channels), "num_classes": 10, "filters": tuple(32 * 2**block for block in range(blocks)),
             "kernel_size": kernel_size, "conv_strides": strides, "padding": padding}

@@ -30,17 +30,23 @@ def augmentation_form() -> tuple[Augmentation, int, int]:
     """The transformations, how many samples to draw and the seed."""
     columns = st.columns(4)
     augmentation = Augmentation(
-        rotation_range=columns[0].slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation"),
-        width_shift_range=columns[1].slider("Width shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_width_shift"),
-        height_shift_range=columns[2].slider("Height shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_height_shift"),
-        shear_range=columns[3].slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear"),
-        zoom_range=columns[0].slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom"),
-        horizontal_flip=columns[1].checkbox("Horizontal flip", True, key="augment_flip"),
-        fill_mode=columns[2].selectbox("Fill mode (the empty corners)", FILL_MODES, key="augment_fill_mode"),
+        rotation_range=columns[0].slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation",
+                                         persist_state="session"),
+        width_shift_range=columns[1].slider("Width shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_width_shift",
+                                            persist_state="session"),
+        height_shift_range=columns[2].slider("Height shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_height_shift",
+                                             persist_state="session"),
+        shear_range=columns[3].slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear",
+                                      persist_state="session"),
+        zoom_range=columns[0].slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom",
+                                     persist_state="session"),
+        horizontal_flip=columns[1].checkbox("Horizontal flip", True, key="augment_flip", persist_state="session"),
+        fill_mode=columns[2].selectbox("Fill mode (the empty corners)", FILL_MODES, key="augment_fill_mode",
+                                       persist_state="session"),
     )
-    count = columns[3].slider("Samples", 4, 24, 11, key="augment_count")
+    count = columns[3].slider("Samples", 4, 24, 11, key="augment_count", persist_state="session")
     seed_column, button_column = st.columns([1, 5], vertical_alignment="bottom")
-    seed = int(seed_column.number_input("Seed", 0, 10**6, 0, key="augment_seed"))
+    seed = int(seed_column.number_input("Seed", 0, 10**6, 0, key="augment_seed", persist_state="session"))
     button_column.button("New samples", key="augment_new_button",
                          on_click=lambda: st.session_state.update(augment_seed=st.session_state.get("augment_seed", 0) + 1))
     return augmentation, count, seed
@@ -49,7 +55,8 @@ def augmentation_form() -> tuple[Augmentation, int, int]:
 def image_form():
     """The image to augment (H, W, C) uint8, and the dataset the experiment trains on."""
     left, right = st.columns(2)
-    source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="augment_source")
+    source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="augment_source",
+                        persist_state="session")
     if source == "upload":
         upload = right.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP)", key="augment_image_upload", max_upload_size=20)
         if upload is None:
@@ -58,7 +65,7 @@ def image_form():
         return prepare_image(read_image(upload.getvalue(), upload.name), UPLOAD_SHAPE, invert=False).array, "shapes"
     dataset = ui.load_dataset(source)
     index = int(right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 0,
-                                   key="augment_index"))
+                                   key="augment_index", persist_state="session"))
     return dataset.x_test[index], source
 
 
@@ -87,8 +94,9 @@ ui.show_code(augment_samples, build_augmenter)
 
 st.subheader("Experiment: does it help?")
 subset_column, epochs_column = st.columns(2)
-subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 2000, key="augment_experiment_subset")
-epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs")
+subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 2000, key="augment_experiment_subset",
+                                     persist_state="session")
+epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs", persist_state="session")
 configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
 variety = ("Fashion-MNIST items are centred and upright: here augmentation mostly shows variety the test images never "
            "have (a Shapes image, above, shows the opposite)." if experiment_dataset == "fashion_mnist" else

@@ -36,11 +36,13 @@ def inside_form(labels, class_names) -> dict:
     kind_column, number_column, right = st.columns([2, 2, 1])
     ui.reset_if_invalid("inside_kind", lambda value: 0 <= value < len(class_names), 0)
     kind = kind_column.selectbox("Show a test image of", range(len(class_names)), format_func=class_names.__getitem__,
-                                 key="inside_kind")
+                                 key="inside_kind", persist_state="session")
     of_kind = np.flatnonzero(labels == kind)
     ui.reset_if_invalid("inside_number", lambda value: 1 <= value <= len(of_kind), 1)
-    number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number")
-    count = right.select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels")
+    number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number",
+                                        persist_state="session")
+    count = right.select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels",
+                                persist_state="session")
     return {"index": int(of_kind[number - 1]), "count": count}
 
 
@@ -137,11 +139,12 @@ st.markdown("Follow **one channel** of one layer across several test images of t
             "apart: something the dense layers after it can count on.")
 left, middle, right = st.columns(3)
 ui.reset_if_invalid("inside_class", class_names.__contains__, class_names[-1])
-chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class")
+chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class",
+                              persist_state="session")
 heading.header(f"3. Why an image is recognised as “{chosen_class}”")
 layer_names = [name for name, _ in maps]
 ui.reset_if_invalid("inside_layer", layer_names.__contains__, layer_names[0])
-layer = middle.selectbox("Layer", layer_names, key="inside_layer")
+layer = middle.selectbox("Layer", layer_names, key="inside_layer", persist_state="session")
 class_index = class_names.index(chosen_class)
 if not np.any(data.y_test == class_index):
     st.info(f"The test set has no {chosen_class} images; pick another class.")
@@ -150,7 +153,8 @@ with ui.guard():
     contrast = ui.channel_contrast(key, class_index, layer, per_class=SAMPLES)
 indices, specific = contrast.indices, contrast.most_specific
 ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(contrast.class_mean), specific)
-channel = right.slider("Channel", 0, len(contrast.class_mean) - 1, specific, key="inside_channel")
+channel = right.slider("Channel", 0, len(contrast.class_mean) - 1, specific, key="inside_channel",
+                       persist_state="session")
 st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,
          caption=[f"#{i}: predicted {class_names[evaluation.predicted[i]]}" for i in indices])
 st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in contrast.maps], [f"#{i}" for i in indices],

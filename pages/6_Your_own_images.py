@@ -65,11 +65,11 @@ def zip_uploader(label, key_prefix, importer, text):
 def own_form(names: list[str]) -> tuple[str, int, int]:
     """Pick a folder dataset, the input size and the epochs."""
     labels = dataset_titles([dataset_info(name, ui.registry().root) for name in names])
-    dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset")
+    dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset", persist_state="session")
     left, right = st.columns(2)
-    size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size",
+    size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size", persist_state="session",
                               help="Every photo is fitted into size × size, keeping its shape, before training.")
-    epochs = right.slider("Epochs", 3, 20, 8, key="own_epochs")
+    epochs = right.slider("Epochs", 3, 20, 8, key="own_epochs", persist_state="session")
     return dataset, size, epochs
 
 
@@ -132,7 +132,7 @@ start = starting_point(info.training_images, size)
 choices = [PRETRAINED, SCRATCH] if start.pretrained_available else [SCRATCH]
 if len(choices) > 1:
     chosen = st.radio("Start from", choices, index=choices.index(start.default), horizontal=True,
-                      key=f"own_start_{dataset.removeprefix(FOLDER_PREFIX)}",
+                      key=f"own_start_{dataset.removeprefix(FOLDER_PREFIX)}", persist_state="session",
                       format_func=lambda choice: f"{choice} (recommended)" if choice == start.default else choice)
 else:  # no choice to make: the reason below says why
     chosen = choices[0]

@@ -32,7 +32,8 @@ def seed_repeats(entries, names, p_values):
     st.caption("Each model above was trained once, with one seed: its random starting weights and batch order. "
                f"Train each {REPEATS} times to see how much the accuracy moves from seed to seed.")
     repeated = {name: seed_variants(entry.config) for name, entry in zip(names, entries) if entry.config is not None}
-    if len(repeated) < 2 or not st.toggle(f"Train each {REPEATS} times", key="compare_repeats"):
+    if len(repeated) < 2 or not st.toggle(f"Train each {REPEATS} times", key="compare_repeats",
+                                          persist_state="session"):
         return
     done = ui.training_panel({f"{name[:1]}, seed {config.seed}": config for name, configs in repeated.items()
                               for config in configs}, key="compare_seeds", button_label="Train the missing seed runs")
@@ -54,8 +55,10 @@ def seed_repeats(entries, names, p_values):
 st.subheader("DNN vs CNN in one click")
 left, right = st.columns(2)
 infos = {info.name: info for info in list_datasets(ui.registry().root) if info.available and not info.name.startswith("folder:")}
-dataset = left.selectbox("Dataset", list(infos), key="compare_dataset", format_func=lambda name: infos[name].title)
-subset = right.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset")
+dataset = left.selectbox("Dataset", list(infos), key="compare_dataset",
+                         persist_state="session", format_func=lambda name: infos[name].title)
+subset = right.select_slider("Training images", [2000, 5000, 10000, 20000, "all"], "all", key="compare_subset",
+                             persist_state="session")
 pair = classic_pair(dataset, None if subset == "all" else subset)
 pair_keys = [config.key for config in pair]
 if ui.training_panel({config.title: config for config in pair}, key="compare_train", button_label="Train both"):
@@ -70,7 +73,7 @@ labels = {card.key: ui.entry_label(card) for card in evaluated}
 default = [key for key in pair_keys if key in labels] or default_compare_keys(evaluated)
 ui.reset_if_invalid("compare_models", lambda keys: all(key in labels for key in keys), default)  # one was deleted
 chosen = st.multiselect("Models to compare (A, the first, is the reference)", list(labels), default=default,
-                        format_func=labels.get, key="compare_models")
+                        format_func=labels.get, key="compare_models", persist_state="session")
 if len(chosen) < 2:
     st.info("Pick at least two models with a test evaluation.")
     st.stop()
@@ -120,7 +123,7 @@ for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations
     column.caption(name)
 
 st.subheader("A model's mistakes")
-mistaken = st.selectbox("Model", names, key="compare_mistakes_model")
+mistaken = st.selectbox("Model", names, key="compare_mistakes_model", persist_state="session")
 chosen_entry, chosen_evaluation = entries[names.index(mistaken)], evaluations[names.index(mistaken)]
 chosen_data = (ui.test_images_or_note(chosen_entry.config, "The gallery shows this model's test images")
                if chosen_entry.config else None)

@@ -96,6 +96,24 @@ def test_a_zip_with_train_and_validation_folders_imports_with_its_splits(root, c
     assert dataset_info(report.name, root).training_images == 32
 
 
+def test_two_different_imports_with_one_title_are_told_apart_and_so_are_their_models(root, course_files):
+    """A teacher imports horse-or-human with its validation zip; a student uploads horse-or-human alone. Two datasets,
+    one name: the second is titled "… (2)", so the models trained on each have titles of their own. The same photos
+    imported again keep their dataset and its title."""
+    from core.config import TrainConfig
+    from core.guide import title_for
+    from core.registry import Registry
+
+    train_only = {name.replace("train/", ""): data for name, data in course_files.items() if "/train/" in name}
+    first = import_zip(zip_bytes(course_files), root)
+    second = import_zip(zip_bytes(train_only), root)
+    assert first.title == "horse-or-human" and second.title == "horse-or-human (2)"
+    assert import_zip(zip_bytes(train_only), root).title == second.title  # the same photos: the same dataset
+    registry = Registry(root)
+    titles = {title_for(TrainConfig(family="cnn", dataset=report.name), registry) for report in (first, second)}
+    assert len(titles) == 2
+
+
 def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, course_files):
     train_only = {name.replace("train/", ""): data for name, data in course_files.items() if "/train/" in name}
     validation = {name.replace("horse-or-human/validation/", "val-set/"): data

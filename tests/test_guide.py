@@ -34,6 +34,10 @@ def test_home_ranks_within_each_dataset_and_a_tiny_test_set_is_not_trusted_like_
     assert accuracy_lower_bound(None, 10) is None and accuracy_lower_bound(0.5, None) is None
     assert one_mistake_note(ranked) == "one mistake moves an accuracy by 2.5 points on 40 test images, by 0.01 on 10,000"
     assert one_mistake_note({"Fashion-MNIST": [fashion]}) == "one mistake moves an accuracy by 0.01 points on 10,000 test images"
+    twin = card(TrainConfig(family="dnn", dataset="folder:def"), 0.5, 16, dataset="folder:def")  # titled alike
+    ranked = best_by_dataset([photos, twin, fashion])
+    assert list(ranked) == ["Fashion-MNIST", "Horses or humans", "Horses or humans (2)"]  # ranked apart, not together
+    assert ranked["Horses or humans"] == [photos] and ranked["Horses or humans (2)"] == [twin]
 
 
 def test_home_says_what_is_ready_in_counts_computed_from_the_registry_and_the_machine(tmp_path):

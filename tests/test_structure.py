@@ -76,3 +76,23 @@ def test_every_uploader_sets_its_own_limit_below_the_servers():
     photo_limits = {limit for name, limit in uploaders if "Your_own_images" not in name}
     assert photo_limits <= {"20", "MAX_UPLOAD_BYTES // 2 ** 20"}, photo_limits
     assert re.search(rf"MAX_ZIP_MB = {server_mb}\b", (PROJECT / "pages" / "6_Your_own_images.py").read_text())
+
+
+# A widget a student sets keeps its value when its page is left and opened again. Streamlit's own way,
+# persist_state="session", also survives a page left while a live view (a fragment that reruns every second) runs,
+# which the older way, re-assigning every value at each page's start, lost to a Streamlit bug (issue 10805).
+WIDGETS = {"slider", "select_slider", "selectbox", "radio", "checkbox", "toggle", "number_input", "multiselect",
+           "text_input", "text_area", "pills", "segmented_control"}
+NOT_KEPT = {"f'{key}_to_delete'", "'teacher_passphrase'", "'teacher_budget_epochs'", "'teacher_budget_seconds'"}
+
+
+def test_every_keyed_widget_keeps_its_value_across_pages():
+    missing = []
+    for path in PAGES + [PROJECT / "core" / "ui.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in WIDGETS:
+                key = next((keyword.value for keyword in node.keywords if keyword.arg == "key"), None)
+                persist = next((keyword.value for keyword in node.keywords if keyword.arg == "persist_state"), None)
+                if key is not None and ast.unparse(key) not in NOT_KEPT and ast.unparse(persist or key) != "'session'":
+                    missing.append(f"{path.name}:{node.lineno} {ast.unparse(key)}")
+    assert missing == []

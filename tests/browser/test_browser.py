@@ -218,8 +218,17 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser
     page.get_by_role("combobox", name="Preset").click()
     page.get_by_role("option", name="fast preview").click()
     watched.wait_idle()
+    settings = [slider.get_attribute("aria-valuetext") for slider in page.get_by_role("slider").all()]
+    title = page.locator("[data-testid=stMain] h3").first.inner_text()
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("button", name="Cancel training").wait_for(timeout=60_000)  # the live view
+    page.wait_for_timeout(1_500)  # it has redrawn itself at least once: a page left now lost every setting before
+    page.get_by_role("link", name="Models").first.click()
+    watched.wait_idle()
+    page.get_by_role("link", name="Train").first.click()
+    watched.wait_idle()
+    assert [slider.get_attribute("aria-valuetext") for slider in page.get_by_role("slider").all()] == settings
+    assert page.locator("[data-testid=stMain] h3").first.inner_text() == title  # the student's own training, still
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=240_000)  # the curve appears after epoch 1
     watched.screenshot("train_live")
     page.get_by_text("Trained just now").wait_for(timeout=240_000)

@@ -57,6 +57,16 @@ def test_the_teacher_unlocks_pins_and_deletes_on_the_models_page(classroom):
     at.button(key="models_pin_button").click().run()
     assert not at.exception and classroom.is_pinned(TINY_CNN.key)
     assert "Unpin (allow deleting)" in [button.label for button in at.button]
+    assert at.multiselect(key="models_to_delete").options == [classroom.get(TINY_DNN.key).title]  # the pinned one: not
+    assert "1 pinned model is not listed: a lesson needs it" in texts(at)
+    at.multiselect(key="models_to_delete").set_value([TINY_DNN.key]).run()
+    at.button(key="models_delete_button").click().run()
+    classroom.pin(TINY_DNN.key)  # pinned in another tab before the confirmation: no longer offered, nothing deleted
+    at.run()
+    assert not at.exception and "models_confirm_delete_button" not in keys_of(at, "button")
+    assert "2 pinned models are not listed" in texts(at) and "models_to_delete" not in keys_of(at, "multiselect")
+    classroom.pin(TINY_DNN.key, pinned=False)
+    at.run()
     at.multiselect(key="models_to_delete").set_value([TINY_DNN.key]).run()
     at.button(key="models_delete_button").click().run()
     assert classroom.has(TINY_DNN.key)  # not yet: the confirmation names the model first
