@@ -23,6 +23,7 @@ from core.card import ModelCard
 from core.catalogue import DATASETS_FOLDER, DECODED_FOLDER, FOLDER_PREFIX
 from core.config import TrainConfig, validate_key
 from core.errors import CoreError, EntryNotFoundError, TrainingCancelled, unexpected_training_error
+from core.guide import counted
 from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
 
@@ -109,7 +110,7 @@ class RayEngine:
                 except StopIteration:
                     if cancelled_at is not None:  # a cancelled task can also end its stream without a result
                         raise TrainingCancelled(
-                            f"Training of '{config.title}' was cancelled after {epochs_done} epochs.") from None
+                            f"Training of '{config.title}' was cancelled after {counted(epochs_done, 'epoch')}.") from None
                     raise CoreError(f"The Ray task training '{config.title}' ended without a result. Press Train to "
                                     f"try again.") from None
                 if kind == "placed" and on_placed:
@@ -122,7 +123,7 @@ class RayEngine:
                     return value
         except ray.exceptions.RayError as error:
             if cancelled_at is not None:  # cancelled: however the task ended, it was stopped on purpose
-                raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {epochs_done} epochs.") from None
+                raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {counted(epochs_done, 'epoch')}.") from None
             if isinstance(error, ray.exceptions.RayTaskError):
                 if isinstance(error.cause, CoreError):
                     raise error.cause from None  # the task's own message: no such data on that node, ...

@@ -9,6 +9,7 @@ from the trash. Wrong passphrases are refused and rate-limited, per session and 
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import threading
@@ -84,7 +85,7 @@ class TeacherGate:
             self.recent_wrong = [moment for moment in self.recent_wrong if now - moment < 60]
             if record.blocked_until > now:
                 raise TooManyAttempts(f"Too many wrong passphrases from this browser. Wait "
-                                      f"{record.blocked_until - now:.0f} s before trying again.")
+                                      f"{math.ceil(record.blocked_until - now)} s before trying again.")
             if len(self.recent_wrong) >= SERVER_WRONG_ATTEMPTS_PER_MINUTE:
                 raise TooManyAttempts("Too many wrong passphrases on this server in the last minute. Wait a minute "
                                       "before trying again.")
@@ -97,10 +98,13 @@ class TeacherGate:
         with self.lock:
             record.wrong += 1
             self.recent_wrong.append(now)
+            wait = 0
             if record.wrong >= FREE_ATTEMPTS:
                 wait = min(LONGEST_WAIT_SECONDS, FIRST_WAIT_SECONDS * 2 ** (record.wrong - FREE_ATTEMPTS))
                 record.blocked_until = now + wait
-        raise WrongPassphrase("That is not the teacher's passphrase. Students can train, compare and predict without it.")
+        raise WrongPassphrase("That is not the teacher's passphrase. Students can train, compare and predict without it."
+                              + (f" The next try waits {math.ceil(wait)} s, and each wrong one after doubles the wait."
+                                 if wait else ""))
 
     def lock_again(self, teacher_pass: TeacherPass | None):
         """Forget a pass (the teacher pressed Lock)."""

@@ -18,6 +18,7 @@ from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.datasets import check_trainable, load_dataset
 from core.errors import TrainingCancelled
 from core.evaluation import Evaluation, evaluate
+from core.guide import counted
 from core.models import build_model, head, set_fine_tuning
 from core.pipelines import streams_from_disk, training_data, validation_data
 
@@ -202,7 +203,7 @@ def train(
         verbose=0,
     )
     if progress.cancelled:
-        raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {len(progress.history)} epochs.")
+        raise TrainingCancelled(f"Training of '{config.title}' was cancelled after {counted(len(progress.history), 'epoch')}.")
     stopped_reason = next((c.reason for c in callbacks if getattr(c, "reason", None)), None)
     if stopped_reason is None and len(progress.history) < config.epochs:
         stopped_reason = f"early stopping: validation loss stopped improving for {config.early_stopping_patience} epochs"

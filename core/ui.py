@@ -313,10 +313,10 @@ def trainings_under_way(shown_keys):
         return
     with st.expander(f"Other trainings under way on this server ({len(jobs)})"):
         for job in jobs[:UNDER_WAY_SHOWN]:
-            status = runner().status(job["key"])
+            status, config = runner().status(job["key"]), parse_config(job["config"])
             where = queue_text(status) if status.state == "queued" else (
-                f"running, epoch {len(status.progress)} of {status.epochs}" if status.state == "running" else status.state)
-            st.markdown(f"- {title_for(parse_config(job['config']), registry())}: {where}")
+                progress_text(status, status.epochs or config.epochs) if status.state == "running" else status.state)
+            st.markdown(f"- {title_for(config, registry())}: {where}")
         if len(jobs) > UNDER_WAY_SHOWN:
             st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more")
         st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "
@@ -408,25 +408,37 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
     if all(status.finished for status in statuses.values()):
         st.rerun()
     for name, status in statuses.items():
-        done, epochs = len(status.progress), status.epochs or configs[name].epochs
-        if status.state == "queued":
-            text = f"{name}: {queue_text(status)}"
-        elif status.first_epoch_batches and not done:  # the first epoch: its batches, not "epoch 0 of 12"
-            batch, batches = status.first_epoch_batches
-            st.progress(min(1.0, batch / batches / epochs), text=f"{name}: running, epoch 1 of {epochs}: batch {batch:,} "
-                                                                   f"of {batches:,}")
-            continue
-        else:
-            eta = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
-            where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
-            text = f"{name}: {status.state}{where}, epoch {done} of {epochs}{eta}"
-        st.progress(done / epochs, text=text)
+        epochs = status.epochs or configs[name].epochs
+        text = queue_text(status) if status.state == "queued" else progress_text(status, epochs)
+        st.progress(progress_fraction(status, epochs), text=f"{name}: {text}")
     histories = {name: status.progress for name, status in statuses.items() if status.progress}
     if histories:
         history_charts(histories)
     if cancel_key and st.button("Cancel training", key=cancel_key):
         for config in configs.values():
             runner().cancel(config.key)
+
+
+def progress_text(status, epochs: int) -> str:
+    """Where a running training is, in words: starting; the first epoch's batches; then epochs done and time left."""
+    done = len(status.progress)
+    where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
+    if not done and not status.first_epoch_batches:
+        return f"starting{where}: loading the images and building the network…"
+    if not done:
+        batch, batches = status.first_epoch_batches
+        return f"running{where}, epoch 1 of {epochs}: batch {batch:,} of {batches:,}"
+    left = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
+    return f"running{where}: {done} of {counted(epochs, 'epoch')} done{left}"
+
+
+def progress_fraction(status, epochs: int) -> float:
+    """How much of a training is done, 0 to 1: the first epoch moves batch by batch."""
+    done = len(status.progress)
+    if not done and status.first_epoch_batches:
+        batch, batches = status.first_epoch_batches
+        return min(1.0, batch / batches / epochs)
+    return min(1.0, done / epochs)
 
 
 def budget_form():

@@ -9,6 +9,7 @@ from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_dat
 from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, plain_words, student_message
+from core.guide import title_for
 from core.folders import add_validation, import_report, import_zip, sizes_text
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
@@ -142,7 +143,8 @@ if size >= SLOW_SIZE:
     st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")
 if chosen == SCRATCH:
     show_input_sizes(config, len(info.class_names))
-entries = ui.training_panel({config.title: config}, key="own_train", button_label=f"Train {chosen} at {size}×{size}")
+title = title_for(config, ui.registry())  # the dataset by its title, as the trained model is named, not its id
+entries = ui.training_panel({title: config}, key="own_train", button_label=f"Train {chosen} at {size}×{size}")
 both = {choice: ui.registry().find(recipe(choice, dataset, size, epochs)) for choice in (PRETRAINED, SCRATCH)}
 if all(both.values()):
     st.subheader("The same photos, both ways")
@@ -150,7 +152,7 @@ if all(both.values()):
         column.markdown(f"**{choice}**")
         ui.trained_model(both[choice], column, wide=False)
 elif entries:
-    ui.trained_model(entries[config.title], wide=False)
+    ui.trained_model(entries[title], wide=False)
 
 st.header("4. What resolution costs and buys")
 trained = [(side, found) for side in SIZES if (found := ui.registry().find(dataclasses.replace(config, image_size=side)))]

@@ -88,11 +88,17 @@ def test_the_teacher_pins_a_lesson_model_which_then_cannot_be_deleted(own_traine
 
 def test_wrong_passphrases_are_refused_and_rate_limited(clock):
     gate = TeacherGate.from_passphrase(PASSPHRASE)
-    for _ in range(teacher.FREE_ATTEMPTS):
-        with pytest.raises(WrongPassphrase, match="not the teacher's passphrase"):
+    for attempt in range(1, teacher.FREE_ATTEMPTS + 1):
+        with pytest.raises(WrongPassphrase, match="not the teacher's passphrase") as refused:
             gate.unlock("owls-at-noon", "student-7")
+        warned = "The next try waits 2 s, and each wrong one after doubles the wait." in str(refused.value)
+        assert warned == (attempt == teacher.FREE_ATTEMPTS)  # the wrong guess that starts the waits says so
     with pytest.raises(TooManyAttempts, match="Wait 2 s"):
         gate.unlock(PASSPHRASE, "student-7")  # even the right one, until the wait is over
+    clock.now += 1.9
+    with pytest.raises(TooManyAttempts, match="Wait 1 s"):  # what is left, rounded up: never "Wait 0 s"
+        gate.unlock(PASSPHRASE, "student-7")
+    clock.now -= 1.9
     assert gate.unlock(PASSPHRASE, "teacher-laptop").token  # another browser is not locked out
     clock.now += 2.5
     with pytest.raises(WrongPassphrase):

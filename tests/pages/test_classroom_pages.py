@@ -246,3 +246,20 @@ def test_a_train_button_says_about_when_its_model_would_be_ready_once_a_similar_
     assert caption == ("About 4 s from the press to a model, going by this server's last trainings and the ones "
                        "queued now.")
     assert Registry(registry_root).list_entries() == []  # finished jobs, not models: the page trained nothing
+
+
+def test_a_running_training_says_where_it_is_in_words_that_do_not_mix_meanings():
+    """"epoch 0 of 3" for the first seconds, then "epoch 1 of 3: batch 63 of 63" followed by "epoch 1 of 3" meaning one
+    done: a student read the same words two ways. Now: starting, the first epoch's batches, then epochs done."""
+    from core.jobs import JobStatus
+    from core.ui import progress_fraction, progress_text
+
+    starting = JobStatus("k", "running", epochs=3)
+    first = JobStatus("k", "running", epochs=3, first_epoch_batches=(21, 63))
+    later = JobStatus("k", "running", epochs=3, progress=[{"eta_seconds": 7.2}], first_epoch_batches=(63, 63))
+    assert progress_text(starting, 3) == "starting: loading the images and building the network…"
+    assert progress_text(first, 3) == "running, epoch 1 of 3: batch 21 of 63"
+    assert progress_text(later, 3) == "running: 1 of 3 epochs done · about 7 s left"
+    assert [progress_fraction(status, 3) for status in (starting, first, later)] == [0, 21 / 63 / 3, 1 / 3]
+    ray = JobStatus("k", "running", epochs=1, progress=[{"eta_seconds": 0}], placement="Ray node 10.0.0.7, process 9")
+    assert progress_text(ray, 1) == "running on Ray node 10.0.0.7: 1 of 1 epoch done"
