@@ -42,7 +42,9 @@ RATIO_CHECK_MIN_BYTES = 2**20  # smaller entries cannot be harmful bombs (and ti
 MAX_FILES = 20_000
 MAX_IMAGE_BYTES = MAX_UPLOAD_BYTES  # one photo in a dataset, as on Predict
 MAX_NATIVE_SIDE = 256  # larger or mixed-size images load at DEFAULT_FOLDER_IMAGE_SIZE unless asked otherwise
-DEFAULT_FOLDER_IMAGE_SIZE = 128
+# 64: one of the sizes the import prepares (core.folder_arrays.IMPORT_SIDES), Your own images' default, and small
+# enough that the Train page's default CNN stays a classroom-sized network (at 128 px it had 7.4 million weights)
+DEFAULT_FOLDER_IMAGE_SIZE = 64
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
 MANIFEST_VERSION = 2  # 1: images as [stored, class], no splits

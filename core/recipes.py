@@ -11,7 +11,7 @@ saying what is missing. Both are ordinary TrainConfigs, so both are trained, kep
 from dataclasses import dataclass
 
 from core.config import TrainConfig
-from core.pretrained import weights_status
+from core.pretrained import APPLICATIONS, weights_status
 
 SCRATCH, PRETRAINED = "from scratch", "pretrained MobileNetV2"
 PRETRAINED_BASE = "mobilenet_v2"
@@ -24,7 +24,8 @@ class StartingPoint:
 
     default: str  # SCRATCH or PRETRAINED
     pretrained_available: bool
-    reason: str  # where the weights come from, or why they cannot be had and what that costs
+    reason: str  # where the weights come from, or that they cannot be had and what that costs
+    teacher_fix: str | None = None  # without the weights: which file, from where, into which folder on the server
 
 
 def recipe(start: str, dataset: str, image_size: int, epochs: int) -> TrainConfig:
@@ -49,4 +50,7 @@ def starting_point(training_images: int, image_size: int) -> StartingPoint:
                "photos alone it must learn edges, textures and shapes as well as your classes, and it tends to learn the "
                "background and the light instead of the objects. Expect a lower test accuracy than a pretrained start "
                "would give.")
-    return StartingPoint(SCRATCH, False, f"{where}\n\n{missing}")
+    title = APPLICATIONS[PRETRAINED_BASE]["title"]
+    return StartingPoint(SCRATCH, False, f"The ImageNet weights for {title} are not on this server and cannot be "
+                                         f"downloaded now, so a pretrained start is not possible here.\n\n{missing}",
+                         teacher_fix=where)

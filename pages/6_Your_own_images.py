@@ -138,6 +138,9 @@ if len(choices) > 1:
 else:  # no choice to make: the reason below says why
     chosen = choices[0]
 (st.info if start.pretrained_available else st.warning)(plain_words(start.reason))
+if start.teacher_fix:  # the file and the server's folder: what the teacher needs, in words no student has to read
+    with st.expander("For the teacher: adding the pretrained weights without internet"):
+        st.markdown(start.teacher_fix)
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
     st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")

@@ -8,7 +8,6 @@ from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
 from core.guide import dataset_title, default_base_key, percent
-from core.errors import plain_words
 from core.pretrained import cached_weights_path, weights_status
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, TABLE_COLUMNS, base_architecture,
@@ -68,8 +67,10 @@ if available:
     st.success(f"The ImageNet weights of {base_facts.title} are {'on this machine' if here else 'downloadable now'}: "
                "pick it on the **Train** page (Transfer).")
 else:
-    st.warning(f"{plain_words(where)}\n\nWithout internet, use a CNN you trained here as the base instead: section 2 "
-               "below.")
+    st.warning(f"The ImageNet weights for {base_facts.title} are not on this server and cannot be downloaded now. "
+               "Without internet, use a CNN you trained here as the base instead: section 2 below.")
+    with st.expander("For the teacher: adding the pretrained weights without internet"):
+        st.markdown(where)
 
 st.header("2. The offline way: a CNN from the registry as the base")
 registry = ui.registry()

@@ -32,6 +32,8 @@ def test_empty_registry_offers_a_base_and_says_at_once_whether_the_imagenet_weig
     assert "ImageNet weights for MobileNetV2" in message and "section 2 below" in message  # the page's way round
     assert "registry:<key>" not in message and "Received:" not in message  # the command line's, and its values
     assert str(tmp_path) not in message  # a server path is not a student's business
+    (note,) = [block for block in at.expander if block.label.startswith("For the teacher")]  # but the teacher's
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5" in note.markdown[0].value
     cached_weights_path("mobilenet_v2", (96, 96, 3)).parent.mkdir(parents=True)
     cached_weights_path("mobilenet_v2", (96, 96, 3)).write_bytes(b"weights")
     at.run()
