@@ -387,7 +387,7 @@ class JobRunner:
         if seconds is None:
             return None
         own = [seconds(config, similar_only=True) for config in configs]
-        if None in own:  # nothing like it has finished here: no time is promised
+        if None in own or self.over_budget(configs) is not None:  # nothing like it finished here, or it would be stopped
             return None
         free_at = _workers_free_at(state, seconds)
         for _, config in state.waiting:
@@ -397,6 +397,16 @@ class JobRunner:
             finished.append(heapq.heappop(free_at) + expected)
             heapq.heappush(free_at, finished[-1])
         return max(finished, default=0.0)
+
+    def over_budget(self, configs: list[TrainConfig]) -> float | None:
+        """The expected seconds of the longest of `configs` when the teacher's time budget would stop it before it
+        finishes, else None (also while nothing similar has finished here to go by)."""
+        state = self.queue.snapshot()
+        if not (state.budget and state.budget.max_seconds):
+            return None
+        seconds = expected_seconds_function(state.recent, None, self.registry.root)  # not capped at the budget
+        longest = max((seconds(config, similar_only=True) or 0.0 for config in configs), default=0.0) if seconds else 0.0
+        return longest if longest > state.budget.max_seconds else None
 
     def cancel(self, key: str):
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""

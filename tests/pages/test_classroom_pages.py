@@ -245,6 +245,13 @@ def test_a_train_button_says_about_when_its_model_would_be_ready_once_a_similar_
     [caption] = [caption.value for caption in at.caption if "from the press" in caption.value]
     assert caption == ("About 4 s from the press to a model, going by this server's last trainings and the ones "
                        "queued now.")
+    from core.jobs import Budget
+
+    queue.set_budget(Budget(max_seconds=3))  # the teacher's limit is under what it would take: warned, not promised
+    at.run()
+    assert "from the press" not in texts(at)
+    assert at.warning[-1].value.startswith("This training would take about 4 s, going by this server's last trainings, "
+                                           "and your teacher allows 3 s per training: it would be stopped")
     assert Registry(registry_root).list_entries() == []  # finished jobs, not models: the page trained nothing
 
 
