@@ -24,6 +24,7 @@ with ui.guard():
 datasets = list_datasets(ui.registry().root, ask_network=False)  # what is on this machine; the Datasets page asks
 courses = course_datasets(ui.registry().root)
 
+ui.wrap_page_links()
 path_column, ready_column = st.columns([3, 2])
 with path_column:
     st.subheader("Your path through the course")
@@ -35,8 +36,8 @@ with ready_column:
     st.subheader("Ready to use")
     st.markdown(ready_summary(cards, datasets, courses, len(active_jobs)))
     if not cards:
-        st.info("No models yet. Start on **Compare** (one click trains the classic DNN and CNN) "
-                "or run `python -m core warmup` before class.")
+        st.info("No models yet: the lessons train their own as you go (on **Compare**, one click trains the classic "
+                "DNN and CNN), or the teacher runs `python -m core warmup` before class.")
     st.page_link("pages/2_Datasets.py", label="Datasets — what each is; how to get the others")
     st.page_link("pages/11_Models.py", label="Models — the registry: browse, download, import, delete")
 

@@ -197,6 +197,18 @@ def compare(a: Evaluation, b: Evaluation, name_a="A", name_b="B") -> Comparison:
     return comparison
 
 
+def compare_with_first(evaluations: list[Evaluation], letters: list[str]) -> list[Comparison | CoreError]:
+    """Each model after the first compared with the first (its McNemar test and interval), or why it cannot be: a
+    model tested on other images than the first's."""
+    results = []
+    for letter, evaluation in zip(letters[1:], evaluations[1:]):
+        try:
+            results.append(compare(evaluations[0], evaluation, name_a=letters[0], name_b=letter))
+        except CoreError as error:
+            results.append(error)
+    return results
+
+
 def disagreements(a: Evaluation, b: Evaluation) -> tuple[np.ndarray, np.ndarray] | None:
     """Test indices where only A is right and where only B is right; None when the test sets differ."""
     if a.y_true.shape != b.y_true.shape or not np.array_equal(a.y_true, b.y_true):

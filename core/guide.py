@@ -169,6 +169,12 @@ def duration_words(seconds: float) -> str:
     return f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
+def points_between(before: float, after: float, decimals: int = 1) -> float:
+    """after − before in percentage points, as the two percentages read written with `decimals`: 23.8% after 22.7% is
+    +1.1 whatever digits follow (rounding the fractions first gave +1.0 for 285 and 272 of 1,200)."""
+    return round(float(f"{after * 100:.{decimals}f}") - float(f"{before * 100:.{decimals}f}"), decimals)
+
+
 def signed(value: float, spec: str = "+.1f") -> str:
     """A number as a sentence writes it: with its sign, and a true minus (−2.6), never a hyphen (-2.6)."""
     return format(value, spec).replace("-", "−")

@@ -47,6 +47,8 @@ DISPLAY_SIDE = 1024  # large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never b
 NOTES_KEY = "cnnclassroom.notes"
 INVERT_MODES = ("auto", True, False)
 INVERT_MARGIN = 8  # grey levels the border must be brighter than the centre by, to invert.
+SMALL_SHARE = 0.3  # a padded photo filling less of the input than this gets a note (a panorama)
+BLANK_SPREAD = 3.0  # grey levels: an input whose pixels spread less than this is blank
 PAD, STRETCH, CROP = "pad", "stretch", "crop"
 METHODS = (PAD, STRETCH, CROP)
 PREPROCESSING = PAD  # how every photo becomes a model input in this app (see the module docstring)
@@ -140,6 +142,10 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=
         image = _crop_to_aspect(image, height, width, notes)
     if method == PAD:
         fitted = _fit_inside(image, height, width, notes)
+        share = fitted.width * fitted.height / (width * height)
+        if share < SMALL_SHARE:  # a panorama in a square input: the object is a few pixels high
+            notes.append(f"kept in shape, this {image.width}x{image.height} photo fills only {share:.0%} of the "
+                         "model's input, so what it shows is a few pixels across: crop it around the object")
     else:
         fitted = _resize_to(image, height, width, notes)
     background, border_mean, centre_mean = _measure_background(np.asarray(fitted))
@@ -160,6 +166,9 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=
         notes.append(reason)
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
+    if float(array.std()) < BLANK_SPREAD:
+        notes.append("the picture is almost one colour, so there is nothing in it to recognise: the model must still "
+                     "answer one of its classes, and here that answer means nothing")
     return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)
 
 

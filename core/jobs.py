@@ -109,6 +109,15 @@ class QueueState:
     capacity: int  # jobs the workers run at once
 
 
+@dataclass(frozen=True)
+class ActiveJob:
+    """A queued or running training."""
+
+    key: str
+    config: TrainConfig
+    state: str  # "queued" | "running"
+
+
 @dataclass
 class JobStatus:
     """Where training of one key stands."""
@@ -307,14 +316,13 @@ class JobQueue:
         data = json.loads(row["data"]) if row else None
         return (data["batch"], data["batches"]) if data and data["batches"] else None
 
-    def active(self) -> list[dict]:
+    def active(self) -> list[ActiveJob]:
         """Queued and running jobs, oldest first."""
         with self.connect() as connection:
             rows = connection.execute(
-                "SELECT key, config, status, submitted, session, placement FROM jobs WHERE status IN ('queued','running') "
-                "ORDER BY submitted"
+                "SELECT key, config, status FROM jobs WHERE status IN ('queued','running') ORDER BY submitted"
             ).fetchall()
-        return [dict(row) for row in rows]
+        return [ActiveJob(row["key"], parse_config(row["config"]), row["status"]) for row in rows]
 
     def fail_orphans(self):
         """Jobs marked running by a process that died are failed, so they can be retried."""
@@ -412,7 +420,7 @@ class JobRunner:
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
         self.queue.cancel(key)
 
-    def active_jobs(self) -> list[dict]:
+    def active_jobs(self) -> list[ActiveJob]:
         """Queued and running jobs, oldest first."""
         return self.queue.active()
 

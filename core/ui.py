@@ -87,6 +87,12 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     teacher_sidebar()
 
 
+def wrap_page_links():
+    """Let this page's links wrap onto a second line: Streamlit cuts a link's label at one line, and the home page's
+    lessons lost their descriptions and times ("… (ab") on a phone, and some on a laptop. A style alone: nothing drawn."""
+    st.html("<style>[data-testid='stPageLink-NavLink'] span { white-space: normal; }</style>")
+
+
 def tab_icon_is_free() -> bool:
     """Whether setting the tab's emoji icon costs nothing now. The first emoji icon a server sets has Streamlit read
     its emoji table: 0.04 s alone, 0.09-0.18 s beside the browser drawing the page, and the run ends after it. So a
@@ -310,18 +316,16 @@ UNDER_WAY_SHOWN = 12  # a class pressing Train at once: the first submitted, one
 def trainings_under_way(shown_keys):
     """The server's queued and running trainings other than `shown_keys`, by title: after a reload (which resets the
     sidebar) a student still sees theirs going on."""
-    from core.jobs import parse_config
-
     shown = set(shown_keys)
-    jobs = [job for job in runner().active_jobs() if job["key"] not in shown]
+    jobs = [job for job in runner().active_jobs() if job.key not in shown]
     if not jobs:
         return
     with st.expander(f"Other trainings under way on this server ({len(jobs)})"):
         for job in jobs[:UNDER_WAY_SHOWN]:
-            status, config = runner().status(job["key"]), parse_config(job["config"])
+            status = runner().status(job.key)
             where = queue_text(status) if status.state == "queued" else (
-                progress_text(status, status.epochs or config.epochs) if status.state == "running" else status.state)
-            st.markdown(f"- {title_for(config, registry())}: {where}")
+                progress_text(status, status.epochs or job.config.epochs) if status.state == "running" else status.state)
+            st.markdown(f"- {title_for(job.config, registry())}: {where}")
         if len(jobs) > UNDER_WAY_SHOWN:
             st.markdown(f"- and {len(jobs) - UNDER_WAY_SHOWN} more")
         st.caption("Each appears on **Models** (and everywhere models are picked) once trained; choose the same "

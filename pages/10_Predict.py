@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, outputs, ui
 from core.errors import student_message
-from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model
+from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model, percent_sure
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -146,7 +146,7 @@ def show_prediction(prediction, file_id):
         return  # no probabilities, so no "where it looked for class X" either
     chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names),
                        key=f"predict_chart_{file_id}")
-    st.success(f"**{prediction.top_class}** ({prediction.top_probability:.1%})")
+    st.success(f"**{prediction.top_class}** ({percent_sure(prediction.top_probability, 1)})")  # as the chart reads
     show_binary(prediction)
     show_output_arithmetic(prediction)
     show_notes(prediction)

@@ -44,12 +44,11 @@ def filter_form():
     index = int(right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 1,
                                    key="conv_index", persist_state="session"))
     st.selectbox("Start from a preset filter, then change any number", list(PRESET_FILTERS), key="conv_filter",
-                 persist_state="session",
-                 on_change=load_preset)
+                 persist_state="session", on_change=load_preset)
     if KERNEL_KEYS[0][0] not in st.session_state:
         load_preset()
     kernel = [[column.number_input(f"row {row + 1}, column {number + 1}", -10.0, 10.0, step=0.1, format="%.3f",
-                                   key=KERNEL_KEYS[row][number], persist_state="session", label_visibility="collapsed")
+                                   key=KERNEL_KEYS[row][number], persist_state="session")  # labelled: a phone stacks them
                for number, column in enumerate(st.columns(3))] for row in range(3)]
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 

@@ -9,7 +9,7 @@ from core.augment import (augment_samples, augmentation_experiment, augmentation
                           legacy_code)
 from core.config import FILL_MODES, Augmentation, dataset_display_name
 from core.course import COURSE_AUGMENTATION
-from core.guide import signed
+from core.guide import points_between, signed
 from core.imaging import prepare_image, read_image
 
 # Shapes first: like the course's photos, its objects vary in place, size and angle, which is what augmentation imitates
@@ -120,7 +120,7 @@ plain, augmented = result.accuracy_without, result.accuracy_with
 columns = st.columns(4)
 columns[0].metric("test accuracy · no augmentation", f"{plain:.1%}")
 columns[1].metric("test accuracy · augmented", f"{augmented:.1%}",  # the difference of the two numbers shown
-                  f"{(round(augmented, 3) - round(plain, 3)) * 100:+.1f} points")
+                  f"{points_between(plain, augmented):+.1f} points")
 for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], [result.gap_without, result.gap_with]):
     column.metric(f"overfitting gap · {name}", f"{gap * 100:+.1f} points", help="training − validation accuracy, last epoch")
 unseen_variety = ("Fashion-MNIST items are centred and upright, so turns, shifts, shears and flips make images the test "

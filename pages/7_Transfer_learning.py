@@ -139,7 +139,10 @@ if verdict is not None:
                f"with other seeds (Compare, *train each {REPEATS} times*).")
     st.markdown(
         f"Feature extraction trains **{frozen['trainable parameters']:,}** parameters and keeps **{frozen['frozen parameters']:,}** "
-        f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {images:,} images. In this "
+        f"frozen; from scratch all **{scratch['trainable parameters']:,}** are learned from {images:,} images"
+        + (f" (its other {scratch['frozen parameters']:,} numbers are batch norm's running averages: counted with the "
+           "weights, never learned by gradient descent)" if scratch["frozen parameters"] else "")
+        + ". In this "
         f"CNN the frozen convolutions hold {frozen_share:.0%} of the weights"
         + (": most sit in the Dense layers after Flatten. " if frozen_share < 0.5 else ". ")
         + f"{base_facts.title}'s base alone has {base_facts.parameters:,} weights, "

@@ -9,7 +9,7 @@ from core.config import PRESETS
 from core.course import within_the_data
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
-from core.evaluation import VERDICT_TERMS, compare, comparison_details, disagreements
+from core.evaluation import VERDICT_TERMS, compare_with_first, comparison_details, disagreements
 from core.guide import cnn_not_ahead_note, default_compare_keys, percent_sure, training_sizes_note
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
@@ -26,29 +26,29 @@ def classic_pair(dataset: str, train_subset: int | None):
             for name in ("classic DNN", "classic CNN")]
 
 
-def seed_repeats(entries, names, p_values):
+def seed_repeats(entries, letters, names, p_values):
     """Train every chosen model (trained here) REPEATS times; mean ± spread per model and which noise it rules out."""
     st.subheader("Is it the seed?")
     st.caption("Each model above was trained once, with one seed: its random starting weights and batch order. "
                f"Train each {REPEATS} times to see how much the accuracy moves from seed to seed.")
-    repeated = {name: seed_variants(entry.config) for name, entry in zip(names, entries) if entry.config is not None}
+    repeated = {letter: seed_variants(entry.config) for letter, entry in zip(letters, entries) if entry.config is not None}
     if len(repeated) < 2 or not st.toggle(f"Train each {REPEATS} times", key="compare_repeats",
                                           persist_state="session"):
         return
-    done = ui.training_panel({f"{name[:1]}, seed {config.seed}": config for name, configs in repeated.items()
+    done = ui.training_panel({f"{letter}, seed {config.seed}": config for letter, configs in repeated.items()
                               for config in configs}, key="compare_seeds", button_label="Train the missing seed runs")
     if not done:
         return
-    summaries = {name: summarise([done[f"{name[:1]}, seed {config.seed}"].card for config in configs])
-                 for name, configs in repeated.items()}
-    st.dataframe([{"model": name, "seeds": ", ".join(map(str, summary.seeds)),
+    summaries = {letter: summarise([done[f"{letter}, seed {config.seed}"].card for config in configs])
+                 for letter, configs in repeated.items()}
+    st.dataframe([{"model": names[letters.index(letter)], "seeds": ", ".join(map(str, summary.seeds)),
                    "test accuracies": ", ".join(f"{value:.2%}" for value in summary.accuracies),
-                   "mean ± spread": f"{summary.mean:.2%} ± {summary.spread:.2%}"} for name, summary in summaries.items()],
+                   "mean ± spread": f"{summary.mean:.2%} ± {summary.spread:.2%}"} for letter, summary in summaries.items()],
                  hide_index=True)
     (first, reference), *others = summaries.items()
-    for name, summary in others:
-        p_value = p_values.get(name) if first == names[0] else None
-        st.markdown(f"**{first[:1]} vs {name[:1]}** — " + seed_verdict(first[:1], reference, name[:1], summary, p_value))
+    for letter, summary in others:
+        p_value = p_values.get(letter) if first == letters[0] else None
+        st.markdown(f"**{first} vs {letter}** — " + seed_verdict(first, reference, letter, summary, p_value))
     st.caption("Spread: the standard deviation of the runs. Each run is tested on the same test images.")
 
 
@@ -81,27 +81,26 @@ if len(chosen) < 2:
 with ui.guard():
     entries = [ui.registry().get(key) for key in chosen]
     evaluations = [ui.load_evaluation(key) for key in chosen]
-names = [f"{chr(65 + index)}: {entry.title}" for index, entry in enumerate(entries)]
+letters = [chr(ord("A") + index) for index in range(len(entries))]
+names = [f"{letter}: {entry.title}" for letter, entry in zip(letters, entries)]
 
 st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": entry.card.dataset.test_images,
                "training images": entry.card.dataset.train_images, "parameters": entry.card.params.total,
                "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
               for name, entry in zip(names, entries)], hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
-if note := training_sizes_note([name[:1] for name in names], [entry.card for entry in entries]):
+if note := training_sizes_note(letters, [entry.card for entry in entries]):
     st.caption(note)
 
-p_values = {}  # McNemar's p of each model against the first, for the seed-repeats verdict
+p_values = {}  # McNemar's p of each model against the first, by letter, for the seed-repeats verdict
 paired = [0]  # the models tested on A's test images: the only ones its per-class chart may hold
-for index, (name, evaluation) in enumerate(zip(names[1:], evaluations[1:]), start=1):
-    try:
-        result = compare(evaluations[0], evaluation, name_a=names[0][:1], name_b=name[:1])
-    except CoreError as error:
-        st.warning(f"{name} cannot be compared with {names[0]}: {student_message(error)}")
+for index, result in enumerate(compare_with_first(evaluations, letters), start=1):
+    if isinstance(result, CoreError):
+        st.warning(f"{names[index]} cannot be compared with {names[0]}: {student_message(result)}")
         continue
     paired.append(index)
-    p_values[name] = result.p_value
-    st.markdown(f"**{names[0][:1]} vs {name[:1]}** — {result.statement}")
-    st.caption(comparison_details(result, names[0][:1], name[:1]))
+    p_values[letters[index]] = result.p_value
+    st.markdown(f"**{letters[0]} vs {letters[index]}** — {result.statement}")
+    st.caption(comparison_details(result, letters[0], letters[index]))
     if chosen == pair_keys and (note := cnn_not_ahead_note(*entries, result)):  # the one-click pair: dense, CNN
         st.info(note, icon="🔎")
 if p_values:
@@ -109,28 +108,29 @@ if p_values:
         st.markdown("\n".join(f"- {line}" for line in VERDICT_TERMS))
 
 
-seed_repeats(entries, names, p_values)
+seed_repeats(entries, letters, names, p_values)
 
-histories = {name[:1]: entry.history for name, entry in zip(names, entries) if entry.history}
+histories = {letter: entry.history for letter, entry in zip(letters, entries) if entry.history}
 if histories:
     ui.history_charts(histories)
 class_names = evaluations[0].class_names
-recalls = {names[index][:1]: evaluations[index].recall for index in paired}  # per class only on the same test images
+recalls = {letters[index]: evaluations[index].recall for index in paired}  # per class only on the same test images
 st.plotly_chart(charts.per_class_figure(recalls, list(class_names)))
-for column, name, evaluation in zip(st.columns(len(entries)), names, evaluations):
+for column, letter, name, evaluation in zip(st.columns(len(entries)), letters, names, evaluations):
     column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names),
-                                                title=f"{name[:1]}: confusion matrix"))
+                                                title=f"{letter}: confusion matrix"))
     column.caption(name)
 
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model", persist_state="session")
-chosen_entry, chosen_evaluation = entries[names.index(mistaken)], evaluations[names.index(mistaken)]
+mistaken_index = names.index(mistaken)
+chosen_entry, chosen_evaluation = entries[mistaken_index], evaluations[mistaken_index]
 chosen_data = (ui.test_images_or_note(chosen_entry.config, "The gallery shows this model's test images")
                if chosen_entry.config else None)
 if chosen_data is not None:
     images = chosen_data.x_test
     worst = chosen_evaluation.confident_mistakes()
-    st.markdown(f"{mistaken[:1]} gets **{len(worst):,} of {len(chosen_evaluation.y_true):,}** test images wrong. "
+    st.markdown(f"{letters[mistaken_index]} gets **{len(worst):,} of {len(chosen_evaluation.y_true):,}** test images wrong. "
                 "The most confident mistakes first: where it was surest, and wrong.")
     names_of = chosen_evaluation.class_names
     ui.image_grid([images[i] for i in worst[:12]],
@@ -147,8 +147,8 @@ if config is None or split is None:
 data = ui.test_images_or_note(config, "The galleries show the two models' test images")
 if data is None:
     st.stop()
-for title, indices, wrong_model in ((f"{names[0][:1]} right, {names[1][:1]} wrong", split[0], second),
-                                    (f"{names[1][:1]} right, {names[0][:1]} wrong", split[1], first)):
+for title, indices, wrong_model in ((f"{letters[0]} right, {letters[1]} wrong", split[0], second),
+                                    (f"{letters[1]} right, {letters[0]} wrong", split[1], first)):
     st.markdown(f"**{title}**: {len(indices):,} test images")
     shown = indices[:12]
     if len(shown):

@@ -207,3 +207,14 @@ def test_the_train_page_names_settings_as_its_controls_do():
                          "learning_rate=0.001.") == ("Learning rate 0.1 is far above the usual range for adam (0.0001 to "
                                                      "0.01). Try learning rate 0.001.")
     assert in_page_words("early_stopping_patience=5 is not smaller than epochs=3") == "Patience 5 is not smaller than epochs 3"
+
+
+def test_a_change_in_points_is_the_difference_of_the_two_percentages_shown():
+    """Augmentation showed 22.7% and 23.8% with "+1.0 points" (Compare said 1.08): the fractions were rounded to
+    three places first, and 0.2375 is stored just under itself."""
+    from core.guide import points_between
+
+    assert points_between(272 / 1200, 285 / 1200) == 1.1
+    for before, after in [(a / 1200, b / 1200) for a in range(0, 1200, 7) for b in range(0, 1200, 11)]:
+        shown = float(f"{after:.1%}".rstrip("%")) - float(f"{before:.1%}".rstrip("%"))
+        assert f"{points_between(before, after):+.1f}" == f"{shown:+.1f}"

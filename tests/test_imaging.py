@@ -306,3 +306,17 @@ def test_twelve_megapixel_jpeg_prepares_fast():
           f"decoded at {image.size[0]}x{image.size[1]}")
     assert prepared.array.shape == (28, 28, 1)
     assert max(image.size) >= 1024  # reduced on decode, still big enough to show
+
+
+def test_a_blank_picture_and_a_panorama_say_how_little_the_model_gets():
+    """A plain green square got "Bag (98.6%)" with no word that there was nothing to see; a 6000x1000 panorama kept in
+    shape fills a sixth of a square input. Both now carry a note; a photo of something does not."""
+    green = np.zeros((20, 20, 3), np.uint8) + np.array([40, 160, 60], np.uint8)
+    assert any("almost one colour" in note for note in prepare_image(green, (28, 28, 1)).notes)
+    rng = np.random.default_rng(0)
+    panorama = np.repeat(np.linspace(0, 255, 600, dtype=np.uint8)[None, :, None], 100, axis=0).repeat(3, axis=2)
+    notes = prepare_image(panorama, (28, 28, 1)).notes  # a sunset's gradient: 28x5 of the 28x28 input
+    assert any("this 600x100 photo fills only 18% of the model's input" in note for note in notes)
+    assert not any("almost one colour" in note for note in notes)
+    photo = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)  # 4:3, a phone's photo
+    assert not any("fills only" in note or "one colour" in note for note in prepare_image(photo, (64, 64, 3)).notes)

@@ -75,7 +75,7 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
         at.slider(key="augment_experiment_epochs").set_value(2).run()
         at.button(key="augment_experiment_button").click().run()
         assert not at.exception
-        jobs = {row["key"]: row["status"] for row in ui.runner().active_jobs()}
+        jobs = {job.key: job.state for job in ui.runner().active_jobs()}
         assert jobs == {config.key: "queued" for config in configs}
         assert any("queued" in bar.proto.text for bar in at.get("progress"))
         for config in configs:
