@@ -59,6 +59,7 @@ EXPERIMENTS = [
 # (0.06-0.17 s, once per server); for an image file it imports numpy and Pillow (0.1-0.2 s of the first page a fresh
 # server runs, which the home page otherwise never needs); a Material icon would be fetched from Google's servers.
 PAGE_ICON = "🧠"
+PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|conv|augment|inside|own|transfer)_(?!(.*_)?(button|upload)$)")
 
 
 _page_runs = weakref.WeakSet()  # the threads of pages' script runs (Streamlit starts one per run)
@@ -74,10 +75,13 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
 
     `icon=None` leaves the tab's icon to the end of the page (the home page, see `tab_icon_is_free`).
 
-    Every widget a student sets is created with `persist_state="session"` (a test checks), so its value stays when
-    its page is left and comes back with it. Pages also set some widgets' values through the Session State API (a
-    preset, a value no longer valid); Streamlit logs "created with a default value but also had its value set via the
-    Session State API" for each, which here is intended, so that one logger is quietened.
+    A widget keeps its value two ways. Each is created with `persist_state="session"` (a test checks), Streamlit's
+    own way to keep a value while its page is left; it alone survives a page left while a live view (a fragment that
+    reruns every second) runs, which undoes the other way (Streamlit issue 10805). And each run re-assigns every value
+    to itself (Streamlit's documented pattern), which keeps a choice when its options or labels change under it:
+    a photo counted in a radio's label, a model another student trained in a picker. Streamlit then logs "created
+    with a default value but also had its value set via the Session State API" for each such widget, which here is
+    intended, so that one logger is quietened.
     """
     _page_runs.add(threading.current_thread())
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
@@ -85,6 +89,10 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
     navigation()
     teacher_sidebar()
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and PERSISTED_WIDGET.match(key):
+            with contextlib.suppress(Exception):
+                st.session_state[key] = st.session_state[key]
 
 
 def wrap_page_links():
