@@ -9,7 +9,7 @@ tables and every query on them.
 The queue is fair: jobs are taken round by round across browser sessions (`FAIR_ORDER`), so a student
 who queues ten settings does not hold up everyone else; each waiting student is told how many trainings
 are ahead and, once a few jobs have finished here, about when theirs starts (`start_estimate`). A teacher
-may set a per-job budget (`Budget`: most epochs, most seconds). (Under 550 lines: the queue's tables,
+may set a per-job budget (`Budget`: most epochs, most seconds). (Under 600 lines: the queue's tables,
 the fair order that reads them and the estimate of when a job starts belong together.)
 """
 
