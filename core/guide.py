@@ -337,3 +337,34 @@ def title_for(config, registry) -> str:
         except CoreError:
             pass  # a missing dataset: the page or command says so where it checks the dataset
     return config.describe(dataset, registry.base_title(config))
+
+
+def progress_text(status, epochs: int) -> str:
+    """Where a running training is, in words: starting; the first epoch's batches; then epochs done and time left."""
+    done = len(status.progress)
+    where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
+    if not done and not status.first_epoch_batches:
+        return f"starting{where}: loading the images and building the network…"
+    if not done:
+        batch, batches = status.first_epoch_batches
+        return f"running{where}, epoch 1 of {epochs}: batch {batch:,} of {batches:,}"
+    left = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
+    return f"running{where}: {done} of {counted(epochs, 'epoch')} done{left}"
+
+
+def progress_fraction(status, epochs: int) -> float:
+    """How much of a training is done, 0 to 1: the first epoch moves batch by batch."""
+    done = len(status.progress)
+    if not done and status.first_epoch_batches:
+        batch, batches = status.first_epoch_batches
+        return min(1.0, batch / batches / epochs)
+    return min(1.0, done / epochs)
+
+
+def queue_text(status) -> str:
+    """A waiting student's place in the queue and, once trainings have finished here, about when theirs starts."""
+    ahead = status.queue_position or 0
+    place = "yours is next" if ahead == 0 else f"{counted(ahead, 'training')} ahead of yours"
+    if status.starts_in_seconds is None:
+        return f"queued: {place}"
+    return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"

@@ -28,8 +28,8 @@ import streamlit as st
 from core import teacher
 from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message
-from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, safe_file_name, title_for,
-                        validation_above_training_note)
+from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, progress_fraction,
+                        progress_text, queue_text, safe_file_name, title_for, validation_above_training_note)
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
 from core.paths import registry_root
@@ -436,28 +436,6 @@ def live_trainings(configs: dict, cancel_key: str | None = None):
             runner().cancel(config.key)
 
 
-def progress_text(status, epochs: int) -> str:
-    """Where a running training is, in words: starting; the first epoch's batches; then epochs done and time left."""
-    done = len(status.progress)
-    where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
-    if not done and not status.first_epoch_batches:
-        return f"starting{where}: loading the images and building the network…"
-    if not done:
-        batch, batches = status.first_epoch_batches
-        return f"running{where}, epoch 1 of {epochs}: batch {batch:,} of {batches:,}"
-    left = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
-    return f"running{where}: {done} of {counted(epochs, 'epoch')} done{left}"
-
-
-def progress_fraction(status, epochs: int) -> float:
-    """How much of a training is done, 0 to 1: the first epoch moves batch by batch."""
-    done = len(status.progress)
-    if not done and status.first_epoch_batches:
-        batch, batches = status.first_epoch_batches
-        return min(1.0, batch / batches / epochs)
-    return min(1.0, done / epochs)
-
-
 def budget_form():
     """The teacher's per-job training budget (most epochs, most seconds), saved for every job submitted after."""
     from core.jobs import Budget
@@ -472,15 +450,6 @@ def budget_form():
             with guard():
                 teacher.set_budget(runner().queue, gate(), teacher_pass(), Budget(int(epochs) or None, float(seconds) or None))
             st.success("Saved: it applies to every training that starts from now on.")
-
-
-def queue_text(status) -> str:
-    """A waiting student's place in the queue and, once trainings have finished here, about when theirs starts."""
-    ahead = status.queue_position or 0
-    place = "yours is next" if ahead == 0 else f"{counted(ahead, 'training')} ahead of yours"
-    if status.starts_in_seconds is None:
-        return f"queued: {place}"
-    return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model (the first time also starts TensorFlow: a few seconds)…")

@@ -259,7 +259,7 @@ def test_a_running_training_says_where_it_is_in_words_that_do_not_mix_meanings()
     """"epoch 0 of 3" for the first seconds, then "epoch 1 of 3: batch 63 of 63" followed by "epoch 1 of 3" meaning one
     done: a student read the same words two ways. Now: starting, the first epoch's batches, then epochs done."""
     from core.jobs import JobStatus
-    from core.ui import progress_fraction, progress_text
+    from core.guide import progress_fraction, progress_text
 
     starting = JobStatus("k", "running", epochs=3)
     first = JobStatus("k", "running", epochs=3, first_epoch_batches=(21, 63))
