@@ -24,7 +24,6 @@ with ui.guard():
 datasets = list_datasets(ui.registry().root, ask_network=False)  # what is on this machine; the Datasets page asks
 courses = course_datasets(ui.registry().root)
 
-ui.wrap_page_links()
 path_column, ready_column = st.columns([3, 2])
 with path_column:
     st.subheader("Your path through the course")

@@ -87,6 +87,7 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
+    st.html(PAGE_STYLE)
     navigation()
     teacher_sidebar()
     for key in list(st.session_state.keys()):
@@ -95,10 +96,11 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
                 st.session_state[key] = st.session_state[key]
 
 
-def wrap_page_links():
-    """Let this page's links wrap onto a second line: Streamlit cuts a link's label at one line, and the home page's
-    lessons lost their descriptions and times ("… (ab") on a phone, and some on a laptop. A style alone: nothing drawn."""
-    st.html("<style>[data-testid='stPageLink-NavLink'] span { white-space: normal; }</style>")
+# Two rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
+# (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop); and
+# Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there.
+PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
+              "@media (hover: none) { .modebar-container { display: none; } }</style>")
 
 
 def tab_icon_is_free() -> bool:

@@ -154,3 +154,24 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     assert guide_registry.has(SMALLER_INPUT_DNN.key) and page.get_by_text(re.compile(r"Recently deleted")).count() == 0
     watched.assert_clean()
     page.close()
+
+
+def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_server, guide_browser):
+    """A phone (390 px wide, touch): the home page's lesson links were cut at one line ("… (ab"), and Plotly's toolbar,
+    shown at all times without a mouse, sat over charts' titles and values."""
+    context = guide_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{guide_server}/")
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
+    links = page.locator("[data-testid=stMain] [data-testid=stPageLink-NavLink]")
+    first = links.first.inner_text()
+    assert first.endswith("min)") and "Hello, neuron" in first  # the whole label: its time is there
+    overflowing = links.evaluate_all("links => links.filter(link => { const span = link.querySelector('span');"
+                                     " return span.scrollWidth > span.clientWidth + 1; }).length")
+    assert overflowing == 0
+    page.goto(f"{guide_server}/Hello_neuron")
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=120_000)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
+    shown = page.evaluate("[...document.querySelectorAll('.modebar-container')].map(bar => getComputedStyle(bar).display)")
+    assert shown and set(shown) == {"none"}
+    context.close()
