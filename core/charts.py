@@ -242,12 +242,16 @@ def scores_figure(names: list[str], values: list[float], title: str, value_title
 
 
 def class_counts_figure(counts_by_split: dict[str, np.ndarray], class_names: list[str]) -> go.Figure:
-    """Images per class in each split (train, validation, test), side by side."""
+    """Images per class in each split (train, validation, test), side by side; the classes down the side, so their
+    names read whole on a phone too (along the bottom a narrow chart turned them and cut their start off)."""
     figure = go.Figure()
     for index, (split, counts) in enumerate(counts_by_split.items()):
-        figure.add_bar(x=list(class_names), y=np.asarray(counts), name=split, marker_color=PALETTE[index % len(PALETTE)])
-    figure.update_layout(title="Images per class", xaxis_title="class", yaxis_title="images (count)", barmode="group",
-                         height=340, margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.3})
+        figure.add_bar(y=list(class_names), x=np.asarray(counts), name=split, orientation="h",
+                       marker_color=PALETTE[index % len(PALETTE)])
+    figure.update_layout(title="Images per class", yaxis_title="class", xaxis_title="images (count)", barmode="group",
+                         yaxis={"autorange": "reversed", "automargin": True},
+                         height=160 + 12 * len(class_names) * len(counts_by_split),
+                         margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.15})
     return figure
 
 
