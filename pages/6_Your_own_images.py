@@ -10,11 +10,12 @@ from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, plain_words, student_message
 from core.guide import title_for
-from core.folders import add_validation, import_report, import_zip, sizes_text
+from core.folders import DEFAULT_FOLDER_IMAGE_SIZE, add_validation, import_report, import_zip, sizes_text
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
 SIZES = [32, 64, 96, 150, 300]
 SLOW_SIZE = 300
+DEFAULT_SIZE = DEFAULT_FOLDER_IMAGE_SIZE  # 64: a size the import prepares, as the Train page's photos load
 MAX_ZIP_MB = 250  # the server's maxUploadSize (.streamlit/config.toml): the course's largest zip is 201 MB
 
 ui.page_setup("Your own images")
@@ -68,7 +69,7 @@ def own_form(names: list[str]) -> tuple[str, int, int]:
     labels = dataset_titles([dataset_info(name, ui.registry().root) for name in names])
     dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset", persist_state="session")
     left, right = st.columns(2)
-    size = left.select_slider("Input size (pixels per side)", SIZES, 64, key="own_size", persist_state="session",
+    size = left.select_slider("Input size (pixels per side)", SIZES, DEFAULT_SIZE, key="own_size", persist_state="session",
                               help="Every photo is fitted into size × size, keeping its shape, before training.")
     epochs = right.slider("Epochs", 3, 20, 8, key="own_epochs", persist_state="session")
     return dataset, size, epochs
@@ -143,7 +144,8 @@ if start.teacher_fix:  # the file and the server's folder: what the teacher need
         st.markdown(start.teacher_fix)
 config = recipe(chosen, dataset, size, epochs)
 if size >= SLOW_SIZE:
-    st.warning(f"{size}×{size} images have {(size / 64) ** 2:.0f}× the pixels of 64×64: an epoch can take minutes. Try 64 first.")
+    st.warning(f"{size}×{size} images have {(size / DEFAULT_SIZE) ** 2:.0f}× the pixels of {DEFAULT_SIZE}×{DEFAULT_SIZE}: "
+               f"an epoch can take minutes. Try {DEFAULT_SIZE} first.")
 if chosen == SCRATCH:
     show_input_sizes(config, len(info.class_names))
 title = title_for(config, ui.registry())  # the dataset by its title, as the trained model is named, not its id
