@@ -83,8 +83,13 @@ def student_message(error: Exception | str) -> str:
 def plain_words(text: str) -> str:
     """`text` without its "Received: ..." values and file paths, logging nothing: for a page's standing notice (the
     weights not on this machine), shown on every run."""
-    plain = _PATH.sub(_folder_words, without_received(text)).strip()
+    plain = without_paths(without_received(text)).strip()
     return plain if plain.endswith((".", "!", "?", ")")) or not plain else plain + "."
+
+
+def without_paths(text: str) -> str:
+    """`text` with each file path in words ("a folder on the server"): for a phrase inside a sentence."""
+    return _PATH.sub(_folder_words, text)
 
 
 def unexpected_training_error(error: BaseException) -> str:

@@ -166,7 +166,7 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=
         notes.append(reason)
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
-    if float(array.std()) < BLANK_SPREAD:
+    if float(array.reshape(-1, array.shape[-1]).std(axis=0).max()) < BLANK_SPREAD:  # each channel flat: one colour
         notes.append("the picture is almost one colour, so there is nothing in it to recognise: the model must still "
                      "answer one of its classes, and here that answer means nothing")
     return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)

@@ -27,7 +27,7 @@ import streamlit as st
 
 from core import teacher
 from core.catalogue import FOLDER_PREFIX
-from core.errors import CoreError, DatasetError, student_message
+from core.errors import CoreError, DatasetError, student_message, without_paths
 from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, progress_fraction,
                         progress_text, queue_text, safe_file_name, title_for, validation_above_training_note)
 from core.jobs import JobRunner
@@ -413,7 +413,7 @@ def trained_model(entry, container=None, wide: bool = True):
     if wide:
         container.markdown("**The model, layer by layer** (`model.summary()`)")
         container.dataframe(card.layer_rows(), hide_index=True, column_config=THOUSANDS_COLUMNS)
-        container.caption(f"Registry key `{entry.key}` · dataset source: {card.dataset.source} · "
+        container.caption(f"Registry key `{entry.key}` · dataset source: {without_paths(card.dataset.source or '—')} · "
                           f"TensorFlow {card.versions.get('tensorflow')}, Keras {card.versions.get('keras')}")
 
 

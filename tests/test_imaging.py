@@ -313,6 +313,7 @@ def test_a_blank_picture_and_a_panorama_say_how_little_the_model_gets():
     shape fills a sixth of a square input. Both now carry a note; a photo of something does not."""
     green = np.zeros((20, 20, 3), np.uint8) + np.array([40, 160, 60], np.uint8)
     assert any("almost one colour" in note for note in prepare_image(green, (28, 28, 1)).notes)
+    assert any("almost one colour" in note for note in prepare_image(green, (32, 32, 3)).notes)  # a colour model too
     rng = np.random.default_rng(0)
     panorama = np.repeat(np.linspace(0, 255, 600, dtype=np.uint8)[None, :, None], 100, axis=0).repeat(3, axis=2)
     notes = prepare_image(panorama, (28, 28, 1)).notes  # a sunset's gradient: 28x5 of the 28x28 input
