@@ -13,10 +13,17 @@ NOISE = 1.0  # standard deviation of the noise the toggle adds to the six y valu
 
 ui.page_setup("Hello, neuron")
 st.title("Hello, neuron")
-listed = lambda values: ", ".join(signed(value, "g") for value in values)  # noqa: E731
+
+
+def listed(values) -> str:
+    """Numbers as the lesson writes them: "−1, 0, 1"."""
+    return ", ".join(signed(value, "g") for value in values)
+
+
 st.markdown(
     f"Here are six numbers **x** and their partners **y**: `x = {listed(XS)}` and "
-    f"`y = {listed(training_points(0.0)[1][:, 0])}`. You can probably see the rule ({RULE}). A neural network does not *see* rules: it starts with a random "
+    f"`y = {listed(training_points(0.0)[1][:, 0])}`. You can probably see the rule ({RULE}). A neural network does "
+    "not *see* rules: it starts with a random "
     "guess and nudges it, epoch after epoch, to make its mistakes smaller. Our network is the smallest there is: "
     "**one neuron** (`Dense(units=1)`), which computes `y = w·x + b` and learns the weight `w` and the bias `b`."
 )

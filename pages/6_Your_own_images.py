@@ -9,8 +9,8 @@ from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_dat
 from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, plain_words, student_message
-from core.guide import title_for
 from core.folders import DEFAULT_FOLDER_IMAGE_SIZE, add_validation, import_report, import_zip, sizes_text
+from core.guide import title_for
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
 
 SIZES = [32, 64, 96, 150, 300]
