@@ -458,8 +458,8 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     taken = set()
     for folder in datasets_dir(root).iterdir():
         if folder.name != dataset_id and (folder / MANIFEST_FILE).is_file():
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                taken.add(json.loads((folder / MANIFEST_FILE).read_text())["title"])
+            with contextlib.suppress(DatasetError, KeyError, TypeError):  # a damaged manifest takes no title
+                taken.add(read_manifest(root, FOLDER_PREFIX + folder.name)["title"])
     unique, number = title, 1
     while unique in taken:
         number += 1

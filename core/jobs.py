@@ -395,7 +395,7 @@ class JobRunner:
         if seconds is None:
             return None
         own = [seconds(config, similar_only=True) for config in configs]
-        if None in own or self.over_budget(configs) is not None:  # nothing like it finished here, or it would be stopped
+        if None in own or _over_budget(state, configs, self.registry.root):  # nothing like it here, or it would be stopped
             return None
         free_at = _workers_free_at(state, seconds)
         for _, config in state.waiting:
@@ -406,15 +406,10 @@ class JobRunner:
             heapq.heappush(free_at, finished[-1])
         return max(finished, default=0.0)
 
-    def over_budget(self, configs: list[TrainConfig]) -> float | None:
-        """The expected seconds of the longest of `configs` when the teacher's time budget would stop it before it
-        finishes, else None (also while nothing similar has finished here to go by)."""
-        state = self.queue.snapshot()
-        if not (state.budget and state.budget.max_seconds):
-            return None
-        seconds = expected_seconds_function(state.recent, None, self.registry.root)  # not capped at the budget
-        longest = max((seconds(config, similar_only=True) or 0.0 for config in configs), default=0.0) if seconds else 0.0
-        return longest if longest > state.budget.max_seconds else None
+    def over_budget(self, configs: list[TrainConfig]) -> tuple[float, float] | None:
+        """(the expected seconds of the longest of `configs`, the seconds the teacher allows) when the time budget would
+        stop it before it finishes, else None (also while nothing similar has finished here to go by)."""
+        return _over_budget(self.queue.snapshot(), configs, self.registry.root)
 
     def cancel(self, key: str):
         """Ask the worker to stop training `key` (it stops within a fraction of a second)."""
@@ -448,6 +443,15 @@ def _workers_free_at(state: "QueueState", seconds) -> list[float]:
     free_at += [0.0] * max(0, state.capacity - len(free_at))
     heapq.heapify(free_at)
     return free_at
+
+
+def _over_budget(state: QueueState, configs: list[TrainConfig], root) -> tuple[float, float] | None:
+    """`JobRunner.over_budget` on a snapshot of the queue already read."""
+    if not (state.budget and state.budget.max_seconds):
+        return None
+    seconds = expected_seconds_function(state.recent, None, root)  # not capped at the budget
+    longest = max((seconds(config, similar_only=True) or 0.0 for config in configs), default=0.0) if seconds else 0.0
+    return (longest, state.budget.max_seconds) if longest > state.budget.max_seconds else None
 
 
 def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: Budget | None = None, root=None):

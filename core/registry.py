@@ -138,6 +138,10 @@ class Registry:
 
     # ----- Reading ---------------------------------------------------------------------------
 
+    def _no_entry(self, key: str) -> EntryNotFoundError:
+        """The error for a key with no entry here (deleted, perhaps just now), in a student's words on a page."""
+        return EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+
     def has(self, key: str) -> bool:
         """True when a complete entry for `key` is published."""
         directory = self.entry_dir(key)
@@ -185,7 +189,7 @@ class Registry:
 
         path = self.entry_dir(key) / MODEL_FILE
         if not path.is_file():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+            raise self._no_entry(key)
         try:
             return keras.saving.load_model(path, safe_mode=True)
         except Exception as error:
@@ -306,7 +310,7 @@ class Registry:
         """Mark entry `key` as needed by a lesson (it cannot be deleted until unpinned), or unmark it."""
         directory = self.entry_dir(key)
         if not self.has(key):
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+            raise self._no_entry(key)
         if pinned:
             (directory / PINNED_FILE).touch()
         else:
@@ -323,7 +327,7 @@ class Registry:
         """Move entry `key` to the registry's trash (restorable for a week, core.trash); a pinned entry is refused."""
         directory = self.entry_dir(key)
         if not directory.exists():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+            raise self._no_entry(key)
         title = self.get(key).title if self.has(key) else key
         if self.is_pinned(key):
             raise RegistryError(f"“{title}” ({key}) is pinned for a lesson, so it cannot be deleted. Unpin it first "
@@ -350,7 +354,7 @@ class Registry:
             raise RegistryError(f"Export format must be one of {EXPORT_FORMATS}. Received: format={fmt!r}")
         source = self.entry_dir(key) / MODEL_FILE
         if not source.is_file():
-            raise EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+            raise self._no_entry(key)
         target = export_target(destination, key if fmt != "savedmodel" else f"{key}_saved_model", fmt)
         if fmt == "keras":
             entry = self.get(key)

@@ -308,13 +308,12 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
                 runner().submit(config, session=session_id())
         watch(config.key for config in pending.values())
         st.rerun()
-    ready_in, over = runner().ready_in(list(pending.values())), runner().over_budget(list(pending.values()))
-    if over is not None:
-        allowed = runner().budget().max_seconds
-        st.warning(f"This training would take about {duration_words(over)}, going by this server's last trainings, and "
-                   f"your teacher allows {duration_words(allowed)} per training: it would be stopped before it finishes, "
-                   "and not saved. Choose fewer epochs or training images.")
-    elif ready_in is not None:
+    if over := runner().over_budget(list(pending.values())):
+        expected, allowed = over
+        st.warning(f"This training would take about {duration_words(expected)}, going by this server's last trainings, "
+                   f"and your teacher allows {duration_words(allowed)} per training: it would be stopped before it "
+                   "finishes, and not saved. Choose fewer epochs or training images.")
+    elif (ready_in := runner().ready_in(list(pending.values()))) is not None:
         st.caption(f"About {duration_words(ready_in)} from the press to {'the models' if len(pending) > 1 else 'a model'}, "
                    "going by this server's last trainings and the ones queued now.")
     return None
