@@ -32,6 +32,7 @@ from tensorflow.keras import layers
 
 from core.config import Augmentation, TrainConfig
 from core.errors import ImageError
+from core.history import History
 
 WITHOUT, WITH = "no augmentation", "with augmentation"
 
@@ -77,7 +78,7 @@ def augmentation_result(entries: dict, registry) -> AugmentationResult:
                               _last_gap(with_.history), comparison.p_value)
 
 
-def _last_gap(history: list[dict]) -> float:
+def _last_gap(history: History) -> float:
     return history[-1]["accuracy"] - history[-1]["val_accuracy"]
 
 

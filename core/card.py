@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from core.config import TrainConfig
 from core.errors import RegistryError
+from core.history import History
 
 CARD_VERSION = 5  # 1: the same layout without "card_version"; 2: without "warnings"; 3: without "preprocessing";
 # 4: without the dataset's "title"
@@ -219,7 +220,7 @@ def _preprocessing_before_v4(dataset_name) -> str:
     return PREPROCESSING_BEFORE_V4["folder" if is_folder else "other"]
 
 
-def trained_card(config: TrainConfig, dataset, model, history: list[dict], train_seconds: float,
+def trained_card(config: TrainConfig, dataset, model, history: History, train_seconds: float,
                  stopped_reason: str | None, evaluation, eval_seconds: float) -> ModelCard:
     """The card of a model just trained from `config` on `dataset` and evaluated on its test split."""
     return ModelCard(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.config import CHANNELS_BY_COLOR_MODE, TrainConfig
 from core.errors import DatasetError
+from core.manifest import MANIFEST_FILE, TEST, TRAIN, VALIDATION, Manifest
 from core.network import ask_unanswered, check_reachable
 from core.paths import DATA_DIR_ENV, data_dir, keras_home
 
@@ -41,7 +42,6 @@ DATASET_ID_PATTERN = re.compile(r"[0-9a-f]{12}")  # an imported dataset's id: it
 NAME_PATTERN = re.compile(rf"[a-z][a-z0-9_]{{0,31}}|folder:{DATASET_ID_PATTERN.pattern}")
 FOLDER_PREFIX = "folder:"
 DATASETS_FOLDER = "datasets"
-MANIFEST_FILE = "manifest.json"
 DECODED_FOLDER = "decoded"  # inside an imported dataset's folder: its photos prepared per input size (core.folder_arrays)
 KERAS_DATASETS_FOLDER = "datasets"  # inside the Keras home
 
@@ -181,11 +181,11 @@ def dataset_info(name, root=None, ask_network: bool = True) -> DatasetInfo:
     check_name(name)
     if name.startswith(FOLDER_PREFIX):
         manifest = read_manifest(root, name)
-        classes, total = manifest["class_names"], sum(manifest["counts"].values())
-        description = f"{total:,} images in {len(classes)} classes: {', '.join(classes)}."
-        validation = sum(1 for entry in manifest["images"] if len(entry) > 2 and entry[2] == "validation")
-        return DatasetInfo(name, manifest["title"], description, True, folder_source(root, name), None,
-                           tuple(classes), tuple(manifest["image_shape"]), training_images(manifest), validation)
+        description = (f"{sum(manifest.counts.values()):,} images in {len(manifest.class_names)} classes: "
+                       f"{', '.join(manifest.class_names)}.")
+        return DatasetInfo(name, manifest.title, description, True, folder_source(root, name), None,
+                           manifest.class_names, manifest.image_shape, training_images(manifest),
+                           manifest.splits.count(VALIDATION))
     return _catalogue_info(name, local_source(name), ask_network)
 
 
@@ -196,10 +196,10 @@ def _catalogue_info(name, here: str | None, ask_network: bool) -> DatasetInfo:
                        TRAINING_IMAGES[name], on_this_machine=here is not None)
 
 
-def training_images(manifest) -> int:
+def training_images(manifest: Manifest) -> int:
     """Train and validation photos of an imported dataset before any subset; the test photos are apart."""
-    splits = [entry[2] if len(entry) > 2 else "train" for entry in manifest["images"]]
-    train, validation, test = (splits.count(split) for split in ("train", "validation", "test"))
+    splits = manifest.splits
+    train, validation, test = (splits.count(split) for split in (TRAIN, VALIDATION, TEST))
     if validation or test:
         return train + validation
     return train - round(TEST_FRACTION * train)
@@ -335,8 +335,8 @@ def course_datasets(root) -> list[CourseDatasetInfo]:
     imported = {}
     for manifest_path in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
         try:
-            course = json.loads(manifest_path.read_text()).get("course")
-        except (OSError, ValueError, AttributeError):
+            course = read_manifest(root, FOLDER_PREFIX + manifest_path.parent.name).course
+        except DatasetError:
             continue
         if course in COURSE_DATASETS:
             imported[course] = FOLDER_PREFIX + manifest_path.parent.name
@@ -378,11 +378,11 @@ def folder_source(root, name):
     return f"imported folder dataset ({folder_path(root, name)})"
 
 
-def read_manifest(root, name):
+def read_manifest(root, name) -> Manifest:
     """The manifest of an imported dataset; DatasetError when it is missing or damaged."""
     path = folder_path(root, name) / MANIFEST_FILE
     try:
-        return json.loads(path.read_text())
+        return Manifest.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         from core.trash import deleted_dataset_message  # the trash reads this module's id pattern
 

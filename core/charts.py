@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.guide import percent_sure
+from core.history import History
 
 # Plotly checks its inputs against pandas and Pillow by looking them up in sys.modules without importing them. A
 # module another thread is still importing is already there, half-built: the server's preloading imports both while
@@ -20,7 +21,7 @@ METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross
 LEGEND_NAME_CHARACTERS = 40  # a longer model name is cut in a legend, so that "· training" / "· validation" show
 
 
-def history_figure(histories: dict[str, list[dict]], metric: str = "accuracy", title: str | None = None) -> go.Figure:
+def history_figure(histories: dict[str, History], metric: str = "accuracy", title: str | None = None) -> go.Figure:
     """Training (solid) and validation (dashed) curves per model: the gap between them is overfitting.
 
     One model's curves are named "training" and "validation" (the page names the model); with several, each model's
@@ -61,7 +62,7 @@ def _shortened(text: str, characters: int) -> str:
     return text if len(text) <= characters else text[:characters - 1].rstrip() + "…"
 
 
-def _fine_tuning_start(history: list[dict]) -> int | None:
+def _fine_tuning_start(history: History) -> int | None:
     """The first epoch of the second phase of two-phase fine-tuning, or None for a one-phase history."""
     return next((row["epoch"] for row in history if row.get("phase") == 2), None)
 

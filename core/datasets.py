@@ -19,7 +19,6 @@ from core.config import CHANNELS_BY_COLOR_MODE
 from core.dataset_files import catalogue_arrays
 from core.errors import DatasetError
 from core.folder_arrays import decoded_images
-from core.folders import image_entries
 from core.imaging import PREPROCESSING, resize_images
 from core.shapes_dataset import generate_shapes
 from core.splits import SPLITS, check_enough_images, split_indices, stratified_split
@@ -166,12 +165,10 @@ def _fingerprint(arrays):
 def _folder_dataset(root, name, train_subset, image_size, color_mode, validation_fraction, on_progress) -> Dataset:
     """An imported dataset: its splits (core.splits) as slices of one decoded, memory-mapped file (core.folder_arrays)."""
     manifest = read_manifest(root, name)
-    class_names = manifest["class_names"]
-    channels = CHANNELS_BY_COLOR_MODE.get(color_mode, manifest["image_shape"][2])
-    height, width = (image_size, image_size) if image_size else manifest["image_shape"][:2]
-    entries = image_entries(root, name)
-    labels = np.array([class_names.index(class_name) for _, class_name, _ in entries], np.int64)
-    train, validation, test = split_indices([split for _, _, split in entries], labels, validation_fraction)
+    channels = CHANNELS_BY_COLOR_MODE.get(color_mode, manifest.image_shape[2])
+    height, width = (image_size, image_size) if image_size else manifest.image_shape[:2]
+    labels = np.array(manifest.labels, np.int64)
+    train, validation, test = split_indices(manifest.splits, labels, validation_fraction)
     shared_test = test is validation  # validation photos and no test folder: they are the test photos too
     order = np.concatenate([train, validation] if shared_test else [train, validation, test])
     _check_array_bytes(name, len(order), height, width, channels)
@@ -184,8 +181,8 @@ def _folder_dataset(root, name, train_subset, image_size, color_mode, validation
         subset = np.sort(stratified_split(y_train, train_subset, DATA_SEED)[0])  # sorted: reads the file in order
         x_train, y_train = x_train[subset], y_train[subset]
     arrays = [x_train, y_train, x_val, y_val, x_test, y_test]
-    return Dataset(name, list(class_names), folder_source(root, name), _fingerprint(arrays), *arrays,
-                   split_sources=manifest.get("split_sources"), title=manifest.get("title"))
+    return Dataset(name, list(manifest.class_names), folder_source(root, name), _fingerprint(arrays), *arrays,
+                   split_sources=manifest.split_sources, title=manifest.title)
 
 
 def check_trainable(root, name, validation_fraction=0.1):
@@ -196,17 +193,14 @@ def check_trainable(root, name, validation_fraction=0.1):
     if not name.startswith(FOLDER_PREFIX):
         return
     manifest = read_manifest(root, name)
-    entries = image_entries(root, name)
-    labels = [manifest["class_names"].index(class_name) for _, class_name, _ in entries]
-    check_enough_images([split for _, _, split in entries], labels, manifest["class_names"], validation_fraction,
-                        manifest["title"])
+    check_enough_images(manifest.splits, manifest.labels, list(manifest.class_names), validation_fraction,
+                        manifest.title)
 
 
 def split_table(root, name, validation_fraction=0.1) -> dict[str, dict[str, int]]:
     """Images per split and class of an imported dataset, carved splits included, without decoding a photo."""
     manifest = read_manifest(root, name)
-    entries = image_entries(root, name)
-    labels = np.array([manifest["class_names"].index(class_name) for _, class_name, _ in entries], np.int64)
-    indices = split_indices([split for _, _, split in entries], labels, validation_fraction)
+    labels = np.array(manifest.labels, np.int64)
+    indices = split_indices(manifest.splits, labels, validation_fraction)
     return {split: {class_name: int(np.sum(labels[index] == number)) for number, class_name in
-                    enumerate(manifest["class_names"])} for split, index in zip(SPLITS, indices)}
+                    enumerate(manifest.class_names)} for split, index in zip(SPLITS, indices)}

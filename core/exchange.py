@@ -17,6 +17,7 @@ from pathlib import Path
 from core.card import ModelCard, layer_summaries, model_warnings, parameter_counts
 from core.catalogue import check_name
 from core.errors import CoreError, DatasetError, RegistryError
+from core.history import History
 from core.model_files import load_model_file, model_file_key, read_entry_note
 from core.registry import EVAL_FILE, MODEL_FILE, Entry, Registry
 
@@ -86,7 +87,7 @@ def _card_of(note: dict | None) -> ModelCard | None:
     return card
 
 
-def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history: list) -> "ModelImport | str":
+def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history: History) -> "ModelImport | str":
     """Publish a trained model (`model`, loaded from `path`) under its key, tested here on its dataset; else say in
     words why it cannot be."""
     from core.evaluation import evaluate

@@ -24,13 +24,14 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from core.archives import check_zip_entries
-from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, MANIFEST_FILE, datasets_dir, folder_path, read_manifest
+from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
+from core.manifest import MANIFEST_FILE, Manifest, StoredImage
 from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
                          images_needed, read_layout)
 
@@ -47,7 +48,6 @@ MAX_NATIVE_SIDE = 256  # larger or mixed-size images load at DEFAULT_FOLDER_IMAG
 DEFAULT_FOLDER_IMAGE_SIZE = 64
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
-MANIFEST_VERSION = 2  # 1: images as [stored, class], no splits
 MIN_WEBCAM_CLASSES, MAX_WEBCAM_CLASSES = 2, 5
 CHECK_THREADS = min(4, os.cpu_count() or 1)  # images decoded at once while importing
 CHECK_CHUNK_BYTES = 16 * 2**20  # image bytes read ahead for them
@@ -117,7 +117,7 @@ def delete_dataset(root, name):
     it stay, and show its photos again once it is restored."""
     from core import trash
 
-    title = read_manifest(root, name)["title"]  # refuses a name that is not an imported dataset
+    title = read_manifest(root, name).title  # refuses a name that is not an imported dataset
     return trash.move_dataset_to_trash(root, folder_path(root, name), name.removeprefix(FOLDER_PREFIX), title)
 
 
@@ -159,17 +159,16 @@ def add_validation(root, name, validation, on_progress: Progress | None = None,
                    validation_title: str | None = None) -> FolderImportReport:
     """A new dataset: the training photos of imported dataset `name` with `validation` (a zip or folder) as its validation split."""
     manifest = read_manifest(root, name)
-    if any(split != TRAIN for _, _, split in _entries(manifest)):
-        raise DatasetError(f"{manifest['title']!r} has its own validation or test photos already. Import the training "
+    if any(split != TRAIN for split in manifest.splits):
+        raise DatasetError(f"{manifest.title!r} has its own validation or test photos already. Import the training "
                            f"photos again together with the new validation zip instead. Received: name={name!r}")
     folder = folder_path(root, name)
-    members = [_Member(f"{class_name}/{PurePosixPath(stored).name}", (folder / stored).stat().st_size,
-                       (folder / stored).read_bytes) for stored, class_name, _ in _entries(manifest)]
+    members = [_Member(f"{image.class_name}/{PurePosixPath(image.file).name}", (folder / image.file).stat().st_size,
+                       (folder / image.file).read_bytes) for image in manifest.images]
     with _open(validation) as extra:
         extra.title = validation_title or extra.title
-        title = f"{manifest['title']} + {extra.title or 'validation photos'}"  # the first stays: two names, not one
-        return _import(root, _Source(members, [], [], manifest["title"]), extra, title, on_progress,
-                       manifest.get("course"))
+        title = f"{manifest.title} + {extra.title or 'validation photos'}"  # the first stays: two names, not one
+        return _import(root, _Source(members, [], [], manifest.title), extra, title, on_progress, manifest.course)
 
 
 def import_images(root, shots: dict[str, list[bytes]], title=None, on_progress: Progress | None = None) -> FolderImportReport:
@@ -344,9 +343,9 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         arrays.finish()
         manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
                              sizes, gray, skipped, layout, validation_source, course)
-        manifest["title"] = _unique_title(root, manifest["title"], manifest["id"])
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
-        return _publish(root, staging, manifest["id"])
+        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
+        return _publish(root, staging, manifest.id)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -381,7 +380,7 @@ def _checked(placements):
 
 
 def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layout, validation_source, course):
-    """manifest.json: classes, counts per split, stored images, the native shape and the report's notes."""
+    """The manifest: classes, counts per split, stored images, the native shape and the report's notes."""
     split_counts = {split: {name: count for name in all_classes
                             if (count := sum(1 for _, c, s in images if c == name and s == split))}
                     for split in SPLITS}
@@ -431,25 +430,19 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
         notes.append("The images differ in size or are large; each model fits them into the input size it is "
                      "trained at (chosen on Your own images or Train), keeping their shape: the rest is padded, as "
                      "on Predict.")
-    return {
-        "format_version": MANIFEST_VERSION, "id": dataset_id, "title": (title or _default_title(class_names))[:80],
-        "class_names": class_names, "counts": counts, "images": images, "split_counts": split_counts,
-        "split_sources": describe_splits(split_counts, layout.split_folders, validation_source),
-        "course": course, "skipped": skipped, "notes": notes,
-        "image_sizes": {"min": by_area[0], "max": by_area[-1], "median": by_area[(len(by_area) - 1) // 2]},
-        "image_shape": [int(height), int(width), 1 if gray else 3],
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return Manifest(
+        id=dataset_id, title=(title or _default_title(class_names))[:80], class_names=tuple(class_names),
+        counts=counts, images=tuple(StoredImage(*image) for image in images),
+        image_shape=(int(height), int(width), 1 if gray else 3),
+        image_sizes={"min": by_area[0], "max": by_area[-1], "median": by_area[(len(by_area) - 1) // 2]},
+        skipped=tuple(skipped), notes=tuple(notes), split_counts=split_counts,
+        split_sources=describe_splits(split_counts, layout.split_folders, validation_source), course=course,
+        created=time.strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def _default_title(class_names):
     more = ", ..." if len(class_names) > 4 else ""
     return " vs ".join(class_names) if len(class_names) == 2 else ", ".join(class_names[:4]) + more
-
-
-def _entries(manifest):
-    """(stored file, class, split) of every image; a version-1 manifest has no splits: all are training photos."""
-    return [(entry[0], entry[1], entry[2] if len(entry) > 2 else TRAIN) for entry in manifest["images"]]
 
 
 def _unique_title(root, title: str, dataset_id: str) -> str:
@@ -458,8 +451,8 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     taken = set()
     for folder in datasets_dir(root).iterdir():
         if folder.name != dataset_id and (folder / MANIFEST_FILE).is_file():
-            with contextlib.suppress(DatasetError, KeyError, TypeError):  # a damaged manifest takes no title
-                taken.add(read_manifest(root, FOLDER_PREFIX + folder.name)["title"])
+            with contextlib.suppress(DatasetError):  # a damaged manifest takes no title
+                taken.add(read_manifest(root, FOLDER_PREFIX + folder.name).title)
     unique, number = title, 1
     while unique in taken:
         number += 1
@@ -500,18 +493,16 @@ def sizes_text(image_sizes: dict) -> str:
 def import_report(root, name) -> FolderImportReport:
     """The report of an imported dataset, read back from its manifest."""
     manifest = read_manifest(root, name)
-    split_counts = manifest.get("split_counts") or {TRAIN: manifest["counts"]}
-    sources = manifest.get("split_sources") or describe_splits(split_counts, {})
+    split_counts = manifest.split_counts or {TRAIN: manifest.counts}
     return FolderImportReport(
-        name=name, title=manifest["title"], class_names=manifest["class_names"], counts=manifest["counts"],
-        skipped=[tuple(item) for item in manifest["skipped"]],
-        image_sizes={key: tuple(value) for key, value in manifest["image_sizes"].items()},
-        is_binary=len(manifest["class_names"]) == 2, notes=list(manifest["notes"]),
-        split_counts=split_counts, split_sources=sources,
+        name=name, title=manifest.title, class_names=list(manifest.class_names), counts=manifest.counts,
+        skipped=list(manifest.skipped), image_sizes=manifest.image_sizes, is_binary=manifest.is_binary,
+        notes=list(manifest.notes), split_counts=split_counts,
+        split_sources=manifest.split_sources or describe_splits(split_counts, {}),
     )
 
 
 def image_entries(root, name) -> list[tuple[Path, str, str]]:
     """(stored file path, class, split) of every image of an imported dataset, in stored order."""
     folder = folder_path(root, name)
-    return [(folder / stored, class_name, split) for stored, class_name, split in _entries(read_manifest(root, name))]
+    return [(folder / image.file, image.class_name, image.split) for image in read_manifest(root, name).images]

@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 
 from core.config import FINE_TUNE_RATE_DIVISOR, dataset_display_name
+from core.history import History
 
 Z_95 = 1.96
 MAX_FILE_STEM = 80  # characters of a download's name made from a title
@@ -273,7 +274,7 @@ def pretrained_start_note(config, cards) -> str:
             f"transfer learning starts from them, and {kept}")
 
 
-def validation_above_training_note(histories: dict[str, list[dict]]) -> str | None:
+def validation_above_training_note(histories: dict[str, History]) -> str | None:
     """Why validation accuracy can read above training accuracy in the first epochs (a beginner reads it as a bug);
     None when no curve shows it."""
     if not any(row["val_accuracy"] > row["accuracy"] for history in histories.values() for row in history[:2]):
@@ -287,7 +288,7 @@ OVERFITTING_GAP = 0.05  # training accuracy this far above validation accuracy i
 FEW_TEST_IMAGES = 100  # below this, one test image moves an accuracy by more than a point
 
 
-def overfitting_note(history: list[dict]) -> str | None:
+def overfitting_note(history: History) -> str | None:
     """The warning when the last epoch's training accuracy is more than OVERFITTING_GAP above its validation
     accuracy, with both numbers; None otherwise (or without validation)."""
     last = history[-1] if history else {}
@@ -333,7 +334,7 @@ def title_for(config, registry) -> str:
     dataset = None
     if config.dataset.startswith(FOLDER_PREFIX):
         try:
-            dataset = read_manifest(registry.root, config.dataset)["title"]
+            dataset = read_manifest(registry.root, config.dataset).title
         except CoreError:
             pass  # a missing dataset: the page or command says so where it checks the dataset
     return config.describe(dataset, registry.base_title(config))

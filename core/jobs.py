@@ -28,6 +28,7 @@ from pathlib import Path
 from core.config import TrainConfig, validate_key
 from core.database import open_database
 from core.errors import BudgetError, CoreError, RegistryError
+from core.history import History
 from core.registry import SERVER_PROBLEM, Registry
 
 JOBS_FILE = "jobs.sqlite"
@@ -125,7 +126,7 @@ class JobStatus:
     key: str
     state: str  # "none" | "queued" | "running" | "done" | "failed" | "cancelled"
     message: str | None = None
-    progress: list[dict] = field(default_factory=list)
+    progress: History = field(default_factory=list)
     epochs: int | None = None
     queue_position: int | None = None  # trainings ahead of this one (queued: in the fair order, plus the running ones)
     starts_in_seconds: float | None = None  # queued: about when it starts, once finished jobs give a speed
@@ -302,7 +303,7 @@ class JobQueue:
         """Store how far the first epoch has got (row "epoch 0" of the progress table), until that epoch ends."""
         self.record_progress(key, {"epoch": 0, "batch": done, "batches": total})
 
-    def progress(self, key: str) -> list[dict]:
+    def progress(self, key: str) -> History:
         """Per-epoch metrics recorded so far for `key`, in order."""
         with self.connect() as connection:
             rows = connection.execute("SELECT data FROM progress WHERE key = ? AND epoch > 0 ORDER BY epoch",

@@ -24,6 +24,7 @@ from core.catalogue import DATASETS_FOLDER, DECODED_FOLDER, FOLDER_PREFIX
 from core.config import TrainConfig, validate_key
 from core.errors import CoreError, EntryNotFoundError, TrainingCancelled, unexpected_training_error
 from core.guide import counted
+from core.history import EpochRow
 from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
 
@@ -40,14 +41,14 @@ NAMESPACE = "cnnclassroom"
 class ReportedEpoch:
     """One epoch's metrics as a Ray task reported them (what `core.training.EpochProgress.to_dict` made)."""
 
-    data: dict
+    data: EpochRow
 
     @property
     def epoch(self) -> int:
         return self.data["epoch"]
 
-    def to_dict(self) -> dict:
-        return dict(self.data)
+    def to_dict(self) -> EpochRow:
+        return EpochRow(self.data)
 
 
 class RayEngine:

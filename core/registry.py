@@ -33,6 +33,7 @@ from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
 from core.database import open_database
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
+from core.history import History
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_keras_export,
                                zip_folder)
 from core.paths import registry_root
@@ -68,7 +69,7 @@ class Entry:
     key: str
     path: Path
     card: ModelCard
-    history: list[dict]
+    history: History
 
     @property
     def config(self) -> TrainConfig | None:
@@ -210,7 +211,7 @@ class Registry:
 
     # ----- Publishing ------------------------------------------------------------------------
 
-    def publish(self, card: ModelCard, history: list[dict], write_files: Callable[[Path], None]) -> Entry:
+    def publish(self, card: ModelCard, history: History, write_files: Callable[[Path], None]) -> Entry:
         """Write an entry into a temp folder beside its final place, then move it there atomically.
 
         `write_files(folder)` writes model.keras (and eval.npz, for a trained model) into `folder`. The caller

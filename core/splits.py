@@ -20,8 +20,8 @@ from pathlib import PurePosixPath
 from core.catalogue import DATA_SEED, TEST_FRACTION
 from core.config import TrainConfig
 from core.errors import DatasetError
+from core.manifest import TEST, TRAIN, VALIDATION
 
-TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
 SPLIT_FOLDER_NAMES = {"train": TRAIN, "training": TRAIN, "validation": VALIDATION, "valid": VALIDATION,
                       "val": VALIDATION, "test": TEST, "testing": TEST}

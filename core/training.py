@@ -19,6 +19,7 @@ from core.datasets import check_trainable, load_dataset
 from core.errors import TrainingCancelled
 from core.evaluation import Evaluation, evaluate
 from core.guide import counted
+from core.history import EpochRow, History
 from core.models import build_model, head, set_fine_tuning
 from core.pipelines import streams_from_disk, training_data, validation_data
 
@@ -49,7 +50,7 @@ class EpochProgress:
     eta_seconds: float
     phase: int | None = None  # two-phase fine-tuning: 1 trains the head alone, 2 the head and the base's top layers
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> EpochRow:
         row = asdict(self)
         if row["phase"] is None:
             del row["phase"]  # only fine-tuning histories carry phases
@@ -61,7 +62,7 @@ class TrainResult:
     """A fitted model with its per-epoch history."""
 
     model: object
-    history: list[dict]
+    history: History
     seconds: float
     stopped_reason: str | None
 
@@ -71,7 +72,7 @@ class TrainedModel:
     """A model trained and evaluated from one config: everything the registry publishes."""
 
     model: object
-    history: list[dict]
+    history: History
     evaluation: Evaluation
     card: ModelCard
 

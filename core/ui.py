@@ -30,6 +30,7 @@ from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message, without_paths
 from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, progress_fraction,
                         progress_text, queue_text, safe_file_name, title_for, validation_above_training_note)
+from core.history import History
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
 from core.paths import registry_root
@@ -371,7 +372,7 @@ def trained_here(key: str) -> bool:
     return key in st.session_state.get("classroom_watched", set())
 
 
-def history_charts(histories: dict[str, list[dict]], container=None):
+def history_charts(histories: dict[str, History], container=None):
     """The accuracy and loss curves of one or more models, side by side: the one chart pair every page draws."""
     from core import charts
 

@@ -148,7 +148,7 @@ def test_the_course_zip_imported_by_hand_offline_counts_as_the_course_dataset(tm
     assert code == 0 and imported is not None and imported.startswith("folder:")
     from core.catalogue import read_manifest
 
-    assert read_manifest(root, imported)["title"] == "Horses or humans (course)"  # named like `datasets get` names it
+    assert read_manifest(root, imported).title == "Horses or humans (course)"  # named like `datasets get` names it
     other = photo_zip(tmp_path / "horse-or-human.zip", photo_files({"train": 10}, split_folders=False, size=(150, 150),
                                                                   seed=4))  # the same name, other photos
     from core.folders import import_zip

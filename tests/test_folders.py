@@ -222,7 +222,7 @@ def test_webcam_shots_become_a_dataset(root):
     report = classes.to_dataset(root)
     assert report.counts == {"thumbs down": least, "thumbs up": least + 1}
     assert report.title == "Webcam: thumbs up vs thumbs down"
-    assert read_manifest(root, report.name)["image_shape"] == [64, 64, 3]  # 704x396: loads at 64x64 by default
+    assert read_manifest(root, report.name).image_shape == (64, 64, 3)  # 704x396: loads at 64x64 by default
     with pytest.raises(DatasetError, match="at most 40 characters"):
         import_images(root, {"a/b": [b"x"], "c": [b"y"]})
 
