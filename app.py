@@ -6,7 +6,7 @@ blink: what each dataset is and how to get a missing one is on the Datasets page
 
 import streamlit as st
 
-from core import ui
+from core import server, ui
 from core.catalogue import course_datasets, list_datasets
 from core.guide import best_by_dataset, one_mistake_note, ready_summary
 
@@ -50,6 +50,6 @@ if best:
             [{"test accuracy": f"{card.test_accuracy:.2%}", "test images": f"{card.dataset.test_images or 0:,}",
               "model": card.title, "parameters": f"{card.params.total:,}"} for card in ranked]))
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
-ui.load_element_scripts_early(*ui.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn
+server.load_element_scripts_early(*server.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn
 if ui.tab_icon_is_free():  # a fresh server's first run leaves Streamlit's icon: its emoji table is read later
     st.set_page_config(page_icon=ui.PAGE_ICON)

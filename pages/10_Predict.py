@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import charts, outputs, ui
+from core import charts, outputs, server, ui
 from core.errors import student_message
 from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model, percent_sure
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
@@ -170,7 +170,7 @@ if not photos and drawing is None:
     ui.prepare_predictions(key)  # traced in the background while the student picks a photo
     st.info("Upload a photo" + (", take one with the webcam or draw" if tuple(shape) == DRAWING_SHAPE else
                                  " or take one with the webcam") + " to classify it.")
-    ui.load_element_scripts_early(ui.CHART_SCRIPT)  # the probabilities' chart then appears at once
+    server.load_element_scripts_early(server.CHART_SCRIPT)  # the probabilities' chart then appears at once
     st.stop()
 for name, data, file_id in photos:
     st.markdown(f"#### {name}")

@@ -198,10 +198,10 @@ def test_every_page_opens_by_deep_link_on_a_fresh_server(browser_registry, brows
 
 
 def assert_lessons_scripts_loaded(page):
-    """The home page has the browser load the lessons' element scripts once it is drawn (core.ui): each loads."""
-    from core import ui
+    """The home page has the browser load the lessons' element scripts once it is drawn (core.server): each loads."""
+    from core import server
 
-    wanted = {ui._static_script(pattern) for pattern in ui.LESSON_SCRIPTS}
+    wanted = {server.static_script(pattern) for pattern in server.LESSON_SCRIPTS}
     states = page.wait_for_function("""(states => states && Object.keys(states).length
         && !Object.values(states).includes("loading") && states)(window.classroomScripts)""", timeout=60_000).json_value()
     assert states == dict.fromkeys(wanted, "loaded"), states

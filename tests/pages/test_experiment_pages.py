@@ -79,9 +79,9 @@ def test_home_page_asks_no_download_host_and_counts_only_the_datasets_on_this_ma
 
 def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_is_drawn(trained_registry):
     """Each script is a file this Streamlit serves (a renamed one would silently not load), asked for by name."""
-    from core import ui
+    from core import server
 
-    names = [ui._static_script(pattern) for pattern in ui.LESSON_SCRIPTS]
+    names = [server.static_script(pattern) for pattern in server.LESSON_SCRIPTS]
     assert all(names), names
     [loader] = [html.proto.body for html in page("app.py").run().get("html") if "<script>" in html.proto.body]
     assert all(repr(name) in loader or f'"{name}"' in loader for name in names)
