@@ -6,7 +6,8 @@ core.shapes_dataset and core.folders; those import from here, never the other wa
 
 Imported folder datasets live in the registry (`<root>/datasets/<id>/`). The registry root is a value
 the caller passes (`Registry.root`, `--root`), never read here from the environment, so that one
-command or server uses one registry for its models and its datasets alike.
+command or server uses one registry for its models and its datasets alike. Under 450 lines: the catalogue's
+datasets, the course's photo zips and the imported ones are listed and described side by side.
 """
 
 import json
@@ -376,6 +377,19 @@ def folder_path(root, name) -> Path:
 
 def folder_source(root, name):
     return f"imported folder dataset ({folder_path(root, name)})"
+
+
+def imported_titles(root) -> dict[str, str]:
+    """{folder:<id>: title} of every dataset imported into the registry at `root`; a damaged one by its id, so that
+    it can still be deleted."""
+    titles = {}
+    for folder in sorted(datasets_dir(root).iterdir()) if datasets_dir(root).is_dir() else []:
+        if not folder.name.startswith(".") and (folder / MANIFEST_FILE).is_file():  # not an import under way
+            try:
+                titles[FOLDER_PREFIX + folder.name] = read_manifest(root, FOLDER_PREFIX + folder.name).title
+            except DatasetError:
+                titles[FOLDER_PREFIX + folder.name] = folder.name
+    return titles
 
 
 def read_manifest(root, name) -> Manifest:

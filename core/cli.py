@@ -14,6 +14,7 @@ from pathlib import Path
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
 from core.errors import CoreError
 from core.guide import counted
+from core.lookup import dataset_named, full_key, imported_dataset_named
 
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
@@ -26,12 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if not getattr(arguments, "command", None):
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return 2
     try:
-        if arguments.root and arguments.command in READING_COMMANDS and not Path(arguments.root).is_dir():
-            raise CoreError(f"There is no registry at {arguments.root}: the folder does not exist. Check the path given "
-                            "to --root (a command that trains or imports creates it).")
+        check_registry_given(arguments)
         code = arguments.handler(arguments) or 0
         sys.stdout.flush()  # a reader that left (`| head`) is noticed here, not at exit
         return code
@@ -41,9 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a file the command could not read or write (permissions, a full disk)
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}. Check that the folder is writable and the disk has room.",
+              file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `python -m core datasets | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit then succeeds
         return 1
+
+
+def check_registry_given(arguments):
+    """A command that only reads refuses a registry folder named by --root or $CNNCLASSROOM_REGISTRY that does not
+    exist (a typo would otherwise show an empty registry, as if every model were lost)."""
+    from core.paths import REGISTRY_ENV
+
+    given, named_by = (arguments.root, "--root") if arguments.root else (os.environ.get(REGISTRY_ENV), f"${REGISTRY_ENV}")
+    if given and arguments.command in READING_COMMANDS and not Path(given).is_dir():
+        raise CoreError(f"There is no registry at {given}: the folder does not exist. Check the path given by "
+                        f"{named_by} (a command that trains or imports creates it).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,9 +257,16 @@ def print_entry_line(card):
 def command_list(arguments):
     from core.registry import Registry
 
-    cards = Registry(arguments.root).list_entries(dataset=arguments.dataset, family=arguments.family, order_by=arguments.sort)
+    registry = Registry(arguments.root)
+    dataset = dataset_named(arguments.dataset, registry.root) if arguments.dataset else None
+    cards = registry.list_entries(dataset=dataset, family=arguments.family, order_by=arguments.sort)
     if arguments.json:
         print(json.dumps([card.listing_row() for card in cards], indent=2))
+        return
+    if not cards and (dataset or arguments.family):
+        asked = " and ".join(f"--{flag} {value}" for flag, value in (("dataset", dataset), ("family", arguments.family))
+                             if value)
+        print(f"No model matches {asked}; `python -m core list` shows every one.")
         return
     if not cards:
         print("The registry is empty. Train something: python -m core warmup")
@@ -257,27 +279,6 @@ def command_list(arguments):
         seconds = f"{card.timings.train_seconds:.1f}" if card.timings.train_seconds is not None else "n/a"
         print(f"{card.key:<16}  {dataset_of[card.key]:<{width}} {card.family:<8} {accuracy:>8} "
               f"{card.params.total:>10,} {seconds:>8}  {card.title}")
-
-
-def full_key(registry, text: str, in_trash: bool = False) -> str:
-    """A model key as typed: any case, and any unique beginning of at least 4 digits (like git's short hashes), among
-    the registry's models, or the trash's with `in_trash`."""
-    from core.config import validate_key
-    from core.errors import EntryNotFoundError
-    from core.trash import list_trash
-
-    key = text.lower()
-    if len(key) == 16 or not 4 <= len(key) < 16 or any(digit not in "0123456789abcdef" for digit in key):
-        return validate_key(key)
-    keys = {item.key for item in list_trash(registry.root)} if in_trash else {card.key for card in registry.list_entries()}
-    matches = sorted(found for found in keys if found.startswith(key))
-    listing = "python -m core restore" if in_trash else "python -m core list"
-    if len(matches) != 1:
-        raise EntryNotFoundError(f"No {'deleted ' if in_trash else ''}model's key starts with {key}: `{listing}` shows "
-                                 "the keys." if not matches
-                                 else f"{len(matches)} models' keys start with {key} ({', '.join(matches)}): type more "
-                                      "digits.")
-    return matches[0]
 
 
 def command_show(arguments):
@@ -351,7 +352,10 @@ def command_delete(arguments):
     from core.trash import KEEP_DAYS
 
     registry = Registry(arguments.root)
-    for key in [full_key(registry, key) for key in arguments.keys]:
+    keys = [full_key(registry, key) for key in arguments.keys]
+    for key in keys:  # every one checked before any moves: a mistyped second key deletes nothing
+        registry.deletable_title(key)
+    for key in keys:
         item = registry.delete(key)
         print(f"moved to the trash: {key}  {item.title}")
     print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor --empty-trash` empties the trash")
@@ -373,30 +377,15 @@ def command_restore(arguments):
     print(f"{len(items)} deleted model(s) in the trash")
 
 
-def imported_dataset_named(given: str, datasets: dict[str, str]) -> str:
-    """`given` as an imported dataset's name: folder:<id> or the id as they are, else the one dataset of
-    `datasets` ({name: title}) with that title."""
-    from core.catalogue import FOLDER_PREFIX
-
-    if given.startswith(FOLDER_PREFIX) or given in {name.removeprefix(FOLDER_PREFIX) for name in datasets}:
-        return FOLDER_PREFIX + given.removeprefix(FOLDER_PREFIX)
-    titled = [name for name, title in datasets.items() if title == given]
-    if len(titled) > 1:
-        raise CoreError(f"{len(titled)} imported datasets are titled {given!r}: name one by its id ({', '.join(titled)}); "
-                        "`python -m core datasets` shows what each holds.")
-    return titled[0] if titled else FOLDER_PREFIX + given
-
-
 def command_datasets_delete(arguments):
-    from core.catalogue import FOLDER_PREFIX, list_datasets
+    from core.catalogue import imported_titles
     from core.folders import delete_dataset
     from core.trash import KEEP_DAYS
 
     root = registry_root_of(arguments)
-    imported = {info.name: info.title for info in list_datasets(root, ask_network=False)
-                if info.name.startswith(FOLDER_PREFIX)}
-    for given in arguments.names:
-        name = imported_dataset_named(given, imported)
+    imported = imported_titles(root)
+    names = [imported_dataset_named(given, imported) for given in arguments.names]  # all found before any moves
+    for name in names:
         item = delete_dataset(root, name)
         print(f"moved to the trash: {name}  {item.title}")
     print(f"restore with `python -m core datasets restore NAME` within {KEEP_DAYS} days; models trained on a deleted "
@@ -411,7 +400,8 @@ def command_datasets_restore(arguments):
     root = registry_root_of(arguments)
     items = list_dataset_trash(root)
     if arguments.name:
-        name = imported_dataset_named(arguments.name, {FOLDER_PREFIX + item.key: item.title for item in items})
+        name = imported_dataset_named(arguments.name, {FOLDER_PREFIX + item.key: item.title for item in items},
+                                      deleted=True)
         print(f"restored {name}  {restore_dataset(root, name).title}")
         return
     for item in items:
@@ -508,34 +498,43 @@ def command_warmup(arguments):
 
 
 def command_doctor(arguments):
+    """Heal the registry, say what was done and found in plain words; status 1 while a problem is left to fix."""
+    from core.catalogue import FOLDER_PREFIX
+    from core.doctor import check_registry
     from core.registry import Registry
-
-    from core.trash import KEEP_DAYS, empty_trash, list_dataset_trash, list_trash
+    from core.trash import DATASETS_TRASH_DIR, KEEP_DAYS, empty_trash, list_dataset_trash, list_trash
 
     registry = Registry(arguments.root)
-    removed = registry.clean_partial()
-    problems = registry.heal()
-    for name in removed:
+    checkup = check_registry(registry)
+    if checkup.damaged_index:
+        print(f"the index was not a database: set aside as {checkup.damaged_index.name} and rebuilt from the entry folders")
+    for name in checkup.removed:
         print(f"removed leftover of an interrupted run: {name}")
+    for key in checkup.indexed:
+        print(f"added to the index: {key} (its folder was there, its row was not)")
+    for key in checkup.unindexed:
+        print(f"removed from the index: {key} (its folder is gone)")
     if arguments.empty_trash:
         for item in empty_trash(registry.root):
-            print(f"emptied from the trash: {item.key}  {item.title}")
+            dataset = item.path.parent.name == DATASETS_TRASH_DIR
+            print(f"emptied from the trash: {FOLDER_PREFIX if dataset else ''}{item.key}  {item.title}")
     else:  # a slip stays undoable: the trash empties itself after a week, or when asked
-        waiting = list_trash(registry.root) + list_dataset_trash(registry.root)
-        if waiting:
-            print(f"{counted(len(waiting), 'deleted model or dataset', 'deleted models and datasets')} in the trash, "
-                  f"restorable for {KEEP_DAYS} days "
-                  "(`python -m core restore`, `python -m core datasets restore`); "
-                  "`python -m core doctor --empty-trash` deletes them for good")
-    for problem in problems:
+        models, datasets = len(list_trash(registry.root)), len(list_dataset_trash(registry.root))
+        if models or datasets:
+            waiting = " and ".join(counted(number, f"deleted {noun}") for number, noun in
+                                   ((models, "model"), (datasets, "dataset")) if number)
+            print(f"{waiting} in the trash, restorable for {KEEP_DAYS} days (`python -m core restore`, "
+                  "`python -m core datasets restore`); `python -m core doctor --empty-trash` deletes them for good")
+    for problem in checkup.problems:
         print(f"problem: {problem}")
-    print(f"{counted(len(registry.list_entries()), 'entry', 'entries')} ready; {counted(len(problems), 'problem')}; "
-          f"{counted(len(removed), 'leftover')} removed")
+    print(f"{counted(checkup.ready, 'entry', 'entries')} ready; {counted(len(checkup.problems), 'problem')}; "
+          f"{counted(len(checkup.removed), 'leftover')} removed")
     from core.workers import pool_plan
 
     plan = pool_plan()
     lone = f", and a lone worker of {plan.lone_threads} for a job that trains alone" if plan.lone_threads else ""
     print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s){lone} ({plan.reason})")
+    return 1 if checkup.problems else 0
 
 
 def command_worker(arguments):

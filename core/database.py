@@ -1,9 +1,38 @@
 """The registry's SQLite files (its index and its training queue), opened the one way every process opens them."""
 
+import contextlib
+import logging
+import os
 import sqlite3
 import time
+from pathlib import Path
 
 DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' locks before "database is locked"
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+
+logger = logging.getLogger(__name__)
+
+
+def set_aside_if_damaged(path: Path) -> Path | None:
+    """Move a file at `path` that is not an SQLite database (its first bytes say so: overwritten, or half copied)
+    aside as <name>.damaged-<time>, with its -wal and -shm files, so that it is made anew; return where it went.
+
+    The index is then rebuilt from the entry folders (nothing is lost); the training queue starts empty. Without this
+    every command and page failed with "file is not a database", `python -m core doctor` included.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:  # missing (made anew anyway) or unreadable (said by the open that follows)
+        return None
+    if not head or head == SQLITE_HEADER:  # an empty file is a new database to SQLite
+        return None
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):  # another process set it aside at the same moment
+            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+    logger.warning("%s was not an SQLite database: set aside as %s and made anew", path, aside)
+    return aside
 
 
 def open_database(path) -> sqlite3.Connection:

@@ -11,6 +11,7 @@ every entry belong together.)
 
 import collections
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -23,12 +24,12 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from core.archives import check_zip_entries
-from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, read_manifest
+from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, imported_titles, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.manifest import MANIFEST_FILE, Manifest, StoredImage
@@ -49,6 +50,7 @@ DEFAULT_FOLDER_IMAGE_SIZE = 64
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_IMAGE_FORMATS = (*SUPPORTED_FORMATS, "TIFF")  # a user's own files: TIFF too, unlike uploads
 MIN_WEBCAM_CLASSES, MAX_WEBCAM_CLASSES = 2, 5
+STAGING_PREFIX, STAGING_LOCK = ".import-", ".import.lock"  # a folder an import is being stored in, and its lock
 CHECK_THREADS = min(4, os.cpu_count() or 1)  # images decoded at once while importing
 CHECK_CHUNK_BYTES = 16 * 2**20  # image bytes read ahead for them
 CHECK_AHEAD = 64  # and at most this many photos (each checked one holds its prepared inputs, 80 KB, until stored)
@@ -117,8 +119,9 @@ def delete_dataset(root, name):
     it stay, and show its photos again once it is restored."""
     from core import trash
 
-    title = read_manifest(root, name).title  # refuses a name that is not an imported dataset
+    title = imported_titles(root).get(name) or read_manifest(root, name).title  # refuses a name imported nowhere
     return trash.move_dataset_to_trash(root, folder_path(root, name), name.removeprefix(FOLDER_PREFIX), title)
+
 
 
 def restore_dataset(root, name):
@@ -316,8 +319,14 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     placements.sort(key=lambda item: (SPLITS.index(item[0].split), item[0].class_name, item[0].relative))
     with_splits = bool(layout.split_folders) or extra is not None
 
-    datasets_dir(root).mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=datasets_dir(root)))  # same filesystem: atomic os.replace
+    remove_dead_imports(root)
+    try:
+        datasets_dir(root).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=datasets_dir(root)))  # same filesystem: atomic
+        alive = open(staging / STAGING_LOCK, "w")  # held while this import runs: `doctor` leaves the folder alone
+        fcntl.flock(alive, fcntl.LOCK_EX)
+    except OSError as error:
+        raise _cannot_store(root, error) from error
     try:
         from core.folder_arrays import ImportArrays  # here: core.folder_arrays imports this module
 
@@ -345,9 +354,39 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
                              sizes, gray, skipped, layout, validation_source, course)
         manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
+        (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
         return _publish(root, staging, manifest.id)
+    except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
+        raise _cannot_store(root, error) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        alive.close()
+
+
+def remove_dead_imports(root, quiet_seconds: float = 3600) -> list[str]:
+    """Remove the staging folders of imports that died (killed, or the machine stopped), which can hold hundreds of
+    megabytes; one whose import still runs holds its lock and is kept. Returns the names removed."""
+    removed = []
+    for staging in sorted(datasets_dir(root).glob(f"{STAGING_PREFIX}*")) if datasets_dir(root).is_dir() else []:
+        try:
+            with open(staging / STAGING_LOCK) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its import died
+        except BlockingIOError:
+            continue  # its import runs
+        except FileNotFoundError:  # being published this moment, or left by a version without the lock: by its age
+            if not staging.is_dir() or time.time() - staging.stat().st_mtime < quiet_seconds:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging.name)
+    return removed
+
+
+def _cannot_store(root, error: OSError) -> DatasetError:
+    return DatasetError(f"Could not store the photos in {datasets_dir(root)} ({error.strerror or error}): check that the "
+                        "folder is writable and the disk has room. Nothing was imported.", student="The photos could "
+                        "not be stored on the server (its disk may be full). Nothing was imported: tell the teacher.")
 
 
 def _checked(placements):
@@ -368,8 +407,13 @@ def _checked(placements):
     done, waiting, waiting_bytes = 0, collections.deque(), 0
     with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
         for index, item in enumerate(placements):
-            data = item[1].read()
-            waiting.append((item, data, pool.submit(check, item, data)))
+            try:
+                data = item[1].read()
+                checking = pool.submit(check, item, data)
+            except OSError as error:  # a file its owner may not read: skipped and listed, like a damaged photo
+                data, checking = b"", Future()
+                checking.set_result(ImageError(f"the file could not be read ({error.strerror or error})"))
+            waiting.append((item, data, checking))
             waiting_bytes += len(data)
             last = index == len(placements) - 1
             while waiting and (waiting_bytes >= CHECK_CHUNK_BYTES or len(waiting) >= CHECK_AHEAD or last):
@@ -448,11 +492,8 @@ def _default_title(class_names):
 def _unique_title(root, title: str, dataset_id: str) -> str:
     """`title`, or "title (2)", "(3)"… when another imported dataset has it already: its models are titled after it,
     and two models of one title on two datasets could not be told apart (nor ranked apart on the home page)."""
-    taken = set()
-    for folder in datasets_dir(root).iterdir():
-        if folder.name != dataset_id and (folder / MANIFEST_FILE).is_file():
-            with contextlib.suppress(DatasetError):  # a damaged manifest takes no title
-                taken.add(read_manifest(root, FOLDER_PREFIX + folder.name).title)
+    taken = {taken_title for name, taken_title in imported_titles(root).items() if name != FOLDER_PREFIX + dataset_id
+             and taken_title != name.removeprefix(FOLDER_PREFIX)}  # a damaged manifest takes no title
     unique, number = title, 1
     while unique in taken:
         number += 1

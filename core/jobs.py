@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.database import open_database
+from core.database import open_database, set_aside_if_damaged
 from core.errors import BudgetError, CoreError, RegistryError
 from core.history import History
 from core.registry import SERVER_PROBLEM, Registry
@@ -155,6 +155,7 @@ class JobQueue:
         self.root = Path(root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            set_aside_if_damaged(self.root / JOBS_FILE)  # made anew below: a damaged queue stopped every Train press
             with self.connect() as connection:
                 connection.executescript(SCHEMA)
                 self._add_missing_columns(connection)

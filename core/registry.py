@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
-from core.database import open_database
+from core.database import open_database, set_aside_if_damaged
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_keras_export,
@@ -99,6 +100,7 @@ class Registry:
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             self.locks_dir.mkdir(parents=True, exist_ok=True)
+            self.damaged_index = set_aside_if_damaged(self.root / INDEX_FILE)  # rebuilt just below, like a deleted one
             with self._connect() as connection:  # a new index is filled from the entry folders
                 connection.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:
@@ -325,17 +327,26 @@ class Registry:
         """The keys of every pinned entry."""
         return {path.parent.name for path in self.models_dir.glob(f"*/{PINNED_FILE}") if not path.parent.name.startswith(".")}
 
-    def delete(self, key: str) -> trash.TrashItem:
-        """Move entry `key` to the registry's trash (restorable for a week, core.trash); a pinned entry is refused."""
-        directory = self.entry_dir(key)
-        if not directory.exists():
+    def deletable_title(self, key: str) -> str:
+        """The title of entry `key` (its key where the card is damaged) when it may be deleted; else the error that
+        says why not: no such entry, or pinned."""
+        if not self.entry_dir(key).exists():
             raise self._no_entry(key)
-        title = self.get(key).title if self.has(key) else key
+        try:
+            title = self.get(key).title if self.has(key) else key
+        except RegistryError:  # a damaged entry: deleting it is the way out its message names
+            title = key
         if self.is_pinned(key):
             raise RegistryError(f"“{title}” ({key}) is pinned for a lesson, so it cannot be deleted. Unpin it first "
                                 f"(Models page, teacher mode), then delete it.",
                                 student=f"“{title}” is pinned for a lesson, so it cannot be deleted. Unpin it first: "
                                         "choose it in the table, then Unpin.")
+        return title
+
+    def delete(self, key: str) -> trash.TrashItem:
+        """Move entry `key` to the registry's trash (restorable for a week, core.trash); a pinned entry is refused."""
+        title = self.deletable_title(key)
+        directory = self.entry_dir(key)
         item = trash.move_to_trash(self.root, directory, key, title)
         with self._connect() as connection:
             connection.execute("DELETE FROM entries WHERE key = ?", (key,))
@@ -358,22 +369,22 @@ class Registry:
         if not source.is_file():
             raise self._no_entry(key)
         target = export_target(destination, key if fmt != "savedmodel" else f"{key}_saved_model", fmt)
-        if fmt == "keras":
-            entry = self.get(key)
-            write_keras_export(source, target, {"card": entry.card.to_dict(), "history": entry.history})
-            return target
-        model = self.load_model(key)
-        with tempfile.TemporaryDirectory(dir=self.root) as work_dir:
-            saved_model_dir = Path(work_dir) / "saved_model"
-            model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
-            if fmt == "savedmodel":
-                zip_folder(saved_model_dir, target)
-                return target
-            import tensorflow as tf
-
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-            target.write_bytes(converter.convert())
-            return target
+        entry = self.get(key)  # a damaged card is said here, before anything is written
+        model = self.load_model(key) if fmt != "keras" else None
+        try:
+            with written_whole(target) as part:
+                if fmt == "keras":
+                    write_keras_export(source, part, {"card": entry.card.to_dict(), "history": entry.history})
+                else:
+                    _write_converted(model, fmt, part, self.root)
+        except zipfile.BadZipFile as error:
+            raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
+                                student=DAMAGED_MODEL) from error
+        except OSError as error:
+            raise RegistryError(f"Could not write {target} ({error.strerror or error}); nothing was left there. Name a "
+                                f"folder you can write to, with room for the file. Received: destination="
+                                f"{str(destination)!r}") from error
+        return target
 
     def import_model(self, path: str | Path, class_names: list[str] | None = None, title: str | None = None,
                      about: ModelCard | None = None, model=None) -> Entry:
@@ -397,6 +408,38 @@ class Registry:
                              path.name, about)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
+
+
+def _write_converted(model, fmt: str, target: Path, root: Path):
+    """Write `model` as a SavedModel zip or a .tflite file at `target`, by way of a SavedModel in the registry."""
+    with tempfile.TemporaryDirectory(dir=root) as work_dir:
+        saved_model_dir = Path(work_dir) / "saved_model"
+        model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
+        if fmt == "savedmodel":
+            zip_folder(saved_model_dir, target)
+            return
+        import tensorflow as tf
+
+        target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)).convert())
+
+
+@contextlib.contextmanager
+def written_whole(target: Path):
+    """A temporary file beside `target` to write; once written whole it becomes `target` (never one already there),
+    and on any error it is removed: a full disk or a killed export leaves no half file under the export's name."""
+    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+    try:
+        yield part
+        try:
+            os.link(part, target)  # fails if `target` appeared meanwhile: an export never overwrites
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links (a FAT memory stick)
+            if target.exists():
+                raise FileExistsError(f"{target} appeared meanwhile") from None
+            os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, value):

@@ -11,6 +11,7 @@ either served or in the trash, never half of each. The registry calls these func
 `Registry.restore`); the teacher's gate (core.teacher) guards both on a shared server.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -66,8 +67,8 @@ def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
         missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
                 "until `python -m core doctor --empty-trash` empties the trash).",
         again=f"A model with key {key} is in the registry again (trained again with the same settings, or the same file "
-              "imported again, since it was deleted), so the deleted copy cannot be restored over it. To have the "
-              "deleted copy back, delete that one first.")
+              "imported again, since it was deleted), so the deleted copy is not restored over it: the registry has "
+              "this model (its settings, or its file) already.")
 
 
 def move_dataset_to_trash(root: Path, dataset_dir: Path, dataset_id: str, title: str) -> TrashItem:
@@ -149,10 +150,16 @@ def _restore_newest(items: list[TrashItem], item_id: str, destination: Path, mis
     copies = [item for item in items if item.key == item_id]
     if not copies:
         raise EntryNotFoundError(missing)
+    with contextlib.suppress(OSError):
+        destination.rmdir()  # an empty folder left where the entry was (by hand, or a crash) holds nothing to keep
     if destination.exists():
         raise RegistryError(again)
-    (copies[0].path / DELETED_FILE).unlink(missing_ok=True)
-    os.replace(copies[0].path, destination)
+    try:
+        os.replace(copies[0].path, destination)
+    except OSError as error:  # its note stays with it: still listed, with its title, and restorable once writable
+        raise RegistryError(f"Could not move {copies[0].title!r} back out of the trash ({error.strerror or error}). "
+                            f"Check that the folder {destination.parent} is writable, then restore it again.") from error
+    (destination / DELETED_FILE).unlink(missing_ok=True)
     return copies[0]
 
 

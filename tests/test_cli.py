@@ -69,7 +69,7 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert f"restored {TINY_DNN.key}" in run_cli("restore", TINY_DNN.key[:6].upper(), registry_root=registry_root).stdout
     run_cli("delete", TINY_DNN.key, registry_root=registry_root)
     checked = run_cli("doctor", registry_root=registry_root).stdout  # a check keeps the trash: the slip stays undoable
-    assert "1 deleted model or dataset in the trash, restorable for 7 days" in checked and "--empty-trash" in checked
+    assert "1 deleted model in the trash, restorable for 7 days" in checked and "--empty-trash" in checked
     assert "emptied" not in checked
     assert "emptied from the trash: " + TINY_DNN.key in run_cli("doctor", "--empty-trash", registry_root=registry_root).stdout
     gone = run_cli("restore", TINY_DNN.key, registry_root=registry_root, check=False)
@@ -77,6 +77,9 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
 
 
 def test_errors_are_one_clear_line_without_a_traceback(registry_root):
+    typo = run_cli("list", registry_root=registry_root, check=False)  # $CNNCLASSROOM_REGISTRY names no folder
+    assert typo.returncode == 1 and "$CNNCLASSROOM_REGISTRY" in typo.stderr and not registry_root.exists()
+    registry_root.mkdir()
     missing = run_cli("show", "0123456789abcdef", registry_root=registry_root, check=False)
     assert missing.returncode == 1 and "No model with key 0123456789abcdef" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -155,14 +158,17 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
 def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_root):
     """`show 722A986874990EA0` was told a key is "16 hexadecimal digits", which it is; a beginning was refused."""
     from core.errors import EntryNotFoundError
+    from core.lookup import full_key
     from core.registry import Registry
 
     registry = Registry(trained_registry_root)
-    assert cli.full_key(registry, TINY_CNN.key.upper()) == TINY_CNN.key
-    assert cli.full_key(registry, TINY_CNN.key[:6]) == TINY_CNN.key
+    assert full_key(registry, TINY_CNN.key.upper()) == TINY_CNN.key
+    assert full_key(registry, TINY_CNN.key[:6]) == TINY_CNN.key
     unknown = next(digits for digits in ("0000", "ffff", "1234") if not any(
         key.startswith(digits) for key in (TINY_CNN.key, TINY_DNN.key)))
     with pytest.raises(EntryNotFoundError, match=f"No model's key starts with {unknown}"):
-        cli.full_key(registry, unknown)
+        full_key(registry, unknown)
+    with pytest.raises(EntryNotFoundError, match="too short to name a model: type at least 4 digits"):
+        full_key(registry, "abc")  # too short to be a beginning
     with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
-        cli.full_key(registry, "abc")  # too short to be a beginning
+        full_key(registry, "not a key")

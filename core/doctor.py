@@ -1,0 +1,76 @@
+"""The doctor: what `python -m core doctor` heals in a registry by itself, and what it finds for the teacher to fix.
+
+It heals what is derived or left over: the index (rebuilt from the entry folders, set aside first when it is not a
+database), the folders of trainings and imports that were killed. It reads every entry and imported dataset as the
+pages would, and names each one that is damaged with the command that removes it; it deletes nothing a teacher made.
+"""
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.catalogue import FOLDER_PREFIX, datasets_dir, read_manifest
+from core.errors import CoreError
+from core.folders import remove_dead_imports
+from core.manifest import MANIFEST_FILE
+from core.registry import EVAL_FILE, MODEL_FILE, Registry
+
+
+@dataclass
+class Checkup:
+    """What the doctor did and found."""
+
+    removed: list[str] = field(default_factory=list)  # leftovers of killed trainings and imports
+    damaged_index: Path | None = None  # where an index that was not a database went (then rebuilt)
+    indexed: list[str] = field(default_factory=list)  # entry folders added to the index
+    unindexed: list[str] = field(default_factory=list)  # index rows of folders gone
+    problems: list[str] = field(default_factory=list)  # each with what to do about it
+    ready: int = 0  # entries that load and have their evaluation
+
+
+def check_registry(registry: Registry) -> Checkup:
+    """Heal `registry` and check every entry and imported dataset in it."""
+    checkup = Checkup(damaged_index=registry.damaged_index)
+    before = {card.key for card in registry.list_entries()}
+    checkup.removed = registry.clean_partial() + remove_dead_imports(registry.root)
+    checkup.problems = registry.heal()
+    after = registry.list_entries()
+    checkup.indexed = sorted({card.key for card in after} - before)
+    checkup.unindexed = sorted(before - {card.key for card in after})
+    for card in after:
+        problem = entry_problem(registry, card)
+        if problem:
+            checkup.problems.append(problem)
+        else:
+            checkup.ready += 1
+    checkup.problems += dataset_problems(registry.root)
+    return checkup
+
+
+def entry_problem(registry: Registry, card) -> str | None:
+    """What is wrong with a listed entry, with the command that removes it; None when it loads and is evaluated."""
+    delete = f"delete it with `python -m core delete {card.key}`"
+    try:
+        entry = registry.get(card.key)
+    except CoreError as error:
+        return f"{card.key} {card.title}: {error}"
+    if not zipfile.is_zipfile(entry.path / MODEL_FILE):
+        return f"{card.key} {card.title}: its model file is damaged (not a .keras archive); {delete}, then train it again."
+    if entry.card.test_accuracy is not None and not (entry.path / EVAL_FILE).is_file():
+        return (f"{card.key} {card.title}: its test-set evaluation ({EVAL_FILE}) is missing, so `show`, `compare` and "
+                f"the pages cannot use it; {delete}, then train it again.")
+    return None
+
+
+def dataset_problems(root) -> list[str]:
+    """Each imported dataset whose manifest cannot be read (it is left out of every list), with how to remove it."""
+    problems = []
+    folder = datasets_dir(root)
+    for manifest in sorted(folder.glob(f"[!.]*/{MANIFEST_FILE}")) if folder.is_dir() else []:
+        name = FOLDER_PREFIX + manifest.parent.name
+        try:
+            read_manifest(root, name)
+        except CoreError as error:
+            problems.append(f"{name}: {error} It is left out of every list until then; `python -m core datasets delete "
+                            f"{name}` moves it to the trash.")
+    return problems
