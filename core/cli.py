@@ -210,12 +210,25 @@ def command_train(arguments):
     if registry.has(config.key):
         print(f"Already trained: {config.key} ({title}); no training needed.")
     else:
-        print(f"Training {title}\nkey {config.key}")
         check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
+        check_feature_maps(config, registry.root)  # a network too deep for the image: before TensorFlow too
+        print(f"Training {title}\nkey {config.key}")
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
+
+
+def check_feature_maps(config: TrainConfig, root):
+    """Refuse a CNN whose feature maps vanish before its last block (the Train page warns of it as it is chosen)."""
+    from core.catalogue import input_shape_for
+    from core.errors import ConfigError
+    from core.shapes import feature_map_problem
+
+    if config.family == "cnn":
+        shape = input_shape_for(config.dataset, config.image_size, config.color_mode, root)
+        if problem := feature_map_problem(shape, config.filters, config.kernel_size, config.conv_strides, config.padding):
+            raise ConfigError(problem)
 
 
 def load_tensorflow(arguments):

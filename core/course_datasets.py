@@ -33,8 +33,12 @@ def fetch(name, file: CourseFile) -> Path:
     """The path of one published zip in the Keras cache, downloaded and checked first if it is not there yet."""
     cache = keras_home() / KERAS_DATASETS_FOLDER
     cached = cache / file.file_name
-    if cached.is_file() and (file.sha256 is None or sha256_of(cached) == file.sha256):
-        return cached
+    if cached.is_file():
+        if file.sha256 is None or sha256_of(cached) == file.sha256:
+            return cached
+        raise DatasetError(f"{cached} is there, but it is not the published {file.file_name} (its SHA-256 differs: a "
+                           f"download cut short, or another file of that name). Delete it, or copy the published file "
+                           f"there, then run this again; it is not downloaded over. Received: name={name!r}")
     try:
         check_reachable(file.url, CONNECT_TIMEOUT_SECONDS)
     except OSError as error:
@@ -47,12 +51,13 @@ def fetch(name, file: CourseFile) -> Path:
             path = keras.utils.get_file(file.file_name, file.url, file_hash=file.sha256, hash_algorithm="sha256",
                                         cache_subdir=KERAS_DATASETS_FOLDER, cache_dir=str(keras_home()))
     except Exception as error:  # get_file raises a bare Exception for network failures, ValueError for a bad hash
-        cached.unlink(missing_ok=True)  # a file whose checksum does not match is never imported
+        cached.unlink(missing_ok=True)  # a download whose checksum does not match is never imported
         raise DatasetUnavailableError(_unavailable(name, file, f"the download failed: {error}")) from error
     return Path(path)
 
 
 def _unavailable(name, file: CourseFile, reason) -> str:
     return (f"{COURSE_DATASETS[name].title} cannot be downloaded now: {file.url} ({reason}). "
-            f"{how_to_get_course(name)} A zip copied into {keras_home() / KERAS_DATASETS_FOLDER}/ is used as it is. "
+            f"{how_to_get_course(name)} A zip copied into {keras_home() / KERAS_DATASETS_FOLDER}/ is used once it is "
+            f"checked to be the published file (by its SHA-256). "
             f"Received: name={name!r}")

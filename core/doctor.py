@@ -5,13 +5,16 @@ database), the folders of trainings and imports that were killed. It reads every
 pages would, and names each one that is damaged with the command that removes it; it deletes nothing a teacher made.
 """
 
+import fcntl
+import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.catalogue import FOLDER_PREFIX, datasets_dir, read_manifest
 from core.errors import CoreError
-from core.folders import remove_dead_imports
+from core.folders import STAGING_LOCK, STAGING_PREFIX
 from core.manifest import MANIFEST_FILE
 from core.registry import EVAL_FILE, MODEL_FILE, Registry
 
@@ -74,3 +77,23 @@ def dataset_problems(root) -> list[str]:
             problems.append(f"{name}: {error} It is left out of every list until then; `python -m core datasets delete "
                             f"{name}` moves it to the trash.")
     return problems
+
+
+def remove_dead_imports(root, quiet_seconds: float = 3600) -> list[str]:
+    """Remove the staging folders of imports that died (killed, or the machine stopped), which can hold hundreds of
+    megabytes; one whose import still runs holds its lock and is kept. Returns the names removed."""
+    removed = []
+    for staging in sorted(datasets_dir(root).glob(f"{STAGING_PREFIX}*")) if datasets_dir(root).is_dir() else []:
+        try:
+            with open(staging / STAGING_LOCK) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its import died
+        except BlockingIOError:
+            continue  # its import runs
+        except FileNotFoundError:  # being published this moment, or left by a version without the lock: by its age
+            if not staging.is_dir() or time.time() - staging.stat().st_mtime < quiet_seconds:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging.name)
+    return removed

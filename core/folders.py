@@ -33,7 +33,7 @@ from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.manifest import MANIFEST_FILE, Manifest, StoredImage
-from core.splits import (SPLITS, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
+from core.splits import (SPLITS, TEST, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
                          images_needed, read_layout)
 
 # Limits for imported zips and folders.
@@ -319,7 +319,6 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     placements.sort(key=lambda item: (SPLITS.index(item[0].split), item[0].class_name, item[0].relative))
     with_splits = bool(layout.split_folders) or extra is not None
 
-    remove_dead_imports(root)
     try:
         datasets_dir(root).mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=datasets_dir(root)))  # same filesystem: atomic
@@ -330,7 +329,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     try:
         from core.folder_arrays import ImportArrays  # here: core.folder_arrays imports this module
 
-        digest, stored_images, sizes, gray = hashlib.sha256(), [], [], True
+        digest, stored_images, sizes, gray, photos_by_split = hashlib.sha256(), [], [], True, {}
         arrays = ImportArrays(staging, len(placements))
         for done, (placement, member), data, checked in _checked(placements):
             if on_progress:
@@ -345,17 +344,24 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             (staging / stored).parent.mkdir(parents=True, exist_ok=True)
             (staging / stored).write_bytes(data)
             split_part = f"{placement.split}\0" if with_splits else ""
-            digest.update(f"{placement.class_name}\0{split_part}{placement.relative}\0{hashlib.sha256(data).hexdigest()}\0".encode())
+            photo_digest = hashlib.sha256(data).hexdigest()
+            photos_by_split.setdefault(placement.split, set()).add(photo_digest)
+            digest.update(f"{placement.class_name}\0{split_part}{placement.relative}\0{photo_digest}\0".encode())
             stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(size)
             gray = gray and mode == "L"
         arrays.finish()
         manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
                              sizes, gray, skipped, layout, validation_source, course)
-        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
+        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
+                           notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
-        return _publish(root, staging, manifest.id)
+        report = _publish(root, staging, manifest.id)
+        if report.title != manifest.title:  # imported before, under another title: that one stays
+            report.notes.append(f"It keeps the title it was imported with, “{report.title}”; “{manifest.title}” was "
+                                "not applied.")
+        return report
     except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
         raise _cannot_store(root, error) from error
     finally:
@@ -363,24 +369,23 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         alive.close()
 
 
-def remove_dead_imports(root, quiet_seconds: float = 3600) -> list[str]:
-    """Remove the staging folders of imports that died (killed, or the machine stopped), which can hold hundreds of
-    megabytes; one whose import still runs holds its lock and is kept. Returns the names removed."""
-    removed = []
-    for staging in sorted(datasets_dir(root).glob(f"{STAGING_PREFIX}*")) if datasets_dir(root).is_dir() else []:
-        try:
-            with open(staging / STAGING_LOCK) as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its import died
-        except BlockingIOError:
-            continue  # its import runs
-        except FileNotFoundError:  # being published this moment, or left by a version without the lock: by its age
-            if not staging.is_dir() or time.time() - staging.stat().st_mtime < quiet_seconds:
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging.name)
-    return removed
+
+def _training_photos_elsewhere(photos_by_split: dict[str, set[str]]) -> tuple[str, ...]:
+    """A note when validation or test photos are also training photos (the same bytes); refused when all of them are
+    (the training zip given again as its validation zip): a test figure on photos the model learned means nothing."""
+    training = photos_by_split.get(TRAIN, set())
+    notes = []
+    for split in (VALIDATION, TEST):
+        photos = photos_by_split.get(split, set())
+        if (shared := len(photos & training)) == len(photos) and photos:
+            raise DatasetError(f"Every {split} photo is also a training photo: the same photos were given twice (the "
+                               f"training zip as its {split} zip?). A model tested on photos it learned from scores "
+                               f"far higher than it is. Give the {split} photos that come apart, such as the course's "
+                               "validation-horse-or-human.zip.")
+        if shared:
+            notes.append(f"{shared} of the {len(photos)} {split} photos are also training photos (the same files): the "
+                         "model is tested on some photos it learned from, so its figure is a little optimistic.")
+    return tuple(notes)
 
 
 def _cannot_store(root, error: OSError) -> DatasetError:

@@ -180,7 +180,8 @@ def check_model_file(path: Path):
     if path.suffix.lower() != ".keras":
         raise ModelFileError(f"Only `.keras` model files can be imported. Received: {path.name}")
     if not path.is_file():
-        raise ModelFileError(f"No such file: {path}")
+        raise ModelFileError(f"{path} is a folder, not a .keras file: name the model file itself." if path.is_dir()
+                             else f"No such file: {path}")
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise ModelFileError(f"{path.name} is larger than {MAX_IMPORT_BYTES // 2**20} MB; that is not a classroom model.")
     if not zipfile.is_zipfile(path):
@@ -236,7 +237,11 @@ def _import_failure_message(path: Path, error: Exception) -> str:
             f"arbitrary Python when loaded. Only models built from standard Keras layers can be imported. "
             f"Details: {text[:300]}"
         )
-    return f"{path.name} could not be loaded as a Keras model ({type(error).__name__}: {text[:300]})."
+    if "config.json" in text:
+        return (f"{path.name} is a zip, but not a model saved by Keras (it holds no config.json). Save the model with "
+                "model.save('name.keras'), or download it from the Models page (or `python -m core export`).")
+    return (f"{path.name} could not be loaded as a Keras model ({type(error).__name__}: {text[:300]}). Save it again "
+            "with model.save('name.keras') and import that file.")
 
 
 def class_names_for(units: int, class_names: list[str] | None) -> list[str]:

@@ -17,7 +17,7 @@ from photos import photo_files, photo_zip
 
 from core import cli, course_datasets
 from core.catalogue import COURSE_DATASETS, CourseDataset, CourseFile, course_datasets as listed_courses
-from core.errors import DatasetUnavailableError
+from core.errors import DatasetError, DatasetUnavailableError
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +94,20 @@ def test_a_download_whose_checksum_does_not_match_is_refused_and_removed(tmp_pat
         course_datasets.get_course_dataset("horses_or_humans", tmp_path / "registry")
     assert not (keras_home / "datasets" / "horse-or-human.zip").exists()
     assert not (tmp_path / "registry" / "datasets").exists() or not any((tmp_path / "registry" / "datasets").iterdir())
+
+
+def test_another_file_of_the_zips_name_in_the_cache_is_named_and_kept(tmp_path, keras_home, course_zips, loopback,
+                                                                      monkeypatch):
+    """A teacher's copy that is not the published zip was met with "cannot be downloaded now … a zip copied there is
+    used as it is", and a failed download deleted it; now it is named and left as it is."""
+    _, train, validation = course_zips
+    served_course(monkeypatch, loopback[0], train, validation)
+    (keras_home / "datasets").mkdir(parents=True)
+    copied = keras_home / "datasets" / "horse-or-human.zip"
+    copied.write_bytes(train.read_bytes()[:5000])  # cut short
+    with pytest.raises(DatasetError, match="is there, but it is not the published horse-or-human.zip"):
+        course_datasets.get_course_dataset("horses_or_humans", tmp_path / "registry")
+    assert copied.stat().st_size == 5000
 
 
 def test_offline_the_message_names_the_urls_and_the_import_command(tmp_path, keras_home, monkeypatch, capsys):

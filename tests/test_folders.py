@@ -306,3 +306,19 @@ def test_the_photo_sizes_named_are_sizes_of_real_photos(root):
     files |= photo_files({"train": 6}, kinds=("angular",), size=(480, 640), split_folders=False, seed=2)
     report = import_zip(zip_bytes(files), root)
     assert sizes_text(report.image_sizes) == "from 300×300 to 480×640, median 480×640"  # 6 of the 11 are 480×640
+
+
+def test_validation_photos_that_are_training_photos_are_refused_or_noted(root, course_files):
+    """The training zip given again as its validation zip tested the model on photos it learned (the helper's walk:
+    `datasets import train.zip --validation train.zip` was accepted); a few shared photos are noted."""
+    train_only = {path: data for path, data in course_files.items() if "/train/" in path}
+    as_class_folders = {path.replace("horse-or-human/train/", ""): data for path, data in train_only.items()}
+    with pytest.raises(DatasetError, match="Every validation photo is also a training photo"):
+        import_zip(zip_bytes(as_class_folders), root, validation=zip_bytes(as_class_folders))
+    assert not list((root / "datasets").glob("*"))  # nothing stored
+    shared = dict(course_files)
+    copied = [path for path in train_only][:2]
+    for number, path in enumerate(copied):
+        shared[path.replace("/train/", "/validation/").replace(".jpg", f"-copy{number}.jpg")] = train_only[path]
+    report = import_zip(zip_bytes(shared), root)
+    assert "2 of the 10 validation photos are also training photos" in " ".join(report.notes)

@@ -238,7 +238,7 @@ def broken_files(folder: Path, good: Path) -> list[ModelCase]:
         ModelCase("real .h5 (legacy HDF5)", legacy, "legacy HDF5 .*Re-save it with `model.save\\('model.keras'\\)`"),
         ModelCase(".h5 renamed .keras", folder / "legacy_renamed.keras", "not a valid .keras file"),
         ModelCase(".keras with damaged weights", folder / "corrupt_weights.keras", "its weights cannot be read"),
-        ModelCase("a zip that is not a model", folder / "dataset.keras", "could not be loaded as a Keras model"),
+        ModelCase("a zip that is not a model", folder / "dataset.keras", "is a zip, but not a model saved by Keras"),
         ModelCase(".keras zip bomb (config.json inflates to 60 MB)", bomb, "expands \\d+x .*like a zip bomb"),
         ModelCase("standard layers, not an image model (input (4,))", folder / "tabular.keras",
                   "not an image classifier this app can use"),
