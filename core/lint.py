@@ -31,6 +31,9 @@ PAGE_WORDS = {"train_subset": "training images", "image_size": "input size", "le
 def in_page_words(warning: str) -> str:
     """A lint warning with the settings named as the Train page's controls are ('Learning rate 0.1', not
     'learning_rate=0.1')."""
+    from core.shapes import in_control_words
+
+    warning = in_control_words(warning)  # a network too deep for its images: stride, padding, arrows
     for name, words in PAGE_WORDS.items():
         warning = re.sub(rf"\b{name}(=?)", lambda found, words=words: words + (" " if found.group(1) else ""), warning)
     return warning[:1].upper() + warning[1:]

@@ -12,6 +12,7 @@ This module imports neither Keras nor numpy.
 """
 
 import math
+import re
 import numbers
 from types import SimpleNamespace
 
@@ -127,6 +128,15 @@ def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding
     )
 
 
+def in_control_words(problem: str) -> str:
+    """A feature-map problem with the settings named as the pages' controls name them ("stride 1", "'same' padding",
+    "a larger input size", not conv_strides=1 …), without its received values: for a page."""
+    for code, words in (("conv_strides=1", "stride 1"), ("padding='same'", "'same' padding"), ("image_size", "input size"),
+                        (" -> ", " → ")):
+        problem = problem.replace(code, words)
+    return re.sub(r"(\d)x(\d)", r"\1×\2", problem.split(" Received: ")[0])
+
+
 def _more_room(padding, conv_strides) -> list[str]:
     """The other settings that would keep the feature maps larger."""
     return (["conv_strides=1"] if conv_strides > 1 else []) + (["padding='same'"] if padding == "valid" else [])
@@ -179,7 +189,7 @@ def network_plan(input_shape, num_classes: int, family: str = "cnn", filters=(32
     if family == "cnn":
         problem = feature_map_problem(shape, filters, kernel_size, conv_strides, padding)
         if problem:
-            raise ConfigError(problem)
+            raise ConfigError(problem, student=in_control_words(problem))
         for block, count in enumerate(filters, start=1):
             conv = dict(kernel_size=(kernel_size,) * 2, strides=(conv_strides,) * 2, padding=padding, filters=count)
             layers.append(_planned(f"conv_{block}", "Conv2D", use_bias=not batch_norm, **conv))
@@ -216,7 +226,22 @@ def plan_summary(rows: list[dict]) -> dict:
     values_per_image = sum(math.prod(row["output_shape"]) for row in rows if row["type"] != "InputLayer")
     return {"parameters": total, "flatten length": flatten["output_shape"][0] if flatten else None,
             "biggest layer": biggest["layer"], "biggest layer parameters": biggest["params"],
+            "biggest layer type": biggest["type"],
             "weights bytes": 4 * total, "feature map bytes per image": 4 * values_per_image}
+
+
+def biggest_layer_note(summary: dict) -> str:
+    """Why the layer holding most parameters holds them (`plan_summary`'s figures): a Dense layer after Flatten grows
+    with the square of the input side; a convolution's weights do not grow with the image at all."""
+    share = f"{summary['biggest layer parameters'] / summary['parameters']:.0%}"
+    if summary["biggest layer type"] == "Conv2D":
+        return (f"Here {summary['biggest layer']} holds {share} of the parameters: a convolution has one small filter "
+                "(kernel × kernel × its input channels weights) per output channel, so many filters on many channels "
+                "add up; it does not grow with the input side, only its feature map does. Pooling and 'valid' "
+                "convolutions shrink the map, and with it the Dense layer after Flatten.")
+    return (f"Here {summary['biggest layer']} holds {share} of the parameters: a Dense layer after Flatten connects "
+            f"every one of the {summary['flatten length'] or 0:,} flattened numbers to every unit, so it grows with the "
+            "square of the input side. Pooling and 'valid' convolutions shrink the map, and with it that layer.")
 
 
 def multiply_adds(rows: list[dict]) -> int:

@@ -27,8 +27,9 @@ import streamlit as st
 from core import server, teacher
 from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message, without_paths
-from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, overfitting_note, progress_fraction,
-                        progress_text, queue_text, safe_file_name, title_for, validation_above_training_note)
+from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, guessing_note, overfitting_note,
+                        progress_fraction, progress_text, queue_text, safe_file_name, title_for,
+                        validation_above_training_note)
 from core.history import History
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
@@ -156,6 +157,16 @@ def guard():
     except CoreError as error:
         st.error(student_message(error))
         st.stop()
+
+
+def or_error(function, *arguments, **keywords):
+    """`function`'s result, or None after showing its CoreError in a student's words: unlike `guard`, the rest of the
+    page goes on (a table the settings cannot make, with the lesson around it)."""
+    try:
+        return function(*arguments, **keywords)
+    except CoreError as error:
+        st.error(student_message(error))
+        return None
 
 
 def registry() -> Registry:
@@ -365,9 +376,12 @@ def trained_model(entry, container=None, wide: bool = True):
         container.caption(note)
     if card.stopped_reason:
         container.info(f"Stopped early: {card.stopped_reason}.")
+    guessing = guessing_note(card)
+    if guessing:
+        container.warning(guessing)
     if entry.history:
         history_charts({card.title: entry.history}, container=container)
-        if warning := overfitting_note(entry.history):
+        if not guessing and (warning := overfitting_note(entry.history)):  # it learned nothing to memorise from
             container.warning(warning)
     if wide:
         container.markdown("**The model, layer by layer** (`model.summary()`)")

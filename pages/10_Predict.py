@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, outputs, server, ui
 from core.errors import student_message
-from core.guide import classes_note, dataset_title, default_predict_key, is_photo_model, percent_sure
+from core.guide import classes_note, dataset_title, default_predict_key, guessing_note, is_photo_model, percent_sure
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -22,7 +22,8 @@ with ui.guard():
     cards = ui.registry().list_entries()
 best = default_predict_key(cards)
 key = ui.model_picker("Model", key="predict_model", cards=cards, index=[card.key for card in cards].index(best) if best else 0,
-                      help="Chosen first: the most trustworthy model trained on photos, if any, else of all models.")
+                      help="Chosen first: the most trustworthy model trained on photos, if any, else of all models; a "
+                           "model no better than guessing comes last.")
 if key is None:
     st.stop()
 with ui.guard():
@@ -32,6 +33,8 @@ card = entry.card
 shape = card.input_shape
 st.caption(f"Input {shape[0]}×{shape[1]}×{shape[2]} · registry key `{key}`")
 st.info(classes_note(card), icon="ℹ️")
+if guessing := guessing_note(card):
+    st.warning(guessing)
 ui.show_model_warnings(key)
 invert = st.radio("Invert colours", ["auto", True, False], horizontal=True, key="predict_invert",
                   persist_state="session",

@@ -4,11 +4,10 @@ import numpy as np
 import streamlit as st
 
 from core import charts, ui
-from core.guide import percent
 from core.course import COURSE_NETWORKS
 from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step,
                              strongest_response)
-from core.shapes import conv_output_size, network_plan, plan_summary, shape_flow
+from core.shapes import biggest_layer_note, conv_output_size, network_plan, plan_summary, shape_flow
 
 CUSTOM = "your own settings"
 SIZES = [28, 64, 150, 300]
@@ -53,8 +52,11 @@ def filter_form():
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 
-def step_form(filtered, strongest) -> tuple[int, int]:
-    """The output pixel to work out: its row and column in the filtered image, first where the sum is largest."""
+def step_form(filtered, strongest, inputs) -> tuple[int, int]:
+    """The output pixel to work out: its row and column in the filtered image, first where the sum is largest (and
+    again whenever the image or the filter, `inputs`, changes)."""
+    if st.session_state.get("conv_step_inputs") != inputs:
+        st.session_state.update(conv_step_inputs=inputs, conv_step_row=strongest[0], conv_step_column=strongest[1])
     left, right = st.columns(2)
     row = left.slider("Output row", 0, filtered.shape[0] - 1, strongest[0], key="conv_step_row",
                       persist_state="session")
@@ -64,7 +66,7 @@ def step_form(filtered, strongest) -> tuple[int, int]:
     clipped = (f" ({white:,} pixels of the filtered image clip to the same white 255, so its brightest pixel could be "
                "any of them)" if white > 1 else "")
     st.caption(f"The largest sum, where the filter finds its pattern most strongly, is at {strongest}{clipped}. The "
-               "sliders start there; move them to a flat area to see a sum near 0.")
+               "sliders start there, for each new image or filter; move them to a flat area to see a sum near 0.")
     return row, column
 
 
@@ -88,7 +90,7 @@ with ui.guard():
     filtered = apply_filter(image, kernel)
     pooled = max_pool(filtered, 2)
     st.subheader("One step, by the numbers")
-    row, column = step_form(filtered, strongest_response(image, kernel))
+    row, column = step_form(filtered, strongest_response(image, kernel), (hash(image.tobytes()), str(kernel)))
     step = convolution_step(image, kernel, row, column)
     pool = pooling_step(filtered, min(row // 2, pooled.shape[0] - 1), min(column // 2, pooled.shape[1] - 1))
 
@@ -151,23 +153,19 @@ def network_form() -> dict:
 
 
 settings = network_form()
-with ui.guard():
-    rows = network_plan(**settings)
-summary = plan_summary(rows)
-st.markdown(f"**{shape_flow(rows)}** · {summary['parameters']:,} parameters in total, "
-            f"{summary['weights bytes'] / 1e6:.1f} MB of weights (4 bytes each); one image's feature maps take "
-            f"{summary['feature map bytes per image'] / 1e6:.2f} MB on its way through")
-st.dataframe(
-    [{"layer": row["layer"], "type": row["type"], "output shape": str(row["output_shape"]), "parameters": row["params"],
-      "shape arithmetic": row["formula"], "parameter arithmetic": row["params_formula"]} for row in rows],
-    hide_index=True, column_config=ui.THOUSANDS_COLUMNS,
-)
-st.caption(
-    f"Here {summary['biggest layer']} holds {percent(summary['biggest layer parameters'] / summary['parameters'])} of the "
-    f"parameters: a Dense layer after Flatten connects every one of the {summary['flatten length']:,} flattened numbers "
-    "to every unit, so it grows with the square of the input side. Pooling and 'valid' convolutions shrink the map, and "
-    "with it that layer. Too many blocks and the map vanishes — the page then says so instead of building a broken model."
-)
+rows = ui.or_error(network_plan, **settings)  # a network whose map vanishes is said, and the page goes on
+if rows:
+    summary = plan_summary(rows)
+    st.markdown(f"**{shape_flow(rows)}** · {summary['parameters']:,} parameters in total, "
+                f"{summary['weights bytes'] / 1e6:.1f} MB of weights (4 bytes each); one image's feature maps take "
+                f"{summary['feature map bytes per image'] / 1e6:.2f} MB on its way through")
+    st.dataframe(
+        [{"layer": row["layer"], "type": row["type"], "output shape": str(row["output_shape"]), "parameters": row["params"],
+          "shape arithmetic": row["formula"], "parameter arithmetic": row["params_formula"]} for row in rows],
+        hide_index=True, column_config=ui.THOUSANDS_COLUMNS, height="content",
+    )
+    st.caption(biggest_layer_note(summary) + " Too many blocks and the map vanishes: the page then says so instead of "
+               "building a broken model.")
 st.info(
     "**From older tutorials:** `Conv2D(64, (3, 3), input_shape=(28, 28, 1))` passes the input shape to the first "
     "layer; Keras 3 starts the model with `keras.Input(shape=(28, 28, 1))` instead. The classic lesson image "

@@ -7,7 +7,7 @@ from core.catalogue import CourseDatasetInfo, list_datasets
 from core.config import PRESETS, Augmentation, TrainConfig
 from core.errors import student_message
 from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
-                        default_predict_key, one_mistake_note, ready_summary, safe_file_name, singular, with_article)
+                        default_predict_key, guessing_note, one_mistake_note, ready_summary, safe_file_name, singular, with_article)
 from core.transfer import BASE_CNN
 
 
@@ -68,6 +68,20 @@ def test_the_transfer_base_is_the_full_data_cnn_not_the_newest_and_predict_prefe
     assert default_predict_key([imported, full, newer_weaker]) == full.key
     assert default_predict_key([full, photos, imported]) == photos.key
     assert "only 3 classes from Fashion-MNIST" in classes_note(full) and "Trouser or Ankle boot" in classes_note(full)
+
+
+def test_a_model_no_better_than_guessing_comes_last_on_predict_and_says_so():
+    """A photo model at 50% on 20 test images (two classes) was Predict's first choice over a 92% CNN, and answered
+    "discs (95.1%)" with no word that it does no better than a coin (a teaching walk, 2026-12-02)."""
+    fashion = card(TrainConfig(family="cnn"), 0.921, 10_000)
+    coin = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.50, 20, dataset="folder:abc")
+    learned = card(TrainConfig(family="cnn", dataset="folder:def", epochs=20), 0.80, 40, dataset="folder:def")
+    assert default_predict_key([fashion, coin]) == fashion.key
+    assert default_predict_key([fashion, coin, learned]) == learned.key  # 80% on 40: its interval starts above 50%
+    note = guessing_note(coin)
+    assert "right on 50% of its 20 test images" in note and "2 classes at random (50%)" in note
+    assert guessing_note(learned) is None and guessing_note(fashion) is None and guessing_note(card(None, None, None)) is None
+    assert guessing_note(card(TrainConfig(family="cnn"), 0.40, 100)) is not None  # 3 classes: 40% on 100 is chance-like
 
 
 def test_class_names_read_as_english_and_downloads_are_named_by_title():

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig
 from core.datasets import load_dataset
-from core.inspection import PRESET_FILTERS, apply_filter, max_pool
+from core.inspection import PRESET_FILTERS, apply_filter, max_pool, strongest_response
 from core.models import build_cnn
 from core.ui import source_text
 
@@ -50,11 +50,36 @@ def test_default_walkthrough_is_the_classic_network_and_padding_same_changes_it(
     assert "⌊(28 − 3 + 2·1) / 1⌋ + 1 = 28" in rows["shape arithmetic"].tolist()[2]
 
 
-def test_too_many_blocks_is_a_clear_message_not_a_traceback():
+def test_too_many_blocks_is_a_clear_message_in_the_pages_words_and_the_lesson_goes_on():
+    """It named conv_strides=1 and image_size, controls this page calls Stride and Input size, and the rest of the
+    page (the older tutorials' note, the code) disappeared under it (a teaching walk, 2026-12-02)."""
     at = open_page(PAGE).run()
     at.slider(key="conv_blocks").set_value(4).run()
+    at.radio(key="conv_kernel_size").set_value(5)
+    at.radio(key="conv_strides").set_value(2).run()
     assert not at.exception
-    assert "nothing left to look at" in at.error[0].value
+    message = at.error[0].value
+    assert "nothing left to look at" in message and "28 → 12 → 6 → 1 → 0" in message and "5×5" in message
+    assert "stride 1, 'same' padding or a larger input size" in message
+    assert "conv_strides" not in message and "image_size" not in message and "Received" not in message
+    assert any("From older tutorials" in info.value for info in at.info)  # the rest of the lesson is still there
+
+
+def test_the_biggest_layers_note_fits_a_convolution_as_well_as_a_dense_layer():
+    at = open_page(PAGE).run()
+    assert any(caption.value.startswith("Here dense_1 holds 91% of the parameters: a Dense layer after Flatten")
+               for caption in at.caption)  # 204,928 of 225,034
+    at.radio(key="conv_input_size").set_value(64)
+    at.radio(key="conv_channels").set_value(3)
+    at.slider(key="conv_blocks").set_value(3)
+    at.radio(key="conv_kernel_size").set_value(5)
+    at.radio(key="conv_strides").set_value(2)
+    at.radio(key="conv_padding").set_value("same").run()
+    [note] = [caption.value for caption in at.caption if "of the parameters" in caption.value]
+    rows = table(at)
+    share = rows["parameters"].max() / rows["parameters"].sum()
+    assert note.startswith(f"Here conv_3 holds {share:.0%} of the parameters: a convolution has one small filter")
+    assert "Dense layer after Flatten connects" not in note
 
 
 def test_a_colour_shapes_image_is_filtered_as_grayscale():
@@ -171,3 +196,18 @@ def test_the_worked_step_starts_where_the_filter_responds_most():
     white = int(np.sum(np.clip(np.rint(sums), 0, 255) == 255))  # the count the caption states, worked out by hand
     assert white > 1 and any(f"({white:,} pixels of the filtered image clip to the same white 255" in caption.value
                              for caption in at.caption)
+
+
+def test_the_worked_step_moves_to_the_strongest_response_of_a_new_image_or_filter():
+    """"The sliders start there" stayed on the first image's pixel after the image and the filter changed (a teaching
+    walk, 2026-12-02); a position the student chose stays until then."""
+    at = open_page(PAGE).run()
+    at.slider(key="conv_step_row").set_value(3).run()
+    assert at.slider(key="conv_step_row").value == 3  # the student's choice is kept while nothing else changes
+    at.radio(key="conv_source").set_value("shapes").run()
+    at.selectbox(key="conv_filter").set_value("blur").run()
+    assert not at.exception
+    image = load_dataset("shapes", color_mode="grayscale").x_test[1, :, :, 0]
+    strongest = strongest_response(image, PRESET_FILTERS["blur"])
+    assert (at.slider(key="conv_step_row").value, at.slider(key="conv_step_column").value) == tuple(strongest)
+    assert any(f"most strongly, is at {tuple(strongest)}" in caption.value for caption in at.caption)
