@@ -23,10 +23,9 @@ PRESET_LESSONS = {
     "fast DNN": "Not a course network: the classic DNN's layers, trained with a one-cycle learning rate and batches "
                 "of 128 to reach its accuracy in seconds (docs/performance.md).",
     "fast CNN": "Not a course network: half the classic CNN's filters and twice its Dense units, 'same' padding, batch "
-                "normalisation and a one-cycle learning rate, for better than the classic accuracy in less time "
-                "(docs/performance.md).",
+                "normalisation and a one-cycle learning rate, for better than the classic accuracy in less time.",
     "quick CNN": "Not a course network: the fast CNN's network trained for a single epoch in smaller batches, for "
-                 "nearly its accuracy in a fraction of its time (docs/performance.md).",
+                 "nearly its accuracy in a fraction of its time.",
     "classic DNN": "The course's first Fashion-MNIST network (Course 1, weeks 2 and 3): Flatten, Dense(128, relu), "
                    "Dense(10, softmax), Adam, 5 epochs.",
     "classic CNN": "The course's 32-then-64-filter Fashion-MNIST CNN, from the lesson that adds dropout to it (here "

@@ -5,8 +5,8 @@ each one's class and split; the dataset folder appears atomically, and the same 
 dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
 size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
 file's declared size against MAX_IMAGE_BYTES, so an import holds at most CHECK_CHUNK_BYTES of image files and
-CHECK_THREADS decoded images at a time. (Under 550 lines: both sources, the split layout and the checks of
-every entry belong together.)
+CHECK_THREADS decoded images at a time. (Under 575 lines: both sources, the split layout and the checks of
+every entry and of the photos shared between splits belong together.)
 """
 
 import collections
@@ -527,13 +527,13 @@ def _publish(root, staging, dataset_id):
 
 
 def sizes_text(image_sizes: dict) -> str:
-    """A dataset's photo sizes in words (width × height): 'all 300×300' or 'from 256×200 to 640×640, median 400×300'
-    (the smallest, middle and largest photos by pixel count)."""
+    """Photo sizes in words (width × height), ranked by pixels, each one a photo that exists: 'all 300×300', or 'from
+    256×200 to 640×640, the middle one 400×300 (…)' (a wide middle photo can be wider than the largest)."""
     (low_width, low_height), (high_width, high_height) = image_sizes["min"], image_sizes["max"]
     if (low_width, low_height) == (high_width, high_height):
-        return f"all {low_width}×{low_height}"
-    median_width, median_height = image_sizes["median"]
-    return f"from {low_width}×{low_height} to {high_width}×{high_height}, median {median_width}×{median_height}"
+        return f"all {low_width}×{low_height} (width × height)"
+    return (f"from {low_width}×{low_height} to {high_width}×{high_height}, the middle one "
+            "{}×{} (width × height, ranked by their number of pixels)".format(*image_sizes["median"]))
 
 
 def import_report(root, name) -> FolderImportReport:

@@ -198,7 +198,10 @@ def points_between(before: float, after: float, decimals: int = 1) -> float:
 
 def signed(value: float, spec: str = "+.1f") -> str:
     """A number as a sentence writes it: with its sign, and a true minus (−2.6), never a hyphen (-2.6)."""
-    return format(value, spec).replace("-", "−")
+    text = format(value, spec)
+    if float(text) == 0:  # -0.00001 at four decimals: 0, without a minus ("−0.0000" read as a loss)
+        text = format(0.0, spec)
+    return text.replace("-", "−")
 
 
 def term(value: float, decimals: int = 4) -> str:

@@ -41,6 +41,9 @@ class TryIt:
 TRY_IT = TryIt()
 
 
+CONVERGED_GAP = 0.00005  # below this, the page's four decimals show no gap left to train away
+
+
 @dataclass(frozen=True)
 class LineFit:
     """What one neuron learned: its weight and bias, the loss after every epoch and its guess for x = 10."""
@@ -74,6 +77,11 @@ class LineFit:
     def data_gap(self) -> float:
         """How far the best line is from the rule at QUERY_X: 0 without noise, else the data's doing."""
         return self.best_prediction - (TRUE_WEIGHT * QUERY_X + TRUE_BIAS)
+
+    @property
+    def converged(self) -> bool:
+        """True when the neuron has reached the least-squares line, as far as four decimals at QUERY_X can tell."""
+        return not self.diverged and abs(self.optimisation_gap) < CONVERGED_GAP
 
     @property
     def diverged(self) -> bool:

@@ -85,6 +85,8 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     intended, so that one logger is quietened.
     """
     _page_runs.add(threading.current_thread())
+    st.session_state["classroom_opened"] = st.session_state.get("classroom_page") != title  # see `page_just_opened`
+    st.session_state["classroom_page"] = title
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
@@ -707,6 +709,40 @@ def reset_if_invalid(key: str, is_valid, default):
 
 UPLOAD_CHUNK_BYTES = 2**20
 TEMP_FOLDER = "tmp"  # inside the registry: uploads on their way into a dataset
+
+
+KEPT_PHOTO_BYTES = 12 * 2**20  # a session's photos kept for its return to Predict: at most this much, newest first
+
+
+def page_just_opened() -> bool:
+    """True on a page's first run since the student came to it from another page (or opened the app)."""
+    return st.session_state.get("classroom_opened", True)
+
+
+def kept_photos(photos: list, key: str) -> tuple[list, bool]:
+    """`photos` (name, bytes, id), kept in the session; when the uploader comes back empty because the student left
+    the page and returned (Streamlit empties it), the photos kept from before and True. Removing them from the
+    uploader forgets them, as does `forget_kept_photos`."""
+    kept_key, showing_key = f"{key}_kept", f"{key}_showing_kept"
+    if photos:
+        kept, total = [], 0
+        for photo in reversed(photos):  # the newest first, within KEPT_PHOTO_BYTES
+            total += len(photo[1])
+            if total > KEPT_PHOTO_BYTES:
+                break
+            kept.insert(0, photo)
+        st.session_state[kept_key], st.session_state[showing_key] = kept, False
+        return photos, False
+    if st.session_state.get(kept_key) and (page_just_opened() or st.session_state.get(showing_key)):
+        st.session_state[showing_key] = True
+        return st.session_state[kept_key], True
+    forget_kept_photos(key)  # the student took them out of the uploader
+    return [], False
+
+
+def forget_kept_photos(key: str):
+    st.session_state.pop(f"{key}_kept", None)
+    st.session_state.pop(f"{key}_showing_kept", None)
 
 
 @contextlib.contextmanager

@@ -75,7 +75,7 @@ left.plotly_chart(charts.line_fit_figure(
     best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
 
-st.subheader(f"Why not exactly {TRUE_ANSWER:g}?")
+st.subheader(f"{TRUE_ANSWER:g}, to four decimals" if fit.converged and not noise else f"Why not exactly {TRUE_ANSWER:g}?")
 weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS
 if fit.diverged:
     st.markdown(
@@ -84,6 +84,14 @@ if fit.diverged:
         "higher on the other side, and the next step jumps back further still. The loss chart shows it growing "
         "instead of shrinking" + (" until the numbers no longer fit in a float." if overflowed else ".") +
         " More epochs make it worse, not better: pick a smaller learning rate."
+    )
+elif not noise and fit.converged:
+    st.markdown(
+        f"The neuron has **converged**: after {fit.epochs} epochs at learning rate {learning_rate:g} it sits on the "
+        f"rule itself, w = {fit.weight:.6f} and b = {signed(fit.bias, '.6f')} (final loss {fit.final_loss:.2e}), and "
+        f"predicts {fit.prediction:.4f} at x = {QUERY_X:g}. Each SGD step shrinks what is left of the error by a "
+        "fraction that grows with the learning rate, so a larger rate (up to a point) gets there in fewer epochs; at "
+        f"{DEFAULT_LEARNING_RATE:g} the classic {DEFAULT_EPOCHS} epochs stop short of it."
     )
 elif not noise:
     st.markdown(
@@ -107,8 +115,10 @@ else:
         f"at x = {QUERY_X:g}. Two parts make up the miss of {signed(fit.prediction - TRUE_ANSWER, '+.4f')}:\n"
         f"- **{signed(fit.data_gap, '+.4f')} comes from the data**: the noisy points pull the best line away from the rule, and no "
         "amount of training removes that. Only more (or cleaner) data would.\n"
-        f"- **{signed(fit.optimisation_gap, '+.4f')} is unfinished optimisation**: the neuron is not yet at the least-squares line "
-        f"after {fit.epochs} epochs."
+        + (f"- **nothing is left to train away**: after {fit.epochs} epochs the neuron sits on the least-squares line "
+           "(it has converged)." if fit.converged else
+           f"- **{signed(fit.optimisation_gap, '+.4f')} is unfinished optimisation**: the neuron is not yet at the "
+           f"least-squares line after {fit.epochs} epochs.")
     )
 st.info(
     f"Try it, with the noise off: {TRY_IT.short_epochs} epochs at learning rate {DEFAULT_LEARNING_RATE:g} stops well "

@@ -51,7 +51,7 @@ st.caption(f"Source: {dataset.source}. The test split is fixed: every model of t
 if info.name.startswith(FOLDER_PREFIX):  # photos of many sizes, shown here at one
     from core.folders import import_report, sizes_text  # here: Fashion-MNIST's first visit needs none of it
 
-    st.caption(f"Its photos are {sizes_text(import_report(ui.registry().root, info.name).image_sizes)} (width × height); "
+    st.caption(f"Its photos are {sizes_text(import_report(ui.registry().root, info.name).image_sizes)}; "
                f"this page shows them at {dataset.input_shape[1]}×{dataset.input_shape[0]}, and a model sees the size "
                "chosen on Your own images or Train.")
 if dataset.split_sources:

@@ -58,8 +58,8 @@ with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)
     evaluation = ui.load_evaluation(key)
 class_names = list(entry.card.class_names)
 
-st.header("1. The filters it learned")
 first = first_learned_layer(model)
+st.header("1. The filters it learned" if type(first).__name__ == "Conv2D" else "1. What its first layer learned")
 if type(first).__name__ == "Conv2D":
     filters = first_layer_filters(model)
     size, _, channels_in, filter_count = filters.shape

@@ -35,12 +35,12 @@ with st.expander("The course's datasets: horses or humans, rock paper scissors, 
 
 def show_report(report, name):
     """What the import found: classes, the split table and where each split comes from, skipped files, notes."""
-    st.success(f"Imported **{report.title}** as `{report.name}`.")
+    st.success(f"Imported **{report.title}**: it is in the dataset pickers now, under that name.")
     table = split_table(ui.registry().root, name)
     st.markdown(ui.markdown_table([{"class": class_name, **{f"{split} images": table[split][class_name] for split in table}}
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
-    st.caption(f"Photo sizes (width × height): {sizes_text(report.image_sizes)}.")
+    st.caption(f"Photo sizes: {sizes_text(report.image_sizes)}.")
     st.info("\n\n".join(report.notes))
     if report.skipped:
         st.warning(f"{len(report.skipped)} file(s) were skipped and are not part of the dataset:")
@@ -122,8 +122,8 @@ ui.reset_if_invalid("own_dataset", folders.__contains__, folders[-1])
 dataset, size, epochs = own_form(folders)
 with ui.guard():
     info = dataset_info(dataset, ui.registry().root)
-st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)} (width × "
-           f"height), {'grayscale' if info.image_shape[2] == 1 else 'colour'}: each is fitted into the input size chosen above, keeping its shape.")
+st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)}, "
+           f"{'grayscale' if info.image_shape[2] == 1 else 'colour'}: each is fitted into the input size chosen above, keeping its shape.")
 show_task(list(info.class_names))
 zip_uploader("Add a second zip as this dataset's validation photos (same class folders)", "own_validation",
              lambda path, progress, name: add_validation(ui.registry().root, dataset, path, on_progress=progress,

@@ -305,7 +305,8 @@ def test_the_photo_sizes_named_are_sizes_of_real_photos(root):
     files = photo_files({"train": 5}, kinds=("round",), size=(300, 300), split_folders=False)
     files |= photo_files({"train": 6}, kinds=("angular",), size=(480, 640), split_folders=False, seed=2)
     report = import_zip(zip_bytes(files), root)
-    assert sizes_text(report.image_sizes) == "from 300×300 to 480×640, median 480×640"  # 6 of the 11 are 480×640
+    assert sizes_text(report.image_sizes) == ("from 300×300 to 480×640, the middle one 480×640 (width × height, ranked "
+                                              "by their number of pixels)")  # 6 of the 11 are 480×640
 
 
 def test_validation_photos_that_are_training_photos_are_refused_or_noted(root, course_files):

@@ -291,6 +291,16 @@ def test_upload_a_photo_and_see_probabilities(shared_server, browser, tmp_path):
     body = watched.page.inner_text("[data-testid=stMain]")
     assert "%" in body and "Inverted: dark object on a light background" in body  # the note on its preparation
     watched.screenshot("predict_result")
+    # Streamlit empties an uploader whose page is left: the photo comes back, classified again (it was lost)
+    watched.page.get_by_role("link", name="Models").first.click()
+    watched.wait_idle()
+    watched.page.get_by_role("link", name="Predict").first.click()
+    watched.page.get_by_text("Shown again: 1 photo you gave before leaving this page").wait_for(timeout=60_000)
+    watched.page.get_by_text("Where the model looked").wait_for(timeout=60_000)
+    assert "trouser_photo.jpg" in watched.page.inner_text("[data-testid=stMain]")
+    watched.page.get_by_role("button", name="Clear them").click()
+    watched.page.get_by_text("to classify it.").wait_for(timeout=60_000)
+    assert "trouser_photo.jpg" not in watched.page.inner_text("[data-testid=stMain]")
     watched.assert_clean()
 
 

@@ -117,5 +117,6 @@ def test_imported_photos_say_their_own_sizes_and_whether_their_classes_are_balan
     at.run()
     assert not at.exception
     captions = " ".join(caption.value for caption in at.caption)
-    assert "Its photos are from 120×90 to 300×200, median 120×90 (width × height); this page shows them at" in captions
+    assert ("Its photos are from 120×90 to 300×200, the middle one 120×90 (width × height, ranked by their number of "
+            "pixels); this page shows them at") in captions
     assert "The classes are not balanced: round has" in captions  # 20 against 10, less the test and validation photos

@@ -52,6 +52,20 @@ def test_a_too_large_learning_rate_is_explained_not_a_crash():
     assert any("diverged" in block.value for block in at.markdown)
 
 
+def test_a_converged_fit_is_called_converged_not_unfinished():
+    """At learning rate 0.15 the neuron lands on 19.0000 (w 2.000000, b −1.000000) and the page still said "the whole
+    miss is unfinished optimisation … still on its way"; with noise, "−0.0000 is unfinished optimisation"."""
+    at = open_page(PAGE).run()
+    at.select_slider(key="neuron_learning_rate").set_value(0.15).run()
+    assert not at.exception and prediction(at) == 19.0
+    assert any(header.value == "19, to four decimals" for header in at.subheader)
+    text = " ".join(block.value for block in at.markdown)
+    assert "has **converged**" in text and "unfinished optimisation" not in text and "still on its way" not in text
+    at.toggle(key="neuron_noise").set_value(True).run()
+    text = " ".join(block.value for block in at.markdown)
+    assert "nothing is left to train away" in text and "−0.0000" not in text and "unfinished optimisation" not in text
+
+
 def test_the_page_shows_the_fit_the_server_preloaded_and_fits_a_new_setting_itself(monkeypatch):
     ui.fit_neuron.clear()
     assert preload.warm_neuron(preload.ServerCaches(None, None, None, ui.fit_neuron)) == ["Hello, neuron's fit"]

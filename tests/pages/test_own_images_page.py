@@ -94,7 +94,7 @@ def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
     assert "carved from the photos: a stratified 20%" in shown
     skipped = at.dataframe[0].value
     assert set(skipped["file"]) == {"shoes_and_bags/bags/broken.png", "shoes_and_bags/README.txt"}
-    assert "Photo sizes (width × height): all 28×28." in shown and "Photos all 28×28 (width × height)" in shown
+    assert "Photo sizes: all 28×28 (width × height)." in shown and "Photos all 28×28 (width × height), " in shown
     assert "binary task" in shown and "Dense(1, activation='sigmoid')" in shown and "binary_crossentropy" in shown
     assert at.selectbox(key="own_dataset").value.startswith("folder:")
     assert at.button(key="own_train_button").label == "Train from scratch at 64×64"
