@@ -74,9 +74,15 @@ else:
 
 st.header("2. The offline way: a CNN from the registry as the base")
 registry = ui.registry()
-ui.training_panel({"base CNN": BASE_CNN}, key="transfer_base",
-                  button_label=f"Train a base CNN on all {config_training_images(BASE_CNN):,} Fashion-MNIST training images")
 cards = registry.list_entries(family="cnn")
+full_data = config_training_images(BASE_CNN)
+base_panel = st.container()
+if BASE_CNN.key not in {card.key for card in cards} and any(  # a CNN on all the images is here: the button waits
+        card.dataset.name == BASE_CNN.dataset and (card.dataset.train_images or 0) >= full_data for card in cards):
+    base_panel = st.expander("Or train the lesson's own base CNN")
+with base_panel:
+    ui.training_panel({"base CNN": BASE_CNN}, key="transfer_base",
+                      button_label=f"Train a base CNN on all {full_data:,} Fashion-MNIST training images")
 if not cards:
     st.info("There is no trained CNN to use as a base yet: press the button above, or train one on the **Train** page.")
     st.stop()

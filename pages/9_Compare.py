@@ -84,10 +84,11 @@ with ui.guard():
 letters = [chr(ord("A") + index) for index in range(len(entries))]
 names = [f"{letter}: {entry.title}" for letter, entry in zip(letters, entries)]
 
-st.dataframe([{"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": entry.card.dataset.test_images,
-               "training images": entry.card.dataset.train_images, "parameters": entry.card.params.total,
-               "training time (s)": entry.card.timings.train_seconds, "epochs": entry.card.epochs_run}
-              for name, entry in zip(names, entries)], hide_index=True, column_config=ui.THOUSANDS_COLUMNS)
+st.markdown(ui.markdown_table([  # a table that wraps: a wide one hid its last column at 1,366 pixels
+    {"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": f"{entry.card.dataset.test_images or 0:,}",
+     "training images": f"{entry.card.dataset.train_images or 0:,}", "parameters": f"{entry.card.params.total:,}",
+     "training time": "—" if entry.card.timings.train_seconds is None else f"{entry.card.timings.train_seconds:.1f} s",
+     "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)]))
 if note := training_sizes_note(letters, [entry.card for entry in entries]):
     st.caption(note)
 

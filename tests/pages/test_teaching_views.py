@@ -125,7 +125,7 @@ def test_compare_trains_seed_repeats_and_shows_a_models_most_confident_mistakes(
     runs = {config: train_and_publish(registry, config) for base in (TINY_CNN, TINY_DNN) for config in seed_variants(base)}
     at.run()
     assert not at.exception
-    table = at.dataframe[1].value.set_index("model")
+    table = at.dataframe[0].value.set_index("model")
     for base, letter in ((TINY_CNN, "A"), (TINY_DNN, "B")):
         accuracies = [runs[config].test_accuracy for config in seed_variants(base)]
         row = table.loc[next(name for name in table.index if name.startswith(letter))]
