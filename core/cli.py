@@ -301,14 +301,14 @@ def command_show(arguments):
 
     registry = Registry(arguments.root)
     entry = registry.get(full_key(registry, arguments.key))
+    evaluation = registry.load_evaluation(entry.key) if entry.test_accuracy is not None else None  # refused first
     print(json.dumps(entry.card.to_dict(), indent=2, ensure_ascii=False))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
               f"val_loss {epoch['val_loss']:.4f} val_acc {epoch['val_accuracy']:.4f}")
-    if entry.test_accuracy is None:
+    if evaluation is None:
         print("no test figures: this model was imported without a test here")
         return
-    evaluation = registry.load_evaluation(entry.key)
     width = max(len(name) for name in evaluation.class_names)
     print(f"per class, on {len(evaluation.y_true):,} test images:\n{'class':<{width}}  precision  recall  images")
     for index, name in enumerate(evaluation.class_names):

@@ -37,7 +37,8 @@ def _read_files(name, path):
         x_train, y_train = (np.concatenate(parts) for parts in zip(*batches))
         return _standardize(x_train, y_train, *_read_cifar_batch(Path(path) / "test_batch"))
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as error:
-        raise DatasetUnavailableError(f"The {CATALOGUE[name][0]} files in {path} are damaged ({error}). Delete them and "
+        reason = str(error).split(". ")[0]  # numpy's advice to unpickle an untrusted file is no advice to give
+        raise DatasetUnavailableError(f"The {CATALOGUE[name][0]} files in {path} are damaged ({reason}). Delete them and "
                                       f"copy them again, or let keras download a fresh copy. Received: name={name!r}") from error
 
 

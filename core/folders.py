@@ -220,7 +220,8 @@ def _zip_source(source):
     try:
         archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise DatasetError(f"This is not a readable .zip file ({error}). Expected a .zip of class sub-folders, "
+        named = Path(str(getattr(source, "name", source))).name if title else "This"  # which of two zips, by name
+        raise DatasetError(f"{named} is not a readable .zip file ({error}). Expected a .zip of class sub-folders, "
                            "e.g. made with `zip -r dataset.zip cats dogs`.") from error
     with archive:
         infos = archive.infolist()

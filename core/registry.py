@@ -234,7 +234,7 @@ class Registry:
             shutil.rmtree(temp_dir, ignore_errors=True)
             raise RegistryError(
                 f"Could not save model {key} to {self.models_dir}: {error.strerror or error}. "
-                f"Free some disk space or make the registry folder writable, then train again.",
+                f"Free some disk space or make the registry folder writable, then train or import it again.",
                 student="The server could not save the trained model (its disk may be full). Tell the teacher, who "
                         "can free some space; then press Train again.") from error
         self._index(card)
