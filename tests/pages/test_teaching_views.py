@@ -148,3 +148,35 @@ def test_compare_trains_seed_repeats_and_shows_a_models_most_confident_mistakes(
     assert len(gallery) == 12  # one image per column, in two rows of 6 (ui.image_grid)
     confidences = [evaluation.probabilities[i].max() for i in worst[:12]]
     assert len(captions) == 12 and confidences == sorted(confidences, reverse=True)
+
+
+def kept_photos_script():
+    """Predict's photo keeping alone: the session says whether the page was just opened and what the uploader holds."""
+    import streamlit as st
+
+    from core import ui
+
+    st.session_state["classroom_opened"] = st.session_state.get("opened", False)
+    photos, again = ui.kept_photos(st.session_state.get("photos", []), "test_photos")
+    st.write(f"{[name for name, _, _ in photos]} {again}")
+
+
+def test_photos_given_to_predict_come_back_after_the_page_is_left_until_removed():
+    """Streamlit empties an uploader whose page is left: a student who looked at Models lost their 4 photos (a
+    teaching walk, 2026-12-02). They come back once the page is opened again; removing them forgets them."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(kept_photos_script)
+
+    def shown(photos, opened=False):
+        at.session_state["photos"], at.session_state["opened"] = photos, opened
+        return at.run().markdown[0].value
+
+    megabytes = b"x" * 5 * 2**20
+    assert shown([("a.jpg", megabytes, "1"), ("b.jpg", megabytes, "2"), ("c.jpg", megabytes, "3")]) == \
+        "['a.jpg', 'b.jpg', 'c.jpg'] False"
+    assert shown([], opened=True) == "['b.jpg', 'c.jpg'] True"  # back on the page: the newest within 12 MB
+    assert shown([]) == "['b.jpg', 'c.jpg'] True"  # and still, while the student changes the model
+    assert shown([("d.jpg", b"d", "4")]) == "['d.jpg'] False"  # new photos replace them
+    assert shown([]) == "[] False"  # taken out of the uploader: forgotten
+    assert shown([], opened=True) == "[] False"
