@@ -50,6 +50,6 @@ if best:
             [{"test accuracy": f"{card.test_accuracy:.2%}", "test images": f"{card.dataset.test_images or 0:,}",
               "model": card.title, "parameters": f"{card.params.total:,}"} for card in ranked]))
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
-server.load_element_scripts_early(*server.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn
+ui.load_element_scripts_early(*server.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn
 if ui.tab_icon_is_free():  # a fresh server's first run leaves Streamlit's icon: its emoji table is read later
     st.set_page_config(page_icon=ui.PAGE_ICON)

@@ -10,6 +10,7 @@ command or server uses one registry for its models and its datasets alike. Under
 datasets, the course's photo zips and the imported ones are listed and described side by side.
 """
 
+import functools
 import json
 import re
 import urllib.parse
@@ -393,10 +394,11 @@ def imported_titles(root) -> dict[str, str]:
 
 
 def read_manifest(root, name) -> Manifest:
-    """The manifest of an imported dataset; DatasetError when it is missing or damaged."""
+    """The manifest of an imported dataset; DatasetError when it is missing, unreadable or damaged."""
     path = folder_path(root, name) / MANIFEST_FILE
     try:
-        return Manifest.from_json(json.loads(path.read_text()))
+        found = path.stat()
+        return _manifest_at(str(path), found.st_mtime_ns, found.st_size)
     except FileNotFoundError:
         from core.trash import deleted_dataset_message  # the trash reads this module's id pattern
 
@@ -404,6 +406,15 @@ def read_manifest(root, name) -> Manifest:
             f"No imported dataset has this name in {datasets_dir(root)}. Import it with `python -m core datasets import` "
             f"or on the Your own images page, or pick one from `python -m core datasets`. Received: name={name!r}")
         ) from None
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"The manifest of this dataset is damaged ({error}). Delete {path.parent} and import the "
-                           f"zip again. Received: name={name!r}") from error
+    except OSError as error:
+        raise DatasetError(f"The manifest of this dataset cannot be read ({error.strerror or error}): check the "
+                           f"permissions of {path.parent}. Received: name={name!r}") from error
+    except ValueError as error:
+        raise DatasetError(f"The manifest of this dataset is damaged ({error}). `python -m core datasets delete {name}` "
+                           f"moves it to the trash; then import the zip again. Received: name={name!r}") from error
+
+
+@functools.lru_cache(maxsize=64)
+def _manifest_at(path: str, modified_ns: int, size: int) -> Manifest:
+    """The manifest file at `path`, read once per version of it (a page run reads each manifest several times)."""
+    return Manifest.from_json(json.loads(Path(path).read_text()))

@@ -5,6 +5,7 @@ Under 600 lines: one parser and one short handler per command, which read best s
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
@@ -19,6 +20,7 @@ from core.lookup import dataset_named, full_key, imported_dataset_named
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
 
+STORAGE_ERRORS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.EFBIG}
 READING_COMMANDS = ("list", "show", "compare", "export", "delete", "restore", "doctor")  # never create a registry
 
 
@@ -40,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except OSError as error:  # a file the command could not read or write (permissions, a full disk)
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}. Check that the folder is writable and the disk has room.",
-              file=sys.stderr)
-        return 1
     except BrokenPipeError:  # `python -m core datasets | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit then succeeds
+        return 1
+    except OSError as error:  # a file the command could not read or write, a host it could not reach
+        where = f" ({error.filename})" if error.filename else ""
+        advice = " Check that the folder is writable and the disk has room." if error.errno in STORAGE_ERRORS else ""
+        print(f"error: {error.strerror or error}{where}.{advice}", file=sys.stderr)
         return 1
 
 
@@ -367,7 +369,7 @@ def command_delete(arguments):
     from core.trash import KEEP_DAYS
 
     registry = Registry(arguments.root)
-    keys = [full_key(registry, key) for key in arguments.keys]
+    keys = list(dict.fromkeys(full_key(registry, key) for key in arguments.keys))  # one model named twice: once
     for key in keys:  # every one checked before any moves: a mistyped second key deletes nothing
         registry.deletable_title(key)
     for key in keys:
@@ -399,7 +401,7 @@ def command_datasets_delete(arguments):
 
     root = registry_root_of(arguments)
     imported = imported_titles(root)
-    names = [imported_dataset_named(given, imported) for given in arguments.names]  # all found before any moves
+    names = list(dict.fromkeys(imported_dataset_named(given, imported) for given in arguments.names))  # found first
     for name in names:
         item = delete_dataset(root, name)
         print(f"moved to the trash: {name}  {item.title}")

@@ -36,9 +36,10 @@ def fetch(name, file: CourseFile) -> Path:
     if cached.is_file():
         if file.sha256 is None or sha256_of(cached) == file.sha256:
             return cached
-        raise DatasetError(f"{cached} is there, but it is not the published {file.file_name} (its SHA-256 differs: a "
-                           f"download cut short, or another file of that name). Delete it, or copy the published file "
-                           f"there, then run this again; it is not downloaded over. Received: name={name!r}")
+        if not file.size or cached.stat().st_size >= file.size:  # smaller: a download cut short, fetched again below
+            raise DatasetError(f"{cached} is there, but it is not the published {file.file_name} (its SHA-256 differs: "
+                               f"another file of that name, or a damaged copy). Delete it, or copy the published file "
+                               f"there, then run this again; it is not downloaded over. Received: name={name!r}")
     try:
         check_reachable(file.url, CONNECT_TIMEOUT_SECONDS)
     except OSError as error:

@@ -1,10 +1,12 @@
 """The registry's SQLite files (its index and its training queue), opened the one way every process opens them."""
 
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' locks before "database is locked"
@@ -13,13 +15,19 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite databa
 logger = logging.getLogger(__name__)
 
 
-def set_aside_if_damaged(path: Path) -> Path | None:
-    """Move a file at `path` that is not an SQLite database (its first bytes say so: overwritten, or half copied)
-    aside as <name>.damaged-<time>, with its -wal and -shm files, so that it is made anew; return where it went.
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none: which file a process opened."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
-    The index is then rebuilt from the entry folders (nothing is lost); the training queue starts empty. Without this
-    every command and page failed with "file is not a database", `python -m core doctor` included.
-    """
+
+def set_aside_if_damaged(path: Path) -> Path | None:
+    """`set_aside` a file at `path` whose first bytes say it is not an SQLite database (overwritten, half copied),
+    so that it is made anew; return where it went. Every command and page failed on one, `doctor` included."""
+    identity = file_identity(path)
     try:
         with open(path, "rb") as file:
             head = file.read(len(SQLITE_HEADER))
@@ -27,11 +35,24 @@ def set_aside_if_damaged(path: Path) -> Path | None:
         return None
     if not head or head == SQLITE_HEADER:  # an empty file is a new database to SQLite
         return None
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):  # another process set it aside at the same moment
-            os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
-    logger.warning("%s was not an SQLite database: set aside as %s and made anew", path, aside)
+    return set_aside(path, identity, "not an SQLite database")
+
+
+def set_aside(path: Path, identity, reason) -> Path | None:
+    """Move the database at `path`, with its -wal and -shm files, aside as <name>.damaged-<time>-<id>, if it is still
+    the file `identity` names (another process may have set it aside and made a new one already); None if not.
+
+    The index is then rebuilt from the entry folders (nothing is lost); the training queue starts empty.
+    """
+    with open(path.with_name(path.name + ".lock"), "a") as lock:  # one process at a time checks and moves
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if file_identity(path) != identity:
+            return None
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+    logger.warning("%s was damaged (%s): set aside as %s and made anew", path, reason, aside)
     return aside
 
 

@@ -5,6 +5,7 @@ database), the folders of trainings and imports that were killed. It reads every
 pages would, and names each one that is damaged with the command that removes it; it deletes nothing a teacher made.
 """
 
+import contextlib
 import fcntl
 import shutil
 import time
@@ -16,6 +17,7 @@ from core.catalogue import FOLDER_PREFIX, datasets_dir, read_manifest
 from core.errors import CoreError
 from core.folders import STAGING_LOCK, STAGING_PREFIX
 from core.manifest import MANIFEST_FILE
+from core.paths import UPLOAD_PREFIX, UPLOADS_FOLDER
 from core.registry import EVAL_FILE, MODEL_FILE, Registry
 
 
@@ -34,8 +36,9 @@ class Checkup:
 def check_registry(registry: Registry) -> Checkup:
     """Heal `registry` and check every entry and imported dataset in it."""
     checkup = Checkup(damaged_index=registry.damaged_index)
-    before = {card.key for card in registry.list_entries()}
-    checkup.removed = registry.clean_partial() + remove_dead_imports(registry.root)
+    before = registry.indexed_keys()
+    checkup.removed = (registry.clean_partial() + remove_empty_entries(registry) + remove_dead_imports(registry.root)
+                       + remove_stale_uploads(registry.root))
     checkup.problems = registry.heal()
     after = registry.list_entries()
     checkup.indexed = sorted({card.key for card in after} - before)
@@ -79,21 +82,42 @@ def dataset_problems(root) -> list[str]:
     return problems
 
 
-def remove_dead_imports(root, quiet_seconds: float = 3600) -> list[str]:
+def remove_dead_imports(root, quiet_seconds: float = 60) -> list[str]:
     """Remove the staging folders of imports that died (killed, or the machine stopped), which can hold hundreds of
-    megabytes; one whose import still runs holds its lock and is kept. Returns the names removed."""
+    megabytes: a folder whose lock is free and that has not changed for `quiet_seconds` (an import takes its lock
+    just after making it). Returns the names removed."""
     removed = []
     for staging in sorted(datasets_dir(root).glob(f"{STAGING_PREFIX}*")) if datasets_dir(root).is_dir() else []:
         try:
-            with open(staging / STAGING_LOCK) as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken: its import died
-        except BlockingIOError:
-            continue  # its import runs
-        except FileNotFoundError:  # being published this moment, or left by a version without the lock: by its age
-            if not staging.is_dir() or time.time() - staging.stat().st_mtime < quiet_seconds:
+            if time.time() - staging.stat().st_mtime < quiet_seconds:
                 continue
-        except OSError:
+            with open(staging / STAGING_LOCK, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken at once: its import has died
+                shutil.rmtree(staging)  # while the lock is held
+        except OSError:  # its import runs (BlockingIOError), or the folder went meanwhile
             continue
-        shutil.rmtree(staging, ignore_errors=True)
         removed.append(staging.name)
+    return removed
+
+
+def remove_empty_entries(registry: Registry) -> list[str]:
+    """Remove empty folders where an entry would be (left by hand or a crash): they only block a restore."""
+    removed = []
+    for folder in sorted(registry.models_dir.iterdir()):
+        if not folder.name.startswith(".") and folder.is_dir():
+            with contextlib.suppress(OSError):  # not empty: heal names it
+                folder.rmdir()
+                removed.append(folder.name)
+    return removed
+
+
+def remove_stale_uploads(root, quiet_seconds: float = 3600) -> list[str]:
+    """Remove uploads left in the registry's uploads folder by a server stopped mid-import (an hour unchanged)."""
+    removed = []
+    folder = Path(root) / UPLOADS_FOLDER
+    for upload in sorted(folder.glob(f"{UPLOAD_PREFIX}*")) if folder.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if time.time() - upload.stat().st_mtime >= quiet_seconds:
+                shutil.rmtree(upload) if upload.is_dir() else upload.unlink()
+                removed.append(f"{UPLOADS_FOLDER}/{upload.name}")
     return removed

@@ -346,7 +346,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             (staging / stored).write_bytes(data)
             split_part = f"{placement.split}\0" if with_splits else ""
             photo_digest = hashlib.sha256(data).hexdigest()
-            photos_by_split.setdefault(placement.split, set()).add(photo_digest)
+            photos_by_split.setdefault(placement.split, []).append(photo_digest)
             digest.update(f"{placement.class_name}\0{split_part}{placement.relative}\0{photo_digest}\0".encode())
             stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(size)
@@ -371,14 +371,15 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
 
 
 
-def _training_photos_elsewhere(photos_by_split: dict[str, set[str]]) -> tuple[str, ...]:
+def _training_photos_elsewhere(photos_by_split: dict[str, list[str]]) -> tuple[str, ...]:
     """A note when validation or test photos are also training photos (the same bytes); refused when all of them are
     (the training zip given again as its validation zip): a test figure on photos the model learned means nothing."""
-    training = photos_by_split.get(TRAIN, set())
+    training = set(photos_by_split.get(TRAIN, ()))
     notes = []
     for split in (VALIDATION, TEST):
-        photos = photos_by_split.get(split, set())
-        if (shared := len(photos & training)) == len(photos) and photos:
+        photos = photos_by_split.get(split, [])
+        shared = sum(photo in training for photo in photos)
+        if photos and shared == len(photos):
             raise DatasetError(f"Every {split} photo is also a training photo: the same photos were given twice (the "
                                f"training zip as its {split} zip?). A model tested on photos it learned from scores "
                                f"far higher than it is. Give the {split} photos that come apart, such as the course's "
@@ -540,12 +541,12 @@ def sizes_text(image_sizes: dict) -> str:
 def import_report(root, name) -> FolderImportReport:
     """The report of an imported dataset, read back from its manifest."""
     manifest = read_manifest(root, name)
-    split_counts = manifest.split_counts or {TRAIN: manifest.counts}
+    split_counts = {split: dict(counts) for split, counts in (manifest.split_counts or {TRAIN: manifest.counts}).items()}
     return FolderImportReport(
-        name=name, title=manifest.title, class_names=list(manifest.class_names), counts=manifest.counts,
+        name=name, title=manifest.title, class_names=list(manifest.class_names), counts=dict(manifest.counts),
         skipped=list(manifest.skipped), image_sizes=manifest.image_sizes, is_binary=manifest.is_binary,
         notes=list(manifest.notes), split_counts=split_counts,
-        split_sources=manifest.split_sources or describe_splits(split_counts, {}),
+        split_sources=dict(manifest.split_sources or describe_splits(split_counts, {})),
     )
 
 

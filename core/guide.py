@@ -121,8 +121,8 @@ def default_compare_keys(cards) -> list[str]:
 
 def default_predict_key(cards) -> str | None:
     """Predict's first model: the most trustworthy model trained on photos (an imported folder dataset) when there
-    is one, since people bring photos; else the most trustworthy of all. Untested (imported) models come last, and a
-    model no better than guessing comes after every one that is: its sure-looking answers would teach nonsense."""
+    is one, since people bring photos; else the most trustworthy of all; then untested (imported) models. A tested
+    model no better than guessing comes last of all: its sure-looking answers would teach nonsense."""
     if not cards:
         return None
     return max(cards, key=lambda card: (not no_better_than_guessing(card), is_photo_model(card), trust(card))).key
@@ -142,9 +142,8 @@ def guessing_note(card) -> str | None:
     classes = max(2, len(card.class_names))
     return (f"This model is right on {accuracy_text(card.test_accuracy, card.dataset.test_images)} of its "
             f"{card.dataset.test_images:,} test images, which guessing one of its {classes} classes at random "
-            f"({1 / classes:.0%}) could score too: it has not learned to tell them apart yet, and its answers mean "
-            "nothing, however sure they look. More photos per class, more epochs or a pretrained base (Transfer "
-            "learning) help.")
+            f"({1 / classes:.0%}) could score too: it cannot yet be told apart from guessing, however sure its "
+            "answers look. More photos per class, more epochs or a pretrained base (Transfer learning) help.")
 
 
 def is_photo_model(card) -> bool:

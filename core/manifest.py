@@ -78,12 +78,16 @@ class Manifest:
         unknown = {image.class_name for image in images} - set(class_names)
         if unknown:
             raise ValueError(f"images of classes not in class_names: {sorted(unknown)}")
+        if len(class_names) < 2 or not images:
+            raise ValueError(f"{len(class_names)} classes and {len(images)} images; a dataset has at least 2 of each")
+        sizes = _field(data, "image_sizes", dict)
+        if set(sizes) != {"min", "max", "median"}:
+            raise ValueError(f"'image_sizes' holds {sorted(sizes)}, not min, max and median")
         return cls(
             id=_field(data, "id", str), title=_field(data, "title", str), class_names=class_names,
             counts=_counts(_field(data, "counts", dict), "counts"), images=images,
-            image_shape=_integers(_field(data, "image_shape", list), "image_shape", 3),
-            image_sizes={key: _integers(size, "image_sizes", 2) for key, size in
-                         _field(data, "image_sizes", dict).items()},
+            image_shape=_image_shape(_field(data, "image_shape", list)),
+            image_sizes={key: _integers(size, "image_sizes", 2) for key, size in sizes.items()},
             skipped=tuple(_strings(item, "skipped", 2, 2) for item in _field(data, "skipped", list)),
             notes=_strings(_field(data, "notes", list), "notes"),
             split_counts={split: _counts(counts, "split_counts") for split, counts in
@@ -119,6 +123,13 @@ def _integers(items, name: str, length: int) -> tuple[int, ...]:
     if not isinstance(items, list) or len(items) != length or not all(type(item) is int for item in items):
         raise ValueError(f"{name!r} holds {items!r}")
     return tuple(items)
+
+
+def _image_shape(items) -> tuple[int, int, int]:
+    height, width, channels = _integers(items, "image_shape", 3)
+    if height < 1 or width < 1 or channels not in (1, 3):
+        raise ValueError(f"'image_shape' holds {items!r}: (height, width, 1 or 3 channels) expected")
+    return height, width, channels
 
 
 def _counts(counts, name: str) -> dict[str, int]:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -297,9 +298,44 @@ def export_target(destination, file_stem: str, fmt: str) -> Path:
     return target
 
 
+def write_converted(model, fmt: str, target: Path):
+    """Write `model` as a SavedModel zip ("savedmodel") or a .tflite file at `target`, by way of a SavedModel in the
+    system's temporary folder (a read-only registry can still export)."""
+    with tempfile.TemporaryDirectory(prefix="cnnclassroom-export-") as work_dir:
+        saved_model_dir = Path(work_dir) / "saved_model"
+        model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
+        if fmt == "savedmodel":
+            zip_folder(saved_model_dir, target)
+            return
+        import tensorflow as tf
+
+        target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)).convert())
+
+
+@contextlib.contextmanager
+def written_whole(target: Path):
+    """A new temporary file beside `target` to write; once written whole it becomes `target` (never replacing one
+    already there: FileExistsError), and on any error it is removed: a full disk leaves no half file under the name."""
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(handle)
+    part = Path(name)
+    try:
+        yield part
+        try:
+            os.link(part, target)  # fails if `target` appeared meanwhile
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links (a FAT memory stick)
+            if target.exists():
+                raise FileExistsError(target) from None
+            os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def write_keras_export(source: Path, target: Path, note: dict):
     """Copy the .keras file `source` to `target` with `note` (the entry's card and history) added as ENTRY_NOTE."""
-    with zipfile.ZipFile(source) as model_file, zipfile.ZipFile(target, "x", zipfile.ZIP_DEFLATED) as export:
+    with zipfile.ZipFile(source) as model_file, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as export:
         for info in model_file.infolist():
             if info.filename != ENTRY_NOTE:
                 with model_file.open(info) as entry, export.open(info, "w") as copy:

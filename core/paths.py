@@ -7,6 +7,7 @@ from pathlib import Path
 REGISTRY_ENV = "CNNCLASSROOM_REGISTRY"
 DATA_DIR_ENV = "CNNCLASSROOM_DATA_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+UPLOADS_FOLDER, UPLOAD_PREFIX = "tmp", "upload-"  # inside the registry: uploads on their way into a dataset
 
 
 def registry_root() -> Path:

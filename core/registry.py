@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -32,11 +31,11 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
-from core.database import open_database, set_aside_if_damaged
+from core.database import file_identity, open_database, set_aside, set_aside_if_damaged
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History
-from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_keras_export,
-                               zip_folder)
+from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
+                              write_keras_export, written_whole)
 from core.paths import registry_root
 
 INDEX_FILE = "index.sqlite"
@@ -101,13 +100,23 @@ class Registry:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self.damaged_index = set_aside_if_damaged(self.root / INDEX_FILE)  # rebuilt just below, like a deleted one
-            with self._connect() as connection:  # a new index is filled from the entry folders
-                connection.executescript(SCHEMA)
+            identity = file_identity(self.root / INDEX_FILE)
+            try:
+                self._open_index()
+            except sqlite3.DatabaseError as error:  # a damaged page past the header ("database disk image is malformed")
+                if isinstance(error, sqlite3.OperationalError) or identity is None:  # locked, read-only: not damage
+                    raise
+                self.damaged_index = set_aside(self.root / INDEX_FILE, identity, error) or self.damaged_index
+                self._open_index()
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(
                 f"Cannot open the model registry at {self.root}: {error}. "
                 f"Check that the folder is writable, or point $CNNCLASSROOM_REGISTRY at one that is.",
                 student=SERVER_PROBLEM) from error
+
+    def _open_index(self):
+        with self._connect() as connection:  # a new index is filled from the entry folders
+            connection.executescript(SCHEMA)
 
     # ----- Paths and locks -------------------------------------------------------------------
 
@@ -273,13 +282,14 @@ class Registry:
             on_disk = set()
             for directory in self.models_dir.iterdir():
                 name = directory.name
-                if name.startswith(TEMP_PREFIX) or not directory.is_dir():
+                if name.startswith(".") or not directory.is_dir():  # a training under way (.tmp-), or hidden
                     continue
                 if not KEY_PATTERN.fullmatch(name):
-                    problems.append(f"{directory}: not a registry entry (bad key); ignored.")
+                    problems.append(f"{directory}: not a registry entry (bad key); ignored. Move it out of {self.models_dir}.")
                     continue
                 if not self.has(name):
-                    problems.append(f"{directory}: incomplete entry (no card or model file); ignored.")
+                    problems.append(f"{directory}: incomplete entry (no card or model file); ignored. Delete it with "
+                                    f"`python -m core delete {name}`.")
                     continue
                 on_disk.add(name)
             for key in indexed - on_disk:
@@ -353,10 +363,20 @@ class Registry:
         return item
 
     def restore(self, key: str) -> Entry:
-        """Bring the newest deleted copy of `key` back from the trash."""
-        trash.restore_from_trash(self.root, key, self.entry_dir(key))
+        """Bring the newest deleted copy of `key` back from the trash; refused while `key` is being trained again (its
+        publishing would replace the restored copy, already gone from the trash)."""
+        with self.key_lock(key, blocking=False) as acquired:
+            if not acquired:
+                raise RegistryError(f"A model with key {key} is being trained or imported again right now; restore "
+                                    "the deleted copy once that is done, if it is still wanted.")
+            trash.restore_from_trash(self.root, key, self.entry_dir(key))
         self._index(self.get(key).card)
         return self.get(key)
+
+    def indexed_keys(self) -> set[str]:
+        """The keys the index lists, as it is (`list_entries` heals it against the folders first)."""
+        with self._connect() as connection:
+            return {row["key"] for row in connection.execute("SELECT key FROM entries")}
 
     # ----- Import and export -----------------------------------------------------------------
 
@@ -376,10 +396,13 @@ class Registry:
                 if fmt == "keras":
                     write_keras_export(source, part, {"card": entry.card.to_dict(), "history": entry.history})
                 else:
-                    _write_converted(model, fmt, part, self.root)
+                    write_converted(model, fmt, part)
         except zipfile.BadZipFile as error:
             raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
                                 student=DAMAGED_MODEL) from error
+        except FileExistsError as error:
+            raise RegistryError(f"{target} appeared while the export was written, and is kept: name another file. "
+                                f"Received: destination={str(destination)!r}") from error
         except OSError as error:
             raise RegistryError(f"Could not write {target} ({error.strerror or error}); nothing was left there. Name a "
                                 f"folder you can write to, with room for the file. Received: destination="
@@ -408,38 +431,6 @@ class Registry:
                              path.name, about)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
-
-
-def _write_converted(model, fmt: str, target: Path, root: Path):
-    """Write `model` as a SavedModel zip or a .tflite file at `target`, by way of a SavedModel in the registry."""
-    with tempfile.TemporaryDirectory(dir=root) as work_dir:
-        saved_model_dir = Path(work_dir) / "saved_model"
-        model.export(str(saved_model_dir), format="tf_saved_model", verbose=False)
-        if fmt == "savedmodel":
-            zip_folder(saved_model_dir, target)
-            return
-        import tensorflow as tf
-
-        target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)).convert())
-
-
-@contextlib.contextmanager
-def written_whole(target: Path):
-    """A temporary file beside `target` to write; once written whole it becomes `target` (never one already there),
-    and on any error it is removed: a full disk or a killed export leaves no half file under the export's name."""
-    part = target.with_name(f".{target.name}.part-{os.getpid()}")
-    try:
-        yield part
-        try:
-            os.link(part, target)  # fails if `target` appeared meanwhile: an export never overwrites
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links (a FAT memory stick)
-            if target.exists():
-                raise FileExistsError(f"{target} appeared meanwhile") from None
-            os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def _write_json(path: Path, value):

@@ -1,11 +1,10 @@
-"""Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets), with
-core.server (the server's own business: background threads, element scripts, two of Streamlit's internals).
+"""Streamlit glue: the one module of core that imports Streamlit (caches, error guard, shared widgets).
 
 It stays in `core/` because the project's top level is fixed (app.py, pages/, core/, ...); nothing else in
 `core/` imports it, so `python -m core` and every other module work without Streamlit (a test checks). Under
-900 lines, because all Streamlit code outside the pages lives here by design: the training panel and live
+1,000 lines, because all Streamlit code outside the pages lives here by design: the training panel and live
 view, teacher mode, the caches, the photo widgets (uploads copied to disk, progress bars, webcam classes), and the
-preloading and early worker that get the server ready before a student asks.
+work that gets the server ready before a student asks (preloading, an early worker, element scripts: core.server).
 """
 
 import contextlib
@@ -13,6 +12,7 @@ import hashlib
 import hmac
 import inspect
 import logging
+import os
 import re
 import secrets
 import sys
@@ -33,7 +33,7 @@ from core.guide import (accuracy_text, counted, duration_words, few_test_images_
 from core.history import History
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
-from core.paths import registry_root
+from core.paths import UPLOAD_PREFIX, UPLOADS_FOLDER, registry_root
 from core.registry import Registry
 
 LESSONS = [
@@ -85,8 +85,8 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     intended, so that one logger is quietened.
     """
     _page_runs.add(threading.current_thread())
-    st.session_state["classroom_opened"] = st.session_state.get("classroom_page") != title  # see `page_just_opened`
-    st.session_state["classroom_page"] = title
+    if st.session_state.get("classroom_page") != title:  # come from another page: `kept_photos` uses it up
+        st.session_state["classroom_page"], st.session_state[CAME_BACK] = title, True
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
@@ -708,15 +708,10 @@ def reset_if_invalid(key: str, is_valid, default):
 
 
 UPLOAD_CHUNK_BYTES = 2**20
-TEMP_FOLDER = "tmp"  # inside the registry: uploads on their way into a dataset
 
 
-KEPT_PHOTO_BYTES = 12 * 2**20  # a session's photos kept for its return to Predict: at most this much, newest first
-
-
-def page_just_opened() -> bool:
-    """True on a page's first run since the student came to it from another page (or opened the app)."""
-    return st.session_state.get("classroom_opened", True)
+KEPT_PHOTO_BYTES = 8 * 2**20  # a session's photos kept for its return to Predict: at most this much, newest first
+CAME_BACK = "classroom_came_back"  # set by `page_setup` when the student comes to a page from another
 
 
 def kept_photos(photos: list, key: str) -> tuple[list, bool]:
@@ -725,6 +720,7 @@ def kept_photos(photos: list, key: str) -> tuple[list, bool]:
     uploader forgets them, as does `forget_kept_photos`."""
     kept_key, showing_key = f"{key}_kept", f"{key}_showing_kept"
     if photos:
+        st.session_state.pop(CAME_BACK, None)
         kept, total = [], 0
         for photo in reversed(photos):  # the newest first, within KEPT_PHOTO_BYTES
             total += len(photo[1])
@@ -733,7 +729,8 @@ def kept_photos(photos: list, key: str) -> tuple[list, bool]:
             kept.insert(0, photo)
         st.session_state[kept_key], st.session_state[showing_key] = kept, False
         return photos, False
-    if st.session_state.get(kept_key) and (page_just_opened() or st.session_state.get(showing_key)):
+    came_back = st.session_state.pop(CAME_BACK, False)  # used up here, not on the page's first run (it may be cut short)
+    if st.session_state.get(kept_key) and (came_back or st.session_state.get(showing_key)):
         st.session_state[showing_key] = True
         return st.session_state[kept_key], True
     forget_kept_photos(key)  # the student took them out of the uploader
@@ -747,21 +744,22 @@ def forget_kept_photos(key: str):
 
 @contextlib.contextmanager
 def saved_upload(upload):
-    """An uploaded file copied to the registry's temp folder a megabyte at a time (never a second copy in memory);
-    yields its path and deletes it afterwards."""
+    """An uploaded file copied to the registry's uploads folder a megabyte at a time (never a second copy in memory),
+    under its own name (a message names it as the student knows it); yields its path and deletes it afterwards."""
     import shutil
     import uuid
 
-    folder = registry().root / TEMP_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"upload-{uuid.uuid4().hex}{Path(upload.name).suffix.lower()[:8]}"
+    folder = registry().root / UPLOADS_FOLDER / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    name = re.sub(r"[^\w .()+-]", "_", Path(upload.name).name).lstrip(".")[:120] or "upload.zip"
+    path = folder / name
     try:
         upload.seek(0)
         with open(path, "wb") as file:
             shutil.copyfileobj(upload, file, UPLOAD_CHUNK_BYTES)
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def progress_callback(text: str):
@@ -864,7 +862,7 @@ def preload_in_background():
         caches = preload.ServerCaches(load_dataset, load_model, load_evaluation, fit_neuron)
         preload.preload_pages(registry(), caches, here, a_page_is_running)
 
-    server.start_once("preload", preload_pages)
+    server.start_once("preload", preload_pages, allowed=in_a_real_server())
 
 
 def prepare_predictions(key: str):
@@ -872,7 +870,8 @@ def prepare_predictions(key: str):
     model's predict and Grad-CAM functions traced."""
     from core.preload import warm_prediction
 
-    server.start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card))
+    server.start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card),
+                      allowed=in_a_real_server())
 
 
 WORKER_CHECK_SECONDS = 60  # how often a session showing a Train button makes sure a worker is up
@@ -881,10 +880,89 @@ WORKER_CHECK_SECONDS = 60  # how often a session showing a Train button makes su
 def start_worker_early():
     """While the student is still choosing, have a worker start (it imports TensorFlow and warms up, core.workers):
     the first Train press then waits for its first batch, not for a process to start. Checked once a minute."""
-    if not server.in_a_real_server() or time.monotonic() - st.session_state.get("classroom_worker_checked", -1e9) < \
+    if not in_a_real_server() or time.monotonic() - st.session_state.get("classroom_worker_checked", -1e9) < \
             WORKER_CHECK_SECONDS:
         return
     st.session_state["classroom_worker_checked"] = time.monotonic()
     with contextlib.suppress(CoreError):  # a read-only registry: the Train button will say so
         runner().ensure_worker()
 
+
+def skip_streamlit_keras_reset():
+    """Have Streamlit run `clean_problem_modules` after each script run instead of its own cleanup.
+
+    Done once, when a page first imports this module; a page test checks that it still works.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # a future Streamlit moved it: pages still work, only slower
+        return
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = clean_problem_modules
+
+
+def clean_problem_modules():
+    """What Streamlit does after every script run, without `keras.backend.clear_session()`.
+
+    Streamlit resets Keras after each run. Keras 3 keeps that state per thread and Streamlit runs each
+    script in a new thread, so the reset frees nothing here; it does empty TensorFlow's kernel cache and
+    run a full garbage collection: 0.28 s of the one core that serves every session, after every page
+    run, once any page has imported TensorFlow. Streamlit's other cleanup (closing Matplotlib figures)
+    is kept.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        with contextlib.suppress(Exception):
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def skip_streamlit_run_check():
+    """Mark Streamlit's "run this with `streamlit run`" warning as shown, so that no page ever checks for it.
+
+    The check, done for the first element a server process draws, calls `inspect.stack()`, which looks up the
+    file of every loaded module: 0.1-0.2 s of the first page a new server shows. Pages always run under
+    `streamlit run`, where that warning is never printed. A page test checks that the check is skipped.
+    """
+    from streamlit import delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):  # a future Streamlit may rename it
+        delta_generator._use_warning_has_been_displayed = True
+
+
+
+
+def in_a_real_server() -> bool:
+    """True under `streamlit run`; False in AppTest or with $CNNCLASSROOM_PRELOAD=0.
+
+    AppTest's runtime is `MagicMock(spec=Runtime)`, which `isinstance` takes for a Runtime: the type is compared.
+    """
+    from streamlit import runtime
+
+    return os.environ.get(server.PRELOAD_ENV) != "0" and runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
+
+
+
+
+def load_element_scripts_early(*patterns: str):
+    """Have the browser load these elements' scripts (core.server.CHART_SCRIPT, …, LESSON_SCRIPTS) as soon as this page is
+    drawn, all at once, so that a later page's first chart, code block, table, metric or input appears at once.
+
+    Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser
+    was idle it kept one fresh server in two or three from showing the home page for 1.5-2 s more (its text had
+    arrived; bench/server_start.py). Not later either: a second after the home page the server is importing
+    TensorFlow (core.preload), and scripts fetched then arrived 0.15-0.7 s late: with the loader waiting a second
+    more, as it did, Datasets opened a second after the home page took 2.8 s, and 1.6-1.8 s without. Nor one after
+    another: the small ones alone took 0.9 s that way, and pushed Plotly's into the student's first click.
+
+    For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
+    the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
+    Nothing is drawn; without this the first chart simply waits for its script as before. `window.classroomScripts`
+    maps each script to "loading", "loaded" or "failed"; a browser test checks it.
+    """
+    script = server.element_scripts_html(*patterns)
+    if script:
+        st.html(script, unsafe_allow_javascript=True)
+
+
+# Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.
+skip_streamlit_keras_reset()
+skip_streamlit_run_check()

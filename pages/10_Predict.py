@@ -182,7 +182,7 @@ if not photos and drawing is None:
     ui.prepare_predictions(key)  # traced in the background while the student picks a photo
     st.info("Upload a photo" + (", take one with the webcam or draw" if tuple(shape) == DRAWING_SHAPE else
                                  " or take one with the webcam") + " to classify it.")
-    server.load_element_scripts_early(server.CHART_SCRIPT)  # the probabilities' chart then appears at once
+    ui.load_element_scripts_early(server.CHART_SCRIPT)  # the probabilities' chart then appears at once
     st.stop()
 for name, data, file_id in photos:
     st.markdown(f"#### {name}")

@@ -41,9 +41,9 @@ def test_a_damaged_or_future_card_is_a_clear_error():
 
 
 def test_the_command_line_and_core_work_without_streamlit(tmp_path):
-    """core/ui.py and core/server.py are the only modules that import Streamlit; nothing else in core imports it."""
+    """core/ui.py is the only module that imports Streamlit; nothing else in core imports it."""
     code = ("import sys; sys.modules['streamlit'] = None\n"
-            "import core.cli, core.engines, core.workers, core.jobs, core.registry, core.card, core.catalogue\n"
+            "import core.cli, core.engines, core.workers, core.jobs, core.registry, core.card, core.catalogue, core.server\n"
             "from core import cli; sys.exit(cli.main(['--root', sys.argv[1], 'list']))")
     (tmp_path / "registry").mkdir()  # an empty folder: `list` refuses one that does not exist (a typo in --root)
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "registry")], cwd=PROJECT,

@@ -152,7 +152,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT, bufsize=0)
     process.stdout.close()  # before a byte is read: every write fails
     errors = process.stderr.read().decode()
-    assert process.wait(timeout=120) == 1 and "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert process.wait(timeout=120) == 1 and errors == "", errors  # nothing said: the reader left
 
 
 def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_root):

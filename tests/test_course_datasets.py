@@ -99,15 +99,19 @@ def test_a_download_whose_checksum_does_not_match_is_refused_and_removed(tmp_pat
 def test_another_file_of_the_zips_name_in_the_cache_is_named_and_kept(tmp_path, keras_home, course_zips, loopback,
                                                                       monkeypatch):
     """A teacher's copy that is not the published zip was met with "cannot be downloaded now … a zip copied there is
-    used as it is", and a failed download deleted it; now it is named and left as it is."""
+    used as it is", and a failed download deleted it; now it is named and left as it is. A copy cut short (smaller
+    than the published zip) is a download to finish: it is fetched again."""
     _, train, validation = course_zips
     served_course(monkeypatch, loopback[0], train, validation)
     (keras_home / "datasets").mkdir(parents=True)
     copied = keras_home / "datasets" / "horse-or-human.zip"
-    copied.write_bytes(train.read_bytes()[:5000])  # cut short
+    copied.write_bytes(train.read_bytes()[::-1])  # as large as the published zip, another file
     with pytest.raises(DatasetError, match="is there, but it is not the published horse-or-human.zip"):
         course_datasets.get_course_dataset("horses_or_humans", tmp_path / "registry")
-    assert copied.stat().st_size == 5000
+    assert copied.read_bytes() == train.read_bytes()[::-1]
+    copied.write_bytes(train.read_bytes()[:5000])  # cut short
+    report = course_datasets.get_course_dataset("horses_or_humans", tmp_path / "registry")
+    assert copied.read_bytes() == train.read_bytes() and report.title == "Horses or humans (course)"
 
 
 def test_offline_the_message_names_the_urls_and_the_import_command(tmp_path, keras_home, monkeypatch, capsys):

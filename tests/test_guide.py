@@ -82,6 +82,8 @@ def test_a_model_no_better_than_guessing_comes_last_on_predict_and_says_so():
     assert "right on 50% of its 20 test images" in note and "2 classes at random (50%)" in note
     assert guessing_note(learned) is None and guessing_note(fashion) is None and guessing_note(card(None, None, None)) is None
     assert guessing_note(card(TrainConfig(family="cnn"), 0.40, 100)) is not None  # 3 classes: 40% on 100 is chance-like
+    untested = card(None, None, None)
+    assert default_predict_key([coin, untested]) == untested.key  # unknown before known to guess
 
 
 def test_class_names_read_as_english_and_downloads_are_named_by_title():

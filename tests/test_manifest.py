@@ -68,6 +68,9 @@ def test_a_first_version_manifest_without_splits_still_loads(imported):
     (lambda data: data.update(image_shape=[60, 80]), "'image_shape' holds"),
     (lambda data: data["counts"].update(round="13"), "'counts' holds"),
     (lambda data: data.update(split_counts=[1, 2]), "'split_counts' is list"),
+    (lambda data: data.update(image_sizes={}), "'image_sizes' holds [], not min, max and median"),
+    (lambda data: data.update(images=[]), "2 classes and 0 images"),
+    (lambda data: data.update(image_shape=[60, 80, 4]), "1 or 3 channels"),
 ])
 def test_a_damaged_manifest_is_refused_with_one_message_and_the_others_stay_listed(imported, tmp_path, damage,
                                                                                   named):

@@ -73,6 +73,40 @@ def test_an_index_or_queue_that_is_not_a_database_is_set_aside_and_made_anew(tra
            "starts empty", 0)
 
 
+def test_doctor_says_what_it_healed_and_leaves_hidden_folders_alone(trained_registry_root, tmp_path):
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
+    with sqlite3.connect(root / INDEX_FILE) as connection:
+        connection.execute("DELETE FROM entries WHERE key = ?", (TINY_DNN.key,))
+    moved = tmp_path / "moved-away"
+    (root / "models" / TINY_CNN.key).rename(moved)
+    Registry(root)  # opened as a page would: nothing healed yet
+    (root / "models" / TINY_CNN.key).mkdir()  # an empty folder left where the entry was: it blocked a restore
+    (root / "models" / ".ipynb_checkpoints").mkdir()  # a Jupyter classroom's: no entry, no problem
+    with sqlite3.connect(root / INDEX_FILE) as connection:
+        connection.execute("INSERT INTO entries (key, card) SELECT ?, card FROM entries LIMIT 0", (TINY_CNN.key,))
+    status, stdout, stderr = run("doctor", root=root)
+    assert status == 0, stdout + stderr
+    assert f"added to the index: {TINY_DNN.key}" in stdout
+    assert f"removed leftover of an interrupted run: {TINY_CNN.key}" in stdout and not (root / "models" / TINY_CNN.key).exists()
+    assert "problem" not in stdout.replace("0 problems", "") and "1 entry ready" in stdout
+    moved.rename(root / "models" / TINY_CNN.key)
+    status, stdout, _ = run("doctor", root=root)
+    assert status == 0 and "2 entries ready" in stdout
+
+
+def test_an_index_damaged_past_its_header_is_set_aside_and_rebuilt(trained_registry_root, tmp_path):
+    """Overwritten from byte 100 on, as a torn write or a copy taken mid-write leaves it: "database disk image is
+    malformed" stopped every command, doctor included, with advice about a writable folder."""
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
+    with open(root / INDEX_FILE, "r+b") as index:
+        index.seek(100)
+        index.write(os.urandom(8000))
+    status, stdout, stderr = run("doctor", root=root)
+    assert status == 0 and "set aside as index.sqlite.damaged-" in stdout and "2 entries ready" in stdout, stderr
+    status, stdout, _ = run("list", root=root)
+    assert status == 0 and TINY_DNN.key in stdout and TINY_CNN.key in stdout
+
+
 def test_an_export_that_cannot_be_written_says_so_in_one_line_and_leaves_no_half_file(trained_registry_root,
                                                                                       tmp_path):
     root = copy_registry(trained_registry_root, tmp_path / "registry")
@@ -144,8 +178,13 @@ def test_an_import_that_cannot_be_stored_says_so_and_a_killed_one_is_cleaned_up(
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     [dead] = list((registry_root / "datasets").glob(".import-*"))
+    status, stdout, _ = run("doctor", root=registry_root)
+    assert status == 0 and dead.is_dir()  # just killed: a folder unchanged for under a minute may be a new import's
+    a_while_ago = time.time() - 120
+    os.utime(dead, (a_while_ago, a_while_ago))
     running = registry_root / "datasets" / ".import-running"  # an import under way in another process: kept
     running.mkdir()
+    os.utime(running, (a_while_ago, a_while_ago))
     with open(running / ".import.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         status, stdout, stderr = run("doctor", root=registry_root)
@@ -175,6 +214,9 @@ def test_names_typed_wrong_change_nothing_and_say_what_to_type(trained_registry_
     status, _, stderr = run("delete", TINY_DNN.key, "0000000000000000", root=root)
     assert status == 1 and one_line(stderr, "No model with key 0000000000000000"), stderr
     assert {card.key for card in Registry(root).list_entries()} == {TINY_DNN.key, TINY_CNN.key}  # neither deleted
+    status, stdout, stderr = run("delete", TINY_DNN.key, TINY_DNN.key[:6], root=root)  # one model named twice
+    assert status == 0 and stdout.count("moved to the trash") == 1, stderr
+    assert run("restore", TINY_DNN.key, root=root)[0] == 0
     status, _, stderr = run("datasets", "delete", "fashion_mnist", root=root)
     assert status == 1 and one_line(stderr, "comes with CNN Classroom", "only imported datasets"), stderr
     status, _, stderr = run("datasets", "delete", "nope", root=root)
