@@ -17,7 +17,7 @@ from pathlib import Path
 from core.card import ModelCard, layer_summaries, model_warnings, parameter_counts
 from core.catalogue import check_name
 from core.errors import CoreError, DatasetError, RegistryError
-from core.history import History
+from core.history import History, history_from_json
 from core.model_files import load_model_file, model_file_key, read_entry_note
 from core.registry import EVAL_FILE, MODEL_FILE, Entry, Registry
 
@@ -116,6 +116,6 @@ def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history
         evaluation.save(folder / EVAL_FILE)
 
     with registry.key_lock(card.key):
-        entry = registry.publish(tested, [row for row in history if isinstance(row, dict)], write_files)
+        entry = registry.publish(tested, history_from_json(history), write_files)
     return ModelImport(entry, TESTED_HERE, f"{entry.title} is in the registry now, tested here on its "
                                            f"{len(dataset.y_test):,} test images: {evaluation.accuracy:.1%}.")

@@ -2,7 +2,7 @@
 
 The row's keys are the contract between the trainer (core.training.EpochProgress.to_dict), the job queue's progress,
 the registry and every reader (charts, notes, the command line), so they are typed here, in a module light enough for
-the registry and the pages to import without TensorFlow.
+the registry and the pages to import without TensorFlow; `history_from_json` checks a stored one.
 """
 
 from typing import TypedDict
@@ -28,3 +28,14 @@ class EpochRow(_EveryEpoch, total=False):
 
 
 History = list[EpochRow]
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def history_from_json(data) -> History:
+    """The rows of a stored history (history.json, an export's note) that hold every metric as a number (NaN too: a
+    training that diverged), in order; others are left out, so a damaged file draws fewer points, never a crash."""
+    if not isinstance(data, list):
+        return []
+    return [row for row in data if isinstance(row, dict) and isinstance(row.get("epoch"), int)
+            and all(isinstance(row.get(name), (int, float)) for name in METRICS)]

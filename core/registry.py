@@ -33,7 +33,7 @@ from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
 from core.database import file_identity, open_database, set_aside, set_aside_if_damaged
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
-from core.history import History
+from core.history import History, history_from_json
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
                               write_keras_export, written_whole)
 from core.paths import registry_root
@@ -170,7 +170,7 @@ class Registry:
         try:
             card = ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
             history_path = directory / HISTORY_FILE
-            history = json.loads(history_path.read_text()) if history_path.exists() else []
+            history = history_from_json(json.loads(history_path.read_text())) if history_path.exists() else []
         except (OSError, ValueError, RegistryError) as error:
             raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
                                 student=DAMAGED_MODEL) from error

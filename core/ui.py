@@ -737,6 +737,19 @@ def kept_photos(photos: list, key: str) -> tuple[list, bool]:
     return [], False
 
 
+def photos_kept(photos: list, key: str) -> list:
+    """`kept_photos`, saying so when they are the ones from before, with a button that clears them."""
+    photos, from_before = kept_photos(photos, key)
+    if from_before:
+        left, right = st.columns([4, 1])
+        left.caption(f"Shown again: {counted(len(photos), 'photo')} you gave before leaving this page, classified by "
+                     "the model chosen above. Upload others to replace them.")
+        if right.button("Clear them", key=f"{key}_clear_button"):
+            forget_kept_photos(key)
+            st.rerun()
+    return photos
+
+
 def forget_kept_photos(key: str):
     st.session_state.pop(f"{key}_kept", None)
     st.session_state.pop(f"{key}_showing_kept", None)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, outputs, server, ui
 from core.errors import student_message
-from core.guide import classes_note, counted, dataset_title, default_predict_key, guessing_note, is_photo_model, percent_sure
+from core.guide import classes_note, dataset_title, default_predict_key, guessing_note, is_photo_model, percent_sure
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -70,15 +70,7 @@ def photos_form() -> list[tuple[str, bytes, str]]:
     shot = webcam_tab.camera_input("Take a photo to classify", key="predict_camera_upload")
     found = [(upload.name, upload.getvalue(), upload.file_id) for upload in uploads or []]
     found += [("webcam photo", shot.getvalue(), shot.file_id)] if shot is not None else []
-    photos, from_before = ui.kept_photos(found, "predict_photos")
-    if from_before:  # Streamlit empties an uploader whose page was left: the photos come back with any model
-        left, right = st.columns([4, 1])
-        left.caption(f"Shown again: {counted(len(photos), 'photo')} you gave before leaving this page, classified by "
-                     "the model chosen above. Upload others to replace them.")
-        if right.button("Clear them", key="predict_clear_button"):
-            ui.forget_kept_photos("predict_photos")
-            st.rerun()
-    return photos
+    return ui.photos_kept(found, "predict_photos")  # Streamlit empties an uploader whose page was left
 
 
 def drawing_form():

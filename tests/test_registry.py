@@ -310,3 +310,19 @@ def test_augmented_training_runs_through_the_pipeline():
     config = dataclasses.replace(TINY_CNN, epochs=1, augmentation=Augmentation(rotation_range=15, horizontal_flip=True))
     result = training.train(config)
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
+
+
+def test_a_damaged_history_draws_fewer_points_never_a_crash(trained_registry_root, tmp_path):
+    """history.json was read as it was: a row without val_loss failed `show` and the pages' curves."""
+    import json
+
+    from conftest import copy_registry
+
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
+    path = root / "models" / TINY_DNN.key / "history.json"
+    rows = json.loads(path.read_text())
+    path.write_text(json.dumps([rows[0], {"epoch": 2, "loss": "high"}, "not a row", {**rows[0], "loss": float("nan")}]))
+    history = Registry(root).get(TINY_DNN.key).history
+    assert len(history) == 2 and history[0] == rows[0] and history[1]["loss"] != history[1]["loss"]  # NaN kept
+    path.write_text(json.dumps({"not": "a list"}))
+    assert Registry(root).get(TINY_DNN.key).history == []
