@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: nothing half-done is kept; run the command again to finish it", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `python -m core datasets | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit then succeeds
@@ -217,6 +217,9 @@ def command_train(arguments):
         check_feature_maps(config, registry.root)  # a network too deep for the image: before TensorFlow too
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
+        with registry.key_lock(config.key, blocking=False) as free:
+            if not free:  # train_and_publish waits for it, then finds its model
+                print("Another process is training these very settings: waiting for it, then its model is this one.")
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 
