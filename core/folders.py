@@ -123,7 +123,6 @@ def delete_dataset(root, name):
     return trash.move_dataset_to_trash(root, folder_path(root, name), name.removeprefix(FOLDER_PREFIX), title)
 
 
-
 def restore_dataset(root, name):
     """Bring deleted dataset `name` (folder:<id>, or the id alone) back from the trash."""
     from core import trash
@@ -368,7 +367,6 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         alive.close()
-
 
 
 def _training_photos_elsewhere(photos_by_split: dict[str, list[str]]) -> tuple[str, ...]:

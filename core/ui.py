@@ -114,7 +114,6 @@ def tab_icon_is_free() -> bool:
     return "streamlit.emojis" in sys.modules
 
 
-
 def navigation():
     """The sidebar's page list, in teaching order (Streamlit's own list is off in config.toml)."""
     with st.sidebar:
@@ -708,8 +707,6 @@ def reset_if_invalid(key: str, is_valid, default):
 
 
 UPLOAD_CHUNK_BYTES = 2**20
-
-
 KEPT_PHOTO_BYTES = 8 * 2**20  # a session's photos kept for its return to Predict: at most this much, newest first
 CAME_BACK = "classroom_came_back"  # set by `page_setup` when the student comes to a page from another
 
@@ -941,8 +938,6 @@ def skip_streamlit_run_check():
         delta_generator._use_warning_has_been_displayed = True
 
 
-
-
 def in_a_real_server() -> bool:
     """True under `streamlit run`; False in AppTest or with $CNNCLASSROOM_PRELOAD=0.
 
@@ -951,8 +946,6 @@ def in_a_real_server() -> bool:
     from streamlit import runtime
 
     return os.environ.get(server.PRELOAD_ENV) != "0" and runtime.exists() and type(runtime.get_instance()) is runtime.Runtime
-
-
 
 
 def load_element_scripts_early(*patterns: str):
