@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import server, ui
 from core.catalogue import course_datasets, list_datasets
-from core.guide import best_by_dataset, one_mistake_note, ready_summary
+from core.guide import best_by_dataset, no_better_than_guessing, one_mistake_note, ready_summary
 
 ui.page_setup("Home", icon=None)  # the tab's icon is set last, see the end
 st.title("🧠 CNN Classroom")
@@ -47,7 +47,9 @@ if best:
                f"number of test images says how far one accuracy can be trusted ({one_mistake_note(best)}).")
     for title, ranked in best.items():
         st.markdown(f"**{title}**\n\n" + ui.markdown_table(
-            [{"test accuracy": f"{card.test_accuracy:.2%}", "test images": f"{card.dataset.test_images or 0:,}",
+            [{"test accuracy": f"{card.test_accuracy:.2%}" + (" (no better than guessing)" if no_better_than_guessing(card)
+                                                              else ""),
+              "test images": f"{card.dataset.test_images or 0:,}",
               "model": card.title, "parameters": f"{card.params.total:,}"} for card in ranked]))
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
 ui.load_element_scripts_early(*server.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn

@@ -212,9 +212,9 @@ def command_train(arguments):
     if registry.has(config.key):
         print(f"Already trained: {config.key} ({title}); no training needed.")
     else:
+        check_feature_maps(config, registry.root)  # a network too deep for its images: before anything is printed
         print(f"Training {title}\nkey {config.key}")
         check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
-        check_feature_maps(config, registry.root)  # a network too deep for the image: before TensorFlow too
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
         with registry.key_lock(config.key, blocking=False) as free:
@@ -527,7 +527,7 @@ def command_doctor(arguments):
     registry = Registry(arguments.root)
     checkup = check_registry(registry)
     if checkup.damaged_index:
-        print(f"the index was not a database: set aside as {checkup.damaged_index.name} and rebuilt from the entry folders")
+        print(f"the index was damaged: set aside as {checkup.damaged_index.name} and rebuilt from the entry folders")
     for name in checkup.removed:
         print(f"removed leftover of an interrupted run: {name}")
     for key in checkup.indexed:

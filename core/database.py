@@ -39,7 +39,7 @@ def set_aside_if_damaged(path: Path) -> Path | None:
 
 
 def set_aside(path: Path, identity, reason) -> Path | None:
-    """Move the database at `path`, with its -wal and -shm files, aside as <name>.damaged-<time>-<id>, if it is still
+    """Move the database at `path` aside as <name>.damaged-<time>-<id> (its -wal and -shm files removed), if it is still
     the file `identity` names (another process may have set it aside and made a new one already); None if not.
 
     The index is then rebuilt from the entry folders (nothing is lost); the training queue starts empty.
@@ -49,9 +49,10 @@ def set_aside(path: Path, identity, reason) -> Path | None:
         if file_identity(path) != identity:
             return None
         aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
-        for suffix in ("", "-wal", "-shm"):
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):  # the damaged file's journal: never to be applied to the new one
             with contextlib.suppress(FileNotFoundError):
-                os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+                os.remove(path.with_name(path.name + suffix))
     logger.warning("%s was damaged (%s): set aside as %s and made anew", path, reason, aside)
     return aside
 

@@ -167,7 +167,7 @@ def compare(a: Evaluation, b: Evaluation, name_a="A", name_b="B") -> Comparison:
     if a.y_true.shape != b.y_true.shape or not np.array_equal(a.y_true, b.y_true):
         raise CoreError(
             f"Models {name_a} and {name_b} were evaluated on different test sets "
-            f"({len(a.y_true)} and {len(b.y_true)} examples, or different labels), so they "
+            f"({len(a.y_true):,} and {len(b.y_true):,} examples, or different labels), so they "
             f"cannot be compared example by example. Evaluate both on the same dataset split "
             f"at the same image size. Received: name_a={name_a!r}, name_b={name_b!r}"
         )

@@ -321,6 +321,7 @@ def written_whole(target: Path):
     part = Path(name)
     try:
         yield part
+        os.chmod(part, 0o666 & ~_umask())  # as a file the user saved: mkstemp makes it readable by its owner alone
         try:
             os.link(part, target)  # fails if `target` appeared meanwhile
         except FileExistsError:
@@ -331,6 +332,17 @@ def written_whole(target: Path):
             os.replace(part, target)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """This process's file-creation mask, read without changing it (Linux), else by setting and restoring it."""
+    try:
+        return int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                        if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def write_keras_export(source: Path, target: Path, note: dict):

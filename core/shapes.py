@@ -116,7 +116,7 @@ def feature_map_problem(input_shape, filters, kernel_size, conv_strides, padding
         conv_effect = f"trims {kernel_size - 1} pixels"
     else:
         conv_effect = f"with stride {conv_strides} makes each side ⌊(side − {kernel_size}) / {conv_strides}⌋ + 1"
-    settings = _more_room(padding, conv_strides) + ["a larger image_size"]
+    settings = _more_room(input_shape, len(filters), kernel_size, conv_strides, padding)
     remedies = " or ".join([", ".join(settings[:-1]), settings[-1]] if len(settings) > 1 else settings)
     advice = (f"Use at most {usable_blocks} block{'' if usable_blocks == 1 else 's'} for this input, or {remedies}"
               if usable_blocks else f"Not even one block fits this input: use {remedies}")
@@ -137,9 +137,21 @@ def in_control_words(problem: str) -> str:
     return re.sub(r"(\d)x(\d)", r"\1×\2", problem.split(" Received: ")[0])
 
 
-def _more_room(padding, conv_strides) -> list[str]:
-    """The other settings that would keep the feature maps larger."""
-    return (["conv_strides=1"] if conv_strides > 1 else []) + (["padding='same'"] if padding == "valid" else [])
+def _more_room(input_shape, blocks: int, kernel_size, conv_strides, padding) -> list[str]:
+    """The changes that each, alone, give every block something to look at: stride 1, 'same' padding (or both
+    together when neither alone does), and the smallest input size that fits."""
+    def fits(shape, strides, pad):
+        return min(feature_map_sizes(shape, blocks, kernel_size, strides, pad)[-1]) >= 1
+
+    channels = validate_input_shape(input_shape)[2]
+    alone = [(text, strides, pad) for text, strides, pad in (("conv_strides=1", 1, padding), ("padding='same'", conv_strides, "same"))
+             if (strides, pad) != (conv_strides, padding) and fits(input_shape, strides, pad)]
+    settings = [text for text, _, _ in alone]
+    if not alone and conv_strides > 1 and padding == "valid" and fits(input_shape, 1, "same"):
+        settings.append("conv_strides=1 and padding='same'")
+    side = next((side for side in range(max(validate_input_shape(input_shape)[:2]) + 1, 4097)
+                 if fits((side, side, channels), conv_strides, padding)), None)
+    return settings + ([f"a larger image_size (at least {side})"] if side else [])
 
 
 def _size_text(size):
@@ -237,8 +249,7 @@ def biggest_layer_note(summary: dict) -> str:
     if summary["biggest layer type"] == "Conv2D":
         return (f"Here {summary['biggest layer']} holds {share} of the parameters: a convolution has one small filter "
                 "(kernel × kernel × its input channels weights) per output channel, so many filters on many channels "
-                "add up; it does not grow with the input side, only its feature map does. Pooling and 'valid' "
-                "convolutions shrink the map, and with it the Dense layer after Flatten.")
+                "add up; it does not grow with the input side, only its feature map does.")
     return (f"Here {summary['biggest layer']} holds {share} of the parameters: a Dense layer after Flatten connects "
             f"every one of the {summary['flatten length'] or 0:,} flattened numbers to every unit, so it grows with the "
             "square of the input side. Pooling and 'valid' convolutions shrink the map, and with it that layer.")

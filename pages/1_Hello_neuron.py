@@ -58,7 +58,9 @@ def learned(value: float, target: float) -> dict:
     """A metric's value and its distance from `target`, or "overflowed" (no distance) once it is not a number."""
     if not np.isfinite(value):
         return {"value": "overflowed", "delta": None}
-    return {"value": f"{value:.4f}", "delta": f"{value - target:+.4f} from {target:g}", "delta_color": "off"}
+    gap = float(f"{value - target:.4f}") + 0.0  # as shown: a gap that rounds to 0 is 0, with no arrow and no sign
+    return {"value": f"{value:.4f}", "delta": f"{gap:+.4f} from {target:g}" if gap else f"0.0000 from {target:g}",
+            "delta_color": "off", "delta_arrow": "auto" if gap else "off"}
 
 
 xs, ys = training_points(noise)

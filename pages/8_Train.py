@@ -9,7 +9,7 @@ from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, REGI
 from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
                          steps_per_epoch, within_the_data)
-from core.guide import title_for
+from core.guide import counted, title_for
 from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
@@ -164,9 +164,9 @@ with ui.guard():
 images = config_training_images(config, ui.registry().root)
 steps = steps_per_epoch(images, config.batch_size)
 st.caption(f"One epoch shows the network each of its {images:,} training images once, in batches of {config.batch_size}: "
-           f"⌈{images:,} ÷ {config.batch_size}⌉ = {steps:,} steps per epoch, each one weight update, so "
+           f"⌈{images:,} ÷ {config.batch_size}⌉ = {counted(steps, 'step')} per epoch, each one weight update, so "
            + (f"{config.epochs} epochs make" if config.epochs != 1 else "1 epoch makes")
-           + f" {steps * config.epochs:,} updates.")
+           + f" {counted(steps * config.epochs, 'update')}.")
 
 entries = ui.training_panel({title: config}, key="train_start", beside_button=lambda: auto_train_form(config, info))
 ui.trainings_under_way([config.key])

@@ -10,7 +10,7 @@ from core.course import within_the_data
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare_with_first, comparison_details, disagreements
-from core.guide import cnn_not_ahead_note, default_compare_keys, percent_sure, training_sizes_note
+from core.guide import cnn_not_ahead_note, default_compare_keys, guessing_note, percent_sure, training_sizes_note
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 
 ui.page_setup("Compare")
@@ -91,6 +91,9 @@ st.markdown(ui.markdown_table([  # a table that wraps: a wide one hid its last c
      "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)]))
 if note := training_sizes_note(letters, [entry.card for entry in entries]):
     st.caption(note)
+for letter, entry in zip(letters, entries):
+    if guessing := guessing_note(entry.card):
+        st.warning(f"**{letter}:** {guessing}")
 
 p_values = {}  # McNemar's p of each model against the first, by letter, for the seed-repeats verdict
 paired = [0]  # the models tested on A's test images: the only ones its per-class chart may hold

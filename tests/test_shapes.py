@@ -102,10 +102,13 @@ def test_vanishing_maps_are_explained_with_the_stage_the_arithmetic_and_what_fit
     strided = feature_map_problem((28, 28, 1), (32, 64), 5, 2, "valid")  # 28 -> 12 -> 6 -> 1 -> 0
     assert "block 2 has nothing left to look at after its pooling: the feature map shrinks 28 -> 12 -> 6 -> 1 -> 0" in strided
     assert "with stride 2 makes each side ⌊(side − 5) / 2⌋ + 1" in strided  # 28 -> 12 is not "divided by 2"
-    assert "Use at most 1 block for this input, or conv_strides=1, padding='same' or a larger image_size." in strided
+    assert ("Use at most 1 block for this input, or conv_strides=1, padding='same' or a larger image_size (at least 31)."
+            in strided)  # each alone is enough: 28 -> 24 -> 12 -> 8 -> 4; 28 -> 14 -> 7 -> 4 -> 2; 31 -> 14 -> 7 -> 2 -> 1
+    deeper = feature_map_problem((28, 28, 1), (32, 64, 128, 256), 5, 2, "valid")  # neither alone is: both, together
+    assert "or conv_strides=1 and padding='same' or a larger image_size (at least 511)." in deeper
     too_large = feature_map_problem((8, 8, 1), (32,), 9, 1, "valid")
     assert "block 1 has nothing left to look at after its convolution" in too_large
-    assert "Not even one block fits this input: use padding='same' or a larger image_size." in too_large
+    assert "Not even one block fits this input: use padding='same' or a larger image_size (at least 10)." in too_large
 
 
 def test_multiply_adds_count_each_convolution_weight_once_per_output_position():

@@ -60,7 +60,7 @@ def test_too_many_blocks_is_a_clear_message_in_the_pages_words_and_the_lesson_go
     assert not at.exception
     message = at.error[0].value
     assert "nothing left to look at" in message and "28 → 12 → 6 → 1 → 0" in message and "5×5" in message
-    assert "stride 1, 'same' padding or a larger input size" in message
+    assert "stride 1 and 'same' padding or a larger input size (at least 511)" in message  # neither alone fits
     assert "conv_strides" not in message and "image_size" not in message and "Received" not in message
     assert any("From older tutorials" in info.value for info in at.info)  # the rest of the lesson is still there
 

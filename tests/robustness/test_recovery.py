@@ -59,7 +59,7 @@ def test_an_index_or_queue_that_is_not_a_database_is_set_aside_and_made_anew(tra
     root = copy_registry(trained_registry_root, tmp_path / "registry")
     (root / INDEX_FILE).write_bytes(os.urandom(4096))
     status, stdout, stderr = run("doctor", root=root)
-    assert status == 0 and "the index was not a database: set aside as index.sqlite.damaged-" in stdout, stderr
+    assert status == 0 and "the index was damaged: set aside as index.sqlite.damaged-" in stdout, stderr
     assert "2 entries ready; 0 problems" in stdout
     assert len(list(root.glob("index.sqlite.damaged-*"))) == 1
     (root / "jobs.sqlite").write_text("garbage, not a queue")
@@ -117,6 +117,10 @@ def test_an_export_that_cannot_be_written_says_so_in_one_line_and_leaves_no_half
     assert list(target.parent.iterdir()) == []  # no half file under the name, nor a temporary one
     status, stdout, stderr = run("export", TINY_CNN.key, "--out", str(target), root=root)
     assert status == 0 and target.is_file(), stderr  # a retry is not refused by a half file
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as any saved file (its temporary file was 0600)
+    assert sorted(path.name for path in target.parent.iterdir()) == ["model.keras"]
     read_only = tmp_path / "read-only"
     read_only.mkdir()
     make_read_only(read_only)
