@@ -59,7 +59,7 @@ def learned(value: float, target: float) -> dict:
     if not np.isfinite(value):
         return {"value": "overflowed", "delta": None}
     gap = float(f"{value - target:.4f}") + 0.0  # as shown: a gap that rounds to 0 is 0, with no arrow and no sign
-    return {"value": f"{value:.4f}", "delta": f"{gap:+.4f} from {target:g}" if gap else f"0.0000 from {target:g}",
+    return {"value": signed(value, ".4f"), "delta": f"{gap:+.4f} from {target:g}" if gap else f"0.0000 from {target:g}",
             "delta_color": "off", "delta_arrow": "auto" if gap else "off"}
 
 
