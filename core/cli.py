@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered models")
     listing.add_argument("--dataset")
-    listing.add_argument("--family", choices=FAMILIES + ("imported",))
+    listing.add_argument("--family", choices=FAMILIES + ("imported",), type=str.lower)
     listing.add_argument("--sort", default="created", choices=["created", "test_accuracy", "params", "train_seconds"])
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(handler=command_list)
@@ -144,20 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--idle-exit", type=float, default=None)
     worker.set_defaults(handler=command_worker)
     commands.metavar = "{" + ",".join(name for name in commands.choices if name != "worker") + "}"
+    add_root_everywhere(parser)
     return parser
+
+
+def add_root_everywhere(parser: argparse.ArgumentParser):
+    """Accept --root after a command too (`python -m core list --root R`), as well as before it."""
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for command in set(action.choices.values()):
+            command.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            add_root_everywhere(command)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser):
     """One flag per TrainConfig field; defaults come from a preset or TrainConfig itself."""
     defaults = TrainConfig()
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; other flags override it")
+    parser.add_argument("--preset", choices=sorted(PRESETS), type=preset_named,
+                        help="start from a preset; other flags override it")
     parser.add_argument("--dataset")
     parser.add_argument("--train-subset", type=int, help="train on a stratified subset of this many images")
     parser.add_argument("--image-size", type=int, help="resize images to SIZE x SIZE")
     parser.add_argument("--color-mode", choices=["grayscale", "rgb"])
     parser.add_argument("--validation-fraction", type=float)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--family", choices=FAMILIES)
+    parser.add_argument("--family", choices=FAMILIES, type=str.lower)
     parser.add_argument("--hidden-units", type=_int_list, help=f"dense layer sizes, e.g. 128 or 256,128 (default {_ints(defaults.hidden_units)})")
     parser.add_argument("--activation")
     parser.add_argument("--dropout-rate", type=float)
@@ -182,6 +192,11 @@ def add_config_arguments(parser: argparse.ArgumentParser):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float)
     parser.add_argument("--horizontal-flip", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--fill-mode", choices=FILL_MODES)
+
+
+def preset_named(text: str) -> str:
+    """A preset's name in any case ("Fast CNN", "fast cnn"); argparse refuses what matches none."""
+    return next((name for name in PRESETS if name.lower() == text.lower()), text)
 
 
 def config_from_arguments(arguments) -> TrainConfig:

@@ -172,3 +172,13 @@ def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_ro
         full_key(registry, "abc")  # too short to be a beginning
     with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
         full_key(registry, "not a key")
+
+
+def test_root_after_the_command_and_names_in_any_case(trained_registry_root, tmp_path):
+    """`list --root R` was "unrecognized arguments"; `--family CNN` and `--preset "Fast CNN"` were refused."""
+    elsewhere = tmp_path / "not-a-registry"
+    listed = run_cli("list", "--root", str(trained_registry_root), "--family", "CNN", registry_root=elsewhere).stdout
+    assert TINY_CNN.key in listed and TINY_DNN.key not in listed and not elsewhere.exists()
+    arguments = cli.build_parser().parse_args(["train", "--preset", "FAST cnn", "--family", "DNN", "--root", "r"])
+    assert (arguments.preset, arguments.family, arguments.root) == ("fast CNN", "dnn", "r")
+    assert cli.build_parser().parse_args(["--root", "r", "datasets", "delete", "x"]).root == "r"  # before it, as ever
