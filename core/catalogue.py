@@ -151,11 +151,9 @@ def list_datasets(root, ask_network: bool = True) -> list[DatasetInfo]:
     if ask_network:
         ask_download_hosts(here)
     imported = []
-    for manifest in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
-        try:
-            imported.append(dataset_info(FOLDER_PREFIX + manifest.parent.name, root))
-        except DatasetError:  # a damaged or stray folder does not hide the others
-            continue
+    for name, manifest in imported_manifests(root).items():
+        if isinstance(manifest, Manifest):  # a damaged or stray folder does not hide the others
+            imported.append(dataset_info(name, root))
     return ([_catalogue_info(name, here[name], ask_network) for name in CATALOGUE]
             + sorted(imported, key=lambda info: info.title.lower()))
 
@@ -334,14 +332,8 @@ class CourseDatasetInfo:
 
 def course_datasets(root) -> list[CourseDatasetInfo]:
     """The course's photo datasets, each with the folder dataset it was imported as in the registry at `root`."""
-    imported = {}
-    for manifest_path in datasets_dir(root).glob(f"*/{MANIFEST_FILE}"):
-        try:
-            course = read_manifest(root, FOLDER_PREFIX + manifest_path.parent.name).course
-        except DatasetError:
-            continue
-        if course in COURSE_DATASETS:
-            imported[course] = FOLDER_PREFIX + manifest_path.parent.name
+    imported = {manifest.course: name for name, manifest in imported_manifests(root).items()
+                if isinstance(manifest, Manifest) and manifest.course in COURSE_DATASETS}
     return [CourseDatasetInfo(name, course.title, course.description, imported.get(name), how_to_get_course(name))
             for name, course in COURSE_DATASETS.items()]
 
@@ -380,17 +372,24 @@ def folder_source(root, name):
     return f"imported folder dataset ({folder_path(root, name)})"
 
 
+def imported_manifests(root) -> dict[str, Manifest | DatasetError]:
+    """{folder:<id>: its manifest, or the DatasetError that says why it cannot be read} of every dataset imported into
+    the registry at `root`, by id (an import under way, in a hidden folder, is not one yet)."""
+    found = {}
+    folder = datasets_dir(root)
+    for manifest_path in sorted(folder.glob(f"[!.]*/{MANIFEST_FILE}")) if folder.is_dir() else []:
+        name = FOLDER_PREFIX + manifest_path.parent.name
+        try:
+            found[name] = read_manifest(root, name)
+        except DatasetError as error:
+            found[name] = error
+    return found
+
+
 def imported_titles(root) -> dict[str, str]:
-    """{folder:<id>: title} of every dataset imported into the registry at `root`; a damaged one by its id, so that
-    it can still be deleted."""
-    titles = {}
-    for folder in sorted(datasets_dir(root).iterdir()) if datasets_dir(root).is_dir() else []:
-        if not folder.name.startswith(".") and (folder / MANIFEST_FILE).is_file():  # not an import under way
-            try:
-                titles[FOLDER_PREFIX + folder.name] = read_manifest(root, FOLDER_PREFIX + folder.name).title
-            except DatasetError:
-                titles[FOLDER_PREFIX + folder.name] = folder.name
-    return titles
+    """{folder:<id>: title} of every imported dataset; a damaged one by its id, so that it can still be deleted."""
+    return {name: manifest.title if isinstance(manifest, Manifest) else name.removeprefix(FOLDER_PREFIX)
+            for name, manifest in imported_manifests(root).items()}
 
 
 def read_manifest(root, name) -> Manifest:

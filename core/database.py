@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' locks before "database is locked"
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +23,21 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def set_aside_if_damaged(path: Path) -> Path | None:
-    """`set_aside` a file at `path` whose first bytes say it is not an SQLite database (overwritten, half copied),
-    so that it is made anew; return where it went. Every command and page failed on one, `doctor` included."""
+def opened_or_made_anew(path: Path, open_schema) -> Path | None:
+    """Run `open_schema()`, which opens the database at `path`; when the file turns out damaged (not a database, or
+    "disk image is malformed": any sqlite3.DatabaseError but an OperationalError such as "locked" or "readonly"),
+    `set_aside` it and run `open_schema()` again on a new file. Returns where the damaged file went, or None.
+    Every command and page failed on such a file before, `doctor` included."""
     identity = file_identity(path)
     try:
-        with open(path, "rb") as file:
-            head = file.read(len(SQLITE_HEADER))
-    except OSError:  # missing (made anew anyway) or unreadable (said by the open that follows)
+        open_schema()
         return None
-    if not head or head == SQLITE_HEADER:  # an empty file is a new database to SQLite
-        return None
-    return set_aside(path, identity, "not an SQLite database")
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) or identity is None:
+            raise
+        aside = set_aside(path, identity, error)
+    open_schema()
+    return aside
 
 
 def set_aside(path: Path, identity, reason) -> Path | None:
@@ -76,5 +78,8 @@ def open_database(path) -> sqlite3.Connection:
                 connection.close()
                 raise
             time.sleep(0.02)
+        except sqlite3.DatabaseError:  # a damaged file: closed, so that it can be set aside
+            connection.close()
+            raise
     connection.row_factory = sqlite3.Row
     return connection

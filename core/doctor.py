@@ -13,10 +13,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.catalogue import FOLDER_PREFIX, datasets_dir, read_manifest
+from core.catalogue import datasets_dir, imported_manifests
 from core.errors import CoreError
 from core.folders import STAGING_LOCK, STAGING_PREFIX
-from core.manifest import MANIFEST_FILE
 from core.paths import UPLOAD_PREFIX, UPLOADS_FOLDER
 from core.registry import EVAL_FILE, MODEL_FILE, Registry
 
@@ -70,16 +69,8 @@ def entry_problem(registry: Registry, card) -> str | None:
 
 def dataset_problems(root) -> list[str]:
     """Each imported dataset whose manifest cannot be read (it is left out of every list), with how to remove it."""
-    problems = []
-    folder = datasets_dir(root)
-    for manifest in sorted(folder.glob(f"[!.]*/{MANIFEST_FILE}")) if folder.is_dir() else []:
-        name = FOLDER_PREFIX + manifest.parent.name
-        try:
-            read_manifest(root, name)
-        except CoreError as error:
-            problems.append(f"{name}: {error} It is left out of every list until then; `python -m core datasets delete "
-                            f"{name}` moves it to the trash.")
-    return problems
+    return [f"{name}: {error} It is left out of every list until then; `python -m core datasets delete {name}` moves "
+            "it to the trash." for name, error in imported_manifests(root).items() if isinstance(error, CoreError)]
 
 
 def remove_dead_imports(root, quiet_seconds: float = 60) -> list[str]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from core.archives import check_zip_entries
-from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, imported_titles, read_manifest
+from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, imported_manifests, read_manifest
 from core.errors import DatasetError, ImageError
 from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.manifest import MANIFEST_FILE, Manifest, StoredImage
@@ -119,7 +119,12 @@ def delete_dataset(root, name):
     it stay, and show its photos again once it is restored."""
     from core import trash
 
-    title = imported_titles(root).get(name) or read_manifest(root, name).title  # refuses a name imported nowhere
+    try:
+        title = read_manifest(root, name).title
+    except DatasetError:
+        if not (folder_path(root, name) / MANIFEST_FILE).is_file():
+            raise  # imported nowhere
+        title = name.removeprefix(FOLDER_PREFIX)  # a damaged manifest: deleting it is the way out
     return trash.move_dataset_to_trash(root, folder_path(root, name), name.removeprefix(FOLDER_PREFIX), title)
 
 
@@ -497,8 +502,8 @@ def _default_title(class_names):
 def _unique_title(root, title: str, dataset_id: str) -> str:
     """`title`, or "title (2)", "(3)"… when another imported dataset has it already: its models are titled after it,
     and two models of one title on two datasets could not be told apart (nor ranked apart on the home page)."""
-    taken = {taken_title for name, taken_title in imported_titles(root).items() if name != FOLDER_PREFIX + dataset_id
-             and taken_title != name.removeprefix(FOLDER_PREFIX)}  # a damaged manifest takes no title
+    taken = {manifest.title for name, manifest in imported_manifests(root).items()
+             if isinstance(manifest, Manifest) and name != FOLDER_PREFIX + dataset_id}  # a damaged one takes no title
     unique, number = title, 1
     while unique in taken:
         number += 1

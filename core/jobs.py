@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.database import open_database, set_aside_if_damaged
+from core.database import open_database, opened_or_made_anew
 from core.errors import BudgetError, CoreError, RegistryError
 from core.history import History
 from core.registry import SERVER_PROBLEM, Registry
@@ -155,14 +155,16 @@ class JobQueue:
         self.root = Path(root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            set_aside_if_damaged(self.root / JOBS_FILE)  # made anew below: a damaged queue stopped every Train press
-            with self.connect() as connection:
-                connection.executescript(SCHEMA)
-                self._add_missing_columns(connection)
+            opened_or_made_anew(self.root / JOBS_FILE, self._open_queue)  # a damaged queue stopped every Train press
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(f"Cannot open the training queue in {self.root}: {error}. Check that the folder is "
                                 f"writable, or point $CNNCLASSROOM_REGISTRY at one that is.",
                                 student=SERVER_PROBLEM) from error
+
+    def _open_queue(self):
+        with self.connect() as connection:
+            connection.executescript(SCHEMA)
+            self._add_missing_columns(connection)
 
     def connect(self):
         """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -314,14 +315,12 @@ def write_converted(model, fmt: str, target: Path):
 
 @contextlib.contextmanager
 def written_whole(target: Path):
-    """A new temporary file beside `target` to write; once written whole it becomes `target` (never replacing one
-    already there: FileExistsError), and on any error it is removed: a full disk leaves no half file under the name."""
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    part = Path(name)
+    """A temporary name beside `target` to write to; once written whole the file becomes `target` (never replacing
+    one already there: FileExistsError), and on any error it is removed: a full disk leaves no half file under the
+    name. The writer creates the file, so it gets the permissions of any file the user saves."""
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         yield part
-        os.chmod(part, 0o666 & ~_umask())  # as a file the user saved: mkstemp makes it readable by its owner alone
         try:
             os.link(part, target)  # fails if `target` appeared meanwhile
         except FileExistsError:
@@ -332,17 +331,6 @@ def written_whole(target: Path):
             os.replace(part, target)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    """This process's file-creation mask, read without changing it (Linux), else by setting and restoring it."""
-    try:
-        return int(next(line for line in Path("/proc/self/status").read_text().splitlines()
-                        if line.startswith("Umask:")).split()[1], 8)
-    except (OSError, StopIteration, ValueError):
-        mask = os.umask(0o022)
-        os.umask(mask)
-        return mask
 
 
 def write_keras_export(source: Path, target: Path, note: dict):

@@ -31,7 +31,7 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
-from core.database import file_identity, open_database, set_aside, set_aside_if_damaged
+from core.database import open_database, opened_or_made_anew
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History, history_from_json
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
@@ -99,15 +99,8 @@ class Registry:
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             self.locks_dir.mkdir(parents=True, exist_ok=True)
-            self.damaged_index = set_aside_if_damaged(self.root / INDEX_FILE)  # rebuilt just below, like a deleted one
-            identity = file_identity(self.root / INDEX_FILE)
-            try:
-                self._open_index()
-            except sqlite3.DatabaseError as error:  # a damaged page past the header ("database disk image is malformed")
-                if isinstance(error, sqlite3.OperationalError) or identity is None:  # locked, read-only: not damage
-                    raise
-                self.damaged_index = set_aside(self.root / INDEX_FILE, identity, error) or self.damaged_index
-                self._open_index()
+            # A damaged index is set aside and rebuilt from the entry folders, like a deleted one.
+            self.damaged_index = opened_or_made_anew(self.root / INDEX_FILE, self._open_index)
         except (OSError, sqlite3.Error) as error:
             raise RegistryError(
                 f"Cannot open the model registry at {self.root}: {error}. "
@@ -155,6 +148,11 @@ class Registry:
         """The error for a key with no entry here (deleted, perhaps just now), in a student's words on a page."""
         return EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
 
+    def _damaged(self, key: str, error: Exception) -> RegistryError:
+        """The error for an entry whose files cannot be read, naming the command that removes it."""
+        return RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
+                             student=DAMAGED_MODEL)
+
     def has(self, key: str) -> bool:
         """True when a complete entry for `key` is published."""
         directory = self.entry_dir(key)
@@ -172,8 +170,7 @@ class Registry:
             history_path = directory / HISTORY_FILE
             history = history_from_json(json.loads(history_path.read_text())) if history_path.exists() else []
         except (OSError, ValueError, RegistryError) as error:
-            raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
-                                student=DAMAGED_MODEL) from error
+            raise self._damaged(key, error) from error
         return Entry(key, directory, card, history)
 
     def find(self, config: TrainConfig) -> Entry | None:
@@ -398,8 +395,7 @@ class Registry:
                 else:
                     write_converted(model, fmt, part)
         except zipfile.BadZipFile as error:
-            raise RegistryError(f"The entry {key} is damaged ({error}). Delete it with `python -m core delete {key}`.",
-                                student=DAMAGED_MODEL) from error
+            raise self._damaged(key, error) from error
         except FileExistsError as error:
             raise RegistryError(f"{target} appeared while the export was written, and is kept: name another file. "
                                 f"Received: destination={str(destination)!r}") from error

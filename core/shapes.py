@@ -12,8 +12,8 @@ This module imports neither Keras nor numpy.
 """
 
 import math
-import re
 import numbers
+import re
 from types import SimpleNamespace
 
 from core.config import PADDINGS
@@ -143,13 +143,12 @@ def _more_room(input_shape, blocks: int, kernel_size, conv_strides, padding) -> 
     def fits(shape, strides, pad):
         return min(feature_map_sizes(shape, blocks, kernel_size, strides, pad)[-1]) >= 1
 
-    channels = validate_input_shape(input_shape)[2]
-    alone = [(text, strides, pad) for text, strides, pad in (("conv_strides=1", 1, padding), ("padding='same'", conv_strides, "same"))
-             if (strides, pad) != (conv_strides, padding) and fits(input_shape, strides, pad)]
-    settings = [text for text, _, _ in alone]
-    if not alone and conv_strides > 1 and padding == "valid" and fits(input_shape, 1, "same"):
+    height, width, channels = validate_input_shape(input_shape)
+    settings = [text for text, strides, pad in (("conv_strides=1", 1, padding), ("padding='same'", conv_strides, "same"))
+                if (strides, pad) != (conv_strides, padding) and fits(input_shape, strides, pad)]
+    if not settings and conv_strides > 1 and padding == "valid" and fits(input_shape, 1, "same"):
         settings.append("conv_strides=1 and padding='same'")
-    side = next((side for side in range(max(validate_input_shape(input_shape)[:2]) + 1, 4097)
+    side = next((side for side in range(max(height, width) + 1, 4097)
                  if fits((side, side, channels), conv_strides, padding)), None)
     return settings + ([f"a larger image_size (at least {side})"] if side else [])
 
