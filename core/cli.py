@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.arguments import ArgumentParser
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
 from core.errors import CoreError
 from core.guide import counted
@@ -64,7 +65,7 @@ def check_registry_given(arguments):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="CNN Classroom: train, keep and compare Keras models.")
+    parser = ArgumentParser(prog="python -m core", description="CNN Classroom: train, keep and compare Keras models.")
     parser.add_argument("--root", help="registry folder (default: $CNNCLASSROOM_REGISTRY, or registry/ beside app.py)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and tracing messages")
     commands = parser.add_subparsers(dest="command")

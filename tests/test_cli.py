@@ -182,3 +182,22 @@ def test_root_after_the_command_and_names_in_any_case(trained_registry_root, tmp
     arguments = cli.build_parser().parse_args(["train", "--preset", "FAST cnn", "--family", "DNN", "--root", "r"])
     assert (arguments.preset, arguments.family, arguments.root) == ("fast CNN", "dnn", "r")
     assert cli.build_parser().parse_args(["--root", "r", "datasets", "delete", "x"]).root == "r"  # before it, as ever
+
+
+@pytest.mark.parametrize("typed, says", [
+    (["lst"], "python -m core: error: 'lst' is not a command; the commands are train, list, show, compare, export, "
+              "import, delete, restore, datasets, warmup, doctor. Did you mean 'list'?"),
+    (["datasets", "gt", "rock_paper_scissors"], "python -m core datasets: error: 'gt' is not a command; the commands "
+                                                "are import, get, delete, restore. Did you mean 'get'?"),
+    (["train", "--famly", "cnn"], "python -m core: error: unrecognized arguments: --famly cnn. Did you mean --family?"),
+    (["list", "--family", "cnm"], "python -m core list: error: argument --family: invalid choice: 'cnm' (choose from "
+                                  "'dnn', 'cnn', 'transfer', 'imported'). Did you mean 'cnn'?"),
+    (["train", "--epochs", "ten"], "python -m core train: error: argument --epochs: invalid int value: 'ten'."),
+])
+def test_a_typo_gets_one_line_with_the_nearest_spelling_not_the_whole_usage(typed, says, capsys):
+    """argparse printed `train`'s twenty lines of usage above the error, and offered the hidden `worker` command."""
+    with pytest.raises(SystemExit) as exit:
+        cli.main(typed)
+    help_command = says.split(": error")[0]
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == f"{says}\n`{help_command} --help` shows what it takes.\n"
