@@ -323,6 +323,7 @@ def command_show(arguments):
     registry = Registry(arguments.root)
     entry = registry.get(full_key(registry, arguments.key))
     evaluation = registry.load_evaluation(entry.key) if entry.test_accuracy is not None else None  # refused first
+    print_entry_line(entry.card)  # what a teacher looks for first, then the whole card
     print(json.dumps(entry.card.to_dict(), indent=2, ensure_ascii=False))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "

@@ -51,6 +51,7 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert TINY_DNN.key in listing and TINY_CNN.key in listing
     assert '"test_accuracy"' in run_cli("list", "--json", registry_root=registry_root).stdout
     shown = run_cli("show", TINY_CNN.key, registry_root=registry_root).stdout
+    assert shown.startswith(f"{TINY_CNN.key}  test accuracy ") and " on 10,000 test images  params " in shown.split("\n")[0]
     assert '"fingerprint"' in shown and "· rate 0.003" in shown and "\\u00b7" not in shown  # the title as it reads
     assert "per class, on 10,000 test images:" in shown and "Ankle boot" in shown and shown.count("  1,000") == 10
     comparison = run_cli("compare", TINY_CNN.key, TINY_DNN.key, registry_root=registry_root).stdout
