@@ -1,6 +1,6 @@
-"""The command line: `python -m core train|list|show|compare|export|import|delete|restore|datasets|warmup|doctor`.
+"""The command line: `python -m core train|list|show|compare|export|import|delete|restore|pin|unpin|datasets|warmup|doctor`.
 
-Under 600 lines: one parser and one short handler per command, which read best side by side in one file.
+Under 650 lines: one parser and one short handler per command, which read best side by side in one file.
 """
 
 import argparse
@@ -22,7 +22,7 @@ WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the d
 
 
 STORAGE_ERRORS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.EFBIG}
-READING_COMMANDS = ("list", "show", "compare", "export", "delete", "restore", "doctor")  # never create a registry
+READING_COMMANDS = ("list", "show", "compare", "export", "delete", "restore", "pin", "unpin", "doctor")  # never create a registry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="bring a deleted model back from the trash; without a key, list the trash")
     restore.add_argument("key", nargs="?")
     restore.set_defaults(handler=command_restore)
+    for name, pinned, help_text in (("pin", True, "keep models a lesson needs from being deleted (by anyone, here or on "
+                                                  "the Models page)"), ("unpin", False, "let pinned models be deleted again")):
+        pinning = commands.add_parser(name, help=help_text)
+        pinning.add_argument("keys", nargs="+", metavar="key")
+        pinning.set_defaults(handler=command_pin, pinned=pinned)
 
     datasets = commands.add_parser("datasets", help="which datasets are here and from where; import or get photo datasets")
     datasets.set_defaults(handler=command_datasets)
@@ -396,6 +401,19 @@ def command_delete(arguments):
         item = registry.delete(key)
         print(f"moved to the trash: {key}  {item.title}")
     print(f"restore with `python -m core restore KEY` within {KEEP_DAYS} days; `python -m core doctor --empty-trash` empties the trash")
+
+
+def command_pin(arguments):
+    from core.registry import Registry
+
+    registry = Registry(arguments.root)
+    keys = list(dict.fromkeys(full_key(registry, key) for key in arguments.keys))
+    titles = {key: registry.get(key).title for key in keys}  # every one checked before any changes
+    for key, title in titles.items():
+        registry.pin(key, arguments.pinned)
+        print(f"{'pinned' if arguments.pinned else 'unpinned'}: {key}  {title}")
+    if arguments.pinned:
+        print("pinned models cannot be deleted until `python -m core unpin KEY`")
 
 
 def command_restore(arguments):

@@ -345,7 +345,7 @@ class Registry:
             title = key
         if self.is_pinned(key):
             raise RegistryError(f"“{title}” ({key}) is pinned for a lesson, so it cannot be deleted. Unpin it first "
-                                f"(Models page, teacher mode), then delete it.",
+                                f"(`python -m core unpin {key}`, or the Models page in teacher mode), then delete it.",
                                 student=f"“{title}” is pinned for a lesson, so it cannot be deleted. Unpin it first: "
                                         "choose it in the table, then Unpin.")
         return title

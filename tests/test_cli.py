@@ -142,7 +142,7 @@ def test_tensorflow_start_up_noise_is_dropped_and_real_errors_are_kept(capfd):
 
 def test_help_lists_the_commands_a_person_runs_and_hides_the_internal_worker():
     help_text = cli.build_parser().format_help()
-    assert "{train,list,show,compare,export,import,delete,restore,datasets,warmup,doctor}" in help_text
+    assert "{train,list,show,compare,export,import,delete,restore,pin,unpin,datasets,warmup,doctor}" in help_text
     assert "worker" not in help_text and "SUPPRESS" not in help_text
 
 
@@ -187,7 +187,7 @@ def test_root_after_the_command_and_names_in_any_case(trained_registry_root, tmp
 
 @pytest.mark.parametrize("typed, says", [
     (["lst"], "python -m core: error: 'lst' is not a command; the commands are train, list, show, compare, export, "
-              "import, delete, restore, datasets, warmup, doctor. Did you mean 'list'?"),
+              "import, delete, restore, pin, unpin, datasets, warmup, doctor. Did you mean 'list'?"),
     (["datasets", "gt", "rock_paper_scissors"], "python -m core datasets: error: 'gt' is not a command; the commands "
                                                 "are import, get, delete, restore. Did you mean 'get'?"),
     (["train", "--famly", "cnn"], "python -m core: error: unrecognized arguments: --famly cnn. Did you mean --family?"),
@@ -202,3 +202,18 @@ def test_a_typo_gets_one_line_with_the_nearest_spelling_not_the_whole_usage(type
     help_command = says.split(": error")[0]
     assert exit.value.code == 2
     assert capsys.readouterr().err == f"{says}\n`{help_command} --help` shows what it takes.\n"
+
+
+def test_a_teacher_pins_a_lessons_model_at_the_command_line_and_unpins_it(registry_root, trained_registry_root, capsys):
+    """Deleting a pinned model said "Unpin it first (Models page, teacher mode)": the command line had no way."""
+    shutil.copytree(trained_registry_root / "models" / TINY_CNN.key, registry_root / "models" / TINY_CNN.key)
+    assert cli.main(["pin", TINY_CNN.key[:6], TINY_CNN.key]) == 0  # one model named twice: pinned once
+    assert capsys.readouterr().out == (f"pinned: {TINY_CNN.key}  {TINY_CNN.title}\n"
+                                       "pinned models cannot be deleted until `python -m core unpin KEY`\n")
+    assert cli.main(["delete", TINY_CNN.key]) == 1
+    assert f"is pinned for a lesson, so it cannot be deleted. Unpin it first (`python -m core unpin {TINY_CNN.key}`" \
+        in capsys.readouterr().err
+    assert cli.main(["unpin", TINY_CNN.key, "0123456789abcdef"]) == 1  # a mistyped second key changes nothing
+    assert "0123456789abcdef" in capsys.readouterr().err and (registry_root / "models" / TINY_CNN.key / "pinned").exists()
+    assert cli.main(["unpin", TINY_CNN.key]) == 0 and capsys.readouterr().out.startswith(f"unpinned: {TINY_CNN.key}")
+    assert cli.main(["delete", TINY_CNN.key]) == 0 and "moved to the trash" in capsys.readouterr().out
