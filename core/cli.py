@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     restoring_data.add_argument("name", nargs="?", help="folder:<id> or the title, as the list without a name shows")
     restoring_data.set_defaults(handler=command_datasets_restore)
 
-    warmup = commands.add_parser("warmup", help="train the default (fast) and classic DNN and CNN on Fashion-MNIST so a class starts ready")
+    warmup = commands.add_parser("warmup", help="train the fast and classic DNN and CNN on Fashion-MNIST so a class starts ready")
     warmup.set_defaults(handler=command_warmup)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index, remove leftovers of killed runs, "

@@ -59,6 +59,7 @@ def fetch(name, file: CourseFile) -> Path:
 
 def _unavailable(name, file: CourseFile, reason) -> str:
     return (f"{COURSE_DATASETS[name].title} cannot be downloaded now: {file.url} ({reason}). "
-            f"{how_to_get_course(name)} A zip copied into {keras_home() / KERAS_DATASETS_FOLDER}/ is used once it is "
-            f"checked to be the published file (by its SHA-256). "
-            f"Received: name={name!r}")
+            f"{how_to_get_course(name)} A zip copied into {keras_home() / KERAS_DATASETS_FOLDER}/ is used "
+            + ("once it is checked to be the published file (by its SHA-256). " if file.sha256 else
+               "as it is (this file has no published checksum to check it by). ")
+            + f"Received: name={name!r}")

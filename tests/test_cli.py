@@ -77,7 +77,7 @@ def test_train_list_show_compare_export_delete(registry_root, trained_registry_r
     assert gone.returncode == 1 and "No deleted model" in gone.stderr
 
 
-def test_errors_are_one_clear_line_without_a_traceback(registry_root):
+def test_errors_are_one_clear_line_without_a_traceback(registry_root, monkeypatch):
     typo = run_cli("list", registry_root=registry_root, check=False)  # $CNNCLASSROOM_REGISTRY names no folder
     assert typo.returncode == 1 and "$CNNCLASSROOM_REGISTRY" in typo.stderr and not registry_root.exists()
     registry_root.mkdir()
@@ -93,6 +93,8 @@ def test_errors_are_one_clear_line_without_a_traceback(registry_root):
     assert not Path(str(registry_root) + "-typo").exists()  # a typo creates no empty registry
     bad_value = run_cli("train", "--learning-rate", "50", registry_root=registry_root, check=False)
     assert bad_value.returncode == 1 and "learning_rate must be a number" in bad_value.stderr
+    for proxy in ("https_proxy", "http_proxy"):  # offline, on a machine that is online too: downloads are refused
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # by the discard port, as proxies urllib takes from the environment
     offline = run_cli("train", "--dataset", "cifar10", "--epochs", "1", registry_root=registry_root, check=False)
     assert offline.returncode == 1 and "cifar" in offline.stderr.lower() and "Traceback" not in offline.stderr
 

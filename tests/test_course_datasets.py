@@ -125,6 +125,9 @@ def test_offline_the_message_names_the_urls_and_the_import_command(tmp_path, ker
                             "https://storage.googleapis.com/download.tensorflow.org/data/rps.zip")
     assert "python -m core datasets import rps.zip --validation rps-test-set.zip" in error
     assert str(keras_home / "datasets") in error and "Traceback" not in error
+    assert "is used once it is checked to be the published file (by its SHA-256)" in error
+    assert cli.main(["--root", str(tmp_path / "registry"), "datasets", "get", "cats_vs_dogs"]) == 1
+    assert "is used as it is (this file has no published checksum to check it by)" in capsys.readouterr().err
     assert cli.main(["datasets", "get", "imagenet"]) == 1 and "Unknown course dataset" in capsys.readouterr().err
 
 
