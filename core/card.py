@@ -120,6 +120,14 @@ class ModelCard:
     def epochs_planned(self) -> int | None:
         return self.config.epochs if self.config else None
 
+    @property
+    def created_in_utc(self) -> str:
+        """When the model was made, to the minute in UTC ("2026-12-02 04:59"), as a table shows it; "" when unknown."""
+        try:
+            return datetime.fromisoformat(self.created).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):  # an imported card without a time, or with one that is not ISO 8601
+            return ""
+
     def checked_warnings(self, model) -> tuple[str, ...]:
         """The card's model warnings; an older card that has none stored gets them from `model`, its loaded model."""
         return self.warnings if self.warnings is not None else model_warnings(model, self.class_names)

@@ -118,7 +118,8 @@ def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x
     if best_ys is not None:
         figure.add_scatter(x=fitted_xs, y=best_ys, mode="lines", name="least-squares line (the best a line can do)",
                            line={"dash": "dot"})
-    figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=340, margin={"t": 20, "b": 10})
+    figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=380, margin={"t": 20, "b": 10},
+                         legend={"orientation": "h", "y": -0.25})  # under the plot: on a phone a side legend took 248 of 358 px
     return figure
 
 

@@ -99,11 +99,15 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
                 st.session_state[key] = st.session_state[key]
 
 
-# Two rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
-# (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop); and
-# Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there.
+# Rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
+# (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop);
+# Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there;
+# and a table's toolbar, always shown there too, takes its own line above the table instead of floating over what
+# is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered).
 PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
-              "@media (hover: none) { .modebar-container { display: none; } }</style>")
+              "@media (hover: none) { .modebar-container { display: none; }"
+              " [data-testid='stDataFrame'] [data-testid='stElementToolbar'] { position: relative; top: 0;"
+              " margin-left: auto; width: fit-content; } }</style>")
 
 
 def tab_icon_is_free() -> bool:
@@ -523,13 +527,12 @@ def displayable(image):
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
 
 
-def image_grid(images, captions, per_row: int = 6, width: int = 110):
-    """Captioned images in rows of `per_row` columns: 12 images make two full rows whatever the window's width (one
-    `st.image` list wraps where the width says, and could leave one image alone on its last row)."""
-    for start in range(0, len(images), per_row):
-        columns = st.columns(per_row)
-        for column, image, caption in zip(columns, images[start:start + per_row], captions[start:start + per_row]):
-            column.image(displayable(image), caption=caption, width=width)
+def image_grid(images, captions, width: int = 110):
+    """Captioned images `width` pixels wide, side by side in a row that wraps: as many to a row as the window holds
+    (3 on a phone). Rows of `st.columns` stacked on a phone, one image under the other: Compare was 11,600 px tall."""
+    with st.container(horizontal=True, gap="small"):
+        for image, caption in zip(images, captions):
+            st.image(displayable(image), caption=caption, width=width)
 
 
 def image_row(images, gap: int = 4):

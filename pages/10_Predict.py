@@ -139,6 +139,8 @@ def show_prediction(prediction, file_id):
     if prediction.error:
         st.error(student_message(prediction.error))
         return
+    if prediction.shows_probabilities:  # the answer first: on a phone the columns below stack, 1,400 px tall
+        st.success(f"**{prediction.top_class}** ({percent_sure(prediction.top_probability, 1)})")  # as the chart reads
     photo, seen, chart = st.columns([2, 1, 3])
     drawn = prediction.filename == DRAWING_NAME
     photo.image(prediction.photo, caption="your drawing" if drawn else "your photo (upright)", width="stretch")
@@ -150,7 +152,6 @@ def show_prediction(prediction, file_id):
         return  # no probabilities, so no "where it looked for class X" either
     chart.plotly_chart(charts.probabilities_figure(prediction.probabilities, prediction.class_names),
                        key=f"predict_chart_{file_id}")
-    st.success(f"**{prediction.top_class}** ({percent_sure(prediction.top_probability, 1)})")  # as the chart reads
     show_binary(prediction)
     show_output_arithmetic(prediction)
     show_notes(prediction)

@@ -12,7 +12,8 @@ from core.config import FAMILIES
 
 ui.page_setup("Models")
 st.title("Model registry")
-st.caption("Every model trained here is kept, keyed by its full configuration. Click a row for details.")
+st.caption("Every model trained here is kept, keyed by its full configuration. Tick the box at a row's left for its "
+           "details.")
 
 is_teacher = ui.is_teacher()
 if not is_teacher:
@@ -54,7 +55,7 @@ cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) an
 pinned = ui.registry().pinned_keys()
 table = [{"test accuracy": card.test_accuracy, "title": card.title, "dataset": dataset_title(card), "family": card.family,
           "test images": card.dataset.test_images, "parameters": card.params.total,
-          "training time (s)": card.timings.train_seconds, "created": card.created, "pinned": card.key in pinned,
+          "training time (s)": card.timings.train_seconds, "created (UTC)": card.created_in_utc, "pinned": card.key in pinned,
           "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
                          placeholder="—",  # an imported model has no test figures or training time here

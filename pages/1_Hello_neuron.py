@@ -59,8 +59,8 @@ def learned(value: float, target: float) -> dict:
     if not np.isfinite(value):
         return {"value": "overflowed", "delta": None}
     gap = float(f"{value - target:.4f}") + 0.0  # as shown: a gap that rounds to 0 is 0, with no arrow and no sign
-    return {"value": signed(value, ".4f"), "delta": f"{gap:+.4f} from {target:g}" if gap else f"0.0000 from {target:g}",
-            "delta_color": "off", "delta_arrow": "auto" if gap else "off"}
+    return {"value": signed(value, ".4f"), "delta": f"{signed(gap, '+.4f') if gap else '0.0000'} from {signed(target, 'g')}",
+            "delta_color": "off", "delta_arrow": "off" if not gap else "up" if gap > 0 else "down"}  # a true minus: no "auto"
 
 
 xs, ys = training_points(noise)

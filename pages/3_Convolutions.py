@@ -160,8 +160,9 @@ if rows:
                 f"{summary['weights bytes'] / 1e6:.1f} MB of weights (4 bytes each); one image's feature maps take "
                 f"{summary['feature map bytes per image'] / 1e6:.2f} MB on its way through")
     st.dataframe(
-        [{"layer": row["layer"], "type": row["type"], "output shape": str(row["output_shape"]), "parameters": row["params"],
-          "shape arithmetic": row["formula"], "parameter arithmetic": row["params_formula"]} for row in rows],
+        [{"layer": row["layer"], "output shape": str(row["output_shape"]), "shape arithmetic": row["formula"],
+          "parameters": row["params"], "parameter arithmetic": row["params_formula"], "type": row["type"]}
+         for row in rows],  # the arithmetic next to what it explains: on a phone the first three columns show
         hide_index=True, column_config=ui.THOUSANDS_COLUMNS, height="content",
     )
     st.caption(biggest_layer_note(summary) + " Too many blocks and the map vanishes: the page then says so instead of "

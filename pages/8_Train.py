@@ -17,8 +17,9 @@ RATES = [0.0001, 0.0003, 0.001, 0.003, 0.005, 0.01, 0.03, 0.1]
 
 ui.page_setup("Train")
 st.title("Train a network")
-st.caption("Pick settings in the sidebar and press **Train**. Training runs in the background: move sliders, switch "
-           "pages and come back — nothing is lost. Settings that were trained before show their result at once.")
+st.caption("Pick settings in the sidebar (on a phone, the **»** at the top left opens it) and press **Train**. "
+           "Training runs in the background: move sliders, switch pages and come back — nothing is lost. Settings that "
+           "were trained before show their result at once.")
 
 
 def apply_preset():

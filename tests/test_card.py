@@ -1,5 +1,6 @@
 """The model card: one typed contract out of the registry, read by attributes everywhere."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -49,3 +50,12 @@ def test_the_command_line_and_core_work_without_streamlit(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "registry")], cwd=PROJECT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "The registry is empty" in result.stdout, result.stderr
+
+
+def test_a_models_time_reads_to_the_minute_in_utc(trained_registry):
+    """The Models table showed the card's raw ISO time, 2026-12-02T04:59:14+00:00."""
+    card = trained_registry.get(TINY_CNN.key).card
+    assert card.created_in_utc == card.created[:16].replace("T", " ") and card.created.endswith("+00:00")
+    elsewhere = dataclasses.replace(card, created="2026-12-02T06:59:14+02:00")  # a model made in another time zone
+    assert elsewhere.created_in_utc == "2026-12-02 04:59"
+    assert dataclasses.replace(card, created="").created_in_utc == dataclasses.replace(card, created="now").created_in_utc == ""

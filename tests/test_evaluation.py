@@ -261,3 +261,14 @@ def test_cnn_and_dnn_compared_on_real_data(trained_cnn, fashion_data):
         assert "equally accurate" in comparison.statement
     else:
         assert "McNemar" in comparison.statement
+
+
+def test_a_name_of_several_words_reads_as_a_name():
+    """Transfer learning's sentence read "Model feature extraction is more accurate than model from scratch"."""
+    a, b = paired_evaluations(both_right=75, only_a_right=15, only_b_right=5, both_wrong=5)
+    assert compare(a, b, name_a="feature extraction", name_b="from scratch").statement.startswith(
+        "“feature extraction” is more accurate than “from scratch” by 10.0 points")
+    assert compare(b, a, name_a="B", name_b="feature extraction").statement.startswith(
+        "“feature extraction” is more accurate than model B by 10.0 points")
+    same = compare(a, a, name_a="feature extraction", name_b="fine-tuning").statement
+    assert same.startswith("“feature extraction” and “fine-tuning” got exactly the same test images right and wrong")

@@ -174,4 +174,10 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
     shown = page.evaluate("[...document.querySelectorAll('.modebar-container')].map(bar => getComputedStyle(bar).display)")
     assert shown and set(shown) == {"none"}
+    page.goto(f"{guide_server}/Datasets")  # a table's toolbar floated over the tab above it: the tap never reached it
+    page.get_by_role("tab", name="Table: 0..255").tap()
+    page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Table: 0..1").tap(timeout=10_000)
+    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('0..1')",
+                           timeout=30_000)
     context.close()

@@ -21,6 +21,9 @@ def test_training_gets_close_to_19_and_more_epochs_get_closer():
     classic = prediction(at)  # 500 epochs at learning rate 0.01, like the classic lesson
     assert abs(classic - 19) < 0.1 and classic != 19.0
     assert abs(float(at.metric[1].value) - 2) < 0.01  # the learned weight
+    bias = at.metric[2]  # about −0.99: a hair above the true −1, written with true minus signs as the text is
+    assert bias.value.startswith("−0.9") and bias.delta.startswith("+0.0") and bias.delta.endswith(" from −1")
+    assert bias.proto.direction == bias.proto.MetricDirection.Value("UP") and "-" not in bias.value + bias.delta
 
     at.slider(key="neuron_epochs").set_value(50).run()
     assert not at.exception

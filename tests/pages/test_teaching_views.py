@@ -145,7 +145,7 @@ def test_compare_trains_seed_repeats_and_shows_a_models_most_confident_mistakes(
     names = evaluation.class_names
     assert captions[0] == (f"true {names[evaluation.y_true[worst[0]]]} · said {names[evaluation.predicted[worst[0]]]} "
                            f"({percent_sure(evaluation.probabilities[worst[0]].max())})")
-    assert len(gallery) == 12  # one image per column, in two rows of 6 (ui.image_grid)
+    assert len(gallery) == 12  # one image element each, in a row that wraps (ui.image_grid)
     confidences = [evaluation.probabilities[i].max() for i in worst[:12]]
     assert len(captions) == 12 and confidences == sorted(confidences, reverse=True)
 
