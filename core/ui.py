@@ -527,7 +527,7 @@ def displayable(image):
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
 
 
-def image_grid(images, captions, width: int = 110):
+def image_grid(images, captions, width: int = 104):
     """Captioned images `width` pixels wide, side by side in a row that wraps: as many to a row as the window holds
     (3 on a phone). Rows of `st.columns` stacked on a phone, one image under the other: Compare was 11,600 px tall."""
     with st.container(horizontal=True, gap="small"):
