@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(PROJECT), str(PROJECT / "tests" / "browser")]
+sys.path[:0] = [str(PROJECT), str(PROJECT / "tests"), str(PROJECT / "tests" / "browser")]  # the browser tests' helpers
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 from test_browser import CHROMIUM, Watched, start_server, stop_server  # noqa: E402
