@@ -157,8 +157,9 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
 
 
 def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_server, guide_browser):
-    """A phone (390 px wide, touch): the home page's lesson links were cut at one line ("… (ab"), and Plotly's toolbar,
-    shown at all times without a mouse, sat over charts' titles and values."""
+    """A phone (390 px wide, touch): the home page's lesson links were cut at one line ("… (ab"), Plotly's toolbar,
+    shown at all times without a mouse, sat over charts' titles and values, the page list stayed open over the page
+    once a page was chosen, and a table's toolbar over the tab above it."""
     context = guide_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(f"{guide_server}/")
@@ -174,6 +175,13 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
     shown = page.evaluate("[...document.querySelectorAll('.modebar-container')].map(bar => getComputedStyle(bar).display)")
     assert shown and set(shown) == {"none"}
+    page.locator("[data-testid=stExpandSidebarButton]").tap()  # the page list, over the page: a page chosen closes it
+    sidebar = page.locator("[data-testid=stSidebar]")
+    page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right > 200")
+    sidebar.locator("a", has_text="Datasets").tap()
+    page.get_by_text("Why normalise?").first.wait_for(timeout=120_000)
+    page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0",
+                           timeout=10_000)  # it stayed open over 300 of the 390 px
     page.goto(f"{guide_server}/Datasets")  # a table's toolbar floated over the tab above it: the tap never reached it
     page.get_by_role("tab", name="Table: 0..255").tap()
     page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=120_000)

@@ -83,7 +83,7 @@ def test_the_home_page_has_the_browser_load_the_lessons_element_scripts_once_it_
 
     names = [server.static_script(pattern) for pattern in server.LESSON_SCRIPTS]
     assert all(names), names
-    [loader] = [html.proto.body for html in page("app.py").run().get("html") if "<script>" in html.proto.body]
+    [loader] = [html.proto.body for html in page("app.py").run().get("html") if "classroomScripts" in html.proto.body]
     assert all(repr(name) in loader or f'"{name}"' in loader for name in names)
     assert "data-test-script-state=notRunning" in loader and "drawn() ? idle()" in loader  # once drawn
 
