@@ -129,7 +129,7 @@ def navigation():
         for path, label, _ in EXPERIMENTS:
             st.page_link(path, label=label)
         st.divider()
-        st.html(CLOSE_MENU_ON_A_PHONE, unsafe_allow_javascript=True)
+        run_fixed_script(CLOSE_MENU_ON_A_PHONE)
 
 
 # Streamlit closes its own page list on a phone once a page is chosen; ours (page links) stayed open over 300 of the
@@ -987,7 +987,13 @@ def load_element_scripts_early(*patterns: str):
     """
     script = server.element_scripts_html(*patterns)
     if script:
-        st.html(script, unsafe_allow_javascript=True)
+        run_fixed_script(script)
+
+
+def run_fixed_script(script: str):
+    """Have the browser run `script`, fixed text of this module or core.server, never made from what a user gave: the
+    one place the app runs its own JavaScript (a test checks that there is one)."""
+    st.html(script, unsafe_allow_javascript=True)
 
 
 # Two of Streamlit's internals made cheaper, once, when a page first imports this module; a page test checks each.

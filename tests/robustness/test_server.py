@@ -238,8 +238,8 @@ def test_the_code_never_unpickles_evaluates_or_shells_out_on_user_data():
     assert found == [], found
     scripts = [(str(path.relative_to(PROJECT)), number) for path in sources
                for number, line in enumerate(path.read_text().splitlines(), 1) if "unsafe_allow_javascript=True" in line]
-    assert [path for path, _ in scripts] == ["core/ui.py"], scripts  # the one script: fixed text, no user data in it
+    assert [path for path, _ in scripts] == ["core/ui.py"], scripts  # one place, run_fixed_script: no user data
     record("Exposure", f"{len(NEVER)} dangerous calls searched for in app.py, core/ and pages/ ({len(sources)} files)",
            len(sources), "none: no pickle (CIFAR-10's batches go through an arrays-only unpickler), eval, exec, unsafe "
-           "Keras loading, shell or raw HTML; the one script the app adds is fixed text that has the browser load "
-           "Streamlit's own element scripts early (core/ui.py)")
+           "Keras loading, shell or raw HTML; the app's scripts are fixed text run in one place (core/ui.py): one "
+           "has the browser load Streamlit's own element scripts early, one closes the page list on a phone")
