@@ -1,5 +1,6 @@
 """The server's own business beside the pages, without Streamlit: work started once per server in a background
-thread, and the lessons' element scripts that the browser is told to load early (core.ui draws the loader).
+thread, the lessons' element scripts that the browser is told to load early (core.ui draws the loader), and the
+script that closes the page list on a phone.
 """
 
 import functools
@@ -82,4 +83,21 @@ def element_scripts_html(*patterns: str) -> str | None:
   const whenDrawn = () => drawn() ? idle() : setTimeout(whenDrawn, 100);
   whenDrawn();
 }})();
+</script>"""
+
+
+# Streamlit closes its own page list on a phone once a page is chosen; ours (page links) stayed open over 300 of the
+# 390 px. A tap on a link of the sidebar closes it where it lies over the page (never beside it, on a wider screen).
+CLOSE_MENU_ON_A_PHONE = """<script>
+(() => {
+  if (window.classroomMenuCloses) return;
+  window.classroomMenuCloses = true;
+  document.addEventListener("click", event => {
+    const sidebar = document.querySelector("[data-testid=stSidebar]");
+    const main = document.querySelector("[data-testid=stMain]");
+    if (!sidebar || !main || !event.target.closest("[data-testid=stSidebar] [data-testid=stPageLink-NavLink]")) return;
+    if (sidebar.getBoundingClientRect().right <= main.getBoundingClientRect().left + 1) return;  // beside the page
+    setTimeout(() => document.querySelector("[data-testid=stSidebarCollapseButton] button")?.click(), 0);
+  }, true);
+})();
 </script>"""

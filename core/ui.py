@@ -129,24 +129,9 @@ def navigation():
         for path, label, _ in EXPERIMENTS:
             st.page_link(path, label=label)
         st.divider()
-        run_fixed_script(CLOSE_MENU_ON_A_PHONE)
+        run_fixed_script(server.CLOSE_MENU_ON_A_PHONE)
 
 
-# Streamlit closes its own page list on a phone once a page is chosen; ours (page links) stayed open over 300 of the
-# 390 px. A tap on a link of the sidebar closes it where it lies over the page (never beside it, on a wider screen).
-CLOSE_MENU_ON_A_PHONE = """<script>
-(() => {
-  if (window.classroomMenuCloses) return;
-  window.classroomMenuCloses = true;
-  document.addEventListener("click", event => {
-    const sidebar = document.querySelector("[data-testid=stSidebar]");
-    const main = document.querySelector("[data-testid=stMain]");
-    if (!sidebar || !main || !event.target.closest("[data-testid=stSidebar] [data-testid=stPageLink-NavLink]")) return;
-    if (sidebar.getBoundingClientRect().right <= main.getBoundingClientRect().left + 1) return;  // beside the page
-    setTimeout(() => document.querySelector("[data-testid=stSidebarCollapseButton] button")?.click(), 0);
-  }, true);
-})();
-</script>"""
 
 
 # The tables' counts written 10,000 as elsewhere on the pages (a table shows 10000 otherwise), still sorted as numbers
