@@ -18,16 +18,22 @@ class ArgumentParser(argparse.ArgumentParser):
         for hidden in HIDDEN_COMMANDS:
             message = message.replace(f", '{hidden}'", "")
         hint = nearest_spelling(message, self)
-        if command := re.fullmatch(r"argument (?:\{.*\}|\w+_command): invalid choice: '([^']*)' \(choose from (.*)\)", message):
-            commands = ", ".join(re.findall(r"'([^']*)'", command.group(2)))
-            message = f"'{command.group(1)}' is not a command; the commands are {commands}"
+        choice = invalid_choice(message)
+        if choice and re.match(r"argument (\{.*\}|\w+_command): ", message):  # a command, not an option's value
+            message = f"'{choice[0]}' is not a command; the commands are {', '.join(choice[1])}"
         self.exit(2, f"{self.prog}: error: {message}.{hint}\n`{self.prog} --help` shows what it takes.\n")
+
+
+def invalid_choice(message: str) -> tuple[str, list[str]] | None:
+    """(what was typed, the choices offered) from argparse's "invalid choice" message, or None for another one."""
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    return (found.group(1), re.findall(r"'([^']*)'", found.group(2))) if found else None
 
 
 def nearest_spelling(message: str, parser: argparse.ArgumentParser) -> str:
     """" Did you mean …?" for an invalid choice or an unknown option in argparse's `message`, or ""."""
-    if choice := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
-        wanted, offered = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+    if choice := invalid_choice(message):
+        wanted, offered = choice
         close = difflib.get_close_matches(wanted, offered, n=1) or [
             name for name in offered if name.lower() == wanted.lower()]
         return f" Did you mean '{close[0]}'?" if close else ""

@@ -193,7 +193,8 @@ def compare(a: Evaluation, b: Evaluation, name_a="A", name_b="B") -> Comparison:
         n=n,
         statement="",
     )
-    comparison.statement = _plain_english(comparison, name_a, name_b)
+    statement = _plain_english(comparison, name_a, name_b)
+    comparison.statement = statement[0].upper() + statement[1:]  # "model A …" → "Model A …"; a quote stays
     return comparison
 
 
@@ -293,18 +294,19 @@ VERDICT_TERMS = (
 
 
 def _plain_english(comparison, name_a, name_b):
-    """One or two sentences a student can read: who is better, by how much, and could it be noise."""
+    """One or two sentences a student can read: who is better, by how much, and could it be noise (its first letter
+    is capitalised by the caller)."""
     c = comparison
     name_a, name_b = _model_named(name_a), _model_named(name_b)
     discordant = c.only_a_right + c.only_b_right
     if discordant == 0:
         return (
-            f"{name_a[0].upper()}{name_a[1:]} and {name_b} got exactly the same test images right and wrong "
+            f"{name_a} and {name_b} got exactly the same test images right and wrong "
             f"({c.accuracy_a:.1%} on {c.n:,} test images), so there is no evidence of a difference."
         )
     if c.difference == 0:
         return (
-            f"{name_a[0].upper()}{name_a[1:]} and {name_b} are equally accurate ({c.accuracy_a:.1%} on {c.n:,} test images); they "
+            f"{name_a} and {name_b} are equally accurate ({c.accuracy_a:.1%} on {c.n:,} test images); they "
             f"disagree on {discordant:,} images, split evenly, so neither is shown to be better."
         )
     sign = 1 if c.difference > 0 else -1
@@ -313,7 +315,7 @@ def _plain_english(comparison, name_a, name_b):
     accuracies = f"{higher:.1%} vs {lower:.1%} on {c.n:,} test images"
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
     headline = (
-        f"{better[0].upper()}{better[1:]} is more accurate than {worse} by {abs(c.difference) * 100:.1f} "
+        f"{better} is more accurate than {worse} by {abs(c.difference) * 100:.1f} "
         f"points ({accuracies}; 95% CI {signed(low, '.1f')} to {signed(high, '.1f')} points)"
     )
     if c.p_value < 0.001:
