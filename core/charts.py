@@ -16,6 +16,10 @@ from core.history import History
 # attribute 'Series'"). Imported here, every page that draws a chart waits until they are complete.
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
+# A legend in rows under the whole chart, below the x axis's title. Placed under the plot area instead (paper
+# coordinates, y = -0.25), it sat on that title on a phone: its six rows shrank the plot, and the gap with it.
+FINE_TUNING_COLOR = "#4b5563"
+LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
 
 
 LEGEND_NAME_CHARACTERS = 40  # a longer model name is cut in a legend, so that "· training" / "· validation" show
@@ -42,7 +46,7 @@ def history_figure(histories: dict[str, History], metric: str = "accuracy", titl
         title=title or f"{metric.capitalize()} per epoch",
         xaxis_title="epoch (full passes over the training images)",
         yaxis_title=METRIC_TITLES.get(metric, metric),
-        legend={"orientation": "h", "y": -0.25},
+        legend=LEGEND_BELOW,
         margin={"t": 50, "b": 10},
         height=360,
     )
@@ -50,10 +54,13 @@ def history_figure(histories: dict[str, History], metric: str = "accuracy", titl
     # The range is fixed: Plotly widens an automatic one to fit the fine-tuning note, which in a half-width chart
     # (Compare) pushed the axis out to epoch -16.
     figure.update_xaxes(dtick=1 if last <= 20 else None, range=[0.5, last + 0.5])
-    for epoch in sorted({_fine_tuning_start(history) for history in histories.values()} - {None}):
-        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color="#4b5563",
-                         annotation_text=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}",
-                         annotation_position="top right")
+    starts = sorted({_fine_tuning_start(history) for history in histories.values()} - {None})
+    for epoch in starts:  # a short note by the line, cut by nothing on a phone; what happens there, in the legend
+        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color=FINE_TUNING_COLOR,
+                         annotation_text="fine-tuning starts", annotation_position="top right")
+    if starts:
+        figure.add_scatter(x=[None], y=[None], mode="lines", line={"dash": "dot", "color": FINE_TUNING_COLOR},
+                           name=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}")
     return figure
 
 
@@ -85,7 +92,7 @@ def per_class_figure(recalls: dict[str, np.ndarray], class_names: list[str]) -> 
         figure.add_bar(x=class_names, y=np.asarray(recall), name=name, marker_color=PALETTE[index % len(PALETTE)])
     figure.update_layout(title="Accuracy per class", xaxis_title="class", yaxis_title="recall (fraction of the class found)",
                          yaxis_range=[0, 1], barmode="group", height=360, margin={"t": 50, "b": 10},
-                         legend={"orientation": "h", "y": -0.3})
+                         legend=LEGEND_BELOW)
     return figure
 
 
@@ -119,7 +126,7 @@ def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x
         figure.add_scatter(x=fitted_xs, y=best_ys, mode="lines", name="least-squares line (the best a line can do)",
                            line={"dash": "dot"})
     figure.update_layout(xaxis_title="x (input)", yaxis_title="y (output)", height=380, margin={"t": 20, "b": 10},
-                         legend={"orientation": "h", "y": -0.25})  # under the plot: on a phone a side legend took 248 of 358 px
+                         legend=LEGEND_BELOW)  # under the chart: on a phone a side legend took 248 of 358 px
     return figure
 
 
@@ -184,12 +191,19 @@ def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str,
                             "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 10}})
     figure = go.Figure(go.Heatmap(z=mosaic, coloraxis="coloraxis", hoverongaps=False,
                                   hovertemplate="value %{z:.3f}<extra></extra>"))
+    # The colour scale lies between the title and the panels, the panels at the top of their space, and the title
+    # takes two lines: on a phone a scale beside the panels took 90 of 358 px, leaving 28 px a panel, and the title
+    # ran past the edge.
     figure.update_layout(
-        title=f"{title} (each panel {height} × {width} pixels)", annotations=annotations,
+        title=f"{title}<br>(each panel {height} × {width} pixels)",
+        annotations=annotations,
         xaxis={"visible": False, "constrain": "domain"},
-        yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
-        coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {"title": value_title, "len": 1, "thickness": 14}},
-        height=70 + rows * (row_pixels + GRID_TITLE_PIXELS), margin={"t": 70, "b": 10, "l": 10, "r": 10},
+        yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x", "constrain": "domain",
+               "constraintoward": "top"},
+        coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {
+            "title": {"text": value_title, "side": "right"}, "orientation": "h", "y": 1, "yanchor": "bottom",
+            "ypad": 14, "len": 0.6, "thickness": 12}},
+        height=130 + rows * (row_pixels + GRID_TITLE_PIXELS), margin={"t": 120, "b": 10, "l": 10, "r": 10},
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure
@@ -203,12 +217,12 @@ def grid_panels(mosaic: np.ndarray, count: int, columns: int, panel_shape: tuple
 
 
 def filters_figure(filters: np.ndarray, count: int | None = None, columns: int = 8,
-                   title: str = "Learned first-layer filters", label: str = "filter") -> go.Figure:
+                   title: str = "Learned first-layer filters") -> go.Figure:
     """First-layer kernels (k, k, in, out) as k × k heatmaps, averaged over input channels; red +, blue −."""
     kernels = np.asarray(filters, dtype=np.float32).mean(axis=2)
     count = kernels.shape[-1] if count is None else min(count, kernels.shape[-1])
     panels = [kernels[..., index] for index in range(count)]
-    return heatmap_grid_figure(panels, [f"{label} {index}" for index in range(count)], title,
+    return heatmap_grid_figure(panels, [str(index) for index in range(count)], title,  # "filter 0" overlapped on a phone
                                columns=columns, colorscale="RdBu_r", zmid=0.0, value_title="weight")
 
 
@@ -226,7 +240,7 @@ def feature_maps_figure(maps: np.ndarray, layer_name: str, count: int, columns: 
     """The first `count` channels of one layer's output (H, W, C), one heatmap each, on a shared scale."""
     count = min(count, maps.shape[-1])
     panels = [maps[..., channel] for channel in range(count)]
-    return heatmap_grid_figure(panels, [f"channel {channel}" for channel in range(count)],
+    return heatmap_grid_figure(panels, [str(channel) for channel in range(count)],  # "channel 0" overlapped on a phone
                                f"{layer_name}: first {count} of {maps.shape[-1]} channels", columns=columns)
 
 
@@ -253,7 +267,7 @@ def class_counts_figure(counts_by_split: dict[str, np.ndarray], class_names: lis
     figure.update_layout(title="Images per class", yaxis_title="class", xaxis_title="images (count)", barmode="group",
                          yaxis={"autorange": "reversed", "automargin": True},
                          height=160 + 12 * len(class_names) * len(counts_by_split),
-                         margin={"t": 50, "b": 10}, legend={"orientation": "h", "y": -0.15})
+                         margin={"t": 50, "b": 10}, legend=LEGEND_BELOW)
     return figure
 
 

@@ -102,12 +102,19 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
 # Rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
 # (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop);
 # Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there;
-# and a table's toolbar, always shown there too, takes its own line above the table instead of floating over what
-# is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered).
+# a table's toolbar, always shown there too, takes its own line above the table instead of floating over what
+# is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered); and on a narrow
+# screen a picture in a FULL_SIZE_ON_A_PHONE container keeps its own size and scrolls sideways (Datasets' numbered
+# pixels were 5 px tall, shrunk to the phone's width).
+FULL_SIZE_ON_A_PHONE = "full_size_on_a_phone"  # the key of a container whose picture keeps its size on a phone
 PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
               "@media (hover: none) { .modebar-container { display: none; }"
               " [data-testid='stDataFrame'] [data-testid='stElementToolbar'] { position: relative; top: 0;"
-              " margin-left: auto; width: fit-content; } }</style>")
+              " margin-left: auto; width: fit-content; } }"
+              f"@media (max-width: 640px) {{ .st-key-{FULL_SIZE_ON_A_PHONE} [data-testid='stImageContainer'] {{"
+              " overflow-x: auto; }"
+              f" .st-key-{FULL_SIZE_ON_A_PHONE} img {{ width: max-content !important; max-width: none !important; }} }}"
+              "</style>")
 
 
 def tab_icon_is_free() -> bool:
@@ -155,6 +162,12 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(cell(row[column]) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def one_column_each(names: list[str], rows: list[dict]) -> list[dict]:
+    """`rows` (one per thing compared, with the same keys) turned for `markdown_table`: a column per thing, headed by
+    its name in `names`, and a row per key. A few things compared fit a phone's width this way."""
+    return [{"": key, **{name: row[key] for name, row in zip(names, rows)}} for key in (rows[0] if rows else [])]
 
 
 @contextlib.contextmanager

@@ -59,8 +59,15 @@ def learned(value: float, target: float) -> dict:
     if not np.isfinite(value):
         return {"value": "overflowed", "delta": None}
     gap = float(f"{value - target:.4f}") + 0.0  # as shown: a gap that rounds to 0 is 0, with no arrow and no sign
-    return {"value": signed(value, ".4f"), "delta": f"{signed(gap, '+.4f') if gap else '0.0000'} from {signed(target, 'g')}",
-            "delta_color": "off", "delta_arrow": "off" if not gap else "up" if gap > 0 else "down"}  # a true minus: no "auto"
+    return {"value": signed(value, short(value)), "delta": f"{signed(gap, '+' + short(gap)) if gap else '0.0000'} from "
+            f"{signed(target, 'g')}", "delta_color": "off",
+            "delta_arrow": "off" if not gap else "up" if gap > 0 else "down"}  # a true minus: no "auto"
+
+
+def short(value: float) -> str:
+    """Four decimals, or three digits and a power of ten once a diverging fit's number is 10,000 or more: a phone's
+    metric showed "−27513947488445777.0000", cut at its edge."""
+    return ".4f" if abs(value) < 10_000 else ".3g"
 
 
 xs, ys = training_points(noise)

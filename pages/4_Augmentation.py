@@ -28,23 +28,22 @@ st.markdown(
 
 def augmentation_form() -> tuple[Augmentation, int, int]:
     """The transformations, how many samples to draw and the seed."""
-    columns = st.columns(4)
+    # A column per pair that belongs together, so a phone, which stacks the columns, keeps the pairs: turn (rotation,
+    # shear), shift (width, height), zoom and what fills the corners it leaves, flip and the number of samples.
+    turn, shift, zoom, other = st.columns(4)
     augmentation = Augmentation(
-        rotation_range=columns[0].slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation",
-                                         persist_state="session"),
-        width_shift_range=columns[1].slider("Width shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_width_shift",
-                                            persist_state="session"),
-        height_shift_range=columns[2].slider("Height shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_height_shift",
-                                             persist_state="session"),
-        shear_range=columns[3].slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear",
-                                      persist_state="session"),
-        zoom_range=columns[0].slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom",
-                                     persist_state="session"),
-        horizontal_flip=columns[1].checkbox("Horizontal flip", True, key="augment_flip", persist_state="session"),
-        fill_mode=columns[2].selectbox("Fill mode (the empty corners)", FILL_MODES, key="augment_fill_mode",
+        rotation_range=turn.slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation", persist_state="session"),
+        shear_range=turn.slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear", persist_state="session"),
+        width_shift_range=shift.slider("Width shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_width_shift",
                                        persist_state="session"),
+        height_shift_range=shift.slider("Height shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_height_shift",
+                                        persist_state="session"),
+        zoom_range=zoom.slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom", persist_state="session"),
+        fill_mode=zoom.selectbox("Fill mode (the empty corners)", FILL_MODES, key="augment_fill_mode",
+                                 persist_state="session"),
+        horizontal_flip=other.checkbox("Horizontal flip", True, key="augment_flip", persist_state="session"),
     )
-    count = columns[3].slider("Samples", 4, 24, 11, key="augment_count", persist_state="session")
+    count = other.slider("Samples", 4, 24, 11, key="augment_count", persist_state="session")
     seed_column, button_column = st.columns([1, 5], vertical_alignment="bottom")
     seed = int(seed_column.number_input("Seed", 0, 10**6, 0, key="augment_seed", persist_state="session"))
     button_column.button("New samples", key="augment_new_button",

@@ -75,7 +75,7 @@ else:
                 "Drawn as images, red pixels push a unit up and blue ones push it down: whole-image templates, not "
                 "small reusable patterns.")
     shown = min(16, weights.shape[-1])
-    st.plotly_chart(charts.filters_figure(weights, count=shown, label="unit",
+    st.plotly_chart(charts.filters_figure(weights, count=shown,
                                           title=f"{first.name}: the weights of the first {shown} units"
                                           if shown < weights.shape[-1] else f"{first.name}: the weights of its {shown} units"),
                     width="stretch")

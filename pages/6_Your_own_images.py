@@ -26,9 +26,9 @@ st.markdown(
     "the class names** — that is all the labelling there is. Keep a few dozen images per class at least. Or take the "
     "photos with your webcam, as in Teachable Machine."
 )
-st.code("my_dataset.zip                      course_layout.zip\n"
-        "├── horses/  horse01.jpg, …        ├── train/       horses/, humans/\n"
-        "└── humans/  human01.jpg, …        └── validation/  horses/, humans/   (or valid/, val/; test/)", language="text")
+st.code("my_dataset.zip\n├── horses/  horse01.jpg, …\n└── humans/  human01.jpg, …\n\n"  # one above the other: a phone
+        "course_layout.zip\n├── train/       horses/, humans/\n└── validation/  horses/, humans/\n"  # showed the first only
+        "    (or valid/, val/; and test/)", language="text")
 with st.expander("The course's datasets: horses or humans, rock paper scissors, cats vs dogs"):
     ui.course_datasets_list()
 

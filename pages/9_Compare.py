@@ -84,11 +84,11 @@ with ui.guard():
 letters = [chr(ord("A") + index) for index in range(len(entries))]
 names = [f"{letter}: {entry.title}" for letter, entry in zip(letters, entries)]
 
-st.markdown(ui.markdown_table([  # a table that wraps: a wide one hid its last column at 1,366 pixels
-    {"model": name, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": f"{entry.card.dataset.test_images or 0:,}",
+st.markdown(ui.markdown_table(ui.one_column_each(letters, [  # one model per column: a row per model was 589 px wide on a phone
+    {"model": entry.title, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": f"{entry.card.dataset.test_images or 0:,}",
      "training images": f"{entry.card.dataset.train_images or 0:,}", "parameters": f"{entry.card.params.total:,}",
      "training time": "—" if entry.card.timings.train_seconds is None else f"{entry.card.timings.train_seconds:.1f} s",
-     "epochs": entry.card.epochs_run} for name, entry in zip(names, entries)]))
+     "epochs": entry.card.epochs_run} for entry in entries])))
 if note := training_sizes_note(letters, [entry.card for entry in entries]):
     st.caption(note)
 for letter, entry in zip(letters, entries):

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, NUMBERED_GRID_SIDE, grid_label,
-                         history_figure, numbered_grid, probabilities_figure)
+from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, NUMBERED_GRID_SIDE,
+                         feature_maps_figure, filters_figure, grid_label, history_figure, numbered_grid,
+                         probabilities_figure)
 
 
 def square(picture, row, column):
@@ -99,6 +100,10 @@ def test_learning_curves_keep_their_axis_on_the_epochs_beside_the_fine_tuning_no
     figure = history_figure({"A": history, "B": history})
     assert tuple(figure.layout.xaxis.range) == (0.5, 20.5)
     assert [annotation.xanchor for annotation in figure.layout.annotations] == ["left"]  # the note right of its line
+    # The note is short (the right half of a phone's chart is 130 px wide); what happens there is in the legend
+    assert [annotation.text for annotation in figure.layout.annotations] == ["fine-tuning starts"]
+    assert figure.data[-1].name == "fine-tuning starts: top layers unfrozen, learning rate ÷ 10"
+    assert figure.layout.legend.yref == "container"  # under the whole chart: never on the x axis's title
 
 
 def test_one_epochs_training_and_validation_points_are_told_apart_without_a_line():
@@ -112,3 +117,15 @@ def test_one_epochs_training_and_validation_points_are_told_apart_without_a_line
     assert "measured once, at the epoch's end" in validation_above_training_note({"quick CNN": history})
     history[0]["val_accuracy"] = 0.85
     assert validation_above_training_note({"quick CNN": history}) is None
+
+
+def test_feature_maps_and_filters_fit_a_phone_numbers_over_panels_and_the_scale_below():
+    """On a phone (358 px) a colour scale beside the panels left them 28 px, "channel 0" titles overlapped, and the
+    title ran past the edge. The scale is above the panels now, under the title."""
+    maps = np.random.default_rng(0).random((28, 28, 16), dtype=np.float32)
+    for figure in (feature_maps_figure(maps, "relu_1", 8), filters_figure(np.ones((3, 3, 1, 16), np.float32))):
+        titles = [annotation.text for annotation in figure.layout.annotations]
+        assert titles == [str(index) for index in range(len(titles))] and len(titles) in (8, 16)
+        colorbar = figure.layout.coloraxis.colorbar
+        assert colorbar.orientation == "h" and colorbar.yanchor == "bottom" and colorbar.y == 1  # above the panels
+        assert figure.layout.yaxis.constraintoward == "top" and "<br>(each panel" in figure.layout.title.text

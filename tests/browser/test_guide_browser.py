@@ -9,6 +9,7 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN, copy_registry
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
+from core import ui
 from core.config import PRESETS, Augmentation
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="Debian's chromium is missing")
@@ -182,7 +183,14 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.get_by_text("Why normalise?").first.wait_for(timeout=120_000)
     page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0",
                            timeout=10_000)  # it stayed open over 300 of the 390 px
-    page.goto(f"{guide_server}/Datasets")  # a table's toolbar floated over the tab above it: the tap never reached it
+    page.goto(f"{guide_server}/Datasets")  # the numbered pixels were shrunk to the screen's width: 5 px tall
+    grid = page.locator(f".st-key-{ui.FULL_SIZE_ON_A_PHONE} img")
+    grid.wait_for(timeout=120_000)
+    page.wait_for_function("document.querySelector('.st-key-%s img').complete" % ui.FULL_SIZE_ON_A_PHONE)
+    width, natural, page_width = grid.evaluate("image => [image.getBoundingClientRect().width, image.naturalWidth, "
+                                               "document.querySelector('[data-testid=stMain]').scrollWidth]")
+    assert width == natural > 700 and page_width <= 390  # its own size, scrolled sideways by itself, not the page
+    # a table's toolbar floated over the tab above it: the tap never reached it
     page.get_by_role("tab", name="Table: 0..255").tap()
     page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=120_000)
     page.get_by_role("tab", name="Table: 0..1").tap(timeout=10_000)

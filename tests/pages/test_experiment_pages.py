@@ -186,6 +186,9 @@ def test_compare_page_compares_two_models_with_significance(trained_registry):
     assert not at.exception
     shown = texts(at)
     assert "McNemar" in shown and "95% CI" in shown
+    table = next(block.value for block in at.markdown if "| test accuracy |" in block.value).splitlines()
+    assert table[0] == "|  | A | B |"  # a column per model: a row per model was 589 px wide on a phone
+    assert table[2].startswith("| model | CNN") and "| DNN" in table[2]
     assert len(at.get("plotly_chart")) >= 4  # curves, per-class accuracy, two confusion matrices
     assert "right" in shown and "wrong" in shown  # the disagreement gallery
 

@@ -53,6 +53,10 @@ def test_a_too_large_learning_rate_is_explained_not_a_crash():
     assert not at.exception and "overflow" not in at.error[0].value
     assert all(metric.value != "overflowed" for metric in at.metric)
     assert any("diverged" in block.value for block in at.markdown)
+    at.slider(key="neuron_epochs").set_value(50).run()  # far from the rule: short enough for a phone's metric
+    values = [metric.value for metric in at.metric]
+    assert not at.exception and "e+" in values[0] and all(len(value) <= 9 for value in values), values
+    assert all(len(metric.proto.delta) <= 20 for metric in at.metric), [metric.proto.delta for metric in at.metric]
 
 
 def test_a_converged_fit_is_called_converged_not_unfinished():

@@ -94,7 +94,7 @@ def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_traine
     for name in ("relu_1", "pool_1", "relu_2", "pool_2", "dense_1"):
         assert f"**{name}** · output shape" in shown
     assert "conv_1 (Conv2D) → batch_norm_1 (BatchNormalization) → relu_1 (relu): after relu" in shown
-    journey = [chart for chart in figures(at) if "channels (each panel" in str(chart["layout"]["title"])]
+    journey = [chart for chart in figures(at) if "channels<br>(each panel" in str(chart["layout"]["title"])]
     # every map after the nonlinearity is >= 0 (nanmin: the empty cells between a grid's panels)
     assert len(journey) == 4 and all(np.nanmin(array) >= 0 for chart in journey for array in figure_arrays(chart))
     assert "glorot_uniform" in shown and "√(6 / (9 + 72))" in shown  # conv_1: 3×3×1 inputs, 3×3×8 outputs
