@@ -8,6 +8,8 @@ the server's last trainings. Here, on a fresh registry with the pool started and
           finished here)
   alone   then, once the burst is over, `--alone` students one after the other, each pressing a new seed of the
           burst's CNN (the first has only the burst's jobs to go by)
+  again   then the class presses at once again, new seeds of the first burst's configurations: now every promise
+          is made, from jobs that ran in a burst and alone
 
 A promise's error is promised ÷ taken (press → published, polled every 0.2 s): 1 is exact. Target for each promise
 made: between 0.67 and 1.5, or no promise at all (the page then promises nothing).
@@ -67,10 +69,11 @@ def main():
     from core.jobs import JobRunner
     from core.registry import Registry
 
-    header(f"time promises: {students} students press Train at once, then {alone} alone, one after the other")
+    header(f"time promises: {students} students press Train at once, then {alone} alone, one after the other, then "
+           f"the {students} at once again")
     registry = Registry(temporary_registry("promises"))
     runner = JobRunner(registry)
-    errors = {"burst": [], "alone": []}
+    errors = {"burst": [], "alone": [], "burst again": []}
     try:
         runner.ensure_worker()  # as the Train page does when it opens
         log, deadline = registry.root / "worker.log", time.monotonic() + 1800
@@ -90,6 +93,12 @@ def main():
                   f"{describe(promised, taken)}  [{load_average()}]")
             if promised is not None:
                 errors["alone"].append(promised / taken)
+        again = [(dataclasses.replace(config, seed=200 + config.seed), session) for config, session in burst]
+        results = press_and_wait(runner, again, deadline)
+        for (config, _), (promised, taken) in zip(again, results.values()):
+            print(f"burst again, {config.family} seed {config.seed}: {describe(promised, taken)}  [{load_average()}]")
+            if promised is not None:
+                errors["burst again"].append(promised / taken)
     finally:
         stop_workers(registry)
     for scenario, ratios in errors.items():

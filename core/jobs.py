@@ -9,8 +9,9 @@ tables and every query on them.
 The queue is fair: jobs are taken round by round across browser sessions (`FAIR_ORDER`), so a student
 who queues ten settings does not hold up everyone else; each waiting student is told how many trainings
 are ahead and, once a few jobs have finished here, about when theirs starts (`start_estimate`). A teacher
-may set a per-job budget (`Budget`: most epochs, most seconds). (Under 600 lines: the queue's tables,
-the fair order that reads them and the estimate of when a job starts belong together.)
+may set a per-job budget (`Budget`: most epochs, most seconds). How long each training takes is
+`core.estimates`'. (Under 500 lines: the queue's tables, the fair order that reads them and when each
+waiting job starts belong together.)
 """
 
 import contextlib
@@ -19,7 +20,6 @@ import heapq
 import json
 import os
 import sqlite3
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from core.config import TrainConfig, validate_key
 from core.database import open_database, opened_or_made_anew
-from core.errors import BudgetError, CoreError, RegistryError
+from core.errors import BudgetError, RegistryError
+from core.estimates import FinishedJob, expected_seconds_function, finished_jobs
 from core.history import History
 from core.registry import SERVER_PROBLEM, Registry
 
@@ -37,13 +38,6 @@ ACTIVE_STATES = ("queued", "running")
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 WORKER_DIED_MESSAGE = "The training process stopped unexpectedly. Press Train to try again."
 RECENT_JOBS_FOR_ESTIMATES = 20  # the finished jobs whose durations estimate how long the queue takes
-# A transfer network's multiply-adds per number of its input, for estimates: the Transfer lesson's base CNN costs
-# about 700 on 64×64 colour photos, MobileNetV2 about 2,000 at 96 px.
-TRANSFER_ADDS_PER_INPUT_NUMBER = 1000
-# A time promised before Train is pressed comes only from jobs of the same family within this factor of its cost: from
-# the "fast preview" (2,000 images, 3 epochs), the quick CNN (20 times its cost) was promised 42 s and took 11 s; from
-# the quick CNN the default CNN (9 times its cost) would be promised 103 s, and took 50 s.
-SIMILAR_COST_FACTOR = 10
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -105,7 +99,7 @@ class QueueState:
 
     waiting: list  # (key, config) in the fair order
     running: list  # (config, start time)
-    recent: list  # (config, seconds it took) of the last jobs done
+    recent: list[FinishedJob]  # the last jobs done
     budget: Budget
     capacity: int  # jobs the workers run at once
 
@@ -211,12 +205,16 @@ class JobQueue:
             waiting = [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
             running = [(parse_config(row["config"]), row["started"] or time.time())
                        for row in connection.execute("SELECT config, started FROM jobs WHERE status = 'running'")]
-            recent = [(parse_config(row["config"]), row["seconds"]) for row in connection.execute(
-                "SELECT config, finished - started AS seconds FROM jobs WHERE status = 'done' AND started IS NOT NULL "
+            done = [(parse_config(row["config"]), row["started"], row["finished"]) for row in connection.execute(
+                "SELECT config, started, finished FROM jobs WHERE status = 'done' AND started IS NOT NULL "
                 "AND finished IS NOT NULL ORDER BY finished DESC LIMIT ?", (RECENT_JOBS_FOR_ESTIMATES,))]
+            now = time.time()  # every training that ran meanwhile, whatever became of it: it shared the machine
+            runs = [(row[0], row[1]) for row in connection.execute(
+                "SELECT started, COALESCE(finished, ?) FROM jobs WHERE started IS NOT NULL AND COALESCE(finished, ?) > ?",
+                (now, now, min((started for _, started, _ in done), default=now)))]
             settings = {row["name"]: row["value"] for row in connection.execute("SELECT name, value FROM settings")}
         budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
-        return QueueState(waiting, running, recent, budget, int(settings.get("capacity", 1)))
+        return QueueState(waiting, running, finished_jobs(done, runs), budget, int(settings.get("capacity", 1)))
 
     def claim_next(self, may_claim: Callable[[int, float], bool] | None = None) -> tuple[str, TrainConfig] | None:
         """Atomically mark the next queued job in the fair order as running in this process; (key, config), or None.
@@ -382,7 +380,7 @@ class JobRunner:
         state = self.queue.snapshot()
         keys = [waiting_key for waiting_key, _ in state.waiting]
         position = keys.index(key) if key in keys else 0  # claimed a moment ago: it starts now
-        seconds = expected_seconds_function(state.recent, state.budget, self.registry.root)
+        seconds = _estimate(state, self.registry.root, new_jobs=0)
         if seconds is None:
             return position + len(state.running), None
         free_at = _workers_free_at(state, seconds)
@@ -393,9 +391,9 @@ class JobRunner:
     def ready_in(self, configs: list[TrainConfig]) -> float | None:
         """Seconds until every one of `configs`, submitted now, would be trained: after the jobs running and waiting,
         on the pool's workers (the estimate of `start_estimate`); None until a job of the same family and a similar
-        cost (SIMILAR_COST_FACTOR) has finished here for each."""
+        cost (core.estimates.SIMILAR_COST_FACTOR) has finished here for each."""
         state = self.queue.snapshot()
-        seconds = expected_seconds_function(state.recent, state.budget, self.registry.root)
+        seconds = _estimate(state, self.registry.root, new_jobs=len(configs))
         if seconds is None:
             return None
         own = [seconds(config, similar_only=True) for config in configs]
@@ -440,11 +438,25 @@ class JobRunner:
         ensure_workers(self.registry.root, jobs_waiting=active)
 
 
+def _estimate(state: QueueState, root, new_jobs: int, capped: bool = True):
+    """`core.estimates.expected_seconds_function` on the queue's last jobs, as a function (config, similar_only) ->
+    seconds, or None while none has finished. Each job is expected to run beside others (`shared`) when more than one
+    would run at once: the queue's and `new_jobs` more, on more than one worker. `capped`: at the teacher's limit."""
+    expected = expected_seconds_function(state.recent, state.budget.max_seconds if capped else None, root)
+    if expected is None:
+        return None
+    shared = state.capacity > 1 and len(state.running) + len(state.waiting) + new_jobs > 1
+    return lambda config, similar_only=False: expected(config, similar_only, shared)
+
+
 def _workers_free_at(state: "QueueState", seconds) -> list[float]:
-    """A heap of when each worker is free, in seconds from now: the running jobs' remaining time, idle workers at once."""
+    """A heap of when each of the `capacity` workers that take the waiting jobs is free, in seconds from now: the
+    running jobs' remaining time, idle workers at once. The lone worker may run one job more than that at the start
+    of a burst and then leaves the queue to the others (core.workers.claim_rule): counting it as one more worker
+    promised the 12th of 12 students 9.1 s for 13.6."""
     now = time.time()
-    free_at = [max(0.0, seconds(config) - (now - started)) for config, started in state.running]
-    free_at += [0.0] * max(0, state.capacity - len(free_at))
+    free_at = sorted(max(0.0, seconds(config) - (now - started)) for config, started in state.running)
+    free_at = free_at[:max(1, state.capacity)] + [0.0] * max(0, state.capacity - len(free_at))
     heapq.heapify(free_at)
     return free_at
 
@@ -453,92 +465,9 @@ def _over_budget(state: QueueState, configs: list[TrainConfig], root) -> tuple[f
     """`JobRunner.over_budget` on a snapshot of the queue already read."""
     if not (state.budget and state.budget.max_seconds):
         return None
-    seconds = expected_seconds_function(state.recent, None, root)  # not capped at the budget
+    seconds = _estimate(state, root, new_jobs=len(configs), capped=False)
     longest = max((seconds(config, similar_only=True) or 0.0 for config in configs), default=0.0) if seconds else 0.0
     return (longest, state.budget.max_seconds) if longest > state.budget.max_seconds else None
-
-
-def expected_seconds_function(recent: list[tuple[TrainConfig, float]], budget: Budget | None = None, root=None):
-    """A function config -> expected seconds of training, from finished jobs; None when none has finished.
-
-    A job's cost is `training_cost` (images × epochs × each image's multiply-adds); its expected time is that cost
-    times the median seconds per unit of cost of recent jobs of the same family (of all families when its own has
-    none yet), and never more than the teacher's time budget. `root` is the registry whose imported datasets jobs
-    may name.
-    """
-    costs: dict[str, int] = {}  # per config, and each dataset's facts (None: gone), looked up once per estimate
-    datasets: dict[str, object] = {}
-
-    def cost(config: TrainConfig) -> int:
-        if config.key not in costs:
-            if config.dataset not in datasets:
-                datasets[config.dataset] = _dataset_facts(config.dataset, root)
-            costs[config.key] = _cost_on(config, datasets[config.dataset])
-        return costs[config.key]
-
-    rates: dict[str, list[tuple[int, float]]] = {}  # per family: (cost, seconds per unit of cost) of each job
-    for config, seconds in recent:
-        rates.setdefault(config.family, []).append((cost(config), seconds / cost(config)))
-    if not rates:
-        return None
-    overall = statistics.median([rate for family_rates in rates.values() for _, rate in family_rates])
-    limit = budget.max_seconds if budget and budget.max_seconds else float("inf")
-
-    def expected(config: TrainConfig, similar_only: bool = False) -> float | None:
-        """With `similar_only`, from jobs of the same family within SIMILAR_COST_FACTOR of its cost only (None
-        without one): small networks use each multiply-add less well, so a far smaller job overstates a big one."""
-        family = rates.get(config.family, [])
-        if similar_only:
-            family = [(other, rate) for other, rate in family
-                      if max(other, cost(config)) <= SIMILAR_COST_FACTOR * min(other, cost(config))]
-            if not family:
-                return None
-        rate = statistics.median([rate for _, rate in family]) if family else overall
-        return min(limit, rate * cost(config))
-
-    return expected
-
-
-def training_cost(config: TrainConfig, root=None) -> int:
-    """What a training's time grows with: images × epochs × the multiply-adds of one image through the network (for
-    a transfer network, whose base is not planned here, TRANSFER_ADDS_PER_INPUT_NUMBER per number of its input).
-    Reads no image; a dataset deleted since counts as 10,000 images of 28×28."""
-    return _cost_on(config, _dataset_facts(config.dataset, root))
-
-
-def _cost_on(config: TrainConfig, info) -> int:
-    """`training_cost` on a dataset whose catalogue info is `info` (None: gone)."""
-    from core.catalogue import input_shape_for
-    from core.shapes import config_plan, multiply_adds
-
-    shape, plan, images = (28, 28, 1), None, 10_000  # a dataset deleted since: the estimate goes on with a guess
-    if info is not None:
-        try:
-            shape, images = input_shape_for(info, config.image_size, config.color_mode), info.training_images
-            plan = config_plan(config, shape, len(info.class_names))
-        except CoreError:  # a network no plan fits (it would be refused before training): counted by its input
-            pass
-    per_image = multiply_adds(plan) if plan else shape[0] * shape[1] * shape[2] * TRANSFER_ADDS_PER_INPUT_NUMBER
-    return max(1, estimated_images_seen(config, images) * per_image)
-
-
-def _dataset_facts(name: str, root):
-    """A dataset's catalogue info without asking any host, or None when it is gone (deleted since)."""
-    from core.catalogue import dataset_info
-
-    try:
-        return dataset_info(name, root, ask_network=False)
-    except CoreError:
-        return None
-
-
-def estimated_images_seen(config: TrainConfig, info=None) -> int:
-    """Training images times epochs: the cost that decides whether auto-train may start by itself.
-
-    `info` is the dataset's catalogue info, or its number of training images, for a config without a subset.
-    """
-    whole = info if isinstance(info, int) else info.training_images if info is not None else 10**9
-    return (config.train_subset or whole) * config.epochs
 
 
 def pid_alive(pid: int) -> bool:

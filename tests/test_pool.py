@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_DNN
+from conftest import TINY_CNN, TINY_DNN
 from helpers_jobs import wait_for
 
 from core.errors import BudgetError
-from core.jobs import Budget, JobQueue, JobRunner, expected_seconds_function, training_cost
+from core.estimates import SHARED_SLOWDOWN, expected_seconds_function, training_cost
+from core.jobs import Budget, JobQueue, JobRunner
 from core.registry import Registry
 from core.workers import (HEAD_START_SECONDS, LONE_WORKER_ENV, MEMORY_PER_WORKER_BYTES, claim_rule, live_workers,
                           pool_plan, run_worker, share_cores)
@@ -291,6 +292,57 @@ def test_without_cpu_affinity_as_on_macos_the_pool_counts_every_core_and_has_no_
     assert (plan.workers, plan.threads_per_worker, plan.lone_threads) == (4, 1, 0)  # it could not move onto one share
 
 
+def finish_at(queue: JobQueue, job, started: float, finished: float):
+    """Run `job` through the queue and record that it trained from `started` to `finished`."""
+    queue.enqueue(job, session=f"student-{job.seed}")
+    key, _ = queue.claim_next()
+    queue.finish(key, "done", None)
+    with queue.connect() as connection:
+        connection.execute("UPDATE jobs SET started = ?, finished = ? WHERE key = ?", (started, finished, key))
+
+
+def test_a_promise_goes_by_the_jobs_that_ran_as_it_will_alone_or_beside_others(registry_root):
+    """After a class's burst, a student alone was promised 1.55 times what the training took: the burst's jobs had
+    shared the cores. A job that overlapped others for most of its run counts as shared."""
+    runner = JobRunner(Registry(registry_root))
+    queue, now = runner.queue, time.time()
+    queue.set_capacity(2)
+    finish_at(queue, config(1), now - 100, now - 92)  # two at once, 8 s each
+    finish_at(queue, config(2), now - 99, now - 91)
+    recent = queue.snapshot().recent
+    assert [job.shared for job in recent] == [True, True]
+    assert runner.ready_in([config(3)]) == pytest.approx(8.0 / SHARED_SLOWDOWN)  # alone: none ran so, until measured
+    assert runner.ready_in([config(3), config(4)]) == pytest.approx(8.0)  # side by side: as the burst's did
+    finish_at(queue, config(5), now - 60, now - 55)  # then one alone, 5 s
+    assert runner.ready_in([config(3)]) == pytest.approx(5.0)  # alone: by the job that ran alone
+    assert runner.ready_in([config(3), config(4)]) == pytest.approx(8.0)
+    finish_at(queue, dataclasses.replace(TINY_CNN, seed=7), now - 40, now - 37)  # a CNN alone, 3 s
+    seconds = expected_seconds_function(queue.snapshot().recent, None, registry_root)
+    cnn = dataclasses.replace(TINY_CNN, seed=8)
+    assert seconds(cnn, shared=False) == pytest.approx(3.0)
+    assert seconds(cnn, shared=True) == pytest.approx(3.0 * 8 / 5)  # no CNN ran beside others: the DNNs' 8 s ÷ 5 s
+    queue.enqueue(config(6), session="ahead")  # one waiting: a press now trains beside it
+    assert runner.ready_in([config(3)]) == pytest.approx(8.0)  # on the second worker, beside it: as one of two
+
+
+def test_the_lone_workers_extra_job_of_a_burst_is_not_counted_as_one_more_worker(registry_root):
+    """At a burst's start the lone worker may run a third job beside the two workers' (core.workers.claim_rule), then
+    leaves the queue to them: counted as a third worker, the 12th of 12 students was promised 9.1 s for 13.6."""
+    runner = JobRunner(Registry(registry_root))
+    queue, now = runner.queue, time.time()
+    finish_at(queue, config(1), now - 100, now - 96)  # 4 s alone
+    queue.set_capacity(2)
+    for seed in (2, 3, 4):  # three running at once: the two workers' and the lone worker's
+        queue.enqueue(config(seed), session=f"student-{seed}")
+        queue.claim_next()
+    waiting = [config(10 + seed) for seed in range(3)]
+    for job in waiting:
+        queue.enqueue(job, session=f"student-{job.seed}")
+    each = 4.0 * SHARED_SLOWDOWN
+    ahead, starts_in = runner.start_estimate(waiting[2].key)
+    assert ahead == 5 and starts_in == pytest.approx(2 * each, rel=0.05)  # on one of two workers, after one job
+
+
 def test_a_press_is_told_when_its_models_would_be_ready_by_each_images_multiply_adds(registry_root):
     runner = JobRunner(Registry(registry_root))
     queue = runner.queue
@@ -303,8 +355,8 @@ def test_a_press_is_told_when_its_models_would_be_ready_by_each_images_multiply_
     queue.set_capacity(1)
     assert runner.ready_in([config(2)]) == pytest.approx(4.0)  # the same network on the same images: the same 4 s
     assert runner.ready_in([config(2), config(3)]) == pytest.approx(8.0)  # one worker: one after the other
-    queue.set_capacity(2)
-    assert runner.ready_in([config(2), config(3)]) == pytest.approx(4.0)  # two: side by side
+    queue.set_capacity(2)  # two side by side, each beside the other: slower than the one that ran alone
+    assert runner.ready_in([config(2), config(3)]) == pytest.approx(4.0 * SHARED_SLOWDOWN)
     wider = config(4, hidden_units=(64,))  # Dense 64 on 784 inputs: about twice Dense 32's multiply-adds per image
     assert training_cost(wider) / training_cost(config(4)) == pytest.approx((784 * 64 + 64 + 650) / (784 * 32 + 32 + 330))
     assert runner.ready_in([wider]) == pytest.approx(4.0 * training_cost(wider) / training_cost(config(4)))

@@ -85,12 +85,13 @@ def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_ro
     """Three classmates' jobs wait before this student's; two finished jobs give the speed. No worker runs here."""
     monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
     queue = JobQueue(registry_root)
-    for seed in (1, 2):  # 500 images x 2 epochs in 4 s each
+    for seed in (1, 2):  # 500 images x 2 epochs in 4 s each, one after the other
         queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session="earlier")
         key, _ = queue.claim_next()
         queue.finish(key, "done", None)
         with queue.connect() as connection:
-            connection.execute("UPDATE jobs SET started = finished - 4 WHERE key = ?", (key,))
+            connection.execute("UPDATE jobs SET started = finished - 4 - 10 * ?, finished = finished - 10 * ? "
+                               "WHERE key = ?", (3 - seed, 3 - seed, key))
     for seed in (3, 4, 5):
         queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session=f"classmate-{seed}")
     at = open_page("pages/8_Train.py").run()
@@ -233,13 +234,14 @@ def test_a_train_button_says_about_when_its_model_would_be_ready_once_a_similar_
     assert not at.exception and "from the press" not in texts(at)  # nothing finished here yet: nothing promised
     [config] = asked[-1]
     queue = JobQueue(registry_root)
-    for done, promised in ((dataclasses.replace(TINY_DNN, family=config.family, seed=7), False),  # far smaller
-                           (dataclasses.replace(config, seed=config.seed + 1), True)):  # the same network and data
+    for done, promised, ago in ((dataclasses.replace(TINY_DNN, family=config.family, seed=7), False, 10),  # far smaller
+                                (dataclasses.replace(config, seed=config.seed + 1), True, 0)):  # the same network, data
         queue.enqueue(done, session="earlier")
         key, _ = queue.claim_next()
         queue.finish(key, "done", None)
-        with queue.connect() as connection:
-            connection.execute("UPDATE jobs SET started = finished - 4 WHERE key = ?", (key,))
+        with queue.connect() as connection:  # 4 s each, one after the other (two at once would have shared the cores)
+            connection.execute("UPDATE jobs SET started = finished - 4 - ?, finished = finished - ? WHERE key = ?",
+                               (ago, ago, key))
         at.run()
         assert ("from the press" in texts(at)) == promised
     [caption] = [caption.value for caption in at.caption if "from the press" in caption.value]
