@@ -67,6 +67,8 @@ def open_database(path) -> sqlite3.Connection:
     when several processes open a new file at the same moment (a class pressing Train on a new registry), SQLite
     can refuse the switch at once with "database is locked", without waiting.
     """
+    if not writable(path):
+        return _read_only(path)
     connection = sqlite3.connect(path, timeout=DATABASE_WAIT_SECONDS, isolation_level=None)
     deadline = time.monotonic() + DATABASE_WAIT_SECONDS
     while True:
@@ -81,5 +83,29 @@ def open_database(path) -> sqlite3.Connection:
         except sqlite3.DatabaseError:  # a damaged file: closed, so that it can be set aside
             connection.close()
             raise
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may change the database at `path`: the file (when there is one) and its folder, which
+    SQLite writes its journal into."""
+    path = Path(path)
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the database at `path`, in a folder this process may not write (a teacher
+    looking at a service account's registry): every reading command works; a write fails with "attempt to write a
+    readonly database", which the callers turn into one clear line.
+
+    SQLite reads a WAL database read-only while its -shm file exists (a server is using it); without one, and without
+    a folder to make it in, only as an immutable file, which a registry nobody writes to is."""
+    uri = Path(path).resolve().as_uri()
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=DATABASE_WAIT_SECONDS, isolation_level=None)
+        connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+    except sqlite3.OperationalError:
+        connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     connection.row_factory = sqlite3.Row
     return connection

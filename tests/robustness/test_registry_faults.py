@@ -67,7 +67,7 @@ def make_writable(top):
 NEW_CONFIG = ["train", "--family", "dnn", "--hidden-units", "16", "--train-subset", "300", "--epochs", "1", "--seed"]
 
 
-def test_disk_full_and_read_only_registries_give_a_clear_error_and_corrupt_nothing(trained_registry_root, tmp_path):
+def test_disk_full_and_read_only_registries_give_a_clear_error_corrupt_nothing_and_still_read(trained_registry_root, tmp_path):
     full, read_only_models, read_only = (copy_registry(trained_registry_root, tmp_path / name)
                                          for name in ("full", "read_only_models", "read_only"))
     before = {root: entry_files(root) for root in (full, read_only_models, read_only)}
@@ -78,21 +78,38 @@ def test_disk_full_and_read_only_registries_give_a_clear_error_and_corrupt_nothi
             core_command(*NEW_CONFIG, 501, root=full, preexec_fn=file_size_limit(100_000)),
         "read-only models folder": core_command(*NEW_CONFIG, 502, root=read_only_models,
                                                 preexec_fn=without_file_permission_override),
-        "read-only registry (list)": core_command("list", root=read_only, preexec_fn=without_file_permission_override),
+        "read-only registry (delete)": core_command("delete", TINY_DNN.key, root=read_only,
+                                                    preexec_fn=without_file_permission_override),
+        "read-only registry (train)": core_command(*NEW_CONFIG, 503, root=read_only,
+                                                   preexec_fn=without_file_permission_override),
     }
     outputs = {kind: process.communicate(timeout=400) for kind, process in processes.items()}
+    exported = tmp_path / "exported.keras"
+    readers = {arguments[0]: core_command(*arguments, root=read_only, preexec_fn=without_file_permission_override)
+               for arguments in (["list"], ["show", TINY_CNN.key], ["compare", TINY_CNN.key, TINY_DNN.key],
+                                 ["export", TINY_CNN.key, "--out", exported], ["doctor"])}
+    read = {command: process.communicate(timeout=400) for command, process in readers.items()}
     try:
         expected = {
             "disk full (files limited to 100 KB: the model cannot be saved)":
                 r"^error: Could not save model [0-9a-f]{16} to .*: File too large\. Free some disk space",
             "read-only models folder": r"^error: Could not save model [0-9a-f]{16} to .*: Permission denied\. .*writable",
-            "read-only registry (list)": r"^error: .*(read-only|readonly|writable|Permission denied)",
+            "read-only registry (delete)": r"^error: .*Permission denied.*writable",
+            "read-only registry (train)": r"^error: .*Permission denied.*writable",
         }
         for kind, process in processes.items():
             stdout, stderr = outputs[kind]
             lines = quiet(stderr).strip().splitlines()
             assert process.returncode == 1, f"{kind}: exit {process.returncode}\n{stdout}\n{quiet(stderr)}"
             assert len(lines) == 1 and re.search(expected[kind], lines[0]), f"{kind}: {lines}"
+        # A registry this user may only read (a teacher looking at a service account's): every reading command works.
+        # Each failed with "attempt to write a readonly database" before.
+        for command, process in readers.items():
+            stdout, stderr = read[command]
+            assert process.returncode == 0 and not quiet(stderr).strip(), f"{command}: {quiet(stderr)}"
+        assert TINY_DNN.key in read["list"][0] and TINY_CNN.key in read["list"][0]
+        assert TINY_CNN.key in read["show"][0] and "McNemar" in read["compare"][0]
+        assert exported.stat().st_size > 10_000 and "0 problems" in read["doctor"][0]
     finally:
         make_writable(read_only_models)
         make_writable(read_only)
@@ -105,6 +122,49 @@ def test_disk_full_and_read_only_registries_give_a_clear_error_and_corrupt_nothi
             assert registry.load_model(key) is not None and registry.load_evaluation(key).accuracy > 0.3
     for kind in processes:
         record("Registry faults", kind, 1, "one-line error, exit status 1; entries intact; no partial folder")
+    record("Registry faults", "a read-only registry: list, show, compare, export, doctor", len(readers),
+           "each works, exit status 0 (the registry's files opened read-only)")
+
+
+READ_ROWS = """
+import sys
+from core.database import open_database
+with open_database(sys.argv[1]) as connection:
+    print(*[row["word"] for row in connection.execute("SELECT word FROM words ORDER BY word")])
+"""
+
+
+def test_a_database_in_a_read_only_folder_is_read_with_what_a_writer_has_not_checkpointed_yet(tmp_path):
+    """A folder this user may not write: while a server writes the database (its -wal and -shm files there), the
+    reader sees its last rows; once no one writes (no -shm, none can be made), the file is read as it is."""
+    import sqlite3
+
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    path = folder / "index.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # the new row stays in the -wal file
+    writer.execute("CREATE TABLE words (word TEXT)")
+    writer.execute("INSERT INTO words VALUES ('committed'), ('in-the-wal')")
+    assert (folder / "index.sqlite-wal").stat().st_size > 0
+
+    def read() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", READ_ROWS, str(path)], cwd=PROJECT, capture_output=True,
+                              text=True, timeout=60, preexec_fn=without_file_permission_override)
+
+    make_read_only(folder)
+    try:
+        while_written = read()
+        make_writable(folder)
+        writer.close()  # the last connection checkpoints and removes the -wal and -shm files
+        assert not (folder / "index.sqlite-shm").exists()
+        make_read_only(folder)
+        at_rest = read()
+    finally:
+        make_writable(folder)
+    for reading in (while_written, at_rest):
+        assert reading.returncode == 0 and reading.stdout.split() == ["committed", "in-the-wal"], reading.stderr
 
 
 def models_ready(home) -> int:
