@@ -9,7 +9,11 @@ import time
 import uuid
 from pathlib import Path
 
+from core.errors import RegistryError
+
 DATABASE_WAIT_SECONDS = 30  # how long a connection waits for other processes' locks before "database is locked"
+READ_ONLY_STUDENT = ("The server may only read its model folder, so nothing can be trained, changed or deleted here. "
+                     "Tell the teacher.")
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +113,28 @@ def _read_only(path: Path) -> sqlite3.Connection:
         connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def empty_read_only(schema: str) -> sqlite3.Connection:
+    """An empty database with `schema`, in memory, that refuses every write: what a registry this user may only read
+    holds where it has no file (nothing was ever queued there), as `_read_only` would read it."""
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    connection.executescript(schema)
+    connection.execute("PRAGMA query_only = ON")
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+@contextlib.contextmanager
+def closing(connection: sqlite3.Connection, path: Path):
+    """`connection`, closed at the end. A write it refused because the database is read-only for this process
+    becomes a RegistryError that says so (a page shows its student sentence; a traceback before)."""
+    try:
+        yield connection
+    except sqlite3.OperationalError as error:
+        if "readonly" not in str(error):
+            raise
+        raise RegistryError(f"Cannot change {path}: {error}. Check that the folder {Path(path).parent} is writable "
+                            "by this user.", student=READ_ONLY_STUDENT) from error
+    finally:
+        connection.close()

@@ -14,7 +14,6 @@ may set a per-job budget (`Budget`: most epochs, most seconds). How long each tr
 waiting job starts belong together.)
 """
 
-import contextlib
 import functools
 import heapq
 import json
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TrainConfig, validate_key
-from core.database import open_database, opened_or_made_anew
+from core.database import closing, empty_read_only, open_database, opened_or_made_anew, writable
 from core.errors import BudgetError, RegistryError
 from core.estimates import FinishedJob, expected_seconds_function, finished_jobs
 from core.history import History
@@ -164,10 +163,12 @@ class JobQueue:
         """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""
         path = self.root / JOBS_FILE
         is_new = not path.exists()
+        if is_new and not writable(path):  # a registry this user may only read, where nothing was ever queued
+            return closing(empty_read_only(SCHEMA), path)
         connection = open_database(path)
         if is_new:
             connection.executescript(SCHEMA)
-        return contextlib.closing(connection)
+        return closing(connection, path)
 
     def _add_missing_columns(self, connection):
         present = {row["name"] for row in connection.execute("PRAGMA table_info(jobs)")}

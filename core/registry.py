@@ -31,7 +31,7 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
-from core.database import open_database, opened_or_made_anew
+from core.database import closing, open_database, opened_or_made_anew
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History, history_from_json
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
@@ -124,7 +124,7 @@ class Registry:
         if index_is_missing:
             connection.executescript(SCHEMA)
             self.heal()  # the index exists again, so this connects without coming back here
-        return contextlib.closing(connection)
+        return closing(connection, self.root / INDEX_FILE)
 
     @contextlib.contextmanager
     def key_lock(self, key: str, blocking: bool = True):

@@ -167,6 +167,42 @@ def test_a_database_in_a_read_only_folder_is_read_with_what_a_writer_has_not_che
         assert reading.returncode == 0 and reading.stdout.split() == ["committed", "in-the-wal"], reading.stderr
 
 
+PRESS_TRAIN = """
+import dataclasses, sys
+from conftest import TINY_DNN
+from core.errors import CoreError
+from core.jobs import JobRunner
+from core.registry import Registry
+runner = JobRunner(Registry(sys.argv[1]))
+print(len(runner.registry.list_entries()), "models")
+try:
+    runner.submit(dataclasses.replace(TINY_DNN, seed=504), session="student")
+except CoreError as error:
+    print(type(error).__name__, error.student)
+"""
+
+
+def test_a_train_press_on_a_registry_the_server_may_only_read_says_so_in_a_students_words(trained_registry_root,
+                                                                                            tmp_path):
+    """The pages open a read-only registry now; pressing Train there ended in a traceback ("attempt to write a
+    readonly database")."""
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
+    make_read_only(root)
+    try:
+        pressed = subprocess.run([sys.executable, "-c", PRESS_TRAIN, str(root)], cwd=PROJECT / "tests",
+                                 capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, "PYTHONPATH": str(PROJECT)},
+                                 preexec_fn=without_file_permission_override)
+    finally:
+        make_writable(root)
+    assert pressed.returncode == 0, pressed.stderr
+    assert pressed.stdout.splitlines() == ["2 models", "RegistryError The server may only read its model folder, so "
+                                           "nothing can be trained, changed or deleted here. Tell the teacher."]
+    assert JobQueue(root).job(dataclasses.replace(TINY_DNN, seed=504).key) is None  # nothing was queued
+    record("Registry faults", "Train pressed on a registry the server may only read", 1,
+           "the student's sentence (the teacher must make the folder writable); nothing queued")
+
+
 def models_ready(home) -> int:
     """The home page's count of models ready ("**2 models** ready (…)")."""
     return int(re.search(r"\*\*(\d+) models?\*\* ready", texts(home)).group(1))
