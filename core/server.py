@@ -1,6 +1,6 @@
 """The server's own business beside the pages, without Streamlit: work started once per server in a background
-thread, the lessons' element scripts that the browser is told to load early (core.ui draws the loader), and the
-script that closes the page list on a phone.
+thread, the lessons' element scripts that the browser is told to load early (core.ui draws the loader), the
+script that closes the page list on a phone, and the page style for small and touch screens.
 """
 
 import functools
@@ -101,3 +101,23 @@ CLOSE_MENU_ON_A_PHONE = """<script>
   }, true);
 })();
 </script>"""
+
+
+# Rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
+# (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop);
+# Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there;
+# a table's toolbar, always shown there too, takes its own line above the table instead of floating over what
+# is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered); and on a narrow
+# screen a picture in a FULL_SIZE_ON_A_PHONE container keeps its own size and scrolls sideways (Datasets' numbered
+# pixels were 5 px tall, shrunk to the phone's width), and only there is a PHONE_ONLY container drawn.
+FULL_SIZE_ON_A_PHONE = "full_size_on_a_phone"  # the key of a container whose picture keeps its size on a phone
+PHONE_ONLY = "on_a_phone_only"  # the start of the key of a container drawn on a narrow screen only
+PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
+              "@media (hover: none) { .modebar-container { display: none; }"
+              " [data-testid='stDataFrame'] [data-testid='stElementToolbar'] { position: relative; top: 0;"
+              " margin-left: auto; width: fit-content; } }"
+              f"@media (max-width: 640px) {{ .st-key-{FULL_SIZE_ON_A_PHONE} [data-testid='stImageContainer'] {{"
+              " overflow-x: auto; }"
+              f" .st-key-{FULL_SIZE_ON_A_PHONE} img {{ width: max-content !important; max-width: none !important; }} }}"
+              f"@media (min-width: 641px) {{ [class*='st-key-{PHONE_ONLY}'] {{ display: none; }} }}"
+              "</style>")

@@ -90,7 +90,7 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
-    st.html(PAGE_STYLE)
+    st.html(server.PAGE_STYLE)
     navigation()
     teacher_sidebar()
     for key in list(st.session_state.keys()):
@@ -99,22 +99,14 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
                 st.session_state[key] = st.session_state[key]
 
 
-# Rules for small and touch screens, a style alone (nothing drawn): a link's label wraps onto a second line
-# (Streamlit cuts it at one: the home page's lessons lost their times, "… (ab", on a phone and some on a laptop);
-# Plotly's toolbar, always shown where there is no mouse to hover, no longer covers charts' titles and values there;
-# a table's toolbar, always shown there too, takes its own line above the table instead of floating over what
-# is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered); and on a narrow
-# screen a picture in a FULL_SIZE_ON_A_PHONE container keeps its own size and scrolls sideways (Datasets' numbered
-# pixels were 5 px tall, shrunk to the phone's width).
-FULL_SIZE_ON_A_PHONE = "full_size_on_a_phone"  # the key of a container whose picture keeps its size on a phone
-PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
-              "@media (hover: none) { .modebar-container { display: none; }"
-              " [data-testid='stDataFrame'] [data-testid='stElementToolbar'] { position: relative; top: 0;"
-              " margin-left: auto; width: fit-content; } }"
-              f"@media (max-width: 640px) {{ .st-key-{FULL_SIZE_ON_A_PHONE} [data-testid='stImageContainer'] {{"
-              " overflow-x: auto; }"
-              f" .st-key-{FULL_SIZE_ON_A_PHONE} img {{ width: max-content !important; max-width: none !important; }} }}"
-              "</style>")
+def full_size_on_a_phone(parent=st):
+    """A container in `parent` whose picture keeps its own size on a narrow screen, scrolled sideways."""
+    return parent.container(key=server.FULL_SIZE_ON_A_PHONE)
+
+
+def on_a_phone_only(key: str):
+    """A container shown on a narrow screen only (up to 640 px: a phone), for what a phone would otherwise cut."""
+    return st.container(key=f"{server.PHONE_ONLY}_{key}")
 
 
 def tab_icon_is_free() -> bool:
@@ -503,6 +495,7 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key,
                           persist_state="session", index=min(index, len(cards) - 1),
                           help=help)
+    on_a_phone_only(key).caption(labels[chosen])  # a phone's picker shows the title's first 45 characters only
     if isinstance(previous, str) and previous not in labels and not registry().has(previous):
         st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
                 f"showing {labels[chosen]} instead.")

@@ -9,7 +9,7 @@ import pytest
 from conftest import TINY_CNN, TINY_DNN, copy_registry
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
-from core import ui
+from core import server
 from core.config import PRESETS, Augmentation
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="Debian's chromium is missing")
@@ -184,9 +184,9 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0",
                            timeout=10_000)  # it stayed open over 300 of the 390 px
     page.goto(f"{guide_server}/Datasets")  # the numbered pixels were shrunk to the screen's width: 5 px tall
-    grid = page.locator(f".st-key-{ui.FULL_SIZE_ON_A_PHONE} img")
+    grid = page.locator(f".st-key-{server.FULL_SIZE_ON_A_PHONE} img")
     grid.wait_for(timeout=120_000)
-    page.wait_for_function("document.querySelector('.st-key-%s img').complete" % ui.FULL_SIZE_ON_A_PHONE)
+    page.wait_for_function("document.querySelector('.st-key-%s img').complete" % server.FULL_SIZE_ON_A_PHONE)
     width, natural, page_width = grid.evaluate("image => [image.getBoundingClientRect().width, image.naturalWidth, "
                                                "document.querySelector('[data-testid=stMain]').scrollWidth]")
     assert width == natural > 700 and page_width <= 390  # its own size, scrolled sideways by itself, not the page
@@ -196,4 +196,14 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.get_by_role("tab", name="Table: 0..1").tap(timeout=10_000)
     page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('0..1')",
                            timeout=30_000)
+    for width, shown in ((390, True), (1280, False)):  # a picker shows a model title's first 45 characters on a phone
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(f"{guide_server}/Inside_the_network")
+        picker = page.get_by_role("combobox", name="A trained network (CNN, dense or transfer)")
+        picker.wait_for(timeout=120_000)
+        whole = page.locator(f"[class*=st-key-{server.PHONE_ONLY}_inside_model]")
+        page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
+        assert whole.is_visible() == shown, width
+        if shown:
+            assert whole.inner_text().strip() == picker.input_value() and len(picker.input_value()) > 50
     context.close()
