@@ -14,7 +14,7 @@ from conftest import TINY_CNN, TINY_DNN
 from helpers_jobs import wait_for
 
 from core.errors import BudgetError
-from core.estimates import SHARED_SLOWDOWN, expected_seconds_function, training_cost
+from core.estimates import SHARED_SLOWDOWN, FinishedJob, expected_seconds_function, training_cost
 from core.jobs import Budget, JobQueue, JobRunner
 from core.registry import Registry
 from core.workers import (HEAD_START_SECONDS, LONE_WORKER_ENV, MEMORY_PER_WORKER_BYTES, claim_rule, live_workers,
@@ -323,6 +323,16 @@ def test_a_promise_goes_by_the_jobs_that_ran_as_it_will_alone_or_beside_others(r
     assert seconds(cnn, shared=True) == pytest.approx(3.0 * 8 / 5)  # no CNN ran beside others: the DNNs' 8 s ÷ 5 s
     queue.enqueue(config(6), session="ahead")  # one waiting: a press now trains beside it
     assert runner.ready_in([config(3)]) == pytest.approx(8.0)  # on the second worker, beside it: as one of two
+
+
+def test_a_job_beside_others_is_never_promised_less_than_one_alone(registry_root):
+    """A worker's first job runs alone while the others start and also loads its data: 3.1 s, then 1.6 s for the
+    same network in the burst. That made shared jobs look faster than lone ones."""
+    cnn = dataclasses.replace(TINY_CNN, seed=1)
+    recent = [FinishedJob(config(1), 4.0, shared=False), FinishedJob(config(2), 2.0, shared=True),
+              FinishedJob(cnn, 3.0, shared=False)]
+    seconds = expected_seconds_function(recent, None, registry_root)
+    assert seconds(dataclasses.replace(cnn, seed=2), shared=True) == pytest.approx(3.0)  # not 3.0 × 2 / 4
 
 
 def test_the_lone_workers_extra_job_of_a_burst_is_not_counted_as_one_more_worker(registry_root):
