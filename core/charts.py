@@ -16,9 +16,9 @@ from core.history import History
 # attribute 'Series'"). Imported here, every page that draws a chart waits until they are complete.
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
+FINE_TUNING_COLOR = "#4b5563"
 # A legend in rows under the whole chart, below the x axis's title. Placed under the plot area instead (paper
 # coordinates, y = -0.25), it sat on that title on a phone: its six rows shrank the plot, and the gap with it.
-FINE_TUNING_COLOR = "#4b5563"
 LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
 
 

@@ -1,4 +1,5 @@
-"""The registry's SQLite files (its index and its training queue), opened the one way every process opens them."""
+"""The registry's SQLite files (its index and its training queue), opened the one way every process opens them: in
+WAL mode, or read-only where this process may not write the folder."""
 
 import contextlib
 import fcntl
@@ -37,8 +38,8 @@ def opened_or_made_anew(path: Path, open_schema) -> Path | None:
         open_schema()
         return None
     except sqlite3.DatabaseError as error:
-        if isinstance(error, sqlite3.OperationalError) or identity is None:
-            raise
+        if isinstance(error, sqlite3.OperationalError) or identity is None or not writable(path):
+            raise  # (a damaged file in a folder this process may not write stays where it is)
         aside = set_aside(path, identity, error)
     open_schema()
     return aside
@@ -65,7 +66,7 @@ def set_aside(path: Path, identity, reason) -> Path | None:
 
 def open_database(path) -> sqlite3.Connection:
     """A connection to the SQLite file at `path` in WAL mode (pages read while a worker writes), in autocommit, whose
-    rows read by column name.
+    rows read by column name; read-only where this process may not write (`_read_only`).
 
     It waits up to DATABASE_WAIT_SECONDS for other processes' locks. Switching a new file to WAL is retried:
     when several processes open a new file at the same moment (a class pressing Train on a new registry), SQLite
@@ -101,15 +102,23 @@ def writable(path: Path) -> bool:
 def _read_only(path: Path) -> sqlite3.Connection:
     """A connection that only reads the database at `path`, in a folder this process may not write (a teacher
     looking at a service account's registry): every reading command works; a write fails with "attempt to write a
-    readonly database", which the callers turn into one clear line.
+    readonly database", which `closing` turns into one clear line.
 
-    SQLite reads a WAL database read-only while its -shm file exists (a server is using it); without one, and without
-    a folder to make it in, only as an immutable file, which a registry nobody writes to is."""
+    SQLite reads a WAL database read-only while its -shm file exists (a connection of its server is open). Without
+    one, and without a folder to make it in, it reads the file as immutable: as its last connection left it, all its
+    changes written in. A -wal file left with changes in it (a process killed) would be skipped that way: refused."""
     uri = Path(path).resolve().as_uri()
     try:
         connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=DATABASE_WAIT_SECONDS, isolation_level=None)
         connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorname", "") not in ("SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN"):
+            raise
+        journal = Path(f"{path}-wal")
+        if journal.exists() and journal.stat().st_size > 0:
+            raise RegistryError(f"Cannot read {path}: its last changes are still in {journal.name}, which only a user "
+                                f"who may write {Path(path).parent} can apply. Run any command once as that user.",
+                                student=READ_ONLY_STUDENT) from error
         connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
     connection.row_factory = sqlite3.Row
     return connection
@@ -132,7 +141,7 @@ def closing(connection: sqlite3.Connection, path: Path):
     try:
         yield connection
     except sqlite3.OperationalError as error:
-        if "readonly" not in str(error):
+        if "readonly" not in str(error) or writable(path):  # (a file deleted while open is "readonly" too)
             raise
         raise RegistryError(f"Cannot change {path}: {error}. Check that the folder {Path(path).parent} is writable "
                             "by this user.", student=READ_ONLY_STUDENT) from error

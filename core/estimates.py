@@ -10,6 +10,7 @@ shared or alone, by how much of its run overlapped other jobs', and a promise go
 """
 
 import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.config import TrainConfig
@@ -37,18 +38,21 @@ class FinishedJob:
     shared: bool  # it ran beside other trainings for most of its time
 
 
-def finished_jobs(done: list[tuple[TrainConfig, float, float]], runs: list[tuple[float, float]]) -> list[FinishedJob]:
-    """The jobs `done` ((config, started, finished) each) marked shared or alone, from `runs`: (started, ended) of
-    every job that ran while they did, themselves included."""
+def finished_jobs(done: list[tuple[str, TrainConfig, float, float]],
+                  runs: list[tuple[str, float, float]]) -> list[FinishedJob]:
+    """The jobs `done` ((key, config, started, finished) each) marked shared or alone, from `runs`: (key, started,
+    ended) of every job that ran while they did. A job without a positive duration (a clock set back) is left out."""
     jobs = []
-    for config, started, finished in done:
-        seconds = max(finished - started, 1e-9)
-        overlap = sum(max(0.0, min(finished, end) - max(started, start)) for start, end in runs) - seconds  # not itself
-        jobs.append(FinishedJob(config, finished - started, overlap >= SHARED_FRACTION * seconds))
+    for key, config, started, finished in done:
+        if finished <= started:
+            continue
+        overlap = sum(max(0.0, min(finished, end) - max(started, start)) for other, start, end in runs if other != key)
+        jobs.append(FinishedJob(config, finished - started, overlap >= SHARED_FRACTION * (finished - started)))
     return jobs
 
 
-def expected_seconds_function(recent: list[FinishedJob], max_seconds: float | None = None, root=None):
+def expected_seconds_function(recent: list[FinishedJob], max_seconds: float | None = None,
+                              root=None) -> Callable[..., float | None] | None:
     """A function (config, similar_only, shared) -> expected seconds of training, from `recent` finished jobs; None
     when none has finished.
 
@@ -77,8 +81,9 @@ def expected_seconds_function(recent: list[FinishedJob], max_seconds: float | No
     limit = max_seconds or float("inf")
 
     def expected(config: TrainConfig, similar_only: bool = False, shared: bool = False) -> float | None:
-        """With `similar_only`, from jobs of the same family within SIMILAR_COST_FACTOR of its cost only (None
-        without one): small networks use each multiply-add less well, so a far smaller job overstates a big one."""
+        """Seconds for `config` run alone, or beside others when `shared`. With `similar_only`, from jobs of the same
+        family within SIMILAR_COST_FACTOR of its cost only (None without one): small networks use each multiply-add
+        less well, so a far smaller job overstates a big one."""
         family = rates.get(config.family, [])
         if similar_only:
             family = [(other, rate, was_shared) for other, rate, was_shared in family
@@ -96,7 +101,7 @@ def expected_seconds_function(recent: list[FinishedJob], max_seconds: float | No
     return expected
 
 
-def _shared_slowdown(families) -> float:
+def _shared_slowdown(families: Iterable[list[tuple[int, float, bool]]]) -> float:
     """Shared jobs' median rate ÷ lone jobs' median rate, the median over the families that have both kinds, and
     never under 1: a worker's first job, alone while the others start, also loads its data (3.1 s, and 1.6 s for the
     same network in the burst after it), which is no reason to promise a job beside others less."""

@@ -9,8 +9,8 @@ tables and every query on them.
 The queue is fair: jobs are taken round by round across browser sessions (`FAIR_ORDER`), so a student
 who queues ten settings does not hold up everyone else; each waiting student is told how many trainings
 are ahead and, once a few jobs have finished here, about when theirs starts (`start_estimate`). A teacher
-may set a per-job budget (`Budget`: most epochs, most seconds). How long each training takes is
-`core.estimates`'. (Under 500 lines: the queue's tables, the fair order that reads them and when each
+may set a per-job budget (`Budget`: most epochs, most seconds); `core.estimates` says how long each
+training takes. (Under 500 lines: the queue's tables, the fair order that reads them and when each
 waiting job starts belong together.)
 """
 
@@ -155,6 +155,8 @@ class JobQueue:
                                 student=SERVER_PROBLEM) from error
 
     def _open_queue(self):
+        if not writable(self.root / JOBS_FILE):  # read as it is: an older file's missing columns are not added
+            return
         with self.connect() as connection:
             connection.executescript(SCHEMA)
             self._add_missing_columns(connection)
@@ -206,13 +208,14 @@ class JobQueue:
             waiting = [(row["key"], parse_config(row["config"])) for row in connection.execute(FAIR_ORDER)]
             running = [(parse_config(row["config"]), row["started"] or time.time())
                        for row in connection.execute("SELECT config, started FROM jobs WHERE status = 'running'")]
-            done = [(parse_config(row["config"]), row["started"], row["finished"]) for row in connection.execute(
-                "SELECT config, started, finished FROM jobs WHERE status = 'done' AND started IS NOT NULL "
+            done = [(row["key"], parse_config(row["config"]), row["started"], row["finished"]) for row in connection.execute(
+                "SELECT key, config, started, finished FROM jobs WHERE status = 'done' AND started IS NOT NULL "
                 "AND finished IS NOT NULL ORDER BY finished DESC LIMIT ?", (RECENT_JOBS_FOR_ESTIMATES,))]
             now = time.time()  # every training that ran meanwhile, whatever became of it: it shared the machine
-            runs = [(row[0], row[1]) for row in connection.execute(
-                "SELECT started, COALESCE(finished, ?) FROM jobs WHERE started IS NOT NULL AND COALESCE(finished, ?) > ?",
-                (now, now, min((started for _, started, _ in done), default=now)))]
+            runs = [(row[0], row[1], row[2]) for row in connection.execute(  # (a crashed one without an end: not)
+                "SELECT key, started, COALESCE(finished, ?) FROM jobs WHERE started IS NOT NULL "
+                "AND (finished IS NOT NULL OR status = 'running') AND COALESCE(finished, ?) > ?",
+                (now, now, min((started for _, _, started, _ in done), default=now)))]
             settings = {row["name"]: row["value"] for row in connection.execute("SELECT name, value FROM settings")}
         budget = Budget(**json.loads(settings["budget"])) if "budget" in settings else Budget()
         return QueueState(waiting, running, finished_jobs(done, runs), budget, int(settings.get("capacity", 1)))
@@ -332,8 +335,8 @@ class JobQueue:
         with self.connect() as connection:
             for row in connection.execute("SELECT key, pid, status FROM jobs WHERE status = 'running'").fetchall():
                 if row["pid"] is None or _is_dead(row) or row["pid"] == os.getpid():
-                    connection.execute("UPDATE jobs SET status = 'failed', message = ? WHERE key = ?",
-                                       (WORKER_DIED_MESSAGE, row["key"]))
+                    connection.execute("UPDATE jobs SET status = 'failed', message = ?, finished = ? WHERE key = ?",
+                                       (WORKER_DIED_MESSAGE, time.time(), row["key"]))
 
 
 class JobRunner:
@@ -434,12 +437,14 @@ class JobRunner:
         """Start worker processes until the pool (`core.workers.pool_plan`) has as many as the queue needs."""
         from core.workers import ensure_workers
 
+        if not writable(self.registry.root / JOBS_FILE):  # a registry this user may only read: no worker could train
+            return
         with self.queue.connect() as connection:
             active = connection.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')").fetchone()[0]
         ensure_workers(self.registry.root, jobs_waiting=active)
 
 
-def _estimate(state: QueueState, root, new_jobs: int, capped: bool = True):
+def _estimate(state: QueueState, root, new_jobs: int, capped: bool = True) -> Callable[..., float | None] | None:
     """`core.estimates.expected_seconds_function` on the queue's last jobs, as a function (config, similar_only) ->
     seconds, or None while none has finished. Each job is expected to run beside others (`shared`) when more than one
     would run at once: the queue's and `new_jobs` more, on more than one worker. `capped`: at the teacher's limit."""

@@ -31,7 +31,7 @@ from pathlib import Path
 from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
-from core.database import closing, open_database, opened_or_made_anew
+from core.database import closing, open_database, opened_or_made_anew, writable
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History, history_from_json
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
@@ -109,7 +109,8 @@ class Registry:
 
     def _open_index(self):
         with self._connect() as connection:  # a new index is filled from the entry folders
-            connection.executescript(SCHEMA)
+            if writable(self.root / INDEX_FILE):  # (one this process may only read is read as it is)
+                connection.executescript(SCHEMA)
 
     # ----- Paths and locks -------------------------------------------------------------------
 

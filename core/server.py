@@ -110,14 +110,13 @@ CLOSE_MENU_ON_A_PHONE = """<script>
 # is above it (Datasets' "Table: 0..1" tab could not be tapped, Models' Family picker was covered); and on a narrow
 # screen a picture in a FULL_SIZE_ON_A_PHONE container keeps its own size and scrolls sideways (Datasets' numbered
 # pixels were 5 px tall, shrunk to the phone's width), and only there is a PHONE_ONLY container drawn.
-FULL_SIZE_ON_A_PHONE = "full_size_on_a_phone"  # the key of a container whose picture keeps its size on a phone
+FULL_SIZE_ON_A_PHONE = "full_size_on_a_phone"  # the start of the key of a container whose picture keeps its size
 PHONE_ONLY = "on_a_phone_only"  # the start of the key of a container drawn on a narrow screen only
+_FULL_SIZE, _ONLY = f"[class*='st-key-{FULL_SIZE_ON_A_PHONE}']", f"[class*='st-key-{PHONE_ONLY}']"
 PAGE_STYLE = ("<style>[data-testid='stMain'] [data-testid='stPageLink-NavLink'] span { white-space: normal; }"
               "@media (hover: none) { .modebar-container { display: none; }"
               " [data-testid='stDataFrame'] [data-testid='stElementToolbar'] { position: relative; top: 0;"
               " margin-left: auto; width: fit-content; } }"
-              f"@media (max-width: 640px) {{ .st-key-{FULL_SIZE_ON_A_PHONE} [data-testid='stImageContainer'] {{"
-              " overflow-x: auto; }"
-              f" .st-key-{FULL_SIZE_ON_A_PHONE} img {{ width: max-content !important; max-width: none !important; }} }}"
-              f"@media (min-width: 641px) {{ [class*='st-key-{PHONE_ONLY}'] {{ display: none; }} }}"
-              "</style>")
+              f"@media (max-width: 640px) {{ {_FULL_SIZE} [data-testid='stImageContainer'] {{ overflow-x: auto; }}"
+              f" {_FULL_SIZE} img {{ width: max-content !important; max-width: none !important; }} }}"
+              f"@media not all and (max-width: 640px) {{ {_ONLY} {{ display: none; }} }}</style>")

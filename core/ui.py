@@ -99,9 +99,9 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
                 st.session_state[key] = st.session_state[key]
 
 
-def full_size_on_a_phone(parent=st):
+def full_size_on_a_phone(parent, key: str):
     """A container in `parent` whose picture keeps its own size on a narrow screen, scrolled sideways."""
-    return parent.container(key=server.FULL_SIZE_ON_A_PHONE)
+    return parent.container(key=f"{server.FULL_SIZE_ON_A_PHONE}_{key}")
 
 
 def on_a_phone_only(key: str):
@@ -479,6 +479,9 @@ def entry_label(card) -> str:
     return f"{card.title} · {card.test_accuracy:.1%} on {card.dataset.test_images or 0:,} test images"
 
 
+PICKER_CHARACTERS_ON_A_PHONE = 45  # what a picker shows of its choice on a 390-pixel phone
+
+
 def model_picker(label: str, key: str, cards: list | None = None, index: int = 0, help: str | None = None) -> str | None:
     """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty).
 
@@ -495,7 +498,8 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key,
                           persist_state="session", index=min(index, len(cards) - 1),
                           help=help)
-    on_a_phone_only(key).caption(labels[chosen])  # a phone's picker shows the title's first 45 characters only
+    if len(labels[chosen]) > PICKER_CHARACTERS_ON_A_PHONE:  # the rest is cut there
+        on_a_phone_only(key).caption(labels[chosen])
     if isinstance(previous, str) and previous not in labels and not registry().has(previous):
         st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
                 f"showing {labels[chosen]} instead.")
@@ -906,7 +910,7 @@ def start_worker_early():
             WORKER_CHECK_SECONDS:
         return
     st.session_state["classroom_worker_checked"] = time.monotonic()
-    with contextlib.suppress(CoreError):  # a read-only registry: the Train button will say so
+    with contextlib.suppress(CoreError):  # a queue that cannot be read: the Train button says why
         runner().ensure_worker()
 
 

@@ -98,7 +98,7 @@ st.markdown(
 def draw_grid(container, values, title: str, decimals: int, top: float):
     """A small image's pixels as a numbered grid (a picture, drawn at once); a photo's as a heatmap to hover over."""
     if max(values.shape) <= charts.NUMBERED_GRID_SIDE:
-        ui.full_size_on_a_phone(container).image(  # PNG: sharp numbers
+        ui.full_size_on_a_phone(container, "pixel_grid").image(  # PNG: sharp numbers
             charts.numbered_grid(values, decimals, top), output_format="PNG",
             caption=f"{title}. Each square is one pixel, its shade and its number; row numbers down the left, column "
                     "numbers along the top. On a phone the grid keeps its size: swipe it sideways.")

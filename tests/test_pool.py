@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_CNN, TINY_DNN
-from helpers_jobs import wait_for
+from helpers_jobs import finish_at, wait_for
 
 from core.errors import BudgetError
 from core.estimates import SHARED_SLOWDOWN, FinishedJob, expected_seconds_function, training_cost
@@ -292,15 +292,6 @@ def test_without_cpu_affinity_as_on_macos_the_pool_counts_every_core_and_has_no_
     assert (plan.workers, plan.threads_per_worker, plan.lone_threads) == (4, 1, 0)  # it could not move onto one share
 
 
-def finish_at(queue: JobQueue, job, started: float, finished: float):
-    """Run `job` through the queue and record that it trained from `started` to `finished`."""
-    queue.enqueue(job, session=f"student-{job.seed}")
-    key, _ = queue.claim_next()
-    queue.finish(key, "done", None)
-    with queue.connect() as connection:
-        connection.execute("UPDATE jobs SET started = ?, finished = ? WHERE key = ?", (started, finished, key))
-
-
 def test_a_promise_goes_by_the_jobs_that_ran_as_it_will_alone_or_beside_others(registry_root):
     """After a class's burst, a student alone was promised 1.55 times what the training took: the burst's jobs had
     shared the cores. A job that overlapped others for most of its run counts as shared."""
@@ -325,7 +316,7 @@ def test_a_promise_goes_by_the_jobs_that_ran_as_it_will_alone_or_beside_others(r
     assert runner.ready_in([config(3)]) == pytest.approx(8.0)  # on the second worker, beside it: as one of two
 
 
-def test_a_job_beside_others_is_never_promised_less_than_one_alone(registry_root):
+def test_the_slowdown_learned_for_jobs_beside_others_is_never_under_one(registry_root):
     """A worker's first job runs alone while the others start and also loads its data: 3.1 s, then 1.6 s for the
     same network in the burst. That made shared jobs look faster than lone ones."""
     cnn = dataclasses.replace(TINY_CNN, seed=1)
@@ -333,6 +324,30 @@ def test_a_job_beside_others_is_never_promised_less_than_one_alone(registry_root
               FinishedJob(cnn, 3.0, shared=False)]
     seconds = expected_seconds_function(recent, None, registry_root)
     assert seconds(dataclasses.replace(cnn, seed=2), shared=True) == pytest.approx(3.0)  # not 3.0 × 2 / 4
+
+
+def test_a_crashed_job_or_a_clock_set_back_does_not_spoil_the_estimates(registry_root):
+    """A job failed by fail_orphans had no end: read as running until now, it overlapped every later job, and all
+    counted as shared. A job that "ended" before it started made a rate of 0 and a division by zero."""
+    runner = JobRunner(Registry(registry_root))
+    queue, now = runner.queue, time.time()
+    queue.enqueue(config(1), session="crashed")
+    key, _ = queue.claim_next()
+    with queue.connect() as connection:  # as a worker killed before fail_orphans set an end, in older queues
+        connection.execute("UPDATE jobs SET status = 'failed', started = ?, finished = NULL WHERE key = ?",
+                           (now - 1000, key))
+    finish_at(queue, config(2), now - 50, now - 46)
+    finish_at(queue, config(3), now - 40, now - 36)
+    finish_at(queue, config(4), now - 30, now - 30)  # no duration at all
+    recent = queue.snapshot().recent
+    assert [(job.config.seed, job.shared) for job in recent] == [(3, False), (2, False)]
+    assert runner.ready_in([config(5)]) == pytest.approx(4.0)
+    queue.enqueue(config(6), session="orphan")
+    orphan, _ = queue.claim_next()
+    with queue.connect() as connection:
+        connection.execute("UPDATE jobs SET pid = NULL WHERE key = ?", (orphan,))
+    queue.fail_orphans()
+    assert queue.job(orphan)["status"] == "failed" and queue.job(orphan)["finished"] == pytest.approx(time.time(), abs=5)
 
 
 def test_the_lone_workers_extra_job_of_a_burst_is_not_counted_as_one_more_worker(registry_root):

@@ -184,9 +184,9 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.wait_for_function("document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0",
                            timeout=10_000)  # it stayed open over 300 of the 390 px
     page.goto(f"{guide_server}/Datasets")  # the numbered pixels were shrunk to the screen's width: 5 px tall
-    grid = page.locator(f".st-key-{server.FULL_SIZE_ON_A_PHONE} img")
+    grid = page.locator(f"[class*=st-key-{server.FULL_SIZE_ON_A_PHONE}] img")
     grid.wait_for(timeout=120_000)
-    page.wait_for_function("document.querySelector('.st-key-%s img').complete" % server.FULL_SIZE_ON_A_PHONE)
+    page.wait_for_function("document.querySelector('[class*=st-key-%s] img').complete" % server.FULL_SIZE_ON_A_PHONE)
     width, natural, page_width = grid.evaluate("image => [image.getBoundingClientRect().width, image.naturalWidth, "
                                                "document.querySelector('[data-testid=stMain]').scrollWidth]")
     assert width == natural > 700 and page_width <= 390  # its own size, scrolled sideways by itself, not the page

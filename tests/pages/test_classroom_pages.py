@@ -1,10 +1,12 @@
 """AppTest: a shared classroom server — teacher mode on the Models page, and a waiting student's place on the Train page."""
 
 import dataclasses
+import time
 
 import pytest
 from apptest import open_page
 from conftest import TINY_CNN, TINY_DNN
+from helpers_jobs import finish_at
 
 from core import workers
 from core.jobs import JobQueue
@@ -86,12 +88,8 @@ def test_a_waiting_student_sees_their_place_and_about_when_it_starts(registry_ro
     monkeypatch.setattr(workers, "ensure_workers", lambda *args, **kwargs: None)
     queue = JobQueue(registry_root)
     for seed in (1, 2):  # 500 images x 2 epochs in 4 s each, one after the other
-        queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session="earlier")
-        key, _ = queue.claim_next()
-        queue.finish(key, "done", None)
-        with queue.connect() as connection:
-            connection.execute("UPDATE jobs SET started = finished - 4 - 10 * ?, finished = finished - 10 * ? "
-                               "WHERE key = ?", (3 - seed, 3 - seed, key))
+        ended = time.time() - 10 * (3 - seed)
+        finish_at(queue, dataclasses.replace(TINY_DNN, seed=seed), ended - 4, ended, session="earlier")
     for seed in (3, 4, 5):
         queue.enqueue(dataclasses.replace(TINY_DNN, seed=seed), session=f"classmate-{seed}")
     at = open_page("pages/8_Train.py").run()
@@ -236,12 +234,8 @@ def test_a_train_button_says_about_when_its_model_would_be_ready_once_a_similar_
     queue = JobQueue(registry_root)
     for done, promised, ago in ((dataclasses.replace(TINY_DNN, family=config.family, seed=7), False, 10),  # far smaller
                                 (dataclasses.replace(config, seed=config.seed + 1), True, 0)):  # the same network, data
-        queue.enqueue(done, session="earlier")
-        key, _ = queue.claim_next()
-        queue.finish(key, "done", None)
-        with queue.connect() as connection:  # 4 s each, one after the other (two at once would have shared the cores)
-            connection.execute("UPDATE jobs SET started = finished - 4 - ?, finished = finished - ? WHERE key = ?",
-                               (ago, ago, key))
+        ended = time.time() - ago  # 4 s each, one after the other (two at once would have shared the cores)
+        finish_at(queue, done, ended - 4, ended, session="earlier")
         at.run()
         assert ("from the press" in texts(at)) == promised
     [caption] = [caption.value for caption in at.caption if "from the press" in caption.value]

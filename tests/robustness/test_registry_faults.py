@@ -167,6 +167,56 @@ def test_a_database_in_a_read_only_folder_is_read_with_what_a_writer_has_not_che
         assert reading.returncode == 0 and reading.stdout.split() == ["committed", "in-the-wal"], reading.stderr
 
 
+def test_changes_a_killed_writer_left_in_the_wal_are_not_silently_skipped(tmp_path):
+    """Read as immutable, a database whose -wal file still holds changes (its writer killed, no -shm left) would be
+    read without them: refused in one line that says who can apply them."""
+    import sqlite3
+
+    written, left = tmp_path / "written", tmp_path / "left"
+    written.mkdir()
+    left.mkdir()
+    writer = sqlite3.connect(written / "index.sqlite", isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE words (word TEXT)")
+    writer.execute("INSERT INTO words VALUES ('in-the-wal')")
+    for name in ("index.sqlite", "index.sqlite-wal"):  # what a killed writer leaves: no -shm
+        shutil.copy(written / name, left / name)
+    writer.close()
+    make_read_only(left)
+    try:
+        reading = subprocess.run([sys.executable, "-c", READ_ROWS, str(left / "index.sqlite")], cwd=PROJECT,
+                                 capture_output=True, text=True, timeout=60,
+                                 preexec_fn=without_file_permission_override)
+    finally:
+        make_writable(left)
+    assert reading.returncode == 1 and "RegistryError" in reading.stderr
+    assert "its last changes are still in index.sqlite-wal" in reading.stderr and "Run any command once" in reading.stderr
+
+
+def test_a_write_refused_in_a_writable_folder_is_not_blamed_on_the_folder(tmp_path):
+    """Only a folder this process may not write gets the student's "may only read" sentence; any other refusal (a
+    file deleted while open says "readonly" too) stays the error it is."""
+    import sqlite3
+
+    from core.database import closing, empty_read_only
+    from core.errors import RegistryError
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with closing(empty_read_only("CREATE TABLE words (word TEXT);"), tmp_path / "words.sqlite") as connection:
+            connection.execute("INSERT INTO words VALUES ('refused')")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    make_read_only(read_only)
+    try:
+        if not os.access(read_only, os.W_OK):  # as root, permissions bind only a process without the override
+            with pytest.raises(RegistryError, match="is writable by this user"):
+                with closing(empty_read_only("CREATE TABLE words (word TEXT);"), read_only / "words.sqlite") as connection:
+                    connection.execute("INSERT INTO words VALUES ('refused')")
+    finally:
+        make_writable(read_only)
+
+
 PRESS_TRAIN = """
 import dataclasses, sys
 from conftest import TINY_DNN
@@ -175,6 +225,7 @@ from core.jobs import JobRunner
 from core.registry import Registry
 runner = JobRunner(Registry(sys.argv[1]))
 print(len(runner.registry.list_entries()), "models")
+runner.ensure_worker()  # as a page does when it opens: no worker can train here, and none is started
 try:
     runner.submit(dataclasses.replace(TINY_DNN, seed=504), session="student")
 except CoreError as error:
@@ -182,11 +233,15 @@ except CoreError as error:
 """
 
 
+@pytest.mark.parametrize("queue_file", ["a queue file", "no queue file"])
 def test_a_train_press_on_a_registry_the_server_may_only_read_says_so_in_a_students_words(trained_registry_root,
-                                                                                            tmp_path):
+                                                                                            tmp_path, queue_file):
     """The pages open a read-only registry now; pressing Train there ended in a traceback ("attempt to write a
-    readonly database")."""
+    readonly database"). Where nothing was ever queued there is no jobs.sqlite, nor a folder to make one in."""
     root = copy_registry(trained_registry_root, tmp_path / "registry")
+    JobQueue(root)  # made, or already there
+    if queue_file == "no queue file":
+        (root / "jobs.sqlite").unlink()
     make_read_only(root)
     try:
         pressed = subprocess.run([sys.executable, "-c", PRESS_TRAIN, str(root)], cwd=PROJECT / "tests",
@@ -198,7 +253,8 @@ def test_a_train_press_on_a_registry_the_server_may_only_read_says_so_in_a_stude
     assert pressed.returncode == 0, pressed.stderr
     assert pressed.stdout.splitlines() == ["2 models", "RegistryError The server may only read its model folder, so "
                                            "nothing can be trained, changed or deleted here. Tell the teacher."]
-    assert JobQueue(root).job(dataclasses.replace(TINY_DNN, seed=504).key) is None  # nothing was queued
+    if (root / "jobs.sqlite").exists():
+        assert JobQueue(root).job(dataclasses.replace(TINY_DNN, seed=504).key) is None  # nothing was queued
     record("Registry faults", "Train pressed on a registry the server may only read", 1,
            "the student's sentence (the teacher must make the folder writable); nothing queued")
 
