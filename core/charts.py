@@ -1,6 +1,8 @@
 """Plotly figures for the pages, and the numbered pixel grid (a picture). Every chart has axis titles with units; no
 Streamlit here."""
 
+import math
+
 import numpy as np
 import pandas  # noqa: F401  (see below)
 import PIL.Image  # noqa: F401
@@ -19,6 +21,7 @@ METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross
 FINE_TUNING_COLOR = "#4b5563"
 # A legend in rows under the whole chart, below the x axis's title. Placed under the plot area instead (paper
 # coordinates, y = -0.25), it sat on that title on a phone: its six rows shrank the plot, and the gap with it.
+LEGEND_ROW_PIXELS = 18  # a legend's row on a phone, where each entry takes one: Transfer's 7 left a plot of 100 px
 LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
 
 
@@ -48,7 +51,7 @@ def history_figure(histories: dict[str, History], metric: str = "accuracy", titl
         yaxis_title=METRIC_TITLES.get(metric, metric),
         legend=LEGEND_BELOW,
         margin={"t": 50, "b": 10},
-        height=360,
+        height=360 + LEGEND_ROW_PIXELS * max(0, 2 * len(histories) - 4),  # a phone's legend: a row each
     )
     last = max((row["epoch"] for history in histories.values() for row in history), default=1)
     # The range is fixed: Plotly widens an automatic one to fit the fine-tuning note, which in a half-width chart
@@ -151,14 +154,17 @@ def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmi
     return figure
 
 
-GRID_TITLE_PIXELS = 22  # the band above each row of a heatmap grid, for the panels' titles
+# The band above each row of a heatmap grid, for the panels' titles, as a part of a panel's height: 16 px over a
+# phone's 38-px panels. A band of 22 px at the desktop's size was 8-10 px on a phone, and the second row's titles
+# lay over the first row's panels.
+GRID_TITLE_BAND = 0.4
 
 
 def _grid_geometry(columns: int, panel_shape: tuple[int, int]) -> tuple[int, int, int]:
     """(pixels on screen per panel row, empty mosaic rows above each row of panels, empty columns between panels)."""
     height, width = panel_shape
-    row_pixels = 110 if columns >= 6 else 160  # each panel is square, about this tall
-    return row_pixels, max(1, round(height * GRID_TITLE_PIXELS / row_pixels)), max(1, round(width * 0.12))
+    row_pixels = 110 if columns >= 6 else 160  # each panel is square, about this tall on a desktop
+    return row_pixels, max(1, math.ceil(height * GRID_TITLE_BAND)), max(1, round(width * 0.12))
 
 
 def grid_position(index: int, columns: int, panel_shape: tuple[int, int]) -> tuple[int, int]:
@@ -203,7 +209,7 @@ def heatmap_grid_figure(panels: list[np.ndarray], titles: list[str], title: str,
         coloraxis={"colorscale": colorscale, "cmid": zmid, "colorbar": {
             "title": {"text": value_title, "side": "right"}, "orientation": "h", "y": 1, "yanchor": "bottom",
             "ypad": 14, "len": 0.6, "thickness": 12}},
-        height=130 + rows * (row_pixels + GRID_TITLE_PIXELS), margin={"t": 120, "b": 10, "l": 10, "r": 10},
+        height=130 + round(rows * row_pixels * (height + band) / height), margin={"t": 120, "b": 10, "l": 10, "r": 10},
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure
@@ -247,13 +253,14 @@ def feature_maps_figure(maps: np.ndarray, layer_name: str, count: int, columns: 
 def scores_figure(names: list[str], values: list[float], title: str, value_title: str,
                   baseline: float | None = None) -> go.Figure:
     """One bar per model (e.g. test accuracy), with an optional dotted reference line."""
-    figure = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[: len(names)],
+    figure = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[: len(names)], showlegend=False,
                               text=[f"{value:.1%}" for value in values], textposition="auto"))
-    if baseline is not None:
-        figure.add_hline(y=baseline, line_dash="dot", annotation_text=f"chance ({baseline:.0%})",
-                         annotation_position="top left")  # inside the plot, so the label is never clipped
+    if baseline is not None:  # named in the legend: a label by the line lay over the first bar on a phone
+        figure.add_hline(y=baseline, line_dash="dot", line_color=FINE_TUNING_COLOR)
+        figure.add_scatter(x=[None], y=[None], mode="lines", line={"dash": "dot", "color": FINE_TUNING_COLOR},
+                           name=f"chance ({baseline:.0%}): answering at random")
     figure.update_layout(title=title, xaxis_title="model", yaxis_title=value_title, yaxis_range=[0, 1],
-                         height=340, margin={"t": 50, "b": 10})
+                         height=340, margin={"t": 50, "b": 10}, legend=LEGEND_BELOW)
     return figure
 
 

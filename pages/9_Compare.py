@@ -64,6 +64,8 @@ pair_keys = [config.key for config in pair]
 if ui.training_panel({config.title: config for config in pair}, key="compare_train", button_label="Train both"):
     if st.session_state.get("compare_shown_pair") != pair_keys:  # the one-click controls choose what is compared
         st.session_state["compare_models"] = st.session_state["compare_shown_pair"] = pair_keys
+    st.caption("Both are trained: Side by side below compares them. Another dataset or number of training images "
+               "gives another pair.")  # no button: a student did not know what to click
 else:
     st.caption("Side by side below shows this pair as soon as both are trained.")
 

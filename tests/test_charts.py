@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, NUMBERED_GRID_SIDE,
-                         feature_maps_figure, filters_figure, grid_label, history_figure, numbered_grid,
-                         probabilities_figure)
+from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, LEGEND_ROW_PIXELS,
+                         NUMBERED_GRID_SIDE, feature_maps_figure, filters_figure, grid_label, history_figure,
+                         numbered_grid, probabilities_figure, scores_figure)
 
 
 def square(picture, row, column):
@@ -129,3 +129,14 @@ def test_feature_maps_and_filters_fit_a_phone_numbers_over_panels_and_the_scale_
         colorbar = figure.layout.coloraxis.colorbar
         assert colorbar.orientation == "h" and colorbar.yanchor == "bottom" and colorbar.y == 1  # above the panels
         assert figure.layout.yaxis.constraintoward == "top" and "<br>(each panel" in figure.layout.title.text
+
+
+def test_a_legend_of_many_rows_gets_room_and_the_chance_line_is_named_there_not_over_a_bar():
+    """On a phone each legend entry takes a row: Transfer's seven left its curves a plot 100 px tall; and the label
+    "chance (20%)" by its line lay over the first bar."""
+    history = [{"epoch": epoch, "accuracy": 0.5, "val_accuracy": 0.5} for epoch in (1, 2)]
+    one, three = (history_figure({f"model {index}": history for index in range(count)}) for count in (1, 3))
+    assert one.layout.height == 360 and three.layout.height == 360 + 2 * LEGEND_ROW_PIXELS
+    scores = scores_figure(["from scratch", "feature extraction"], [0.4, 0.6], "Test accuracy", "accuracy", baseline=0.2)
+    assert not scores.layout.annotations and scores.data[0].showlegend is False
+    assert scores.data[-1].name == "chance (20%): answering at random"

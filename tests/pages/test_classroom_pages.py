@@ -40,6 +40,9 @@ def classroom(own_trained_registry, monkeypatch):
 def test_a_student_cannot_delete_or_import_on_the_models_page(classroom):
     at = select_model(open_page("pages/11_Models.py").run(), TINY_DNN.key)
     assert not at.exception
+    accuracies = dict(zip(at.dataframe[0].value["key"], at.dataframe[0].value["test accuracy"]))
+    assert accuracies[TINY_DNN.key] == pytest.approx(100 * classroom.get(TINY_DNN.key).test_accuracy)  # in percent,
+    # written with two decimals each ("percent" wrote 38% beside 38.33%)
     assert "deleting, importing and pinning are for the teacher" in texts(at)
     assert "models_delete_button" not in keys_of(at, "button") and not at.get("file_uploader")
     assert "models_pin_button" not in keys_of(at, "button")
