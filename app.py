@@ -45,12 +45,11 @@ if best:
     st.subheader("Best models, dataset by dataset")
     st.caption("Accuracies are only comparable on the same test images: each dataset is ranked on its own, and the "
                f"number of test images says how far one accuracy can be trusted ({one_mistake_note(best)}).")
-    for title, ranked in best.items():
+    for title, ranked in best.items():  # two columns: with four, a phone gave a model's title 75 px, 30 lines
         st.markdown(f"**{title}**\n\n" + ui.markdown_table(
-            [{"test accuracy": f"{card.test_accuracy:.2%}" + (" (no better than guessing)" if no_better_than_guessing(card)
-                                                              else ""),
-              "test images": f"{card.dataset.test_images or 0:,}",
-              "model": card.title, "parameters": f"{card.params.total:,}"} for card in ranked]))
+            [{"test accuracy": f"{card.test_accuracy:.2%} of {card.dataset.test_images or 0:,} test images"
+                               + (" (no better than guessing)" if no_better_than_guessing(card) else ""),
+              "model (parameters)": f"{card.title} ({card.params.total:,})"} for card in ranked]))
 ui.preload_in_background()  # what the heavier pages need, loaded while the student reads this page
 ui.load_element_scripts_early(*server.LESSON_SCRIPTS)  # the lessons' inputs, charts, tables…, once this page is drawn
 if ui.tab_icon_is_free():  # a fresh server's first run leaves Streamlit's icon: its emoji table is read later

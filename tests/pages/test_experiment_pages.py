@@ -60,7 +60,8 @@ def test_home_page_opens_with_the_path_and_ranks_models_within_each_dataset(trai
     tables = [block.value for block in at.markdown if "| test accuracy |" in block.value]
     best = max(trained_registry.list_entries(), key=lambda card: card.test_accuracy)
     assert tables[0].startswith("**Fashion-MNIST**")
-    assert tables[0].splitlines()[4].startswith(f"| {best.test_accuracy:.2%} | 10,000 | {best.title[:9]}")  # test images
+    assert tables[0].splitlines()[4].startswith(f"| {best.test_accuracy:.2%} of 10,000 test images | {best.title[:9]}")
+    assert tables[0].splitlines()[4].endswith(f"\\({best.params.total:,}\\) |")  # two columns: a phone reads them
 
 
 def test_home_page_asks_no_download_host_and_counts_only_the_datasets_on_this_machine(trained_registry,
