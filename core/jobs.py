@@ -165,7 +165,7 @@ class JobQueue:
         """A connection to jobs.sqlite (WAL, so pages read while a worker writes); a deleted file is recreated."""
         path = self.root / JOBS_FILE
         is_new = not path.exists()
-        if is_new and not writable(path):  # a registry this user may only read, where nothing was ever queued
+        if is_new and not writable(path):  # a registry this user may only read, never queued in: an empty queue
             return closing(empty_read_only(SCHEMA), path)
         connection = open_database(path)
         if is_new:

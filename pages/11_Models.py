@@ -53,15 +53,16 @@ dataset = left.selectbox("Dataset", ["all", *sorted(titles, key=titles.get)], ke
 family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_family", persist_state="session")
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
 pinned = ui.registry().pinned_keys()
-table = [{"test accuracy": None if card.test_accuracy is None else 100 * card.test_accuracy, "title": card.title, "dataset": dataset_title(card), "family": card.family,
+table = [{"test accuracy": None if card.test_accuracy is None else 100 * card.test_accuracy,  # in %: see below
+          "title": card.title, "dataset": dataset_title(card), "family": card.family,
           "test images": card.dataset.test_images, "parameters": card.params.total,
           "training time (s)": card.timings.train_seconds, "created (UTC)": card.created_in_utc, "pinned": card.key in pinned,
           "key": card.key} for card in cards]
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
                          placeholder="—",  # an imported model has no test figures or training time here
                          column_config={"test accuracy": st.column_config.ProgressColumn(  # first: a phone shows it
-                                            format="%.2f%%", min_value=0, max_value=100, width="medium"),  # as elsewhere
-                                        # ("percent" wrote 38% beside 38.33%)
+                                            format="%.2f%%", min_value=0, max_value=100, width="medium"),  # two
+                                        # decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
                                         **ui.THOUSANDS_COLUMNS})
 selected = selection.selection.rows
 if not selected:
