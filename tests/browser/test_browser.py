@@ -334,8 +334,16 @@ def test_each_lesson_reacts_to_its_main_control(shared_server, browser, tmp_path
     cleanly."""
 
     def choose(label, option):
-        page.get_by_role("combobox", name=label).click()
-        page.get_by_role("option", name=option, exact=True).click()
+        """Open the picker and pick `option`. Under load (a CI run beside another test) the list once closed before
+        the click on its option, the page still drawing below it: a person clicks the picker again, and so does this."""
+        for attempt in range(3):
+            page.get_by_role("combobox", name=label).click()
+            try:
+                page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+                return
+            except playwright_api.Error:
+                if attempt == 2:
+                    raise
 
     def press_slider(label, key):
         control(page, "stSlider", label).get_by_role("slider").press(key)
