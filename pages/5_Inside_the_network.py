@@ -31,9 +31,9 @@ if not cards:
     st.stop()
 
 
-def inside_form(labels, class_names) -> dict:
-    """The test image (a kind, then which one of that kind) and the channel count."""
-    kind_column, number_column, right = st.columns([2, 2, 1])
+def inside_form(labels, class_names) -> int:
+    """The test image's index: a kind, then which one of that kind."""
+    kind_column, number_column = st.columns(2)
     ui.reset_if_invalid("inside_kind", lambda value: 0 <= value < len(class_names), 0)
     kind = kind_column.selectbox("Show a test image of", range(len(class_names)), format_func=class_names.__getitem__,
                                  key="inside_kind", persist_state="session")
@@ -41,9 +41,7 @@ def inside_form(labels, class_names) -> dict:
     ui.reset_if_invalid("inside_number", lambda value: 1 <= value <= len(of_kind), 1)
     number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number",
                                         persist_state="session")
-    count = right.select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels",
-                                persist_state="session")
-    return {"index": int(of_kind[number - 1]), "count": count}
+    return int(of_kind[number - 1])
 
 
 best = cards.index(inside_default(cards, ui.registry().root))  # the model the server preloaded (core.preload)
@@ -95,21 +93,27 @@ if data is None:
     st.stop()
 
 st.header("2. The journey of an image")
-form = inside_form(data.y_test, class_names)
-image = data.x_test[form["index"]]
-true_class, predicted = class_names[data.y_test[form["index"]]], class_names[evaluation.predicted[form["index"]]]
-confidence = float(evaluation.probabilities[form["index"]].max())
+index = inside_form(data.y_test, class_names)
+image = data.x_test[index]
+true_class, predicted = class_names[data.y_test[index]], class_names[evaluation.predicted[index]]
+confidence = float(evaluation.probabilities[index].max())
 left, right = st.columns([1, 4])
 left.image(ui.displayable(image), width=140,
-           caption=f"test image #{form['index']} · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
+           caption=f"test image #{index} · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
 right.markdown(f"This is **{with_article(true_class)}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
     activations = layer_activations(model, image)
 maps = [(activation.name, activation.values) for activation in activations if activation.values.ndim == 3]
-st.markdown("Each layer's output has a shape **height × width × channels**. Convolutions add channels and (without "
-            "padding) trim a border; 2×2 pooling halves height and width. Every map is read **after the layer's "
-            "nonlinearity**; the line under each name says which tensor it is.")
+if maps:
+    st.markdown("Each layer's output has a shape **height × width × channels**. Convolutions add channels and (without "
+                "padding) trim a border; 2×2 pooling halves height and width. Every map is read **after the layer's "
+                "nonlinearity**; the line under each name says which tensor it is.")
+    count = st.columns([1, 3])[0].select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels",
+                                                persist_state="session")
+else:  # a dense network: no maps, and no channels to choose (the slider did nothing here)
+    st.markdown("A dense network has no maps: each layer's output is one row of numbers, one per unit, read **after "
+                "the layer's nonlinearity**; the line under each name says which tensor it is.")
 relu = next((activation for activation in activations if activation.nonlinearity == "relu"), None)
 if relu is not None:
     st.caption(f"ReLU keeps positive numbers and turns negative ones into 0: relu(x) = max(0, x). For this image "
@@ -120,7 +124,7 @@ for activation in activations:
     st.markdown(f"**{activation.name}** · output shape **{shape}**")
     st.caption(f"Shown: {activation.tensor}.")
     if activation.values.ndim == 3:
-        st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, form["count"]), width="stretch")
+        st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, count), width="stretch")
     else:
         st.plotly_chart(charts.activation_vector_figure(activation.values, activation.name), width="stretch")
 flatten = next((layer for layer in entry.card.layers if layer.type == "Flatten"), None)

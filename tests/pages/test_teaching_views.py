@@ -103,6 +103,8 @@ def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_traine
     assert not at.exception
     shown = "\n".join(block.value for block in [*at.markdown, *at.caption, *at.info])
     assert "A dense network has no filters" in shown and "**dense_1** · output shape **32**" in shown
+    assert "A dense network has no maps" in shown and "height × width × channels" not in shown
+    assert "inside_channels" not in {slider.key for slider in at.select_slider}  # it chose nothing for a dense network
     assert "has no feature maps to follow" in shown
     model = own_trained_registry.load_model(TINY_DNN.key)
     data = load_dataset("fashion_mnist")
