@@ -18,7 +18,7 @@ from core.history import History
 # attribute 'Series'"). Imported here, every page that draws a chart waits until they are complete.
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 METRIC_TITLES = {"accuracy": "accuracy (fraction correct)", "loss": "loss (cross-entropy)"}
-FINE_TUNING_COLOR = "#4b5563"
+NOTE_LINE_COLOR = "#4b5563"  # a dotted line that marks a moment or a level: fine-tuning's start, chance
 # A legend in rows under the whole chart, below the x axis's title. Placed under the plot area instead (paper
 # coordinates, y = -0.25), it sat on that title on a phone: its six rows shrank the plot, and the gap with it.
 LEGEND_ROW_PIXELS = 18  # a legend's row on a phone, where each entry takes one: Transfer's 7 left a plot of 100 px
@@ -59,12 +59,16 @@ def history_figure(histories: dict[str, History], metric: str = "accuracy", titl
     figure.update_xaxes(dtick=1 if last <= 20 else None, range=[0.5, last + 0.5])
     starts = sorted({_fine_tuning_start(history) for history in histories.values()} - {None})
     for epoch in starts:  # a short note by the line, cut by nothing on a phone; what happens there, in the legend
-        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color=FINE_TUNING_COLOR,
+        figure.add_vline(x=epoch - 0.5, line_dash="dot", line_color=NOTE_LINE_COLOR,
                          annotation_text="fine-tuning starts", annotation_position="top right")
     if starts:
-        figure.add_scatter(x=[None], y=[None], mode="lines", line={"dash": "dot", "color": FINE_TUNING_COLOR},
-                           name=f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}")
+        _name_note_line(figure, f"fine-tuning starts: top layers unfrozen, learning rate ÷ {FINE_TUNE_RATE_DIVISOR}")
     return figure
+
+
+def _name_note_line(figure: go.Figure, name: str):
+    """A legend entry for the figure's dotted NOTE_LINE_COLOR lines (a line itself has none): what they mark."""
+    figure.add_scatter(x=[None], y=[None], mode="lines", line={"dash": "dot", "color": NOTE_LINE_COLOR}, name=name)
 
 
 def _shortened(text: str, characters: int) -> str:
@@ -256,9 +260,8 @@ def scores_figure(names: list[str], values: list[float], title: str, value_title
     figure = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[: len(names)], showlegend=False,
                               text=[f"{value:.1%}" for value in values], textposition="auto"))
     if baseline is not None:  # named in the legend: a label by the line lay over the first bar on a phone
-        figure.add_hline(y=baseline, line_dash="dot", line_color=FINE_TUNING_COLOR)
-        figure.add_scatter(x=[None], y=[None], mode="lines", line={"dash": "dot", "color": FINE_TUNING_COLOR},
-                           name=f"chance ({baseline:.0%}): answering at random")
+        figure.add_hline(y=baseline, line_dash="dot", line_color=NOTE_LINE_COLOR)
+        _name_note_line(figure, f"chance ({baseline:.0%}): answering at random")
     figure.update_layout(title=title, xaxis_title="model", yaxis_title=value_title, yaxis_range=[0, 1],
                          height=340, margin={"t": 50, "b": 10}, legend=LEGEND_BELOW)
     return figure

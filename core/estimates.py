@@ -23,6 +23,7 @@ TRANSFER_ADDS_PER_INPUT_NUMBER = 1000
 # the "fast preview" (2,000 images, 3 epochs), the quick CNN (20 times its cost) was promised 42 s and took 11 s; from
 # the quick CNN the default CNN (9 times its cost) would be promised 103 s, and took 50 s.
 SIMILAR_COST_FACTOR = 10
+AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 SHARED_FRACTION = 0.5  # a job that overlapped other trainings for at least this part of its run counts as shared
 # How much slower a job beside others runs than one alone, until this server has seen both: a lone quick CNN was
 # published in 0.8 times the time on 2 cores (core.workers.LONE_THREADS_PER_SHARE). Measured here once it can be.

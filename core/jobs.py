@@ -34,7 +34,6 @@ from core.registry import SERVER_PROBLEM, Registry
 JOBS_FILE = "jobs.sqlite"
 FINISHED_STATES = ("done", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
-AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 WORKER_DIED_MESSAGE = "The training process stopped unexpectedly. Press Train to try again."
 RECENT_JOBS_FOR_ESTIMATES = 20  # the finished jobs whose durations estimate how long the queue takes
 

@@ -131,8 +131,6 @@ def navigation():
         run_fixed_script(server.CLOSE_MENU_ON_A_PHONE)
 
 
-
-
 # The tables' counts written 10,000 as elsewhere on the pages (a table shows 10000 otherwise), still sorted as numbers
 THOUSANDS_COLUMNS = {name: st.column_config.NumberColumn(format="localized")
                      for name in ("test images", "training images", "parameters")}

@@ -9,9 +9,8 @@ from core.config import APPLICATION_BASES, FINE_TUNE_RATE_DIVISOR, PRESETS, REGI
 from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
                          steps_per_epoch, within_the_data)
-from core.estimates import estimated_images_seen
+from core.estimates import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 from core.guide import counted, title_for
-from core.jobs import AUTO_TRAIN_IMAGE_EPOCHS
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
 RATES = [0.0001, 0.0003, 0.001, 0.003, 0.005, 0.01, 0.03, 0.1]
