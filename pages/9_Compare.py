@@ -72,7 +72,7 @@ else:
 st.subheader("Side by side")
 evaluated = [card for card in ui.registry().list_entries() if card.test_accuracy is not None]
 labels = {card.key: ui.entry_label(card) for card in evaluated}
-default = [key for key in pair_keys if key in labels] or default_compare_keys(evaluated)
+default = default_compare_keys(evaluated, pair_keys)
 ui.reset_if_invalid("compare_models", lambda keys: all(key in labels for key in keys), default)  # one was deleted
 chosen = st.multiselect("Models to compare (A, the first, is the reference)", list(labels), default=default,
                         format_func=labels.get, key="compare_models", persist_state="session")

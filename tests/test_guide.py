@@ -166,8 +166,11 @@ def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
     webcam = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.9, 4, dataset="folder:abc")  # the newest
     dense = card(TrainConfig(family="dnn"), 0.85, 10_000)
     convolutional = card(TrainConfig(family="cnn"), 0.9, 10_000)
-    assert default_compare_keys([webcam, dense, convolutional]) == [convolutional.key, dense.key]  # newest first in: A older
-    assert default_compare_keys([webcam, dense]) == [webcam.key]  # no pair: one model, and the page asks for another
+    assert default_compare_keys([webcam, dense, convolutional], []) == [convolutional.key, dense.key]  # newest first: A older
+    assert default_compare_keys([webcam, dense], []) == [webcam.key]  # no pair: one model, and the page asks for another
+    # the one-click pair once both are tested; with one of them tested (the other training), not that one alone
+    assert default_compare_keys([webcam, dense, convolutional], [dense.key, webcam.key]) == [dense.key, webcam.key]
+    assert default_compare_keys([webcam, dense, convolutional], [dense.key, "training"]) == [convolutional.key, dense.key]
 
 
 def test_the_balance_note_is_computed_from_the_counts_shown():
