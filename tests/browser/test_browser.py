@@ -239,6 +239,18 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser
     watched.assert_clean()
 
 
+# Records whether the page ever showed a curve and the Cancel button at once (a live curve), however briefly: polling
+# for that moment missed it when the page was redrawn between two polls.
+LIVE_CURVE_SEEN = """() => {
+    window.liveCurveSeen = false;
+    const look = () => {
+        window.liveCurveSeen ||= Boolean(document.querySelector('[data-testid=stPlotlyChart]')) &&
+            [...document.querySelectorAll('button')].some(button => button.innerText.includes('Cancel training'));
+    };
+    new MutationObserver(look).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
 def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
     """The same Train page with CNNCLASSROOM_RAY_ADDRESS=local: the job is a Ray task, its epochs come back live."""
     from helpers_jobs import stop_workers_of
@@ -251,12 +263,16 @@ def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
         page.get_by_role("combobox", name="Preset").click()
         page.get_by_role("option", name="fast preview").click()
         watched.wait_idle()
+        epochs = page.get_by_test_id("stSidebar").get_by_test_id("stSlider").filter(
+            has_text=re.compile(r"^Epochs")).get_by_role("slider")
+        for _ in range(5):  # 8 epochs, not 3: on a busy machine the page, redrawn each second, sees them train
+            epochs.press("ArrowRight")  # one at a time: a press during the rerun of the one before was lost
+            watched.wait_idle()
+        assert epochs.get_attribute("aria-valuetext") == "8"
+        page.evaluate(LIVE_CURVE_SEEN)
         page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_text(re.compile(r"running on Ray node 127\.0\.0\.1")).wait_for(timeout=120_000)
-        page.wait_for_function(  # the curve and the Cancel button in one snapshot: the curve came while it trained
-            """() => document.querySelector('[data-testid=stPlotlyChart]') &&
-                     [...document.querySelectorAll('button')].some(button => button.innerText.includes('Cancel training'))""",
-            timeout=240_000, polling=100)
+        page.wait_for_function("window.liveCurveSeen", timeout=240_000)  # the curve came while it trained
         watched.screenshot("train_live_ray")
         page.get_by_text("Trained just now").wait_for(timeout=240_000)
         watched.wait_idle()
