@@ -55,3 +55,14 @@ def option_strings(parser: argparse.ArgumentParser) -> set[str]:
             for command in action.choices.values():
                 found |= option_strings(command)
     return found
+
+
+def chosen_parser(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command `arguments` chose (`datasets import`), whose errors name its own --help."""
+    while parser._subparsers:
+        action = parser._subparsers._group_actions[0]
+        chosen = getattr(arguments, action.dest, None)
+        if chosen not in action.choices:
+            break
+        parser = action.choices[chosen]
+    return parser

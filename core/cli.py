@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from core.arguments import ArgumentParser
+from core.arguments import ArgumentParser, chosen_parser
 from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
-from core.errors import CoreError
+from core.errors import CoreError, without_received
 from core.guide import counted
 from core.lookup import dataset_named, full_key, imported_dataset_named
 
+REGISTRY_BASE = "registry:"  # --base-model registry:<key>: a CNN of this registry as the transfer base
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
 
@@ -28,7 +29,9 @@ READING_COMMANDS = ("list", "show", "compare", "export", "delete", "restore", "p
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a CoreError prints its message (no traceback) and exits with status 1."""
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so that its --help is the one named
+        chosen_parser(parser, arguments).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(arguments, "command", None):
         parser.print_help(sys.stderr)
         return 2
@@ -137,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     restoring_data.add_argument("name", nargs="?", help="folder:<id> or the title, as the list without a name shows")
     restoring_data.set_defaults(handler=command_datasets_restore)
 
-    warmup = commands.add_parser("warmup", help="train the fast and classic DNN and CNN on Fashion-MNIST so a class starts ready")
+    warmup = commands.add_parser("warmup", help="train the fast and classic DNN and CNN on Fashion-MNIST so a class "
+                                 "starts ready (a few minutes on 2 cores; one trained already is skipped)")
     warmup.set_defaults(handler=command_warmup)
 
     doctor = commands.add_parser("doctor", help="check the registry: heal the index, remove leftovers of killed runs, "
@@ -155,10 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_root_everywhere(parser: argparse.ArgumentParser):
-    """Accept --root after a command too (`python -m core list --root R`), as well as before it."""
+    """Accept --root and --verbose after a command too (`python -m core list --root R`), as well as before it."""
     for action in parser._subparsers._group_actions if parser._subparsers else []:
         for command in set(action.choices.values()):
             command.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
             add_root_everywhere(command)
 
 
@@ -227,7 +232,14 @@ def command_train(arguments):
     from core.registry import Registry
 
     registry = Registry(arguments.root)
-    config = within_the_data(config_from_arguments(arguments), registry.root)  # 500 of 36 photos: all 36
+    if arguments.dataset:  # its title or an imported one's id, as `list --dataset` and `datasets delete` take
+        arguments.dataset = dataset_named(arguments.dataset, registry.root, must_exist=True)
+    if (arguments.base_model or "").startswith(REGISTRY_BASE):  # a base's key by its beginning, as every KEY
+        arguments.base_model = REGISTRY_BASE + registry.get(full_key(registry, arguments.base_model.removeprefix(
+            REGISTRY_BASE))).key  # one in the trash: refused before anything is printed
+    asked = config_from_arguments(arguments)
+    config = within_the_data(asked, registry.root)  # 500 of 36 photos: all 36
+    print_unused_flags(arguments, asked, config)
     dataset_info(config.dataset, registry.root)  # an unknown dataset is refused before anything is printed
     title = title_for(config, registry)  # an imported dataset and a registry base by their titles, as the entry
     if registry.has(config.key):
@@ -255,6 +267,18 @@ def check_feature_maps(config: TrainConfig, root):
         shape = input_shape_for(config.dataset, config.image_size, config.color_mode, root)
         if problem := feature_map_problem(shape, config.filters, config.kernel_size, config.conv_strides, config.padding):
             raise ConfigError(problem)
+
+
+def print_unused_flags(arguments, asked: TrainConfig, config: TrainConfig):
+    """A note for each flag given that the model will not use: a setting of another family (--fine-tune-layers for a
+    CNN), or more training images than the dataset has."""
+    given, used = vars(arguments), config.canonical()  # what the model is built from: the key's fields
+    for name in (field.name for field in dataclasses.fields(TrainConfig) if field.name != "train_subset"):
+        if given.get(name) not in (None, getattr(used, name)):
+            print(f"note: --{name.replace('_', '-')} does not apply to a {config.family} network: not used", file=sys.stderr)
+    if asked.train_subset and config.train_subset != asked.train_subset:
+        print(f"note: --train-subset {asked.train_subset:,} is more than this dataset's training images: it trains on "
+              "all of them", file=sys.stderr)
 
 
 def load_tensorflow(arguments):
@@ -286,16 +310,24 @@ def print_progress(progress):
     )
 
 
-def print_entry_line(card):
+def print_entry_line(card, pinned: bool = False):
+    from core.guide import guessing_note
+
     accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
     if card.test_accuracy is not None and card.dataset.test_images:  # 100% on 5 photos is not 91.7% on 10,000
         accuracy += f" on {card.dataset.test_images:,} test images"
     seconds = card.timings.train_seconds
     print(f"{card.key}  test accuracy {accuracy}  params {card.params.total:,}  "
           f"trained in {seconds if seconds is not None else 'n/a'}s  {card.title}")
+    if note := guessing_note(card):
+        print(f"note: {note}")
+    if pinned:
+        print(f"pinned: a lesson needs it, so it cannot be deleted until `python -m core unpin {card.key}`")
+
 
 
 def command_list(arguments):
+    from core.guide import no_better_than_guessing
     from core.registry import Registry
 
     registry = Registry(arguments.root)
@@ -313,13 +345,16 @@ def command_list(arguments):
         print("The registry is empty. Train something: python -m core warmup")
         return
     dataset_of = {card.key: card.dataset.name or "-" for card in cards}  # an imported model may name none
-    width = max(len("dataset"), *map(len, dataset_of.values()))  # folder:<id> is 19 wide
-    print(f"{'key':<16}  {'dataset':<{width}} {'family':<8} {'accuracy':>8} {'params':>10} {'seconds':>8}  title")
-    for card in cards:
+    width, pinned = max(len("dataset"), *map(len, dataset_of.values())), registry.pinned_keys()  # folder:<id>: 19
+    print(f"{'key':<16}  {'dataset':<{width}} {'family':<8} {'accuracy':>8} {'tested on':>9} {'params':>10} "
+          f"{'seconds':>8}  title")
+    for card in cards:  # an accuracy beside the test images it was measured on: 100% of 20 is not 92% of 10,000
         accuracy = f"{card.test_accuracy:.2%}" if card.test_accuracy is not None else "n/a"
+        tested = f"{card.dataset.test_images:,}" if card.test_accuracy is not None and card.dataset.test_images else "-"
         seconds = f"{card.timings.train_seconds:.1f}" if card.timings.train_seconds is not None else "n/a"
-        print(f"{card.key:<16}  {dataset_of[card.key]:<{width}} {card.family:<8} {accuracy:>8} "
-              f"{card.params.total:>10,} {seconds:>8}  {card.title}")
+        marks = (("pinned", card.key in pinned), ("no better than guessing", no_better_than_guessing(card)))
+        print(f"{card.key:<16}  {dataset_of[card.key]:<{width}} {card.family:<8} {accuracy:>8} {tested:>9} "
+              f"{card.params.total:>10,} {seconds:>8}  {card.title}" + "".join(f"  [{mark}]" for mark, on in marks if on))
 
 
 def command_show(arguments):
@@ -328,7 +363,7 @@ def command_show(arguments):
     registry = Registry(arguments.root)
     entry = registry.get(full_key(registry, arguments.key))
     evaluation = registry.load_evaluation(entry.key) if entry.test_accuracy is not None else None  # refused first
-    print_entry_line(entry.card)  # what a teacher looks for first, then the whole card
+    print_entry_line(entry.card, registry.is_pinned(entry.key))  # what a teacher looks for first, then the whole card
     print(json.dumps(entry.card.to_dict(), indent=2, ensure_ascii=False))
     for epoch in entry.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f} acc {epoch['accuracy']:.4f} "
@@ -410,8 +445,9 @@ def command_pin(arguments):
     keys = list(dict.fromkeys(full_key(registry, key) for key in arguments.keys))
     titles = {key: registry.get(key).title for key in keys}  # every one checked before any changes
     for key, title in titles.items():
+        already = registry.is_pinned(key) == arguments.pinned
         registry.pin(key, arguments.pinned)
-        print(f"{'pinned' if arguments.pinned else 'unpinned'}: {key}  {title}")
+        print(f"{'already ' if already else ''}{'pinned' if arguments.pinned else 'unpinned'}: {key}  {title}")
     if arguments.pinned:
         print("pinned models cannot be deleted until `python -m core unpin KEY`")
 
@@ -472,7 +508,7 @@ def command_datasets(arguments):
     for info in list_datasets(root):
         state = "available" if info.available else "unavailable"
         print(f"{info.name:<20} {state:<12} {len(info.class_names):>3} classes  {info.title}")
-        print(f"{'':<20} {info.source if info.available else info.message}")
+        print(f"{'':<20} {info.source if info.available else without_received(info.message)}")
         if info.name.startswith(FOLDER_PREFIX):  # which is which, where titles repeat
             fraction = TrainConfig().validation_fraction
             train, validation = info.training_and_validation(fraction)
@@ -597,7 +633,6 @@ def command_worker(arguments):
     from core.workers import IDLE_EXIT_SECONDS, WORKER_NICENESS, run_worker
 
     os.nice(WORKER_NICENESS)  # students' clicks on the server come before training
-
     idle_exit = arguments.idle_exit if arguments.idle_exit is not None else IDLE_EXIT_SECONDS
     count = run_worker(Registry(arguments.root), idle_exit_seconds=idle_exit)
     print(f"worker exiting after {count} jobs", flush=True)

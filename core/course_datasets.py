@@ -7,6 +7,7 @@ an earlier download, or copied there by hand) is used without the network. Offli
 URLs and the import command that does the same from files downloaded elsewhere.
 """
 
+import difflib
 from pathlib import Path
 
 from core.catalogue import COURSE_DATASETS, KERAS_DATASETS_FOLDER, CourseFile, how_to_get_course
@@ -22,7 +23,9 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 def get_course_dataset(name, root, on_progress=None) -> FolderImportReport:
     """Download (once) and import the course dataset `name` into the registry at `root`."""
     if name not in COURSE_DATASETS:
-        raise DatasetError(f"Unknown course dataset. Expected one of {list(COURSE_DATASETS)}. Received: name={name!r}")
+        close = difflib.get_close_matches(str(name).lower().replace("-", "_"), COURSE_DATASETS, n=1)
+        raise DatasetError(f"Unknown course dataset.{f' Did you mean {close[0]!r}?' if close else ''} Expected one of "
+                           f"{list(COURSE_DATASETS)}. Received: name={name!r}")
     course = COURSE_DATASETS[name]
     train = fetch(name, course.train)
     validation = fetch(name, course.validation) if course.validation else None

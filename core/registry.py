@@ -147,7 +147,11 @@ class Registry:
 
     def _no_entry(self, key: str) -> EntryNotFoundError:
         """The error for a key with no entry here (deleted, perhaps just now), in a student's words on a page."""
-        return EntryNotFoundError(f"No model with key {key} in the registry at {self.root}.", student=GONE_MODEL)
+        if key in trash.trashed_keys(self.root):
+            return EntryNotFoundError(f"The model {key} was deleted: it waits in the trash of the registry at {self.root}; "
+                                      f"`python -m core restore {key}` brings it back.", student=GONE_MODEL)
+        return EntryNotFoundError(f"No model with key {key} in the registry at {self.root}. Run `python -m core list` "
+                                  "to see the keys that exist.", student=GONE_MODEL)
 
     def _damaged(self, key: str, error: Exception) -> RegistryError:
         """The error for an entry whose files cannot be read, naming the command that removes it."""
@@ -163,9 +167,7 @@ class Registry:
         """The published entry `key`, or EntryNotFoundError."""
         directory = self.entry_dir(key)
         if not self.has(key):
-            raise EntryNotFoundError(
-                f"No model with key {key} in the registry at {self.root}. "
-                f"Run `python -m core list` to see the keys that exist.", student=GONE_MODEL)
+            raise self._no_entry(key)
         try:
             card = ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
             history_path = directory / HISTORY_FILE

@@ -49,6 +49,12 @@ def trash_dir(root: Path) -> Path:
     return Path(root) / TRASH_DIR
 
 
+def trashed_keys(root: Path) -> set[str]:
+    """The keys of the deleted models in the trash, read from its folders' names (nothing is emptied here)."""
+    folder = trash_dir(root)
+    return {path.name.partition("-")[0] for path in folder.iterdir() if "-" in path.name} if folder.is_dir() else set()
+
+
 def move_to_trash(root: Path, entry_dir: Path, key: str, title: str) -> TrashItem:
     """Move a published entry's folder into the trash (atomic), with a note of when and what it was."""
     return _move(trash_dir(root), entry_dir, validate_key(key), title, f"model {key}", root)

@@ -85,9 +85,10 @@ def test_errors_are_one_clear_line_without_a_traceback(registry_root, monkeypatc
     assert missing.returncode == 1 and "No model with key 0123456789abcdef" in missing.stderr
     assert "Traceback" not in missing.stderr
     bad_key = run_cli("delete", "../../etc", registry_root=registry_root, check=False)
-    assert bad_key.returncode == 1 and "16 lowercase hexadecimal digits" in bad_key.stderr
+    assert bad_key.returncode == 1 and "'../../etc' is not a model key: a key is 16 hexadecimal digits" in bad_key.stderr
     unknown = run_cli("train", "--dataset", "nope", registry_root=registry_root, check=False)
-    assert unknown.returncode == 1 and "Unknown dataset" in unknown.stderr and unknown.stdout == ""  # nothing "Training"
+    assert unknown.returncode == 1 and "No dataset here is named or titled 'nope'" in unknown.stderr
+    assert unknown.stdout == ""  # nothing "Training"
     typo = run_cli("--root", str(registry_root) + "-typo", "list", registry_root=registry_root, check=False)
     assert typo.returncode == 1 and "There is no registry at" in typo.stderr
     assert not Path(str(registry_root) + "-typo").exists()  # a typo creates no empty registry
@@ -173,8 +174,9 @@ def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_ro
         full_key(registry, unknown)
     with pytest.raises(EntryNotFoundError, match="too short to name a model: type at least 4 digits"):
         full_key(registry, "abc")  # too short to be a beginning
-    with pytest.raises(Exception, match="16 lowercase hexadecimal digits"):
-        full_key(registry, "not a key")
+    with pytest.raises(EntryNotFoundError, match="'Not a key' is not a model key: a key is 16 hexadecimal digits, or "
+                                                 "its first 4 or more, as `python -m core list` shows beside each title"):
+        full_key(registry, "Not a key")  # as typed, not lowered: a title, say
 
 
 def test_root_after_the_command_and_names_in_any_case(trained_registry_root, tmp_path):
@@ -192,7 +194,10 @@ def test_root_after_the_command_and_names_in_any_case(trained_registry_root, tmp
               "import, delete, restore, pin, unpin, datasets, warmup, doctor. Did you mean 'list'?"),
     (["datasets", "gt", "rock_paper_scissors"], "python -m core datasets: error: 'gt' is not a command; the commands "
                                                 "are import, get, delete, restore. Did you mean 'get'?"),
-    (["train", "--famly", "cnn"], "python -m core: error: unrecognized arguments: --famly cnn. Did you mean --family?"),
+    (["train", "--famly", "cnn"], "python -m core train: error: unrecognized arguments: --famly cnn. Did you mean "
+                                  "--family?"),  # the command's own --help lists --family, the first one does not
+    (["datasets", "import", "a.zip", "--validaton", "b.zip"], "python -m core datasets import: error: unrecognized "
+                                                             "arguments: --validaton b.zip. Did you mean --validation?"),
     (["list", "--family", "cnm"], "python -m core list: error: argument --family: invalid choice: 'cnm' (choose from "
                                   "'dnn', 'cnn', 'transfer', 'imported'). Did you mean 'cnn'?"),
     (["train", "--epochs", "ten"], "python -m core train: error: argument --epochs: invalid int value: 'ten'."),
@@ -212,6 +217,11 @@ def test_a_teacher_pins_a_lessons_model_at_the_command_line_and_unpins_it(regist
     assert cli.main(["pin", TINY_CNN.key[:6], TINY_CNN.key]) == 0  # one model named twice: pinned once
     assert capsys.readouterr().out == (f"pinned: {TINY_CNN.key}  {TINY_CNN.title}\n"
                                        "pinned models cannot be deleted until `python -m core unpin KEY`\n")
+    assert cli.main(["pin", TINY_CNN.key]) == 0 and capsys.readouterr().out.startswith(f"already pinned: {TINY_CNN.key}")
+    assert cli.main(["list"]) == 0 and capsys.readouterr().out.splitlines()[1].endswith(f"{TINY_CNN.title}  [pinned]")
+    assert cli.main(["show", TINY_CNN.key]) == 0  # which models are pinned was found out only by a refused delete
+    assert f"pinned: a lesson needs it, so it cannot be deleted until `python -m core unpin {TINY_CNN.key}`" in \
+        capsys.readouterr().out
     assert cli.main(["delete", TINY_CNN.key]) == 1
     assert f"is pinned for a lesson, so it cannot be deleted. Unpin it first (`python -m core unpin {TINY_CNN.key}`" \
         in capsys.readouterr().err
@@ -219,3 +229,55 @@ def test_a_teacher_pins_a_lessons_model_at_the_command_line_and_unpins_it(regist
     assert "0123456789abcdef" in capsys.readouterr().err and (registry_root / "models" / TINY_CNN.key / "pinned").exists()
     assert cli.main(["unpin", TINY_CNN.key]) == 0 and capsys.readouterr().out.startswith(f"unpinned: {TINY_CNN.key}")
     assert cli.main(["delete", TINY_CNN.key]) == 0 and "moved to the trash" in capsys.readouterr().out
+
+
+def test_train_takes_a_dataset_and_a_base_model_as_the_other_commands_name_them(registry_root, trained_registry_root,
+                                                                                capsys):
+    """`train --dataset Fashion-MNIST` and `--base-model registry:<4 digits>` were refused, though `list --dataset`
+    takes a title and every other KEY its beginning; a flag the network does not use, or a base in the trash, was
+    not said."""
+    from core.registry import Registry
+
+    root = registry_root
+    for config in (TINY_DNN, TINY_CNN):
+        shutil.copytree(trained_registry_root / "models" / config.key, root / "models" / config.key)
+    dense_flags = ["--family", "dnn", "--hidden-units", "32", "--train-subset", "500", "--epochs", "2"]
+    assert cli.main(["train", "--dataset", "FASHION-mnist", *dense_flags, "--padding", "same"]) == 0  # its title
+    printed = capsys.readouterr()
+    assert printed.out.startswith(f"Already trained: {TINY_DNN.key}")  # the very same model: nothing trained
+    assert printed.err == "note: --padding does not apply to a dnn network: not used\n"
+    assert cli.main(["train", "--dataset", "fashion_mnst", *dense_flags]) == 1
+    assert capsys.readouterr().err == ("error: No dataset here is named or titled 'fashion_mnst'. Did you mean "
+                                       "'fashion_mnist'? `python -m core datasets` lists each dataset's name and title.\n")
+    Registry(root).delete(TINY_CNN.key)
+    for typed in (TINY_CNN.key[:5], TINY_CNN.key):  # the base's beginning, or the whole key: in the trash, said so
+        assert cli.main(["train", "--family", "transfer", "--base-model", f"registry:{typed}", "--epochs", "1"]) == 1
+        printed = capsys.readouterr()
+        assert printed.out == "" and f"The model {TINY_CNN.key} was deleted: it waits in the trash" in printed.err
+        assert f"`python -m core restore {typed}` brings it back" in printed.err
+    assert cli.main(["show", TINY_CNN.key[:5]]) == 1 and "was deleted: it waits in the trash" in capsys.readouterr().err
+
+
+def test_more_training_images_than_the_dataset_has_is_said_and_flags_are_taken_after_the_command(capsys):
+    from core.course import within_the_data
+
+    arguments = cli.build_parser().parse_args(["train", "--dataset", "shapes", "--train-subset", "100000",
+                                               "--fine-tune-layers", "2", "--verbose"])
+    asked = cli.config_from_arguments(arguments)
+    cli.print_unused_flags(arguments, asked, within_the_data(asked))
+    assert capsys.readouterr().err == (
+        "note: --fine-tune-layers does not apply to a cnn network: not used\n"
+        "note: --train-subset 100,000 is more than this dataset's training images: it trains on all of them\n")
+    assert arguments.verbose  # after the command, as before it (it was refused with "Did you mean --verbose?")
+
+
+def test_a_mistyped_course_or_imported_dataset_gets_the_nearest_name():
+    from core.course_datasets import get_course_dataset
+    from core.errors import CoreError, DatasetError
+    from core.lookup import imported_dataset_named
+
+    with pytest.raises(DatasetError, match="Unknown course dataset. Did you mean 'horses_or_humans'?"):
+        get_course_dataset("horse-or-human", root=None)
+    with pytest.raises(CoreError, match="No imported dataset is named or titled 'horse-or-humans'. Did you mean "
+                                        "'horse-or-human'?"):
+        imported_dataset_named("horse-or-humans", {"folder:8539ddb22433": "horse-or-human"})
