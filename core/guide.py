@@ -138,6 +138,26 @@ def no_better_than_guessing(card) -> bool:
     return bound is not None and bound <= 1 / max(2, len(card.class_names))
 
 
+def experiment_guessing_note(cards: dict) -> str | None:
+    """What to say where an experiment's models ({name: card}) include one no better than guessing: its difference
+    from the others teaches nothing yet. None when every one learned something."""
+    guessing = [name for name, card in cards.items() if no_better_than_guessing(card)]
+    if not guessing:
+        return None
+    card = cards[guessing[0]]
+    classes = max(2, len(card.class_names))
+    everyone = len(guessing) == len(cards)
+    if everyone:
+        which = "Neither model can" if len(cards) == 2 else f"None of the {len(cards)} models can"
+    else:
+        which = f"The {' and '.join(f'*{name}*' for name in guessing)} model{'s' if len(guessing) > 1 else ''} cannot"
+    return (f"{which} yet be told apart from guessing one of the {classes} classes at random ({1 / classes:.0%}) on "
+            f"these {card.dataset.test_images:,} test images, so "
+            + ("the comparison below teaches nothing yet: whatever differs is chance." if everyone else
+               "the comparison below shows only that it needs more training to learn anything, not how well it would "
+               "do.") + " Train on more images or for more epochs first.")
+
+
 def guessing_note(card) -> str | None:
     """What to say of a model no better than guessing (`no_better_than_guessing`), with its numbers; else None."""
     if not no_better_than_guessing(card):
@@ -336,7 +356,7 @@ def few_test_images_note(test_images: int | None) -> str | None:
     """How far one mistake moves an accuracy measured on fewer than FEW_TEST_IMAGES images; None for more."""
     if not test_images or test_images >= FEW_TEST_IMAGES:
         return None
-    return f"Only {test_images} test images: one mistake moves the accuracy by {100 / test_images:.1f} points."
+    return f"Only {test_images} test images: one mistake moves the accuracy by {100 / test_images:.3g} points."
 
 
 def training_sizes_note(letters: list[str], cards) -> str | None:

@@ -9,7 +9,7 @@ from core.augment import (augment_samples, augmentation_experiment, augmentation
                           legacy_code)
 from core.config import FILL_MODES, Augmentation, dataset_display_name
 from core.course import COURSE_AUGMENTATION
-from core.guide import points_between, signed
+from core.guide import experiment_guessing_note, points_between, signed
 from core.imaging import prepare_image, read_image
 
 # Shapes first: like the course's photos, its objects vary in place, size and angle, which is what augmentation imitates
@@ -125,7 +125,10 @@ for column, name, gap in zip(columns[2:], ["no augmentation", "augmented"], [res
 unseen_variety = ("Fashion-MNIST items are centred and upright, so turns, shifts, shears and flips make images the test "
                   "set never shows; " if experiment_dataset == "fashion_mnist" else "")
 odds = f"McNemar's p = {result.p_value:.3g}"
-if result.helped:
+if guessing := experiment_guessing_note({name: entry.card for name, entry in entries.items()}):
+    verdict = ""  # the gap and the verdict of a model that learned nothing would teach a lesson that is not there
+    st.warning(guessing)
+elif result.helped:
     verdict = (f"Here augmentation **helped**: {augmented:.1%} against {plain:.1%} on the test images ({odds}: more "
                "than the luck of which test images were drawn).")
 elif result.hurt:
@@ -135,13 +138,14 @@ else:
     verdict = (f"Here augmentation made **no clear difference** ({augmented:.1%} against {plain:.1%}, {odds}: the "
                "luck of which test images were drawn could explain it). Try more epochs or other settings.")
 gaps = f"from {signed(result.gap_without * 100, '.1f')} to {signed(result.gap_with * 100, '.1f')} points"
-gap_change = (f"here the gap narrowed {gaps}" if result.gap_with < result.gap_without else
+gap_change = ("here a model that learned nothing has no gap worth reading" if guessing else
+              f"here the gap narrowed {gaps}" if result.gap_with < result.gap_without else
               f"here it did not narrow ({gaps}: the settings or the epochs were not enough)")
 st.markdown(
     "Solid lines are accuracy on the training images, dashed lines on validation images the network never trains "
     "on. A dashed line falling behind its solid line is **overfitting**: the network memorises its "
     f"{subset:,} images instead of learning what the classes look like. Augmentation makes the training images harder "
     f"to memorise, so the gap should narrow; {gap_change}. The augmented run's training accuracy is measured on "
-    f"transformed images, which is why it can even sit below its validation accuracy. {verdict} Other cures for "
-    "overfitting: more data, dropout, a smaller network, early stopping."
+    f"transformed images, which is why it can even sit below its validation accuracy. {verdict}"
+    + (" " if verdict else "") + "Other cures for overfitting: more data, dropout, a smaller network, early stopping."
 )

@@ -237,3 +237,16 @@ def test_a_change_in_points_is_the_difference_of_the_two_percentages_shown():
     for before, after in [(a / 1200, b / 1200) for a in range(0, 1200, 7) for b in range(0, 1200, 11)]:
         shown = float(f"{after:.1%}".rstrip("%")) - float(f"{before:.1%}".rstrip("%"))
         assert f"{points_between(before, after):+.1f}" == f"{shown:+.1f}"
+
+
+def test_an_experiment_with_a_model_at_chance_says_what_its_comparison_can_teach():
+    from core.guide import experiment_guessing_note
+
+    learned, chance = card(TrainConfig(family="cnn"), 0.9, 1_000), card(TrainConfig(family="dnn"), 0.34, 1_000)
+    assert experiment_guessing_note({"with": learned, "without": learned}) is None
+    both = experiment_guessing_note({"with": chance, "without": chance})
+    assert both.startswith("Neither model can yet be told apart from guessing one of the 3 classes at random (33%) on "
+                           "these 1,000 test images") and "whatever differs is chance" in both
+    one = experiment_guessing_note({"from scratch": chance, "feature extraction": learned, "fine-tuning": learned})
+    assert one.startswith("The *from scratch* model cannot yet be told apart") and "needs more training" in one
+    assert experiment_guessing_note({"a": chance, "b": chance, "c": chance}).startswith("None of the 3 models can")

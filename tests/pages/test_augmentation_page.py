@@ -89,14 +89,18 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
     accuracy_chart = figure_texts(figures(at)[0])
     assert {"no augmentation · validation", "with augmentation · training"} <= accuracy_chart
     assert at.metric[0].value == f"{page_registry.get(configs[0].key).test_accuracy:.1%}"
-    assert "overfitting" in at.markdown[-1].value and "McNemar's p = " in at.markdown[-1].value  # helped or not, tested
-    from core.augment import WITH, WITHOUT, augmentation_result
+    from core.augment import WITH, WITHOUT
+    from core.guide import experiment_guessing_note, no_better_than_guessing
 
-    result = augmentation_result({name: page_registry.get(config.key) for name, config in zip((WITHOUT, WITH), configs)},
-                                 page_registry)
-    gaps = f"from {result.gap_without * 100:.1f} to {result.gap_with * 100:.1f} points".replace("-", "−")
-    said = f"the gap narrowed {gaps}" if result.gap_with < result.gap_without else f"it did not narrow ({gaps}"
-    assert said in at.markdown[-1].value  # the page says what these two runs measured, never "the gap closes" blindly
+    # 200 images for 2 epochs: neither model has learned yet. The page said "the gap narrowed from 17.0 to 1.7 points"
+    # of two such models (21.8% and 19.4% on 5 classes); their gap and verdict are chance, and it says so instead.
+    cards = {name: page_registry.get(config.key).card for name, config in zip((WITHOUT, WITH), configs)}
+    assert all(map(no_better_than_guessing, cards.values())), [card.test_accuracy for card in cards.values()]
+    assert at.warning[-1].value == experiment_guessing_note(cards) and at.warning[-1].value.startswith(
+        "Neither model can yet be told apart from guessing one of the 5 classes at random (20%)")
+    explained = at.markdown[-1].value
+    assert "a model that learned nothing has no gap worth reading" in explained and "McNemar" not in explained
+    assert "narrowed" not in explained and "  " not in explained
 
 
 def test_an_uploaded_photo_is_augmented_and_a_broken_file_is_explained(page_registry):
