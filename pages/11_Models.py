@@ -1,5 +1,6 @@
 """Models: every registered model in a sortable table; details, downloads, import and delete."""
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -58,7 +59,11 @@ table = [{"test accuracy": None if card.test_accuracy is None else 100 * card.te
           "test images": card.dataset.test_images, "parameters": card.params.total,
           "training time (s)": card.timings.train_seconds, "created (UTC)": card.created_in_utc, "pinned": card.key in pinned,
           "key": card.key} for card in cards]
-selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="models_table",
+# A row is selected by its place in the table, so the table's key names the models it lists: after a delete, a filter
+# or another student's new model, no row stays selected (the model after a deleted one was shown as if picked).
+listed = hashlib.sha256(",".join(card.key for card in cards).encode()).hexdigest()[:16]
+selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=f"models_table_{listed}",
                          placeholder="—",  # an imported model has no test figures or training time here
                          column_config={"test accuracy": st.column_config.ProgressColumn(  # first: a phone shows it
                                             format="%.2f%%", min_value=0, max_value=100, width="medium"),  # two

@@ -26,7 +26,7 @@ def keys_of(at, kind: str) -> set:
 def select_model(at, key: str):
     """Click the row of model `key` in the Models page's table."""
     row = list(at.dataframe[0].value["key"]).index(key)
-    at.session_state["models_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     return at.run()
 
 
@@ -35,6 +35,18 @@ def classroom(own_trained_registry, monkeypatch):
     """A registry with two models on a server whose teacher set a passphrase."""
     monkeypatch.setenv("CNNCLASSROOM_TEACHER_PASSPHRASE", PASSPHRASE)
     return own_trained_registry
+
+
+def test_a_model_deleted_while_picked_leaves_no_other_model_shown_as_picked(own_trained_registry):
+    """The details followed the row's place: after the picked model was deleted (here, by the command line or another
+    teacher), the model that took its row was shown, ready to download or pin, though nobody had picked it."""
+    for picked in (TINY_DNN, TINY_CNN):  # whichever row it is: the last one's place is then past the table's end
+        at = select_model(open_page("pages/11_Models.py").run(), picked.key)
+        assert at.subheader[0].value == picked.title
+        own_trained_registry.delete(picked.key)
+        at.run()
+        assert not at.exception and not at.subheader, [header.value for header in at.subheader]
+        own_trained_registry.restore(picked.key)
 
 
 def test_a_student_cannot_delete_or_import_on_the_models_page(classroom):

@@ -71,7 +71,7 @@ def test_predict_and_models_warn_about_an_imported_softmax_over_one_unit(own_tra
     models = open_page("pages/11_Models.py").run()
     row = list(models.dataframe[0].value["key"]).index(entry.key)
     assert models.dataframe[0].proto.placeholder == "—"  # its missing test figures read as dashes, not "None"
-    models.session_state["models_table"] = {"selection": {"rows": [row], "columns": []}}
+    models.session_state[models.dataframe[0].key] = {"selection": {"rows": [row], "columns": []}}
     models.run()
     assert not models.exception
     assert models.subheader[0].value == entry.title
