@@ -83,6 +83,9 @@ left.plotly_chart(charts.line_fit_figure(
     xs[:, 0], ys[:, 0], line_xs, fit.weight * line_xs + fit.bias, data_name="noisy data" if noise else f"data ({RULE})",
     best_ys=fit.best_weight * line_xs + fit.best_bias if noise else None), width="stretch")
 right.plotly_chart(charts.loss_figure(fit.losses, "How wrong the neuron is after each epoch"), width="stretch")
+if noise:  # the values the neuron trains on now; the lesson's text above lists the rule's
+    left.caption(f"The noisy data: `y = {listed(np.round(ys[:, 0], 2))}`, the rule's values plus noise of standard "
+                 f"deviation {NOISE:g}.")
 
 st.subheader(f"{TRUE_ANSWER:g}, to four decimals" if fit.converged and not noise else f"Why not exactly {TRUE_ANSWER:g}?")
 weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS

@@ -71,6 +71,9 @@ def test_a_converged_fit_is_called_converged_not_unfinished():
     at.toggle(key="neuron_noise").set_value(True).run()
     text = " ".join(block.value for block in at.markdown)
     assert "nothing is left to train away" in text and "−0.0000" not in text and "unfinished optimisation" not in text
+    noisy = neuron.training_points(1.0)[1][:, 0]  # the values trained on, said (only the chart's dots showed them)
+    assert f"`y = {', '.join(f'{value:.2f}'.rstrip('0').rstrip('.').replace('-', '−') for value in noisy)}`" in " ".join(
+        caption.value for caption in at.caption)
 
 
 def test_the_page_shows_the_fit_the_server_preloaded_and_fits_a_new_setting_itself(monkeypatch):
