@@ -154,8 +154,9 @@ def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmi
         figure.add_shape(type="rect", x0=column - 0.5, x1=column + width - 0.5, y0=row - 0.5, y1=row + height - 0.5,
                          line={"color": "#dc2626", "width": 3})
     figure.update_layout(title=title, xaxis_title="column (pixels)", yaxis_title="row (pixels)", height=320,
-                         margin={"t": 40, "b": 10}, yaxis={"autorange": "reversed", "scaleanchor": "x"})
-    return figure
+                         margin={"t": 40, "b": 10}, xaxis={"constrain": "domain"},  # square pixels: the plot shrinks
+                         yaxis={"autorange": "reversed", "scaleanchor": "x", "constrain": "domain"})  # to the image, no
+    return figure  # empty rows are added to the axis (a 28-row image had an axis to 30)
 
 
 # The band above each row of a heatmap grid, for the panels' titles, as a part of a panel's height: 16 px over a

@@ -4,7 +4,8 @@ Pickers default to the model the lesson is about, never simply the newest: the t
 trained on the most data, Predict starts from the most trustworthy model for a photo: the one whose accuracy has the
 highest lower end of its 95% (Wilson) interval, so 100% on 30 test images (88.6%) does not outrank 91.7% on 10,000
 (91.1%). Home ranks the models of one dataset, tested on the same images, by accuracy (that bound breaks ties).
-Imports no numpy and no TensorFlow: Home uses it.
+Imports no numpy and no TensorFlow: Home uses it. Under 450 lines: every sentence the pages build from a model's
+figures is here, so one file shows that each says what its numbers allow (guessing, few test images, rankings).
 """
 
 import math

@@ -474,7 +474,8 @@ def entry_label(card) -> str:
     """A model as a picker shows it: title, then test accuracy and on how many test images (the key stays in Models)."""
     if card.test_accuracy is None:
         return f"{card.title} · imported, not tested here · {card.key}"
-    return f"{card.title} · {card.test_accuracy:.1%} on {card.dataset.test_images or 0:,} test images"
+    return f"{card.title} · {accuracy_text(card.test_accuracy, card.dataset.test_images)} on " \
+           f"{card.dataset.test_images or 0:,} test images"  # the decimals its test images resolve, as everywhere
 
 
 PICKER_CHARACTERS_ON_A_PHONE = 45  # what a picker shows of its choice on a 390-pixel phone

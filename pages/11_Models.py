@@ -68,7 +68,8 @@ selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mo
                          column_config={"test accuracy": st.column_config.ProgressColumn(  # first: a phone shows it
                                             format="%.2f%%", min_value=0, max_value=100, width="medium"),  # two
                                         # decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
-                                        **ui.THOUSANDS_COLUMNS})
+                                        "title": st.column_config.TextColumn(width="large"),  # what tells models
+                                        **ui.THOUSANDS_COLUMNS})  # apart: it was cut short on a laptop
 selected = selection.selection.rows
 if not selected:
     st.stop()

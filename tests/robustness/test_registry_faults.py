@@ -465,7 +465,8 @@ def test_registry_keys_and_dataset_names_are_validated_before_any_path_is_built(
         for command in (("show", key), ("delete", key), ("export", key, "--out", str(tmp_path / "exports"))):
             process = core_command(*command, root=root)
             _, stderr = process.communicate(timeout=60)
-            assert process.returncode == 1 and "error: A model key is 16 lowercase hexadecimal digits" in quiet(stderr)
+            assert process.returncode == 1 and f"error: {key!r} is not a model key: a key is 16 hexadecimal digits" in \
+                quiet(stderr)
             tried += 1
     names = 0
     for name in HOSTILE_NAMES:
