@@ -550,8 +550,8 @@ def print_import_report(report, root):
     """The import report: name, classes, the split table and where each split comes from, notes, skipped files."""
     from core.datasets import split_table
 
-    print(f"imported {report.title!r} as {report.name}: {len(report.class_names)} classes, "
-          f"{sum(report.counts.values()):,} images")
+    print(f"{'already imported' if report.already_imported else 'imported'} {report.title!r} as {report.name}: "
+          f"{len(report.class_names)} classes, {sum(report.counts.values()):,} images")
     table = split_table(root, report.name)
     print(f"{'class':<24}" + "".join(f"{split:>12}" for split in table))
     for name in report.class_names:

@@ -72,6 +72,7 @@ class FolderImportReport:
     notes: list[str]
     split_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> images given for it
     split_sources: dict[str, str] = field(default_factory=dict)  # split -> where it comes from, in words
+    already_imported: bool = False  # the same photos were imported before: that copy is the dataset
 
 
 @dataclass(frozen=True)
@@ -525,6 +526,7 @@ def _publish(root, staging, dataset_id):
         already_imported = True
     report = import_report(root, FOLDER_PREFIX + dataset_id)
     if already_imported:
+        report.already_imported = True
         report.notes.append("This dataset was already imported; the existing copy is used.")
     if trash.forget_deleted_dataset(root, dataset_id):  # the same photos: a deleted copy would only be refused
         report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")

@@ -415,7 +415,7 @@ def test_the_same_zip_twice_is_one_dataset(tmp_path, fashion):
     first = import_zip(path, ROOT)
     second = import_zip(io.BytesIO(path.read_bytes()), ROOT, title="Another title")
     assert first.title == "clothes" and second.name == first.name and second.title == "clothes"
-    assert "already imported" in second.notes[-2]
+    assert "already imported" in second.notes[-2] and second.already_imported and not first.already_imported
     assert second.notes[-1] == "It keeps the title it was imported with, “clothes”; “Another title” was not applied."
     assert len(datasets_folder_entries(tmp_path)) == 1
 
