@@ -325,7 +325,6 @@ def print_entry_line(card, pinned: bool = False):
         print(f"pinned: a lesson needs it, so it cannot be deleted until `python -m core unpin {card.key}`")
 
 
-
 def command_list(arguments):
     from core.guide import no_better_than_guessing
     from core.registry import Registry
