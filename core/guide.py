@@ -110,12 +110,14 @@ def default_base_key(cards, named_base) -> str | None:
 def default_compare_keys(cards, pair_keys: list[str]) -> list[str]:
     """Side by side's first models: the one-click pair (`pair_keys`) once both are tested. Until then (one of them may
     be tested, the other still training) the newest model and the newest other one tested on the same test images
-    (same dataset, same count), never two that McNemar's test cannot pair: one alone would only ask for another. The
-    older is A, the reference, as the one-click pair's dense network (trained first) is."""
+    (same dataset, same count), never two that McNemar's test cannot pair: one alone would only ask for another.
+    Models no better than guessing come last: two of them opened the page on a "winner" made by chance. The older is
+    A, the reference, as the one-click pair's dense network (trained first) is."""
     tested = [card for card in cards if card.test_accuracy is not None]
     if pair_keys and set(pair_keys) <= {card.key for card in tested}:
         return list(pair_keys)
-    for card in tested:  # newest first
+    tested.sort(key=no_better_than_guessing)  # stable: newest first among those that learned, then among the others
+    for card in tested:
         partner = next((other for other in tested if other.key != card.key and other.dataset.name == card.dataset.name
                         and other.dataset.test_images == card.dataset.test_images), None)
         if partner is not None:

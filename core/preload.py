@@ -96,13 +96,17 @@ def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = Non
 
 
 def inside_default(cards, root=None):
-    """The model Inside the network shows first: the most accurate CNN, else the most accurate model with a config;
-    one whose test images are on this machine (registry at `root`) before one whose dataset was deleted."""
+    """The model Inside the network shows first: the most trustworthy CNN (the highest lower end of its accuracy's 95%
+    interval: 88% on 16 photos was chosen over 78.7% on 10,000 images, and its channels' differences were noise), else
+    the most trustworthy model with a config; one whose test images are on this machine (registry at `root`) before one
+    whose dataset was deleted."""
+    from core.guide import trust
+
     cards = [card for card in cards if card.config is not None]
     if not cards:
         return None
     here = {name: _images_here(name, root) for name in {card.config.dataset for card in cards}}
-    return max(cards, key=lambda card: (here[card.config.dataset], card.family == "cnn", card.test_accuracy or 0))
+    return max(cards, key=lambda card: (here[card.config.dataset], card.family == "cnn", trust(card)))
 
 
 def _images_here(name, root) -> bool:

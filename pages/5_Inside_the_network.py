@@ -157,6 +157,8 @@ with ui.guard():
     contrast = ui.channel_contrast(key, class_index, layer, per_class=SAMPLES)
 indices, specific = contrast.indices, contrast.most_specific
 ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(contrast.class_mean), specific)
+if st.session_state.get("inside_channel_for") != (key, class_index, layer):  # another model, class or layer: its own
+    st.session_state["inside_channel"], st.session_state["inside_channel_for"] = specific, (key, class_index, layer)
 channel = right.slider("Channel", 0, len(contrast.class_mean) - 1, specific, key="inside_channel",
                        persist_state="session")
 st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,

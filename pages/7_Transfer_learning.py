@@ -7,7 +7,7 @@ from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
 from core.course import config_training_images
-from core.guide import dataset_title, default_base_key, experiment_guessing_note, no_better_than_guessing, percent
+from core.guide import dataset_title, default_base_key, experiment_guessing_note, percent
 from core.pretrained import cached_weights_path, weights_status
 from core.seeds import REPEATS
 from core.transfer import (BASE_CNN, EXPERIMENT_NAMES, FEATURE_EXTRACTION, SCRATCH, TABLE_COLUMNS, base_architecture,
@@ -130,9 +130,8 @@ if verdict is not None:
                    "can help. The lesson is in the differences between the three, not in their level.")
     histories = {name: registry.get(configs[name].key).history for name in EXPERIMENT_NAMES}
     st.plotly_chart(charts.history_figure(histories, "accuracy", title="Learning curves"), width="stretch")
-    cards = {name: registry.get(configs[name].key).card for name in EXPERIMENT_NAMES}
-    if all(map(no_better_than_guessing, cards.values())):  # one at chance beside the others is the lesson: scarce data
-        st.warning(experiment_guessing_note(cards))
+    if guessing := experiment_guessing_note({name: registry.get(configs[name].key).card for name in EXPERIMENT_NAMES}):
+        st.warning(guessing)  # from scratch at chance, the others just above it: "beat" needs that said
     frozen_share = frozen["frozen parameters"] / frozen["total parameters"]
     st.markdown(
         verdict.headline()

@@ -58,8 +58,8 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     np.testing.assert_allclose(heatmaps(journey[2])[3], maps["conv_2"][..., 3], rtol=1e-4, atol=1e-5)
 
     at.selectbox(key="inside_class").set_value("Sneaker")
-    at.selectbox(key="inside_layer").set_value("pool_1")
-    at.slider(key="inside_channel").set_value(5).run()
+    at.selectbox(key="inside_layer").set_value("pool_1").run()
+    at.slider(key="inside_channel").set_value(5).run()  # one change a run, as in a browser
     assert not at.exception
     assert "3. Why an image is recognised as “Sneaker”" in [header.value for header in at.header]  # the chosen class
     samples = heatmaps(figures(at)[-1])
@@ -77,6 +77,11 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
     assert any(f"In pool_1, channel {specific} sets Sneaker apart most: its mean activation is "
                f"{sneaker_mean[specific]:#.3g} on these 6 Sneaker images against {other_mean[specific]:#.3g} on 54 images"
                in caption.value for caption in at.caption), [caption.value for caption in at.caption]
+    # Another class (or layer, or model) starts from its own most specific channel: channel 5, kept, was drawn under a
+    # caption naming another channel as the one that sets the class apart
+    at.selectbox(key="inside_class").set_value("Bag").run()
+    named = re.search(r"In pool_1, channel (\d+) sets Bag apart most", " ".join(caption.value for caption in at.caption))
+    assert named and at.slider(key="inside_channel").value == int(named.group(1)), at.slider(key="inside_channel").value
 
 
 def test_heatmap_grid_tiles_every_panel_apart_upright_and_titled_above():
