@@ -169,8 +169,10 @@ def compare(a: Evaluation, b: Evaluation, name_a="A", name_b="B") -> Comparison:
             f"Models {name_a} and {name_b} were evaluated on different test sets "
             f"({len(a.y_true):,} and {len(b.y_true):,} examples, or different labels), so they "
             f"cannot be compared example by example. Evaluate both on the same dataset split "
-            f"at the same image size. Received: name_a={name_a!r}, name_b={name_b!r}"
-        )
+            f"at the same image size. Received: name_a={name_a!r}, name_b={name_b!r}",
+            student=f"they were tested on different test images ({len(a.y_true):,} and {len(b.y_true):,}), so their "
+                    "answers cannot be paired image by image. Only models of the same dataset, tested at the same "
+                    "image size, compare that way.")
     right_a = a.predicted == a.y_true
     right_b = b.predicted == b.y_true
     n = len(right_a)
@@ -314,10 +316,9 @@ def _plain_english(comparison, name_a, name_b):
     higher, lower = sorted((c.accuracy_a, c.accuracy_b), reverse=True)  # in the sentence's order: the better first
     accuracies = f"{higher:.1%} vs {lower:.1%} on {c.n:,} test images"
     low, high = sorted((sign * c.ci_low * 100, sign * c.ci_high * 100))
-    headline = (
-        f"{better} is more accurate than {worse} by {abs(c.difference) * 100:.1f} "
-        f"points ({accuracies}; 95% CI {signed(low, '.1f')} to {signed(high, '.1f')} points)"
-    )
+    figures = f"by {abs(c.difference) * 100:.1f} points ({accuracies}; 95% CI {signed(low, '.1f')} to {signed(high, '.1f')} points)"
+    headline = (f"{better} is more accurate than {worse} {figures}" if c.p_value < 0.05 else  # a winner only where
+                f"No clear difference: {better} scored higher than {worse} {figures}")  # chance cannot explain it
     if c.p_value < 0.001:
         verdict = "p < 0.001, so the difference is very unlikely to come from which test images were drawn"
     elif c.p_value < 0.05:

@@ -366,8 +366,8 @@ def training_sizes_note(letters: list[str], cards) -> str | None:
     """Side by side's warning when the models learned from different numbers of images (a CNN on 54,000 against a
     dense network on 1,000 compares the data as much as the networks); None when they all learned from as many."""
     sizes = [card.dataset.train_images for card in cards]
-    if None in sizes or len(set(sizes)) == 1:
-        return None
+    if None in sizes or len(set(sizes)) == 1 or len({card.dataset.name for card in cards}) > 1:
+        return None  # other datasets: other test images, which the page says of each
     listed = ", ".join(f"{letter} from {size:,}" for letter, size in zip(letters, sizes))
     return (f"These models learned from different numbers of training images ({listed}): a difference in accuracy "
             "mixes the network with the amount of data. To compare networks, train them on the same images.")

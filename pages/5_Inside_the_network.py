@@ -119,7 +119,13 @@ if relu is not None:
     st.caption(f"ReLU keeps positive numbers and turns negative ones into 0: relu(x) = max(0, x). For this image "
                f"{np.mean(relu.values == 0):.0%} of the numbers {relu.name} passes on are exactly 0 — the patterns it "
                "did not find.")
+flatten = maps and any(layer.type == "Flatten" for layer in entry.card.layers)
 for activation in activations:
+    if flatten and activation.values.ndim == 1:  # between the last map and the first dense layer, where it happens
+        st.markdown(f"After the last map, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out "
+                    f"in one row of {int(np.prod(maps[-1][1].shape)):,} values, and the dense layers decide the class "
+                    "from them.")
+        flatten = False
     shape = " × ".join(map(str, activation.values.shape))
     st.markdown(f"**{activation.name}** · output shape **{shape}**")
     st.caption(f"Shown: {activation.tensor}.")
@@ -127,10 +133,6 @@ for activation in activations:
         st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, count), width="stretch")
     else:
         st.plotly_chart(charts.activation_vector_figure(activation.values, activation.name), width="stretch")
-flatten = next((layer for layer in entry.card.layers if layer.type == "Flatten"), None)
-if flatten and maps:
-    st.markdown(f"After the last map, **Flatten** lays the {' × '.join(map(str, maps[-1][1].shape))} numbers out in one "
-                f"row of {int(np.prod(maps[-1][1].shape)):,} values, and the dense layers decide the class from them.")
 
 heading = st.empty()  # names the class once it is chosen below
 heading.header("3. Why an image is recognised as its class")

@@ -101,7 +101,7 @@ p_values = {}  # McNemar's p of each model against the first, by letter, for the
 paired = [0]  # the models tested on A's test images: the only ones its per-class chart may hold
 for index, result in enumerate(compare_with_first(evaluations, letters), start=1):
     if isinstance(result, CoreError):
-        st.warning(f"{names[index]} cannot be compared with {names[0]}: {student_message(result)}")
+        st.warning(f"**{letters[index]}** cannot be compared with **{letters[0]}**: {student_message(result)}")
         continue
     paired.append(index)
     p_values[letters[index]] = result.p_value
@@ -122,10 +122,11 @@ if histories:
 class_names = evaluations[0].class_names
 recalls = {letters[index]: evaluations[index].recall for index in paired}  # per class only on the same test images
 st.plotly_chart(charts.per_class_figure(recalls, list(class_names)))
-for column, letter, name, evaluation in zip(st.columns(len(entries)), letters, names, evaluations):
-    column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names),
-                                                title=f"{letter}: confusion matrix"))
-    column.caption(name)
+for start in range(0, len(entries), 2):  # two a row: three side by side were 300 px, half their class names missing
+    for column, letter, name, evaluation in zip(st.columns(2), letters[start:], names[start:], evaluations[start:]):
+        column.plotly_chart(charts.confusion_figure(evaluation.confusion, list(evaluation.class_names),
+                                                    title=f"{letter}: confusion matrix"))
+        column.caption(name)
 
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model", persist_state="session")

@@ -214,13 +214,15 @@ def test_side_by_side_says_when_the_models_learned_from_different_numbers_of_ima
 
     from core.guide import training_sizes_note
 
-    def card(images):
-        return SimpleNamespace(dataset=SimpleNamespace(train_images=images))
+    def card(images, dataset="fashion_mnist"):
+        return SimpleNamespace(dataset=SimpleNamespace(train_images=images, name=dataset))
 
     assert training_sizes_note(["A", "B"], [card(54000), card(54000)]) is None
     assert training_sizes_note(["A", "B"], [card(54000), card(1000)]) == (
         "These models learned from different numbers of training images (A from 54,000, B from 1,000): a difference "
         "in accuracy mixes the network with the amount of data. To compare networks, train them on the same images.")
+    # another dataset is more than fewer images: the page says its test images differ (the sizes named a wrong cause)
+    assert training_sizes_note(["A", "B", "C"], [card(2000), card(2000), card(200, "shapes")]) is None
 
 
 def test_the_train_page_names_settings_as_its_controls_do():
