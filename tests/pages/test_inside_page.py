@@ -74,14 +74,17 @@ def test_filters_and_feature_maps_match_the_model(trained_registry):
                                     for i in indices], axis=0)
     sneaker_mean, other_mean = mean(sneakers), mean(others)
     specific = int(np.argmax(sneaker_mean - other_mean))
-    assert any(f"In pool_1, channel {specific} sets Sneaker apart most: its mean activation is "
-               f"{sneaker_mean[specific]:#.3g} on these 6 Sneaker images against {other_mean[specific]:#.3g} on 54 images"
-               in caption.value for caption in at.caption), [caption.value for caption in at.caption]
+    means = f"{sneaker_mean[specific]:#.3g} on these 6 Sneaker images against {other_mean[specific]:#.3g} on 54 images"
+    clear = sneaker_mean[specific] > 1.25 * other_mean[specific]  # a quarter more: not noise on 6 images (0.0299 against
+    said = (f"In pool_1, channel {specific} sets Sneaker apart most: its mean activation is {means}" if clear else  # 0.0295
+            f"In pool_1, no channel clearly sets Sneaker apart: the most specific one, channel {specific}, averages {means}")
+    assert any(said in caption.value for caption in at.caption), [caption.value for caption in at.caption]
     # Another class (or layer, or model) starts from its own most specific channel: channel 5, kept, was drawn under a
     # caption naming another channel as the one that sets the class apart
     at.selectbox(key="inside_class").set_value("Bag").run()
-    named = re.search(r"In pool_1, channel (\d+) sets Bag apart most", " ".join(caption.value for caption in at.caption))
-    assert named and at.slider(key="inside_channel").value == int(named.group(1)), at.slider(key="inside_channel").value
+    named = re.search(r"In pool_1, (channel (\d+) sets Bag apart most|no channel clearly sets Bag apart: the most "
+                      r"specific one, channel (\d+))", " ".join(caption.value for caption in at.caption))
+    assert named and at.slider(key="inside_channel").value == int(named.group(2) or named.group(3))
 
 
 def test_heatmap_grid_tiles_every_panel_apart_upright_and_titled_above():
