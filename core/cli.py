@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 from core.arguments import ArgumentParser, chosen_parser
-from core.config import FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, SCHEDULES, Augmentation, TrainConfig
+from core.config import (FAMILIES, FILL_MODES, OPTIMIZERS, PADDINGS, PRESETS, REGISTRY_BASE_PREFIX, SCHEDULES,
+                         Augmentation, TrainConfig)
 from core.errors import CoreError, without_received
 from core.guide import counted
 from core.lookup import dataset_named, full_key, imported_dataset_named
 
-REGISTRY_BASE = "registry:"  # --base-model registry:<key>: a CNN of this registry as the transfer base
 WARMUP_PRESETS = ("fast DNN", "fast CNN", "classic DNN", "classic CNN")  # the defaults, then the ones Compare trains
 
 
@@ -234,9 +234,9 @@ def command_train(arguments):
     registry = Registry(arguments.root)
     if arguments.dataset:  # its title or an imported one's id, as `list --dataset` and `datasets delete` take
         arguments.dataset = dataset_named(arguments.dataset, registry.root, must_exist=True)
-    if (arguments.base_model or "").startswith(REGISTRY_BASE):  # a base's key by its beginning, as every KEY
-        arguments.base_model = REGISTRY_BASE + registry.get(full_key(registry, arguments.base_model.removeprefix(
-            REGISTRY_BASE))).key  # one in the trash: refused before anything is printed
+    if (arguments.base_model or "").startswith(REGISTRY_BASE_PREFIX):  # a base's key by its beginning, as every KEY
+        arguments.base_model = REGISTRY_BASE_PREFIX + registry.get(full_key(registry, arguments.base_model.removeprefix(
+            REGISTRY_BASE_PREFIX))).key  # one in the trash: refused before anything is printed
     asked = config_from_arguments(arguments)
     config = within_the_data(asked, registry.root)  # 500 of 36 photos: all 36
     print_unused_flags(arguments, asked, config)

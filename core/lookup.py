@@ -16,9 +16,7 @@ def dataset_named(given: str, root, must_exist: bool = False) -> str:
     if given in datasets:
         return given
     digits = given.removeprefix(FOLDER_PREFIX).lower()
-    matches = [name for name, title in datasets.items() if title.lower() == given.lower()] or [
-        name for name in datasets if name.startswith(FOLDER_PREFIX) and len(digits) >= 4
-        and name.removeprefix(FOLDER_PREFIX).startswith(digits)]
+    matches = _matching(given, datasets, any_case=True)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -32,6 +30,17 @@ def dataset_named(given: str, root, must_exist: bool = False) -> str:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise DatasetError(f"No dataset here is named or titled {given!r}.{hint} `python -m core datasets` lists each "
                        "dataset's name and title.")
+
+
+def _matching(given: str, datasets: dict[str, str], any_case: bool = False) -> list[str]:
+    """The names among `datasets` ({name: title}) that `given` names: by title (in any case with `any_case`), else as
+    an imported dataset's id or the beginning of its id (4 digits or more, `folder:` or not)."""
+    from core.catalogue import FOLDER_PREFIX
+
+    digits = given.removeprefix(FOLDER_PREFIX).lower()
+    titled = [name for name, title in datasets.items() if (title.lower() == given.lower() if any_case else title == given)]
+    return titled or [name for name in datasets if name.startswith(FOLDER_PREFIX) and len(digits) >= 4
+                      and name.removeprefix(FOLDER_PREFIX).startswith(digits)]
 
 
 def full_key(registry, text: str, in_trash: bool = False) -> str:
@@ -69,14 +78,12 @@ def full_key(registry, text: str, in_trash: bool = False) -> str:
 def imported_dataset_named(given: str, datasets: dict[str, str], deleted: bool = False) -> str:
     """`given` as an imported dataset's name: folder:<id>, its id or the beginning of its id (4 digits or more), or
     its title, among `datasets` ({name: title}: the imported ones, or the deleted ones with `deleted`)."""
-    from core.catalogue import CATALOGUE, FOLDER_PREFIX
+    from core.catalogue import CATALOGUE
 
     if given in CATALOGUE:
         raise CoreError(f"{given} comes with CNN Classroom, so it cannot be deleted or restored: only imported "
                         "datasets (folder:…) can.")
-    digits = given.removeprefix(FOLDER_PREFIX).lower()
-    matches = [name for name, title in datasets.items() if title == given] or [
-        name for name in datasets if len(digits) >= 4 and name.removeprefix(FOLDER_PREFIX).startswith(digits)]
+    matches = _matching(given, datasets)
     if len(matches) > 1:
         raise CoreError(f"{len(matches)} {'deleted' if deleted else 'imported'} datasets are named or titled {given!r}: "
                         f"name one by its id ({', '.join(matches)}); `python -m core datasets` shows what each holds.")
