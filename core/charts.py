@@ -138,11 +138,39 @@ def line_fit_figure(xs, ys, fitted_xs, fitted_ys, data_name: str = "data (y = 2x
 
 
 def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure:
-    """A single loss curve on a log scale."""
+    """A single loss curve on a log scale, each tick labelled with its whole value (`log_ticks`)."""
     figure = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines"))
+    finite = [loss for loss in losses if math.isfinite(loss) and loss > 0]
+    ticks = log_ticks(min(finite), max(finite)) if finite else []
     figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (mean squared error, log scale)",
-                         yaxis_type="log", yaxis_exponentformat="power", height=300, margin={"t": 40, "b": 10})
+                         yaxis_type="log", height=300, margin={"t": 40, "b": 10})
+    if ticks:
+        figure.update_yaxes(tickvals=ticks, ticktext=[tick_text(tick) for tick in ticks])
     return figure
+
+
+def log_ticks(low: float, high: float, most: int = 8) -> list[float]:
+    """Tick values for a log axis from `low` to `high`: 1, 2 and 5 times each power of ten while they are few, else
+    the powers alone (every other one, and so on, past `most`). Plotly's own labels its in-between ticks with their
+    first digit only: a loss levelling off at 0.65 sat beside a "6"."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for steps in ((1, 2, 5), (1,)) if high / low > 4 else ((1, 2, 3, 4, 5, 6, 7, 8, 9),):  # a narrow range: each digit
+        ticks = [step * 10.0 ** power for power in range(first, last + 1) for step in steps]
+        ticks = [tick for tick in ticks if low / 1.5 <= tick <= high * 1.5]
+        if len(ticks) <= most:
+            return ticks
+    stride = math.ceil(len(ticks) / most)
+    return ticks[::stride]
+
+
+def tick_text(value: float) -> str:
+    """A log tick's label: 0.5, 20 or 1000 as written; beyond 10⁵ or under 10⁻³ as 2×10⁸, 10⁻⁵."""
+    if 1e-3 <= value < 1e5:
+        return f"{value:g}"
+    power = math.floor(math.log10(value) + 1e-9)
+    step = round(value / 10.0 ** power)
+    exponent = f"10<sup>{power}</sup>".replace("-", "−")
+    return f"{step}×{exponent}" if step != 1 else exponent
 
 
 def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None, highlight=None) -> go.Figure:

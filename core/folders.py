@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from core.archives import check_zip_entries
 from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, imported_manifests, read_manifest
 from core.errors import DatasetError, ImageError
-from core.imaging import MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
+from core.imaging import FILE_SIZE_KEY, MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.manifest import MANIFEST_FILE, Manifest, StoredImage
 from core.splits import (SPLITS, TEST, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
                          images_needed, read_layout)
@@ -237,6 +237,10 @@ def _zip_source(source):
         )
         members = [_Member(info.filename.replace("\\", "/"), info.file_size, lambda info=info: _read_entry(archive, info))
                    for info in infos if not info.is_dir()]
+        if not members:  # "found 0 class folders (none) … Skipped 0 files" said it less plainly
+            named = Path(str(getattr(source, "name", source))).name if title else "This zip"
+            raise DatasetError(f"{named} is empty: it holds no files. Expected a .zip of class sub-folders of photos, "
+                               "e.g. made with `zip -r dataset.zip cats dogs`.")
         folders = [info.filename.replace("\\", "/").rstrip("/") for info in infos if info.is_dir()]
         yield _Source(members, folders, [], title)
 
@@ -411,7 +415,7 @@ def _checked(placements):
     def check(item, data):
         try:
             image = read_image(data, item[1].path, formats=FOLDER_IMAGE_FORMATS)
-            return image.size, image.mode, import_inputs(image)
+            return image.info[FILE_SIZE_KEY], image.mode, import_inputs(image)  # 4000×3000 read "2000×1500"
         except ImageError as error:
             return error
 
@@ -481,10 +485,10 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
     if needed is not None:
         notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
                      "the photos again (training this dataset is refused until then).")
-    if not same_size:
-        notes.append("The images differ in size or are large; each model fits them into the input size it is "
-                     "trained at (chosen on Your own images or Train), keeping their shape: the rest is padded, as "
-                     "on Predict.")
+    if not same_size:  # all 320×240 were said to "differ in size or be large": say which
+        why = "differ in size" if len(set(sizes)) > 1 else f"are larger than {MAX_NATIVE_SIDE}×{MAX_NATIVE_SIDE}"
+        notes.append(f"The images {why}; each model fits them into the input size it is trained at (chosen on Your "
+                     "own images or Train), keeping their shape: the rest is padded, as on Predict.")
     return Manifest(
         id=dataset_id, title=(title or _default_title(class_names))[:80], class_names=tuple(class_names),
         counts=counts, images=tuple(StoredImage(*image) for image in images),

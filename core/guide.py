@@ -109,29 +109,36 @@ def default_base_key(cards, named_base) -> str | None:
 
 def default_compare_keys(cards, pair_keys: list[str]) -> list[str]:
     """Side by side's first models: the one-click pair (`pair_keys`) once both are tested. Until then (one of them may
-    be tested, the other still training) the newest model and the newest other one tested on the same test images
-    (same dataset, same count), never two that McNemar's test cannot pair: one alone would only ask for another.
-    Models no better than guessing come last: two of them opened the page on a "winner" made by chance. The older is
-    A, the reference, as the one-click pair's dense network (trained first) is."""
+    be tested, the other still training) the most like-for-like pair tested on the same test images (same dataset,
+    same count), never two that McNemar's test cannot pair: one alone would only ask for another. Like for like, in
+    order: both learned something (two at chance opened the page on a "winner" made by chance), both learned from as
+    many images (a dense network on 3,000 against a CNN on 500 taught that dense beats CNN), a dense network against
+    a CNN (the lesson), then the newest. The older is A, the reference, as the one-click pair's dense network is."""
     tested = [card for card in cards if card.test_accuracy is not None]
     if pair_keys and set(pair_keys) <= {card.key for card in tested}:
         return list(pair_keys)
-    tested.sort(key=no_better_than_guessing)  # stable: newest first among those that learned, then among the others
-    for card in tested:
-        partner = next((other for other in tested if other.key != card.key and other.dataset.name == card.dataset.name
-                        and other.dataset.test_images == card.dataset.test_images), None)
-        if partner is not None:
-            return [partner.key, card.key]
-    return [card.key for card in tested[:1]]
+    pairs = [(older, newer) for position, newer in enumerate(tested) for older in tested[position + 1:]  # newest first
+             if older.dataset.name == newer.dataset.name and older.dataset.test_images == newer.dataset.test_images]
+    if not pairs:
+        tested.sort(key=no_better_than_guessing)  # stable: the newest that learned, else the newest
+        return [card.key for card in tested[:1]]
+
+    def unlikeness(pair) -> tuple:
+        older, newer = pair
+        return (no_better_than_guessing(older) + no_better_than_guessing(newer),
+                older.dataset.train_images != newer.dataset.train_images,
+                {older.family, newer.family} != {"dnn", "cnn"})
+
+    older, newer = min(pairs, key=unlikeness)  # min keeps the first of equals: the newest
+    return [older.key, newer.key]
 
 
-def default_predict_key(cards) -> str | None:
-    """Predict's first model: the most trustworthy model trained on photos (an imported folder dataset) when there
-    is one, since people bring photos; else the most trustworthy of all; then untested (imported) models. A tested
-    model no better than guessing comes last of all: its sure-looking answers would teach nonsense."""
-    if not cards:
-        return None
-    return max(cards, key=lambda card: (not no_better_than_guessing(card), is_photo_model(card), trust(card))).key
+def predict_order(cards) -> list:
+    """Predict's picker, best first: the most trustworthy models trained on photos (an imported folder dataset),
+    since people bring photos; then the most trustworthy of the rest; then untested (imported) models. Tested models
+    no better than guessing come last of all: their sure-looking answers would teach nonsense."""
+    return sorted(cards, key=lambda card: (not no_better_than_guessing(card), is_photo_model(card), trust(card)),
+                  reverse=True)
 
 
 def no_better_than_guessing(card) -> bool:
@@ -156,8 +163,8 @@ def experiment_guessing_note(cards: dict) -> str | None:
         which = f"The {' and '.join(f'*{name}*' for name in guessing)} model{'s' if len(guessing) > 1 else ''} cannot"
     return (f"{which} yet be told apart from guessing one of the {classes} classes at random ({1 / classes:.0%}) on "
             f"these {card.dataset.test_images:,} test images, so "
-            + ("the comparison below teaches nothing yet: whatever differs is chance." if everyone else
-               "the comparison below shows only that it needs more training to learn anything, not how well it would "
+            + ("this comparison teaches nothing yet: whatever differs is chance." if everyone else
+               "this comparison shows only that it needs more training to learn anything, not how well it would "
                "do.") + " Train on more images or for more epochs first.")
 
 
@@ -389,7 +396,8 @@ def title_for(config, registry) -> str:
 
 
 def progress_text(status, epochs: int) -> str:
-    """Where a running training is, in words: starting; the first epoch's batches; then epochs done and time left."""
+    """Where a running training is, in words: starting; the first epoch's batches; epochs done and time left; then
+    the testing and saving after the last epoch."""
     done = len(status.progress)
     where = f" on {status.placement.split(', process')[0]}" if (status.placement or "").startswith("Ray") else ""
     if not done and not status.first_epoch_batches:
@@ -397,6 +405,9 @@ def progress_text(status, epochs: int) -> str:
     if not done:
         batch, batches = status.first_epoch_batches
         return f"running{where}, epoch 1 of {epochs}: batch {batch:,} of {batches:,}"
+    if done >= epochs:  # the bar is full, and the test images (10,000 of them for Fashion-MNIST) take a while
+        every = "all" if epochs > 1 else "the"
+        return f"{every} {counted(epochs, 'epoch')} done{where}: testing on its test images and saving the model…"
     left = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
     return f"running{where}: {done} of {counted(epochs, 'epoch')} done{left}"
 

@@ -45,6 +45,7 @@ SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 SUPPORTED_TEXT = "PNG, JPEG, GIF, BMP or WebP"
 DISPLAY_SIDE = 1024  # large JPEGs are decoded at 1/2, 1/4 or 1/8 scale, never below this size.
 NOTES_KEY = "cnnclassroom.notes"
+FILE_SIZE_KEY = "cnnclassroom.file_size"  # (width, height) of the photo in its file, upright: a large JPEG decodes smaller
 INVERT_MODES = ("auto", True, False)
 INVERT_MARGIN = 8  # grey levels the border must be brighter than the centre by, to invert.
 SMALL_SHARE = 0.3  # a padded photo filling less of the input than this gets a note (a panorama)
@@ -83,6 +84,7 @@ def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side
     _refuse_unsupported_formats(bytes(data[:1024]), name)
     image = _open_header(data, name, formats)
     _check_pixel_count(image, name)
+    width, height = image.size  # before a large JPEG is decoded smaller
     notes = []
     if getattr(image, "n_frames", 1) > 1:
         notes.append(
@@ -95,6 +97,7 @@ def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side
     image, mode_notes = to_8_bit(image, draft_side)  # band by band: a small file with a huge image stays small
     image, orientation_notes = upright(image, orientation)
     image.info[NOTES_KEY] = notes + orientation_notes + mode_notes
+    image.info[FILE_SIZE_KEY] = (height, width) if orientation in (5, 6, 7, 8) else (width, height)  # turned upright
     return image
 
 
@@ -166,10 +169,18 @@ def prepare_image(image, input_shape, invert="auto", light_on_dark=None, method=
         notes.append(reason)
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
-    if float(array.reshape(-1, array.shape[-1]).std(axis=0).max()) < BLANK_SPREAD:  # each channel flat: one colour
+    if is_blank(array):
         notes.append("the picture is almost one colour, so there is nothing in it to recognise: the model must still "
                      "answer one of its classes, and here that answer means nothing")
     return PreparedImage(array=np.ascontiguousarray(array), notes=notes, inverted=should_invert)
+
+
+def is_blank(array) -> bool:
+    """True when an image (H, W) or (H, W, channels) is almost one colour: each channel spreads less than BLANK_SPREAD
+    grey levels (a webcam's black frame while it starts, a lens covered)."""
+    array = np.asarray(array)
+    channels = array.shape[-1] if array.ndim == 3 else 1
+    return float(array.reshape(-1, channels).std(axis=0).max()) < BLANK_SPREAD
 
 
 def drawing_to_image(rgba, margin=DRAWING_MARGIN) -> Image.Image:

@@ -194,7 +194,7 @@ def saliency_map(model, image_hwc, class_index=None) -> tuple[np.ndarray, str]:
     """Grad-CAM for models with a conv layer, input-gradient saliency otherwise; says which."""
     layer = _grad_cam_layer(model)
     if layer is not None:
-        return grad_cam(model, image_hwc, class_index), f"Grad-CAM on layer '{layer.name}'"
+        return grad_cam(model, image_hwc, class_index), f"Grad-CAM on {layer_words(layer)}"
     gradients, _ = _class_gradients(model, image_hwc, class_index, layer=None)
     saliency = np.abs(gradients).max(axis=-1)
     return _to_unit_range(saliency), "input-gradient saliency (the model has no Conv2D layer)"
@@ -243,6 +243,14 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
+
+
+def layer_words(layer) -> str:
+    """A layer as a student reads its name: a nested base (named base_<registry key>, or after its ImageNet network)
+    is the pretrained base, not 'base_74fca0f682bfa905'."""
+    from tensorflow import keras
+
+    return "the pretrained base's last maps" if isinstance(layer, keras.Model) else f"layer '{layer.name}'"
 
 
 def _grad_cam_layer(model):

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 from core.config import PADDINGS
 from core.errors import ConfigError
+from core.guide import percent
 
 POOL_SIZE = 2  # every convolution block of core.models ends in a 2x2 max pooling
 
@@ -244,7 +245,8 @@ def plan_summary(rows: list[dict]) -> dict:
 def biggest_layer_note(summary: dict) -> str:
     """Why the layer holding most parameters holds them (`plan_summary`'s figures): a Dense layer after Flatten grows
     with the square of the input side; a convolution's weights do not grow with the image at all."""
-    share = f"{summary['biggest layer parameters'] / summary['parameters']:.0%}"
+    fraction = summary["biggest layer parameters"] / summary["parameters"]
+    share = percent(fraction, decimals=1 if 0.99 < fraction < 1 else 0)  # 10,616,960 of 10,637,642 is 99.8%, not 100%
     if summary["biggest layer type"] == "Conv2D":
         return (f"Here {summary['biggest layer']} holds {share} of the parameters: a convolution has one small filter "
                 "(kernel × kernel × its input channels weights) per output channel, so many filters on many channels "

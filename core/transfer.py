@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig
 from core.course import within_the_data
 from core.errors import ConfigError
-from core.guide import Z_95, signed
+from core.guide import Z_95
 
 SCRATCH, FEATURE_EXTRACTION, FINE_TUNING = "from scratch", "feature extraction", "fine-tuning"
 EXPERIMENT_NAMES = (SCRATCH, FEATURE_EXTRACTION, FINE_TUNING)
@@ -94,15 +94,21 @@ class TransferVerdict:
         """Who wins, in a sentence that claims only what McNemar's test supports: each pretrained network is tested
         against scratch, never against the other (37.2% and 36.9% were called "Best here: feature extraction")."""
         ahead, behind = self.against_scratch(), self.against_scratch(ahead=False)
-        points = {name: f"{signed(100 * comparison.difference)} points" for name, comparison in self.comparisons.items()}
+        points = {name: f"{abs(100 * comparison.difference):.1f} points" for name, comparison in self.comparisons.items()}
+        other = {FEATURE_EXTRACTION: FINE_TUNING, FINE_TUNING: FEATURE_EXTRACTION}
         if len(ahead) == 2:
             return (f"Both pretrained networks beat training from scratch: {FEATURE_EXTRACTION} by "
                     f"{points[FEATURE_EXTRACTION]}, {FINE_TUNING} by {points[FINE_TUNING]}.")
-        if ahead:
-            other = FINE_TUNING if ahead[0] == FEATURE_EXTRACTION else FEATURE_EXTRACTION
-            return f"**{ahead[0]}** beats training from scratch by {points[ahead[0]]}; {other} does not clearly."
         if len(behind) == 2:
             return "Training **from scratch** beats both pretrained networks here."
+        if ahead and behind:
+            return (f"**{ahead[0]}** beats training from scratch by {points[ahead[0]]}; **{behind[0]}** does worse "
+                    f"than scratch, by {points[behind[0]]}.")
+        if ahead:
+            return f"**{ahead[0]}** beats training from scratch by {points[ahead[0]]}; {other[ahead[0]]} does not clearly."
+        if behind:  # "No clear winner" sat above "from scratch is more accurate by 42.5 points, p < 0.001"
+            return (f"Training **from scratch** beats {behind[0]} by {points[behind[0]]}; McNemar's test (below) cannot "
+                    f"tell {other[behind[0]]} from it.")
         return ("No clear winner here: McNemar's test (below) cannot tell the pretrained networks from scratch beyond "
                 "the luck of which test images were drawn.")
 

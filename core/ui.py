@@ -27,9 +27,9 @@ import streamlit as st
 from core import server, teacher
 from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message, without_paths
-from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, guessing_note, overfitting_note,
-                        progress_fraction, progress_text, queue_text, safe_file_name, title_for,
-                        validation_above_training_note)
+from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, guessing_note,
+                        no_better_than_guessing, overfitting_note, progress_fraction, progress_text, queue_text,
+                        safe_file_name, title_for, validation_above_training_note)
 from core.history import History
 from core.jobs import JobRunner
 from core.logs import drop_retracing_warnings
@@ -338,8 +338,8 @@ def untrainable(config) -> str | None:
         shape = input_shape_for(config.dataset, config.image_size, config.color_mode, registry().root)
         available, why = weights_status(config.base_model, shape)
         if not available:
-            return (f"{why} Without internet, choose a CNN trained here as the base instead (marked “trained here” in "
-                    "the list of bases).")
+            return (f"{why} The teacher's note on the Transfer learning page names the folder. Without internet, choose "
+                    "a CNN trained here as the base instead (marked “trained here” in the list of bases).")
     return None
 
 
@@ -475,7 +475,8 @@ def entry_label(card) -> str:
     if card.test_accuracy is None:
         return f"{card.title} · imported, not tested here · {card.key}"
     return f"{card.title} · {accuracy_text(card.test_accuracy, card.dataset.test_images)} on " \
-           f"{card.dataset.test_images or 0:,} test images"  # the decimals its test images resolve, as everywhere
+           f"{card.dataset.test_images or 0:,} test images" \
+           + (", no better than guessing" if no_better_than_guessing(card) else "")  # the decimals they resolve
 
 
 PICKER_CHARACTERS_ON_A_PHONE = 45  # what a picker shows of its choice on a 390-pixel phone

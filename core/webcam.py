@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from core.errors import DatasetError, ImageError
 from core.folders import MAX_WEBCAM_CLASSES, MIN_WEBCAM_CLASSES, FolderImportReport, import_images
-from core.imaging import read_image
+from core.imaging import is_blank, read_image
 from core.splits import TRAIN, images_needed
 
 MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
@@ -76,7 +76,10 @@ class WebcamClasses:
         if len(self.shots[name]) >= MAX_SHOTS_PER_CLASS:
             raise DatasetError(f"'{name}' has {MAX_SHOTS_PER_CLASS} photos, the most one class may hold here. Delete "
                                "some, or move on to the next class.")
-        read_image(data, f"webcam photo of {name}")  # the same checks as any upload: size, format, pixel count
+        image = read_image(data, f"webcam photo of {name}")  # the same checks as any upload: size, format, pixel count
+        if is_blank(image.reduce(max(1, min(image.size) // 64))):  # 6 of 34 shots were black: taken as the camera restarted
+            raise ImageError(f"That photo is all one colour (the camera was still starting, or covered), so it was not "
+                             f"added to '{name}'. Wait until you see yourself, then take it again.")
         self.shots[name].append(bytes(data))
 
     def delete(self, name: str, index: int):

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, outputs, server, ui
 from core.errors import student_message
-from core.guide import classes_note, dataset_title, default_predict_key, guessing_note, is_photo_model, percent_sure
+from core.guide import classes_note, dataset_title, guessing_note, is_photo_model, percent_sure, predict_order
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
 
@@ -19,11 +19,10 @@ st.caption(f"Upload photos (PNG, JPEG, WebP, GIF, BMP — up to {MAX_UPLOAD_BYTE
            "map of where it looked.")
 
 with ui.guard():
-    cards = ui.registry().list_entries()
-best = default_predict_key(cards)
-key = ui.model_picker("Model", key="predict_model", cards=cards, index=[card.key for card in cards].index(best) if best else 0,
-                      help="Chosen first: the most trustworthy model trained on photos, if any, else of all models; a "
-                           "model no better than guessing comes last.")
+    cards = predict_order(ui.registry().list_entries())
+key = ui.model_picker("Model", key="predict_model", cards=cards,
+                      help="Listed best first: the most trustworthy models trained on photos, if any, then the others; "
+                           "models no better than guessing come last.")
 if key is None:
     st.stop()
 with ui.guard():
@@ -80,10 +79,14 @@ def drawing_form():
     from streamlit_drawable_canvas import st_canvas  # registers its component on first use, inside the server
 
     with st.expander("Or draw a digit or a garment", expanded=False):
+        pads = st.session_state.setdefault("predict_pads_cleared", 0)  # a new key is a fresh, empty pad
         result = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#ffffff", height=PAD_SIDE,
-                           width=PAD_SIDE, drawing_mode="freedraw", return_image_data=True, key="predict_pad")
+                           width=PAD_SIDE, drawing_mode="freedraw", return_image_data=True, key=f"predict_pad_{pads}")
         st.caption("Draw in black on the white pad; it is cropped to your drawing, centred and shrunk to 28×28 like "
                    "the model's training images (and inverted to light on dark).")  # below: the pad's tools sit above it
+        if st.button("Clear the pad", key="predict_clear_pad_button"):  # the pad's own tools show only under a mouse
+            st.session_state["predict_pads_cleared"] = pads + 1
+            st.rerun()
     drawn = result.json_data and result.json_data.get("objects")
     return result.image_data if drawn and result.image_data is not None else None
 

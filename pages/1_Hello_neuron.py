@@ -129,7 +129,8 @@ else:
         "amount of training removes that. Only more (or cleaner) data would.\n"
         + (f"- **nothing is left to train away**: after {fit.epochs} epochs the neuron sits on the least-squares line "
            "(it has converged)." if fit.converged else
-           f"- **{signed(fit.optimisation_gap, '+.4f')} is unfinished optimisation**: the neuron is not yet at the "
+           f"- **{signed(round(fit.prediction - TRUE_ANSWER, 4) - round(fit.data_gap, 4), '+.4f')} is unfinished "
+           "optimisation**: the neuron is not yet at the "  # the miss less the data's part: the sum works out as shown
            f"least-squares line after {fit.epochs} epochs.")
     )
 st.info(

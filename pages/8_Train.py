@@ -10,7 +10,7 @@ from core.catalogue import dataset_titles, list_datasets
 from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_training_images, preset_rows,
                          steps_per_epoch, within_the_data)
 from core.estimates import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
-from core.guide import counted, title_for
+from core.guide import counted, no_better_than_guessing, title_for
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
 RATES = [0.0001, 0.0003, 0.001, 0.003, 0.005, 0.01, 0.03, 0.1]
@@ -77,8 +77,9 @@ def train_form() -> TrainConfig:
         first = sidebar.select_slider("Filters in the first block", [8, 16, 32, 64], 32, key="train_first_filters",
                                       persist_state="session")
     if family == "transfer":
-        trained_bases = {f"{REGISTRY_BASE_PREFIX}{card.key}": f"{card.title} (trained here)"
-                         for card in ui.registry().list_entries(family="cnn")}
+        trained_bases = {f"{REGISTRY_BASE_PREFIX}{card.key}": f"{card.title} (trained here"
+                         + (", no better than guessing)" if no_better_than_guessing(card) else ")")  # listed last
+                         for card in sorted(ui.registry().list_entries(family="cnn"), key=no_better_than_guessing)}
         fields["base_model"] = sidebar.selectbox("Pretrained base", [*APPLICATION_BASES, *trained_bases], key="train_base_model",
                                                  persist_state="session",
                                                  format_func=lambda base: trained_bases.get(base, base),
@@ -182,4 +183,5 @@ with st.expander("Presets: which lesson's network each one reproduces"):
                f"{len(info.class_names)} classes.")
     st.markdown(ui.markdown_table([{**row, "parameters": "n/a" if row["parameters"] is None else f"{row['parameters']:,}"}
                                    for row in preset_rows(shape, len(info.class_names))]))
-ui.show_code(TrainConfig, label="Show the code: the configuration that becomes the registry key")
+ui.show_code(f"core.models:build_{config.family}", "core.training:train", TrainConfig,  # read, not imported
+             label="Show the code: this network, its training, and the configuration that becomes the registry key")

@@ -140,3 +140,17 @@ def test_a_legend_of_many_rows_gets_room_and_the_chance_line_is_named_there_not_
     scores = scores_figure(["from scratch", "feature extraction"], [0.4, 0.6], "Test accuracy", "accuracy", baseline=0.2)
     assert not scores.layout.annotations and scores.data[0].showlegend is False
     assert scores.data[-1].name == "chance (20%): answering at random"
+
+
+def test_a_log_loss_axis_labels_every_tick_with_its_value():
+    """Plotly labelled a log axis's in-between ticks with their first digit: a loss levelling off at 0.651 sat beside a
+    "6" (meaning 0.6) under the "1" and "10" (a phone walk, Hello, neuron with noisy data)."""
+    from core.charts import log_ticks, loss_figure, tick_text
+
+    figure = loss_figure([40.0, 5.0, 0.9, 0.651, 0.651])
+    assert list(figure.layout.yaxis.ticktext) == ["0.5", "1", "2", "5", "10", "20", "50"]
+    assert list(figure.layout.yaxis.tickvals) == [0.5, 1, 2, 5, 10, 20, 50]
+    assert [tick_text(tick) for tick in log_ticks(0.64, 0.9)] == ["0.5", "0.6", "0.7", "0.8", "0.9", "1"]
+    assert len(log_ticks(1e-6, 1e30)) <= 8 and tick_text(1e-6) == "10<sup>−6</sup>" and tick_text(2e8) == "2×10<sup>8</sup>"
+    diverged = loss_figure([1.0, 1e12, float("inf"), float("nan")])  # learning rate 0.2: the loss explodes
+    assert list(diverged.layout.yaxis.ticktext)[-1] == "10<sup>12</sup>"

@@ -10,7 +10,7 @@ from photos import photo_files, zip_bytes
 
 from core.catalogue import DECODED_FOLDER, dataset_info, dataset_titles, folder_path, list_datasets, read_manifest
 from core.datasets import check_trainable, load_dataset, split_table
-from core.errors import DatasetError
+from core.errors import DatasetError, ImageError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip, sizes_text
 from core.splits import read_layout, split_indices
 from core.webcam import WebcamClasses, min_shots_per_class
@@ -198,6 +198,17 @@ def test_webcam_shots_become_a_dataset(root):
         classes.rename("only one")
     with pytest.raises(Exception, match="Could not read"):
         classes.add("thumbs up", b"not a photo")
+    # the camera restarts after each shot: a quick press took a black frame, 6 of a class's 34 photos
+    from PIL import Image
+
+    before = classes.counts()
+    for blank in (Image.new("RGB", (940, 529)), Image.new("RGB", (640, 480), (120, 121, 119))):
+        with pytest.raises(ImageError, match="all one colour .* was not added to 'thumbs up'"):
+            classes.add("thumbs up", encode(blank, "JPEG"))
+    assert classes.counts() == before
+    dark = np.clip(np.asarray(photo("round", rng, (704, 396)), dtype=float) * 0.15, 0, 255).astype(np.uint8)
+    classes.add("thumbs up", encode(Image.fromarray(dark), "JPEG"))  # a dim room is still a photo
+    classes.delete("thumbs up", before["thumbs up"])
     assert classes.rename("thumbs up, thumbs down, ok") == ["thumbs up", "thumbs down", "ok"]
     assert classes.counts()["thumbs up"] == least + 1 and "ok" in classes.problem()
     assert "With 3 classes, 11 each is the fewest" in classes.problem()
@@ -307,6 +318,34 @@ def test_the_photo_sizes_named_are_sizes_of_real_photos(root):
     report = import_zip(zip_bytes(files), root)
     assert sizes_text(report.image_sizes) == ("from 300×300 to 480×640, the middle one 480×640 (width × height, ranked "
                                               "by their number of pixels)")  # 6 of the 11 are 480×640
+
+
+def test_large_photos_are_named_by_their_own_size_not_the_size_they_decode_at(root):
+    """A large JPEG decodes at 1/2, 1/4 or 1/8 scale (core.imaging.read_image): 4000×3000 photos were said to be
+    "from 1200×900 to 2000×1500", and photos all 320×240 to "differ in size or be large"."""
+    import io
+
+    from PIL import Image
+    from photos import encode, photo
+
+    rng = np.random.default_rng(3)
+    files = photo_files({"train": 4}, kinds=("round",), size=(2400, 1800), image_format="JPEG", split_folders=False)
+    turned = photo("angular", rng, (2400, 1800))
+    exif = turned.getexif()
+    exif[0x0112] = 6  # taken with the phone upright: shown 1800 wide and 2400 tall
+    for index in range(4):
+        buffer = io.BytesIO()
+        turned.save(buffer, "JPEG", quality=85, exif=exif)
+        files[f"angular/{index}.jpg"] = buffer.getvalue()
+    report = import_zip(zip_bytes(files), root)
+    assert (tuple(report.image_sizes["min"]), tuple(report.image_sizes["max"])) == ((1800, 2400), (2400, 1800))
+    assert "1200" not in sizes_text(report.image_sizes) and "1800×2400" in sizes_text(report.image_sizes)
+    assert any(note.startswith("The images differ in size;") for note in report.notes)
+    same = {f"{kind}/{index}.png": encode(photo(kind, rng, (320, 240))) for kind in ("round", "angular") for index in range(3)}
+    notes = import_zip(zip_bytes(same), root).notes
+    assert any(note.startswith("The images are larger than 256×256;") for note in notes), notes
+    assert not any("differ in size" in note for note in notes)
+    assert Image.open(io.BytesIO(files["round/round-train-0000.jpg"])).size == (2400, 1800)
 
 
 def test_validation_photos_that_are_training_photos_are_refused_or_noted(root, course_files):

@@ -7,7 +7,7 @@ from core.catalogue import CourseDatasetInfo, list_datasets
 from core.config import PRESETS, Augmentation, TrainConfig
 from core.errors import student_message
 from core.guide import (accuracy_lower_bound, article, best_by_dataset, classes_note, default_base_key,
-                        default_predict_key, guessing_note, one_mistake_note, ready_summary, safe_file_name, singular, with_article)
+                        guessing_note, one_mistake_note, predict_order, ready_summary, safe_file_name, singular, with_article)
 from core.transfer import BASE_CNN
 
 
@@ -65,8 +65,8 @@ def test_the_transfer_base_is_the_full_data_cnn_not_the_newest_and_predict_prefe
     assert default_base_key([], BASE_CNN) is None
     photos = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.80, 256, dataset="folder:abc")
     imported = card(None, None, None)
-    assert default_predict_key([imported, full, newer_weaker]) == full.key
-    assert default_predict_key([full, photos, imported]) == photos.key
+    assert predict_order([imported, full, newer_weaker])[0].key == full.key
+    assert predict_order([full, photos, imported])[0].key == photos.key
     assert "only 3 classes from Fashion-MNIST" in classes_note(full) and "Trouser or Ankle boot" in classes_note(full)
 
 
@@ -76,14 +76,17 @@ def test_a_model_no_better_than_guessing_comes_last_on_predict_and_says_so():
     fashion = card(TrainConfig(family="cnn"), 0.921, 10_000)
     coin = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.50, 20, dataset="folder:abc")
     learned = card(TrainConfig(family="cnn", dataset="folder:def", epochs=20), 0.80, 40, dataset="folder:def")
-    assert default_predict_key([fashion, coin]) == fashion.key
-    assert default_predict_key([fashion, coin, learned]) == learned.key  # 80% on 40: its interval starts above 50%
+    assert predict_order([fashion, coin])[0].key == fashion.key
+    assert predict_order([fashion, coin, learned])[0].key == learned.key  # 80% on 40: its interval starts above 50%
     note = guessing_note(coin)
     assert "right on 50% of its 20 test images" in note and "2 classes at random (50%)" in note
     assert guessing_note(learned) is None and guessing_note(fashion) is None and guessing_note(card(None, None, None)) is None
     assert guessing_note(card(TrainConfig(family="cnn"), 0.40, 100)) is not None  # 3 classes: 40% on 100 is chance-like
     untested = card(None, None, None)
-    assert default_predict_key([coin, untested]) == untested.key  # unknown before known to guess
+    assert predict_order([coin, untested])[0].key == untested.key  # unknown before known to guess
+    # the picker lists them in that order: a phone cuts every label short, and a newest-first list opened with the
+    # model at chance near the top
+    assert predict_order([coin, untested, fashion, learned]) == [learned, fashion, untested, coin]
 
 
 def test_class_names_read_as_english_and_downloads_are_named_by_title():
@@ -175,6 +178,15 @@ def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
     # the one-click pair once both are tested; with one of them tested (the other training), not that one alone
     assert default_compare_keys([webcam, dense, convolutional], [dense.key, webcam.key]) == [dense.key, webcam.key]
     assert default_compare_keys([webcam, dense, convolutional], [dense.key, "training"]) == [convolutional.key, dense.key]
+    # like for like before the newest: a newer CNN on 500 images opened the page against a dense network on 3,000, and
+    # the lesson read "dense beats CNN by 15 points"; two CNNs on as many images come after a dense network and a CNN
+    dense_3000 = card(TrainConfig(family="dnn", train_subset=3000), 0.8, 10_000, train_images=3000)
+    cnn_3000 = card(TrainConfig(family="cnn", train_subset=3000), 0.83, 10_000, train_images=3000)
+    cnn_500 = card(TrainConfig(family="cnn", train_subset=500), 0.7, 10_000, train_images=500)
+    assert default_compare_keys([cnn_500, dense_3000, cnn_3000], []) == [cnn_3000.key, dense_3000.key]
+    other_cnn_3000 = card(TrainConfig(family="cnn", train_subset=3000, seed=1), 0.84, 10_000, train_images=3000)
+    assert default_compare_keys([other_cnn_3000, cnn_500, dense_3000, cnn_3000], []) == [dense_3000.key, other_cnn_3000.key]
+    assert default_compare_keys([cnn_500, other_cnn_3000], []) == [other_cnn_3000.key, cnn_500.key]  # all there is
 
 
 def test_the_balance_note_is_computed_from_the_counts_shown():

@@ -295,7 +295,7 @@ def test_nested_base_model_like_a_transfer_model(fashion_image):
         assert [(name, values.shape) for name, values in maps] == [
             ("base_conv_1", (30, 30, 4)), ("base_pool_1", (15, 15, 4)), ("base_conv_2", (13, 13, 8))]
         heatmap, method = saliency_map(model, fashion_image)
-        assert method == "Grad-CAM on layer 'base'" and heatmap.shape == (28, 28)
+        assert method == "Grad-CAM on the pretrained base's last maps" and heatmap.shape == (28, 28)
         assert first_layer_filters(model).shape == (3, 3, 3, 4)
 
 

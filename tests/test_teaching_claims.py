@@ -64,7 +64,10 @@ def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_cla
     at.toggle(key="neuron_noise").set_value(True).run()
     noisy, shown = fit_line(500, 0.01, 0, noise=1.0), text(at)
     assert minus(f"**{noisy.data_gap:+.4f} comes from the data**") in shown
-    assert minus(f"**{noisy.optimisation_gap:+.4f} is unfinished optimisation**") in shown
+    # the two parts add up to the miss as shown: −3.6405 and −0.0061, each rounded alone, made −3.6466, not −3.6465
+    rest = round(noisy.prediction - 19, 4) - round(noisy.data_gap, 4)
+    assert minus(f"make up the miss of {noisy.prediction - 19:+.4f}") in shown and abs(rest - noisy.optimisation_gap) < 1e-4
+    assert minus(f"**{rest:+.4f} is unfinished optimisation**") in shown
     assert f"gives **{noisy.best_prediction:.4f}**" in shown
 
     # "Try it, with the noise off: 50 epochs at 0.01 stops well short of 19; 500 epochs gets within a few hundredths;

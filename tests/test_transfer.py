@@ -104,11 +104,18 @@ def test_the_headline_claims_only_what_mcnemars_test_against_scratch_supports():
         return TransferVerdict(5, {}, False, {FEATURE_EXTRACTION: extraction, FINE_TUNING: fine_tuning}).headline()
 
     both = headline(against_scratch(0.038, 0.001), against_scratch(0.035, 0.003))  # 37.2% and 36.9%: no "best"
-    assert both == "Both pretrained networks beat training from scratch: feature extraction by +3.8 points, fine-tuning by +3.5 points."
+    assert both == "Both pretrained networks beat training from scratch: feature extraction by 3.8 points, fine-tuning by 3.5 points."
     assert headline(against_scratch(0.06, 0.001), against_scratch(0.01, 0.4)) == (
-        "**feature extraction** beats training from scratch by +6.0 points; fine-tuning does not clearly.")
+        "**feature extraction** beats training from scratch by 6.0 points; fine-tuning does not clearly.")
     assert headline(against_scratch(-0.1, 0.001), against_scratch(-0.1, 0.001)).startswith("Training **from scratch** beats")
     assert headline(against_scratch(-0.004, 0.85), against_scratch(0.0, 1.0)).startswith("No clear winner here")
+    # one clearly behind scratch: "No clear winner" sat above "from scratch is more accurate by 42.5 points, p < 0.001"
+    assert headline(against_scratch(0.0, 1.0), against_scratch(-0.425, 0.0001)) == (
+        "Training **from scratch** beats fine-tuning by 42.5 points; McNemar's test (below) cannot tell feature "
+        "extraction from it.")
+    assert headline(against_scratch(0.06, 0.001), against_scratch(-0.1, 0.001)) == (
+        "**feature extraction** beats training from scratch by 6.0 points; **fine-tuning** does worse than scratch, by "
+        "10.0 points.")
 
 
 def test_a_transfer_model_is_titled_by_its_bases_title_not_its_key(trained_registry, transfer_registry_root):

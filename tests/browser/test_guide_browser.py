@@ -197,6 +197,12 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.get_by_role("tab", name="Table: 0..1").tap(timeout=10_000)
     page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('0..1')",
                            timeout=30_000)
+    page.goto(f"{guide_server}/Convolutions")  # the filter's nine weights were nine stacked boxes, 650 px of scrolling
+    weights = page.get_by_role("spinbutton", name=re.compile(r"^row \d, column \d$"))
+    weights.first.wait_for(timeout=120_000)
+    boxes = [weights.nth(index).bounding_box() for index in range(9)]
+    assert len({round(box["y"]) for box in boxes}) == 3 and len({round(box["x"]) for box in boxes}) == 3  # 3 × 3
+    assert max(box["x"] + box["width"] for box in boxes) <= 390
     for width, shown in ((390, True), (1280, False)):  # a picker shows a model title's first 45 characters on a phone
         page.set_viewport_size({"width": width, "height": 844})
         page.goto(f"{guide_server}/Inside_the_network")

@@ -207,6 +207,9 @@ def test_a_drawing_reaches_the_model_as_the_28x28_input_shown(photo_server, came
     verdict = page.get_by_test_id("stAlertContentSuccess").last.inner_text()
     assert verdict == f"{CLASS_NAMES['fashion_mnist'][top]} ({probabilities[top]:.1%})"  # the model got exactly the input shown
     watched.screenshot("photos_drawing_pad")
+    page.get_by_role("button", name="Clear the pad").click()  # on a phone the pad's own tools never show: no hover
+    page.get_by_text("Your drawing", exact=True).wait_for(state="detached", timeout=60_000)
+    page.locator("canvas").last.wait_for(timeout=60_000)  # a fresh, empty pad in its place
     watched.assert_clean()
     watched.context.close()
 

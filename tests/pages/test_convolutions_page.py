@@ -82,6 +82,17 @@ def test_the_biggest_layers_note_fits_a_convolution_as_well_as_a_dense_layer():
     assert "Dense layer after Flatten connects" not in note
 
 
+def test_a_layer_holding_nearly_all_parameters_is_not_said_to_hold_them_all():
+    """At 150 px the page said "dense_1 holds 100% of the parameters": it holds 10,616,960 of 10,637,642."""
+    from core.shapes import biggest_layer_note
+
+    summary = {"biggest layer": "dense_1", "biggest layer type": "Dense", "flatten length": 82_944,
+               "biggest layer parameters": 10_616_960, "parameters": 10_637_642}
+    assert biggest_layer_note(summary).startswith("Here dense_1 holds 99.8% of the parameters")
+    assert biggest_layer_note({**summary, "parameters": 10_616_960}).startswith("Here dense_1 holds 100% of")
+    assert biggest_layer_note({**summary, "parameters": 11_600_000}).startswith("Here dense_1 holds 92% of")
+
+
 def test_a_colour_shapes_image_is_filtered_as_grayscale():
     at = open_page(PAGE).run()
     at.radio(key="conv_source").set_value("shapes").run()

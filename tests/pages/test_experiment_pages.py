@@ -168,6 +168,9 @@ def test_train_page_presets_set_every_widget(registry_root):
         assert at.subheader[0].value == preset.title, name
         assert "has not been trained yet" in texts(at)
         assert PRESET_LESSONS[name] in texts(at)
+        code = [block.value for block in at.code]  # "Show the code": the network this preset builds, not another
+        assert any(f"def build_{preset.family}(" in block for block in code), name
+        assert not any(f"def build_{other}(" in block for block in code for other in {"dnn", "cnn", "transfer"} - {preset.family})
     at.slider(key="train_epochs").set_value(preset.epochs + 1).run()  # a setting moved: the preset's words go
     assert PRESET_LESSONS[name] not in texts(at)
     assert f"Changed since choosing *{name}*: these settings are your own network now." in texts(at)

@@ -84,3 +84,22 @@ def test_registry_base_experiment_shows_parameters_and_gains(own_trained_registr
     warning = next(box.value for box in models.warning if box.value.startswith("Delete 1 model?"))
     assert "2 transfer models started from it and stay" in warning
     assert entries[FEATURE_EXTRACTION].title in warning and entries[FINE_TUNING].title in warning
+
+
+def test_a_target_with_fewer_images_than_asked_says_all_are_used(own_trained_registry):
+    """The slider read 300 above a photo dataset of 120 training photos; only the chart's title said 120."""
+    from photos import photo_files, zip_bytes
+
+    from core.folders import import_zip
+
+    report = import_zip(zip_bytes(photo_files({"train": 30, "validation": 6}, size=(64, 64))),
+                        own_trained_registry.root, title="round or angular")
+    at = open_page(PAGE).run()
+    at.selectbox(key="transfer_dataset").set_value(report.name).run()
+    assert not at.exception
+    assert at.select_slider(key="transfer_subset").value == 300
+    assert "round or angular has 60 training images, fewer than the 300 asked for: the three networks learn from all " \
+           "of them." in [caption.value for caption in at.caption]
+    at.select_slider(key="transfer_subset").set_value(200).run()  # asked for more than a Fashion-MNIST slice has: none
+    at.selectbox(key="transfer_dataset").set_value("fashion_mnist").run()
+    assert not [caption.value for caption in at.caption if "fewer than the" in caption.value]

@@ -153,6 +153,8 @@ def refused_cases(photos, tmp_path) -> list[ZipCase]:
         ZipCase("not a zip (text renamed .zip)", b"Dear teacher, here are my photos.\n" * 10, "not a readable .zip file"),
         ZipCase("truncated zip", build_zip(good)[:3000], "not a readable .zip file"),
         ZipCase("empty file", b"", "not a readable .zip file"),
+        ZipCase("an empty zip (no entries)", build_zip([]), "(This zip|upload.zip) is empty: it holds no files"),
+        ZipCase("a zip of empty folders", build_zip([("cats/", b""), ("dogs/", b"")]), "(This zip|upload.zip) is empty"),
     ]
 
 
