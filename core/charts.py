@@ -141,20 +141,25 @@ def loss_figure(losses: list[float], title: str = "Loss per epoch") -> go.Figure
     """A single loss curve on a log scale, each tick labelled with its whole value (`log_ticks`)."""
     figure = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines"))
     finite = [loss for loss in losses if math.isfinite(loss) and loss > 0]
-    ticks = log_ticks(min(finite), max(finite)) if finite else []
     figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (mean squared error, log scale)",
                          yaxis_type="log", height=300, margin={"t": 40, "b": 10})
-    if ticks:
-        figure.update_yaxes(tickvals=ticks, ticktext=[tick_text(tick) for tick in ticks])
+    if finite:
+        ticks = log_ticks(min(finite), max(finite))
+        low, high = min(*finite, *ticks), max(*finite, *ticks)  # every tick in view: Plotly's range spans the data only
+        figure.update_yaxes(tickvals=ticks, ticktext=[tick_text(tick) for tick in ticks],
+                            range=[math.log10(low) - 0.02, math.log10(high) + 0.02])
     return figure
 
 
 def log_ticks(low: float, high: float, most: int = 8) -> list[float]:
-    """Tick values for a log axis from `low` to `high`: 1, 2 and 5 times each power of ten while they are few, else
-    the powers alone (every other one, and so on, past `most`). Plotly's own labels its in-between ticks with their
-    first digit only: a loss levelling off at 0.65 sat beside a "6"."""
+    """Tick values for a log axis from `low` to `high` (both above 0): 1, 2 and 5 times each power of ten while they
+    are few, else the powers alone (every other one, and so on, past `most`); round values inside a range too narrow
+    for those (`even_ticks`). Plotly labels its own in-between ticks with their first digit only: a loss levelling off
+    at 0.65 sat beside a "6"."""
+    if high / low <= 4:
+        return even_ticks(low, high)
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    for steps in ((1, 2, 5), (1,)) if high / low > 4 else ((1, 2, 3, 4, 5, 6, 7, 8, 9),):  # a narrow range: each digit
+    for steps in ((1, 2, 5), (1,)):
         ticks = [step * 10.0 ** power for power in range(first, last + 1) for step in steps]
         ticks = [tick for tick in ticks if low / 1.5 <= tick <= high * 1.5]
         if len(ticks) <= most:
@@ -163,14 +168,26 @@ def log_ticks(low: float, high: float, most: int = 8) -> list[float]:
     return ticks[::stride]
 
 
+def even_ticks(low: float, high: float) -> list[float]:
+    """Two to six round values from `low` to `high`, evenly spaced (0.782, 0.784, …): a learning rate of 0.001 moves
+    the loss from 0.79 to 0.78, where no power of ten or 2 or 5 times one falls."""
+    if high <= low:
+        return [low]
+    span = high - low
+    power = math.floor(math.log10(span / 3))
+    step = next(multiple * 10.0 ** power for multiple in (1, 2, 5) if span / (multiple * 10.0 ** power) <= 6)
+    return [float(f"{index * step:.12g}") for index in range(math.ceil(low / step), math.floor(high / step) + 1)]
+
+
 def tick_text(value: float) -> str:
-    """A log tick's label: 0.5, 20 or 1000 as written; beyond 10⁵ or under 10⁻³ as 2×10⁸, 10⁻⁵."""
-    if 1e-3 <= value < 1e5:
-        return f"{value:g}"
+    """A tick's label: 0.5, 20, 0.7804 or 1000 as written; a power of ten (or 2 or 5 times one) beyond 10⁵ or under
+    10⁻³ as 10⁻⁵ or 2×10⁸."""
     power = math.floor(math.log10(value) + 1e-9)
-    step = round(value / 10.0 ** power)
+    mantissa = value / 10.0 ** power
+    if 1e-3 <= value < 1e5 or abs(mantissa - round(mantissa)) > 1e-6:
+        return f"{value:.6g}"
     exponent = f"10<sup>{power}</sup>".replace("-", "−")
-    return f"{step}×{exponent}" if step != 1 else exponent
+    return f"{round(mantissa)}×{exponent}" if round(mantissa) != 1 else exponent
 
 
 def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "gray", zmid=None, highlight=None) -> go.Figure:

@@ -222,12 +222,12 @@ def _zip_source(source):
     if size > MAX_ZIP_BYTES:
         raise DatasetError(f"The zip is {size / 2**20:.1f} MiB; the limit is {MAX_ZIP_BYTES / 2**20:.1f} MiB. "
                            f"Use fewer or smaller images. Received: size={size}")
+    named = Path(str(getattr(source, "name", source))).name if title else "This zip"  # which of two zips, by name
     try:
         archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        named = Path(str(getattr(source, "name", source))).name if title else "This"  # which of two zips, by name
-        raise DatasetError(f"{named} is not a readable .zip file ({error}). Expected a .zip of class sub-folders, "
-                           "e.g. made with `zip -r dataset.zip cats dogs`.") from error
+        raise DatasetError(f"{named.removesuffix(' zip')} is not a readable .zip file ({error}). Expected a .zip of "
+                           "class sub-folders, e.g. made with `zip -r dataset.zip cats dogs`.") from error
     with archive:
         infos = archive.infolist()
         check_zip_entries(
@@ -237,11 +237,11 @@ def _zip_source(source):
         )
         members = [_Member(info.filename.replace("\\", "/"), info.file_size, lambda info=info: _read_entry(archive, info))
                    for info in infos if not info.is_dir()]
-        if not members:  # "found 0 class folders (none) … Skipped 0 files" said it less plainly
-            named = Path(str(getattr(source, "name", source))).name if title else "This zip"
-            raise DatasetError(f"{named} is empty: it holds no files. Expected a .zip of class sub-folders of photos, "
-                               "e.g. made with `zip -r dataset.zip cats dogs`.")
         folders = [info.filename.replace("\\", "/").rstrip("/") for info in infos if info.is_dir()]
+        if not members:  # "found 0 class folders (none) … Skipped 0 files" said it less plainly
+            held = "only empty folders" if folders else "no files"
+            raise DatasetError(f"{named} is empty: it holds {held}. Expected a .zip of class sub-folders of photos, "
+                               "e.g. made with `zip -r dataset.zip cats dogs`.")
         yield _Source(members, folders, [], title)
 
 
@@ -486,7 +486,7 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
         notes.append(f"Too few photos to train and test a model: add at least {needed} images per class and import "
                      "the photos again (training this dataset is refused until then).")
     if not same_size:  # all 320×240 were said to "differ in size or be large": say which
-        why = "differ in size" if len(set(sizes)) > 1 else f"are larger than {MAX_NATIVE_SIDE}×{MAX_NATIVE_SIDE}"
+        why = "differ in size" if len(set(sizes)) > 1 else f"are more than {MAX_NATIVE_SIDE} pixels on a side"
         notes.append(f"The images {why}; each model fits them into the input size it is trained at (chosen on Your "
                      "own images or Train), keeping their shape: the rest is padded, as on Predict.")
     return Manifest(

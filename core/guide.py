@@ -113,23 +113,26 @@ def default_compare_keys(cards, pair_keys: list[str]) -> list[str]:
     same count), never two that McNemar's test cannot pair: one alone would only ask for another. Like for like, in
     order: both learned something (two at chance opened the page on a "winner" made by chance), both learned from as
     many images (a dense network on 3,000 against a CNN on 500 taught that dense beats CNN), a dense network against
-    a CNN (the lesson), then the newest. The older is A, the reference, as the one-click pair's dense network is."""
+    a CNN (the lesson), then the newest. A, the reference, is the dense network of such a pair, as in the one-click
+    pair; else the older."""
     tested = [card for card in cards if card.test_accuracy is not None]
     if pair_keys and set(pair_keys) <= {card.key for card in tested}:
         return list(pair_keys)
+    guessing = {card.key: no_better_than_guessing(card) for card in tested}
     pairs = [(older, newer) for position, newer in enumerate(tested) for older in tested[position + 1:]  # newest first
              if older.dataset.name == newer.dataset.name and older.dataset.test_images == newer.dataset.test_images]
     if not pairs:
-        tested.sort(key=no_better_than_guessing)  # stable: the newest that learned, else the newest
+        tested.sort(key=lambda card: guessing[card.key])  # stable: the newest that learned, else the newest
         return [card.key for card in tested[:1]]
 
     def unlikeness(pair) -> tuple:
         older, newer = pair
-        return (no_better_than_guessing(older) + no_better_than_guessing(newer),
-                older.dataset.train_images != newer.dataset.train_images,
+        return (guessing[older.key] + guessing[newer.key], older.dataset.train_images != newer.dataset.train_images,
                 {older.family, newer.family} != {"dnn", "cnn"})
 
     older, newer = min(pairs, key=unlikeness)  # min keeps the first of equals: the newest
+    if (older.family, newer.family) == ("cnn", "dnn"):  # the dense network is A, as in the one-click pair
+        older, newer = newer, older
     return [older.key, newer.key]
 
 
@@ -406,8 +409,7 @@ def progress_text(status, epochs: int) -> str:
         batch, batches = status.first_epoch_batches
         return f"running{where}, epoch 1 of {epochs}: batch {batch:,} of {batches:,}"
     if done >= epochs:  # the bar is full, and the test images (10,000 of them for Fashion-MNIST) take a while
-        every = "all" if epochs > 1 else "the"
-        return f"{every} {counted(epochs, 'epoch')} done{where}: testing on its test images and saving the model…"
+        return f"{done} of {counted(epochs, 'epoch')} done{where}: testing on its test images and saving the model…"
     left = f" · about {status.eta_seconds:.0f} s left" if (status.eta_seconds or 0) >= 0.5 else ""
     return f"running{where}: {done} of {counted(epochs, 'epoch')} done{left}"
 

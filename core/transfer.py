@@ -108,7 +108,7 @@ class TransferVerdict:
             return f"**{ahead[0]}** beats training from scratch by {points[ahead[0]]}; {other[ahead[0]]} does not clearly."
         if behind:  # "No clear winner" sat above "from scratch is more accurate by 42.5 points, p < 0.001"
             return (f"Training **from scratch** beats {behind[0]} by {points[behind[0]]}; McNemar's test (below) cannot "
-                    f"tell {other[behind[0]]} from it.")
+                    f"tell {other[behind[0]]} from scratch.")
         return ("No clear winner here: McNemar's test (below) cannot tell the pretrained networks from scratch beyond "
                 "the luck of which test images were drawn.")
 

@@ -338,8 +338,8 @@ def untrainable(config) -> str | None:
         shape = input_shape_for(config.dataset, config.image_size, config.color_mode, registry().root)
         available, why = weights_status(config.base_model, shape)
         if not available:
-            return (f"{why} The teacher's note on the Transfer learning page names the folder. Without internet, choose "
-                    "a CNN trained here as the base instead (marked “trained here” in the list of bases).")
+            return (f"{why} A teacher can add the file by hand (the README says where). Without internet, choose a CNN "
+                    "trained here as the base instead (marked “trained here” in the list of bases).")
     return None
 
 

@@ -13,6 +13,7 @@ from core.splits import TRAIN, images_needed
 
 MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
 ENOUGH_SHOTS_PER_CLASS = 20
+BLANK_CHECK_SIDE = 64  # a shot is checked for one colour at about this size: enough to see anything in it
 
 
 def min_shots_per_class(class_count: int) -> int:
@@ -70,14 +71,15 @@ class WebcamClasses:
         return names
 
     def add(self, name: str, data: bytes):
-        """Keep one shot of class `name`; ImageError when it is not a readable photo, DatasetError when the class is full."""
+        """Keep one shot of class `name`; ImageError when it is not a readable photo or is all one colour (a camera
+        still starting gives black frames), DatasetError when the class is full."""
         if name not in self.shots:
             raise DatasetError(f"There is no class {name!r}. Expected one of {self.names}.")
         if len(self.shots[name]) >= MAX_SHOTS_PER_CLASS:
             raise DatasetError(f"'{name}' has {MAX_SHOTS_PER_CLASS} photos, the most one class may hold here. Delete "
                                "some, or move on to the next class.")
         image = read_image(data, f"webcam photo of {name}")  # the same checks as any upload: size, format, pixel count
-        if is_blank(image.reduce(max(1, min(image.size) // 64))):  # 6 of 34 shots were black: taken as the camera restarted
+        if is_blank(image.reduce(max(1, min(image.size) // BLANK_CHECK_SIDE))):  # 6 of 34 shots were black frames
             raise ImageError(f"That photo is all one colour (the camera was still starting, or covered), so it was not "
                              f"added to '{name}'. Wait until you see yourself, then take it again.")
         self.shots[name].append(bytes(data))

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import teacher, ui
 from core.exchange import ALREADY_THERE
-from core.guide import dataset_title, safe_file_name
+from core.guide import dataset_title, no_better_than_guessing, safe_file_name
 from core.config import FAMILIES
 
 ui.page_setup("Models")
@@ -55,6 +55,7 @@ family = right.selectbox("Family", ["all", *FAMILIES, "imported"], key="models_f
 cards = [card for card in cards if dataset in ("all", str(card.dataset.name)) and family in ("all", card.family)]
 pinned = ui.registry().pinned_keys()
 table = [{"test accuracy": None if card.test_accuracy is None else 100 * card.test_accuracy,  # in %: see below
+          "beats guessing": None if card.test_accuracy is None else not no_better_than_guessing(card),
           "title": card.title, "dataset": dataset_title(card), "family": card.family,
           "test images": card.dataset.test_images, "parameters": card.params.total,
           "training time (s)": card.timings.train_seconds, "created (UTC)": card.created_in_utc, "pinned": card.key in pinned,
@@ -68,6 +69,10 @@ selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mo
                          column_config={"test accuracy": st.column_config.ProgressColumn(  # first: a phone shows it
                                             format="%.2f%%", min_value=0, max_value=100, width="medium"),  # two
                                         # decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
+                                        "beats guessing": st.column_config.CheckboxColumn(  # beside it, in view
+                                            width="small", help="Whether its test accuracy can be told apart from "
+                                            "guessing a class at random (the lower end of its 95% interval is above "
+                                            "chance). Untested: empty."),
                                         "title": st.column_config.TextColumn(width="large"),  # what tells models
                                         **ui.THOUSANDS_COLUMNS})  # apart: it was cut short on a laptop
 selected = selection.selection.rows

@@ -121,16 +121,16 @@ elif not noise:
         "learning rate (up to a point), get closer."
     )
 else:
+    data_part, training_part = fit.miss_parts()  # they add up to the miss as shown
     st.markdown(
         f"With noise the six points no longer lie on one line. The best any line can do — the **least-squares line**, "
         f"solved exactly — is y = {fit.best_weight:.4f}x {term(fit.best_bias)}, which gives **{fit.best_prediction:.4f}** "
         f"at x = {QUERY_X:g}. Two parts make up the miss of {signed(fit.prediction - TRUE_ANSWER, '+.4f')}:\n"
-        f"- **{signed(fit.data_gap, '+.4f')} comes from the data**: the noisy points pull the best line away from the rule, and no "
+        f"- **{signed(data_part, '+.4f')} comes from the data**: the noisy points pull the best line away from the rule, and no "
         "amount of training removes that. Only more (or cleaner) data would.\n"
         + (f"- **nothing is left to train away**: after {fit.epochs} epochs the neuron sits on the least-squares line "
-           "(it has converged)." if fit.converged else
-           f"- **{signed(round(fit.prediction - TRUE_ANSWER, 4) - round(fit.data_gap, 4), '+.4f')} is unfinished "
-           "optimisation**: the neuron is not yet at the "  # the miss less the data's part: the sum works out as shown
+           "(it has converged)." if not training_part else
+           f"- **{signed(training_part, '+.4f')} is unfinished optimisation**: the neuron is not yet at the "
            f"least-squares line after {fit.epochs} epochs.")
     )
 st.info(

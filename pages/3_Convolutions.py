@@ -47,10 +47,12 @@ def filter_form():
     if KERNEL_KEYS[0][0] not in st.session_state:
         load_preset()
     st.caption("The filter's nine weights, row by row:")
-    kernel = [[row_box.number_input(f"row {row + 1}, column {number + 1}", -10.0, 10.0, step=0.1, format="%.3f",
-                                    key=KERNEL_KEYS[row][number], persist_state="session", label_visibility="collapsed")
-               for number in range(3)]  # a row that never wraps: a phone kept the grid, not nine stacked boxes
-              for row, row_box in enumerate(st.container(horizontal=True, wrap=False) for _ in range(3))]
+    kernel = []
+    for row in range(3):  # a row that never wraps: on a phone, columns stacked the nine boxes one under another
+        row_box = st.container(horizontal=True, wrap=False)
+        kernel.append([row_box.number_input(f"row {row + 1}, column {number + 1}", -10.0, 10.0, step=0.1, format="%.3f",
+                                            key=KERNEL_KEYS[row][number], persist_state="session",
+                                            label_visibility="collapsed") for number in range(3)])
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 

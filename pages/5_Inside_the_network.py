@@ -32,8 +32,8 @@ if not cards:
     st.stop()
 
 
-def inside_form(labels, class_names) -> int:
-    """The test image's index: a kind, then which one of that kind."""
+def inside_form(labels, class_names) -> tuple[int, str]:
+    """The test image's index (a kind, then which one of that kind) and the choice in words ("Trouser 3 of 1,000")."""
     kind_column, number_column = st.columns(2)
     ui.reset_if_invalid("inside_kind", lambda value: 0 <= value < len(class_names), 0)
     kind = kind_column.selectbox("Show a test image of", range(len(class_names)), format_func=class_names.__getitem__,
@@ -42,7 +42,7 @@ def inside_form(labels, class_names) -> int:
     ui.reset_if_invalid("inside_number", lambda value: 1 <= value <= len(of_kind), 1)
     number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number",
                                         persist_state="session")
-    return int(of_kind[number - 1])
+    return int(of_kind[number - 1]), f"{class_names[kind]} {number:,} of {len(of_kind):,}"
 
 
 best = cards.index(inside_default(cards, ui.registry().root))  # the model the server preloaded (core.preload)
@@ -94,13 +94,13 @@ if data is None:
     st.stop()
 
 st.header("2. The journey of an image")
-index = inside_form(data.y_test, class_names)
+index, picked = inside_form(data.y_test, class_names)
 image = data.x_test[index]
 true_class, predicted = class_names[data.y_test[index]], class_names[evaluation.predicted[index]]
 confidence = float(evaluation.probabilities[index].max())
 left, right = st.columns([1, 4])
 left.image(ui.displayable(image), width=140,
-           caption=f"test image #{index} · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
+           caption=f"{picked} (test image #{index}) · input {image.shape[0]}×{image.shape[1]}×{image.shape[2]}")
 right.markdown(f"This is **{with_article(true_class)}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():

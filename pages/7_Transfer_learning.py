@@ -104,7 +104,7 @@ form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
     info = dataset_info(form["dataset"], ui.registry().root)
-available_images = training_images(form["dataset"], configs[SCRATCH].validation_fraction, None, registry.root)
+    available_images = training_images(form["dataset"], configs[SCRATCH].validation_fraction, None, registry.root)
 if available_images < form["train_subset"]:  # the slider read 300 above a dataset of 120 training photos
     st.caption(f"{info.title} has {available_images:,} training images, fewer than the {form['train_subset']:,} asked for: "
                "the three networks learn from all of them.")

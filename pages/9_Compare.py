@@ -130,6 +130,8 @@ for start in range(0, len(entries), 2):  # two a row: three side by side were 30
 
 st.subheader("A model's mistakes")
 mistaken = st.selectbox("Model", names, key="compare_mistakes_model", persist_state="session")
+if len(mistaken) > ui.PICKER_CHARACTERS_ON_A_PHONE:  # as every model picker: a phone cuts the rest
+    ui.on_a_phone_only("compare_mistakes_model").caption(mistaken)
 mistaken_index = names.index(mistaken)
 chosen_entry, chosen_evaluation = entries[mistaken_index], evaluations[mistaken_index]
 chosen_data = (ui.test_images_or_note(chosen_entry.config, "The gallery shows this model's test images")

@@ -150,7 +150,15 @@ def test_a_log_loss_axis_labels_every_tick_with_its_value():
     figure = loss_figure([40.0, 5.0, 0.9, 0.651, 0.651])
     assert list(figure.layout.yaxis.ticktext) == ["0.5", "1", "2", "5", "10", "20", "50"]
     assert list(figure.layout.yaxis.tickvals) == [0.5, 1, 2, 5, 10, 20, 50]
-    assert [tick_text(tick) for tick in log_ticks(0.64, 0.9)] == ["0.5", "0.6", "0.7", "0.8", "0.9", "1"]
+    assert [tick_text(tick) for tick in log_ticks(0.64, 0.9)] == ["0.65", "0.7", "0.75", "0.8", "0.85", "0.9"]
+    # learning rate 0.001 for 10 epochs: 0.79 to 0.78, between any 1-2-5 ticks; every tick in the axis's range
+    narrow = loss_figure([0.79, 0.785, 0.7801])
+    assert list(narrow.layout.yaxis.ticktext) == ["0.782", "0.784", "0.786", "0.788", "0.79"]
+    for shown, data in ((figure, (0.651, 40.0)), (narrow, (0.7801, 0.79))):  # the data and every tick in view
+        low, high = (10 ** end for end in shown.layout.yaxis.range)
+        assert low <= min(data) and max(data) <= high
+        assert all(low <= tick <= high for tick in shown.layout.yaxis.tickvals)
+    assert len(log_ticks(0.65, 0.651)) >= 2 and log_ticks(5.0, 5.0) == [5.0]
     assert len(log_ticks(1e-6, 1e30)) <= 8 and tick_text(1e-6) == "10<sup>−6</sup>" and tick_text(2e8) == "2×10<sup>8</sup>"
     diverged = loss_figure([1.0, 1e12, float("inf"), float("nan")])  # learning rate 0.2: the loss explodes
     assert list(diverged.layout.yaxis.ticktext)[-1] == "10<sup>12</sup>"

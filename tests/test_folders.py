@@ -325,27 +325,28 @@ def test_large_photos_are_named_by_their_own_size_not_the_size_they_decode_at(ro
     "from 1200×900 to 2000×1500", and photos all 320×240 to "differ in size or be large"."""
     import io
 
-    from PIL import Image
     from photos import encode, photo
 
-    rng = np.random.default_rng(3)
-    files = photo_files({"train": 4}, kinds=("round",), size=(2400, 1800), image_format="JPEG", split_folders=False)
-    turned = photo("angular", rng, (2400, 1800))
+    from core.imaging import read_image
+
+    rng = np.random.default_rng(3)  # at least 2,048 a side: decoded at half size (1,200 × 1,050)
+    files = photo_files({"train": 3}, kinds=("round",), size=(2400, 2100), image_format="JPEG", split_folders=False)
+    turned = photo("angular", rng, (2400, 2100))
     exif = turned.getexif()
-    exif[0x0112] = 6  # taken with the phone upright: shown 1800 wide and 2400 tall
-    for index in range(4):
+    exif[0x0112] = 6  # taken with the phone upright: shown 2,100 wide and 2,400 tall
+    for index in range(3):
         buffer = io.BytesIO()
         turned.save(buffer, "JPEG", quality=85, exif=exif)
         files[f"angular/{index}.jpg"] = buffer.getvalue()
     report = import_zip(zip_bytes(files), root)
-    assert (tuple(report.image_sizes["min"]), tuple(report.image_sizes["max"])) == ((1800, 2400), (2400, 1800))
-    assert "1200" not in sizes_text(report.image_sizes) and "1800×2400" in sizes_text(report.image_sizes)
+    assert (tuple(report.image_sizes["min"]), tuple(report.image_sizes["max"])) == ((2100, 2400), (2400, 2100))
+    assert "1200" not in sizes_text(report.image_sizes) and "1050" not in sizes_text(report.image_sizes)
     assert any(note.startswith("The images differ in size;") for note in report.notes)
     same = {f"{kind}/{index}.png": encode(photo(kind, rng, (320, 240))) for kind in ("round", "angular") for index in range(3)}
     notes = import_zip(zip_bytes(same), root).notes
-    assert any(note.startswith("The images are larger than 256×256;") for note in notes), notes
+    assert any(note.startswith("The images are more than 256 pixels on a side;") for note in notes), notes
     assert not any("differ in size" in note for note in notes)
-    assert Image.open(io.BytesIO(files["round/round-train-0000.jpg"])).size == (2400, 1800)
+    assert read_image(files["round/round-train-0000.jpg"], "x.jpg").size == (1200, 1050)  # what the import decodes
 
 
 def test_validation_photos_that_are_training_photos_are_refused_or_noted(root, course_files):

@@ -169,21 +169,21 @@ def test_side_by_side_starts_from_two_models_tested_on_the_same_images():
     webcam = card(TrainConfig(family="cnn", dataset="folder:abc"), 0.9, 4, dataset="folder:abc")  # the newest
     dense = card(TrainConfig(family="dnn"), 0.85, 10_000)
     convolutional = card(TrainConfig(family="cnn"), 0.9, 10_000)
-    assert default_compare_keys([webcam, dense, convolutional], []) == [convolutional.key, dense.key]  # newest first: A older
+    assert default_compare_keys([webcam, dense, convolutional], []) == [dense.key, convolutional.key]  # A: the dense one
     assert default_compare_keys([webcam, dense], []) == [dense.key]  # no pair: one model (one that learned), and the page
     # asks for another. Two newer models at chance (90% of 4 photos, 34% of 1,000 on 3 classes) come after those that
     # learned: the page opened on "A is more accurate than B by 2.3 points" of two such models
     chance = [card(TrainConfig(family=family, seed=9), 0.34, 1_000, dataset="shapes") for family in ("cnn", "dnn")]
-    assert default_compare_keys([*chance, webcam, dense, convolutional], []) == [convolutional.key, dense.key]
+    assert default_compare_keys([*chance, webcam, dense, convolutional], []) == [dense.key, convolutional.key]
     # the one-click pair once both are tested; with one of them tested (the other training), not that one alone
     assert default_compare_keys([webcam, dense, convolutional], [dense.key, webcam.key]) == [dense.key, webcam.key]
-    assert default_compare_keys([webcam, dense, convolutional], [dense.key, "training"]) == [convolutional.key, dense.key]
+    assert default_compare_keys([webcam, dense, convolutional], [dense.key, "training"]) == [dense.key, convolutional.key]
     # like for like before the newest: a newer CNN on 500 images opened the page against a dense network on 3,000, and
     # the lesson read "dense beats CNN by 15 points"; two CNNs on as many images come after a dense network and a CNN
     dense_3000 = card(TrainConfig(family="dnn", train_subset=3000), 0.8, 10_000, train_images=3000)
     cnn_3000 = card(TrainConfig(family="cnn", train_subset=3000), 0.83, 10_000, train_images=3000)
     cnn_500 = card(TrainConfig(family="cnn", train_subset=500), 0.7, 10_000, train_images=500)
-    assert default_compare_keys([cnn_500, dense_3000, cnn_3000], []) == [cnn_3000.key, dense_3000.key]
+    assert default_compare_keys([cnn_500, dense_3000, cnn_3000], []) == [dense_3000.key, cnn_3000.key]  # dense is A
     other_cnn_3000 = card(TrainConfig(family="cnn", train_subset=3000, seed=1), 0.84, 10_000, train_images=3000)
     assert default_compare_keys([other_cnn_3000, cnn_500, dense_3000, cnn_3000], []) == [dense_3000.key, other_cnn_3000.key]
     assert default_compare_keys([cnn_500, other_cnn_3000], []) == [other_cnn_3000.key, cnn_500.key]  # all there is

@@ -71,3 +71,16 @@ def test_with_noise_a_fully_trained_neuron_lands_on_the_least_squares_line_not_t
     assert fit.prediction - 19 == pytest.approx(fit.data_gap + fit.optimisation_gap, abs=1e-9)
     with pytest.raises(ConfigError, match=r"noise must be .*Received: noise=-1"):
         fit_line(noise=-1)
+
+
+def test_the_two_parts_of_the_miss_add_up_to_the_miss_as_shown():
+    """Each rounded alone, −3.6405 (the data's) and −0.0061 (training's) were shown under a miss of −3.6465."""
+    from core.neuron import LineFit
+
+    fit = LineFit(epochs=500, learning_rate=0.01, seed=0, weight=1.6, bias=-0.64652, losses=[1.0, 0.5],
+                  prediction=19 - 3.64652, noise=1.0, best_weight=1.5, best_bias=0.35954)
+    assert (round(fit.data_gap, 4), round(fit.optimisation_gap, 4)) == (-3.6405, -0.0061)  # the old sentence's parts
+    assert fit.miss_parts() == (-3.6405, -0.006) and round(sum(fit.miss_parts()), 4) == round(fit.prediction - 19, 4)
+    converged = LineFit(epochs=500, learning_rate=0.01, seed=0, weight=1.5, bias=0.35954, losses=[1.0, 0.5],
+                        prediction=19 - 3.64046 + 0.00004, noise=1.0, best_weight=1.5, best_bias=0.35954)
+    assert converged.converged and converged.miss_parts() == (-3.6404, 0.0)  # nothing left, and the data's is the miss

@@ -63,11 +63,12 @@ def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_cla
 
     at.toggle(key="neuron_noise").set_value(True).run()
     noisy, shown = fit_line(500, 0.01, 0, noise=1.0), text(at)
-    assert minus(f"**{noisy.data_gap:+.4f} comes from the data**") in shown
     # the two parts add up to the miss as shown: −3.6405 and −0.0061, each rounded alone, made −3.6466, not −3.6465
-    rest = round(noisy.prediction - 19, 4) - round(noisy.data_gap, 4)
+    data_part, rest = noisy.miss_parts()
     assert minus(f"make up the miss of {noisy.prediction - 19:+.4f}") in shown and abs(rest - noisy.optimisation_gap) < 1e-4
+    assert minus(f"**{data_part:+.4f} comes from the data**") in shown and abs(data_part - noisy.data_gap) < 1e-4
     assert minus(f"**{rest:+.4f} is unfinished optimisation**") in shown
+    assert f"{data_part + rest:.4f}" == f"{noisy.prediction - 19:.4f}"
     assert f"gives **{noisy.best_prediction:.4f}**" in shown
 
     # "Try it, with the noise off: 50 epochs at 0.01 stops well short of 19; 500 epochs gets within a few hundredths;
@@ -185,7 +186,8 @@ def test_inside_the_network_states_the_models_numbers(trained_registry):
     found = int(np.sum(evaluation.predicted[boots] == 9))
     assert f"finds {found:,} of the {int(boots.sum()):,} Ankle boot images ({percent(found / boots.sum())})" in shown
     captions = [caption for image in at.get("image") for caption in image.captions]
-    assert f"test image #{index} · input 28×28×1" in captions  # the number section 3's captions use
+    # the number section 3's captions use, beside the one picked ("Which one" read 1 above "test image #19")
+    assert f"T-shirt/top 1 of 1,000 (test image #{index}) · input 28×28×1" in captions
 
 
 # ----- Your own images -------------------------------------------------------------------------------------------

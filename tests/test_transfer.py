@@ -112,7 +112,7 @@ def test_the_headline_claims_only_what_mcnemars_test_against_scratch_supports():
     # one clearly behind scratch: "No clear winner" sat above "from scratch is more accurate by 42.5 points, p < 0.001"
     assert headline(against_scratch(0.0, 1.0), against_scratch(-0.425, 0.0001)) == (
         "Training **from scratch** beats fine-tuning by 42.5 points; McNemar's test (below) cannot tell feature "
-        "extraction from it.")
+        "extraction from scratch.")
     assert headline(against_scratch(0.06, 0.001), against_scratch(-0.1, 0.001)) == (
         "**feature extraction** beats training from scratch by 6.0 points; **fine-tuning** does worse than scratch, by "
         "10.0 points.")

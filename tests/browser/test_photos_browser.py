@@ -7,6 +7,7 @@ exception box or a request that leaves this machine, as in test_browser.py.
 
 import io
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,20 +67,31 @@ CAMERA_READY = """() => { const video = document.querySelector('[data-testid=stC
     return video !== null && video.readyState >= 2 && video.videoWidth > 0; }"""
 
 
-def take_photo(page, shown: str | None = None, attempts=3, timeout=60_000):
+BLACK_FRAME = "That photo is all one colour"  # core.webcam: a camera still starting gives black frames
+
+
+def take_photo(page, shown: str | None = None, attempts=4, timeout=60_000) -> int:
     """Click "Take Photo" once the camera widget's video plays, until `shown` appears (a click while the page swaps in a
-    fresh camera after the previous shot captures nothing, and a person would click again)."""
+    fresh camera after the previous shot captures nothing, or a black frame the page refuses, and a person would click
+    again); returns how many shots the page refused as black frames."""
+    refused = 0
     for attempt in range(attempts):
         page.wait_for_function(CAMERA_READY, timeout=timeout)
         page.get_by_role("button", name="Take Photo").click(timeout=timeout)
         if shown is None:
-            return
-        try:
-            page.get_by_text(shown).wait_for(timeout=20_000)
-            return
-        except playwright_api.TimeoutError:
-            if attempt == attempts - 1:
-                raise
+            return refused
+        clicked = time.monotonic()
+        while time.monotonic() - clicked < 20:
+            page.wait_for_timeout(250)
+            if page.get_by_text(shown).count():
+                return refused
+            idle = page.locator("[data-testid=stApp][data-test-script-state=notRunning]").count()
+            if idle and time.monotonic() - clicked > 1.5 and page.get_by_text(BLACK_FRAME).count():  # this shot's
+                refused += 1
+                break
+        if attempt == attempts - 1:
+            raise AssertionError(f"{shown!r} never appeared after {attempts} shots ({refused} refused as black frames)")
+    return refused
 
 
 def train_and_wait(page, label_start: str, timeout=420_000) -> str:
@@ -126,12 +138,14 @@ def test_webcam_classes_capture_train_and_predict(photo_server, camera_browser):
     watched.open(f"{url}/Your_own_images")
     page.get_by_role("tab", name="Webcam").click()
     least = min_shots_per_class(2)  # 10 each: both classes in the validation and the test photos
+    refused, started = 0, time.monotonic()
     for name in ("thumbs up", "thumbs down"):
         control(page, "stRadio", "Take photos of").get_by_text(f"{name} (").click()
         watched.wait_idle()
         for count in range(1, least + 1):
-            take_photo(page, f"{name}: {count} photo(s)")
+            refused += take_photo(page, f"{name}: {count} photo(s)")
             watched.wait_idle()
+    print(f"{2 * least} webcam shots kept in {time.monotonic() - started:.0f} s; {refused} black frames refused")
     page.get_by_role("button", name="Delete").first.click()  # one shot of "thumbs up" was bad
     page.get_by_text(f"thumbs up: {least - 1} photo(s)").wait_for(timeout=60_000)
     control(page, "stRadio", "Take photos of").get_by_text("thumbs up (").click()

@@ -171,7 +171,7 @@ def test_an_imagenet_base_without_its_weights_is_refused_before_the_train_button
     assert message.startswith("The ImageNet weights for MobileNetV2 are not on this machine and could not be downloaded. "
                               "Expected the file mobilenet_v2_")
     assert " in a folder on the server. To fix: " in message and "/root" not in message
-    assert "The teacher's note on the Transfer learning page names the folder." in message  # where the path is
+    assert "A teacher can add the file by hand (the README says where)." in message  # the path is not said here
     assert message.endswith("Without internet, choose a CNN trained here as the base instead (marked “trained here” in "
                             "the list of bases).")
 
@@ -281,6 +281,6 @@ def test_a_running_training_says_where_it_is_in_words_that_do_not_mix_meanings()
     assert progress_text(later, 3) == "running: 1 of 3 epochs done · about 7 s left"
     assert [progress_fraction(status, 3) for status in (starting, first, later)] == [0, 21 / 63 / 3, 1 / 3]
     ray = JobStatus("k", "running", epochs=1, progress=[{"eta_seconds": 0}], placement="Ray node 10.0.0.7, process 9")
-    assert progress_text(ray, 1) == "the 1 epoch done on Ray node 10.0.0.7: testing on its test images and saving the model…"
-    last = JobStatus("k", "running", epochs=2, progress=[{}, {"eta_seconds": 0}])  # "2 of 2 epochs done" under a bar
-    assert progress_text(last, 2) == "all 2 epochs done: testing on its test images and saving the model…"  # at 72%
+    assert progress_text(ray, 1) == "1 of 1 epoch done on Ray node 10.0.0.7: testing on its test images and saving the model…"
+    last = JobStatus("k", "running", epochs=2, progress=[{}, {"eta_seconds": 0}])  # "running: …" while it tested
+    assert progress_text(last, 2) == "2 of 2 epochs done: testing on its test images and saving the model…"

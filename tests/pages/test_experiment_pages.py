@@ -242,5 +242,23 @@ def test_models_page_lists_and_filters(trained_registry):
     assert not at.exception
     table = at.dataframe[0].value
     assert set(table["key"]) == {TINY_DNN.key, TINY_CNN.key}
+    from core.guide import no_better_than_guessing  # a phone shows only the first columns: the flag sits there
+
+    cards = {card.key: card for card in trained_registry.list_entries()}
+    assert list(table.columns[:3]) == ["test accuracy", "beats guessing", "title"]
+    assert {key: bool(flag) for key, flag in zip(table["key"], table["beats guessing"])} == {
+        key: not no_better_than_guessing(card) for key, card in cards.items()}
     at.selectbox(key="models_family").set_value("cnn").run()
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
+
+
+def test_a_model_no_better_than_guessing_is_named_so_in_every_picker(trained_registry):
+    """A phone walk found the 21.67% Shapes model near the top of Predict's picker with no word of it."""
+    import dataclasses
+
+    from core import ui
+
+    card = trained_registry.get(TINY_CNN.key).card
+    coin = dataclasses.replace(card, test_accuracy=0.105)  # ten classes: 10.5% of 10,000 is guessing
+    assert ui.entry_label(coin) == f"{card.title} · 10.50% on 10,000 test images, no better than guessing"
+    assert not ui.entry_label(card).endswith("guessing")

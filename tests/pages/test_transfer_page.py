@@ -100,6 +100,6 @@ def test_a_target_with_fewer_images_than_asked_says_all_are_used(own_trained_reg
     assert at.select_slider(key="transfer_subset").value == 300
     assert "round or angular has 60 training images, fewer than the 300 asked for: the three networks learn from all " \
            "of them." in [caption.value for caption in at.caption]
-    at.select_slider(key="transfer_subset").set_value(200).run()  # asked for more than a Fashion-MNIST slice has: none
+    at.select_slider(key="transfer_subset").set_value(200).run()  # fewer than Fashion-MNIST holds: no such caption
     at.selectbox(key="transfer_dataset").set_value("fashion_mnist").run()
     assert not [caption.value for caption in at.caption if "fewer than the" in caption.value]

@@ -154,7 +154,8 @@ def refused_cases(photos, tmp_path) -> list[ZipCase]:
         ZipCase("truncated zip", build_zip(good)[:3000], "not a readable .zip file"),
         ZipCase("empty file", b"", "not a readable .zip file"),
         ZipCase("an empty zip (no entries)", build_zip([]), "(This zip|upload.zip) is empty: it holds no files"),
-        ZipCase("a zip of empty folders", build_zip([("cats/", b""), ("dogs/", b"")]), "(This zip|upload.zip) is empty"),
+        ZipCase("a zip of empty folders", build_zip([("cats/", b""), ("dogs/", b"")]),
+                "(This zip|upload.zip) is empty: it holds only empty folders"),
     ]
 
 
