@@ -222,12 +222,12 @@ def _zip_source(source):
     if size > MAX_ZIP_BYTES:
         raise DatasetError(f"The zip is {size / 2**20:.1f} MiB; the limit is {MAX_ZIP_BYTES / 2**20:.1f} MiB. "
                            f"Use fewer or smaller images. Received: size={size}")
-    named = Path(str(getattr(source, "name", source))).name if title else "This zip"  # which of two zips, by name
+    named = Path(str(getattr(source, "name", source))).name if title else None  # which of two zips, by name
     try:
         archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise DatasetError(f"{named.removesuffix(' zip')} is not a readable .zip file ({error}). Expected a .zip of "
-                           "class sub-folders, e.g. made with `zip -r dataset.zip cats dogs`.") from error
+        raise DatasetError(f"{named or 'This'} is not a readable .zip file ({error}). Expected a .zip of class "
+                           "sub-folders, e.g. made with `zip -r dataset.zip cats dogs`.") from error
     with archive:
         infos = archive.infolist()
         check_zip_entries(
@@ -240,7 +240,7 @@ def _zip_source(source):
         folders = [info.filename.replace("\\", "/").rstrip("/") for info in infos if info.is_dir()]
         if not members:  # "found 0 class folders (none) … Skipped 0 files" said it less plainly
             held = "only empty folders" if folders else "no files"
-            raise DatasetError(f"{named} is empty: it holds {held}. Expected a .zip of class sub-folders of photos, "
+            raise DatasetError(f"{named or 'This zip'} is empty: it holds {held}. Expected a .zip of class sub-folders of photos, "
                                "e.g. made with `zip -r dataset.zip cats dogs`.")
         yield _Source(members, folders, [], title)
 

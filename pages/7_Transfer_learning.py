@@ -6,7 +6,7 @@ from core import charts, ui
 from core.config import APPLICATION_BASES
 from core.catalogue import dataset_info, dataset_titles, list_datasets
 from core.config import FINE_TUNE_RATE_DIVISOR
-from core.course import config_training_images, training_images
+from core.course import config_training_images
 from core.guide import dataset_title, default_base_key, experiment_guessing_note, percent
 from core.pretrained import cached_weights_path, weights_status
 from core.seeds import REPEATS
@@ -104,7 +104,7 @@ form = experiment_form(len(base_config.filters))
 with ui.guard():
     configs = transfer_experiment(base_key, **form, registry=registry)
     info = dataset_info(form["dataset"], ui.registry().root)
-    available_images = training_images(form["dataset"], configs[SCRATCH].validation_fraction, None, registry.root)
+    available_images = info.training_and_validation(configs[SCRATCH].validation_fraction)[0]  # the whole training part
 if available_images < form["train_subset"]:  # the slider read 300 above a dataset of 120 training photos
     st.caption(f"{info.title} has {available_images:,} training images, fewer than the {form['train_subset']:,} asked for: "
                "the three networks learn from all of them.")
