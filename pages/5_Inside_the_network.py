@@ -14,14 +14,21 @@ CLEAR_LEAD = 0.25  # a channel "sets a class apart" when it fires this much more
 
 ui.page_setup("Inside the network")
 st.title("Inside the network")
-st.markdown(
-    "A convolutional network is not a black box. Its first layer is a set of small **filters** (grids of weights, "
-    "3×3 in the course's networks) that it *learned* — nobody set them by hand. Each filter slides over the image and makes a "
-    "**feature map**; after the ReLU it is high where the image matches the filter's pattern and exactly 0 where it "
-    "does not. Pooling then halves each map, and the "
-    "next convolution looks for patterns *in the maps*. Layer by layer the image gets smaller and the channels "
-    "more numerous, until what is left is a short list of \"is there a heel? a sleeve? a strap?\" signals."
-)
+st.markdown("A trained network is not a black box: pick one, and see what its first layer learned and what an image "
+            "becomes on its way through its layers.")
+INTRODUCTIONS = {  # by the picked network's family: a dense network has no filters and no maps
+    "dense": "A dense network looks at every pixel at once: each unit of its first layer has one weight per input "
+             "number, and the layers after it mix those signals until the last one picks the class. A pattern it "
+             "learned in one place of the image means nothing to it in another place: finding a pattern wherever it "
+             "is, with small filters, is what a convolutional network adds.",
+    "convolutional": "A convolutional network's first layer is a set of small **filters** (grids of weights, 3×3 in "
+                     "the course's networks) that it *learned* — nobody set them by hand. Each filter slides over the "
+                     "image and makes a **feature map**; after the ReLU it is high where the image matches the "
+                     "filter's pattern and exactly 0 where it does not. Pooling then halves each map, and the next "
+                     "convolution looks for patterns *in the maps*. Layer by layer the image gets smaller and the "
+                     "channels more numerous, until what is left is a short list of \"is there a heel? a sleeve? a "
+                     "strap?\" signals.",
+}
 
 cards = [card for card in ui.registry().list_entries() if card.config is not None]  # every family trained here
 if not cards:
@@ -58,8 +65,10 @@ with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)
 class_names = list(entry.card.class_names)
 
 first = first_learned_layer(model)
-st.header("1. The filters it learned" if type(first).__name__ == "Conv2D" else "1. What its first layer learned")
-if type(first).__name__ == "Conv2D":
+convolutional = type(first).__name__ == "Conv2D"
+st.markdown(INTRODUCTIONS["convolutional" if convolutional else "dense"])
+st.header("1. The filters it learned" if convolutional else "1. What its first layer learned")
+if convolutional:
     filters = first_layer_filters(model)
     size, _, channels_in, filter_count = filters.shape
     st.markdown(f"The first convolution has **{filter_count} filters of {size}×{size}** weights"
@@ -83,7 +92,7 @@ if config.family == "transfer":
     st.caption(pretrained_start_note(config, cards))
 elif start:
     limit, fan_in, fan_out = start
-    learner = "filter" if type(first).__name__ == "Conv2D" else "unit"
+    learner = "filter" if convolutional else "unit"
     st.caption(f"Before training these weights were random: Keras' default, glorot_uniform, drew each one between "
                f"−{limit:.3f} and +{limit:.3f} (√(6 / (inputs + outputs)) = √(6 / ({fan_in} + {fan_out}))). Had they all "
                f"started equal, every {learner} would get the same gradient at every step and stay identical; random "

@@ -98,11 +98,14 @@ def test_inside_the_network_reads_every_family_after_its_nonlinearity(own_traine
     # every map after the nonlinearity is >= 0 (nanmin: the empty cells between a grid's panels)
     assert len(journey) == 4 and all(np.nanmin(array) >= 0 for chart in journey for array in figure_arrays(chart))
     assert "glorot_uniform" in shown and "√(6 / (9 + 72))" in shown  # conv_1: 3×3×1 inputs, 3×3×8 outputs
+    assert "first layer is a set of small **filters**" in shown and "A dense network looks at every pixel" not in shown
 
     at.selectbox(key="inside_model").set_value(TINY_DNN.key).run()
     assert not at.exception
     shown = "\n".join(block.value for block in [*at.markdown, *at.caption, *at.info])
     assert "A dense network has no filters" in shown and "**dense_1** · output shape **32**" in shown
+    # the page's introduction describes the network picked, not always a CNN's filters and pooling
+    assert "A dense network looks at every pixel" in shown and "Pooling then halves each map" not in shown
     assert "A dense network has no maps" in shown and "height × width × channels" not in shown
     assert "inside_channels" not in {slider.key for slider in at.select_slider}  # it chose nothing for a dense network
     assert "has no feature maps to follow" in shown
