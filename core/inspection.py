@@ -64,6 +64,23 @@ def strongest_response(image_2d, kernel) -> tuple[int, int]:
     return int(row), int(column)
 
 
+def flat_area_note(kernel) -> str:
+    """What the filter gives on a flat area (every pixel the same brightness b): the weights' sum times b. Zero only
+    for filters whose weights add up to 0, the edge finders; a blur's add up to 1 and give the area back."""
+    total = float(np.round(np.sum(np.asarray(kernel, dtype=np.float64)), 6))
+    if total == 0:
+        return "Its weights add up to 0, so on a flat area (every pixel alike) the sum is 0: move the sliders there to see it."
+    if total == 1:
+        return ("Its weights add up to 1, so on a flat area (every pixel alike) the sum is that area's own brightness: "
+                "it finds no pattern there, it passes the area on.")
+    if abs(total - 1) <= 0.01:  # the page's blur: nine weights of 0.111, three decimals each
+        return (f"Its weights add up to {total:g}, almost 1, so on a flat area (every pixel alike) the sum is almost that "
+                f"area's own brightness ({total:g} × b: a flat area of 100 gives {100 * total:g}): it finds no pattern "
+                "there, it passes the area on.")
+    return (f"Its weights add up to {total:g}, so on a flat area (every pixel alike, brightness b) the sum is "
+            f"{total:g} × b: a flat area of 100 gives {100 * total:g}.")
+
+
 def max_pool(image_2d, size=2) -> np.ndarray:
     """Keep the largest value of each size x size block, like MaxPooling2D: 26x26 -> 13x13."""
     image = _as_2d(image_2d)

@@ -90,6 +90,14 @@ class LineFit:
         data = miss if self.converged else round(self.data_gap, 4)
         return data, round(miss - data, 4) + 0.0  # + 0.0: never −0.0
 
+    def miss_terms(self) -> tuple[float, float, float]:
+        """(w − 2)·x, (b + 1) and their sum, the miss at QUERY_X, from w and b as the page shows them (six decimals),
+        each to six decimals: exact, so the sum works out from the terms. Rounded to four each, −2.8667 + 0.8763 was
+        shown as −1.9905."""
+        weight, bias = round(self.weight, 6), round(self.bias, 6)
+        weight_term, bias_term = round((weight - TRUE_WEIGHT) * QUERY_X, 6), round(bias - TRUE_BIAS, 6)
+        return weight_term, bias_term, round(weight_term + bias_term, 6)
+
     @property
     def diverged(self) -> bool:
         """True when the learning rate was too large: the loss blew up instead of shrinking."""

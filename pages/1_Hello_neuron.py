@@ -88,7 +88,6 @@ if noise:  # the values the neuron trains on now; the lesson's text above lists 
                  f"deviation {NOISE:g}.")
 
 st.subheader(f"{TRUE_ANSWER:g}, to four decimals" if fit.converged and not noise else f"Why not exactly {TRUE_ANSWER:g}?")
-weight_error, bias_error = fit.weight - TRUE_WEIGHT, fit.bias - TRUE_BIAS
 if fit.diverged:
     st.markdown(
         f"Because the training **diverged**. Each SGD step moves w and b against the slope of the loss, scaled by the "
@@ -106,6 +105,7 @@ elif not noise and fit.converged:
         f"{DEFAULT_LEARNING_RATE:g} the classic {DEFAULT_EPOCHS} epochs stop short of it."
     )
 elif not noise:
+    weight_term, bias_term, miss = fit.miss_terms()  # from w and b as shown: the sum works out
     st.markdown(
         f"The six points lie **exactly** on {RULE}, so the best-fitting line *is* the rule: with "
         f"w = {TRUE_WEIGHT:g} and b = {signed(TRUE_BIAS, 'g')} "
@@ -115,8 +115,7 @@ elif not noise:
         f"way, at w = {fit.weight:.6f} and b = {signed(fit.bias, '.6f')} (final loss {fit.final_loss:.2e}; six decimals "
         "here, so that the sum below works out from them).\n\n"
         f"At x = {QUERY_X:g} the miss is (w {term(-TRUE_WEIGHT, 0)})·{QUERY_X:g} + (b {term(-TRUE_BIAS, 0)}) = "
-        f"{signed(weight_error * QUERY_X, '+.4f')} "
-        f"{term(bias_error)} = **{signed(fit.prediction - TRUE_ANSWER, '+.4f')}**: x = {QUERY_X:g} lies far outside the points "
+        f"{signed(weight_term, '+.6f')} {term(bias_term, 6)} = **{signed(miss, '+.6f')}**: x = {QUERY_X:g} lies far outside the points "
         f"({signed(min(XS), 'g')} to {signed(max(XS), 'g')}), so the small error in w is multiplied by {QUERY_X:g}. More epochs, or a larger "
         "learning rate (up to a point), get closer."
     )

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core import charts, ui
 from core.course import COURSE_NETWORKS
-from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, max_pool, pooling_step,
+from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, flat_area_note, max_pool, pooling_step,
                              strongest_response)
 from core.shapes import biggest_layer_note, conv_output_size, network_plan, plan_summary, shape_flow
 
@@ -56,7 +56,7 @@ def filter_form():
     return dataset.x_test[index, :, :, 0], dataset.class_names[dataset.y_test[index]], kernel
 
 
-def step_form(filtered, strongest, inputs) -> tuple[int, int]:
+def step_form(filtered, strongest, kernel, inputs) -> tuple[int, int]:
     """The output pixel to work out: its row and column in the filtered image, first where the sum is largest (and
     again whenever the image or the filter, `inputs`, changes)."""
     if st.session_state.get("conv_step_inputs") != inputs:
@@ -70,7 +70,7 @@ def step_form(filtered, strongest, inputs) -> tuple[int, int]:
     clipped = (f" ({white:,} pixels of the filtered image clip to the same white 255, so its brightest pixel could be "
                "any of them)" if white > 1 else "")
     st.caption(f"The largest sum, where the filter finds its pattern most strongly, is at {strongest}{clipped}. The "
-               "sliders start there, for each new image or filter; move them to a flat area to see a sum near 0.")
+               f"sliders start there, for each new image or filter. {flat_area_note(kernel)}")
     return row, column
 
 
@@ -94,7 +94,7 @@ with ui.guard():
     filtered = apply_filter(image, kernel)
     pooled = max_pool(filtered, 2)
     st.subheader("One step, by the numbers")
-    row, column = step_form(filtered, strongest_response(image, kernel), (hash(image.tobytes()), str(kernel)))
+    row, column = step_form(filtered, strongest_response(image, kernel), kernel, (hash(image.tobytes()), str(kernel)))
     step = convolution_step(image, kernel, row, column)
     pool = pooling_step(filtered, min(row // 2, pooled.shape[0] - 1), min(column // 2, pooled.shape[1] - 1))
 

@@ -8,7 +8,9 @@ from core.inspection import (
     PRESET_FILTERS,
     apply_filter,
     feature_maps,
+    filter_sums,
     first_layer_filters,
+    flat_area_note,
     grad_cam,
     max_pool,
     overlay,
@@ -100,6 +102,24 @@ def test_vertical_edges_filter_finds_a_vertical_edge():
     assert response.shape == (8, 8)
     assert np.all(response[:, 3:5] == 255) and np.all(response[:, :3] == 0) and np.all(response[:, 5:] == 0)
     assert np.all(apply_filter(image, PRESET_FILTERS["horizontal edges"]) == 0)
+
+
+@pytest.mark.parametrize("name", PRESET_FILTERS)
+def test_flat_area_note_says_what_each_filter_gives_on_a_flat_area(name):
+    """Convolutions said "move them to a flat area to see a sum near 0" for every filter: a blur there gave 186."""
+    kernel = PRESET_FILTERS[name]
+    flat = np.full((6, 6), 100.0)
+    given = float(np.unique(np.round(filter_sums(flat, kernel), 6))[0])  # one value: the area is flat
+    note = flat_area_note(kernel)
+    if given == 0:
+        assert "the sum is 0" in note and name not in ("blur", "sharpen", "identity", "emboss")
+    elif given == 100:
+        assert "the sum is that area's own brightness" in note and "near 0" not in note
+    else:
+        assert f"a flat area of 100 gives {given:g}" in note
+    assert "the sum is 0:" not in flat_area_note([[0.1, 0, 0], [0, 0, 0], [0, 0, 0]])
+    assert "a flat area of 100 gives 10." in flat_area_note([[0.1, 0, 0], [0, 0, 0], [0, 0, 0]])
+    assert "add up to 0.999, almost 1" in flat_area_note(np.full((3, 3), 0.111))  # the page's blur, to three decimals
 
 
 def test_apply_filter_refuses_bad_input():

@@ -84,3 +84,14 @@ def test_the_two_parts_of_the_miss_add_up_to_the_miss_as_shown():
     converged = LineFit(epochs=500, learning_rate=0.01, seed=0, weight=1.5, bias=0.35954, losses=[1.0, 0.5],
                         prediction=19 - 3.64046 + 0.00004, noise=1.0, best_weight=1.5, best_bias=0.35954)
     assert converged.converged and converged.miss_parts() == (-3.6404, 0.0)  # nothing left, and the data's is the miss
+
+
+def test_the_worked_miss_adds_up_from_w_and_b_as_shown():
+    """50 epochs at 0.01: −2.8667 + 0.8763, each rounded to four decimals alone, was shown as a miss of −1.9905."""
+    from core.neuron import fit_line
+
+    fit = fit_line(50, 0.01, 0)
+    weight_term, bias_term, miss = fit.miss_terms()
+    assert weight_term == round((round(fit.weight, 6) - 2) * 10, 6) and bias_term == round(round(fit.bias, 6) + 1, 6)
+    assert f"{weight_term + bias_term:.6f}" == f"{miss:.6f}" and abs(miss - (fit.prediction - 19)) < 1e-4
+

@@ -55,11 +55,16 @@ def test_hello_neuron_explains_the_miss_with_the_fit_it_shows_and_its_try_it_cla
     shown = text(at)
     assert at.metric[0].value == f"{fit.prediction:.4f}" and at.metric[1].value == f"{fit.weight:.4f}"
     assert "lie **exactly** on y = 2x − 1" in shown and "**unfinished optimisation**" in shown
-    weight_part, bias_part = (fit.weight - 2) * 10, fit.bias + 1
     minus = lambda text: text.replace("-", "−")  # noqa: E731  (prose writes a true minus sign)
-    bias_term = f"{'−' if bias_part < 0 else '+'} {abs(bias_part):.4f}"
-    assert minus(f"= {weight_part:+.4f} ") + f"{bias_term} = **" + minus(f"{fit.prediction - 19:+.4f}**") in shown
-    assert abs(weight_part + bias_part - (fit.prediction - 19)) < 1e-4
+    # the worked sum, read off the page, adds up and comes from w and b as shown (each rounded to four decimals alone,
+    # −2.8667 + 0.8763 was shown as −1.9905 at 50 epochs)
+    shown_weight, shown_bias = (float(value.replace("−", "-")) for value in
+                                re.search(r"at w = (\S+) and b = (\S+) \(final loss", shown).groups())
+    parts = re.search(r"\+ \(b \+ 1\) = (\S+) ([+−]) (\S+) = \*\*(\S+)\*\*", shown).groups()
+    weight_part, bias_part = float(parts[0].replace("−", "-")), float(parts[1].replace("−", "-") + parts[2])
+    miss = float(parts[3].replace("−", "-"))
+    assert round(weight_part + bias_part, 6) == miss and abs(miss - (fit.prediction - 19)) < 1e-4
+    assert round((shown_weight - 2) * 10, 6) == weight_part and round(shown_bias + 1, 6) == bias_part
 
     at.toggle(key="neuron_noise").set_value(True).run()
     noisy, shown = fit_line(500, 0.01, 0, noise=1.0), text(at)

@@ -222,3 +222,6 @@ def test_the_worked_step_moves_to_the_strongest_response_of_a_new_image_or_filte
     strongest = strongest_response(image, PRESET_FILTERS["blur"])
     assert (at.slider(key="conv_step_row").value, at.slider(key="conv_step_column").value) == tuple(strongest)
     assert any(f"most strongly, is at {tuple(strongest)}" in caption.value for caption in at.caption)
+    # a blur gives a flat area back, not a sum near 0 (a student saw 186 there): nine weights of 0.111
+    assert any("Its weights add up to 0.999, almost 1" in caption.value and "near 0" not in caption.value
+               for caption in at.caption)
