@@ -352,8 +352,8 @@ def overfitting_note(history: History) -> str | None:
     last = history[-1] if history else {}
     if "val_accuracy" not in last or last["accuracy"] - last["val_accuracy"] <= OVERFITTING_GAP:
         return None
-    return (f"In the last epoch training accuracy ({last['accuracy']:.1%}) is "
-            f"{(last['accuracy'] - last['val_accuracy']) * 100:.1f} points above validation accuracy "
+    return (f"In the last epoch training accuracy ({last['accuracy']:.1%}) is "  # the gap of the two as written
+            f"{points_between(last['val_accuracy'], last['accuracy']):.1f} points above validation accuracy "
             f"({last['val_accuracy']:.1%}): the network is starting to memorise its training images (overfitting). "
             "Try dropout, augmentation, fewer epochs or early stopping.")
 

@@ -257,6 +257,15 @@ def test_a_change_in_points_is_the_difference_of_the_two_percentages_shown():
         assert f"{points_between(before, after):+.1f}" == f"{shown:+.1f}"
 
 
+def test_the_overfitting_gap_is_the_difference_of_the_two_accuracies_it_shows():
+    """Train showed "training accuracy (92.4%) is 9.6 points above validation accuracy (82.7%)" (0.92353 − 0.82731)."""
+    from core.guide import overfitting_note
+
+    note = overfitting_note([{"accuracy": 0.92353, "val_accuracy": 0.82731}])
+    assert "(92.4%) is 9.7 points above validation accuracy (82.7%)" in note
+    assert overfitting_note([{"accuracy": 0.90, "val_accuracy": 0.86}]) is None  # 4 points: not memorising yet
+
+
 def test_an_experiment_with_a_model_at_chance_says_what_its_comparison_can_teach():
     from core.guide import experiment_guessing_note
 
