@@ -64,6 +64,12 @@ def entry_problem(registry: Registry, card) -> str | None:
     if entry.card.test_accuracy is not None and not (entry.path / EVAL_FILE).is_file():
         return (f"{card.key} {card.title}: its test-set evaluation ({EVAL_FILE}) is missing, so `show`, `compare` and "
                 f"the pages cannot use it; {delete}, then train it again.")
+    if entry.card.test_accuracy is not None:
+        try:
+            registry.load_evaluation(card.key)
+        except CoreError:
+            return (f"{card.key} {card.title}: its test-set evaluation ({EVAL_FILE}) is damaged, so `show`, `compare` "
+                    f"and the pages cannot use it; {delete}, then train it again.")
     return None
 
 

@@ -84,8 +84,7 @@ class Evaluation:
                 if version != EVALUATION_FORMAT_VERSION:
                     raise CoreError(
                         f"The evaluation file {str(path)!r} has format version {version}; this "
-                        f"version of CNN Classroom reads version {EVALUATION_FORMAT_VERSION}. "
-                        f"Evaluate the model again to rebuild it."
+                        f"version of CNN Classroom reads version {EVALUATION_FORMAT_VERSION}."
                     )
                 arrays = {name: stored[name] for name in ARRAY_FIELDS}
                 return cls(
@@ -97,11 +96,11 @@ class Evaluation:
         except CoreError:
             raise
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise CoreError(
-                f"Could not read the evaluation file {str(path)!r} ({error}). Expected an .npz "
-                f"file written by Evaluation.save without pickled objects; evaluate the model "
-                f"again to rebuild it."
-            ) from None
+            # numpy's own words for a pickled array invite loading it unsafely: never here
+            reason = "it holds pickled objects, which are never loaded" if "pickle" in str(error) else (
+                f"{type(error).__name__}: {error}")
+            raise CoreError(f"Could not read the evaluation file {str(path)!r}: it is damaged or not one that "
+                            f"CNN Classroom wrote ({reason}).") from None
 
 
 @dataclass

@@ -32,7 +32,7 @@ from core import trash
 from core.card import ModelCard, imported_card
 from core.config import KEY_PATTERN, TrainConfig, validate_key
 from core.database import closing, open_database, opened_or_made_anew, writable
-from core.errors import EntryNotFoundError, ModelFileError, RegistryError
+from core.errors import CoreError, EntryNotFoundError, ModelFileError, RegistryError
 from core.history import History, history_from_json
 from core.model_files import (class_names_for, export_target, load_model_file, model_file_key, write_converted,
                               write_keras_export, written_whole)
@@ -218,7 +218,11 @@ class Registry:
         path = self.entry_dir(key) / EVAL_FILE
         if not path.is_file():
             raise EntryNotFoundError(f"Entry {key} has no evaluation file; it may have been imported without a dataset.")
-        return Evaluation.load(path)
+        try:
+            return Evaluation.load(path)
+        except CoreError as error:  # damaged: no command evaluates a model again, so the way out is a new training
+            raise RegistryError(f"{error} Delete the entry with `python -m core delete {key}` and train it again.",
+                                student=DAMAGED_MODEL) from error
 
     # ----- Publishing ------------------------------------------------------------------------
 
@@ -369,9 +373,24 @@ class Registry:
             if not acquired:
                 raise RegistryError(f"A model with key {key} is being trained or imported again right now; restore "
                                     "the deleted copy once that is done, if it is still wanted.")
-            trash.restore_from_trash(self.root, key, self.entry_dir(key))
+            trash.restore_from_trash(self.root, key, self.entry_dir(key), check=lambda copy: self._usable(key, copy))
         self._index(self.get(key).card)
         return self.get(key)
+
+    def _usable(self, key: str, directory: Path):
+        """Refuse to restore a deleted copy that could not be used (its card or model file missing or damaged): moved
+        back, it only said "No model with key …" or "damaged: delete it", the way it had gone to the trash."""
+        missing = [name for name in (CARD_FILE, MODEL_FILE) if not (directory / name).is_file()]
+        problem = f"{' and '.join(missing)} missing" if missing else None
+        if problem is None:
+            try:
+                ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
+                problem = None if zipfile.is_zipfile(directory / MODEL_FILE) else f"{MODEL_FILE} is not a .keras archive"
+            except (OSError, ValueError, CoreError) as error:
+                problem = f"{CARD_FILE} cannot be read: {error}"
+        if problem:
+            raise RegistryError(f"The deleted copy of {key} is damaged ({problem}), so it is not restored: it could not "
+                                "be used. It stays in the trash until the trash is emptied; train the model again.")
 
     def indexed_keys(self) -> set[str]:
         """The keys the index lists, as it is (`list_entries` heals it against the folders first)."""

@@ -66,10 +66,11 @@ def list_trash(root: Path) -> list[TrashItem]:
     return sorted(_items(trash_dir(root), validate_key), key=lambda item: item.deleted_at, reverse=True)
 
 
-def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
-    """Move the newest deleted copy of `key` back to `entry_dir`; refused when a model with that key exists again."""
+def restore_from_trash(root: Path, key: str, entry_dir: Path, check=lambda copy: None) -> TrashItem:
+    """Move the newest deleted copy of `key` back to `entry_dir`; refused when a model with that key exists again, or
+    when `check(the copy's folder)` raises (a damaged copy stays where it is)."""
     return _restore_newest(
-        list_trash(root), validate_key(key), entry_dir,
+        list_trash(root), validate_key(key), entry_dir, check=check,
         missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
                 "until `python -m core doctor --empty-trash` empties the trash).",
         again=f"A model with key {key} is in the registry again (trained again with the same settings, or the same file "
@@ -129,13 +130,20 @@ def validate_dataset_id(dataset_id: str) -> str:
 
 
 def empty_trash(root: Path, older_than: timedelta | None = None) -> list[TrashItem]:
-    """Delete for good every item in the trash (or only those deleted more than `older_than` ago); returns them."""
+    """Delete for good every item in the trash (or only those deleted more than `older_than` ago); returns those
+    deleted. Asked to empty it all, an item that could not be deleted (a read-only registry) is an error: the weekly
+    emptying done while reading leaves it for later."""
     now = datetime.now(timezone.utc)
     everything = _items(trash_dir(root), validate_key) + _items(trash_dir(root) / DATASETS_TRASH_DIR, validate_dataset_id)
-    removed = [item for item in everything if older_than is None or now - item.deleted_at > older_than]
-    for item in removed:
+    chosen = [item for item in everything if older_than is None or now - item.deleted_at > older_than]
+    for item in chosen:
         shutil.rmtree(item.path, ignore_errors=True)
-    return removed
+    left = [item for item in chosen if item.path.exists()]
+    if left and older_than is None:
+        deleted = f" ({len(chosen) - len(left)} were)" if len(left) < len(chosen) else ""
+        raise RegistryError(f"Could not delete {len(left)} of the {len(chosen)} items in the trash{deleted}. Check that "
+                            f"the registry folder {root} is writable.")
+    return [item for item in chosen if item not in left]
 
 
 def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root: Path) -> TrashItem:
@@ -151,11 +159,14 @@ def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root:
     return TrashItem(item_id, title, now, target)
 
 
-def _restore_newest(items: list[TrashItem], item_id: str, destination: Path, missing: str, again: str) -> TrashItem:
-    """Move the newest of `items` deleted as `item_id` back to `destination` (which must not exist again)."""
+def _restore_newest(items: list[TrashItem], item_id: str, destination: Path, missing: str, again: str,
+                    check=lambda copy: None) -> TrashItem:
+    """Move the newest of `items` deleted as `item_id` back to `destination` (which must not exist again), once
+    `check(its folder)` has not raised."""
     copies = [item for item in items if item.key == item_id]
     if not copies:
         raise EntryNotFoundError(missing)
+    check(copies[0].path)
     with contextlib.suppress(OSError):
         destination.rmdir()  # an empty folder left where the entry was (by hand, or a crash) holds nothing to keep
     if destination.exists():

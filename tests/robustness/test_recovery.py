@@ -55,6 +55,44 @@ def test_a_damaged_entry_is_named_by_doctor_and_can_be_deleted(trained_registry_
            "damaged entry; export refuses in one line and writes nothing")
 
 
+def test_a_damaged_evaluation_a_damaged_copy_in_the_trash_and_a_read_only_trash_each_get_a_true_line(
+        trained_registry_root, tmp_path):
+    """A teacher's walk of the command line (2026-12-02): doctor passed an overwritten eval.npz ("0 problems") that
+    `show` then failed on with numpy's invitation to load pickled data; `restore` of a model deleted for a missing file
+    moved it back and said "No model with key …"; `doctor --empty-trash` on a read-only registry said "emptied"."""
+    root = copy_registry(trained_registry_root, tmp_path / "registry")
+    (root / "models" / TINY_CNN.key / EVAL_FILE).write_bytes(os.urandom(2048))
+    status, stdout, _ = run("doctor", root=root)
+    assert status == 1 and f"{TINY_CNN.key}" in stdout and f"({EVAL_FILE}) is damaged" in stdout, stdout
+    assert f"python -m core delete {TINY_CNN.key}" in stdout and "1 entry ready; 1 problem" in stdout
+    status, _, stderr = run("show", TINY_CNN.key, root=root)
+    assert status == 1 and one_line(stderr, "is damaged", f"python -m core delete {TINY_CNN.key}"), stderr
+    assert "allow_pickle" not in stderr
+
+    (root / "models" / TINY_DNN.key / MODEL_FILE).unlink()  # deleted by hand: doctor says delete it, and it is
+    assert run("delete", TINY_DNN.key, root=root)[0] == 0
+    status, _, stderr = run("restore", TINY_DNN.key, root=root)
+    assert status == 1 and one_line(stderr, f"The deleted copy of {TINY_DNN.key} is damaged", "not restored"), stderr
+    assert not (root / "models" / TINY_DNN.key).exists()  # it stayed in the trash
+    status, stdout, _ = run("restore", root=root)
+    assert TINY_DNN.key in stdout and run("doctor", root=root)[1].count("problem: ") == 1  # the eval.npz only
+
+    make_read_only(root)
+    try:
+        status, stdout, stderr = run("doctor", "--empty-trash", root=root, preexec_fn=without_file_permission_override)
+    finally:
+        make_writable(root)
+    assert status == 1 and one_line(stderr, "Could not delete 1 of the 1 items in the trash", "writable"), stderr
+    assert "emptied from the trash" not in stdout
+    status, stdout, _ = run("doctor", "--empty-trash", root=root)
+    assert f"emptied from the trash: {TINY_DNN.key}" in stdout and not any((root / "trash").iterdir())
+    record("Registry faults", "an overwritten `eval.npz`; `restore` of a copy deleted for its missing model file; "
+           "`doctor --empty-trash` on a read-only registry (added 2026-12-02 after a teacher's walk)", 3,
+           "doctor names the evaluation with the command that removes it, and `show` says it is damaged (numpy's "
+           "\"allow_pickle\" advice before); the damaged copy stays in the trash, said in one line (it was moved back "
+           "and called missing); the trash is said not emptied, exit status 1 (\"emptied\" before)")
+
+
 def test_an_index_or_queue_that_is_not_a_database_is_set_aside_and_made_anew(trained_registry_root, tmp_path):
     root = copy_registry(trained_registry_root, tmp_path / "registry")
     (root / INDEX_FILE).write_bytes(os.urandom(4096))
