@@ -255,6 +255,10 @@ def class_names_for(units: int, class_names: list[str] | None) -> list[str]:
     if class_names is None:
         return [f"class {index}" for index in range(2 if units == 1 else units)]
     class_names = list(class_names)
+    blank = [number for number, name in enumerate(class_names, start=1) if not str(name).strip()]
+    if blank:  # a name is shown under every prediction, and an import cannot be renamed later
+        raise ModelFileError(f"Class names cannot be blank: name {', '.join(map(str, blank))} of {len(class_names)} "
+                             f"is empty. Give each output a name, in output order. Received: class_names={class_names}")
     if (units == 1 and len(class_names) < 2) or (units > 1 and len(class_names) != units):
         expected = "at least 2 (one output unit)" if units == 1 else str(units)
         raise ModelFileError(

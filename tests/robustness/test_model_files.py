@@ -292,6 +292,9 @@ def test_broken_files_are_refused_clearly_and_a_good_one_still_imports(workshop,
         assert re.search(case.error, str(refusal.value)), f"{case.kind}: {refusal.value}"
         assert case.path.name in str(refusal.value), f"{case.kind}: the message does not name the file"
     assert registry.list_entries() == [] and not any(registry.models_dir.iterdir())
+    for blank in (["a", "", "c"], [" ", " ", " "]):  # stored once, and shown under every prediction: refused
+        with pytest.raises(ModelFileError, match=r"Class names cannot be blank: name (2|1, 2, 3) of 3 is empty"):
+            registry.import_model(good, class_names=blank)
     slip_entry = registry.import_model(with_slip, class_names=["a", "b", "c"])  # extra entries are never extracted
     entry = registry.import_model(good, class_names=["a", "b", "c"])
     assert {card.key for card in registry.list_entries()} == {entry.key, slip_entry.key}
