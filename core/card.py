@@ -306,3 +306,14 @@ def versions() -> dict[str, str]:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def numbered_title(title: str, taken) -> str:
+    """`title`, or "title (2)", "(3)"… when `taken` has it already, in any case: two models (or datasets) of one
+    title could not be told apart in a picker, nor named on the command line."""
+    taken = {name.casefold() for name in taken}
+    unique, number = title, 1
+    while unique.casefold() in taken:
+        number += 1
+        unique = f"{title} ({number})"
+    return unique

@@ -361,8 +361,9 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             sizes.append(size)
             gray = gray and mode == "L"
         arrays.finish()
-        manifest = _manifest(digest.hexdigest()[:12], title or main.title or layout.wrapper, class_names, stored_images,
-                             sizes, gray, skipped, layout, validation_source, course)
+        dataset_id = digest.hexdigest()[:12]
+        manifest = _manifest(dataset_id, title or _deleted_title(root, dataset_id) or main.title or layout.wrapper,
+                             class_names, stored_images, sizes, gray, skipped, layout, validation_source, course)
         manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
                            notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
@@ -377,6 +378,14 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         alive.close()
+
+
+def _deleted_title(root, dataset_id: str) -> str | None:
+    """The title these photos had when they were deleted (they wait in the trash), so that importing them again
+    brings back the name their models were trained under; None when no deleted copy waits."""
+    from core.trash import list_dataset_trash
+
+    return next((item.title for item in list_dataset_trash(root) if item.key == dataset_id), None)
 
 
 def _training_photos_elsewhere(photos_by_split: dict[str, list[str]]) -> tuple[str, ...]:
@@ -505,15 +514,15 @@ def _default_title(class_names):
 
 
 def _unique_title(root, title: str, dataset_id: str) -> str:
-    """`title`, or "title (2)", "(3)"… when another imported dataset has it already: its models are titled after it,
-    and two models of one title on two datasets could not be told apart (nor ranked apart on the home page)."""
+    """`title`, or "title (2)", "(3)"… when another imported dataset, or a catalogue one ("Shapes"), has it already:
+    its models are titled after it, and two models of one title on two datasets could not be told apart (nor ranked
+    apart on the home page), and `--dataset Shapes` would name either."""
+    from core.card import numbered_title
+    from core.catalogue import CATALOGUE
+
     taken = {manifest.title for name, manifest in imported_manifests(root).items()
              if isinstance(manifest, Manifest) and name != FOLDER_PREFIX + dataset_id}  # a damaged one takes no title
-    unique, number = title, 1
-    while unique in taken:
-        number += 1
-        unique = f"{title} ({number})"
-    return unique
+    return numbered_title(title, taken | set(CATALOGUE) | {info[0] for info in CATALOGUE.values()})
 
 
 def _publish(root, staging, dataset_id):

@@ -8,9 +8,10 @@ from core.errors import CoreError, DatasetError
 
 def dataset_named(given: str, root, must_exist: bool = False) -> str:
     """A dataset's name as typed: its name, its title in any case (`Fashion-MNIST` for fashion_mnist), or an imported
-    one's id or the beginning of its id (4 digits or more, `folder:` or not). With `must_exist`, what names no dataset
-    here is refused with the nearest spelling; else it is returned as typed (a deleted dataset's models stay)."""
+    one's id or the beginning of its id (4 digits or more, `folder:` or not), a deleted one's too (its models stay). With
+    `must_exist`, what names no dataset here is refused with the nearest spelling; else it is returned as typed."""
     from core.catalogue import DATASET_ID_PATTERN, FOLDER_PREFIX, list_datasets
+    from core.trash import list_dataset_trash
 
     datasets = {info.name: info.title for info in list_datasets(root, ask_network=False)}
     if given in datasets:
@@ -24,6 +25,9 @@ def dataset_named(given: str, root, must_exist: bool = False) -> str:
                            f"({', '.join(matches)}); `python -m core datasets` shows what each holds.")
     if DATASET_ID_PATTERN.fullmatch(digits):
         return FOLDER_PREFIX + digits  # a whole id: where it is not here, its own message says why (in the trash, say)
+    deleted = _matching(given, {FOLDER_PREFIX + item.key: item.title for item in list_dataset_trash(root)}, any_case=True)
+    if len(deleted) == 1:  # its models stay listed under it, and training on it says how to restore it
+        return deleted[0]
     if not must_exist:
         return given
     close = difflib.get_close_matches(given, [*datasets, *datasets.values()], n=1)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import trash
-from core.card import ModelCard, imported_card
+from core.card import ModelCard, imported_card, numbered_title
 from core.config import KEY_PATTERN, TrainConfig, validate_key
 from core.database import closing, open_database, opened_or_made_anew, writable
 from core.errors import CoreError, EntryNotFoundError, ModelFileError, RegistryError
@@ -445,8 +445,9 @@ class Registry:
             return entry
         model = load_model_file(path) if model is None else model
         class_names = class_names_for(int(model.output_shape[-1]), class_names or (about and about.class_names))
-        card = imported_card(key, model, class_names, title or (about and about.title) or f"Imported {path.name}",
-                             path.name, about)
+        title = numbered_title(title or (about and about.title) or f"Imported {path.name}",
+                               {card.title for card in self.list_entries()})  # no two models share a title
+        card = imported_card(key, model, class_names, title, path.name, about)
         with self.key_lock(key):
             return self.publish(card, [], lambda folder: shutil.copyfile(path, folder / MODEL_FILE))
 

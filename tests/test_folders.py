@@ -112,6 +112,10 @@ def test_two_different_imports_with_one_title_are_told_apart_and_so_are_their_mo
     registry = Registry(root)
     titles = {title_for(TrainConfig(family="cnn", dataset=report.name), registry) for report in (first, second)}
     assert len(titles) == 2
+    # a built-in dataset's title or name (a teacher's walk: models on two "Shapes", `--dataset Shapes` ambiguous)
+    third = import_zip(zip_bytes(course_files), root / "other", title="shapes")
+    assert third.title == "shapes (2)"
+    assert import_zip(zip_bytes(train_only), root / "other", title="Fashion-MNIST").title == "Fashion-MNIST (2)"
 
 
 def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, course_files):
@@ -288,7 +292,7 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     from core.folders import delete_dataset, restore_dataset
     from core.trash import list_dataset_trash
 
-    report = import_zip(zip_bytes(course_files), root)
+    report = import_zip(zip_bytes(course_files), root, title="Horses, lesson 3")
     item = delete_dataset(root, report.name)
     assert item.title == report.title and report.name not in [info.name for info in list_datasets(root)]
     assert [deleted.key for deleted in list_dataset_trash(root)] == [report.name.removeprefix("folder:")]
@@ -301,9 +305,20 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     assert cli.main(["--root", str(root), "datasets", "restore"]) == 0
     assert f"{report.name}  deleted" in capsys.readouterr().out
     assert cli.main(["--root", str(root), "datasets", "restore", report.title]) == 0
+    capsys.readouterr()
     assert cli.main(["--root", str(root), "datasets", "delete", report.name]) == 0
+    # named by its title or its id's beginning while deleted: training on it says where it is, not "no dataset here"
+    # (nor "Did you mean 'shapes'?"), and `list --dataset` looks for its models, which stay
+    for typed in (report.title.upper(), report.name.removeprefix("folder:")[:5]):
+        assert cli.main(["--root", str(root), "train", "--dataset", typed, "--epochs", "1"]) == 1
+        assert f"The dataset “{report.title}” was deleted on" in capsys.readouterr().err
+    assert cli.main(["--root", str(root), "list", "--dataset", report.title]) == 0
+    assert "No model matches" in capsys.readouterr().out  # none trained here; the filter was its name
+    from core.lookup import dataset_named
+    assert dataset_named(report.title, root) == report.name
     again = import_zip(zip_bytes(course_files), root)  # the same photos imported again meanwhile
     assert again.name == report.name and not list_dataset_trash(root)  # the deleted copy is no longer listed
+    assert again.title == report.title  # its models were trained under it (it was the zip's name, "horse-or-human")
     assert "A deleted copy of these photos waited in the trash" in " ".join(again.notes)
     assert cli.main(["--root", str(root), "datasets", "restore", report.name]) == 1
     assert "No deleted dataset" in capsys.readouterr().err

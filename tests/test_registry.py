@@ -235,6 +235,10 @@ def test_an_export_imported_elsewhere_keeps_its_card_and_is_tested_there(trained
                 target.writestr(info, json.dumps(note) if info.filename == ENTRY_NOTE else source.read(info))
         return tmp_path / name
 
+    # another file given a title a model has: numbered (a teacher's walk found two "Plain CNN" in `list`)
+    twin = import_model_file(registry, with_note("twin.keras", lambda card: card.update(about="twin")), title="teacher dnn")
+    assert twin.outcome == IMPORTED and twin.entry.key != retitled.entry.key and twin.entry.title == "teacher dnn (2)"
+
     elsewhere = Registry(tmp_path / "elsewhere")  # the same dataset name, other images: not tested here
     untested = import_model_file(elsewhere, with_note("other.keras", lambda card: card["dataset"].update(fingerprint="0")))
     assert untested.outcome == IMPORTED and untested.entry.class_names == original.class_names
