@@ -58,13 +58,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_registry_given(arguments):
     """A command that only reads refuses a registry folder named by --root or $CNNCLASSROOM_REGISTRY that does not
-    exist (a typo would otherwise show an empty registry, as if every model were lost)."""
+    exist (a typo would otherwise show an empty registry, as if every model were lost), a file, and a folder of
+    other things (a photo folder: `list` made it a registry, writing its index and folders there)."""
+    from core.catalogue import DATASETS_FOLDER
+    from core.jobs import JOBS_FILE
     from core.paths import REGISTRY_ENV
+    from core.registry import INDEX_FILE, MODELS_DIR
+    from core.trash import TRASH_DIR
 
     given, named_by = (arguments.root, "--root") if arguments.root else (os.environ.get(REGISTRY_ENV), f"${REGISTRY_ENV}")
-    if given and arguments.command in READING_COMMANDS and not Path(given).is_dir():
-        raise CoreError(f"There is no registry at {given}: the folder does not exist. Check the path given by "
-                        f"{named_by} (a command that trains or imports creates it).")
+    reading = arguments.command in READING_COMMANDS or getattr(arguments, "datasets_command", "") in ("delete", "restore")
+    if not given or not reading:
+        return
+    folder = Path(given)
+    if not folder.is_dir():
+        raise CoreError(f"There is no registry at {given}: " + ("it is a file, not a folder." if folder.exists() else
+                        "the folder does not exist.") + f" Check the path given by {named_by} (a command that trains "
+                        "or imports creates it).")
+    own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE)  # what a registry holds (an empty one: none)
+    if any(folder.iterdir()) and not any((folder / name).exists() for name in own):
+        raise CoreError(f"{given} is not a registry: it holds other files, and none of a registry's ({INDEX_FILE}, "
+                        f"{MODELS_DIR}/, {DATASETS_FOLDER}/…). Check the path given by {named_by}.")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -159,6 +159,26 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     assert process.wait(timeout=120) == 1 and errors == "", errors  # nothing said: the reader left
 
 
+def test_a_command_that_only_reads_refuses_a_root_that_is_no_registry(tmp_path, capsys):
+    """`--root <a photo folder> list` wrote an index and folders into the photos and said "The registry is empty";
+    a zip given as --root was called a folder that does not exist; `datasets restore` counted 0 in a missing one."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"\xff\xd8 not read")
+    assert cli.main(["--root", str(photos), "list"]) == 1
+    assert f"{photos} is not a registry: it holds other files" in capsys.readouterr().err
+    assert sorted(path.name for path in photos.iterdir()) == ["cat.jpg"]  # nothing written into it
+    (tmp_path / "photos.zip").write_bytes(b"PK")
+    assert cli.main(["--root", str(tmp_path / "photos.zip"), "show", "0123"]) == 1
+    assert "There is no registry at" in capsys.readouterr().err.replace("\n", " ")
+    assert cli.main(["--root", str(tmp_path / "photos.zip"), "doctor"]) == 1
+    assert "it is a file, not a folder" in capsys.readouterr().err
+    assert cli.main(["--root", str(tmp_path / "nowhere"), "datasets", "restore"]) == 1
+    assert "the folder does not exist" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+    (tmp_path / "empty").mkdir()  # a folder made for a new registry: an empty one
+    assert cli.main(["--root", str(tmp_path / "empty"), "list"]) == 0
+
+
 def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_root):
     """`show 722A986874990EA0` was told a key is "16 hexadecimal digits", which it is; a beginning was refused."""
     from core.errors import EntryNotFoundError
