@@ -155,3 +155,20 @@ def estimated_images_seen(config: TrainConfig, info=None) -> int:
     """
     whole = info if isinstance(info, int) else info.training_images if info is not None else 10**9
     return (config.train_subset or whole) * config.epochs
+
+
+def no_promise_note(configs: list[TrainConfig], root=None) -> str:
+    """What a press will train, in numbers, where no time can be promised (nothing like it has finished on this server):
+    a student pressed Augmentation's button without knowing it trains two models for 30 epochs each (6.5 minutes)."""
+    images = [config.train_subset or getattr(_dataset_facts(config.dataset, root), "training_images", 0)
+              for config in configs]
+    each = {(config.epochs, count) for config, count in zip(configs, images)}
+    if len(each) == 1 and images[0]:
+        epochs, count = next(iter(each))
+        what = (f"{len(configs)} models, {epochs} epochs each" if len(configs) > 1 else f"a model, {epochs} epochs") + (
+            f" on {count:,} training images ({len(configs) * epochs * count:,} images seen in all)")
+    else:  # unlike numbers of epochs or images, or a dataset gone
+        what = (f"{len(configs)} models, for {' + '.join(str(config.epochs) for config in configs)} epochs"
+                if len(configs) > 1 else f"a model, for {configs[0].epochs} epochs")
+    return (f"No training like {'these' if len(configs) > 1 else 'this one'} has finished on this server yet, so no time "
+            f"can be promised: the button trains {what}.")

@@ -27,6 +27,7 @@ import streamlit as st
 from core import server, teacher
 from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message, without_paths
+from core.estimates import no_promise_note
 from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, guessing_note,
                         no_better_than_guessing, overfitting_note, progress_fraction, progress_text, queue_text,
                         safe_file_name, title_for, validation_above_training_note)
@@ -298,6 +299,8 @@ def training_panel(configs: dict, key: str, button_label: str = "Train", beside_
     elif (ready_in := runner().ready_in(list(pending.values()))) is not None:
         st.caption(f"About {duration_words(ready_in)} from the press to {'the models' if len(pending) > 1 else 'a model'}, "
                    "going by this server's last trainings and the ones queued now.")
+    else:  # nothing like it has finished here: at least what a press trains
+        st.caption(no_promise_note(list(pending.values()), registry().root))
     return None
 
 

@@ -73,6 +73,8 @@ def test_experiment_submits_both_trainings_then_overlays_their_curves(page_regis
         at = open_page(PAGE).run()
         at.select_slider(key="augment_experiment_subset").set_value(200)
         at.slider(key="augment_experiment_epochs").set_value(2).run()
+        assert any("the button trains 2 models, 2 epochs each on 200 training images (800 images seen in all)" in
+                   caption.value for caption in at.caption)  # nothing finished here to time it by: what it trains
         at.button(key="augment_experiment_button").click().run()
         assert not at.exception
         jobs = {job.key: job.state for job in ui.runner().active_jobs()}
