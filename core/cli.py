@@ -57,28 +57,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_registry_given(arguments):
-    """A command that only reads refuses a registry folder named by --root or $CNNCLASSROOM_REGISTRY that does not
-    exist (a typo would otherwise show an empty registry, as if every model were lost), a file, and a folder of
-    other things (a photo folder: `list` made it a registry, writing its index and folders there)."""
-    from core.catalogue import DATASETS_FOLDER
-    from core.jobs import JOBS_FILE
-    from core.paths import REGISTRY_ENV
-    from core.registry import INDEX_FILE, MODELS_DIR
-    from core.trash import TRASH_DIR
+    """A command that only reads refuses a --root or $CNNCLASSROOM_REGISTRY that names no registry (core.paths)."""
+    from core.paths import REGISTRY_ENV, check_registry_folder
 
     given, named_by = (arguments.root, "--root") if arguments.root else (os.environ.get(REGISTRY_ENV), f"${REGISTRY_ENV}")
     reading = arguments.command in READING_COMMANDS or getattr(arguments, "datasets_command", "") in ("delete", "restore")
-    if not given or not reading:
-        return
-    folder = Path(given)
-    if not folder.is_dir():
-        raise CoreError(f"There is no registry at {given}: " + ("it is a file, not a folder." if folder.exists() else
-                        "the folder does not exist.") + f" Check the path given by {named_by} (a command that trains "
-                        "or imports creates it).")
-    own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE)  # what a registry holds (an empty one: none)
-    if any(folder.iterdir()) and not any((folder / name).exists() for name in own):
-        raise CoreError(f"{given} is not a registry: it holds other files, and none of a registry's ({INDEX_FILE}, "
-                        f"{MODELS_DIR}/, {DATASETS_FOLDER}/…). Check the path given by {named_by}.")
+    if given and reading:
+        check_registry_folder(Path(given), named_by)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,9 +249,9 @@ def command_train(arguments):
         check_trainable(registry.root, config.dataset, config.validation_fraction)  # too few photos: no TensorFlow
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
-        with registry.key_lock(config.key, blocking=False) as free:
-            if not free:  # train_and_publish waits for it, then finds its model
-                print("Another process is training these very settings: waiting for it, then its model is this one.")
+        with registry.key_lock(config.key, blocking=False) as free:  # if not, train_and_publish waits, then finds it
+            print(f"training: a line follows at the end of each of the {config.epochs} epochs" if free else  # no hang
+                  "Another process is training these very settings: waiting for it, then its model is this one.")
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 

@@ -15,6 +15,26 @@ def registry_root() -> Path:
     return Path(os.environ.get(REGISTRY_ENV) or PROJECT_ROOT / "registry")
 
 
+def check_registry_folder(folder: Path, named_by: str):
+    """Refuse, for a command that only reads, a registry folder that does not exist (a typo would show an empty
+    registry, as if every model were lost), a file, or a folder of other things (`list` made a photo folder a registry,
+    writing its index and folders there). An empty folder is a registry not used yet."""
+    from core.catalogue import DATASETS_FOLDER
+    from core.errors import CoreError
+    from core.jobs import JOBS_FILE
+    from core.registry import INDEX_FILE, MODELS_DIR
+    from core.trash import TRASH_DIR
+
+    if not folder.is_dir():
+        raise CoreError(f"There is no registry at {folder}: " + ("it is a file, not a folder." if folder.exists() else
+                        "the folder does not exist.") + f" Check the path given by {named_by} (a command that trains "
+                        "or imports creates it).")
+    own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE)  # what a registry holds
+    if any(folder.iterdir()) and not any((folder / name).exists() for name in own):
+        raise CoreError(f"{folder} is not a registry: it holds other files, and none of a registry's ({INDEX_FILE}, "
+                        f"{MODELS_DIR}/, {DATASETS_FOLDER}/…). Check the path given by {named_by}.")
+
+
 def data_dir() -> Path | None:
     """The user's own data folder from $CNNCLASSROOM_DATA_DIR, if set."""
     value = os.environ.get(DATA_DIR_ENV)

@@ -373,24 +373,9 @@ class Registry:
             if not acquired:
                 raise RegistryError(f"A model with key {key} is being trained or imported again right now; restore "
                                     "the deleted copy once that is done, if it is still wanted.")
-            trash.restore_from_trash(self.root, key, self.entry_dir(key), check=lambda copy: self._usable(key, copy))
+            trash.restore_from_trash(self.root, key, self.entry_dir(key))
         self._index(self.get(key).card)
         return self.get(key)
-
-    def _usable(self, key: str, directory: Path):
-        """Refuse to restore a deleted copy that could not be used (its card or model file missing or damaged): moved
-        back, it only said "No model with key …" or "damaged: delete it", the way it had gone to the trash."""
-        missing = [name for name in (CARD_FILE, MODEL_FILE) if not (directory / name).is_file()]
-        problem = f"{' and '.join(missing)} missing" if missing else None
-        if problem is None:
-            try:
-                ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
-                problem = None if zipfile.is_zipfile(directory / MODEL_FILE) else f"{MODEL_FILE} is not a .keras archive"
-            except (OSError, ValueError, CoreError) as error:
-                problem = f"{CARD_FILE} cannot be read: {error}"
-        if problem:
-            raise RegistryError(f"The deleted copy of {key} is damaged ({problem}), so it is not restored: it could not "
-                                "be used. It stays in the trash until the trash is emptied; train the model again.")
 
     def indexed_keys(self) -> set[str]:
         """The keys the index lists, as it is (`list_entries` heals it against the folders first)."""

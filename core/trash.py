@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -66,11 +67,11 @@ def list_trash(root: Path) -> list[TrashItem]:
     return sorted(_items(trash_dir(root), validate_key), key=lambda item: item.deleted_at, reverse=True)
 
 
-def restore_from_trash(root: Path, key: str, entry_dir: Path, check=lambda copy: None) -> TrashItem:
+def restore_from_trash(root: Path, key: str, entry_dir: Path) -> TrashItem:
     """Move the newest deleted copy of `key` back to `entry_dir`; refused when a model with that key exists again, or
-    when `check(the copy's folder)` raises (a damaged copy stays where it is)."""
+    when the copy could not be used (it stays where it is)."""
     return _restore_newest(
-        list_trash(root), validate_key(key), entry_dir, check=check,
+        list_trash(root), validate_key(key), entry_dir, check=lambda copy: _check_usable(key, copy),
         missing=f"No deleted model with key {key} is in the trash (deleted models are kept for {KEEP_DAYS} days, or "
                 "until `python -m core doctor --empty-trash` empties the trash).",
         again=f"A model with key {key} is in the registry again (trained again with the same settings, or the same file "
@@ -157,6 +158,25 @@ def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root:
         raise RegistryError(f"Could not move {what} to the trash ({error.strerror or error}). Check that the "
                             f"registry folder {root} is writable.") from error
     return TrashItem(item_id, title, now, target)
+
+
+def _check_usable(key: str, directory: Path):
+    """Refuse to restore a deleted model that could not be used (its card or model file missing or damaged): moved
+    back, it only said "No model with key …" or "damaged: delete it", the way it had gone to the trash."""
+    from core.card import ModelCard
+    from core.registry import CARD_FILE, MODEL_FILE
+
+    missing = [name for name in (CARD_FILE, MODEL_FILE) if not (directory / name).is_file()]
+    problem = f"{' and '.join(missing)} missing" if missing else None
+    if problem is None:
+        try:
+            ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
+            problem = None if zipfile.is_zipfile(directory / MODEL_FILE) else f"{MODEL_FILE} is not a .keras archive"
+        except (OSError, ValueError, CoreError) as error:
+            problem = f"{CARD_FILE} cannot be read: {error}"
+    if problem:
+        raise RegistryError(f"The deleted copy of {key} is damaged ({problem}), so it is not restored: it could not "
+                            "be used. It stays in the trash until the trash is emptied; train the model again.")
 
 
 def _restore_newest(items: list[TrashItem], item_id: str, destination: Path, missing: str, again: str,
