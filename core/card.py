@@ -179,7 +179,10 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelCard":
         """Read a card.json of this version or an earlier one; RegistryError when it is not a card."""
-        version = data.get("card_version", 1) if isinstance(data, dict) else None
+        if not isinstance(data, dict):  # "[]" read as "version None… Update CNN Classroom"
+            raise RegistryError(f"This is not a model card: it holds a {type(data).__name__}, where a card holds named "
+                                "fields. Delete the entry and train it again.")
+        version = data.get("card_version", 1)
         if version not in range(1, CARD_VERSION + 1):
             raise RegistryError(f"This model card has version {version!r}; this CNN Classroom reads versions 1 to "
                                 f"{CARD_VERSION}. Update CNN Classroom, or delete the entry and train it again.")

@@ -19,10 +19,12 @@ from core.errors import CoreError
 # A transfer network's multiply-adds per number of its input, for estimates: the Transfer lesson's base CNN costs
 # about 700 on 64×64 colour photos, MobileNetV2 about 2,000 at 96 px.
 TRANSFER_ADDS_PER_INPUT_NUMBER = 1000
-# A time promised before Train is pressed comes only from jobs of the same family within this factor of its cost: from
-# the "fast preview" (2,000 images, 3 epochs), the quick CNN (20 times its cost) was promised 42 s and took 11 s; from
-# the quick CNN the default CNN (9 times its cost) would be promised 103 s, and took 50 s.
-SIMILAR_COST_FACTOR = 10
+# A time promised before Train is pressed comes only from jobs of the same family within this factor of its cost: a
+# job's fixed part (its start, its test, its save) is scaled with the cost too. From the "fast preview" (2,000 images,
+# 3 epochs), the quick CNN (20 times its cost) was promised 42 s and took 11 s; from the quick CNN the default CNN (9
+# times its cost) would be promised 103 s, and took 50 s; the fast preview at 30 epochs (10 times) was promised 2 min
+# and took 37 s (a student's walk, 2026-12-02). Within 3 times, the fixed part at most doubles.
+SIMILAR_COST_FACTOR = 3
 AUTO_TRAIN_IMAGE_EPOCHS = 20_000  # training images x epochs below which auto-train is allowed (a few seconds)
 SHARED_FRACTION = 0.5  # a job that overlapped other trainings for at least this part of its run counts as shared
 # How much slower a job beside others runs than one alone, until this server has seen both: a lone quick CNN was

@@ -39,6 +39,9 @@ def test_a_damaged_or_future_card_is_a_clear_error():
         ModelCard.from_dict({"key": "0123456789abcdef", "dataset": {}})
     with pytest.raises(RegistryError, match="version 99"):
         ModelCard.from_dict({"card_version": 99})
+    with pytest.raises(RegistryError, match="This is not a model card: it holds a list") as refused:
+        ModelCard.from_dict([])  # a card.json of "[]" was said to have "version None": update CNN Classroom
+    assert "Update CNN Classroom" not in str(refused.value)
 
 
 def test_the_command_line_and_core_work_without_streamlit(tmp_path):

@@ -316,6 +316,17 @@ def test_a_promise_goes_by_the_jobs_that_ran_as_it_will_alone_or_beside_others(r
     assert runner.ready_in([config(3)]) == pytest.approx(8.0)  # on the second worker, beside it: as one of two
 
 
+def test_a_time_is_promised_only_from_jobs_of_a_like_cost(registry_root):
+    """The fast preview at 30 epochs was promised 2 min from the same network at 3 epochs, and took 37 s: a job's
+    fixed part (its start, its test, its save) grows with the cost it is scaled by."""
+    preview = dataclasses.replace(TINY_CNN, epochs=3, seed=1)
+    seconds = expected_seconds_function([FinishedJob(preview, 12.0, shared=False)], None, registry_root)
+    assert seconds(dataclasses.replace(preview, epochs=3, seed=2), similar_only=True) == pytest.approx(12.0)
+    assert seconds(dataclasses.replace(preview, epochs=9), similar_only=True) == pytest.approx(36.0)  # 3 times
+    assert seconds(dataclasses.replace(preview, epochs=30), similar_only=True) is None  # 10 times: no promise
+    assert training_cost(dataclasses.replace(preview, epochs=30)) == 10 * training_cost(preview)
+
+
 def test_the_slowdown_learned_for_jobs_beside_others_is_never_under_one(registry_root):
     """A worker's first job runs alone while the others start and also loads its data: 3.1 s, then 1.6 s for the
     same network in the burst. That made shared jobs look faster than lone ones."""
