@@ -346,9 +346,9 @@ class Registry:
         says why not: no such entry, or pinned."""
         if not self.entry_dir(key).exists():
             raise self._no_entry(key)
-        try:
-            title = self.get(key).title if self.has(key) else key
-        except RegistryError:  # a damaged entry: deleting it is the way out its message names
+        try:  # the card's title even where the model file is gone: the trash lists it by title
+            title = ModelCard.from_dict(json.loads((self.entry_dir(key) / CARD_FILE).read_text())).title
+        except (OSError, ValueError, CoreError):  # a damaged entry: deleting it is the way out its message names
             title = key
         if self.is_pinned(key):
             raise RegistryError(f"“{title}” ({key}) is pinned for a lesson, so it cannot be deleted. Unpin it first "

@@ -69,13 +69,16 @@ def test_a_damaged_evaluation_a_damaged_copy_in_the_trash_and_a_read_only_trash_
     assert status == 1 and one_line(stderr, "is damaged", f"python -m core delete {TINY_CNN.key}"), stderr
     assert "allow_pickle" not in stderr
 
+    title = Registry(root).get(TINY_DNN.key).title
     (root / "models" / TINY_DNN.key / MODEL_FILE).unlink()  # deleted by hand: doctor says delete it, and it is
-    assert run("delete", TINY_DNN.key, root=root)[0] == 0
+    status, stdout, _ = run("delete", TINY_DNN.key, root=root)
+    assert status == 0 and f"moved to the trash: {TINY_DNN.key}  {title}" in stdout, stdout  # by its title, not its key
     status, _, stderr = run("restore", TINY_DNN.key, root=root)
     assert status == 1 and one_line(stderr, f"The deleted copy of {TINY_DNN.key} is damaged", "not restored"), stderr
     assert not (root / "models" / TINY_DNN.key).exists()  # it stayed in the trash
     status, stdout, _ = run("restore", root=root)
-    assert TINY_DNN.key in stdout and run("doctor", root=root)[1].count("problem: ") == 1  # the eval.npz only
+    assert stdout.startswith(f"{TINY_DNN.key}  deleted") and f"  {title}\n" in stdout  # its title, kept in the trash
+    assert run("doctor", root=root)[1].count("problem: ") == 1  # the eval.npz only
 
     make_read_only(root)
     try:
