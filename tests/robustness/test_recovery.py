@@ -93,7 +93,7 @@ def test_a_damaged_evaluation_a_damaged_copy_in_the_trash_and_a_read_only_trash_
            "`doctor --empty-trash` on a read-only registry (added 2026-12-02 after a teacher's walk)", 3,
            "doctor names the evaluation with the command that removes it, and `show` says it is damaged (numpy's "
            "\"allow_pickle\" advice before); the damaged copy stays in the trash, said in one line (it was moved back "
-           "and called missing); the trash is said not emptied, exit status 1 (\"emptied\" before)")
+           "and called missing) and listed by its title (by its key before); the trash is said not emptied, exit status 1 (\"emptied\" before)")
 
 
 def test_an_index_or_queue_that_is_not_a_database_is_set_aside_and_made_anew(trained_registry_root, tmp_path):
