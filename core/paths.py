@@ -18,7 +18,7 @@ def registry_root() -> Path:
 def check_registry_folder(folder: Path, named_by: str):
     """Refuse, for a command that only reads, a registry folder that does not exist (a typo would show an empty
     registry, as if every model were lost), a file, or a folder of other things (`list` made a photo folder a registry,
-    writing its index and folders there). An empty folder is a registry not used yet."""
+    writing its index and folders there). An empty folder (or one with a README) is a registry not used yet."""
     from core.catalogue import DATASETS_FOLDER
     from core.errors import CoreError
     from core.jobs import JOBS_FILE
@@ -30,7 +30,8 @@ def check_registry_folder(folder: Path, named_by: str):
                         "the folder does not exist.") + f" Check the path given by {named_by} (a command that trains "
                         "or imports creates it).")
     own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE)  # what a registry holds
-    if any(folder.iterdir()) and not any((folder / name).exists() for name in own):
+    others = [path for path in folder.iterdir() if not path.name.startswith(".") and path.stem.lower() != "readme"]
+    if others and not any((folder / name).exists() for name in own):  # the project's registry/ has a README.md
         raise CoreError(f"{folder} is not a registry: it holds other files, and none of a registry's ({INDEX_FILE}, "
                         f"{MODELS_DIR}/, {DATASETS_FOLDER}/…). Check the path given by {named_by}.")
 

@@ -180,6 +180,10 @@ def test_a_command_that_only_reads_refuses_a_root_that_is_no_registry(tmp_path, 
     assert "the folder does not exist" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
     (tmp_path / "empty").mkdir()  # a folder made for a new registry: an empty one
     assert cli.main(["--root", str(tmp_path / "empty"), "list"]) == 0
+    fresh = tmp_path / "fresh-clone-registry"  # the project's own registry/ in a fresh clone holds its README.md
+    fresh.mkdir()
+    (fresh / "README.md").write_text("models live here")
+    assert cli.main(["--root", str(fresh), "list"]) == 0
 
 
 def test_a_key_is_read_in_any_case_and_by_a_unique_beginning(trained_registry_root):
