@@ -63,6 +63,9 @@ table = [{"test accuracy": None if card.test_accuracy is None else 100 * card.te
 # A row is selected by its place in the table, so the table's key names the models it lists: after a delete, a filter
 # or another student's new model, no row stays selected (the model after a deleted one was shown as if picked).
 listed = hashlib.sha256(",".join(card.key for card in cards).encode()).hexdigest()[:16]
+# The title tells models apart: the longest one's width (about 7 pixels a character), from 400 to 700 pixels ("large"
+# cut "…30 epochs · b…" short on a 1,400-pixel screen).
+title_width = min(700, max(400, 7 * max((len(card.title) for card in cards), default=0)))
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=f"models_table_{listed}",
                          placeholder="—",  # an imported model has no test figures or training time here
@@ -73,8 +76,8 @@ selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mo
                                             width="small", help="Whether its test accuracy can be told apart from "
                                             "guessing a class at random (the lower end of its 95% interval is above "
                                             "chance). Untested: empty."),
-                                        "title": st.column_config.TextColumn(width="large"),  # what tells models
-                                        **ui.THOUSANDS_COLUMNS})  # apart: it was cut short on a laptop
+                                        "title": st.column_config.TextColumn(width=title_width),
+                                        **ui.THOUSANDS_COLUMNS})
 selected = selection.selection.rows
 if not selected:
     st.stop()

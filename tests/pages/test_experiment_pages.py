@@ -248,6 +248,9 @@ def test_models_page_lists_and_filters(trained_registry):
     assert list(table.columns[:3]) == ["test accuracy", "beats guessing", "title"]
     assert {key: bool(flag) for key, flag in zip(table["key"], table["beats guessing"])} == {
         key: not no_better_than_guessing(card) for key, card in cards.items()}
+    import json  # the title column is as wide as the longest title (cut to "…30 epochs · b…" at "large"), 400-700 px
+    width = json.loads(at.dataframe[0].proto.columns)["title"]["width"]
+    assert width == min(700, max(400, 7 * max(len(card.title) for card in cards.values())))
     at.selectbox(key="models_family").set_value("cnn").run()
     assert list(at.dataframe[0].value["key"]) == [TINY_CNN.key]
 
