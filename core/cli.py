@@ -250,8 +250,9 @@ def command_train(arguments):
         load_tensorflow(arguments)
         print_warnings(config, registry.root)
         with registry.key_lock(config.key, blocking=False) as free:  # if not, train_and_publish waits, then finds it
-            print(f"training: a line follows at the end of each of the {config.epochs} epochs" if free else  # no hang
-                  "Another process is training these very settings: waiting for it, then its model is this one.")
+            early = " at most" if config.early_stopping_patience or config.stop_at_accuracy else ""  # not a hang:
+            print(f"training: a line follows at the end of each epoch ({config.epochs}{early})" if free else "Another "
+                  "process is training these very settings: waiting for it, then its model is this one.", flush=True)
     entry = train_and_publish(registry, config, on_epoch=print_progress)
     print_entry_line(entry.card)
 
@@ -592,6 +593,7 @@ def command_doctor(arguments):
     from core.doctor import check_registry
     from core.registry import Registry
     from core.trash import DATASETS_TRASH_DIR, KEEP_DAYS, empty_trash, list_dataset_trash, list_trash
+    from core.workers import pool_plan
 
     registry = Registry(arguments.root)
     checkup = check_registry(registry)
@@ -607,6 +609,9 @@ def command_doctor(arguments):
         for item in empty_trash(registry.root):
             dataset = item.path.parent.name == DATASETS_TRASH_DIR
             print(f"emptied from the trash: {FOLDER_PREFIX if dataset else ''}{item.key}  {item.title}")
+        if left := len(list_trash(registry.root)) + len(list_dataset_trash(registry.root)):
+            checkup.problems.append(f"{counted(left, 'item')} could not be deleted from the trash: check that the "
+                                    f"registry folder {registry.root} is writable.")
     else:  # a slip stays undoable: the trash empties itself after a week, or when asked
         models, datasets = len(list_trash(registry.root)), len(list_dataset_trash(registry.root))
         if models or datasets:
@@ -618,8 +623,6 @@ def command_doctor(arguments):
         print(f"problem: {problem}")
     print(f"{counted(checkup.ready, 'entry', 'entries')} ready; {counted(len(checkup.problems), 'problem')}; "
           f"{counted(len(checkup.removed), 'leftover')} removed")
-    from core.workers import pool_plan
-
     plan = pool_plan()
     lone = f", and a lone worker of {plan.lone_threads} for a job that trains alone" if plan.lone_threads else ""
     print(f"worker pool: {plan.workers} worker(s) of {plan.threads_per_worker} TensorFlow thread(s){lone} ({plan.reason})")

@@ -160,17 +160,23 @@ def estimated_images_seen(config: TrainConfig, info=None) -> int:
 
 
 def no_promise_note(configs: list[TrainConfig], root=None) -> str:
-    """What a press will train, in numbers, where no time can be promised (nothing like it has finished on this server):
-    a student pressed Augmentation's button without knowing it trains two models for 30 epochs each (6.5 minutes)."""
-    images = [config.train_subset or getattr(_dataset_facts(config.dataset, root), "training_images", 0)
-              for config in configs]
-    each = {(config.epochs, count) for config, count in zip(configs, images)}
-    if len(each) == 1 and images[0]:
-        epochs, count = next(iter(each))
-        what = (f"{len(configs)} models, {epochs} epochs each" if len(configs) > 1 else f"a model, {epochs} epochs") + (
-            f" on {count:,} training images ({len(configs) * epochs * count:,} images seen in all)")
-    else:  # unlike numbers of epochs or images, or a dataset gone
-        what = (f"{len(configs)} models, for {' + '.join(str(config.epochs) for config in configs)} epochs"
-                if len(configs) > 1 else f"a model, for {configs[0].epochs} epochs")
-    return (f"No training like {'these' if len(configs) > 1 else 'this one'} has finished on this server yet, so no time "
-            f"can be promised: the button trains {what}.")
+    """What a press will train, in numbers, where no time can be promised (a training like each has not finished on
+    this server): a student pressed Augmentation's button without knowing it trains two models for 30 epochs each."""
+    from core.course import config_training_images
+    from core.guide import counted
+
+    try:  # the images each trains on: its subset, less validation (54,000 of Fashion-MNIST's 60,000 by default)
+        images = {config_training_images(config, root) for config in configs}
+    except CoreError:  # a dataset deleted since
+        images = set()
+    epochs = {config.epochs for config in configs}
+    what = f"{len(configs)} models, " if len(configs) > 1 else "a model, "
+    if len(epochs) == 1:
+        what += counted(configs[0].epochs, "epoch") + (" each" if len(configs) > 1 else "")
+        if len(images) == 1:
+            count = next(iter(images))
+            what += f" on {count:,} training images ({len(configs) * configs[0].epochs * count:,} images seen in all)"
+    else:
+        what += f"for {' + '.join(str(config.epochs) for config in configs)} epochs"
+    like = "a training like each of these" if len(configs) > 1 else "a training like this one"
+    return f"No time can be promised yet ({like} has to finish on this server first): the button trains {what}."

@@ -84,7 +84,8 @@ class Evaluation:
                 if version != EVALUATION_FORMAT_VERSION:
                     raise CoreError(
                         f"The evaluation file {str(path)!r} has format version {version}; this "
-                        f"version of CNN Classroom reads version {EVALUATION_FORMAT_VERSION}."
+                        f"version of CNN Classroom reads version {EVALUATION_FORMAT_VERSION} (a newer CNN Classroom "
+                        f"reads a newer one)."
                     )
                 arrays = {name: stored[name] for name in ARRAY_FIELDS}
                 return cls(

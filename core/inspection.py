@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import CoreError
+from core.guide import signed
 
 PRESET_FILTERS = {
     "vertical edges": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
@@ -70,15 +71,14 @@ def flat_area_note(kernel) -> str:
     total = float(np.round(np.sum(np.asarray(kernel, dtype=np.float64)), 6))
     if total == 0:
         return "Its weights add up to 0, so on a flat area (every pixel alike) the sum is 0: move the sliders there to see it."
-    if total == 1:
-        return ("Its weights add up to 1, so on a flat area (every pixel alike) the sum is that area's own brightness: "
-                "it finds no pattern there, it passes the area on.")
-    if abs(total - 1) <= 0.01:  # the page's blur: nine weights of 0.111, three decimals each
-        return (f"Its weights add up to {total:g}, almost 1, so on a flat area (every pixel alike) the sum is almost that "
-                f"area's own brightness ({total:g} × b: a flat area of 100 gives {100 * total:g}): it finds no pattern "
+    if abs(total - 1) <= 0.01:  # blur, sharpen, emboss, identity (the page's blur: nine weights of 0.111, to 3 decimals)
+        return (f"Its weights add up to {'1' if total == 1 else f'{total:g}, almost 1'}, so on a flat area (every pixel "
+                f"alike) the sum is {'' if total == 1 else 'almost '}that area's own brightness: it finds no pattern "
                 "there, it passes the area on.")
-    return (f"Its weights add up to {total:g}, so on a flat area (every pixel alike, brightness b) the sum is "
-            f"{total:g} × b: a flat area of 100 gives {100 * total:g}.")
+    flat = round(100 * total, 6)
+    clipped = f", drawn as {min(max(round(flat), 0), 255)} (clipped to 0…255)" if not 0 <= flat <= 255 else ""
+    return (f"Its weights add up to {signed(total, 'g')}, so on a flat area (every pixel alike, brightness b) the sum "
+            f"is {signed(total, 'g')} × b: a flat area of 100 gives {signed(flat, 'g')}{clipped}.")
 
 
 def max_pool(image_2d, size=2) -> np.ndarray:

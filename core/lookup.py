@@ -28,6 +28,9 @@ def dataset_named(given: str, root, must_exist: bool = False) -> str:
     deleted = _matching(given, {FOLDER_PREFIX + item.key: item.title for item in list_dataset_trash(root)}, any_case=True)
     if len(deleted) == 1:  # its models stay listed under it, and training on it says how to restore it
         return deleted[0]
+    if len(deleted) > 1:
+        raise DatasetError(f"{len(deleted)} deleted datasets are named or titled {given!r}: name one by its id "
+                           f"({', '.join(deleted)}); `python -m core datasets restore` lists them.")
     if not must_exist:
         return given
     close = difflib.get_close_matches(given, [*datasets, *datasets.values()], n=1)

@@ -22,14 +22,16 @@ def check_registry_folder(folder: Path, named_by: str):
     from core.catalogue import DATASETS_FOLDER
     from core.errors import CoreError
     from core.jobs import JOBS_FILE
-    from core.registry import INDEX_FILE, MODELS_DIR
+    from core.registry import INDEX_FILE, LOCKS_DIR, MODELS_DIR
     from core.trash import TRASH_DIR
+    from core.workers import WORKER_LOCK_FILE, WORKER_LOG_FILE
 
     if not folder.is_dir():
         raise CoreError(f"There is no registry at {folder}: " + ("it is a file, not a folder." if folder.exists() else
                         "the folder does not exist.") + f" Check the path given by {named_by} (a command that trains "
                         "or imports creates it).")
-    own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE)  # what a registry holds
+    own = (INDEX_FILE, MODELS_DIR, DATASETS_FOLDER, TRASH_DIR, JOBS_FILE, LOCKS_DIR, UPLOADS_FOLDER, WORKER_LOCK_FILE,
+           WORKER_LOG_FILE)  # what a registry holds
     others = [path for path in folder.iterdir() if not path.name.startswith(".") and path.stem.lower() != "readme"]
     if others and not any((folder / name).exists() for name in own):  # the project's registry/ has a README.md
         raise CoreError(f"{folder} is not a registry: it holds other files, and none of a registry's ({INDEX_FILE}, "

@@ -132,19 +132,13 @@ def validate_dataset_id(dataset_id: str) -> str:
 
 def empty_trash(root: Path, older_than: timedelta | None = None) -> list[TrashItem]:
     """Delete for good every item in the trash (or only those deleted more than `older_than` ago); returns those
-    deleted. Asked to empty it all, an item that could not be deleted (a read-only registry) is an error: the weekly
-    emptying done while reading leaves it for later."""
+    deleted, not those that could not be (a read-only registry: `doctor --empty-trash` said them emptied)."""
     now = datetime.now(timezone.utc)
     everything = _items(trash_dir(root), validate_key) + _items(trash_dir(root) / DATASETS_TRASH_DIR, validate_dataset_id)
     chosen = [item for item in everything if older_than is None or now - item.deleted_at > older_than]
     for item in chosen:
         shutil.rmtree(item.path, ignore_errors=True)
-    left = [item for item in chosen if item.path.exists()]
-    if left and older_than is None:
-        deleted = f" ({len(chosen) - len(left)} were)" if len(left) < len(chosen) else ""
-        raise RegistryError(f"Could not delete {len(left)} of the {len(chosen)} items in the trash{deleted}. Check that "
-                            f"the registry folder {root} is writable.")
-    return [item for item in chosen if item not in left]
+    return [item for item in chosen if not item.path.exists()]
 
 
 def _move(folder: Path, source: Path, item_id: str, title: str, what: str, root: Path) -> TrashItem:
@@ -172,8 +166,8 @@ def _check_usable(key: str, directory: Path):
         try:
             ModelCard.from_dict(json.loads((directory / CARD_FILE).read_text()))
             problem = None if zipfile.is_zipfile(directory / MODEL_FILE) else f"{MODEL_FILE} is not a .keras archive"
-        except (OSError, ValueError, CoreError) as error:
-            problem = f"{CARD_FILE} cannot be read: {error}"
+        except (OSError, ValueError, CoreError):  # its own message would say "delete the entry"
+            problem = f"{CARD_FILE} is damaged"
     if problem:
         raise RegistryError(f"The deleted copy of {key} is damaged ({problem}), so it is not restored: it could not "
                             "be used. It stays in the trash until the trash is emptied; train the model again.")

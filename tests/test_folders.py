@@ -322,6 +322,12 @@ def test_a_deleted_dataset_waits_in_the_trash_and_comes_back(root, course_files,
     assert "A deleted copy of these photos waited in the trash" in " ".join(again.notes)
     assert cli.main(["--root", str(root), "datasets", "restore", report.name]) == 1
     assert "No deleted dataset" in capsys.readouterr().err
+    # two deleted datasets of one title (only live datasets hold a title): named by their ids, not "no dataset here"
+    delete_dataset(root, again.name)
+    train_only = {name.replace("train/", ""): data for name, data in course_files.items() if "/train/" in name}
+    delete_dataset(root, import_zip(zip_bytes(train_only), root, title=report.title).name)  # other photos, one title
+    with pytest.raises(DatasetError, match=r"2 deleted datasets are named or titled 'HORSES, LESSON 3': name one by"):
+        dataset_named(report.title.upper(), root)
 
 
 def test_the_photo_sizes_named_are_sizes_of_real_photos(root):

@@ -112,14 +112,20 @@ def test_flat_area_note_says_what_each_filter_gives_on_a_flat_area(name):
     given = float(np.unique(np.round(filter_sums(flat, kernel), 6))[0])  # one value: the area is flat
     note = flat_area_note(kernel)
     if given == 0:
-        assert "the sum is 0" in note and name not in ("blur", "sharpen", "identity", "emboss")
+        assert "the sum is 0" in note
     elif given == 100:
         assert "the sum is that area's own brightness" in note and "near 0" not in note
     else:
         assert f"a flat area of 100 gives {given:g}" in note
+
+
+def test_flat_area_note_for_a_hand_made_filter():
     assert "the sum is 0:" not in flat_area_note([[0.1, 0, 0], [0, 0, 0], [0, 0, 0]])
     assert "a flat area of 100 gives 10." in flat_area_note([[0.1, 0, 0], [0, 0, 0], [0, 0, 0]])
     assert "add up to 0.999, almost 1" in flat_area_note(np.full((3, 3), 0.111))  # the page's blur, to three decimals
+    assert "add up to −9" in flat_area_note(-np.ones((3, 3)))  # a true minus, as the page writes numbers
+    assert "gives −900, drawn as 0 (clipped to 0…255)" in flat_area_note(-np.ones((3, 3)))
+    assert "gives 900, drawn as 255 (clipped to 0…255)" in flat_area_note(np.ones((3, 3)))
 
 
 def test_apply_filter_refuses_bad_input():

@@ -92,6 +92,8 @@ def test_the_worked_miss_adds_up_from_w_and_b_as_shown():
 
     fit = fit_line(50, 0.01, 0)
     weight_term, bias_term, miss = fit.miss_terms()
-    assert weight_term == round((round(fit.weight, 6) - 2) * 10, 6) and bias_term == round(round(fit.bias, 6) + 1, 6)
+    # the old sentence: each to four decimals, the sum of the shown parts one off the miss shown
+    old_parts = round((fit.weight - 2) * 10, 4), round(fit.bias + 1, 4)
+    assert f"{sum(old_parts):.4f}" != f"{fit.prediction - 19:.4f}"
     assert f"{weight_term + bias_term:.6f}" == f"{miss:.6f}" and abs(miss - (fit.prediction - 19)) < 1e-4
 
