@@ -38,7 +38,7 @@ def layer_activations(model, image_hwc) -> list[LayerActivation]:
 
 def layer_activations_for_images(model, images) -> list[list[LayerActivation]]:
     """`layer_activations` of several images, in one pass through the network."""
-    import keras
+    from core.backend import keras
 
     from core.inspection import _model_input
 
@@ -89,7 +89,7 @@ def channel_contrast(model, images, labels, class_index: int, layer_name: str, p
 
 def _extractor(model):
     """The layers `layer_activations` shows and one Keras model that outputs them all, built once per network."""
-    import keras
+    from core.backend import keras
 
     from core.inspection import _output_in
 
@@ -122,7 +122,7 @@ def first_learned_layer(model):
 
 def first_dense_weights(model) -> np.ndarray:
     """A dense network's first Dense kernel as one image per unit: (height, width, channels, units)."""
-    import keras
+    from core.backend import keras
 
     dense = next((layer for layer in model.layers if isinstance(layer, keras.layers.Dense)), None)
     height, width, channels = model.input_shape[1:]
@@ -134,7 +134,7 @@ def first_dense_weights(model) -> np.ndarray:
 
 def _choose(layers) -> list[tuple]:
     """(layer, which tensor in words, nonlinearity) for the layers whose outputs are shown; a nested base as itself."""
-    import keras
+    from core.backend import keras
 
     chosen, pending, last_nonlinearity = [], [], None
     for layer in layers:
@@ -164,7 +164,7 @@ def _choose(layers) -> list[tuple]:
 
 def _base_activations(base, base_input: np.ndarray) -> list[LayerActivation]:
     """The activations inside a nested CNN base, or its final output alone when it is a large ImageNet network."""
-    import keras
+    from core.backend import keras
 
     chosen = _choose(base.layers)
     if not chosen or len(chosen) > MAX_EXPANDED_BASE_LAYERS or any(isinstance(layer, keras.Model) for layer, _, _ in chosen):
@@ -184,7 +184,7 @@ def _node_input(model, nested):
 
 
 def _activation_name(layer) -> str | None:
-    import keras
+    from core.backend import keras
 
     function = getattr(layer, "activation", None)
     if function is None:

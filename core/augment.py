@@ -27,9 +27,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from tensorflow import keras
-from tensorflow.keras import layers
 
+from core.backend import keras  # first: core.backend says why
+from keras import layers  # after core.backend
 from core.config import Augmentation, TrainConfig
 from core.errors import ImageError
 from core.history import History

@@ -12,7 +12,7 @@ memory or of a memory map, then a map), and they run as fast untuned, so tuning 
 `evaluate` and `predict` (the same batches in the same order; only the tuning thread is gone).
 """
 
-import tensorflow as tf
+from core.backend import tf
 
 try:
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter

@@ -10,8 +10,7 @@ compares outputs, gradients and the moving statistics), and the models keep Kera
 .keras file loads in plain Keras.
 """
 
-import keras
-import tensorflow as tf
+from core.backend import keras, tf
 
 _KERAS_CALL = keras.layers.BatchNormalization.call
 

@@ -301,8 +301,7 @@ def layer_summaries(model) -> tuple[LayerSummary, ...]:
 
 
 def versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
+    from core.backend import keras, tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
 

@@ -47,7 +47,7 @@ def fetch(name, file: CourseFile) -> Path:
         check_reachable(file.url, CONNECT_TIMEOUT_SECONDS)
     except OSError as error:
         raise DatasetUnavailableError(_unavailable(name, file, str(error))) from None
-    import keras  # here, not at the top: listing and importing need no TensorFlow
+    from core.backend import keras  # here, not at the top: listing and importing need no TensorFlow
 
     cache.mkdir(parents=True, exist_ok=True)
     try:

@@ -87,7 +87,7 @@ def _download(name):
     """Download with keras.datasets, which keeps a copy in ~/.keras/datasets for next time."""
     if not can_download(name):
         raise DatasetUnavailableError(how_to_get(name, f"{download_host(name)} cannot be reached"))
-    from tensorflow import keras
+    from core.backend import keras
 
     try:
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()

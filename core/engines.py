@@ -35,8 +35,7 @@ class LocalEngine:
     def run(self, config: TrainConfig, on_epoch=None, should_stop=None, on_placed=None, on_batch=None,
             on_first_batch=None) -> Entry:
         """Train `config` and publish it (or return it, if it is published already)."""
-        import keras
-        import tensorflow as tf
+        from core.backend import keras, tf
 
         if on_placed:
             threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"

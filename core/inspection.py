@@ -145,7 +145,7 @@ def _check_position(row, column, height, width, what):
 
 def first_layer_filters(model) -> np.ndarray:
     """The learned kernels of the model's first Conv2D layer, shaped (k, k, in, out)."""
-    from tensorflow import keras
+    from core.backend import keras
 
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Conv2D):
@@ -253,7 +253,7 @@ def _as_2d(image_2d):
 
 def _all_layers(model):
     """Every layer, with the layers of nested models in place of the models."""
-    from tensorflow import keras
+    from core.backend import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -265,7 +265,7 @@ def _all_layers(model):
 def layer_words(layer) -> str:
     """A layer as a student reads its name: a nested base (named base_<registry key>, or after its ImageNet network)
     is the pretrained base, not 'base_74fca0f682bfa905'."""
-    from tensorflow import keras
+    from core.backend import keras
 
     return "the pretrained base's last maps" if isinstance(layer, keras.Model) else f"layer '{layer.name}'"
 
@@ -274,7 +274,7 @@ def _grad_cam_layer(model):
     """The last convolution's maps after their nonlinearity: the last Conv2D, or in a batch-norm CNN the Activation
     after its BatchNormalization (the Conv2D's own output comes before both, as Inside the network explains); or the
     last nested base whose output is a feature map."""
-    from tensorflow import keras
+    from core.backend import keras
 
     for layer in reversed(model.layers):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Activation, keras.Model)) and len(layer.output.shape) == 4:
@@ -288,7 +288,7 @@ def _output_in(model, layer):
     A nested model's `output` belongs to its own graph, so take the output of the node where
     the outer model calls it (Keras keeps no public accessor for that).
     """
-    from tensorflow import keras
+    from core.backend import keras
 
     if not isinstance(layer, keras.Model):
         return layer.output
@@ -313,7 +313,7 @@ def _model_input(model, image_hwc):
 
 def _class_gradients(model, image_hwc, class_index, layer):
     """Gradient of one class's score with respect to a layer's output (the input when layer is None)."""
-    import tensorflow as tf
+    from core.backend import tf
 
     x = tf.convert_to_tensor(_model_input(model, image_hwc))
     index = -1 if class_index is None else _checked_class_index(class_index, int(model.output.shape[-1]))
@@ -330,8 +330,7 @@ def _gradient_function(model, layer):
     Made once per model and layer: the page calls it for every upload, and the same work run eagerly,
     layer by layer from Python, takes about 15 times as long (31 ms against 2 ms for the fast CNN).
     """
-    import tensorflow as tf
-    from tensorflow import keras
+    from core.backend import keras, tf
 
     functions = _GRADIENT_FUNCTIONS.setdefault(model, {})
     name = None if layer is None else layer.name
@@ -372,7 +371,7 @@ def _checked_class_index(class_index, num_outputs) -> int:
 
 def _class_score(scores, class_index, are_logits):
     """The score of class_index (a tensor; -1 picks the predicted class), for softmax or sigmoid heads."""
-    import tensorflow as tf
+    from core.backend import tf
 
     if scores.shape[-1] > 1:
         predicted = tf.argmax(scores[0], output_type=tf.int32)

@@ -7,10 +7,10 @@ Each warning says what is wrong and what to change; none of them stops training 
 import functools
 import re
 
-import keras
 import numpy as np
-from keras import layers
 
+from core.backend import keras  # first: core.backend says why
+from keras import layers  # after core.backend
 from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig
 from core.models import build_model, head
 from core.pretrained import APPLICATIONS, application_image_size

@@ -32,7 +32,7 @@ def import_tensorflow_quietly():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]  # started already: whatever it printed has been printed
     with _filtered_stderr():
-        import tensorflow as tf
+        from core.backend import tf
 
         tf.config.list_physical_devices()  # the CUDA probe happens here, not at import
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)

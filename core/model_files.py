@@ -41,7 +41,7 @@ _budget = threading.local()  # the variable bytes the file being loaded on this 
 
 def load_model_file(path: Path):
     """A .keras file as a Keras model, in safe mode (no custom code runs), checked to be an image classifier."""
-    import keras
+    from core.backend import keras
 
     with _variable_budget(path.name, stored_weight_bytes(path)) as refusal:
         try:
@@ -95,7 +95,8 @@ def _variable_budget(file_name: str, stored_bytes: int):
 
 def _install_variable_check():
     """Wrap the backend's variable creation once, so a loading thread's budget is checked first."""
-    from keras.src import backend
+    from core.backend import keras
+    backend = keras.src.backend
 
     variable_class = backend.Variable
     if getattr(variable_class, "_cnnclassroom_budget_checked", False):
@@ -312,7 +313,7 @@ def write_converted(model, fmt: str, target: Path):
         if fmt == "savedmodel":
             zip_folder(saved_model_dir, target)
             return
-        import tensorflow as tf
+        from core.backend import tf
 
         target.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)).convert())
 

@@ -7,10 +7,10 @@ the shape arithmetic of convolution blocks in core.shapes.
 
 import math
 
-import keras
 import numpy as np
-from keras import layers
 
+from core.backend import keras  # first: core.backend says why
+from keras import layers  # after core.backend
 from core.config import REGISTRY_BASE_PREFIX, TrainConfig, validate_key
 from core.errors import ConfigError
 from core.pretrained import APPLICATIONS, application_image_size, pretrained_weights_path

@@ -122,7 +122,7 @@ def least_squares_line(xs, ys) -> tuple[float, float]:
 
 def build_neuron(learning_rate: float = DEFAULT_LEARNING_RATE):
     """A single Dense unit, compiled with plain SGD and mean squared error."""
-    from tensorflow import keras
+    from core.backend import keras
 
     model = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(units=1, name="neuron")])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss="mean_squared_error")
@@ -140,7 +140,7 @@ def fit_line(epochs: int = DEFAULT_EPOCHS, learning_rate: float = DEFAULT_LEARNI
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise <= MAX_NOISE:
         raise ConfigError(f"noise must be a number from 0 to {MAX_NOISE}. Received: noise={noise!r}")
     epochs, learning_rate, seed, noise = int(epochs), float(learning_rate), int(seed), float(noise)
-    from tensorflow import keras
+    from core.backend import keras
 
     keras.utils.set_random_seed(seed)
     xs, ys = training_points(noise)

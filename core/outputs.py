@@ -126,7 +126,7 @@ def head_logits(model, model_input: np.ndarray) -> np.ndarray | None:
 def _logit_function(model):
     """A function from an image batch to the logits: Dense(..., activation=softmax/sigmoid) recomputed without its
     activation, or the input of a final Activation/Softmax layer; False when the model ends otherwise."""
-    import keras
+    from core.backend import keras
 
     from core.lint import output_activation
 

@@ -6,8 +6,8 @@ Every pipeline built here is untuned (core.autotuning): tf.data's tuning thread 
 import mmap
 
 import numpy as np
-import tensorflow as tf
 
+from core.backend import tf  # first: core.backend says why
 from core import autotuning
 from core.augment import build_augmenter
 from core.config import TrainConfig

@@ -74,7 +74,7 @@ def pretrained_weights_path(base_model, image_size) -> str:
     cached = cache_dir / "models" / file_name
     if cached.is_file():
         return str(cached)
-    import keras  # here, not at the top: knowing the file names needs no TensorFlow
+    from core.backend import keras  # here, not at the top: knowing the file names needs no TensorFlow
 
     try:
         check_reachable(url, CONNECT_TIMEOUT_SECONDS)

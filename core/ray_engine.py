@@ -268,7 +268,7 @@ def train_task(config_json: str, shipped: dict[str, bytes], threads: int):
 
 def train_here(config: TrainConfig, shipped: dict[str, bytes], threads: int, on_epoch, should_stop) -> dict:
     """Train and evaluate `config` on this node with `core.training`; the files and card the server publishes."""
-    import keras
+    from core.backend import keras
 
     from core.training import train_and_evaluate
     from core.workers import limit_tensorflow_threads

@@ -198,7 +198,7 @@ class Registry:
 
     def load_model(self, key: str):
         """The trained Keras model of entry `key`, loaded in safe mode (no custom code runs)."""
-        import keras
+        from core.backend import keras
 
         path = self.entry_dir(key) / MODEL_FILE
         if not path.is_file():

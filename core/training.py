@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import keras
 import numpy as np
 
+from core.backend import keras  # first: core.backend says why
 from core import autotuning, batch_norm
 from core.card import ModelCard, trained_card
 from core.config import FINE_TUNE_RATE_DIVISOR, TrainConfig

@@ -179,7 +179,7 @@ def ensure_worker(root: Path):
 
 def limit_tensorflow_threads(threads: int):
     """Give TensorFlow `threads` threads inside ops and as many between them; call before TensorFlow runs anything."""
-    import tensorflow as tf
+    from core.backend import tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

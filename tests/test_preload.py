@@ -1,5 +1,6 @@
 """Preloading: what the heavier pages need is imported, then loaded into the server's caches."""
 
+import os
 import threading
 import time
 
@@ -95,3 +96,34 @@ def test_preloading_waits_for_a_running_page_between_its_steps(trained_registry)
     done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"], page.is_alive)
     assert done[:2] == ["Datasets' data", "Convolutions' data"]
     assert steps and not any(alive for _, alive in steps)  # no step began while the page ran
+
+
+RACE = """
+import importlib, sys, threading
+barrier, errors = threading.Barrier(2), []
+def load(name):
+    barrier.wait()
+    try:
+        importlib.import_module(name)
+    except BaseException as error:
+        errors.append(f"{name}: {type(error).__name__}: {error}")
+threads = [threading.Thread(target=load, args=(name,)) for name in sys.argv[1:]]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print(errors or "both imported")
+"""
+
+
+def test_two_threads_entering_tensorflow_at_once_both_get_it():
+    """A fresh server broke every TensorFlow page until a restart, 1 time in 6 (a new user's walk): the preloading
+    imported `keras` while Augmentation ran `from tensorflow import keras`, and Python's import locks deadlocked. The
+    two modules that entered TensorFlow first by those two ways then (`keras` first, `tensorflow` first: that race
+    failed 3 times in 3) now both enter through core.backend."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-c", RACE, "core.models", "core.pipelines"], capture_output=True,
+                            text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.strip().splitlines()[-1] == "both imported", result.stdout + result.stderr[-2000:]

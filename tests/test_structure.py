@@ -34,6 +34,24 @@ def test_no_module_reads_the_card_as_a_dictionary():
 
 
 
+def test_tensorflow_and_keras_are_entered_through_core_backend_only():
+    """Two server threads that entered TensorFlow by different first modules (`import keras` in the preloading, `from
+    tensorflow import keras` in a page) deadlocked and left it half-imported until a restart (core/backend.py)."""
+    offenders = []
+    for path in CORE + PAGES:
+        if path.name == "backend.py":
+            continue
+        backend_seen = False
+        for node in sorted((node for node in ast.walk(ast.parse(path.read_text()))
+                            if isinstance(node, (ast.Import, ast.ImportFrom))), key=lambda node: node.lineno):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            backend_seen |= "core.backend" in names
+            roots = {name.split(".")[0] for name in names}
+            if "tensorflow" in roots or ("keras" in roots and not backend_seen):
+                offenders.append(f"{path.relative_to(PROJECT)}:{node.lineno}")
+    assert offenders == []
+
+
 def test_every_page_that_trains_uses_the_one_training_panel():
     """Status, live progress, errors, the button and submitting are drawn by ui.training_panel, never by a page."""
     for path in PAGES:
