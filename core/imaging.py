@@ -83,15 +83,15 @@ def read_image(data: bytes, filename: str, formats=SUPPORTED_FORMATS, draft_side
     _check_size_in_bytes(data, name)
     _refuse_unsupported_formats(bytes(data[:1024]), name)
     image = _open_header(data, name, formats)
-    _check_pixel_count(image, name)
     width, height = image.size  # before a large JPEG is decoded smaller
+    if image.format == "JPEG":  # at 1/2, 1/4 or 1/8 scale: a 48-megapixel phone photo decodes at 12 or fewer
+        image.draft(image.mode, (draft_side, draft_side))
+    _check_pixel_count(image, name)  # what is decoded (Pillow refused far larger headers already)
     notes = []
     if getattr(image, "n_frames", 1) > 1:
         notes.append(
             f"The file is animated ({image.n_frames} frames); only the first frame is used."
         )
-    if image.format == "JPEG":
-        image.draft(image.mode, (draft_side, draft_side))
     _decode_pixels(image, name)
     orientation = exif_orientation(image)
     image, mode_notes = to_8_bit(image, draft_side)  # band by band: a small file with a huge image stays small

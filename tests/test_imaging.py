@@ -104,6 +104,19 @@ def test_decompression_bomb_is_refused_before_decoding(width, height):
     assert f"{width * height:,} pixels)" in str(refused.value) and "DOS" not in str(refused.value)
 
 
+def test_a_48_megapixel_phone_jpeg_is_read_at_a_quarter_of_its_size_not_refused():
+    """An 8000×6000 JPEG was refused as "too many pixels to decode safely": a JPEG decodes at 1/2, 1/4 or 1/8 scale,
+    so what is decoded is 2000×1500, and the photo is named by its own size."""
+    from core.imaging import FILE_SIZE_KEY
+
+    pattern = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    photo = encode(Image.fromarray(pattern).resize((8000, 6000)), "JPEG", quality=70)
+    image = read_image(photo, "phone.jpg")
+    assert image.size == (2000, 1500) and image.info[FILE_SIZE_KEY] == (8000, 6000)
+    with pytest.raises(ImageError, match=r"too many pixels"):  # a 49-megapixel PNG decodes whole: still refused
+        read_image(png_with_header_size(7000, 7000), "big.png")
+
+
 def test_file_over_the_upload_limit_is_refused():
     data = encode(Image.new("L", (8, 8)), "PNG")
     data += b"\0" * (MAX_UPLOAD_BYTES + 1 - len(data))
