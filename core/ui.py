@@ -510,8 +510,7 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
 
 
 def show_code(*functions, label: str = "Show the code"):
-    """An expander with the real source of the core functions a page calls (a function, or "module:name", see
-    `source_text`)."""
+    """An expander with the real source of the core functions a page calls (a function, or "module:name")."""
     with st.expander(label):
         for function in functions:
             st.code(source_text(function), language="python")
@@ -622,8 +621,7 @@ def delete_and_restore(cards: list):
 
 
 def delete_and_restore_datasets(cards: list):
-    """The same for imported datasets (a wrong zip, a duplicate): the confirmation names the models trained on them,
-    which stay and still predict."""
+    """The same for imported datasets: the confirmation names the models trained on them (they stay and predict)."""
     from core.catalogue import dataset_titles, list_datasets
     from core.trash import list_dataset_trash
 
@@ -833,13 +831,14 @@ def course_datasets_list():
 def webcam_classes(key: str):
     """Teachable-Machine style: name 2-5 classes, take webcam photos of each (counted, each can be deleted), and make
     them a folder dataset; returns its import report on the run that makes it, else None. Widget keys start with `key`."""
-    from core.webcam import WebcamClasses
+    from core.webcam import DEFAULT_NAMES, WebcamClasses
 
     classes = st.session_state.setdefault(f"{key}_webcam_classes", WebcamClasses())
-    names = st.text_input("Class names, separated by commas (2 to 5)", "thumbs up, thumbs down", key=f"{key}_webcam_names",
+    names = st.text_input("Class names, separated by commas (2 to 5)", DEFAULT_NAMES, key=f"{key}_webcam_names",
                           persist_state="session")
-    with guard():
-        names = classes.rename(names)
+    names, slip = classes.rename_or_keep(names)  # a slip while typing ("thumbs up" alone) hid the page's photos
+    if slip:
+        st.error(student_message(slip))
     if note := classes.set_aside_note():
         st.caption(note)
     if st.session_state.get(f"{key}_webcam_class") in classes.renamed:  # the class being photographed was renamed

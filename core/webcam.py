@@ -14,6 +14,7 @@ from core.splits import TRAIN, images_needed
 MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
 ENOUGH_SHOTS_PER_CLASS = 20
 BLANK_CHECK_SIDE = 64  # a shot is checked for one colour at about this size: enough to see anything in it
+DEFAULT_NAMES = "thumbs up, thumbs down"  # the class names a page starts from
 
 
 def min_shots_per_class(class_count: int) -> int:
@@ -39,6 +40,14 @@ class WebcamClasses:
 
     def counts(self) -> dict[str, int]:
         return {name: len(photos) for name, photos in self.shots.items()}
+
+    def rename_or_keep(self, text: str) -> tuple[list[str], DatasetError | None]:
+        """`rename`, or, where it refuses the names (a slip while typing), the classes as they were (the default ones
+        before any) and why: the page then says so under the field and keeps every photo in view."""
+        try:
+            return self.rename(text), None
+        except DatasetError as error:
+            return list(self.shots) or self.rename(DEFAULT_NAMES), error
 
     def rename(self, text: str) -> list[str]:
         """Set the classes from comma-separated names. Nothing is lost: a class that keeps its name keeps its shots; a

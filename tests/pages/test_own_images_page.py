@@ -193,3 +193,15 @@ def test_the_class_being_photographed_follows_its_rename(registry_root):
     at.radio(key="own_webcam_class").set_value("thumbs down").run()
     at.text_input(key="own_webcam_names").set_value("thumbs up, thumbs sideways").run()
     assert not at.exception and at.radio(key="own_webcam_class").value == "thumbs sideways"
+
+
+def test_a_slip_in_the_class_names_is_said_and_the_page_stays(registry_root):
+    """Typing "thumbs up" alone (one class) hid the photos and every section after the names, as if all were lost."""
+    at = open_page(PAGE).run()
+    at.text_input(key="own_webcam_names").set_value("thumbs up").run()
+    assert not at.exception
+    assert any("Name 2 to 5 different classes" in error.value for error in at.error)
+    assert [str(option) for option in at.radio(key="own_webcam_class").options] == ["thumbs up (0)", "thumbs down (0)"]
+    assert any("No folder dataset yet" in info.value for info in at.info)  # the page goes on below the webcam
+    at.text_input(key="own_webcam_names").set_value("thumbs up, peace").run()  # mended: as a rename would
+    assert not at.error and at.radio(key="own_webcam_class").options[-1].startswith("peace")
