@@ -166,7 +166,8 @@ if len(trained) < 2:
 else:
     st.dataframe([{"input size": f"{side}×{side}", "test accuracy": f"{found.test_accuracy:.1%}",
                    "parameters": found.card.params.total, "training time (s)": found.card.timings.train_seconds,
-                   "seconds per epoch": found.card.timings.seconds_per_epoch} for side, found in trained], hide_index=True)
+                   "seconds per epoch": found.card.timings.seconds_per_epoch} for side, found in trained], hide_index=True,
+                 column_config=ui.THOUSANDS_COLUMNS)  # 319,011 parameters, as every table writes them
     st.plotly_chart(charts.history_figure({f"{side} px": found.history for side, found in trained}, "accuracy",
                                           title="Accuracy per epoch at each input size"), width="stretch")
     st.caption("More pixels cost more weights and time (see the table above); they pay off only if the classes differ in "

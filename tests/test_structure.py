@@ -52,6 +52,18 @@ def test_tensorflow_and_keras_are_entered_through_core_backend_only():
     assert offenders == []
 
 
+def test_every_table_of_counts_writes_them_with_thousands_separators():
+    """Your own images' size table showed "319011" parameters beside "319,011" everywhere else."""
+    offenders = []
+    for path in PAGES + [PROJECT / "core" / "ui.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("dataframe"):
+                call = ast.unparse(node)
+                if any(f"'{column}'" in call for column in ("parameters", "test images", "training images")):
+                    offenders += [] if "THOUSANDS_COLUMNS" in call else [f"{path.name}:{node.lineno}"]
+    assert offenders == []
+
+
 def test_every_page_that_trains_uses_the_one_training_panel():
     """Status, live progress, errors, the button and submitting are drawn by ui.training_panel, never by a page."""
     for path in PAGES:
