@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from core.archives import check_zip_entries
 from core.catalogue import COURSE_DATASETS, FOLDER_PREFIX, datasets_dir, folder_path, imported_manifests, read_manifest
 from core.errors import DatasetError, ImageError
+from core.guide import skipped_summary
 from core.imaging import FILE_SIZE_KEY, MAX_UPLOAD_BYTES, SUPPORTED_FORMATS, read_image
 from core.manifest import MANIFEST_FILE, Manifest, StoredImage
 from core.splits import (SPLITS, TEST, TRAIN, VALIDATION, Layout, check_same_classes, describe_splits, folder_gaps,
@@ -460,8 +461,8 @@ def _manifest(dataset_id, title, all_classes, images, sizes, gray, skipped, layo
                 "folder named after the class, then zip those folders. " if loose and not counts else "")
         raise DatasetError(f"A dataset needs at least 2 class folders with readable images; found {len(counts)} "
                            f"({found}). {hint}Expected one folder per class, such as a horses folder and a humans "
-                           f"folder of photos, or train and validation folders that each hold them. Skipped "
-                           f"{len(skipped)} file{'s' if len(skipped) != 1 else ''}. Received: folders={all_classes}")
+                           f"folder of photos, or train and validation folders that each hold them. "
+                           f"{skipped_summary(skipped)} Received: folders={all_classes}")
     check_same_classes({split: set(names) for split, names in split_counts.items() if names} | {TRAIN: set(counts)})
     class_names = list(counts)
     # the smallest, middle and largest photos by pixels: sizes that exist (each side's own median made ones that do not)

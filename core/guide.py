@@ -203,6 +203,18 @@ def ready_summary(cards, datasets, courses, active_jobs: int) -> str:
     return "\n\n".join(lines)
 
 
+def skipped_summary(skipped: list[tuple[str, str]], shown: int = 3) -> str:
+    """Why files were skipped, most common reason first, each with up to two of its files: an import that found no
+    photo said only "Skipped 11 files" ('Skipped 11 files — not an image file: 11 (notes.txt, scan.pdf, …).')."""
+    reasons = defaultdict(list)
+    for path, reason in skipped:
+        reasons[re.split(r"[:;]", reason)[0]].append(path.rsplit("/", 1)[-1])
+    parts = [f"{reason}: {len(files)} ({', '.join(files[:2])}{', …' if len(files) > 2 else ''})"
+             for reason, files in sorted(reasons.items(), key=lambda item: -len(item[1]))[:shown]]
+    more = f", and {len(reasons) - shown} other reasons" if len(reasons) > shown else ""
+    return f"Skipped {counted(len(skipped), 'file')}" + (f" — {'; '.join(parts)}{more}." if parts else ".")
+
+
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """'1 model', '3 models', '0 models' ('1 entry', '2 entries' with its `plural`)."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
