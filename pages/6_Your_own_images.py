@@ -35,9 +35,15 @@ with st.expander("The course's datasets: horses or humans, rock paper scissors, 
 
 def show_report(report, name):
     """What the import found: classes, the split table and where each split comes from, skipped files, notes."""
-    st.success(f"Imported **{report.title}**: it is in the dataset pickers now, under that name.")
+    if report.already_imported:  # the same photos again: nothing new was imported
+        st.info(f"These photos were imported before, as **{report.title}**: that dataset is used, nothing was added.")
+    else:
+        st.success(f"Imported **{report.title}**: it is in the dataset pickers now, under that name.")
     table = split_table(ui.registry().root, name)
-    st.markdown(ui.markdown_table([{"class": class_name, **{f"{split} images": table[split][class_name] for split in table}}
+    # With a validation folder and no test folder, the test photos are the validation photos: 26 / 6 / 6 read as 38
+    shared = report.split_counts.get("validation") and not report.split_counts.get("test")
+    headers = {split: f"{split} images" for split in table} | ({"test": "test images (the validation ones)"} if shared else {})
+    st.markdown(ui.markdown_table([{"class": class_name, **{headers[split]: table[split][class_name] for split in table}}
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
     st.caption(f"Photo sizes: {sizes_text(report.image_sizes)}.")

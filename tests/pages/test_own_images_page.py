@@ -101,6 +101,18 @@ def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
     assert any("Training from scratch" in warning.value and "random filters" in warning.value for warning in at.warning)
     at.select_slider(key="own_size").set_value(300).run()
     assert any("can take minutes" in warning.value for warning in at.warning)
+    upload(at, "shoes_and_bags.zip", sneakers_and_bags_zip())  # the same photos again: nothing new, said as such
+    assert not at.success and any("imported before, as **shoes_and_bags**" in info.value for info in at.info)
+
+
+def test_test_photos_that_are_the_validation_photos_are_headed_so(registry_root):
+    """With train/ and validation/ folders, the table read "26 / 6 / 6": the test photos are the validation ones."""
+    at = open_page(PAGE).run()
+    upload(at, "course.zip", zip_bytes(photo_files({"train": 8, "validation": 3}, prefix="course/", size=(64, 48))))
+    assert not at.exception
+    table = next(block.value for block in at.markdown if block.value.startswith("| class |"))
+    assert table.splitlines()[0] == "| class | train images | validation images | test images (the validation ones) |"
+    assert "| round | 8 | 3 | 3 |" in table
 
 
 def test_hostile_and_broken_zips_are_refused_without_a_traceback(registry_root):
