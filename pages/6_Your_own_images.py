@@ -5,7 +5,7 @@ import dataclasses
 import streamlit as st
 
 from core import charts, ui
-from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, list_datasets
+from core.catalogue import FOLDER_PREFIX, dataset_info, dataset_titles, imported_manifests, list_datasets
 from core.config import TrainConfig
 from core.datasets import split_table
 from core.errors import CoreError, plain_words, student_message
@@ -70,10 +70,11 @@ def zip_uploader(label, key_prefix, importer, text):
     ui.show_pending_error(f"{key_prefix}_error")
 
 
-def own_form(names: list[str]) -> tuple[str, int, int]:
-    """Pick a folder dataset, the input size and the epochs."""
+def own_form(names: list[str], newest: str) -> tuple[str, int, int]:
+    """Pick a folder dataset (the newest first), the input size and the epochs."""
     labels = dataset_titles([dataset_info(name, ui.registry().root) for name in names])
-    dataset = st.selectbox("Dataset", names, format_func=labels.get, key="own_dataset", persist_state="session")
+    dataset = st.selectbox("Dataset", names, names.index(newest), format_func=labels.get, key="own_dataset",
+                           persist_state="session")
     left, right = st.columns(2)
     size = left.select_slider("Input size (pixels per side)", SIZES, DEFAULT_SIZE, key="own_size", persist_state="session",
                               help="Every photo is fitted into size × size, keeping its shape, before training.")
@@ -124,8 +125,10 @@ if not folders:
 st.header("2. The task")
 if chosen_dataset := st.session_state.pop("own_chosen", None):  # just imported: select it
     st.session_state["own_dataset"] = chosen_dataset
-ui.reset_if_invalid("own_dataset", folders.__contains__, folders[-1])
-dataset, size, epochs = own_form(folders)
+manifests = imported_manifests(ui.registry().root)  # a fresh session starts on the last import, not the first id
+newest = max(folders, key=lambda name: getattr(manifests.get(name), "created", ""))
+ui.reset_if_invalid("own_dataset", folders.__contains__, newest)
+dataset, size, epochs = own_form(folders, newest)
 with ui.guard():
     info = dataset_info(dataset, ui.registry().root)
 st.caption(f"{info.description} Photos {sizes_text(import_report(ui.registry().root, dataset).image_sizes)}, "

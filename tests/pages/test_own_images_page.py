@@ -105,6 +105,22 @@ def test_uploading_a_zip_of_class_folders_reports_what_was_found(registry_root):
     assert not at.success and any("imported before, as **shoes_and_bags**" in info.value for info in at.info)
 
 
+def test_a_fresh_session_starts_on_the_last_import_not_the_last_id(registry_root):
+    """The Dataset picker started on "huge", the dataset whose id sorts last, not the one imported last."""
+    import time
+
+    from core.folders import import_zip
+
+    imports = []
+    while len(imports) < 2 or imports[-1].name == max(report.name for report in imports):  # as in the walk: the
+        time.sleep(1.1 if imports else 0)  # last import's id is not the last id (an import's time is to the second)
+        files = photo_files({"train": 6}, prefix=f"set{len(imports)}/", size=(40, 30), seed=len(imports),
+                            split_folders=False)
+        imports.append(import_zip(zip_bytes(files), registry_root))
+    at = open_page(PAGE).run()
+    assert not at.exception and at.selectbox(key="own_dataset").value == imports[-1].name
+
+
 def test_test_photos_that_are_the_validation_photos_are_headed_so(registry_root):
     """With train/ and validation/ folders, the table read "26 / 6 / 6": the test photos are the validation ones."""
     at = open_page(PAGE).run()
