@@ -39,6 +39,8 @@ def show_report(report, name):
         st.info(f"These photos were imported before, as **{report.title}**: that dataset is used, nothing was added.")
     else:
         st.success(f"Imported **{report.title}**: it is in the dataset pickers now, under that name.")
+    if problem := ui.untrainable(TrainConfig(family="cnn", dataset=name)):  # said now, not at Train ("Imported" only)
+        st.warning(student_message(problem))
     table = split_table(ui.registry().root, name)
     # With a validation folder and no test folder, the test photos are the validation photos: 26 / 6 / 6 read as 38
     shared = report.split_counts.get("validation") and not report.split_counts.get("test")

@@ -121,6 +121,17 @@ def test_a_fresh_session_starts_on_the_last_import_not_the_last_id(registry_root
     assert not at.exception and at.selectbox(key="own_dataset").value == imports[-1].name
 
 
+def test_photos_too_few_to_train_on_are_said_at_the_import_not_only_at_train(registry_root):
+    """A class of 3 photos was reported "Imported …: it is in the dataset pickers now", and refused only at Train."""
+    files = photo_files({"train": 3}, kinds=("round",), size=(40, 30), split_folders=False, prefix="tiny/")
+    files |= photo_files({"train": 12}, kinds=("angular",), size=(40, 30), split_folders=False, prefix="tiny/", seed=1)
+    at = open_page(PAGE).run()
+    upload(at, "tiny.zip", zip_bytes(files))
+    assert not at.exception and at.success  # imported: it can get more photos
+    assert any("too few photos to train" in warning.value and "round" in warning.value for warning in at.warning), [
+        warning.value for warning in at.warning]
+
+
 def test_test_photos_that_are_the_validation_photos_are_headed_so(registry_root):
     """With train/ and validation/ folders, the table read "26 / 6 / 6": the test photos are the validation ones."""
     at = open_page(PAGE).run()
