@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from core.config import TrainConfig
+from core.network_view import VIEW_FILE, save_first_view
 from core.registry import EVAL_FILE, MODEL_FILE, Entry, Registry
 
 RAY_ADDRESS_ENV = "CNNCLASSROOM_RAY_ADDRESS"  # a Ray head's address (host:port), or "local" for a Ray on this machine
@@ -73,5 +74,7 @@ def train_and_publish(registry: Registry, config: TrainConfig, on_epoch=None, sh
         def write_files(folder: Path):
             trained.model.save(str(folder / MODEL_FILE))
             trained.evaluation.save(folder / EVAL_FILE)
+            if trained.first_view is not None:
+                save_first_view(trained.first_view, folder / VIEW_FILE)
 
         return registry.publish(trained.card, trained.history, write_files)

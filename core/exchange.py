@@ -91,7 +91,8 @@ def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history
     """Publish a trained model (`model`, loaded from `path`) under its key, tested here on its dataset; else say in
     words why it cannot be."""
     from core.evaluation import evaluate
-    from core.training import evaluation_batch_size, load_dataset_for
+    from core.network_view import VIEW_FILE, save_first_view
+    from core.training import evaluation_batch_size, first_view_of, load_dataset_for
 
     units = int(model.output_shape[-1])
     if tuple(model.input_shape[1:]) != tuple(card.input_shape) or units not in (len(card.class_names), 1):
@@ -110,10 +111,13 @@ def _tested_here(registry: Registry, path: Path, model, card: ModelCard, history
     tested = dataclasses.replace(card, test_accuracy=evaluation.accuracy, test_loss=evaluation.loss,
                                  params=parameter_counts(model), layers=layer_summaries(model),
                                  warnings=model_warnings(model, card.class_names), source_file=path.name)
+    first_view = first_view_of(model, dataset)  # Inside the network's, as for a model trained here
 
     def write_files(folder: Path):
         shutil.copyfile(path, folder / MODEL_FILE)
         evaluation.save(folder / EVAL_FILE)
+        if first_view is not None:
+            save_first_view(first_view, folder / VIEW_FILE)
 
     with registry.key_lock(card.key):
         entry = registry.publish(tested, history_from_json(history), write_files)

@@ -121,9 +121,10 @@ def _images_here(name, root) -> bool:
 
 def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_running=lambda: False) -> list[str]:
     """Everything, lightest first: the light modules and the data (Datasets opened early finds them ready and shares
-    the interpreter with less), then TensorFlow and the modules that use it, Hello, neuron's default fit (lesson 1,
-    the home page's first link), then the models, then Augmentation's shapes. Between two steps it lets a page that
-    is running go first (`PageFirst`). Returns the steps done.
+    the interpreter with less), with the test images and evaluation of Inside the network's first model (its first
+    view is published with it: core.network_view), then TensorFlow and the modules that use it, Hello, neuron's
+    default fit (lesson 1, the home page's first link), then the models, then Augmentation's shapes. Between two
+    steps it lets a page that is running go first (`PageFirst`). Returns the steps done.
 
     Each step stands alone: one that fails (a damaged entry, a missing dataset) leaves its page to say so when it is
     opened.
@@ -131,6 +132,7 @@ def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_ru
     page_first = PageFirst(page_running)
     import_page_modules(LIGHT_MODULES, page_first)
     done = warm_data(caches, available_datasets, page_first)
+    done += warm_inside_data(registry, caches, page_first)
     import_page_modules(TENSORFLOW_MODULES, page_first)
     done += warm_neuron(caches, page_first)
     done += warm_models(registry, caches, page_first)
@@ -144,6 +146,17 @@ def warm_data(caches: ServerCaches, available_datasets=(), page_first: PageFirst
     return _steps({"Datasets' data": lambda: caches.load_dataset(WARM_UP_DATASET),
                    "Convolutions' data": lambda: caches.load_dataset(WARM_UP_DATASET, color_mode="grayscale")},
                   page_first)
+
+
+def warm_inside_data(registry, caches: ServerCaches, page_first: PageFirst | None = None) -> list[str]:
+    """Load the test images and the evaluation of the model Inside the network shows first (no TensorFlow needed)."""
+    inside = inside_default(registry.list_entries(), registry.root)
+    if inside is None:
+        return []
+    config = inside.config
+    return _steps({"Inside the network's test images": lambda: (
+        caches.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode),
+        caches.load_evaluation(inside.key))}, page_first)
 
 
 def warm_neuron(caches: ServerCaches, page_first: PageFirst | None = None) -> list[str]:
@@ -164,7 +177,8 @@ def warm_models(registry, caches: ServerCaches, page_first: PageFirst | None = N
     inside = inside_default(registry.list_entries(), registry.root)
     if inside is None:
         return []
-    return _steps({f"Inside the network's model {inside.key}": lambda: _warm_inside(inside, caches)}, page_first)
+    step = f"Inside the network's model {inside.key}"
+    return _steps({step: lambda: _warm_inside(inside, caches, registry.entry_dir(inside.key))}, page_first)
 
 
 def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
@@ -181,15 +195,18 @@ def _steps(steps: dict, page_first: PageFirst | None = None) -> list[str]:
     return done
 
 
-def _warm_inside(card, caches: ServerCaches):
-    """Load the model, its data and its evaluation, and run its layers once (TensorFlow's first calls are slow)."""
+def _warm_inside(card, caches: ServerCaches, entry_dir):
+    """Load the model, its data and its evaluation, and run its layers once (TensorFlow's first calls are slow); store
+    its first view (core.network_view) if it was published without one, so that the next server draws it at once."""
     from core.activations import layer_activations
+    from core.network_view import store_first_view
 
     config = card.config
     model = caches.load_model(card.key)
     data = caches.load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
     caches.load_evaluation(card.key)
     layer_activations(model, data.x_test[0])
+    store_first_view(entry_dir, model, data.x_test, data.y_test, len(card.class_names))
 
 
 def warm_prediction(model, card):

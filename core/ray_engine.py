@@ -25,6 +25,7 @@ from core.config import TrainConfig, validate_key
 from core.errors import CoreError, EntryNotFoundError, TrainingCancelled, unexpected_training_error
 from core.guide import counted
 from core.history import EpochRow
+from core.network_view import VIEW_FILE, save_first_view
 from core.paths import PROJECT_ROOT
 from core.registry import EVAL_FILE, MODEL_FILE, MODELS_DIR, Entry, Registry
 
@@ -223,6 +224,8 @@ def publish_result(registry: Registry, config: TrainConfig, result: dict) -> Ent
     def write_files(folder: Path):
         (folder / MODEL_FILE).write_bytes(result["model"])
         (folder / EVAL_FILE).write_bytes(result["evaluation"])
+        if result.get("view") is not None:
+            (folder / VIEW_FILE).write_bytes(result["view"])
 
     return registry.publish(card, result["history"], write_files)
 
@@ -287,7 +290,10 @@ def train_here(config: TrainConfig, shipped: dict[str, bytes], threads: int, on_
                                          base_loader=Registry(root).load_model, root=root)
             trained.model.save(str(root / MODEL_FILE))
             trained.evaluation.save(root / EVAL_FILE)
+            if trained.first_view is not None:
+                save_first_view(trained.first_view, root / VIEW_FILE)
             return {"card": trained.card.to_dict(), "history": trained.history,
-                    "model": (root / MODEL_FILE).read_bytes(), "evaluation": (root / EVAL_FILE).read_bytes()}
+                    "model": (root / MODEL_FILE).read_bytes(), "evaluation": (root / EVAL_FILE).read_bytes(),
+                    "view": (root / VIEW_FILE).read_bytes() if (root / VIEW_FILE).is_file() else None}
         finally:
             keras.backend.clear_session()

@@ -4,7 +4,7 @@ It finds, publishes, lists, deletes, imports and exports; it never trains (that 
 `core.engines`). Layout under the root (default `registry/`, or $CNNCLASSROOM_REGISTRY):
 
     index.sqlite              one row per published entry, for listing and sorting (SQLite, WAL)
-    models/<key>/             one published entry: model.keras, card.json, history.json, eval.npz (+ pinned)
+    models/<key>/             one published entry: model.keras, card.json, history.json, eval.npz, view.npz (+ pinned)
     models/.tmp-<key>-<id>/   an entry being built; moved into place with os.replace when complete
     locks/<key>.lock          held (flock) by the one process training or publishing <key>
     datasets/<id>/            imported folder datasets

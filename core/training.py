@@ -4,6 +4,7 @@ This module imports TensorFlow. It knows nothing of the registry or the queue: `
 `train_and_evaluate` and publishes what it returns.
 """
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,7 +22,10 @@ from core.evaluation import Evaluation, evaluate
 from core.guide import counted
 from core.history import EpochRow, History
 from core.models import build_model, head, set_fine_tuning
+from core.network_view import FirstView, compute_first_view
 from core.pipelines import streams_from_disk, training_data, validation_data
+
+logger = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 0.25
 BATCH_REPORT_SECONDS = 0.5  # how often the first epoch's batch count is reported (it lands in SQLite)
@@ -75,6 +79,7 @@ class TrainedModel:
     history: History
     evaluation: Evaluation
     card: ModelCard
+    first_view: FirstView | None = None  # what Inside the network shows first, published with the model
 
 
 def make_optimizer(name: str, learning_rate):
@@ -250,7 +255,17 @@ def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, bas
                           batch_size=evaluation_batch_size(dataset.input_shape))
     card = trained_card(config, dataset, result.model, result.history, result.seconds, result.stopped_reason, evaluation,
                         eval_seconds=time.perf_counter() - started)
-    return TrainedModel(result.model, result.history, evaluation, card)
+    return TrainedModel(result.model, result.history, evaluation, card, first_view_of(result.model, dataset))
+
+
+def first_view_of(model, dataset) -> FirstView | None:
+    """Inside the network's first view of a trained model (core.network_view); None, logged, if it cannot be made:
+    the page then computes it from the model, so a training is never lost to it."""
+    try:
+        return compute_first_view(model, dataset.x_test, dataset.y_test, len(dataset.class_names))
+    except Exception as error:
+        logger.warning("the first view of %s was not computed: %s", model.name, error)
+        return None
 
 
 def warm_up():

@@ -452,10 +452,15 @@ def load_evaluation(key: str):
     return registry().load_evaluation(key)
 
 
+def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1):
+    """A dataset's arrays, shared by all sessions without copying; one entry however the arguments are spelled
+    (Streamlit keys by the arguments as passed: `(name)` and `(name, image_size=None)` were two loads, two copies)."""
+    return _dataset(name, train_subset, image_size, color_mode, validation_fraction)
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading the images: the first time reads the dataset's files and splits "
                                                "them into training, validation and test images (a few seconds)…")
-def load_dataset(name: str, train_subset=None, image_size=None, color_mode=None, validation_fraction=0.1):
-    """A dataset's arrays, shared by all sessions without copying."""
+def _dataset(name: str, train_subset, image_size, color_mode, validation_fraction):
     from core.datasets import load_dataset as load
 
     return load(name, train_subset=train_subset, image_size=image_size, color_mode=color_mode,
@@ -572,15 +577,13 @@ def fit_neuron(epochs: int, learning_rate: float, seed: int, noise: float):
     return fit_line(epochs, learning_rate, seed, noise)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def channel_contrast(key: str, class_index: int, layer_name: str, per_class: int):
-    """Inside the network's channels of one class against the others (core.activations.channel_contrast) for a
-    registered model, kept per class and layer: moving the channel slider reruns no network."""
-    from core.activations import channel_contrast as contrast
+@st.cache_resource(max_entries=4, show_spinner=False)  # a 150-px photo CNN's view and contrasts: ~100 MB
+def network_view(key: str):
+    """Inside the network's numbers for a registered model (core.network_view): its published first view drawn
+    without TensorFlow; any other pick from the model, loaded (and TensorFlow started) only then."""
+    from core.network_view import NetworkView, stored_first_view
 
-    config = registry().get(key).config
-    data = load_dataset(config.dataset, image_size=config.image_size, color_mode=config.color_mode)
-    return contrast(load_model(key), data.x_test, data.y_test, class_index, layer_name, per_class)
+    return NetworkView(stored_first_view(registry().entry_dir(key)), lambda: load_model(key))  # load_model's spinner
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting…")
@@ -609,7 +612,8 @@ def delete_and_restore(cards: list):
     def delete(keys):
         for key in keys:
             teacher.delete_model(registry(), gate(), teacher_pass(), key)
-        load_model.clear()
+        for cache in (load_model, network_view):
+            cache.clear()
 
     pinned = registry().pinned_keys()
     _trash_block("model", "models", {card.key: card.title for card in cards if card.key not in pinned}, started_from,
@@ -637,7 +641,7 @@ def delete_and_restore_datasets(cards: list):
     def delete(names):
         for name in names:
             teacher.delete_dataset(registry(), gate(), teacher_pass(), name)
-        load_dataset.clear()
+        _dataset.clear()
 
     _trash_block("imported dataset", "datasets", dataset_titles(imported), trained_on, delete,
                  lambda dataset_id: teacher.restore_dataset(registry(), gate(), teacher_pass(), dataset_id),
@@ -883,8 +887,7 @@ def preload_in_background():
 
     def preload_pages():
         time.sleep(PRELOAD_DELAY_SECONDS)
-        # The download hosts are asked apart (behind a firewall that drops connections, 1.5 s each), so that Datasets
-        # and Train find the answers; the preloading itself downloads nothing.
+        # The download hosts are asked apart (1.5 s each behind a firewall that drops connections), for Datasets and Train
         threading.Thread(target=ask_download_hosts, name="download hosts", daemon=True).start()
         here = [info.name for info in list_datasets(registry().root, ask_network=False) if info.available]
         caches = preload.ServerCaches(load_dataset, load_model, load_evaluation, fit_neuron)
@@ -894,8 +897,7 @@ def preload_in_background():
 
 
 def prepare_predictions(key: str):
-    """Once per server and model: classify a generated photo in the background, so the first upload finds the
-    model's predict and Grad-CAM functions traced."""
+    """Once per server and model, in the background: classify a generated photo (predict and Grad-CAM traced)."""
     from core.preload import warm_prediction
 
     server.start_once(f"prepare predictions {key}", lambda: warm_prediction(load_model(key), registry().get(key).card),

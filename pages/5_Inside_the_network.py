@@ -7,9 +7,9 @@ import streamlit as st
 from core import charts, ui
 from core.config import PRESETS
 from core.guide import percent, percent_sure, pretrained_start_note, with_article
+from core.network_view import SAMPLES
 from core.preload import inside_default
 
-SAMPLES = 6
 CLEAR_LEAD = 0.25  # a channel "sets a class apart" when it fires this much more on it (0.0299 against 0.0295 did not)
 
 ui.page_setup("Inside the network")
@@ -54,30 +54,25 @@ def inside_form(labels, class_names) -> tuple[int, str]:
 
 best = cards.index(inside_default(cards, ui.registry().root))  # the model the server preloaded (core.preload)
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
-with ui.guard(), st.spinner("Starting TensorFlow (a few seconds, the first time)…"):
-    from core.activations import first_dense_weights, first_learned_layer, initial_weight_range, layer_activations
-    from core.inspection import first_layer_filters
-
-    entry = ui.registry().get(key)
-    config = entry.config
-    model = ui.load_model(key)
+entry = ui.registry().get(key)
+config, class_names = entry.config, list(entry.card.class_names)
+with ui.guard():
+    view = ui.network_view(key)  # its first view is published with it: drawn without waiting for TensorFlow
+    first = view.first_layer()
     evaluation = ui.load_evaluation(key)
-class_names = list(entry.card.class_names)
 
-first = first_learned_layer(model)
-convolutional = type(first).__name__ == "Conv2D"
+convolutional = first.convolutional
 st.markdown(INTRODUCTIONS["convolutional" if convolutional else "dense"])
 st.header("1. The filters it learned" if convolutional else "1. What its first layer learned")
 if convolutional:
-    filters = first_layer_filters(model)
-    size, _, channels_in, filter_count = filters.shape
+    size, _, channels_in, filter_count = first.weights.shape
     st.markdown(f"The first convolution has **{filter_count} filters of {size}×{size}** weights"
                 + (f", each looking at all {channels_in} colour channels (shown averaged)" if channels_in > 1 else "")
                 + ". Red weights brighten the output, blue ones darken it: a filter that is red on one side and blue on "
                   "the other is an **edge detector**, like the hand-made ones of the *Convolutions* lesson.")
-    st.plotly_chart(charts.filters_figure(filters), width="stretch")
+    st.plotly_chart(charts.filters_figure(first.weights), width="stretch")
 else:
-    weights = first_dense_weights(model)
+    weights = first.weights
     st.markdown(f"A dense network has no filters: each of the {weights.shape[-1]} units of **{first.name}** has one weight "
                 f"for every input number ({' × '.join(map(str, weights.shape[:3]))} = {int(np.prod(weights.shape[:3])):,}). "
                 "Drawn as images, red pixels push a unit up and blue ones push it down: whole-image templates, not "
@@ -87,7 +82,7 @@ else:
                                           title=f"{first.name}: the weights of the first {shown} units"
                                           if shown < weights.shape[-1] else f"{first.name}: the weights of its {shown} units"),
                     width="stretch")
-start = initial_weight_range(first)
+start = first.initial_range
 if config.family == "transfer":
     st.caption(pretrained_start_note(config, cards))
 elif start:
@@ -113,7 +108,7 @@ left.image(ui.displayable(image), width=140,
 right.markdown(f"This is **{with_article(true_class)}**. The model says **{predicted}** ({percent_sure(confidence)} sure)"
                + (" — right." if predicted == true_class else " — wrong! The maps below may show why."))
 with ui.guard():
-    activations = layer_activations(model, image)
+    activations = view.activations(index, image)
 maps = [(activation.name, activation.values) for activation in activations if activation.values.ndim == 3]
 if maps:
     st.markdown("Each layer's output has a shape **height × width × channels**. Convolutions add channels and (without "
@@ -166,7 +161,7 @@ if not np.any(data.y_test == class_index):
     st.info(f"The test set has no {chosen_class} images; pick another class.")
     st.stop()
 with ui.guard():
-    contrast = ui.channel_contrast(key, class_index, layer, per_class=SAMPLES)
+    contrast = view.contrast(data.x_test, data.y_test, class_index, layer)
 indices, specific = contrast.indices, contrast.most_specific
 ui.reset_if_invalid("inside_channel", lambda value: 0 <= value < len(contrast.class_mean), specific)
 if st.session_state.get("inside_channel_for") != (key, class_index, layer):  # another model, class or layer: its own
@@ -195,4 +190,4 @@ found, of_class = int(evaluation.confusion[class_index, class_index]), int(evalu
 st.caption(f"On the whole test set the model finds {found:,} of the {of_class:,} {chosen_class} images "
            f"({percent(found / of_class)}).")
 
-ui.show_code(first_layer_filters, layer_activations, label="Show the code: reading filters and activations out of a Keras model")
+ui.show_code("core.inspection:first_layer_filters", "core.activations:layer_activations", label="Show the code: reading filters and activations out of a Keras model")

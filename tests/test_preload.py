@@ -36,7 +36,7 @@ def test_preloading_loads_the_pages_first_data_and_models_and_traces_predict(tra
     cards = trained_registry.list_entries()
     inside = preload.inside_default(cards)
     assert inside.key == TINY_CNN.key  # Inside the network shows a CNN first, and its page picks the same one
-    assert done == ["Datasets' data", "Convolutions' data", "Hello, neuron's fit",
+    assert done == ["Datasets' data", "Convolutions' data", "Inside the network's test images", "Hello, neuron's fit",
                     f"Inside the network's model {inside.key}", "Augmentation's data"]
     assert ("shapes", {}) in loaded  # the Augmentation page's first image and experiment
     preload.warm_prediction(models[inside.key], inside)  # what Predict does in the background when opened
@@ -51,7 +51,8 @@ def test_a_failing_step_leaves_the_others_to_run(trained_registry):
 
     caches = preload.ServerCaches(grayscale_broken, trained_registry.load_model, trained_registry.load_evaluation)
     done = preload.preload_pages(trained_registry, caches, ["fashion_mnist"])
-    assert done == ["Datasets' data", f"Inside the network's model {TINY_CNN.key}", "Augmentation's data"]
+    assert done == ["Datasets' data", "Inside the network's test images", f"Inside the network's model {TINY_CNN.key}",
+                    "Augmentation's data"]
 
 
 def test_a_missing_module_is_reported_not_raised():

@@ -18,6 +18,7 @@ from conftest import TINY_CNN, TINY_DNN
 from helpers_jobs import stop_workers_of, wait_for
 
 from core.jobs import JobRunner
+from core.network_view import stored_first_view
 from core.registry import Registry
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +66,7 @@ def test_a_tiny_training_runs_on_ray_and_is_published_exactly_like_a_local_one(r
     assert [epoch["epoch"] for epoch in entry.history] == [1, 2, 3]
     assert ray_runner.registry.load_evaluation(config.key).accuracy == pytest.approx(entry.test_accuracy)
     assert ray_runner.registry.load_model(config.key).count_params() == entry.card.params.total
+    assert stored_first_view(entry.path).first_layer.name == "dense_1"  # Inside the network's first view came along
 
 
 def test_a_registry_cnn_is_shipped_to_the_ray_task_as_a_transfer_base(ray_runner):

@@ -19,6 +19,7 @@ from core.card import DatasetFacts, ModelCard, ParameterCounts
 from core.engines import train_and_publish
 from core.errors import EntryNotFoundError, ModelFileError, RegistryError
 from core.exchange import ALREADY_THERE, IMPORTED, TESTED_HERE, import_model_file
+from core.network_view import stored_first_view
 from core.model_files import ENTRY_NOTE
 from core.registry import CARD_FILE, INDEX_FILE, MODEL_FILE, Registry
 
@@ -219,6 +220,8 @@ def test_an_export_imported_elsewhere_keeps_its_card_and_is_tested_there(trained
     here, there = registry.load_evaluation(TINY_DNN.key), trained_registry.load_evaluation(TINY_DNN.key)
     assert np.array_equal(here.predicted, there.predicted) and moved.entry.test_accuracy == pytest.approx(there.accuracy)
     assert f"tested here on its {len(here.y_true):,} test images: {here.accuracy:.1%}" in moved.message
+    view_here, view_there = (stored_first_view(folder.entry_dir(TINY_DNN.key)) for folder in (registry, trained_registry))
+    np.testing.assert_array_equal(view_here.first_layer.weights, view_there.first_layer.weights)  # Inside's first view
     assert import_model_file(registry, exported).outcome == ALREADY_THERE
 
     retitled = import_model_file(registry, exported, title="Teacher DNN")  # a title of one's own: an imported model

@@ -139,3 +139,40 @@ def test_a_model_whose_dataset_was_deleted_shows_its_filters_and_where_its_image
     assert not compare.exception and not compare.error
     assert "McNemar" in " ".join([*(markdown.value for markdown in compare.markdown), *(caption.value for caption in compare.caption)])
     assert [info.value for info in compare.info if "The gallery shows this model's test images" in info.value]
+
+
+def test_the_first_view_is_drawn_without_tensorflow_and_matches_the_model(own_trained_registry):
+    """A student who opens the page while a fresh server still imports TensorFlow (5.5 s here) is not kept waiting:
+    the whole first view comes from the file published with the model. Without that file the page needs
+    TensorFlow, and draws the same figures from the model."""
+    import os
+    import subprocess
+    import sys
+
+    from core import ui
+    from core.network_view import VIEW_FILE
+
+    code = ("import sys; from apptest import figures, open_page\n"
+            f"at = open_page({str(PAGE)!r}).run()\n"
+            "assert not at.exception and not at.error, at.exception\n"
+            "assert any(h.value.startswith('3. Why an image is recognised as') for h in at.header)\n"
+            "print(len(figures(at)), 'tensorflow' in sys.modules)\n")
+    folder = Path(__file__).parent
+
+    def page_in_a_fresh_process() -> str:
+        return subprocess.run([sys.executable, "-c", code], check=True, cwd=folder.parents[1], timeout=300,
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": f"{folder}:{folder.parents[1]}"}).stdout.split()
+
+    assert page_in_a_fresh_process() == ["7", "False"]  # filters, 5 layers, the channel grid: no TensorFlow
+    ui.network_view.clear()
+    published = figures(open_page(PAGE).run())
+    (own_trained_registry.entry_dir(TINY_CNN.key) / VIEW_FILE).unlink()
+    assert page_in_a_fresh_process() == ["7", "True"]
+    ui.network_view.clear()
+    computed = figures(open_page(PAGE).run())
+    assert len(published) == len(computed) == 7
+    for drawn, from_model in zip(published, computed, strict=True):
+        assert drawn["layout"]["title"] == from_model["layout"]["title"]
+        for panel, expected in zip(figure_arrays(drawn), figure_arrays(from_model), strict=True):
+            np.testing.assert_allclose(panel, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
