@@ -159,9 +159,9 @@ def stored_first_view(entry_dir) -> FirstView | None:
 
 
 def store_first_view(entry_dir, model, x_test, y_test, class_count: int) -> bool:
-    """Compute and write the first view of a model published without one; False when the folder is read-only (the
-    page then computes it from the model each time the server starts)."""
-    if (Path(entry_dir) / VIEW_FILE).is_file():
+    """Compute and write the first view of a model published without one, or with a damaged one; False when the
+    folder is read-only (the page then computes it from the model each time the server starts)."""
+    if stored_first_view(entry_dir) is not None:
         return True
     view = compute_first_view(model, x_test, y_test, class_count)
     try:

@@ -110,12 +110,16 @@ def test_a_damaged_or_foreign_view_file_is_refused_never_unpickled(trained_regis
 
 def test_the_preloading_stores_the_view_of_a_model_published_without_one(own_trained_registry):
     """An imported model, or one an older CNN Classroom trained, gets its view the first time the server's preloading
-    loads it for the page (core.preload), so that the next server draws it without TensorFlow."""
+    loads it for the page (core.preload), so that the next server draws it without TensorFlow; a damaged one is
+    replaced the same way."""
     from core import preload
 
     folder = own_trained_registry.entry_dir(TINY_CNN.key)
     (folder / VIEW_FILE).unlink()
     caches = preload.ServerCaches(load_dataset, own_trained_registry.load_model, own_trained_registry.load_evaluation)
+    assert preload.warm_models(own_trained_registry, caches) == [f"Inside the network's model {TINY_CNN.key}"]
+    assert_same_view(stored_first_view(folder), own_trained_registry.load_model(TINY_CNN.key), load_dataset("fashion_mnist"))
+    (folder / VIEW_FILE).write_bytes(b"PK\x03\x04 cut short")  # damaged: the page computes, the next preload replaces it
     assert preload.warm_models(own_trained_registry, caches) == [f"Inside the network's model {TINY_CNN.key}"]
     assert_same_view(stored_first_view(folder), own_trained_registry.load_model(TINY_CNN.key), load_dataset("fashion_mnist"))
     model, data = own_trained_registry.load_model(TINY_CNN.key), load_dataset("fashion_mnist")
