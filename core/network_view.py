@@ -10,11 +10,13 @@ objects). `NetworkView` answers each of the page's requests from it when it is t
 older CNN Classroom) gets it the first time the server's preloading loads it for the page.
 """
 
+import io
 import json
 import logging
 import os
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.activations import ChannelContrast, LayerActivation
+from core.activations import (ChannelContrast, LayerActivation, channel_contrast, first_dense_weights,
+                              first_learned_layer, initial_weight_range, layer_activations)
 from core.errors import CoreError
+from core.inspection import first_layer_filters
 
 VIEW_FILE = "view.npz"
 VIEW_FORMAT_VERSION = 1
@@ -71,21 +75,16 @@ def first_image_index(labels: np.ndarray) -> int | None:
 
 
 def first_layer_of(model) -> FirstLayer:
-    """The first Conv2D or Dense layer's weights, and the range they were drawn from before training."""
-    from core.activations import first_dense_weights, first_learned_layer, initial_weight_range
-    from core.inspection import first_layer_filters
-
+    """The first Conv2D or Dense layer's weights, and the range they were drawn from before training (a model with
+    neither is a CoreError, from `first_dense_weights`)."""
     layer = first_learned_layer(model)
     convolutional = type(layer).__name__ == "Conv2D"
     weights = first_layer_filters(model) if convolutional else first_dense_weights(model)
-    return FirstLayer(layer.name if layer is not None else "", convolutional, weights,
-                      initial_weight_range(layer) if layer is not None else None)
+    return FirstLayer(layer.name, convolutional, weights, initial_weight_range(layer))
 
 
 def compute_first_view(model, x_test, y_test, class_count: int) -> FirstView:
     """The page's first view of `model`, from its test images."""
-    from core.activations import channel_contrast, layer_activations
-
     index = first_image_index(y_test)
     activations = layer_activations(model, x_test[index]) if index is not None else []
     maps, last_class = map_layers(activations), class_count - 1
@@ -94,9 +93,8 @@ def compute_first_view(model, x_test, y_test, class_count: int) -> FirstView:
     return FirstView(first_layer_of(model), index, activations, last_class, contrast)
 
 
-def save_first_view(view: FirstView, path) -> None:
-    """Write `view` to an .npz file (arrays and JSON text, no pickled objects), replacing it atomically."""
-    path = Path(path)
+def first_view_bytes(view: FirstView) -> bytes:
+    """`view` as the bytes of an .npz file (arrays and JSON text, no pickled objects)."""
     layer, contrast = view.first_layer, view.contrast
     about = {"format_version": VIEW_FORMAT_VERSION, "first_layer": [layer.name, layer.convolutional,
                                                                      layer.initial_range],
@@ -110,10 +108,17 @@ def save_first_view(view: FirstView, path) -> None:
         arrays |= {"contrast_indices": contrast.indices, "class_mean": contrast.class_mean,
                    "other_mean": contrast.other_mean}
         arrays |= {f"contrast_map_{number}": values for number, values in enumerate(contrast.maps)}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_first_view(view: FirstView | bytes, path) -> None:
+    """Write a view (or its `first_view_bytes`) to `path`, replacing it atomically."""
+    path = Path(path)
     temporary_path = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
-        with open(temporary_path, "wb") as file:
-            np.savez_compressed(file, **arrays)
+        temporary_path.write_bytes(view if isinstance(view, bytes) else first_view_bytes(view))
         os.replace(temporary_path, path)
     finally:
         temporary_path.unlink(missing_ok=True)
@@ -124,23 +129,27 @@ def load_first_view(path) -> FirstView:
     try:
         with np.load(path, allow_pickle=False) as stored:
             about = json.loads(str(stored["about"]))
+            if not isinstance(about, dict):
+                raise ValueError("its description is not a JSON object")
             if about.get("format_version") != VIEW_FORMAT_VERSION:
                 raise CoreError(f"The view file {str(path)!r} has format version {about.get('format_version')}; this "
                                 f"CNN Classroom reads version {VIEW_FORMAT_VERSION}.")
             name, convolutional, initial_range = about["first_layer"]
             first = FirstLayer(name, convolutional, stored["first_weights"],
                                tuple(initial_range) if initial_range is not None else None)
-            activations = [LayerActivation(name, stored[f"activation_{number}"], tensor, nonlinearity)
-                           for number, (name, tensor, nonlinearity) in enumerate(about["activations"])]
+            activations = [LayerActivation(layer_name, stored[f"activation_{number}"], tensor, nonlinearity)
+                           for number, (layer_name, tensor, nonlinearity) in enumerate(about["activations"])]
             contrast = None
             if about["contrast"] is not None:
                 count, other_count = about["contrast"]
-                contrast = ChannelContrast(stored["contrast_indices"], [stored[f"contrast_map_{n}"] for n in range(count)],
-                                           stored["class_mean"], stored["other_mean"], other_count)
+                maps = [stored[f"contrast_map_{number}"] for number in range(count)]
+                contrast = ChannelContrast(stored["contrast_indices"], maps, stored["class_mean"], stored["other_mean"],
+                                           other_count)
             return FirstView(first, about["image_index"], activations, about["class_index"], contrast)
     except CoreError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile,
+            zlib.error) as error:
         raise CoreError(f"Could not read the view file {str(path)!r}: it is damaged or not one that CNN Classroom "
                         f"wrote ({type(error).__name__}: {error}).") from None
 
@@ -188,8 +197,6 @@ class NetworkView:
         """What each layer passes on for test image `image_index` (`image`), after its nonlinearity."""
         if self.stored is not None and self.stored.image_index == image_index:
             return self.stored.activations
-        from core.activations import layer_activations
-
         return layer_activations(self.load_model(), image)
 
     def contrast(self, x_test, y_test, class_index: int, layer_name: str) -> ChannelContrast:
@@ -198,14 +205,11 @@ class NetworkView:
         if stored is not None and (stored.class_index, stored.contrast_layer) == (class_index, layer_name):
             return stored.contrast
         request = (class_index, layer_name)
-        with self._lock:
+        with self._lock:  # held while computing: two sessions asking at once run the network once
             if request in self._contrasts:
                 self._contrasts.move_to_end(request)
                 return self._contrasts[request]
-        from core.activations import channel_contrast
-
-        contrast = channel_contrast(self.load_model(), x_test, y_test, class_index, layer_name, SAMPLES)
-        with self._lock:
+            contrast = channel_contrast(self.load_model(), x_test, y_test, class_index, layer_name, SAMPLES)
             self._contrasts[request] = contrast
             while len(self._contrasts) > KEPT_CONTRASTS:
                 self._contrasts.popitem(last=False)

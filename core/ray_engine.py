@@ -225,7 +225,7 @@ def publish_result(registry: Registry, config: TrainConfig, result: dict) -> Ent
         (folder / MODEL_FILE).write_bytes(result["model"])
         (folder / EVAL_FILE).write_bytes(result["evaluation"])
         if result.get("view") is not None:
-            (folder / VIEW_FILE).write_bytes(result["view"])
+            save_first_view(result["view"], folder / VIEW_FILE)
 
     return registry.publish(card, result["history"], write_files)
 
@@ -290,10 +290,8 @@ def train_here(config: TrainConfig, shipped: dict[str, bytes], threads: int, on_
                                          base_loader=Registry(root).load_model, root=root)
             trained.model.save(str(root / MODEL_FILE))
             trained.evaluation.save(root / EVAL_FILE)
-            if trained.first_view is not None:
-                save_first_view(trained.first_view, root / VIEW_FILE)
             return {"card": trained.card.to_dict(), "history": trained.history,
                     "model": (root / MODEL_FILE).read_bytes(), "evaluation": (root / EVAL_FILE).read_bytes(),
-                    "view": (root / VIEW_FILE).read_bytes() if (root / VIEW_FILE).is_file() else None}
+                    "view": trained.first_view}
         finally:
             keras.backend.clear_session()

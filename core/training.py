@@ -22,7 +22,7 @@ from core.evaluation import Evaluation, evaluate
 from core.guide import counted
 from core.history import EpochRow, History
 from core.models import build_model, head, set_fine_tuning
-from core.network_view import FirstView, compute_first_view
+from core.network_view import compute_first_view, first_view_bytes
 from core.pipelines import streams_from_disk, training_data, validation_data
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class TrainedModel:
     history: History
     evaluation: Evaluation
     card: ModelCard
-    first_view: FirstView | None = None  # what Inside the network shows first, published with the model
+    first_view: bytes | None = None  # what Inside the network shows first (view.npz), published with the model
 
 
 def make_optimizer(name: str, learning_rate):
@@ -258,11 +258,11 @@ def train_and_evaluate(config: TrainConfig, on_epoch=None, should_stop=None, bas
     return TrainedModel(result.model, result.history, evaluation, card, first_view_of(result.model, dataset))
 
 
-def first_view_of(model, dataset) -> FirstView | None:
-    """Inside the network's first view of a trained model (core.network_view); None, logged, if it cannot be made:
-    the page then computes it from the model, so a training is never lost to it."""
+def first_view_of(model, dataset) -> bytes | None:
+    """Inside the network's first view of a trained model, as the bytes of its file (core.network_view); None, logged,
+    if it cannot be made: the page then computes it from the model, so a training is never lost to it."""
     try:
-        return compute_first_view(model, dataset.x_test, dataset.y_test, len(dataset.class_names))
+        return first_view_bytes(compute_first_view(model, dataset.x_test, dataset.y_test, len(dataset.class_names)))
     except Exception as error:
         logger.warning("the first view of %s was not computed: %s", model.name, error)
         return None

@@ -54,12 +54,12 @@ def inside_form(labels, class_names) -> tuple[int, str]:
 
 best = cards.index(inside_default(cards, ui.registry().root))  # the model the server preloaded (core.preload)
 key = ui.model_picker("A trained network (CNN, dense or transfer)", "inside_model", cards, index=best)
-entry = ui.registry().get(key)
-config, class_names = entry.config, list(entry.card.class_names)
 with ui.guard():
+    entry = ui.registry().get(key)
     view = ui.network_view(key)  # its first view is published with it: drawn without waiting for TensorFlow
     first = view.first_layer()
     evaluation = ui.load_evaluation(key)
+config, class_names = entry.config, list(entry.card.class_names)
 
 convolutional = first.convolutional
 st.markdown(INTRODUCTIONS["convolutional" if convolutional else "dense"])

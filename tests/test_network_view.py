@@ -100,7 +100,16 @@ def test_a_damaged_or_foreign_view_file_is_refused_never_unpickled(trained_regis
     newer = tmp_path / "newer" / VIEW_FILE
     newer.parent.mkdir()
     np.savez(newer, about=np.array('{"format_version": 99}'))
-    for path, said in [(cut, "damaged"), (pickled, "damaged"), (newer, "format version 99")]:
+    flipped = tmp_path / "flipped" / VIEW_FILE  # one byte changed inside a stored array
+    flipped.parent.mkdir()
+    data = bytearray((tmp_path / VIEW_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    flipped.write_bytes(bytes(data))
+    listed = tmp_path / "listed" / VIEW_FILE  # valid JSON, but not the object a view describes itself with
+    listed.parent.mkdir()
+    np.savez(listed, about=np.array("[1]"))
+    for path, said in [(cut, "damaged"), (pickled, "damaged"), (newer, "format version 99"), (flipped, "damaged"),
+                       (listed, "damaged")]:
         with pytest.raises(CoreError, match=said):
             load_first_view(path)
         with caplog.at_level(logging.WARNING, logger="core.network_view"):
