@@ -43,6 +43,8 @@ def layer_activations_for_images(model, images) -> list[list[LayerActivation]]:
     from core.inspection import _model_input
 
     chosen, extractor = _extractor(model)
+    if extractor is None:  # no layer between the pixels and the prediction (an imported model): nothing to show
+        return [[] for _ in images]
     values = extractor(np.concatenate([_model_input(model, image) for image in images]), training=False)
     values = [np.asarray(value) for value in (values if isinstance(values, (list, tuple)) else [values])]
     per_image = []
@@ -88,7 +90,8 @@ def channel_contrast(model, images, labels, class_index: int, layer_name: str, p
 
 
 def _extractor(model):
-    """The layers `layer_activations` shows and one Keras model that outputs them all, built once per network."""
+    """The layers `layer_activations` shows and one Keras model that outputs them all (None when it shows none), built
+    once per network."""
     from core.backend import keras
 
     from core.inspection import _output_in
@@ -97,7 +100,7 @@ def _extractor(model):
         chosen = _choose(model.layers[:-1])  # the last layer is the head: its outputs are the prediction itself
         targets = [_node_input(model, layer) if isinstance(layer, keras.Model) else _output_in(model, layer)
                    for layer, _, _ in chosen]
-        _extractors[model] = (chosen, keras.Model(model.input, targets))
+        _extractors[model] = (chosen, keras.Model(model.input, targets) if targets else None)
     return _extractors[model]
 
 

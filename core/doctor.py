@@ -1,8 +1,9 @@
 """The doctor: what `python -m core doctor` heals in a registry by itself, and what it finds for the teacher to fix.
 
 It heals what is derived or left over: the index (rebuilt from the entry folders, set aside first when it is not a
-database), the folders of trainings and imports that were killed. It reads every entry and imported dataset as the
-pages would, and names each one that is damaged with the command that removes it; it deletes nothing a teacher made.
+database), the folders of trainings and imports that were killed, the half-written files of killed writes. It reads
+every entry and imported dataset as the pages would, and names each one that is damaged with the command that removes
+it; it deletes nothing a teacher made.
 """
 
 import contextlib
@@ -36,8 +37,8 @@ def check_registry(registry: Registry) -> Checkup:
     """Heal `registry` and check every entry and imported dataset in it."""
     checkup = Checkup(damaged_index=registry.damaged_index)
     before = registry.indexed_keys()
-    checkup.removed = (registry.clean_partial() + remove_empty_entries(registry) + remove_dead_imports(registry.root)
-                       + remove_stale_uploads(registry.root))
+    checkup.removed = (registry.clean_partial() + remove_empty_entries(registry) + remove_stale_writes(registry)
+                       + remove_dead_imports(registry.root) + remove_stale_uploads(registry.root))
     checkup.problems = registry.heal()
     after = registry.list_entries()
     checkup.indexed = sorted({card.key for card in after} - before)
@@ -105,6 +106,18 @@ def remove_empty_entries(registry: Registry) -> list[str]:
             with contextlib.suppress(OSError):  # not empty: heal names it
                 folder.rmdir()
                 removed.append(folder.name)
+    return removed
+
+
+def remove_stale_writes(registry: Registry, quiet_seconds: float = 60) -> list[str]:
+    """Remove the half-written files (`*.tmp`) that a process killed while it replaced a file in a published entry
+    (an evaluation, Inside the network's view) leaves beside it: those unchanged for `quiet_seconds`."""
+    removed = []
+    for written in sorted(registry.models_dir.glob("[!.]*/*.tmp")):
+        with contextlib.suppress(OSError):
+            if time.time() - written.stat().st_mtime >= quiet_seconds:
+                written.unlink()
+                removed.append(f"{written.parent.name}/{written.name}")
     return removed
 
 

@@ -6,8 +6,9 @@ takes seconds (5.5 s on the 2-core test machine), and a student who opened the p
 process that trains a model therefore computes that first view from the model, with the same functions the page
 would call, right after testing it, and publishes it beside the model (`view.npz`: arrays and text, never pickled
 objects). `NetworkView` answers each of the page's requests from it when it is the one stored, and from the model
-(loaded with TensorFlow only then) for every other pick. A model published without one (imported, or trained by an
-older CNN Classroom) gets it the first time the server's preloading loads it for the page.
+(loaded with TensorFlow only then) for every other pick, and for a model published without a usable view (imported
+untested, trained by an older CNN Classroom, or its file damaged or made with other settings). The server's preloading
+stores the view of the model the page shows first when it is missing, so the next server draws that one at once.
 """
 
 import io
@@ -30,7 +31,7 @@ from core.errors import CoreError
 from core.inspection import first_layer_filters
 
 VIEW_FILE = "view.npz"
-VIEW_FORMAT_VERSION = 1
+VIEW_FORMAT_VERSION = 2  # 2: the file records SAMPLES, and a view made with another count is not used
 SAMPLES = 6  # test images of the chosen class (and of each other class) whose channels are compared
 KEPT_CONTRASTS = 6  # per model: moving the channel slider, or going back to a class, reruns no network
 
@@ -96,8 +97,8 @@ def compute_first_view(model, x_test, y_test, class_count: int) -> FirstView:
 def first_view_bytes(view: FirstView) -> bytes:
     """`view` as the bytes of an .npz file (arrays and JSON text, no pickled objects)."""
     layer, contrast = view.first_layer, view.contrast
-    about = {"format_version": VIEW_FORMAT_VERSION, "first_layer": [layer.name, layer.convolutional,
-                                                                     layer.initial_range],
+    about = {"format_version": VIEW_FORMAT_VERSION, "samples": SAMPLES,
+             "first_layer": [layer.name, layer.convolutional, layer.initial_range],
              "image_index": view.image_index, "class_index": view.class_index,
              "activations": [[activation.name, activation.tensor, activation.nonlinearity]
                              for activation in view.activations],
@@ -134,6 +135,9 @@ def load_first_view(path) -> FirstView:
             if about.get("format_version") != VIEW_FORMAT_VERSION:
                 raise CoreError(f"The view file {str(path)!r} has format version {about.get('format_version')}; this "
                                 f"CNN Classroom reads version {VIEW_FORMAT_VERSION}.")
+            if about.get("samples") != SAMPLES:
+                raise CoreError(f"The view file {str(path)!r} compares {about.get('samples')} images of each class; "
+                                f"this CNN Classroom compares {SAMPLES}.")
             name, convolutional, initial_range = about["first_layer"]
             first = FirstLayer(name, convolutional, stored["first_weights"],
                                tuple(initial_range) if initial_range is not None else None)
@@ -168,15 +172,14 @@ def stored_first_view(entry_dir) -> FirstView | None:
 
 
 def store_first_view(entry_dir, model, x_test, y_test, class_count: int) -> bool:
-    """Compute and write the first view of a model published without one, or with a damaged one; False when the
-    folder is read-only (the page then computes it from the model each time the server starts)."""
+    """Compute and write the first view of a model published without a usable one; False when it cannot be computed
+    (the page then says why) or the folder is read-only (the page then computes it each time the server starts)."""
     if stored_first_view(entry_dir) is not None:
         return True
-    view = compute_first_view(model, x_test, y_test, class_count)
     try:
-        save_first_view(view, Path(entry_dir) / VIEW_FILE)
+        save_first_view(compute_first_view(model, x_test, y_test, class_count), Path(entry_dir) / VIEW_FILE)
         return True
-    except OSError as error:
+    except (CoreError, OSError) as error:
         logger.info("the first view of %s was not stored: %s", entry_dir, error)
         return False
 

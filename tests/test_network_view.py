@@ -1,6 +1,9 @@
 """Inside the network's first view, published with each trained model, holds exactly what the model computes."""
 
+import json
 import logging
+import os
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ from core.activations import channel_contrast, layer_activations
 from core.datasets import load_dataset
 from core.errors import CoreError
 from core.network_view import (SAMPLES, VIEW_FILE, NetworkView, compute_first_view, first_layer_of, load_first_view,
-                               save_first_view, stored_first_view)
+                               save_first_view, store_first_view, stored_first_view)
 from core.registry import Registry
 
 
@@ -108,8 +111,13 @@ def test_a_damaged_or_foreign_view_file_is_refused_never_unpickled(trained_regis
     listed = tmp_path / "listed" / VIEW_FILE  # valid JSON, but not the object a view describes itself with
     listed.parent.mkdir()
     np.savez(listed, about=np.array("[1]"))
+    other_samples = tmp_path / "other_samples" / VIEW_FILE  # made while the page compared 4 images of each class
+    other_samples.parent.mkdir()
+    with np.load(tmp_path / VIEW_FILE) as stored:
+        arrays = dict(stored)
+    np.savez(other_samples, **arrays | {"about": np.array(json.dumps(json.loads(str(arrays["about"])) | {"samples": 4}))})
     for path, said in [(cut, "damaged"), (pickled, "damaged"), (newer, "format version 99"), (flipped, "damaged"),
-                       (listed, "damaged")]:
+                       (listed, "damaged"), (other_samples, f"compares 4 images of each class; .* compares {SAMPLES}")]:
         with pytest.raises(CoreError, match=said):
             load_first_view(path)
         with caplog.at_level(logging.WARNING, logger="core.network_view"):
@@ -118,9 +126,9 @@ def test_a_damaged_or_foreign_view_file_is_refused_never_unpickled(trained_regis
 
 
 def test_the_preloading_stores_the_view_of_a_model_published_without_one(own_trained_registry):
-    """An imported model, or one an older CNN Classroom trained, gets its view the first time the server's preloading
-    loads it for the page (core.preload), so that the next server draws it without TensorFlow; a damaged one is
-    replaced the same way."""
+    """The model the page shows first, published without its view (imported, or trained by an older CNN Classroom),
+    gets it when the server's preloading loads it for the page (core.preload), so that the next server draws it
+    without TensorFlow; a damaged one is replaced the same way."""
     from core import preload
 
     folder = own_trained_registry.entry_dir(TINY_CNN.key)
@@ -133,3 +141,31 @@ def test_the_preloading_stores_the_view_of_a_model_published_without_one(own_tra
     assert_same_view(stored_first_view(folder), own_trained_registry.load_model(TINY_CNN.key), load_dataset("fashion_mnist"))
     model, data = own_trained_registry.load_model(TINY_CNN.key), load_dataset("fashion_mnist")
     assert compute_first_view(model, data.x_test[:0], data.y_test[:0], 10).activations == []  # no test image: none
+
+
+def test_a_model_whose_first_view_cannot_be_computed_is_logged_not_stored(tmp_path, caplog):
+    """A dense layer that does not meet the pixels has no weights to draw as images: the page says so; the preloading
+    stores nothing and goes on."""
+    from core.backend import keras
+
+    pixels = keras.Input((28, 28, 1))
+    model = keras.Model(pixels, keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(pixels)))
+    data = load_dataset("fashion_mnist")
+    with caplog.at_level(logging.INFO, logger="core.network_view"):
+        assert store_first_view(tmp_path, model, data.x_test[:50], data.y_test[:50], 10) is False
+    assert "no Dense layer right after Flatten" in caplog.text and not (tmp_path / VIEW_FILE).exists()
+
+
+def test_doctor_removes_the_half_written_file_of_a_killed_write_once_a_minute_old(own_trained_registry):
+    """A process killed while it replaced view.npz leaves view.npz.<pid>.tmp beside it; one written now may be a write
+    still under way, and stays."""
+    from core.doctor import check_registry
+
+    folder = own_trained_registry.entry_dir(TINY_CNN.key)
+    killed, under_way = folder / f"{VIEW_FILE}.4242.tmp", folder / f"{VIEW_FILE}.4343.tmp"
+    for path in (killed, under_way):
+        path.write_bytes((folder / VIEW_FILE).read_bytes()[:1000])
+    os.utime(killed, (time.time() - 120,) * 2)
+    checkup = check_registry(own_trained_registry)
+    assert checkup.removed == [f"{TINY_CNN.key}/{killed.name}"] and not checkup.problems
+    assert not killed.exists() and under_way.exists() and stored_first_view(folder) is not None
