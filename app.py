@@ -9,6 +9,7 @@ import streamlit as st
 from core import server, ui
 from core.catalogue import course_datasets, list_datasets
 from core.guide import best_by_dataset, no_better_than_guessing, one_mistake_note, ready_summary
+from core.tables import markdown_table
 
 ui.page_setup("Home", icon=None)  # the tab's icon is set last, see the end
 st.title("🧠 CNN Classroom")
@@ -46,7 +47,7 @@ if best:
     st.caption("Accuracies are only comparable on the same test images: each dataset is ranked on its own, and the "
                f"number of test images says how far one accuracy can be trusted ({one_mistake_note(best)}).")
     for title, ranked in best.items():  # two columns: with four, a phone gave a model's title 75 px, 30 lines
-        st.markdown(f"**{title}**\n\n" + ui.markdown_table(
+        st.markdown(f"**{title}**\n\n" + markdown_table(
             [{"test accuracy": f"{card.test_accuracy:.2%} of {card.dataset.test_images or 0:,} test images"
                                + (" (no better than guessing)" if no_better_than_guessing(card) else ""),
               "model (parameters)": f"{card.title} ({card.params.total:,})"} for card in ranked]))

@@ -1,9 +1,9 @@
 """The doctor: what `python -m core doctor` heals in a registry by itself, and what it finds for the teacher to fix.
 
 It heals what is derived or left over: the index (rebuilt from the entry folders, set aside first when it is not a
-database), the folders of trainings and imports that were killed, the half-written files of killed writes. It reads
-every entry and imported dataset as the pages would, and names each one that is damaged with the command that removes
-it; it deletes nothing a teacher made.
+database), the folders of trainings and imports that were killed, the half-written files of killed writes, the webcam
+albums unchanged for a week. It reads every entry and imported dataset as the pages would, and names each one that is
+damaged with the command that removes it; it deletes nothing a teacher made.
 """
 
 import contextlib
@@ -19,6 +19,7 @@ from core.errors import CoreError
 from core.folders import STAGING_LOCK, STAGING_PREFIX
 from core.paths import UPLOAD_PREFIX, UPLOADS_FOLDER
 from core.registry import EVAL_FILE, MODEL_FILE, Registry
+from core.webcam import remove_old_albums
 
 
 @dataclass
@@ -38,7 +39,8 @@ def check_registry(registry: Registry) -> Checkup:
     checkup = Checkup(damaged_index=registry.damaged_index)
     before = registry.indexed_keys()
     checkup.removed = (registry.clean_partial() + remove_empty_entries(registry) + remove_stale_writes(registry)
-                       + remove_dead_imports(registry.root) + remove_stale_uploads(registry.root))
+                       + remove_dead_imports(registry.root) + remove_stale_uploads(registry.root)
+                       + remove_old_albums(registry.root))
     checkup.problems = registry.heal()
     after = registry.list_entries()
     checkup.indexed = sorted({card.key for card in after} - before)

@@ -137,30 +137,6 @@ THOUSANDS_COLUMNS = {name: st.column_config.NumberColumn(format="localized")
                      for name in ("test images", "training images", "parameters")}
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """Rows with the same keys as a Markdown table, for small tables on pages that must open fast.
-
-    `st.dataframe` would import pandas and pyarrow, about a second on a server's first page run. Cells are
-    escaped, except ones already written as `code`.
-    """
-    def cell(value) -> str:
-        text = " ".join(str(value).split())
-        if len(text) > 1 and text.startswith("`") and text.endswith("`") and "`" not in text[1:-1]:
-            return text.replace("|", "\\|")
-        return re.sub(r"([\\`*_{}\[\]<>()#+!|~$])", r"\\\1", text)
-
-    columns = list(rows[0]) if rows else []
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(cell(row[column]) for column in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def one_column_each(names: list[str], rows: list[dict]) -> list[dict]:
-    """`rows` (one per thing compared, with the same keys) turned for `markdown_table`: a column per thing, headed by
-    its name in `names`, and a row per key. A few things compared fit a phone's width this way."""
-    return [{"": key, **{name: row[key] for name, row in zip(names, rows)}} for key in (rows[0] if rows else [])]
-
-
 @contextlib.contextmanager
 def guard():
     """Show a CoreError in a student's words (exact values go to the log) and stop the page; never a traceback."""
@@ -835,9 +811,13 @@ def course_datasets_list():
 def webcam_classes(key: str):
     """Teachable-Machine style: name 2-5 classes, take webcam photos of each (counted, each can be deleted), and make
     them a folder dataset; returns its import report on the run that makes it, else None. Widget keys start with `key`."""
-    from core.webcam import DEFAULT_NAMES, WebcamClasses
+    from core.webcam import ALBUM_PARAMETER, DEFAULT_NAMES, WebcamClasses
 
-    classes = st.session_state.setdefault(f"{key}_webcam_classes", WebcamClasses())
+    if (classes := st.session_state.get(f"{key}_webcam_classes")) is None:  # a reload finds its shots by the address
+        classes = WebcamClasses.reopen(registry().root, st.query_params.get(ALBUM_PARAMETER))
+        st.session_state[f"{key}_webcam_classes"] = classes
+        if classes.names:
+            st.session_state[f"{key}_webcam_names"] = ", ".join(classes.names)
     names = st.text_input("Class names, separated by commas (2 to 5)", DEFAULT_NAMES, key=f"{key}_webcam_names",
                           persist_state="session")
     names, slip = classes.rename_or_keep(names)  # a slip while typing ("thumbs up" alone) hid the page's photos
@@ -859,6 +839,8 @@ def webcam_classes(key: str):
         forget_upload(f"{key}_camera")  # a fresh camera for the next shot
         st.rerun()
     show_pending_error(f"{key}_webcam_error")
+    if classes.token:  # the shots are on disk: the address brings them back after a reload
+        st.query_params[ALBUM_PARAMETER] = classes.token
     for name, photos in classes.shots.items():
         st.markdown(f"**{name}**: {len(photos)} photo(s)")
         columns = st.columns(8)

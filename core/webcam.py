@@ -1,20 +1,37 @@
 """Webcam classes, Teachable-Machine style: name 2 to 5 classes, take photos of each, turn them into a folder dataset.
 
-`WebcamClasses` holds one session's shots (JPEG bytes, checked like any upload) until they become a dataset
-with `folders.import_images`; it knows nothing of Streamlit, so a page keeps one in its session state.
+`WebcamClasses` holds one student's shots (JPEG bytes, checked like any upload) until they become a dataset
+with `folders.import_images`; it knows nothing of Streamlit, so a page keeps one in its session state. It also keeps
+them on disk, in an album (`registry/tmp/webcam-<token>/`) rewritten at each change: a browser reload starts a new
+session, and the page finds the shots again by the token in its address (`?webcam=<token>`).
 """
 
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from core.errors import DatasetError, ImageError
 from core.folders import MAX_WEBCAM_CLASSES, MIN_WEBCAM_CLASSES, FolderImportReport, import_images
 from core.imaging import is_blank, read_image
+from core.paths import UPLOADS_FOLDER
 from core.splits import TRAIN, images_needed
 
 MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
 ENOUGH_SHOTS_PER_CLASS = 20
 BLANK_CHECK_SIDE = 64  # a shot is checked for one colour at about this size: enough to see anything in it
 DEFAULT_NAMES = "thumbs up, thumbs down"  # the class names a page starts from
+ALBUM_PARAMETER, ALBUM_PREFIX, ALBUM_FILE = "webcam", "webcam-", "album.json"
+ALBUM_KEEP_DAYS = 7  # an album unchanged this long is removed (when a new one starts, and by `doctor`)
+TOKEN, SHOT_FILE = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{32}\.shot")
+
+logger = logging.getLogger(__name__)
 
 
 def min_shots_per_class(class_count: int) -> int:
@@ -33,6 +50,63 @@ class WebcamClasses:
     shots: dict[str, list[bytes]] = field(default_factory=dict)
     set_aside: dict[str, list[bytes]] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)  # by the last `rename`: {old name: new name}
+    folder: Path | None = None  # the album, written once there is a shot; None: kept in memory only
+
+    @classmethod
+    def reopen(cls, root, token: str | None) -> "WebcamClasses":
+        """The classes and shots kept in the album `token` of the registry at `root`, or a new album (a new token) when
+        there is none or it cannot be read (logged)."""
+        if token and TOKEN.fullmatch(token) and (album_dir(root, token) / ALBUM_FILE).is_file():
+            try:
+                return cls._read(album_dir(root, token))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                logger.warning("webcam album %s could not be read, a new one starts: %s", token, error)
+        remove_old_albums(root)
+        return cls(folder=album_dir(root, secrets.token_hex(16)))
+
+    @classmethod
+    def _read(cls, folder: Path) -> "WebcamClasses":
+        about = json.loads((folder / ALBUM_FILE).read_text())
+
+        def photos(files: list[str]) -> list[bytes]:  # a shot file gone or misnamed is left out
+            return [(folder / file).read_bytes() for file in files
+                    if SHOT_FILE.fullmatch(file) and (folder / file).is_file()]
+
+        return cls({str(name): photos(files) for name, files in about["shots"].items()},
+                   {str(name): photos(files) for name, files in about["set_aside"].items()}, folder=folder)
+
+    @property
+    def token(self) -> str | None:
+        """The album's name in the page's address, once it is on disk; None before the first shot."""
+        return self.folder.name.removeprefix(ALBUM_PREFIX) if self.folder is not None and self.folder.is_dir() else None
+
+    def _save(self):
+        """Rewrite the album: each shot once (named by its content), the list, then drop shots no longer listed. A
+        folder that cannot be written leaves the shots in memory only (logged)."""
+        if self.folder is None or not (self.folder.is_dir() or any(self.shots.values())):
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            listed = {part: {name: [self._write_shot(photo) for photo in photos] for name, photos in kept.items()}
+                      for part, kept in (("shots", self.shots), ("set_aside", self.set_aside))}
+            temporary = self.folder / f"{ALBUM_FILE}.{os.getpid()}.tmp"
+            temporary.write_text(json.dumps(listed))
+            os.replace(temporary, self.folder / ALBUM_FILE)
+            kept = {file for part in listed.values() for files in part.values() for file in files}
+            for path in self.folder.glob("*.shot"):
+                if path.name not in kept:
+                    path.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("webcam shots are kept in this session only, not in %s: %s", self.folder, error)
+            self.folder = None
+
+    def _write_shot(self, photo: bytes) -> str:
+        name = hashlib.sha256(photo).hexdigest()[:32] + ".shot"
+        if not (self.folder / name).is_file():
+            temporary = self.folder / f"{name}.{os.getpid()}.tmp"
+            temporary.write_bytes(photo)
+            os.replace(temporary, self.folder / name)
+        return name
 
     @property
     def names(self) -> list[str]:
@@ -76,7 +150,10 @@ class WebcamClasses:
             if name not in names and name not in renamed and self.shots[name]:
                 self.set_aside[name] = self.shots[name]
         self.set_aside = dict(list(self.set_aside.items())[-MAX_WEBCAM_CLASSES:])  # bounded: the latest few
+        changed = list(shots) != before or renamed
         self.shots, self.renamed = shots, renamed
+        if changed:
+            self._save()
         return names
 
     def add(self, name: str, data: bytes):
@@ -92,11 +169,13 @@ class WebcamClasses:
             raise ImageError(f"That photo is all one colour (the camera was still starting, or covered), so it was not "
                              f"added to '{name}'. Wait until you see yourself, then take it again.")
         self.shots[name].append(bytes(data))
+        self._save()
 
     def delete(self, name: str, index: int):
         """Forget one shot."""
         if name in self.shots and 0 <= index < len(self.shots[name]):
             del self.shots[name][index]
+            self._save()
 
     def problem(self) -> str | None:
         """Why these shots cannot become a dataset yet, or None."""
@@ -127,3 +206,21 @@ class WebcamClasses:
                                  on_progress=on_progress)
         except ImageError as error:  # cannot happen for shots that passed `add`; said plainly if it does
             raise DatasetError(str(error)) from error
+
+
+def album_dir(root, token: str) -> Path:
+    """Where the album `token` is kept in the registry at `root`."""
+    return Path(root) / UPLOADS_FOLDER / f"{ALBUM_PREFIX}{token}"
+
+
+def remove_old_albums(root, older_than_days: float = ALBUM_KEEP_DAYS) -> list[str]:
+    """Remove the albums unchanged for `older_than_days`; returns their paths in the registry."""
+    removed, folder = [], Path(root) / UPLOADS_FOLDER
+    for album in sorted(folder.glob(f"{ALBUM_PREFIX}*")) if folder.is_dir() else []:
+        try:
+            if time.time() - album.stat().st_mtime >= older_than_days * 86400:
+                shutil.rmtree(album)
+                removed.append(f"{UPLOADS_FOLDER}/{album.name}")
+        except OSError:  # read-only, or removed meanwhile
+            continue
+    return removed

@@ -7,6 +7,7 @@ from core.errors import student_message
 from core.guide import classes_note, dataset_title, guessing_note, is_photo_model, percent_sure, predict_order
 from core.imaging import MAX_PIXELS, MAX_UPLOAD_BYTES, METHOD_TEXT, PREPROCESSING
 from core.prediction import DRAWING_NAME, predict_drawing, predict_file, preprocessing_text
+from core.tables import markdown_table
 
 DRAWING_SHAPE = (28, 28, 1)  # the drawing pad is offered to 28x28 grayscale models (MNIST, Fashion-MNIST)
 PAD_SIDE = 280
@@ -131,7 +132,7 @@ def show_output_arithmetic(prediction):
         st.markdown(f"The last layer gives one score (a *logit*) per class. Softmax raises e to each score{shifted}, then "
                     f"divides each result by their sum, {steps.total:.4g}: every probability is positive and together "
                     "they add up to 1. Only the differences between scores matter.")
-        st.markdown(ui.markdown_table([{"class": name, "logit z": f"{z:.3f}", f"e^(z{shifted})": f"{e:.4g}",
+        st.markdown(markdown_table([{"class": name, "logit z": f"{z:.3f}", f"e^(z{shifted})": f"{e:.4g}",
                                         f"÷ {steps.total:.4g} = probability": f"{p:.4f}"}
                                        for name, z, e, p in zip(names, steps.logits, steps.exponentials,
                                                                 steps.probabilities)]))

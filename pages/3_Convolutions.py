@@ -8,6 +8,7 @@ from core.course import COURSE_NETWORKS
 from core.inspection import (PRESET_FILTERS, apply_filter, convolution_step, flat_area_note, max_pool, pooling_step,
                              strongest_response)
 from core.shapes import biggest_layer_note, conv_output_size, network_plan, plan_summary, shape_flow
+from core.tables import markdown_table
 
 CUSTOM = "your own settings"
 SIZES = [28, 64, 150, 300]
@@ -77,7 +78,7 @@ def step_form(filtered, strongest, kernel, inputs) -> tuple[int, int]:
 def show_step(step, pool):
     """The nine products and their sum, then the pooling window and its maximum."""
     size = step.kernel.shape[0]
-    st.markdown(ui.markdown_table([{"pixel × weight": f"row {step.row + i}"}
+    st.markdown(markdown_table([{"pixel × weight": f"row {step.row + i}"}
                                    | {f"column {step.column + j}": f"{step.window[i, j]:g} × {step.kernel[i, j]:g} = "
                                       f"{step.products[i, j]:g}" for j in range(size)} for i in range(size)]))
     st.markdown(f"Sum of the {size * size} products: **{step.total:g}**, so output pixel ({step.row}, {step.column}) "

@@ -12,6 +12,7 @@ from core.errors import CoreError, plain_words, student_message
 from core.folders import DEFAULT_FOLDER_IMAGE_SIZE, add_validation, import_report, import_zip, sizes_text
 from core.guide import title_for
 from core.recipes import PRETRAINED, SCRATCH, recipe, starting_point
+from core.tables import markdown_table
 
 SIZES = [32, 64, 96, 150, 300]
 SLOW_SIZE = 300
@@ -45,7 +46,7 @@ def show_report(report, name):
     # With a validation folder and no test folder, the test photos are the validation photos: 26 / 6 / 6 read as 38
     shared = report.split_counts.get("validation") and not report.split_counts.get("test")
     headers = {split: f"{split} images" for split in table} | ({"test": "test images (the validation ones)"} if shared else {})
-    st.markdown(ui.markdown_table([{"class": class_name, **{headers[split]: table[split][class_name] for split in table}}
+    st.markdown(markdown_table([{"class": class_name, **{headers[split]: table[split][class_name] for split in table}}
                                    for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
     st.caption(f"Photo sizes: {sizes_text(report.image_sizes)}.")
@@ -101,7 +102,7 @@ def show_input_sizes(config: TrainConfig, num_classes: int):
     from core.course import input_size_rows
 
     with st.expander("What each input size costs, before you train", expanded=config.image_size >= SLOW_SIZE):
-        st.markdown(ui.markdown_table(input_size_rows(config, num_classes, SIZES)))
+        st.markdown(markdown_table(input_size_rows(config, num_classes, SIZES)))
         st.caption("The convolutions' weights do not depend on the image size, but the map they leave does: Flatten "
                    "turns it into one long row, and the first Dense layer has a weight for every number in that row and "
                    "every unit. Memory is for 4-byte numbers; training keeps a batch's feature maps for the backward pass.")

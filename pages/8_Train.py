@@ -11,6 +11,7 @@ from core.course import (CLASSIC_CODE_NOTES, DROPOUT, PRESET_LESSONS, config_tra
                          steps_per_epoch, within_the_data)
 from core.estimates import AUTO_TRAIN_IMAGE_EPOCHS, estimated_images_seen
 from core.guide import counted, no_better_than_guessing, title_for
+from core.tables import markdown_table
 
 SUBSETS = [500, 1000, 2000, 5000, 10000, 20000, "all"]
 RATES = [0.0001, 0.0003, 0.001, 0.003, 0.005, 0.01, 0.03, 0.1]
@@ -181,7 +182,7 @@ with st.expander("Presets: which lesson's network each one reproduces"):
     shape = input_shape_for(info, config.image_size, config.color_mode)
     st.caption(f"Parameters computed for {config.dataset} images of {' × '.join(map(str, shape))} and "
                f"{len(info.class_names)} classes.")
-    st.markdown(ui.markdown_table([{**row, "parameters": "n/a" if row["parameters"] is None else f"{row['parameters']:,}"}
+    st.markdown(markdown_table([{**row, "parameters": "n/a" if row["parameters"] is None else f"{row['parameters']:,}"}
                                    for row in preset_rows(shape, len(info.class_names))]))
 ui.show_code(f"core.models:build_{config.family}", "core.training:train", TrainConfig,  # read, not imported
              label="Show the code: this network, its training, and the configuration that becomes the registry key")

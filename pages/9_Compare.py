@@ -12,6 +12,7 @@ from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare_with_first, comparison_details, disagreements
 from core.guide import cnn_not_ahead_note, default_compare_keys, guessing_note, percent_sure, training_sizes_note
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
+from core.tables import markdown_table, one_column_each
 
 ui.page_setup("Compare")
 st.title("Compare models")
@@ -86,7 +87,7 @@ with ui.guard():
 letters = [chr(ord("A") + index) for index in range(len(entries))]
 names = [f"{letter}: {entry.title}" for letter, entry in zip(letters, entries)]
 
-st.markdown(ui.markdown_table(ui.one_column_each(letters, [  # one model per column: a row per model was 589 px wide on a phone
+st.markdown(markdown_table(one_column_each(letters, [  # one model per column: a row per model was 589 px wide on a phone
     {"model": entry.title, "test accuracy": f"{entry.test_accuracy:.2%}", "test images": f"{entry.card.dataset.test_images or 0:,}",
      "training images": f"{entry.card.dataset.train_images or 0:,}", "parameters": f"{entry.card.params.total:,}",
      "training time": "—" if entry.card.timings.train_seconds is None else f"{entry.card.timings.train_seconds:.1f} s",

@@ -17,7 +17,7 @@ from photos import photo_files, photo_zip
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
 from core.catalogue import CLASS_NAMES, TEST_FRACTION  # noqa: E402
-from core.webcam import min_shots_per_class  # noqa: E402
+from core.webcam import ALBUM_PARAMETER, min_shots_per_class  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
 BIG_ZIP_BYTES = 120 * 2**20
@@ -152,6 +152,12 @@ def test_webcam_classes_capture_train_and_predict(photo_server, camera_browser):
     watched.wait_idle()
     take_photo(page, f"thumbs up: {least} photo(s)")
     watched.wait_idle()
+    assert re.search(rf"[?&]{ALBUM_PARAMETER}=[0-9a-f]{{32}}", page.url), page.url  # the shots are kept on disk
+    page.reload()  # a slip of the finger: a new session, which finds the shots by the address
+    watched.wait_idle()
+    page.get_by_role("tab", name="Webcam").click()
+    for name in ("thumbs up", "thumbs down"):
+        page.get_by_text(f"{name}: {least} photo(s)").wait_for(timeout=60_000)
     watched.screenshot("photos_webcam_shots")
     page.get_by_role("button", name="Make a dataset from these photos").click()
     page.get_by_text("Imported Webcam: thumbs up vs thumbs down").wait_for(timeout=120_000)

@@ -5,6 +5,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers_fmnist import load_fashion_mnist
 from photos import photo_files, zip_bytes
@@ -244,3 +245,28 @@ def test_a_slip_in_the_class_names_is_said_and_the_page_stays(registry_root):
     assert any("No folder dataset yet" in info.value for info in at.info)  # the page goes on below the webcam
     at.text_input(key="own_webcam_names").set_value("thumbs up, peace").run()  # mended: as a rename would
     assert not at.error and at.radio(key="own_webcam_class").options[-1].startswith("peace")
+
+
+def test_a_reload_finds_the_webcam_shots_and_their_class_names_by_the_address(registry_root):
+    """A browser reload starts a new session: the page reopens the album named in its address (`?webcam=<token>`),
+    with the class names the student typed, not the default ones typed over them (which would rename the classes)."""
+    from photos import encode, photo
+
+    from core.webcam import ALBUM_PARAMETER, WebcamClasses
+
+    rng = np.random.default_rng(7)
+    taken = WebcamClasses.reopen(registry_root, None)
+    taken.rename("cat, dog")
+    for name, kind, count in (("cat", "round", 3), ("dog", "angular", 2)):
+        for _ in range(count):
+            taken.add(name, encode(photo(kind, rng, (704, 396)), "JPEG"))
+    at = open_page(PAGE)
+    at.query_params[ALBUM_PARAMETER] = taken.token
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="own_webcam_names").value == "cat, dog"
+    assert [str(option) for option in at.radio(key="own_webcam_class").options] == ["cat (3)", "dog (2)"]
+    assert "**cat**: 3 photo(s)" in text(at) and "**dog**: 2 photo(s)" in text(at)
+    fresh = open_page(PAGE).run()  # no album in the address: a new student's page, nothing written for it
+    assert [str(option) for option in fresh.radio(key="own_webcam_class").options] == ["thumbs up (0)", "thumbs down (0)"]
+    assert [album.name for album in (registry_root / "tmp").iterdir()] == [taken.folder.name]
