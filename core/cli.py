@@ -302,12 +302,9 @@ def print_progress(progress):
     """One line per epoch with a bar, the metrics and the time left."""
     width = 20
     done = round(width * progress.epoch / progress.epochs)
-    print(
-        f"epoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (width - done)}] "
-        f"loss {progress.loss:.4f} acc {progress.accuracy:.4f} val_loss {progress.val_loss:.4f} "
-        f"val_acc {progress.val_accuracy:.4f} {progress.seconds:5.1f}s ETA {progress.eta_seconds:4.0f}s",
-        flush=True,
-    )
+    print(f"epoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (width - done)}] "
+          f"loss {progress.loss:.4f} acc {progress.accuracy:.4f} val_loss {progress.val_loss:.4f} "
+          f"val_acc {progress.val_accuracy:.4f} {progress.seconds:5.1f}s ETA {progress.eta_seconds:4.0f}s", flush=True)
 
 
 def print_entry_line(card, pinned: bool = False):
@@ -593,6 +590,7 @@ def command_doctor(arguments):
     from core.doctor import check_registry
     from core.registry import Registry
     from core.trash import DATASETS_TRASH_DIR, KEEP_DAYS, empty_trash, list_dataset_trash, list_trash
+    from core.webcam import ALBUM_KEEP_DAYS
     from core.workers import pool_plan
 
     registry = Registry(arguments.root)
@@ -601,6 +599,8 @@ def command_doctor(arguments):
         print(f"the index was damaged: set aside as {checkup.damaged_index.name} and rebuilt from the entry folders")
     for name in checkup.removed:
         print(f"removed leftover of an interrupted run: {name}")
+    for name in checkup.old_albums:
+        print(f"removed webcam photos left unchanged for {ALBUM_KEEP_DAYS} days: {name}")
     for key in checkup.indexed:
         print(f"added to the index: {key} (its folder was there, its row was not)")
     for key in checkup.unindexed:

@@ -27,6 +27,7 @@ class Checkup:
     """What the doctor did and found."""
 
     removed: list[str] = field(default_factory=list)  # leftovers of killed trainings and imports
+    old_albums: list[str] = field(default_factory=list)  # webcam albums unchanged for a week (core.webcam)
     damaged_index: Path | None = None  # where an index that was not a database went (then rebuilt)
     indexed: list[str] = field(default_factory=list)  # entry folders added to the index
     unindexed: list[str] = field(default_factory=list)  # index rows of folders gone
@@ -39,8 +40,8 @@ def check_registry(registry: Registry) -> Checkup:
     checkup = Checkup(damaged_index=registry.damaged_index)
     before = registry.indexed_keys()
     checkup.removed = (registry.clean_partial() + remove_empty_entries(registry) + remove_stale_writes(registry)
-                       + remove_dead_imports(registry.root) + remove_stale_uploads(registry.root)
-                       + remove_old_albums(registry.root))
+                       + remove_dead_imports(registry.root) + remove_stale_uploads(registry.root))
+    checkup.old_albums = remove_old_albums(registry.root)
     checkup.problems = registry.heal()
     after = registry.list_entries()
     checkup.indexed = sorted({card.key for card in after} - before)

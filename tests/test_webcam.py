@@ -8,6 +8,7 @@ import time
 import numpy as np
 from photos import encode, photo
 
+from core import cli
 from core.doctor import check_registry
 from core.registry import Registry
 from core.webcam import (ALBUM_FILE, ALBUM_KEEP_DAYS, DEFAULT_NAMES, WebcamClasses, album_dir, min_shots_per_class,
@@ -80,7 +81,7 @@ def test_a_registry_that_cannot_be_written_keeps_the_shots_in_the_session(tmp_pa
     assert "kept in this session only" in caplog.text
 
 
-def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(tmp_path):
+def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(tmp_path, capsys):
     root = tmp_path / "registry"
     Registry(root)
     albums = []
@@ -94,5 +95,9 @@ def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(t
     WebcamClasses.reopen(root, None)
     assert not albums[0].exists() and albums[1].exists()
     os.utime(albums[1], (time.time() - week - 60,) * 2)
-    assert check_registry(Registry(root)).removed == [f"tmp/{albums[1].name}"]
+    checkup = check_registry(Registry(root))
+    assert checkup.old_albums == [f"tmp/{albums[1].name}"] and checkup.removed == []
     assert albums[2].exists() and remove_old_albums(root) == []
+    os.utime(albums[2], (time.time() - week - 60,) * 2)
+    assert cli.main(["--root", str(root), "doctor"]) == 0
+    assert f"removed webcam photos left unchanged for {ALBUM_KEEP_DAYS} days: tmp/{albums[2].name}" in capsys.readouterr().out
