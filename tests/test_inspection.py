@@ -302,6 +302,36 @@ def test_a_phone_photo_comes_back_at_display_size_and_the_model_sees_all_of_it(t
     assert max(prediction.photo.shape) <= DISPLAY_SIDE
 
 
+def test_a_flat_grad_cam_is_said_to_be_flat(trained_cnn, fashion_image):
+    """Grad-CAM keeps only what raises the class's score (a ReLU of the weighted maps). A head that weighs every
+    channel of the last maps against the class it predicts leaves nothing: Predict then says the map is flat, and does
+    not show an empty overlay as if the model had looked nowhere."""
+    from tensorflow import keras
+
+    import io
+
+    from PIL import Image
+
+    from core.card import DatasetFacts, ModelCard, ParameterCounts
+    from core.prediction import predict_file
+
+    card = ModelCard(key="0123456789abcdef", title="a CNN", config=None, created="", layers=(),
+                     params=ParameterCounts(0, 0, 0),
+                     dataset=DatasetFacts(tuple(str(i) for i in range(10)), (28, 28, 1), name="fashion_mnist"))
+    buffer = io.BytesIO()
+    Image.fromarray(fashion_image[..., 0]).save(buffer, "PNG")
+    photo = buffer.getvalue()
+    assert not predict_file(trained_cnn, card, photo, "shoe.png").saliency_flat  # the seeded CNN has a peak
+    against = keras.models.clone_model(trained_cnn)
+    against.set_weights(trained_cnn.get_weights())
+    head = against.layers[-1]
+    kernel, bias = head.get_weights()
+    head.set_weights([-np.abs(kernel), np.where(np.arange(len(bias)) == 4, 50.0, 0.0)])  # class 4, against every map
+    prediction = predict_file(against, card, photo, "shoe.png")
+    assert prediction.top_class == "4" and prediction.saliency_flat
+    assert not grad_cam(against, fashion_image).any()
+
+
 def test_nested_base_model_like_a_transfer_model(fashion_image):
     from tensorflow import keras
     from tensorflow.keras import layers
