@@ -77,7 +77,8 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
 
     `icon=None` leaves the tab's icon to the end of the page (the home page, see `tab_icon_is_free`).
 
-    A widget keeps its value two ways. Each is created with `persist_state="session"` (a test checks), Streamlit's
+    A widget keeps its value two ways (a lesson's settings are also in its address, `bind="query-params"`, which a
+    reload keeps). Each is created with `persist_state="session"` (a test checks), Streamlit's
     own way to keep a value while its page is left; it alone survives a page left while a live view (a fragment that
     reruns every second) runs, which undoes the other way (Streamlit issue 10805). And each run re-assigns every value
     to itself (Streamlit's documented pattern), which keeps a choice when its options or labels change under it:

@@ -33,13 +33,13 @@ def neuron_form() -> tuple[int, float, int, float]:
     """Epochs, learning rate, seed and noise from the widgets."""
     left, middle, right = st.columns([3, 3, 1])
     epochs = left.slider("Epochs (passes over the six points)", 10, 500, DEFAULT_EPOCHS, 10, key="neuron_epochs",
-                         persist_state="session")
+                         persist_state="session", bind="query-params")
     learning_rate = middle.select_slider("Learning rate (size of each SGD step)", LEARNING_RATES, DEFAULT_LEARNING_RATE,
-                                         key="neuron_learning_rate", persist_state="session")
+                                         key="neuron_learning_rate", persist_state="session", bind="query-params")
     seed = int(right.number_input("Seed", 0, 999, 0, key="neuron_seed",
-                                  persist_state="session", help="The random starting weight."))
+                                  persist_state="session", bind="query-params", help="The random starting weight."))
     noise = NOISE if st.toggle(f"Noisy data: add random noise (standard deviation {NOISE:g}) to the six y values",
-                               key="neuron_noise", persist_state="session") else 0.0
+                               key="neuron_noise", persist_state="session", bind="query-params") else 0.0
     return epochs, learning_rate, seed, noise
 
 

@@ -25,7 +25,8 @@ def datasets_form():
     """The chosen dataset's info."""
     infos = {info.name: info for info in list_datasets(ui.registry().root)}
     titles = dataset_titles(list(infos.values()))
-    name = st.selectbox("Dataset", list(infos), key="datasets_name", persist_state="session", format_func=titles.get)
+    name = st.selectbox("Dataset", list(infos), key="datasets_name", persist_state="session", bind="query-params",
+                        format_func=titles.get)
     return infos[name]
 
 
@@ -59,7 +60,8 @@ if dataset.split_sources:
                                                                 for split, source in dataset.split_sources.items()))
 
 st.subheader("Some images of every class")
-per_class = st.slider("Samples shown per class", 1, 12, 8, key="datasets_per_class", persist_state="session")
+per_class = st.slider("Samples shown per class", 1, 12, 8, key="datasets_per_class", persist_state="session",
+                      bind="query-params")
 side = 56 if dataset.input_shape[0] <= 32 else 80
 for class_name, images in sample_by_class(dataset, per_class).items():
     label, pictures = st.columns([1, 6])
@@ -77,13 +79,13 @@ st.caption(balance_note(dataset.class_names, counts[SPLITS["train"]], counts[SPL
 st.subheader("An image is a grid of numbers")
 left, middle, right = st.columns([2, 2, 2])
 split = left.selectbox("Split", list(SPLITS), index=2, format_func=SPLITS.get, key="datasets_split",
-                       persist_state="session")
+                       persist_state="session", bind="query-params")
 images, labels = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
 index = int(middle.number_input(f"Image number (0 to {len(labels) - 1})", 0, len(labels) - 1, 0, key="datasets_index",
-                                persist_state="session"))
+                                persist_state="session", bind="query-params"))
 channels = dataset.input_shape[-1]
 channel = right.selectbox("Colour channel", range(channels), format_func=["red", "green", "blue"].__getitem__,
-                          key="datasets_channel", persist_state="session") if channels == 3 else 0
+                          key="datasets_channel", persist_state="session", bind="query-params") if channels == 3 else 0
 image = images[index]
 pixels = image[:, :, channel]
 left.image(ui.displayable(image), width=160, caption=f"{dataset.class_names[labels[index]]} (label {labels[index]})")

@@ -39,12 +39,12 @@ def filter_form():
     """The chosen image (H, W) and the nine filter numbers."""
     left, right = st.columns(2)
     source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="conv_source",
-                        persist_state="session")
+                        persist_state="session", bind="query-params")
     dataset = ui.load_dataset(source, color_mode="grayscale")
     index = int(right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 1,
-                                   key="conv_index", persist_state="session"))
+                                   key="conv_index", persist_state="session", bind="query-params"))
     st.selectbox("Start from a preset filter, then change any number", list(PRESET_FILTERS), key="conv_filter",
-                 persist_state="session", on_change=load_preset)
+                 persist_state="session", bind="query-params", on_change=load_preset)
     if KERNEL_KEYS[0][0] not in st.session_state:
         load_preset()
     st.caption("The filter's nine weights, row by row:")
@@ -133,25 +133,27 @@ def network_form() -> dict:
     """The input shape and the CNN settings, as keyword arguments of network_plan."""
     top = st.columns(3)
     name = top[0].selectbox("Network", [CUSTOM, *COURSE_NETWORKS], key="conv_network",
-                            persist_state="session", on_change=use_course_input,
+                            persist_state="session", bind="query-params", on_change=use_course_input,
                             format_func=lambda name: name if name == CUSTOM else f"{name} ({COURSE_NETWORKS[name].lesson})")
     size = top[1].radio("Input size (pixels per side)", SIZES, horizontal=True, key="conv_input_size",
-                        persist_state="session")  # no slider:
+                        persist_state="session", bind="query-params")  # no slider:
     # a narrow column's slider drew its value over its end labels
     channels = top[2].radio("Channels", [1, 3], horizontal=True, key="conv_channels", persist_state="session",
-                            format_func={1: "1 (grayscale)", 3: "3 (colour)"}.get)
+                            bind="query-params", format_func={1: "1 (grayscale)", 3: "3 (colour)"}.get)
     if name != CUSTOM:
         network = COURSE_NETWORKS[name]
         return {"input_shape": (size, size, channels), "num_classes": network.num_classes, "filters": network.filters,
                 "hidden_units": network.hidden_units}
     columns = st.columns(4)
-    blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks", persist_state="session")
+    blocks = columns[0].slider("Convolution blocks", 1, 4, 2, key="conv_blocks", persist_state="session",
+                               bind="query-params")
     kernel_size = columns[1].radio("Kernel size k", [3, 5], horizontal=True, key="conv_kernel_size",
-                                   persist_state="session",
+                                   persist_state="session", bind="query-params",
                                    format_func=lambda k: f"{k}×{k}")
-    strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides", persist_state="session")
+    strides = columns[2].radio("Stride s", [1, 2], horizontal=True, key="conv_strides", persist_state="session",
+                               bind="query-params")
     padding = columns[3].radio("Padding", ["valid", "same"], horizontal=True, key="conv_padding",
-                               persist_state="session",
+                               persist_state="session", bind="query-params",
                                help="valid: no padding (p = 0). same: pad with zeros so a stride-1 convolution keeps the size.")
     return {"input_shape": (size, size, channels), "num_classes": 10, "filters": tuple(32 * 2**block for block in range(blocks)),
             "kernel_size": kernel_size, "conv_strides": strides, "padding": padding}

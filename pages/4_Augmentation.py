@@ -32,20 +32,25 @@ def augmentation_form() -> tuple[Augmentation, int, int]:
     # shear), shift (width, height), zoom and what fills the corners it leaves, flip and the number of samples.
     turn, shift, zoom, other = st.columns(4)
     augmentation = Augmentation(
-        rotation_range=turn.slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation", persist_state="session"),
-        shear_range=turn.slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear", persist_state="session"),
+        rotation_range=turn.slider("Rotation (± degrees)", 0, 90, 15, key="augment_rotation", persist_state="session",
+                                   bind="query-params"),
+        shear_range=turn.slider("Shear (factor)", 0.0, 0.5, 0.1, 0.05, key="augment_shear", persist_state="session",
+                                bind="query-params"),
         width_shift_range=shift.slider("Width shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_width_shift",
-                                       persist_state="session"),
+                                       persist_state="session", bind="query-params"),
         height_shift_range=shift.slider("Height shift (fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_height_shift",
-                                        persist_state="session"),
-        zoom_range=zoom.slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom", persist_state="session"),
+                                        persist_state="session", bind="query-params"),
+        zoom_range=zoom.slider("Zoom (± fraction)", 0.0, 0.5, 0.1, 0.05, key="augment_zoom", persist_state="session",
+                               bind="query-params"),
         fill_mode=zoom.selectbox("Fill mode (the empty corners)", FILL_MODES, key="augment_fill_mode",
-                                 persist_state="session"),
-        horizontal_flip=other.checkbox("Horizontal flip", True, key="augment_flip", persist_state="session"),
+                                 persist_state="session", bind="query-params"),
+        horizontal_flip=other.checkbox("Horizontal flip", True, key="augment_flip", persist_state="session",
+                                       bind="query-params"),
     )
-    count = other.slider("Samples", 4, 24, 11, key="augment_count", persist_state="session")
+    count = other.slider("Samples", 4, 24, 11, key="augment_count", persist_state="session", bind="query-params")
     seed_column, button_column = st.columns([1, 5], vertical_alignment="bottom")
-    seed = int(seed_column.number_input("Seed", 0, 10**6, 0, key="augment_seed", persist_state="session"))
+    seed = int(seed_column.number_input("Seed", 0, 10**6, 0, key="augment_seed", persist_state="session",
+                                        bind="query-params"))
     button_column.button("New samples", key="augment_new_button",
                          on_click=lambda: st.session_state.update(augment_seed=st.session_state.get("augment_seed", 0) + 1))
     return augmentation, count, seed
@@ -55,7 +60,7 @@ def image_form():
     """The image to augment (H, W, C) uint8, and the dataset the experiment trains on."""
     left, right = st.columns(2)
     source = left.radio("Image", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="augment_source",
-                        persist_state="session")
+                        persist_state="session", bind="query-params")
     if source == "upload":
         upload = right.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP)", key="augment_image_upload", max_upload_size=20)
         if upload is None:
@@ -64,7 +69,7 @@ def image_form():
         return prepare_image(read_image(upload.getvalue(), upload.name), UPLOAD_SHAPE, invert=False).array, "shapes"
     dataset = ui.load_dataset(source)
     index = int(right.number_input(f"Test image number (0 to {len(dataset.y_test) - 1})", 0, len(dataset.y_test) - 1, 0,
-                                   key="augment_index", persist_state="session"))
+                                   key="augment_index", persist_state="session", bind="query-params"))
     return dataset.x_test[index], source
 
 
@@ -94,8 +99,9 @@ ui.show_code(augment_samples, build_augmenter)
 st.subheader("Experiment: does it help?")
 subset_column, epochs_column = st.columns(2)
 subset = subset_column.select_slider("Training images", [200, 500, 1000, 2000], 2000, key="augment_experiment_subset",
-                                     persist_state="session")
-epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs", persist_state="session")
+                                     persist_state="session", bind="query-params")
+epochs = epochs_column.slider("Epochs", 2, 30, 30, key="augment_experiment_epochs", persist_state="session",
+                              bind="query-params")
 configs = augmentation_experiment(augmentation, experiment_dataset, subset, epochs)
 variety = ("Fashion-MNIST items are centred and upright: here augmentation mostly shows variety the test images never "
            "have (a Shapes image, above, shows the opposite)." if experiment_dataset == "fashion_mnist" else

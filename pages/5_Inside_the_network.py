@@ -44,11 +44,11 @@ def inside_form(labels, class_names) -> tuple[int, str]:
     kind_column, number_column = st.columns(2)
     ui.reset_if_invalid("inside_kind", lambda value: 0 <= value < len(class_names), 0)
     kind = kind_column.selectbox("Show a test image of", range(len(class_names)), format_func=class_names.__getitem__,
-                                 key="inside_kind", persist_state="session")
+                                 key="inside_kind", persist_state="session", bind="query-params")
     of_kind = np.flatnonzero(labels == kind)
     ui.reset_if_invalid("inside_number", lambda value: 1 <= value <= len(of_kind), 1)
     number = number_column.number_input(f"Which one (1 to {len(of_kind):,})", 1, len(of_kind), 1, key="inside_number",
-                                        persist_state="session")
+                                        persist_state="session", bind="query-params")
     return int(of_kind[number - 1]), f"{class_names[kind]} {number:,} of {len(of_kind):,}"
 
 
@@ -115,7 +115,7 @@ if maps:
                 "padding) trim a border; 2×2 pooling halves height and width. Every map is read **after the layer's "
                 "nonlinearity**; the line under each name says which tensor it is.")
     count = st.columns([1, 3])[0].select_slider("Channels shown per layer", [4, 8, 16, 32, 64], 8, key="inside_channels",
-                                                persist_state="session")
+                                                persist_state="session", bind="query-params")
 else:  # a dense network: no maps, and no channels to choose (the slider did nothing here)
     st.markdown("A dense network has no maps: each layer's output is one row of numbers, one per unit, read **after "
                 "the layer's nonlinearity**; the line under each name says which tensor it is.")
@@ -151,11 +151,11 @@ st.markdown("Follow **one channel** of one layer across several test images of t
 left, middle, right = st.columns(3)
 ui.reset_if_invalid("inside_class", class_names.__contains__, class_names[-1])
 chosen_class = left.selectbox("Class", class_names, index=len(class_names) - 1, key="inside_class",
-                              persist_state="session")
+                              persist_state="session", bind="query-params")
 heading.header(f"3. Why an image is recognised as “{chosen_class}”")
 layer_names = [name for name, _ in maps]
 ui.reset_if_invalid("inside_layer", layer_names.__contains__, layer_names[0])
-layer = middle.selectbox("Layer", layer_names, key="inside_layer", persist_state="session")
+layer = middle.selectbox("Layer", layer_names, key="inside_layer", persist_state="session", bind="query-params")
 class_index = class_names.index(chosen_class)
 if not np.any(data.y_test == class_index):
     st.info(f"The test set has no {chosen_class} images; pick another class.")

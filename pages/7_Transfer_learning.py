@@ -43,18 +43,22 @@ def experiment_form(conv_layers: int) -> dict:
     names = list(titles)
     left, middle, right = st.columns(3)
     dataset = left.selectbox("Small target dataset", names, index=names.index("shapes") if "shapes" in names else 0,
-                             key="transfer_dataset", persist_state="session", format_func=titles.get)
-    subset = middle.select_slider("Training images", SUBSETS, 300, key="transfer_subset", persist_state="session")
-    epochs = right.slider("Epochs", 5, 30, 20, key="transfer_epochs", persist_state="session")
+                             key="transfer_dataset", persist_state="session", bind="query-params",
+                             format_func=titles.get)
+    subset = middle.select_slider("Training images", SUBSETS, 300, key="transfer_subset", persist_state="session",
+                                  bind="query-params")
+    epochs = right.slider("Epochs", 5, 30, 20, key="transfer_epochs", persist_state="session", bind="query-params")
     ui.reset_if_invalid("transfer_fine_tune", lambda value: 1 <= value <= conv_layers, 1)
     fine_tune = st.slider("Base convolutions to fine-tune, counted from the top", 1, max(2, conv_layers), 1,
-                          key="transfer_fine_tune", persist_state="session", disabled=conv_layers < 2,
+                          key="transfer_fine_tune", persist_state="session", bind="query-params",
+                          disabled=conv_layers < 2,
                           help="Unfreezing all of them keeps only the starting point: pretrained instead of random weights.")
     return {"dataset": dataset, "train_subset": subset, "epochs": epochs, "fine_tune_layers": fine_tune}
 
 
 st.header("1. An ImageNet base")
-application = st.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application", persist_state="session")
+application = st.selectbox("ImageNet base", APPLICATION_BASES, key="transfer_application", persist_state="session",
+                           bind="query-params")
 with ui.guard():
     base_facts = cached_imagenet_base(application)
 st.markdown(f"The classic way is a base trained on ImageNet's photos, like {base_facts.title}. Without its top it has "

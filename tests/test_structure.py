@@ -126,3 +126,29 @@ def test_every_keyed_widget_keeps_its_value_across_pages():
                 if key is not None and ast.unparse(key) not in NOT_KEPT and ast.unparse(persist or key) != "'session'":
                     missing.append(f"{path.name}:{node.lineno} {ast.unparse(key)}")
     assert missing == []
+
+
+# A lesson's settings are also kept in its address (bind="query-params"): a reload keeps them, and a teacher's link opens
+# the lesson with them. Your own images is left out: its pickers name the server's own datasets. Not in the address:
+NOT_IN_THE_ADDRESS = {
+    "KERNEL_KEYS[row][number]": "the filter's nine numbers follow the preset, which is in the address",
+    "'conv_step_row'": "set to the filter's strongest pixel whenever the image or the filter changes",
+    "'conv_step_column'": "the same",
+    "'inside_channel'": "set to the class's most telling channel whenever the class or the layer changes",
+}
+LESSON_PAGES = ["1_Hello_neuron.py", "2_Datasets.py", "3_Convolutions.py", "4_Augmentation.py",
+                "5_Inside_the_network.py", "7_Transfer_learning.py"]
+
+
+def test_every_lesson_setting_is_kept_in_the_pages_address():
+    missing, found = [], set()
+    for name in LESSON_PAGES:
+        for node in ast.walk(ast.parse((PROJECT / "pages" / name).read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in WIDGETS:
+                keywords = {keyword.arg: ast.unparse(keyword.value) for keyword in node.keywords}
+                key = keywords.get("key")
+                if key in NOT_IN_THE_ADDRESS:
+                    found.add(key)
+                elif key is not None and keywords.get("bind") != "'query-params'":
+                    missing.append(f"{name}:{node.lineno} {key}")
+    assert missing == [] and found == set(NOT_IN_THE_ADDRESS)

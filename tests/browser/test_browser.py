@@ -403,3 +403,37 @@ def test_each_lesson_reacts_to_its_main_control(shared_server, browser, tmp_path
         watched.screenshot(f"lesson_{name}")
         assert after != before, f"{name}: the page did not change"
         watched.assert_clean()
+
+
+def test_a_lessons_settings_survive_a_reload_and_open_from_a_teachers_link(shared_server, browser):
+    """A lesson's settings are in its address: a reload (a new session) keeps them, a link opens the lesson with them,
+    and leaving the page and coming back through the sidebar brings them back."""
+    watched = Watched(browser)
+    page = watched.page
+    watched.open(f"{shared_server}/Augmentation")
+    for attempt in range(3):  # the list once closed before the click under load: a person clicks again (as above)
+        page.get_by_role("combobox", name="Fill mode (the empty corners)").click()
+        try:
+            page.get_by_role("option", name="reflect", exact=True).click(timeout=10_000)
+            break
+        except playwright_api.Error:
+            assert attempt < 2
+    watched.page.wait_for_timeout(500)
+    watched.wait_idle()
+    assert "augment_fill_mode=reflect" in page.url, page.url
+    page.reload()
+    watched.wait_idle()
+    assert page.get_by_role("combobox", name="Fill mode (the empty corners)").input_value() == "reflect"
+    assert 'fill_mode="reflect"' in page.inner_text("[data-testid=stMain]")  # the Keras code shown, too
+
+    watched.open(f"{shared_server}/Inside_the_network?inside_class=Trouser")  # a teacher's link
+    page.get_by_text("3. Why an image is recognised as “Trouser”").wait_for(timeout=60_000)
+    watched.open(f"{shared_server}/Hello_neuron?neuron_epochs=250")
+    assert "250" in control(page, "stSlider", "Epochs").inner_text()
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Datasets").click()
+    watched.wait_idle()
+    assert "neuron_epochs" not in page.url
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Hello, neuron").click()
+    watched.wait_idle()
+    assert "neuron_epochs=250" in page.url and "250" in control(page, "stSlider", "Epochs").inner_text()
+    watched.assert_clean()

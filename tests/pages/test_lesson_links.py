@@ -1,0 +1,48 @@
+"""AppTest: a lesson's settings travel in its address (bind="query-params"): a link sets them, and one whose values do
+not fit (typed by hand, made for another model, cut short) opens the lesson as it starts, without an error."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from apptest import open_page
+
+PROJECT = Path(__file__).resolve().parents[2]
+LESSONS = ["1_Hello_neuron.py", "2_Datasets.py", "3_Convolutions.py", "4_Augmentation.py", "5_Inside_the_network.py",
+           "7_Transfer_learning.py"]
+
+
+def bound_keys(page: str) -> list[str]:
+    """The keys of the widgets of `page` kept in its address."""
+    keys = []
+    for node in ast.walk(ast.parse((PROJECT / "pages" / page).read_text())):
+        if isinstance(node, ast.Call):
+            keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+            if isinstance(keywords.get("bind"), ast.Constant) and keywords["bind"].value == "query-params":
+                keys.append(keywords["key"].value)
+    return keys
+
+
+def test_a_link_sets_a_lessons_controls(trained_registry):
+    at = open_page(PROJECT / "pages" / "4_Augmentation.py")
+    at.query_params.update(augment_fill_mode="reflect", augment_rotation="40", augment_flip="false")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="augment_fill_mode").value == "reflect" and at.slider(key="augment_rotation").value == 40
+    assert at.checkbox(key="augment_flip").value is False
+    [code] = [block.value for block in at.code if "data_augmentation = keras.Sequential" in block.value]
+    assert 'RandomRotation(40 / 360, fill_mode="reflect")' in code and "RandomFlip" not in code  # the code shown
+
+
+@pytest.mark.parametrize("page", LESSONS)
+def test_a_link_whose_values_do_not_fit_opens_the_lesson_as_it_starts(trained_registry, page):
+    keys = bound_keys(page)
+    assert keys
+    plain = open_page(PROJECT / "pages" / page).run()
+    for value in ("not a value", "99999999999", "-1", ""):
+        at = open_page(PROJECT / "pages" / page)
+        at.query_params.update({key: value for key in keys})
+        at.run()
+        assert not at.exception, (page, value)
+        shown = [key for key in keys if key in plain.session_state]  # a colour channel only for a colour dataset
+        assert {key: at.session_state[key] for key in shown} == {key: plain.session_state[key] for key in shown}, value
