@@ -26,7 +26,7 @@ from core.webcam import remove_old_albums
 class Checkup:
     """What the doctor did and found."""
 
-    removed: list[str] = field(default_factory=list)  # leftovers of killed trainings and imports
+    removed: list[str] = field(default_factory=list)  # leftovers of killed trainings, imports and writes
     old_albums: list[str] = field(default_factory=list)  # webcam albums unchanged for a week (core.webcam)
     damaged_index: Path | None = None  # where an index that was not a database went (then rebuilt)
     indexed: list[str] = field(default_factory=list)  # entry folders added to the index

@@ -31,7 +31,7 @@ from core.errors import CoreError
 from core.inspection import first_layer_filters
 
 VIEW_FILE = "view.npz"
-VIEW_FORMAT_VERSION = 2  # 2: the file records SAMPLES, and a view made with another count is not used
+VIEW_FORMAT_VERSION = 2  # 2 records SAMPLES: a view made with another count is not used (version 1 compared 6)
 SAMPLES = 6  # test images of the chosen class (and of each other class) whose channels are compared
 KEPT_CONTRASTS = 6  # per model: moving the channel slider, or going back to a class, reruns no network
 
@@ -132,12 +132,13 @@ def load_first_view(path) -> FirstView:
             about = json.loads(str(stored["about"]))
             if not isinstance(about, dict):
                 raise ValueError("its description is not a JSON object")
-            if about.get("format_version") != VIEW_FORMAT_VERSION:
-                raise CoreError(f"The view file {str(path)!r} has format version {about.get('format_version')}; this "
-                                f"CNN Classroom reads version {VIEW_FORMAT_VERSION}.")
-            if about.get("samples") != SAMPLES:
-                raise CoreError(f"The view file {str(path)!r} compares {about.get('samples')} images of each class; "
-                                f"this CNN Classroom compares {SAMPLES}.")
+            version = about.get("format_version")
+            if version not in (1, VIEW_FORMAT_VERSION):
+                raise CoreError(f"The view file {str(path)!r} has format version {version}; this CNN Classroom reads "
+                                f"versions 1 and {VIEW_FORMAT_VERSION}.")
+            if (samples := about.get("samples", 6 if version == 1 else None)) != SAMPLES:
+                raise CoreError(f"The view file {str(path)!r} compares {samples} images of each class; this CNN "
+                                f"Classroom compares {SAMPLES}.")
             name, convolutional, initial_range = about["first_layer"]
             first = FirstLayer(name, convolutional, stored["first_weights"],
                                tuple(initial_range) if initial_range is not None else None)

@@ -812,7 +812,7 @@ def course_datasets_list():
 def webcam_classes(key: str):
     """Teachable-Machine style: name 2-5 classes, take webcam photos of each (counted, each can be deleted), and make
     them a folder dataset; returns its import report on the run that makes it, else None. Widget keys start with `key`."""
-    from core.webcam import ALBUM_PARAMETER, DEFAULT_NAMES, WebcamClasses
+    from core.webcam import ALBUM_KEEP_DAYS, ALBUM_PARAMETER, DEFAULT_NAMES, WebcamClasses
 
     if (classes := st.session_state.get(f"{key}_webcam_classes")) is None:  # a reload finds its shots by the address
         classes = WebcamClasses.reopen(registry().root, st.query_params.get(ALBUM_PARAMETER))
@@ -842,6 +842,8 @@ def webcam_classes(key: str):
     show_pending_error(f"{key}_webcam_error")
     if classes.token:  # the shots are on disk: the address brings them back after a reload
         st.query_params[ALBUM_PARAMETER] = classes.token
+    elif ALBUM_PARAMETER in st.query_params:  # forgotten, or the folder cannot be written
+        del st.query_params[ALBUM_PARAMETER]
     for name, photos in classes.shots.items():
         st.markdown(f"**{name}**: {len(photos)} photo(s)")
         columns = st.columns(8)
@@ -849,6 +851,13 @@ def webcam_classes(key: str):
             columns[index % 8].image(photo, width=72)
             if columns[index % 8].button("Delete", key=f"{key}_delete_{names.index(name)}_{index}_button"):
                 classes.delete(name, index)
+                st.rerun()
+    if classes.token:
+        st.caption(f"Your photos are kept on this server for {ALBUM_KEEP_DAYS} days, so that reloading the page does "
+                   "not lose them; anyone with this page's address can see them.")
+        with st.popover("Forget these photos"):
+            if st.button("Yes, delete every photo from this server", key=f"{key}_forget_button"):
+                classes.forget()
                 st.rerun()
     if problem := classes.problem():
         st.info(problem)

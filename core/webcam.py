@@ -23,7 +23,7 @@ from core.imaging import is_blank, read_image
 from core.paths import UPLOADS_FOLDER
 from core.splits import TRAIN, images_needed
 
-MAX_SHOTS_PER_CLASS = 60  # a session holds at most 5 x 60 webcam JPEGs (about 3 MB each way round)
+MAX_SHOTS_PER_CLASS = 60  # 5 x 60 webcam JPEGs in use (about 3 MB each way round), as many more set aside
 ENOUGH_SHOTS_PER_CLASS = 20
 BLANK_CHECK_SIDE = 64  # a shot is checked for one colour at about this size: enough to see anything in it
 DEFAULT_NAMES = "thumbs up, thumbs down"  # the class names a page starts from
@@ -51,6 +51,7 @@ class WebcamClasses:
     set_aside: dict[str, list[bytes]] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)  # by the last `rename`: {old name: new name}
     folder: Path | None = None  # the album, written once there is a shot; None: kept in memory only
+    _files: set[str] = field(default_factory=set, repr=False)  # the shot files this object listed last
 
     @classmethod
     def reopen(cls, root, token: str | None) -> "WebcamClasses":
@@ -73,7 +74,8 @@ class WebcamClasses:
                     if SHOT_FILE.fullmatch(file) and (folder / file).is_file()]
 
         return cls({str(name): photos(files) for name, files in about["shots"].items()},
-                   {str(name): photos(files) for name, files in about["set_aside"].items()}, folder=folder)
+                   {str(name): photos(files) for name, files in about["set_aside"].items()}, folder=folder,
+                   _files={file for part in about.values() for files in part.values() for file in files})
 
     @property
     def token(self) -> str | None:
@@ -81,21 +83,22 @@ class WebcamClasses:
         return self.folder.name.removeprefix(ALBUM_PREFIX) if self.folder is not None and self.folder.is_dir() else None
 
     def _save(self):
-        """Rewrite the album: each shot once (named by its content), the list, then drop shots no longer listed. A
-        folder that cannot be written leaves the shots in memory only (logged)."""
+        """Rewrite the album: each shot once (named by its content), the list, then the files of the shots this object
+        deleted (only those: a second tab on the same album keeps its own). A folder that cannot be written leaves the
+        shots in memory only (logged)."""
         if self.folder is None or not (self.folder.is_dir() or any(self.shots.values())):
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             listed = {part: {name: [self._write_shot(photo) for photo in photos] for name, photos in kept.items()}
                       for part, kept in (("shots", self.shots), ("set_aside", self.set_aside))}
-            temporary = self.folder / f"{ALBUM_FILE}.{os.getpid()}.tmp"
+            temporary = self.folder / f".{ALBUM_FILE}.{secrets.token_hex(6)}.tmp"
             temporary.write_text(json.dumps(listed))
             os.replace(temporary, self.folder / ALBUM_FILE)
             kept = {file for part in listed.values() for files in part.values() for file in files}
-            for path in self.folder.glob("*.shot"):
-                if path.name not in kept:
-                    path.unlink(missing_ok=True)
+            for file in self._files - kept:
+                (self.folder / file).unlink(missing_ok=True)
+            self._files = kept
         except OSError as error:
             logger.warning("webcam shots are kept in this session only, not in %s: %s", self.folder, error)
             self.folder = None
@@ -103,10 +106,18 @@ class WebcamClasses:
     def _write_shot(self, photo: bytes) -> str:
         name = hashlib.sha256(photo).hexdigest()[:32] + ".shot"
         if not (self.folder / name).is_file():
-            temporary = self.folder / f"{name}.{os.getpid()}.tmp"
+            temporary = self.folder / f".{name}.{secrets.token_hex(6)}.tmp"
             temporary.write_bytes(photo)
             os.replace(temporary, self.folder / name)
         return name
+
+    def forget(self):
+        """Delete every photo, here and on the server (the album); the class names stay, and the next shot starts a
+        new album."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
+        self.shots, self.set_aside, self._files = {name: [] for name in self.shots}, {}, set()
 
     @property
     def names(self) -> list[str]:

@@ -133,9 +133,9 @@ def show_output_arithmetic(prediction):
                     f"divides each result by their sum, {steps.total:.4g}: every probability is positive and together "
                     "they add up to 1. Only the differences between scores matter.")
         st.markdown(markdown_table([{"class": name, "logit z": f"{z:.3f}", f"e^(z{shifted})": f"{e:.4g}",
-                                        f"÷ {steps.total:.4g} = probability": f"{p:.4f}"}
-                                       for name, z, e, p in zip(names, steps.logits, steps.exponentials,
-                                                                steps.probabilities)]))
+                                     f"÷ {steps.total:.4g} = probability": f"{p:.4f}"}
+                                    for name, z, e, p in zip(names, steps.logits, steps.exponentials,
+                                                             steps.probabilities)]))
 
 
 def show_prediction(prediction, file_id):

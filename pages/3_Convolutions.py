@@ -79,8 +79,8 @@ def show_step(step, pool):
     """The nine products and their sum, then the pooling window and its maximum."""
     size = step.kernel.shape[0]
     st.markdown(markdown_table([{"pixel × weight": f"row {step.row + i}"}
-                                   | {f"column {step.column + j}": f"{step.window[i, j]:g} × {step.kernel[i, j]:g} = "
-                                      f"{step.products[i, j]:g}" for j in range(size)} for i in range(size)]))
+                                | {f"column {step.column + j}": f"{step.window[i, j]:g} × {step.kernel[i, j]:g} = "
+                                   f"{step.products[i, j]:g}" for j in range(size)} for i in range(size)]))
     st.markdown(f"Sum of the {size * size} products: **{step.total:g}**, so output pixel ({step.row}, {step.column}) "
                 f"= **{step.shown}** (rounded, then clipped to 0…255 to draw it: a negative sum becomes 0, black — "
                 "like the ReLU after a CNN's convolution, relu(x) = max(0, x)).")

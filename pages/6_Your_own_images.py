@@ -47,7 +47,7 @@ def show_report(report, name):
     shared = report.split_counts.get("validation") and not report.split_counts.get("test")
     headers = {split: f"{split} images" for split in table} | ({"test": "test images (the validation ones)"} if shared else {})
     st.markdown(markdown_table([{"class": class_name, **{headers[split]: table[split][class_name] for split in table}}
-                                   for class_name in report.class_names]))
+                                for class_name in report.class_names]))
     st.markdown("\n".join(f"- **{split}**: {source}" for split, source in report.split_sources.items()))
     st.caption(f"Photo sizes: {sizes_text(report.image_sizes)}.")
     st.info("\n\n".join(report.notes))

@@ -183,6 +183,6 @@ with st.expander("Presets: which lesson's network each one reproduces"):
     st.caption(f"Parameters computed for {config.dataset} images of {' × '.join(map(str, shape))} and "
                f"{len(info.class_names)} classes.")
     st.markdown(markdown_table([{**row, "parameters": "n/a" if row["parameters"] is None else f"{row['parameters']:,}"}
-                                   for row in preset_rows(shape, len(info.class_names))]))
+                                for row in preset_rows(shape, len(info.class_names))]))
 ui.show_code(f"core.models:build_{config.family}", "core.training:train", TrainConfig,  # read, not imported
              label="Show the code: this network, its training, and the configuration that becomes the registry key")

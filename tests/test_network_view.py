@@ -115,7 +115,13 @@ def test_a_damaged_or_foreign_view_file_is_refused_never_unpickled(trained_regis
     other_samples.parent.mkdir()
     with np.load(tmp_path / VIEW_FILE) as stored:
         arrays = dict(stored)
-    np.savez(other_samples, **arrays | {"about": np.array(json.dumps(json.loads(str(arrays["about"])) | {"samples": 4}))})
+    about = json.loads(str(arrays["about"]))
+    np.savez(other_samples, **arrays | {"about": np.array(json.dumps(about | {"samples": 4}))})
+    first_format = tmp_path / "first_format" / VIEW_FILE  # written before the file said how many: it compared 6
+    first_format.parent.mkdir()
+    np.savez(first_format, **arrays | {"about": np.array(json.dumps({key: value for key, value in about.items()
+                                                                      if key != "samples"} | {"format_version": 1}))})
+    assert load_first_view(first_format).contrast.other_count == view.contrast.other_count
     for path, said in [(cut, "damaged"), (pickled, "damaged"), (newer, "format version 99"), (flipped, "damaged"),
                        (listed, "damaged"), (other_samples, f"compares 4 images of each class; .* compares {SAMPLES}")]:
         with pytest.raises(CoreError, match=said):

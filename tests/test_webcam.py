@@ -101,3 +101,25 @@ def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(t
     os.utime(albums[2], (time.time() - week - 60,) * 2)
     assert cli.main(["--root", str(root), "doctor"]) == 0
     assert f"removed webcam photos left unchanged for {ALBUM_KEEP_DAYS} days: tmp/{albums[2].name}" in capsys.readouterr().out
+
+
+def test_two_tabs_on_one_album_delete_only_their_own_shots_and_forget_deletes_them_all(tmp_path):
+    """A tab duplicated, or a link opened twice: each tab deletes only the shots it deleted itself, so the other's new
+    shots stay on disk; "Forget these photos" removes the album and every photo, and the next shot starts a new one."""
+    root = tmp_path / "registry"
+    first = WebcamClasses.reopen(root, None)
+    first.rename(DEFAULT_NAMES)
+    taken = shots("round", 3, 8)
+    first.add("thumbs up", taken[0])
+    first.add("thumbs up", taken[1])
+    second = WebcamClasses.reopen(root, first.token)
+    first.add("thumbs up", taken[2])  # the first tab's new shot, which the second tab has never seen
+    second.delete("thumbs up", 0)
+    folder = first.folder
+    assert len(list(folder.glob("*.shot"))) == 2  # taken[1] and the first tab's new shot; taken[0] deleted
+    first.add("thumbs down", shots("angular", 1, 9)[0])  # the first tab's next save lists all of its own again
+    assert WebcamClasses.reopen(root, first.token).counts() == {"thumbs up": 3, "thumbs down": 1}
+    first.forget()
+    assert not folder.exists() and first.token is None and first.counts() == {"thumbs up": 0, "thumbs down": 0}
+    first.add("thumbs up", taken[0])
+    assert first.token and first.folder != folder and len(list(first.folder.glob("*.shot"))) == 1

@@ -267,6 +267,10 @@ def test_a_reload_finds_the_webcam_shots_and_their_class_names_by_the_address(re
     assert at.text_input(key="own_webcam_names").value == "cat, dog"
     assert [str(option) for option in at.radio(key="own_webcam_class").options] == ["cat (3)", "dog (2)"]
     assert "**cat**: 3 photo(s)" in text(at) and "**dog**: 2 photo(s)" in text(at)
+    assert "kept on this server for 7 days" in text(at) and at.query_params[ALBUM_PARAMETER] == taken.token
+    at.button(key="own_forget_button").click().run()  # "Forget these photos", then "Yes, delete…"
+    assert not at.exception and not taken.folder.exists() and ALBUM_PARAMETER not in at.query_params
+    assert [str(option) for option in at.radio(key="own_webcam_class").options] == ["cat (0)", "dog (0)"]
     fresh = open_page(PAGE).run()  # no album in the address: a new student's page, nothing written for it
     assert [str(option) for option in fresh.radio(key="own_webcam_class").options] == ["thumbs up (0)", "thumbs down (0)"]
-    assert [album.name for album in (registry_root / "tmp").iterdir()] == [taken.folder.name]
+    assert not list((registry_root / "tmp").iterdir())
