@@ -75,7 +75,8 @@ class WebcamClasses:
 
         return cls({str(name): photos(files) for name, files in about["shots"].items()},
                    {str(name): photos(files) for name, files in about["set_aside"].items()}, folder=folder,
-                   _files={file for part in about.values() for files in part.values() for file in files})
+                   _files={file for part in about.values() for files in part.values() for file in files
+                           if SHOT_FILE.fullmatch(file)})  # a name that is not a shot's is never touched
 
     @property
     def token(self) -> str | None:

@@ -65,7 +65,11 @@ def test_a_token_that_names_no_album_or_a_damaged_one_starts_a_new_album(tmp_pat
     assert fresh.names == [] and "could not be read" in caplog.text
     listed = {"shots": {"thumbs up": ["../../escaped.shot", "0" * 32 + ".shot"]}, "set_aside": {}}
     (album_dir(root, token) / ALBUM_FILE).write_text(json.dumps(listed))  # a name that is not a shot's is not read
-    assert WebcamClasses.reopen(root, token).shots == {"thumbs up": []}
+    (root / "escaped.shot").write_bytes(b"not the album's")
+    reopened = WebcamClasses.reopen(root, token)
+    assert reopened.shots == {"thumbs up": []}
+    reopened.add("thumbs up", shots("round", 1, 5)[0])  # a save deletes no file the list names outside the album
+    assert (root / "escaped.shot").read_bytes() == b"not the album's"
 
 
 def test_a_registry_that_cannot_be_written_keeps_the_shots_in_the_session(tmp_path, caplog):
