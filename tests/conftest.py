@@ -1,5 +1,6 @@
 """Shared fixtures: throwaway registries and small models trained on real Fashion-MNIST slices."""
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -27,6 +28,55 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and os.environ.get("CNNCLASSROOM_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome, report.longrepr = "failed", f"skipped where every test must run ($CNNCLASSROOM_NO_SKIPS=1): {reason}"
+
+
+# The files that take longest, collected first: pytest-xdist (pytest.ini) gives each to a worker of its own at the
+# start, and the many short files fill in beside them, instead of one long file running alone at the end.
+SLOWEST_FILES = ("test_teaching_claims.py", "browser/test_browser.py", "browser/test_photos_browser.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The slowest files' tests first, in the order of SLOWEST_FILES; the others after them, as collected."""
+    def rank(item) -> int:
+        path = item.path.as_posix()
+        return next((place for place, name in enumerate(SLOWEST_FILES) if path.endswith("/tests/" + name)),
+                    len(SLOWEST_FILES))
+
+    items.sort(key=rank)
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker: hand the robustness rows recorded here (tests/robustness/support.py) to the main
+    process, which prints the table."""
+    if hasattr(session.config, "workeroutput"):
+        from robustness import support
+
+        session.config.workeroutput["robustness_rows"] = [dataclasses.asdict(row) for row in support.ROWS]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """In the main process of a pytest-xdist run: gather a worker's robustness rows."""
+    from robustness import support
+
+    support.ROWS.extend(support.Row(**row) for row in getattr(node, "workeroutput", {}).get("robustness_rows", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The robustness table: what every robustness test tried, how many, what survived, what was lost. Set
+    ROBUSTNESS_TABLE=path to also write it as markdown (docs/robustness.md quotes it)."""
+    from robustness import support
+
+    if not support.ROWS:
+        return
+    terminalreporter.section("robustness: what was tried, how many, what survived, what was lost")
+    terminalreporter.write_line(support.table_markdown())
+    lost = sum(row.lost for row in support.ROWS)
+    terminalreporter.write_line(f"\n{len(support.ROWS)} rows; lost: {lost or 'nothing'}")
+    target = os.environ.get("ROBUSTNESS_TABLE")
+    if target:
+        with open(target, "w") as handle:
+            handle.write(support.table_markdown() + "\n")
 
 
 def copy_registry(source: Path, target: Path) -> Path:

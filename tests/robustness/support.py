@@ -4,6 +4,7 @@ import ctypes
 import hashlib
 import io
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ def snapshot(root: Path, skip: list[Path] | tuple[Path, ...] = ()) -> dict[str, 
             path = here / name
             if path.is_symlink():
                 found[str(path.relative_to(root))] = f"link to {os.readlink(path)}"
+            elif not path.is_file():  # another test's named pipe or socket: opening it would wait for a writer
+                found[str(path.relative_to(root))] = f"special file {stat.S_IFMT(path.lstat().st_mode):o}"
             else:
                 found[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from core.errors import DatasetError
 from core.folders import FOLDER_IMAGE_FORMATS, import_images, import_zip
 from core.imaging import read_image
 from core.jobs import JobQueue
-from robustness.support import PROJECT, core_command, encode, record
+from robustness.support import PROJECT, core_command, encode, record, snapshot
 
 NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
 
@@ -180,3 +181,17 @@ def test_the_train_page_refuses_a_tiny_dataset_and_a_huge_network_before_any_job
     assert JobQueue(registry_root).active() == []
     record("Train page", "the Train page on a dataset of 2 classes x 1 photo, and a 100-million-weight DNN", 2,
            "refused on the page with the same message as the CLI, no Train button, no job queued")
+
+
+def test_a_snapshot_of_a_test_folder_passes_a_named_pipe_without_opening_it(tmp_path):
+    """Tests snapshot their whole temporary folder, where another test may have left a pipe named like a photo."""
+    (tmp_path / "photo.png").write_bytes(b"a photo")
+    os.mkfifo(tmp_path / "pipe.png")
+    found = {}
+    reader = threading.Thread(target=lambda: found.update(snapshot(tmp_path)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():
+        (tmp_path / "pipe.png").write_bytes(b"")  # a writer lets the blocked open go on
+        pytest.fail("the snapshot opened the named pipe and waited for a writer")
+    assert found["pipe.png"].startswith("special file") and len(found["photo.png"]) == 64
