@@ -67,7 +67,7 @@ def pytest_terminal_summary(terminalreporter):
     ROBUSTNESS_TABLE=path to also write it as markdown (docs/robustness.md quotes it)."""
     from robustness import support
 
-    if not support.ROWS:
+    if not support.ROWS or hasattr(terminalreporter.config, "workeroutput"):  # a worker's rows: the main process's
         return
     terminalreporter.section("robustness: what was tried, how many, what survived, what was lost")
     terminalreporter.write_line(support.table_markdown())
