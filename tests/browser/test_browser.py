@@ -21,6 +21,8 @@ from playwright import sync_api as playwright_api
 from conftest import copy_registry
 from helpers_jobs import wait_for
 
+from core.config import PRESETS
+
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -235,6 +237,9 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser
     wait_for(lambda: log.exists() and "ready: warmed up" in log.read_text(), what="a warmed-up worker")
     page.get_by_role("combobox", name="Preset").click()
     page.get_by_role("option", name="fast preview").click()
+    # the preset's rerun has drawn its sliders (on a busy machine it can start after a first idle moment)
+    playwright_api.expect(page.get_by_role("slider").first).to_have_attribute(
+        "aria-valuetext", str(PRESETS["fast preview"].train_subset), timeout=60_000)
     watched.wait_idle()
     settings = [slider.get_attribute("aria-valuetext") for slider in page.get_by_role("slider").all()]
     title = page.locator("[data-testid=stMain] h3").first.inner_text()
