@@ -249,6 +249,7 @@ def test_train_a_small_model_and_watch_the_curve_appear(server, browser, browser
     page.get_by_role("link", name="Models").first.click()
     watched.wait_idle()
     page.get_by_role("link", name="Train").first.click()
+    playwright_api.expect(page.get_by_role("slider")).to_have_count(len(settings), timeout=60_000)  # Train drawn
     watched.wait_idle()
     assert [slider.get_attribute("aria-valuetext") for slider in page.get_by_role("slider").all()] == settings
     assert page.locator("[data-testid=stMain] h3").first.inner_text() == title  # the student's own training, still
@@ -288,6 +289,9 @@ def test_train_on_ray_and_watch_the_curve_appear(browser_registry, browser):
         watched.wait_idle()
         epochs = page.get_by_test_id("stSidebar").get_by_test_id("stSlider").filter(
             has_text=re.compile(r"^Epochs")).get_by_role("slider")
+        # the preset's rerun has set the epochs (on a busy machine it can start after a first idle moment)
+        playwright_api.expect(epochs).to_have_attribute("aria-valuetext", str(PRESETS["fast preview"].epochs),
+                                                        timeout=60_000)
         for _ in range(5):  # 8 epochs, not 3: on a busy machine the page, redrawn each second, sees them train
             epochs.press("ArrowRight")  # one at a time: a press during the rerun of the one before was lost
             watched.wait_idle()

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from conftest import TINY_CNN, TINY_DNN, copy_registry
+from helpers_jobs import wait_for
 from test_browser import CHROMIUM, Watched, control, playwright_api, start_server, stop_server
 
 from core import server
@@ -133,15 +134,16 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     watched.screenshot("guide_delete_confirm")
     page.get_by_role("button", name="Yes, delete 1").click()
     watched.wait_idle()
-    assert not guide_registry.has(SMALLER_INPUT_DNN.key)
+    wait_for(lambda: not guide_registry.has(SMALLER_INPUT_DNN.key), timeout=30, what="the model deleted")
     page.get_by_text(re.compile(r"Recently deleted models \(1\)")).click()
     # The expander opens with an animation: its text is only readable once shown (CI once read it a moment early).
     trash = page.get_by_test_id("stExpander").filter(has_text=re.compile(r"Recently deleted models \(1\)"))
     trash.get_by_text(title, exact=True).wait_for(state="visible", timeout=10_000)
     assert title in trash.inner_text()
     page.get_by_role("button", name="Restore").click()
+    playwright_api.expect(page.get_by_text(re.compile(r"Recently deleted"))).to_have_count(0, timeout=30_000)  # emptied
     watched.wait_idle()
-    assert guide_registry.has(SMALLER_INPUT_DNN.key) and page.get_by_text(re.compile(r"Recently deleted")).count() == 0
+    assert guide_registry.has(SMALLER_INPUT_DNN.key)
     watched.assert_clean()
     page.close()
 
