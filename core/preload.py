@@ -9,7 +9,8 @@ on its first visit, so nothing is wasted, and a page that needs a step under way
 twice.
 
 It is low priority by when it runs (after the home page's run, when the student is reading) and by letting a page
-that is running go first between its steps (`PageFirst`), not by the thread's niceness: a niced thread that holds
+that is running go first between its steps and between the modules it imports (`PageFirst`, `module_by_module`:
+`import keras` is one step of 2-8 s), not by the thread's niceness: a niced thread that holds
 the import lock of `keras` makes the page that needs it wait for it (priority inversion). Tried with the importing
 thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py): Convolutions and Inside the
 network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish importing Keras. TensorFlow's
@@ -19,9 +20,13 @@ Nothing here imports Streamlit: the server's cached loaders are passed in (`Serv
 """
 
 import importlib
+import importlib._bootstrap
 import logging
+import sys
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,25 +55,27 @@ class ServerCaches:
 
 
 class PageFirst:
-    """Lets a page that is running go first: the preloading calls `wait()` between its steps, when it holds no lock.
+    """Lets a page that is running go first: the preloading calls `wait()` between its steps, and before each module
+    it imports (`module_by_module`).
 
     `page_running()` says whether a page's script is running. If one is, `wait()` returns once none has run for
-    `grace_seconds` (the browser is drawing it), or once `limit_seconds` of waiting in all are spent, so that a busy
-    server still gets its pages preloaded. Never inside a step: Python asks an import hook about each module while it
-    holds its global import lock, so a hook that waited would make every page's import wait too.
+    `grace_seconds` (the browser is drawing it: 1-1.5 s for Convolutions on a slow hour, with the preloading's work
+    beside it on a 2-core machine), or once `limit_seconds` of waiting in all are spent, so that a busy server still
+    gets its pages preloaded.
     """
 
-    def __init__(self, page_running=lambda: False, grace_seconds: float = 0.5, limit_seconds: float = 20.0,
+    def __init__(self, page_running=lambda: False, grace_seconds: float = 1.5, limit_seconds: float = 20.0,
                  poll_seconds: float = 0.05):
         self.page_running, self.grace_seconds, self.poll_seconds = page_running, grace_seconds, poll_seconds
         self.limit_seconds, self.waited_seconds = limit_seconds, 0.0
 
-    def wait(self) -> float:
-        """Wait while a page runs and `grace_seconds` after (at once if none runs); return the seconds waited."""
+    def wait(self, unless=lambda: False) -> float:
+        """Wait while a page runs and `grace_seconds` after (at once if none runs), or until `unless()` is true;
+        return the seconds waited."""
         if not self.page_running():
             return 0.0
         started, quiet_since = time.monotonic(), None
-        while self.waited_seconds + time.monotonic() - started < self.limit_seconds:
+        while self.waited_seconds + time.monotonic() - started < self.limit_seconds and not unless():
             if self.page_running():
                 quiet_since = None
             elif quiet_since is None:
@@ -82,17 +89,96 @@ class PageFirst:
 
 
 def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = None) -> list[str]:
-    """Import modules the lesson pages use, in order; return the ones that failed (each is logged)."""
+    """Import modules the lesson pages use, in order; return the ones that failed (each is logged).
+
+    With `page_first`, a running page goes first before each module, and before each module those import in turn:
+    Keras alone is about 1,500 modules and 2-8 s of the interpreter.
+    """
     failed = []
     for name in modules:
         if page_first is not None:
             page_first.wait()
         try:
-            importlib.import_module(name)
+            with module_by_module(page_first):
+                importlib.import_module(name)
         except Exception as error:  # a missing optional package only costs its page the wait it had before
             logger.info("preload: could not import %s: %s", name, error)
             failed.append(name)
     return failed
+
+
+@contextmanager
+def module_by_module(page_first: PageFirst | None):
+    """While this thread imports: before each module it loads, a running page goes first (`page_first.wait`).
+
+    The wait comes in the module's loader, where Python holds only the locks of the modules this thread is
+    importing; never in the finder, which Python asks under its global import lock (every page's import would wait).
+    A page that needs one of the modules held stops the wait at once (else it would wait for its own run to end), and
+    without CPython's record of who waits for a module (`importlib._bootstrap._blocking_on`) nothing waits.
+    """
+    if page_first is None or not hasattr(importlib._bootstrap, "_blocking_on"):
+        yield
+        return
+    finder = _PageFirstFinder(threading.get_ident(), page_first)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _PageFirstFinder:
+    """Finds a module as the finders after it do, and gives it a loader that lets a running page go first."""
+
+    def __init__(self, thread_id: int, page_first: PageFirst):
+        self.thread_id, self.page_first = thread_id, page_first
+
+    def find_spec(self, name, path, target=None):
+        if threading.get_ident() != self.thread_id:
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is None:
+                continue
+            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _PageFirstLoader(spec.loader, self)
+            return spec
+        return None
+
+    def wait(self):
+        self.page_first.wait(unless=lambda: _a_thread_waits_for_a_module_of(self.thread_id))
+
+
+class _PageFirstLoader:
+    """A module's own loader, called once a running page has gone first; the module keeps its own loader."""
+
+    def __init__(self, loader, finder: _PageFirstFinder):
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        spec.loader = self.loader  # what `module.__loader__` and `module.__spec__.loader` will be
+        self.finder.wait()
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def _a_thread_waits_for_a_module_of(thread_id: int) -> bool:
+    """Whether another thread waits for a module that thread `thread_id` is importing (CPython's own record)."""
+    try:
+        for locks in list(importlib._bootstrap._blocking_on.values()):
+            for lock in locks if isinstance(locks, list) else [locks]:
+                if getattr(lock, "owner", None) == thread_id:
+                    return True
+    except Exception:  # another CPython's record: never wait in an import
+        return True
+    return False
 
 
 def inside_default(cards, root=None):

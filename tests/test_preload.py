@@ -1,8 +1,12 @@
 """Preloading: what the heavier pages need is imported, then loaded into the server's caches."""
 
+import importlib.machinery
 import os
+import sys
 import threading
 import time
+
+import pytest
 
 from conftest import TINY_CNN
 
@@ -128,3 +132,89 @@ def test_two_threads_entering_tensorflow_at_once_both_get_it():
                             text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.stdout.strip().splitlines()[-1] == "both imported", result.stdout + result.stderr[-2000:]
+
+
+def package_of_modules(folder, name: str, count: int) -> None:
+    """A package `name` in `folder` whose import imports `count` modules of its own, one after another; the first
+    sets `preload_test_signal.PAGE` (a page's run starts while the preloading imports the package)."""
+    (folder / "preload_test_signal.py").write_text("import threading\nPAGE = threading.Event()\n")
+    package = folder / name
+    package.mkdir()
+    (package / "__init__.py").write_text("".join(f"from . import part{index}\n" for index in range(count)))
+    (package / "part0.py").write_text("import preload_test_signal\npreload_test_signal.PAGE.set()\nVALUE = 0\n")
+    for index in range(1, count):
+        (package / f"part{index}.py").write_text(f"VALUE = {index}\n")
+
+
+@pytest.fixture
+def on_the_path(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [name for name in sys.modules if name.startswith("preload_test_")]:
+        del sys.modules[name]
+
+
+def preloading_in_a_thread(name: str, page_first: preload.PageFirst) -> threading.Thread:
+    thread = threading.Thread(target=preload.import_page_modules, args=((name,), page_first))
+    thread.start()
+    return thread
+
+
+def test_a_page_that_starts_during_an_import_goes_first_before_the_next_module(on_the_path):
+    """Keras is one import of about 1,500 modules: a page started during it runs before the next module is loaded."""
+    package_of_modules(on_the_path, "preload_test_package", 3)
+    import preload_test_signal
+
+    page = preload_test_signal.PAGE
+    page_first = preload.PageFirst(page.is_set, grace_seconds=0.2, poll_seconds=0.01)
+    preloading = preloading_in_a_thread("preload_test_package", page_first)
+    assert page.wait(timeout=10)
+    time.sleep(0.3)
+    assert "preload_test_package.part1" not in sys.modules  # waiting for the page's run
+    page.clear()  # the run ends
+    started = time.monotonic()
+    preloading.join(timeout=10)
+    assert 0.15 < time.monotonic() - started < 5  # then the grace for the browser's drawing (0.2 s)
+    package = sys.modules["preload_test_package"]
+    assert [part.VALUE for part in (package.part0, package.part1, package.part2)] == [0, 1, 2]
+    assert type(package.part1.__loader__) is importlib.machinery.SourceFileLoader  # its own loader, not the wrapper
+    assert package.part1.__spec__.loader is package.part1.__loader__
+    assert not any(isinstance(finder, preload._PageFirstFinder) for finder in sys.meta_path)
+
+
+def test_a_page_that_needs_a_module_the_preloading_is_importing_gets_it_at_once(on_the_path):
+    """The preloading waits inside an import, holding that module's lock: a page that needs the module must not
+    wait for its own run to end (a deadlock until the limit)."""
+    package_of_modules(on_the_path, "preload_test_shared", 2)
+    import preload_test_signal
+
+    page_first = preload.PageFirst(preload_test_signal.PAGE.is_set, grace_seconds=30, limit_seconds=60,
+                                   poll_seconds=0.01)
+    started = time.monotonic()
+    preloading = preloading_in_a_thread("preload_test_shared", page_first)
+    assert preload_test_signal.PAGE.wait(timeout=10)
+    import preload_test_shared  # the page's import: waits for the preloading's lock on the package
+
+    assert preload_test_shared.part1.VALUE == 1 and time.monotonic() - started < 5
+    preloading.join(timeout=10)
+    assert not preloading.is_alive()
+
+
+def test_other_threads_import_as_usual_while_the_preloading_waits_inside_an_import(on_the_path):
+    package_of_modules(on_the_path, "preload_test_slow", 2)
+    (on_the_path / "preload_test_other.py").write_text("VALUE = 'other'\n")
+    import preload_test_signal
+
+    page_first = preload.PageFirst(preload_test_signal.PAGE.is_set, grace_seconds=0.1, limit_seconds=30,
+                                   poll_seconds=0.01)
+    preloading = preloading_in_a_thread("preload_test_slow", page_first)
+    assert preload_test_signal.PAGE.wait(timeout=10)
+    started = time.monotonic()
+    import preload_test_other  # a page's own import: no wait, its own loader
+
+    assert time.monotonic() - started < 1 and preload_test_other.VALUE == "other"
+    assert type(preload_test_other.__loader__) is importlib.machinery.SourceFileLoader
+    assert "preload_test_slow.part1" not in sys.modules  # the preloading still lets the page go first
+    preload_test_signal.PAGE.clear()
+    preloading.join(timeout=10)
+    assert "preload_test_slow.part1" in sys.modules
