@@ -9,8 +9,8 @@ on its first visit, so nothing is wasted, and a page that needs a step under way
 twice.
 
 It is low priority by when it runs (after the home page's run, when the student is reading) and by letting a page
-that is running go first between its steps and between the modules it imports (`PageFirst`, `module_by_module`:
-`import keras` is one step of 2-8 s), not by the thread's niceness: a niced thread that holds
+that is running go first between its steps and between the modules TensorFlow's import loads (`PageFirst`,
+`module_by_module`: `import keras` is one step of 2-8 s), not by the thread's niceness: a niced thread that holds
 the import lock of `keras` makes the page that needs it wait for it (priority inversion). Tried with the importing
 thread at nice 10 on the shared 2-core machine at load 10 (bench/first_visits.py): Convolutions and Inside the
 network took 43.6 s and 67.3 s to open, waiting for the starved thread to finish importing Keras. TensorFlow's
@@ -19,6 +19,7 @@ thread pools would also inherit a niced thread's priority for the server's life.
 Nothing here imports Streamlit: the server's cached loaders are passed in (`ServerCaches`).
 """
 
+import _imp
 import importlib
 import importlib._bootstrap
 import logging
@@ -56,7 +57,7 @@ class ServerCaches:
 
 class PageFirst:
     """Lets a page that is running go first: the preloading calls `wait()` between its steps, and before each module
-    it imports (`module_by_module`).
+    TensorFlow's import loads (`module_by_module`).
 
     `page_running()` says whether a page's script is running. If one is, `wait()` returns once none has run for
     `grace_seconds` (the browser is drawing it: 1-1.5 s for Convolutions on a slow hour, with the preloading's work
@@ -69,13 +70,16 @@ class PageFirst:
         self.page_running, self.grace_seconds, self.poll_seconds = page_running, grace_seconds, poll_seconds
         self.limit_seconds, self.waited_seconds = limit_seconds, 0.0
 
-    def wait(self, unless=lambda: False) -> float:
-        """Wait while a page runs and `grace_seconds` after (at once if none runs), or until `unless()` is true;
-        return the seconds waited."""
+    def wait(self, unless=lambda: False, at_most: float | None = None) -> float:
+        """Wait while a page runs and `grace_seconds` after (at once if none runs), or until `unless()` is true, or
+        `at_most` seconds; return the seconds waited."""
         if not self.page_running():
             return 0.0
         started, quiet_since = time.monotonic(), None
-        while self.waited_seconds + time.monotonic() - started < self.limit_seconds and not unless():
+        limit = self.limit_seconds - self.waited_seconds
+        if at_most is not None:
+            limit = min(limit, at_most)
+        while time.monotonic() - started < limit and not unless():
             if self.page_running():
                 quiet_since = None
             elif quiet_since is None:
@@ -88,18 +92,19 @@ class PageFirst:
         return waited
 
 
-def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = None) -> list[str]:
+def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = None,
+                        inside_imports: bool = False) -> list[str]:
     """Import modules the lesson pages use, in order; return the ones that failed (each is logged).
 
-    With `page_first`, a running page goes first before each module, and before each module those import in turn:
-    Keras alone is about 1,500 modules and 2-8 s of the interpreter.
+    With `page_first`, a running page goes first before each of them, and with `inside_imports` also before each
+    module they import in turn (`module_by_module`): Keras alone is about 1,500 modules and 2-8 s of the interpreter.
     """
     failed = []
     for name in modules:
         if page_first is not None:
             page_first.wait()
         try:
-            with module_by_module(page_first):
+            with module_by_module(page_first if inside_imports else None):
                 importlib.import_module(name)
         except Exception as error:  # a missing optional package only costs its page the wait it had before
             logger.info("preload: could not import %s: %s", name, error)
@@ -107,24 +112,28 @@ def import_page_modules(modules=PAGE_MODULES, page_first: PageFirst | None = Non
     return failed
 
 
+IMPORT_WAIT_SECONDS = 3.0  # at most, each time: the import may hold a lock a page needs that Python does not record
+
+
 @contextmanager
 def module_by_module(page_first: PageFirst | None):
     """While this thread imports: before each module it loads, a running page goes first (`page_first.wait`).
 
-    The wait comes in the module's loader, where Python holds only the locks of the modules this thread is
-    importing; never in the finder, which Python asks under its global import lock (every page's import would wait).
-    A page that needs one of the modules held stops the wait at once (else it would wait for its own run to end), and
-    without CPython's record of who waits for a module (`importlib._bootstrap._blocking_on`) nothing waits.
+    The wait comes in the module's loader, where Python holds the locks of the modules this thread is importing, never
+    under its global import lock, which every import in the server takes to find a module. A page that needs one of
+    the modules held stops the wait at once (else it would wait for its own run to end); where CPython's record of who
+    waits for a module cannot be read (`importlib._bootstrap._blocking_on`), nothing waits. The finder is put first on
+    a copy of `sys.meta_path`, so that another thread's search under way goes on through the list it began.
     """
-    if page_first is None or not hasattr(importlib._bootstrap, "_blocking_on"):
+    if page_first is None or _threads_waited_for() is None:
         yield
         return
     finder = _PageFirstFinder(threading.get_ident(), page_first)
-    sys.meta_path.insert(0, finder)
+    sys.meta_path = [finder, *sys.meta_path]
     try:
         yield
     finally:
-        sys.meta_path.remove(finder)
+        sys.meta_path = [other for other in sys.meta_path if other is not finder]
 
 
 class _PageFirstFinder:
@@ -137,8 +146,10 @@ class _PageFirstFinder:
         if threading.get_ident() != self.thread_id:
             return None
         for finder in list(sys.meta_path):
-            if finder is self or not hasattr(finder, "find_spec"):
+            if finder is self:
                 continue
+            if not hasattr(finder, "find_spec"):  # an old-style finder: Python's own search, unchanged
+                return None
             spec = finder.find_spec(name, path, target)
             if spec is None:
                 continue
@@ -148,7 +159,14 @@ class _PageFirstFinder:
         return None
 
     def wait(self):
-        self.page_first.wait(unless=lambda: _a_thread_waits_for_a_module_of(self.thread_id))
+        if _imp.lock_held():  # a module imported while a module is being found: every import in the server waits
+            return
+
+        def a_page_waits_for_this_thread():
+            owners = _threads_waited_for()
+            return owners is None or self.thread_id in owners
+
+        self.page_first.wait(unless=a_page_waits_for_this_thread, at_most=IMPORT_WAIT_SECONDS)
 
 
 class _PageFirstLoader:
@@ -160,7 +178,8 @@ class _PageFirstLoader:
     def create_module(self, spec):
         spec.loader = self.loader  # what `module.__loader__` and `module.__spec__.loader` will be
         self.finder.wait()
-        return self.loader.create_module(spec)
+        create = getattr(self.loader, "create_module", None)
+        return None if create is None else create(spec)  # None: Python makes the module
 
     def exec_module(self, module):
         self.loader.exec_module(module)
@@ -169,16 +188,20 @@ class _PageFirstLoader:
         return getattr(self.loader, name)
 
 
-def _a_thread_waits_for_a_module_of(thread_id: int) -> bool:
-    """Whether another thread waits for a module that thread `thread_id` is importing (CPython's own record)."""
+def _threads_waited_for() -> set[int] | None:
+    """The threads whose imports another thread waits for (the owners of the module locks waited on), from CPython's
+    own record; None where it cannot be read."""
     try:
-        for locks in list(importlib._bootstrap._blocking_on.values()):
-            for lock in locks if isinstance(locks, list) else [locks]:
-                if getattr(lock, "owner", None) == thread_id:
-                    return True
-    except Exception:  # another CPython's record: never wait in an import
-        return True
-    return False
+        record = importlib._bootstrap._blocking_on
+        # 3.10-3.11: {thread: lock}; 3.12+: a weak-value dictionary of {thread: [locks]}, its entries in `data`
+        entries = [entry() for entry in record.data.values()] if hasattr(record, "data") else list(record.values())
+        owners = set()
+        for entry in entries:
+            if entry is not None:  # None: a weak reference whose list is gone
+                owners.update(lock.owner for lock in (entry if isinstance(entry, list) else [entry]))
+        return owners
+    except Exception:
+        return None
 
 
 def inside_default(cards, root=None):
@@ -219,7 +242,7 @@ def preload_pages(registry, caches: ServerCaches, available_datasets=(), page_ru
     import_page_modules(LIGHT_MODULES, page_first)
     done = warm_data(caches, available_datasets, page_first)
     done += warm_inside_data(registry, caches, page_first)
-    import_page_modules(TENSORFLOW_MODULES, page_first)
+    import_page_modules(TENSORFLOW_MODULES, page_first, inside_imports=True)
     done += warm_neuron(caches, page_first)
     done += warm_models(registry, caches, page_first)
     return done + _steps({"Augmentation's data": lambda: caches.load_dataset(AUGMENTATION_DATASET)}, page_first)

@@ -67,14 +67,9 @@ PERSISTED_WIDGET = re.compile(r"^(train|compare|predict|models|neuron|datasets|c
 _page_runs = weakref.WeakSet()  # the threads of pages' script runs (Streamlit starts one per run)
 
 
-SCRIPT_THREAD = "ScriptRunner.scriptThread"  # Streamlit's thread for a session's runs, alive only while one runs
-
-
 def a_page_is_running() -> bool:
-    """Whether a page's script is running in this server (the preloading lets it go first): from the start of
-    Streamlit's run (the page's own imports come before `page_setup`), or from `page_setup` on."""
-    return (any(thread.is_alive() for thread in list(_page_runs))
-            or any(thread.name == SCRIPT_THREAD for thread in threading.enumerate()))
+    """Whether a page's script is running in this server (the preloading lets it go first)."""
+    return any(thread.is_alive() for thread in list(_page_runs))
 
 
 def page_setup(title: str, icon: str | None = PAGE_ICON):

@@ -104,23 +104,6 @@ def test_the_preloading_sees_a_page_running_and_its_end():
     assert any(seen) and not ui.a_page_is_running()
 
 
-def page_that_asks_before_its_setup():
-    import streamlit as st
-
-    from core import ui
-
-    st.write(f"running: {ui.a_page_is_running()}")  # before ui.page_setup: a page's own imports come first
-
-
-def test_a_run_counts_from_its_start_not_from_the_page_setup():
-    """The preloading sees a run from Streamlit's start of it (its thread), before the page's imports and setup."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_function(page_that_asks_before_its_setup).run()
-    assert not at.exception and at.markdown[0].value == "running: True"
-    assert not ui.a_page_is_running()
-
-
 def test_imported_photos_say_their_own_sizes_and_whether_their_classes_are_balanced(registry_root):
     from photos import photo_files, zip_bytes
 
