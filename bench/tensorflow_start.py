@@ -2,7 +2,7 @@
 
 Every TensorFlow start pays for it: the server's preloading (which holds the interpreter pages share), each worker
 process before its first training, the command line. requirements.txt keeps ml_dtypes below 0.7: 0.7.0 spent
-1.0-1.4 s of its import registering numpy ufunc loops. `--against DIR` alternates the installed ml_dtypes with the
+0.7-1.4 s of its import registering numpy ufunc loops. `--against DIR` alternates the installed ml_dtypes with the
 one installed in DIR (`pip install --no-deps --target DIR ml_dtypes==0.7.0`) and prints the ratio.
 
     python bench/tensorflow_start.py                          # 5 starts with the installed ml_dtypes

@@ -190,8 +190,13 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     page.goto(f"{guide_server}/Convolutions")  # the filter's nine weights were nine stacked boxes, 650 px of scrolling
     weights = page.get_by_role("spinbutton", name=re.compile(r"^row \d, column \d$"))
     weights.first.wait_for(timeout=120_000)
-    boxes = [weights.nth(index).bounding_box() for index in range(9)]
-    assert len({round(box["y"]) for box in boxes}) == 3 and len({round(box["x"]) for box in boxes}) == 3  # 3 × 3
+
+    def three_by_three():  # read again while the page is still laying out (CI: rows at 820, 848, 904 and 960 px)
+        boxes = [weights.nth(index).bounding_box() for index in range(9)]
+        rows, columns = {round(box["y"]) for box in boxes}, {round(box["x"]) for box in boxes}
+        return boxes if len(rows) == 3 and len(columns) == 3 else None
+
+    boxes = wait_for(three_by_three, timeout=30, what="the filter's nine weights as a 3 × 3 grid")
     assert max(box["x"] + box["width"] for box in boxes) <= 390
     for width, shown in ((390, True), (1280, False)):  # a picker shows a model title's first 45 characters on a phone
         page.set_viewport_size({"width": width, "height": 844})
