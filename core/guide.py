@@ -4,7 +4,7 @@ Pickers default to the model the lesson is about, never simply the newest: the t
 trained on the most data, Predict starts from the most trustworthy model for a photo: the one whose accuracy has the
 highest lower end of its 95% (Wilson) interval, so 100% on 30 test images (88.6%) does not outrank 91.7% on 10,000
 (91.1%). Home ranks the models of one dataset, tested on the same images, by accuracy (that bound breaks ties).
-Imports no numpy and no TensorFlow: Home uses it. Under 450 lines: every sentence the pages build from a model's
+Imports no numpy and no TensorFlow: Home uses it. Under 470 lines: every sentence the pages build from a model's
 figures is here, so one file shows that each says what its numbers allow (guessing, few test images, rankings).
 """
 
@@ -442,3 +442,12 @@ def queue_text(status) -> str:
     if status.starts_in_seconds is None:
         return f"queued: {place}"
     return f"queued: {place}, starts in about {max(1, round(status.starts_in_seconds))} s"
+
+
+def entry_label(card) -> str:
+    """A model as a picker shows it: title, then test accuracy and on how many test images (the key stays in Models)."""
+    if card.test_accuracy is None:
+        return f"{card.title} · imported, not tested here · {card.key}"
+    return f"{card.title} · {accuracy_text(card.test_accuracy, card.dataset.test_images)} on " \
+           f"{card.dataset.test_images or 0:,} test images" \
+           + (", no better than guessing" if no_better_than_guessing(card) else "")  # the decimals they resolve

@@ -7,6 +7,7 @@ view, teacher mode, the caches, the photo widgets (uploads copied to disk, progr
 work that gets the server ready before a student asks (preloading, an early worker, element scripts: core.server).
 """
 
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -28,8 +29,8 @@ from core import server, teacher
 from core.catalogue import FOLDER_PREFIX
 from core.errors import CoreError, DatasetError, student_message, without_paths
 from core.estimates import no_promise_note
-from core.guide import (accuracy_text, counted, duration_words, few_test_images_note, guessing_note,
-                        no_better_than_guessing, overfitting_note, progress_fraction, progress_text, queue_text,
+from core.guide import (accuracy_text, counted, duration_words, entry_label, few_test_images_note, guessing_note,
+                        overfitting_note, progress_fraction, progress_text, queue_text,
                         safe_file_name, title_for, validation_above_training_note)
 from core.history import History
 from core.jobs import JobRunner
@@ -455,22 +456,14 @@ def test_images_or_note(config, needed_for: str):
         return None
 
 
-def entry_label(card) -> str:
-    """A model as a picker shows it: title, then test accuracy and on how many test images (the key stays in Models)."""
-    if card.test_accuracy is None:
-        return f"{card.title} · imported, not tested here · {card.key}"
-    return f"{card.title} · {accuracy_text(card.test_accuracy, card.dataset.test_images)} on " \
-           f"{card.dataset.test_images or 0:,} test images" \
-           + (", no better than guessing" if no_better_than_guessing(card) else "")  # the decimals they resolve
-
-
 PICKER_CHARACTERS_ON_A_PHONE = 45  # what a picker shows of its choice on a 390-pixel phone
 
 
 def model_picker(label: str, key: str, cards: list | None = None, index: int = 0, help: str | None = None) -> str | None:
     """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty).
 
-    `index` is the model the lesson means (see core.guide), chosen until the student picks another.
+    `index` is the model the lesson means (see core.guide), chosen until the student picks another, which the page's
+    address then names by its registry key (`?<key>=<registry key>`): a reload keeps it, a teacher's link opens it.
     """
     cards = registry().list_entries() if cards is None else cards
     if not cards:
@@ -478,14 +471,25 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
                 "or run `python -m core warmup`.")
         return None
     labels = {card.key: entry_label(card) for card in cards}
+    default = cards[min(index, len(cards) - 1)].key
+    first_run = not st.session_state.get(f"{key}_address_read")  # of this page in this session: a reload, or a link
+    if linked := first_run and st.query_params.get(key):
+        st.session_state[key] = linked
+    st.session_state[f"{key}_address_read"] = True
     previous = st.session_state.get(key)
-    reset_if_invalid(key, labels.__contains__, cards[min(index, len(cards) - 1)].key)
-    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key,
-                          persist_state="session", index=min(index, len(cards) - 1),
-                          help=help)
+    reset_if_invalid(key, labels.__contains__, default)
+    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key, persist_state="session",
+                          index=min(index, len(cards) - 1), help=help)
+    if chosen != default:
+        st.query_params[key] = chosen
+    else:
+        st.query_params.pop(key, None)
     if len(labels[chosen]) > PICKER_CHARACTERS_ON_A_PHONE:  # the rest is cut there
         on_a_phone_only(key).caption(labels[chosen])
-    if isinstance(previous, str) and previous not in labels and not registry().has(previous):
+    if linked and linked not in labels:
+        st.info(f"The model named in this page's address is not in the registry (deleted, or the link is from another "
+                f"server): showing {labels[chosen]} instead.")
+    elif isinstance(previous, str) and previous not in labels and not registry().has(previous):
         st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
                 f"showing {labels[chosen]} instead.")
     return chosen
@@ -812,13 +816,15 @@ def course_datasets_list():
 def webcam_classes(key: str):
     """Teachable-Machine style: name 2-5 classes, take webcam photos of each (counted, each can be deleted), and make
     them a folder dataset; returns its import report on the run that makes it, else None. Widget keys start with `key`."""
-    from core.webcam import ALBUM_KEEP_DAYS, ALBUM_PARAMETER, DEFAULT_NAMES, WebcamClasses
+    from core.webcam import ALBUM_KEEP_DAYS, ALBUM_PARAMETER, DEFAULT_NAMES, WebcamClasses, shot_id
 
-    if (classes := st.session_state.get(f"{key}_webcam_classes")) is None:  # a reload finds its shots by the address
+    names_before = (classes := st.session_state.get(f"{key}_webcam_classes")) and classes.names
+    if classes is None:  # a reload finds its shots by the address
         classes = WebcamClasses.reopen(registry().root, st.query_params.get(ALBUM_PARAMETER))
         st.session_state[f"{key}_webcam_classes"] = classes
-        if classes.names:
-            st.session_state[f"{key}_webcam_names"] = ", ".join(classes.names)
+    classes.refresh()  # another tab on this album took, deleted or renamed: shown here too
+    if classes.names and classes.names != names_before:
+        st.session_state[f"{key}_webcam_names"] = ", ".join(classes.names)
     names = st.text_input("Class names, separated by commas (2 to 5)", DEFAULT_NAMES, key=f"{key}_webcam_names",
                           persist_state="session")
     names, slip = classes.rename_or_keep(names)  # a slip while typing ("thumbs up" alone) hid the page's photos
@@ -847,10 +853,12 @@ def webcam_classes(key: str):
     for name, photos in classes.shots.items():
         st.markdown(f"**{name}**: {len(photos)} photo(s)")
         columns = st.columns(8)
-        for index, photo in enumerate(photos):
+        copies = collections.Counter()  # the same photo twice in a class (the same frame) gets two buttons
+        for index, photo in enumerate(photos):  # each button is the photo's own, wherever another tab moved it
+            copies[shot := shot_id(photo)] += 1
             columns[index % 8].image(photo, width=72)
-            if columns[index % 8].button("Delete", key=f"{key}_delete_{names.index(name)}_{index}_button"):
-                classes.delete(name, index)
+            if columns[index % 8].button("Delete", key=f"{key}_delete_{names.index(name)}_{shot}_{copies[shot]}_button"):
+                classes.delete(name, shot)
                 st.rerun()
     if classes.token:
         st.caption(f"Your photos are kept on this server for {ALBUM_KEEP_DAYS} days, so that reloading the page does "

@@ -6,6 +6,7 @@ them on disk, in an album (`registry/tmp/webcam-<token>/`) rewritten at each cha
 session, and the page finds the shots again by the token in its address (`?webcam=<token>`).
 """
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import re
 import secrets
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,7 @@ MAX_SHOTS_PER_CLASS = 60  # 5 x 60 webcam JPEGs in use (about 3 MB each way roun
 ENOUGH_SHOTS_PER_CLASS = 20
 BLANK_CHECK_SIDE = 64  # a shot is checked for one colour at about this size: enough to see anything in it
 DEFAULT_NAMES = "thumbs up, thumbs down"  # the class names a page starts from
-ALBUM_PARAMETER, ALBUM_PREFIX, ALBUM_FILE = "webcam", "webcam-", "album.json"
+ALBUM_PARAMETER, ALBUM_PREFIX, ALBUM_FILE, LOCK_FILE = "webcam", "webcam-", "album.json", ".lock"
 ALBUM_KEEP_DAYS = 7  # an album unchanged this long is removed (when a new one starts, and by `doctor`)
 TOKEN, SHOT_FILE = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{32}\.shot")
 
@@ -45,13 +47,19 @@ def min_shots_per_class(class_count: int) -> int:
 @dataclass
 class WebcamClasses:
     """The classes a student named and the webcam shots taken for each, in order; and the classes taken out of the
-    names with their shots, kept aside until the name is typed again."""
+    names with their shots, kept aside until the name is typed again.
+
+    Two tabs on one album (a tab duplicated, the address opened twice) share it: each change is made to the album as it
+    is on disk, under a lock (`_changing`), so that neither tab's photos drop out of the list, and `refresh` shows a
+    tab what the other did."""
 
     shots: dict[str, list[bytes]] = field(default_factory=dict)
     set_aside: dict[str, list[bytes]] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)  # by the last `rename`: {old name: new name}
     folder: Path | None = None  # the album, written once there is a shot; None: kept in memory only
-    _files: set[str] = field(default_factory=set, repr=False)  # the shot files this object listed last
+    _files: set[str] = field(default_factory=set, repr=False)  # the shot files the album listed at `_version`
+    _version: int = field(default=0, repr=False)  # the album's version this object last read or wrote; 0: none yet
+    _photos: dict[str, bytes] = field(default_factory=dict, repr=False)  # shot file name -> its bytes, read once
 
     @classmethod
     def reopen(cls, root, token: str | None) -> "WebcamClasses":
@@ -59,24 +67,79 @@ class WebcamClasses:
         there is none or it cannot be read (logged)."""
         if token and TOKEN.fullmatch(token) and (album_dir(root, token) / ALBUM_FILE).is_file():
             try:
-                return cls._read(album_dir(root, token))
+                classes = cls(folder=album_dir(root, token))
+                classes._load(json.loads((classes.folder / ALBUM_FILE).read_text()))
+                return classes
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
                 logger.warning("webcam album %s could not be read, a new one starts: %s", token, error)
         remove_old_albums(root)
         return cls(folder=album_dir(root, secrets.token_hex(16)))
 
-    @classmethod
-    def _read(cls, folder: Path) -> "WebcamClasses":
-        about = json.loads((folder / ALBUM_FILE).read_text())
-
+    def _load(self, about: dict):
+        """Take the classes, shots and version listed in an album's `about` (its album.json)."""
         def photos(files: list[str]) -> list[bytes]:  # a shot file gone or misnamed is left out
-            return [(folder / file).read_bytes() for file in files
-                    if SHOT_FILE.fullmatch(file) and (folder / file).is_file()]
+            kept = []
+            for file in files:
+                if SHOT_FILE.fullmatch(file) and (file in self._photos or (self.folder / file).is_file()):
+                    if file not in self._photos:
+                        self._photos[file] = (self.folder / file).read_bytes()
+                    kept.append(self._photos[file])
+            return kept
 
-        return cls({str(name): photos(files) for name, files in about["shots"].items()},
-                   {str(name): photos(files) for name, files in about["set_aside"].items()}, folder=folder,
-                   _files={file for part in about.values() for files in part.values() for file in files
-                           if SHOT_FILE.fullmatch(file)})  # a name that is not a shot's is never touched
+        shots = {str(name): photos(files) for name, files in about["shots"].items()}
+        set_aside = {str(name): photos(files) for name, files in about["set_aside"].items()}
+        listed = {file for part in ("shots", "set_aside") for files in about[part].values() for file in files
+                  if SHOT_FILE.fullmatch(file)}  # a name that is not a shot's is never touched
+        self.shots, self.set_aside, self._files = shots, set_aside, listed
+        self._version = int(about.get("version", -1))  # -1: an album written before versions, read again each time
+        self._photos = {file: self._photos[file] for file in listed if file in self._photos}
+
+    def refresh(self) -> bool:
+        """Catch up with the album on disk when another tab changed it; True when this object's classes or shots
+        changed. An album that has gone (forgotten in another tab, or removed after a week) takes its photos with it
+        here too: the class names stay, and the next shot starts a new album."""
+        if self.folder is None or self._version == 0:
+            return False
+        try:
+            about = json.loads((self.folder / ALBUM_FILE).read_text())
+        except FileNotFoundError:
+            self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
+            self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
+            self._version = 0
+            return True
+        except (OSError, ValueError) as error:
+            logger.warning("webcam album %s could not be read again, this tab's copy is kept: %s", self.folder, error)
+            return False
+        if about.get("version", -1) == self._version != -1:
+            return False
+        try:
+            self._load(about)
+        except (OSError, KeyError, TypeError, AttributeError) as error:
+            logger.warning("webcam album %s could not be read again, this tab's copy is kept: %s", self.folder, error)
+            return False
+        return True
+
+    @contextmanager
+    def _changing(self):
+        """Change the album as it is on disk: under its lock, caught up first (`refresh`), saved after."""
+        if self.folder is None or not self.folder.is_dir():  # not written yet (no other tab knows it), or gone
+            self.refresh()
+            yield
+            self._save()
+            return
+        try:
+            lock = open(self.folder / LOCK_FILE, "a")
+        except OSError:  # forgotten meanwhile, or not writable: `refresh` and `_save` say which
+            lock = None
+        try:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            self.refresh()
+            yield
+            self._save()
+        finally:
+            if lock is not None:
+                lock.close()
 
     @property
     def token(self) -> str | None:
@@ -84,41 +147,44 @@ class WebcamClasses:
         return self.folder.name.removeprefix(ALBUM_PREFIX) if self.folder is not None and self.folder.is_dir() else None
 
     def _save(self):
-        """Rewrite the album: each shot once (named by its content), the list, then the files of the shots this object
-        deleted (only those: a second tab on the same album keeps its own). A folder that cannot be written leaves the
-        shots in memory only (logged)."""
+        """Rewrite the album: each shot once (named by its content), the list with the next version, then the files of
+        the shots this change took out (only those: another tab's new shot is listed before it is kept here). A folder
+        that cannot be written leaves the shots in memory only (logged)."""
         if self.folder is None or not (self.folder.is_dir() or any(self.shots.values())):
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             listed = {part: {name: [self._write_shot(photo) for photo in photos] for name, photos in kept.items()}
                       for part, kept in (("shots", self.shots), ("set_aside", self.set_aside))}
+            version = max(self._version, 0) + 1
             temporary = self.folder / f".{ALBUM_FILE}.{secrets.token_hex(6)}.tmp"
-            temporary.write_text(json.dumps(listed))
+            temporary.write_text(json.dumps({**listed, "version": version}))
             os.replace(temporary, self.folder / ALBUM_FILE)
             kept = {file for part in listed.values() for files in part.values() for file in files}
             for file in self._files - kept:
                 (self.folder / file).unlink(missing_ok=True)
-            self._files = kept
+            self._files, self._version = kept, version
         except OSError as error:
             logger.warning("webcam shots are kept in this session only, not in %s: %s", self.folder, error)
             self.folder = None
 
     def _write_shot(self, photo: bytes) -> str:
-        name = hashlib.sha256(photo).hexdigest()[:32] + ".shot"
+        name = shot_id(photo) + ".shot"
         if not (self.folder / name).is_file():
             temporary = self.folder / f".{name}.{secrets.token_hex(6)}.tmp"
             temporary.write_bytes(photo)
             os.replace(temporary, self.folder / name)
+        self._photos[name] = photo
         return name
 
     def forget(self):
-        """Delete every photo, here and on the server (the album); the class names stay, and the next shot starts a
-        new album."""
+        """Delete every photo, here and on the server (the album, so in another tab on it too); the class names stay,
+        and the next shot starts a new album."""
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
-        self.shots, self.set_aside, self._files = {name: [] for name in self.shots}, {}, set()
+        self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
+        self._version = 0
 
     @property
     def names(self) -> list[str]:
@@ -146,6 +212,14 @@ class WebcamClasses:
         if any(len(name) > 40 or "/" in name or "\\" in name or name.startswith(".") for name in names):
             raise DatasetError(f"A class name has at most 40 characters, no '/' or '\\', and does not start with '.'. "
                                f"Received: {names}")
+        if names == list(self.shots):  # as they are (each run of the page asks): nothing to write
+            self.renamed = {}
+            return names
+        with self._changing():
+            self._rename_to(names)
+        return names
+
+    def _rename_to(self, names: list[str]):
         before, shots, renamed = list(self.shots), {}, {}
         for position, name in enumerate(names):
             replaced = before[position] if position < len(before) else None
@@ -162,32 +236,33 @@ class WebcamClasses:
             if name not in names and name not in renamed and self.shots[name]:
                 self.set_aside[name] = self.shots[name]
         self.set_aside = dict(list(self.set_aside.items())[-MAX_WEBCAM_CLASSES:])  # bounded: the latest few
-        changed = list(shots) != before or renamed
         self.shots, self.renamed = shots, renamed
-        if changed:
-            self._save()
-        return names
 
     def add(self, name: str, data: bytes):
         """Keep one shot of class `name`; ImageError when it is not a readable photo or is all one colour (a camera
         still starting gives black frames), DatasetError when the class is full."""
-        if name not in self.shots:
-            raise DatasetError(f"There is no class {name!r}. Expected one of {self.names}.")
-        if len(self.shots[name]) >= MAX_SHOTS_PER_CLASS:
-            raise DatasetError(f"'{name}' has {MAX_SHOTS_PER_CLASS} photos, the most one class may hold here. Delete "
-                               "some, or move on to the next class.")
         image = read_image(data, f"webcam photo of {name}")  # the same checks as any upload: size, format, pixel count
         if is_blank(image.reduce(max(1, min(image.size) // BLANK_CHECK_SIDE))):  # 6 of 34 shots were black frames
             raise ImageError(f"That photo is all one colour (the camera was still starting, or covered), so it was not "
                              f"added to '{name}'. Wait until you see yourself, then take it again.")
-        self.shots[name].append(bytes(data))
-        self._save()
+        with self._changing():
+            if name not in self.shots:  # renamed in another tab since this page was drawn, for one
+                raise DatasetError(f"There is no class {name!r} (the names may have been changed in another tab). "
+                                   f"Expected one of {self.names}.")
+            if len(self.shots[name]) >= MAX_SHOTS_PER_CLASS:
+                raise DatasetError(f"'{name}' has {MAX_SHOTS_PER_CLASS} photos, the most one class may hold here. "
+                                   "Delete some, or move on to the next class.")
+            self.shots[name].append(bytes(data))
 
-    def delete(self, name: str, index: int):
-        """Forget one shot."""
-        if name in self.shots and 0 <= index < len(self.shots[name]):
-            del self.shots[name][index]
-            self._save()
+    def delete(self, name: str, shot: str):
+        """Forget one shot of class `name`, named by `shot_id` (not by its place: another tab may have added or
+        deleted one before it meanwhile); nothing when it is no longer there."""
+        with self._changing():
+            photos = self.shots.get(name, [])
+            for index, photo in enumerate(photos):
+                if shot_id(photo) == shot:
+                    del photos[index]
+                    break
 
     def problem(self) -> str | None:
         """Why these shots cannot become a dataset yet, or None."""
@@ -218,6 +293,11 @@ class WebcamClasses:
                                  on_progress=on_progress)
         except ImageError as error:  # cannot happen for shots that passed `add`; said plainly if it does
             raise DatasetError(str(error)) from error
+
+
+def shot_id(photo: bytes) -> str:
+    """A shot's name in its album, made from its content (the page's Delete buttons are keyed by it)."""
+    return hashlib.sha256(photo).hexdigest()[:32]
 
 
 def album_dir(root, token: str) -> Path:

@@ -10,7 +10,8 @@ from core.course import within_the_data
 from core.catalogue import list_datasets
 from core.errors import CoreError, student_message
 from core.evaluation import VERDICT_TERMS, compare_with_first, comparison_details, disagreements
-from core.guide import cnn_not_ahead_note, default_compare_keys, guessing_note, percent_sure, training_sizes_note
+from core.guide import (cnn_not_ahead_note, default_compare_keys, entry_label, guessing_note, percent_sure,
+                        training_sizes_note)
 from core.seeds import REPEATS, seed_variants, seed_verdict, summarise
 from core.tables import markdown_table, one_column_each
 
@@ -72,7 +73,7 @@ else:
 
 st.subheader("Side by side")
 evaluated = [card for card in ui.registry().list_entries() if card.test_accuracy is not None]
-labels = {card.key: ui.entry_label(card) for card in evaluated}
+labels = {card.key: entry_label(card) for card in evaluated}
 default = default_compare_keys(evaluated, pair_keys)
 ui.reset_if_invalid("compare_models", lambda keys: all(key in labels for key in keys), default)  # one was deleted
 chosen = st.multiselect("Models to compare (A, the first, is the reference)", list(labels), default=default,

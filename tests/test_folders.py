@@ -13,7 +13,7 @@ from core.datasets import check_trainable, load_dataset, split_table
 from core.errors import DatasetError, ImageError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip, sizes_text
 from core.splits import read_layout, split_indices
-from core.webcam import WebcamClasses, min_shots_per_class
+from core.webcam import WebcamClasses, min_shots_per_class, shot_id
 
 
 @pytest.fixture
@@ -193,9 +193,9 @@ def test_webcam_shots_become_a_dataset(root):
         for _ in range(least + 1):
             classes.add(name, encode(photo(kind, rng, (704, 396)), "JPEG"))  # Chromium's fake camera's frame size
     assert classes.problem() is None
-    classes.delete("thumbs down", 0)
+    classes.delete("thumbs down", shot_id(classes.shots["thumbs down"][0]))
     assert classes.counts() == {"thumbs up": least + 1, "thumbs down": least} and classes.problem() is None
-    classes.delete("thumbs down", 0)
+    classes.delete("thumbs down", shot_id(classes.shots["thumbs down"][0]))
     assert f"Take at least {least} photos of every class" in classes.problem()
     classes.add("thumbs down", encode(photo("angular", rng, (704, 396)), "JPEG"))
     with pytest.raises(DatasetError, match="Name 2 to 5"):
@@ -212,7 +212,7 @@ def test_webcam_shots_become_a_dataset(root):
     assert classes.counts() == before
     dark = np.clip(np.asarray(photo("round", rng, (704, 396)), dtype=float) * 0.15, 0, 255).astype(np.uint8)
     classes.add("thumbs up", encode(Image.fromarray(dark), "JPEG"))  # a dim room is still a photo
-    classes.delete("thumbs up", before["thumbs up"])
+    classes.delete("thumbs up", shot_id(classes.shots["thumbs up"][-1]))
     assert classes.rename("thumbs up, thumbs down, ok") == ["thumbs up", "thumbs down", "ok"]
     assert classes.counts()["thumbs up"] == least + 1 and "ok" in classes.problem()
     assert "With 3 classes, 11 each is the fewest" in classes.problem()

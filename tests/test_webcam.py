@@ -1,5 +1,6 @@
 """Webcam shots are kept on disk as they are taken: a browser reload (a new session) finds them by the album's token."""
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from core import cli
 from core.doctor import check_registry
 from core.registry import Registry
 from core.webcam import (ALBUM_FILE, ALBUM_KEEP_DAYS, DEFAULT_NAMES, WebcamClasses, album_dir, min_shots_per_class,
-                         remove_old_albums)
+                         remove_old_albums, shot_id)
 
 
 def shots(kind: str, count: int, seed: int) -> list[bytes]:
@@ -33,7 +34,7 @@ def test_shots_come_back_after_a_reload_with_their_names_deletes_and_renames(tmp
             classes.add(name, data)
     token = classes.token
     assert token and album_dir(root, token).is_dir()
-    classes.delete("thumbs up", 0)  # a bad shot
+    classes.delete("thumbs up", shot_id(ups[0]))  # a bad shot
     classes.rename("thumbs up, thumbs sideways")  # a typo mended: the same class, renamed
     classes.rename("thumbs up, thumbs sideways, peace")
 
@@ -107,23 +108,62 @@ def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(t
     assert f"removed webcam photos left unchanged for {ALBUM_KEEP_DAYS} days: tmp/{albums[2].name}" in capsys.readouterr().out
 
 
-def test_two_tabs_on_one_album_delete_only_their_own_shots_and_forget_deletes_them_all(tmp_path):
-    """A tab duplicated, or a link opened twice: each tab deletes only the shots it deleted itself, so the other's new
-    shots stay on disk; "Forget these photos" removes the album and every photo, and the next shot starts a new one."""
+def test_two_tabs_on_one_album_keep_every_shot_and_see_each_others_changes(tmp_path):
+    """A tab duplicated, or a link opened twice: each change is made to the album as it is on disk, so neither tab's
+    shots drop out of it (before, the last tab to save wrote its own list over the other's), and `refresh` shows each
+    tab what the other did; a delete names its photo, not its place."""
+    root = tmp_path / "registry"
+    first = WebcamClasses.reopen(root, None)
+    first.rename(DEFAULT_NAMES)
+    taken = shots("round", 4, 8)
+    first.add("thumbs up", taken[0])
+    first.add("thumbs up", taken[1])
+    second = WebcamClasses.reopen(root, first.token)
+    first.add("thumbs up", taken[2])  # a shot the second tab has not seen yet
+    assert second.counts() == {"thumbs up": 2, "thumbs down": 0}
+    second.add("thumbs down", shots("angular", 1, 9)[0])  # its own shot, added to the album as it is now
+    assert second.counts() == {"thumbs up": 3, "thumbs down": 1}
+    assert first.refresh() and first.counts() == {"thumbs up": 3, "thumbs down": 1}
+    assert not first.refresh()  # caught up: nothing new
+    first.delete("thumbs up", shot_id(taken[0]))  # in the second tab, taken[1] is now where taken[0] was shown
+    second.delete("thumbs up", shot_id(taken[0]))  # already gone: nothing else is deleted in its place
+    assert WebcamClasses.reopen(root, first.token).shots["thumbs up"] == taken[1:3]
+    assert len(list(first.folder.glob("*.shot"))) == 3  # taken[0]'s file went with it
+    first.rename("thumbs up, thumbs sideways")  # a typo mended in one tab is the other's next view
+    assert second.refresh() and second.names == ["thumbs up", "thumbs sideways"]
+    second.add("thumbs sideways", taken[3])
+    assert WebcamClasses.reopen(root, first.token).counts() == {"thumbs up": 2, "thumbs sideways": 2}
+
+
+def test_shots_taken_at_once_in_two_tabs_are_all_kept(tmp_path):
+    """Two tabs' shots saved at the same moment (two sessions of one server: two threads): every shot is listed."""
+    root = tmp_path / "registry"
+    first = WebcamClasses.reopen(root, None)
+    first.rename(DEFAULT_NAMES)
+    first.add("thumbs up", shots("round", 1, 20)[0])
+    second = WebcamClasses.reopen(root, first.token)
+    taken = {"thumbs up": shots("round", 12, 21), "thumbs down": shots("angular", 12, 22)}
+    tabs = {"thumbs up": first, "thumbs down": second}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda name: [tabs[name].add(name, data) for data in taken[name]], taken))
+    assert WebcamClasses.reopen(root, first.token).counts() == {"thumbs up": 13, "thumbs down": 12}
+
+
+def test_forgotten_in_one_tab_the_photos_are_gone_from_the_other_too(tmp_path):
+    """"Forget these photos" deletes every photo from the server: the other tab on the album shows none after it, and
+    its next shot starts a new album rather than writing the forgotten ones back."""
     root = tmp_path / "registry"
     first = WebcamClasses.reopen(root, None)
     first.rename(DEFAULT_NAMES)
     taken = shots("round", 3, 8)
     first.add("thumbs up", taken[0])
     first.add("thumbs up", taken[1])
-    second = WebcamClasses.reopen(root, first.token)
-    first.add("thumbs up", taken[2])  # the first tab's new shot, which the second tab has never seen
-    second.delete("thumbs up", 0)
     folder = first.folder
-    assert len(list(folder.glob("*.shot"))) == 2  # taken[1] and the first tab's new shot; taken[0] deleted
-    first.add("thumbs down", shots("angular", 1, 9)[0])  # the first tab's next save lists all of its own again
-    assert WebcamClasses.reopen(root, first.token).counts() == {"thumbs up": 3, "thumbs down": 1}
+    second = WebcamClasses.reopen(root, first.token)
     first.forget()
     assert not folder.exists() and first.token is None and first.counts() == {"thumbs up": 0, "thumbs down": 0}
+    second.add("thumbs up", taken[2])
+    assert not folder.exists() and second.folder != folder and second.counts() == {"thumbs up": 1, "thumbs down": 0}
+    assert WebcamClasses.reopen(root, second.token).shots["thumbs up"] == [taken[2]]
     first.add("thumbs up", taken[0])
-    assert first.token and first.folder != folder and len(list(first.folder.glob("*.shot"))) == 1
+    assert first.token and first.folder not in (folder, second.folder) and len(list(first.folder.glob("*.shot"))) == 1

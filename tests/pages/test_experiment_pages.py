@@ -259,9 +259,9 @@ def test_a_model_no_better_than_guessing_is_named_so_in_every_picker(trained_reg
     """A phone walk found the 21.67% Shapes model near the top of Predict's picker with no word of it."""
     import dataclasses
 
-    from core import ui
+    from core.guide import entry_label
 
     card = trained_registry.get(TINY_CNN.key).card
     coin = dataclasses.replace(card, test_accuracy=0.105)  # ten classes: 10.5% of 10,000 is guessing
-    assert ui.entry_label(coin) == f"{card.title} · 10.50% on 10,000 test images, no better than guessing"
-    assert not ui.entry_label(card).endswith("guessing")
+    assert entry_label(coin) == f"{card.title} · 10.50% on 10,000 test images, no better than guessing"
+    assert not entry_label(card).endswith("guessing")

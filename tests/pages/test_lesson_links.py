@@ -46,3 +46,30 @@ def test_a_link_whose_values_do_not_fit_opens_the_lesson_as_it_starts(trained_re
         assert not at.exception, (page, value)
         shown = [key for key in keys if key in plain.session_state]  # a colour channel only for a colour dataset
         assert {key: at.session_state[key] for key in shown} == {key: plain.session_state[key] for key in shown}, value
+
+
+@pytest.mark.parametrize("page, key", [("5_Inside_the_network.py", "inside_model"), ("10_Predict.py", "predict_model")])
+def test_the_model_a_page_shows_is_in_its_address_by_its_registry_key(trained_registry, page, key):
+    """Another model than the page's own is kept in the address by its registry key: a reload keeps it, a teacher's
+    link opens the page on it, and a link to a model not in the registry opens the page's own, saying so."""
+    from conftest import TINY_CNN, TINY_DNN
+
+    plain = open_page(PROJECT / "pages" / page).run()
+    own = plain.selectbox(key=key).value
+    other = next(config.key for config in (TINY_CNN, TINY_DNN) if config.key != own)
+    assert key not in plain.query_params  # the page's own model: a clean address
+    plain.selectbox(key=key).set_value(other).run()
+    assert not plain.exception and plain.query_params[key] == other
+    reloaded = open_page(PROJECT / "pages" / page)
+    reloaded.query_params[key] = other  # the reload (a new session) or the link
+    reloaded.run()
+    assert not reloaded.exception and reloaded.selectbox(key=key).value == other
+    assert not any("address" in info.value for info in reloaded.info)
+    reloaded.selectbox(key=key).set_value(own).run()
+    assert reloaded.selectbox(key=key).value == own and key not in reloaded.query_params
+    for linked in ("0" * 12, "not a model"):
+        stale = open_page(PROJECT / "pages" / page)
+        stale.query_params[key] = linked
+        stale.run()
+        assert not stale.exception and stale.selectbox(key=key).value == own and key not in stale.query_params
+        assert any("The model named in this page's address is not in the registry" in info.value for info in stale.info)

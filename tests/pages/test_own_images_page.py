@@ -274,3 +274,40 @@ def test_a_reload_finds_the_webcam_shots_and_their_class_names_by_the_address(re
     fresh = open_page(PAGE).run()  # no album in the address: a new student's page, nothing written for it
     assert [str(option) for option in fresh.radio(key="own_webcam_class").options] == ["thumbs up (0)", "thumbs down (0)"]
     assert not list((registry_root / "tmp").iterdir())
+
+
+def test_two_tabs_on_one_album_see_each_others_shots_names_and_deletes(registry_root):
+    """A tab duplicated (the same `?webcam=<token>`): a shot taken in one appears in the other on its next run, a
+    rename in one is the other's names, and a Delete button deletes its own photo even after the list moved under it."""
+    from photos import encode, photo
+
+    from core.webcam import ALBUM_PARAMETER, WebcamClasses, shot_id
+
+    rng = np.random.default_rng(11)
+    taken = [encode(photo(kind, rng, (704, 396)), "JPEG") for kind in ("round", "round", "angular", "round")]
+    album = WebcamClasses.reopen(registry_root, None)  # the camera's side of a tab: what its shots do to the album
+    album.rename("cat, dog")
+    album.add("cat", taken[0])
+    album.add("dog", taken[2])
+    tabs = []
+    for _ in range(2):
+        tab = open_page(PAGE)
+        tab.query_params[ALBUM_PARAMETER] = album.token
+        tabs.append(tab.run())
+    first, second = tabs
+    album.add("cat", taken[1])  # a shot in another tab: at the end of "cat"
+    first.run()
+    assert [str(option) for option in first.radio(key="own_webcam_class").options] == ["cat (2)", "dog (1)"]
+    second.text_input(key="own_webcam_names").set_value("cats, dog").run()  # a rename in the second tab
+    first.run()
+    assert not first.exception and first.text_input(key="own_webcam_names").value == "cats, dog"
+    assert [str(option) for option in first.radio(key="own_webcam_class").options] == ["cats (2)", "dog (1)"]
+    delete_first_cat = next(button for button in first.button if shot_id(taken[0]) in button.key)
+    album.refresh()
+    album.delete("cats", shot_id(taken[0]))  # meanwhile deleted in the other tab: taken[1] moves to its place
+    album.add("cats", taken[3])
+    delete_first_cat.click().run()  # the button drawn for taken[0]: nothing else is deleted in its place
+    assert not first.exception and "**cats**: 2 photo(s)" in text(first)
+    assert WebcamClasses.reopen(registry_root, album.token).shots == {"cats": [taken[1], taken[3]], "dog": [taken[2]]}
+    second.run()
+    assert not second.exception and "**cats**: 2 photo(s)" in text(second)
