@@ -340,7 +340,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
     try:
         from core.folder_arrays import ImportArrays  # here: core.folder_arrays imports this module
 
-        digest, stored_images, sizes, gray, photos_by_split = hashlib.sha256(), [], [], True, {}
+        digest, stored_images, sizes, gray, photos_by_split, photos = hashlib.sha256(), [], [], True, {}, []
         arrays = ImportArrays(staging, len(placements))
         for done, (placement, member), data, checked in _checked(placements):
             if on_progress:
@@ -357,6 +357,7 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
             split_part = f"{placement.split}\0" if with_splits else ""
             photo_digest = hashlib.sha256(data).hexdigest()
             photos_by_split.setdefault(placement.split, []).append(photo_digest)
+            photos.append(_photo_line(placement.class_name, placement.split, photo_digest))
             digest.update(f"{placement.class_name}\0{split_part}{placement.relative}\0{photo_digest}\0".encode())
             stored_images.append((stored, placement.class_name, placement.split))
             sizes.append(size)
@@ -367,13 +368,11 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
                              class_names, stored_images, sizes, gray, skipped, layout, validation_source, course)
         manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
                            notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
+        if not (datasets_dir(root) / manifest.id).exists() and (same := _same_photos(root, photos, manifest)):
+            return _imported_before(root, same, manifest.title, "another way")
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
-        report = _publish(root, staging, manifest.id)
-        if report.title != manifest.title:  # imported before, under another title: that one stays
-            report.notes.append(f"It keeps the title it was imported with, “{report.title}”; “{manifest.title}” was "
-                                "not applied.")
-        return report
+        return _publish(root, staging, manifest.id, manifest.title)
     except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
         raise _cannot_store(root, error) from error
     finally:
@@ -526,25 +525,55 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     return numbered_title(title, taken | set(CATALOGUE) | {info[0] for info in CATALOGUE.values()})
 
 
-def _publish(root, staging, dataset_id):
+def _publish(root, staging, dataset_id, title):
     """Move the staging folder into place, unless the same content is there already."""
     from core import trash
 
     target = datasets_dir(root) / dataset_id
     try:
         os.replace(staging, target)
-        already_imported = False
     except OSError:  # the target exists and is not empty: the same content was imported before
         if not (target / MANIFEST_FILE).is_file():
             raise
-        already_imported = True
+        return _imported_before(root, FOLDER_PREFIX + dataset_id, title)
     report = import_report(root, FOLDER_PREFIX + dataset_id)
-    if already_imported:
-        report.already_imported = True
-        report.notes.append("This dataset was already imported; the existing copy is used.")
     if trash.forget_deleted_dataset(root, dataset_id):  # the same photos: a deleted copy would only be refused
         report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")
     return report
+
+
+def _imported_before(root, name, title, how: str | None = None) -> FolderImportReport:
+    """The report of dataset `name`, which holds the photos being imported (imported before, `how` if another way)."""
+    report = import_report(root, name)
+    report.already_imported = True
+    report.notes.append("This dataset was already imported" + (f" ({how}: the same photos, classes and splits)"
+                                                               if how else "") + "; the existing copy is used.")
+    if report.title != title:  # imported before, under another title: that one stays
+        report.notes.append(f"It keeps the title it was imported with, “{report.title}”; “{title}” was not applied.")
+    return report
+
+
+def _photo_line(class_name: str, split: str, photo_digest: str) -> str:
+    return f"{class_name}\0{split}\0{photo_digest}"
+
+
+def _same_photos(root, photos: list[str], manifest) -> str | None:
+    """The imported dataset holding exactly these photos (`_photo_line`s: each one's class, split and bytes), however
+    they came: a zip and then a second zip on the page, or both at once with the command line's `--validation`, give
+    the same photos under other file names (which a dataset's id counts). None when there is none. Only a dataset
+    with the same counts per class and split has its photos read."""
+    wanted = sorted(photos)
+    for name, other in imported_manifests(root).items():
+        if not isinstance(other, Manifest) or other.split_counts != manifest.split_counts:  # damaged, or other photos
+            continue
+        try:
+            held = sorted(_photo_line(image.class_name, image.split, sha256_of(folder_path(root, name) / image.file))
+                          for image in other.images)
+        except OSError:  # deleted meanwhile
+            continue
+        if held == wanted:
+            return name
+    return None
 
 
 def sizes_text(image_sizes: dict) -> str:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from photos import photo_files, zip_bytes
 
-from core.catalogue import DECODED_FOLDER, dataset_info, dataset_titles, folder_path, list_datasets, read_manifest
+from core.catalogue import (DECODED_FOLDER, dataset_info, dataset_titles, folder_path, imported_manifests, list_datasets,
+                            read_manifest)
 from core.datasets import check_trainable, load_dataset, split_table
 from core.errors import DatasetError, ImageError
 from core.folders import add_validation, import_folder, import_images, import_report, import_zip, sizes_text
@@ -138,8 +139,15 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     assert labels[same_title.name] == f"{first.title} (24 training, 8 validation images)"  # all 24 train: its own validation
     twin = dataclasses.replace(dataset_info(first.name, root), name="folder:000000000000")  # same title and size
     assert dataset_titles([dataset_info(first.name, root), twin])[twin.name].endswith(" images), copy 2")
+    imported = set(imported_manifests(root))
     together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
-    assert together.split_counts == added.split_counts
+    assert together.name == added.name and together.already_imported  # the same photos, another way: one dataset
+    assert "another way" in together.notes[-2] and together.notes[-1].startswith("It keeps the title it was imported with")
+    assert set(imported_manifests(root)) == imported
+    elsewhere = root.parent / "command line first"  # the other order: the command line, then the page's second zip
+    together = import_zip(zip_bytes(train_only), elsewhere, validation=zip_bytes(validation))
+    page = add_validation(elsewhere, import_zip(zip_bytes(train_only), elsewhere).name, zip_bytes(validation))
+    assert page.name == together.name and page.already_imported and len(imported_manifests(elsewhere)) == 2
     with pytest.raises(DatasetError, match="own validation or test photos already"):
         add_validation(root, added.name, zip_bytes(validation))
     wrong = {name.replace("/round/", "/circle/"): data for name, data in validation.items()}
