@@ -366,10 +366,10 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         dataset_id = digest.hexdigest()[:12]
         manifest = _manifest(dataset_id, title or _deleted_title(root, dataset_id) or main.title or layout.wrapper,
                              class_names, stored_images, sizes, gray, skipped, layout, validation_source, course)
-        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
-                           notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         if not (datasets_dir(root) / manifest.id).exists() and (same := _same_photos(root, photos, manifest)):
             return _imported_before(root, same, manifest.title, "another way")
+        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
+                           notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
         return _publish(root, staging, manifest.id, manifest.title)

@@ -142,7 +142,8 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     imported = set(imported_manifests(root))
     together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
     assert together.name == added.name and together.already_imported  # the same photos, another way: one dataset
-    assert "another way" in together.notes[-2] and together.notes[-1].startswith("It keeps the title it was imported with")
+    assert "another way" in together.notes[-2]
+    assert together.notes[-1] == f"It keeps the title it was imported with, “{added.title}”; “{first.title}” was not applied."
     assert set(imported_manifests(root)) == imported
     elsewhere = root.parent / "command line first"  # the other order: the command line, then the page's second zip
     together = import_zip(zip_bytes(train_only), elsewhere, validation=zip_bytes(validation))
