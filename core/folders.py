@@ -5,8 +5,9 @@ each one's class and split; the dataset folder appears atomically, and the same 
 dataset. core.catalogue lists and describes imported datasets; core.folder_arrays decodes them. Every
 size is checked before anything is read: the zip's own directory (core.archives), then each entry's or
 file's declared size against MAX_IMAGE_BYTES, so an import holds at most CHECK_CHUNK_BYTES of image files and
-CHECK_THREADS decoded images at a time. (Under 575 lines: both sources, the split layout and the checks of
-every entry and of the photos shared between splits belong together.)
+CHECK_THREADS decoded images at a time. (Under 625 lines: both sources, the split layout, the checks of every
+entry and of the photos shared between splits, and the search for the same photos imported another way belong
+together.)
 """
 
 import collections

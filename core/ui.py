@@ -27,6 +27,7 @@ import streamlit as st
 
 from core import server, teacher
 from core.catalogue import FOLDER_PREFIX
+from core.config import KEY_PATTERN
 from core.errors import CoreError, DatasetError, student_message, without_paths
 from core.estimates import no_promise_note
 from core.guide import (accuracy_text, counted, duration_words, entry_label, few_test_images_note, guessing_note,
@@ -472,9 +473,8 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
         return None
     labels = {card.key: entry_label(card) for card in cards}
     default = cards[min(index, len(cards) - 1)].key
-    first_run = not st.session_state.get(f"{key}_address_read")  # of this page in this session: a reload, or a link
-    if linked := first_run and st.query_params.get(key):
-        st.session_state[key] = linked
+    if linked := not st.session_state.get(f"{key}_address_read") and st.query_params.get(key):  # a reload, a link
+        st.session_state[key] = linked  # read on the page's first run in this session only
     st.session_state[f"{key}_address_read"] = True
     previous = st.session_state.get(key)
     reset_if_invalid(key, labels.__contains__, default)
@@ -487,8 +487,9 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     if len(labels[chosen]) > PICKER_CHARACTERS_ON_A_PHONE:  # the rest is cut there
         on_a_phone_only(key).caption(labels[chosen])
     if linked and linked not in labels:
-        st.info(f"The model named in this page's address is not in the registry (deleted, or the link is from another "
-                f"server): showing {labels[chosen]} instead.")
+        why = "is not one this page shows" if KEY_PATTERN.fullmatch(linked) and registry().has(linked) else \
+            "is not in the registry (deleted, or the link is from another server)"
+        st.info(f"The model named in this page's address {why}: showing {labels[chosen]} instead.")
     elif isinstance(previous, str) and previous not in labels and not registry().has(previous):
         st.info(f"The model you had chosen is no longer in the registry (deleted on another page, or by the teacher): "
                 f"showing {labels[chosen]} instead.")
@@ -820,8 +821,7 @@ def webcam_classes(key: str):
 
     names_before = (classes := st.session_state.get(f"{key}_webcam_classes")) and classes.names
     if classes is None:  # a reload finds its shots by the address
-        classes = WebcamClasses.reopen(registry().root, st.query_params.get(ALBUM_PARAMETER))
-        st.session_state[f"{key}_webcam_classes"] = classes
+        classes = st.session_state[f"{key}_webcam_classes"] = WebcamClasses.reopen(registry().root, st.query_params.get(ALBUM_PARAMETER))
     classes.refresh()  # another tab on this album took, deleted or renamed: shown here too
     if classes.names and classes.names != names_before:
         st.session_state[f"{key}_webcam_names"] = ", ".join(classes.names)

@@ -86,60 +86,63 @@ class WebcamClasses:
                     kept.append(self._photos[file])
             return kept
 
+        version = int(about.get("version", -1))  # -1: an album written before versions, read again each time
         shots = {str(name): photos(files) for name, files in about["shots"].items()}
         set_aside = {str(name): photos(files) for name, files in about["set_aside"].items()}
         listed = {file for part in ("shots", "set_aside") for files in about[part].values() for file in files
                   if SHOT_FILE.fullmatch(file)}  # a name that is not a shot's is never touched
-        self.shots, self.set_aside, self._files = shots, set_aside, listed
-        self._version = int(about.get("version", -1))  # -1: an album written before versions, read again each time
+        self.shots, self.set_aside, self._files, self._version = shots, set_aside, listed, version
         self._photos = {file: self._photos[file] for file in listed if file in self._photos}
 
     def refresh(self) -> bool:
-        """Catch up with the album on disk when another tab changed it; True when this object's classes or shots
-        changed. An album that has gone (forgotten in another tab, or removed after a week) takes its photos with it
-        here too: the class names stay, and the next shot starts a new album."""
+        """Catch up with the album on disk when another tab changed it; True when it was read again (each time for an
+        album written before versions). An album that has gone (forgotten in another tab, or removed after a week)
+        takes its photos with it here too: the class names stay, and the next shot starts a new album. An album that
+        cannot be read leaves this tab's copy as it is (logged)."""
         if self.folder is None or self._version == 0:
             return False
         try:
-            about = json.loads((self.folder / ALBUM_FILE).read_text())
-        except FileNotFoundError:
+            text = (self.folder / ALBUM_FILE).read_text()
+        except FileNotFoundError:  # the album has gone
             self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
             self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
             self._version = 0
             return True
-        except (OSError, ValueError) as error:
+        except OSError as error:
             logger.warning("webcam album %s could not be read again, this tab's copy is kept: %s", self.folder, error)
             return False
-        if about.get("version", -1) == self._version != -1:
-            return False
         try:
+            about = json.loads(text)
+            if about.get("version", -1) == self._version != -1:
+                return False
             self._load(about)
-        except (OSError, KeyError, TypeError, AttributeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             logger.warning("webcam album %s could not be read again, this tab's copy is kept: %s", self.folder, error)
             return False
         return True
 
     @contextmanager
-    def _changing(self):
-        """Change the album as it is on disk: under its lock, caught up first (`refresh`), saved after."""
-        if self.folder is None or not self.folder.is_dir():  # not written yet (no other tab knows it), or gone
-            self.refresh()
-            yield
-            self._save()
-            return
+    def _locked(self):
+        """The album's lock, held while its list is read and written (none when its folder is not there)."""
         try:
-            lock = open(self.folder / LOCK_FILE, "a")
+            lock = open(self.folder / LOCK_FILE, "a") if self.folder is not None and self.folder.is_dir() else None
         except OSError:  # forgotten meanwhile, or not writable: `refresh` and `_save` say which
             lock = None
         try:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-            self.refresh()
             yield
-            self._save()
         finally:
             if lock is not None:
                 lock.close()
+
+    @contextmanager
+    def _changing(self):
+        """Change the album as it is on disk: under its lock, caught up first (`refresh`), saved after."""
+        with self._locked():
+            self.refresh()
+            yield
+            self._save()
 
     @property
     def token(self) -> str | None:
@@ -151,6 +154,9 @@ class WebcamClasses:
         the shots this change took out (only those: another tab's new shot is listed before it is kept here). A folder
         that cannot be written leaves the shots in memory only (logged)."""
         if self.folder is None or not (self.folder.is_dir() or any(self.shots.values())):
+            return
+        if self._version != 0 and not self.folder.is_dir():  # forgotten since it was read: its photos stay gone
+            self.refresh()
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -181,7 +187,8 @@ class WebcamClasses:
         """Delete every photo, here and on the server (the album, so in another tab on it too); the class names stay,
         and the next shot starts a new album."""
         if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            with self._locked():  # a change under way in another tab ends first, and cannot write them back after
+                shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
         self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
         self._version = 0

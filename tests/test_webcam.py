@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import threading
 import time
 
 import numpy as np
@@ -167,3 +168,39 @@ def test_forgotten_in_one_tab_the_photos_are_gone_from_the_other_too(tmp_path):
     assert WebcamClasses.reopen(root, second.token).shots["thumbs up"] == [taken[2]]
     first.add("thumbs up", taken[0])
     assert first.token and first.folder not in (folder, second.folder) and len(list(first.folder.glob("*.shot"))) == 1
+
+
+def test_forget_waits_for_a_change_under_way_in_another_tab_which_cannot_write_the_photos_back(tmp_path):
+    root = tmp_path / "registry"
+    first = WebcamClasses.reopen(root, None)
+    first.rename(DEFAULT_NAMES)
+    taken = shots("round", 3, 30)
+    first.add("thumbs up", taken[0])
+    folder = first.folder
+    second = WebcamClasses.reopen(root, first.token)
+    forgetting = threading.Thread(target=first.forget)
+    with second._changing():  # the other tab's shot, being saved when "Forget these photos" is pressed
+        forgetting.start()
+        forgetting.join(timeout=0.5)
+        assert forgetting.is_alive() and folder.exists()  # the forget waits for the change to end
+        second.shots["thumbs up"].append(taken[1])
+    forgetting.join()
+    assert not folder.exists()
+    second.add("thumbs up", taken[2])  # its next shot: a new album, the forgotten photos not written back
+    assert not folder.exists() and second.shots == {"thumbs up": [taken[2]], "thumbs down": []}
+
+
+def test_an_album_damaged_while_a_tab_has_it_open_keeps_that_tabs_copy(tmp_path, caplog):
+    root = tmp_path / "registry"
+    classes = WebcamClasses.reopen(root, None)
+    classes.rename(DEFAULT_NAMES)
+    taken = shots("round", 2, 31)
+    classes.add("thumbs up", taken[0])
+    other = WebcamClasses.reopen(root, classes.token)
+    for damaged in ('{"shots": {}, "set_aside": {}, "version": "oops"}', "[]", "not json"):
+        (classes.folder / ALBUM_FILE).write_text(damaged)
+        with caplog.at_level(logging.WARNING, logger="core.webcam"):
+            assert not other.refresh()
+        assert other.shots == {"thumbs up": [taken[0]], "thumbs down": []} and "could not be read again" in caplog.text
+    other.add("thumbs up", taken[1])  # its next change writes its copy as the album again
+    assert WebcamClasses.reopen(root, classes.token).shots["thumbs up"] == taken

@@ -73,3 +73,14 @@ def test_the_model_a_page_shows_is_in_its_address_by_its_registry_key(trained_re
         stale.run()
         assert not stale.exception and stale.selectbox(key=key).value == own and key not in stale.query_params
         assert any("The model named in this page's address is not in the registry" in info.value for info in stale.info)
+
+
+def test_a_link_to_a_model_the_page_does_not_show_says_so(trained_registry):
+    """Transfer learning lists only CNNs as bases: a link naming the registry's DNN opens its own base, saying why."""
+    from conftest import TINY_CNN, TINY_DNN
+
+    at = open_page(PROJECT / "pages" / "7_Transfer_learning.py")
+    at.query_params["transfer_base"] = TINY_DNN.key
+    at.run()
+    assert not at.exception and at.selectbox(key="transfer_base").value == TINY_CNN.key
+    assert any("The model named in this page's address is not one this page shows" in info.value for info in at.info)
