@@ -101,18 +101,11 @@ class WebcamClasses:
         cannot be read leaves this tab's copy as it is (logged)."""
         if self.folder is None or self._version == 0:
             return False
-        try:
-            text = (self.folder / ALBUM_FILE).read_text()
-        except FileNotFoundError:  # the album has gone
-            self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
-            self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
-            self._version = 0
+        if not (self.folder / ALBUM_FILE).exists():  # the album has gone
+            self._start_new_album()
             return True
-        except OSError as error:
-            logger.warning("webcam album %s could not be read again, this tab's copy is kept: %s", self.folder, error)
-            return False
-        try:
-            about = json.loads(text)
+        try:  # gone between the two looks, or a shot file deleted meanwhile: the next step sees which
+            about = json.loads((self.folder / ALBUM_FILE).read_text())
             if about.get("version", -1) == self._version != -1:
                 return False
             self._load(about)
@@ -189,6 +182,11 @@ class WebcamClasses:
         if self.folder is not None:
             with self._locked():  # a change under way in another tab ends first, and cannot write them back after
                 shutil.rmtree(self.folder, ignore_errors=True)
+        self._start_new_album()
+
+    def _start_new_album(self):
+        """No photos, the class names kept; the next shot is written to a new album (a new token)."""
+        if self.folder is not None:
             self.folder = self.folder.with_name(ALBUM_PREFIX + secrets.token_hex(16))
         self.shots, self.set_aside, self._files, self._photos = {name: [] for name in self.shots}, {}, set(), {}
         self._version = 0

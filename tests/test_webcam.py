@@ -109,17 +109,22 @@ def test_albums_unchanged_for_a_week_are_removed_when_one_starts_and_by_doctor(t
     assert f"removed webcam photos left unchanged for {ALBUM_KEEP_DAYS} days: tmp/{albums[2].name}" in capsys.readouterr().out
 
 
+def two_tabs(root, taken: list[bytes]) -> tuple[WebcamClasses, WebcamClasses]:
+    """A first tab that took `taken` as "thumbs up" shots, then a second tab opened on its album (its address)."""
+    first = WebcamClasses.reopen(root, None)
+    first.rename(DEFAULT_NAMES)
+    for data in taken:
+        first.add("thumbs up", data)
+    return first, WebcamClasses.reopen(root, first.token)
+
+
 def test_two_tabs_on_one_album_keep_every_shot_and_see_each_others_changes(tmp_path):
     """A tab duplicated, or a link opened twice: each change is made to the album as it is on disk, so neither tab's
     shots drop out of it (before, the last tab to save wrote its own list over the other's), and `refresh` shows each
     tab what the other did; a delete names its photo, not its place."""
     root = tmp_path / "registry"
-    first = WebcamClasses.reopen(root, None)
-    first.rename(DEFAULT_NAMES)
     taken = shots("round", 4, 8)
-    first.add("thumbs up", taken[0])
-    first.add("thumbs up", taken[1])
-    second = WebcamClasses.reopen(root, first.token)
+    first, second = two_tabs(root, taken[:2])
     first.add("thumbs up", taken[2])  # a shot the second tab has not seen yet
     assert second.counts() == {"thumbs up": 2, "thumbs down": 0}
     second.add("thumbs down", shots("angular", 1, 9)[0])  # its own shot, added to the album as it is now
@@ -139,10 +144,7 @@ def test_two_tabs_on_one_album_keep_every_shot_and_see_each_others_changes(tmp_p
 def test_shots_taken_at_once_in_two_tabs_are_all_kept(tmp_path):
     """Two tabs' shots saved at the same moment (two sessions of one server: two threads): every shot is listed."""
     root = tmp_path / "registry"
-    first = WebcamClasses.reopen(root, None)
-    first.rename(DEFAULT_NAMES)
-    first.add("thumbs up", shots("round", 1, 20)[0])
-    second = WebcamClasses.reopen(root, first.token)
+    first, second = two_tabs(root, shots("round", 1, 20))
     taken = {"thumbs up": shots("round", 12, 21), "thumbs down": shots("angular", 12, 22)}
     tabs = {"thumbs up": first, "thumbs down": second}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -154,13 +156,9 @@ def test_forgotten_in_one_tab_the_photos_are_gone_from_the_other_too(tmp_path):
     """"Forget these photos" deletes every photo from the server: the other tab on the album shows none after it, and
     its next shot starts a new album rather than writing the forgotten ones back."""
     root = tmp_path / "registry"
-    first = WebcamClasses.reopen(root, None)
-    first.rename(DEFAULT_NAMES)
     taken = shots("round", 3, 8)
-    first.add("thumbs up", taken[0])
-    first.add("thumbs up", taken[1])
+    first, second = two_tabs(root, taken[:2])
     folder = first.folder
-    second = WebcamClasses.reopen(root, first.token)
     first.forget()
     assert not folder.exists() and first.token is None and first.counts() == {"thumbs up": 0, "thumbs down": 0}
     second.add("thumbs up", taken[2])
@@ -172,12 +170,9 @@ def test_forgotten_in_one_tab_the_photos_are_gone_from_the_other_too(tmp_path):
 
 def test_forget_waits_for_a_change_under_way_in_another_tab_which_cannot_write_the_photos_back(tmp_path):
     root = tmp_path / "registry"
-    first = WebcamClasses.reopen(root, None)
-    first.rename(DEFAULT_NAMES)
     taken = shots("round", 3, 30)
-    first.add("thumbs up", taken[0])
+    first, second = two_tabs(root, taken[:1])
     folder = first.folder
-    second = WebcamClasses.reopen(root, first.token)
     forgetting = threading.Thread(target=first.forget)
     with second._changing():  # the other tab's shot, being saved when "Forget these photos" is pressed
         forgetting.start()
@@ -192,11 +187,8 @@ def test_forget_waits_for_a_change_under_way_in_another_tab_which_cannot_write_t
 
 def test_an_album_damaged_while_a_tab_has_it_open_keeps_that_tabs_copy(tmp_path, caplog):
     root = tmp_path / "registry"
-    classes = WebcamClasses.reopen(root, None)
-    classes.rename(DEFAULT_NAMES)
     taken = shots("round", 2, 31)
-    classes.add("thumbs up", taken[0])
-    other = WebcamClasses.reopen(root, classes.token)
+    classes, other = two_tabs(root, taken[:1])
     for damaged in ('{"shots": {}, "set_aside": {}, "version": "oops"}', "[]", "not json"):
         (classes.folder / ALBUM_FILE).write_text(damaged)
         with caplog.at_level(logging.WARNING, logger="core.webcam"):
