@@ -367,13 +367,13 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         dataset_id = digest.hexdigest()[:12]
         manifest = _manifest(dataset_id, title or _deleted_title(root, dataset_id) or main.title or layout.wrapper,
                              class_names, stored_images, sizes, gray, skipped, layout, validation_source, course)
+        manifest = replace(manifest, notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         if not (datasets_dir(root) / manifest.id).exists() and (same := _same_photos(root, photos, manifest)):
-            return _imported_before(root, same, manifest.title, "another way")
-        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id),
-                           notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
+            return _imported_before(root, same, manifest, "another way")
+        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
-        return _publish(root, staging, manifest.id, manifest.title)
+        return _publish(root, staging, manifest)
     except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
         raise _cannot_store(root, error) from error
     finally:
@@ -526,31 +526,33 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     return numbered_title(title, taken | set(CATALOGUE) | {info[0] for info in CATALOGUE.values()})
 
 
-def _publish(root, staging, dataset_id, title):
+def _publish(root, staging, manifest):
     """Move the staging folder into place, unless the same content is there already."""
     from core import trash
 
-    target = datasets_dir(root) / dataset_id
+    target = datasets_dir(root) / manifest.id
     try:
         os.replace(staging, target)
     except OSError:  # the target exists and is not empty: the same content was imported before
         if not (target / MANIFEST_FILE).is_file():
             raise
-        return _imported_before(root, FOLDER_PREFIX + dataset_id, title)
-    report = import_report(root, FOLDER_PREFIX + dataset_id)
-    if trash.forget_deleted_dataset(root, dataset_id):  # the same photos: a deleted copy would only be refused
+        return _imported_before(root, FOLDER_PREFIX + manifest.id, manifest)
+    report = import_report(root, FOLDER_PREFIX + manifest.id)
+    if trash.forget_deleted_dataset(root, manifest.id):  # the same photos: a deleted copy would only be refused
         report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")
     return report
 
 
-def _imported_before(root, name, title, how: str | None = None) -> FolderImportReport:
-    """The report of dataset `name`, which holds the photos being imported (imported before, `how` if another way)."""
-    report = import_report(root, name)
+def _imported_before(root, name, manifest, how: str | None = None) -> FolderImportReport:
+    """The report of this import (`manifest`: what it read, skipped and found) of the photos that dataset `name`
+    holds already (imported before, `how` if another way): that dataset, with its title, is used."""
+    report = _report(name, replace(manifest, title=read_manifest(root, name).title))
     report.already_imported = True
     report.notes.append("This dataset was already imported" + (f" ({how}: the same photos, classes and splits)"
                                                                if how else "") + "; the existing copy is used.")
-    if report.title != title:  # imported before, under another title: that one stays
-        report.notes.append(f"It keeps the title it was imported with, “{report.title}”; “{title}” was not applied.")
+    if report.title != manifest.title:  # imported before, under another title: that one stays
+        report.notes.append(f"It keeps the title it was imported with, “{report.title}”; “{manifest.title}” was not "
+                            "applied.")
     return report
 
 
@@ -589,7 +591,10 @@ def sizes_text(image_sizes: dict) -> str:
 
 def import_report(root, name) -> FolderImportReport:
     """The report of an imported dataset, read back from its manifest."""
-    manifest = read_manifest(root, name)
+    return _report(name, read_manifest(root, name))
+
+
+def _report(name, manifest) -> FolderImportReport:
     split_counts = {split: dict(counts) for split, counts in (manifest.split_counts or {TRAIN: manifest.counts}).items()}
     return FolderImportReport(
         name=name, title=manifest.title, class_names=list(manifest.class_names), counts=dict(manifest.counts),

@@ -26,6 +26,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import server, teacher
+from core.address import PickerAddress
 from core.catalogue import FOLDER_PREFIX
 from core.config import KEY_PATTERN
 from core.errors import CoreError, DatasetError, student_message, without_paths
@@ -91,6 +92,7 @@ def page_setup(title: str, icon: str | None = PAGE_ICON):
     _page_runs.add(threading.current_thread())
     if st.session_state.get("classroom_page") != title:  # come from another page: `kept_photos` uses it up
         st.session_state["classroom_page"], st.session_state[CAME_BACK] = title, True
+        st.session_state[PAGE_VISIT] = st.session_state.get(PAGE_VISIT, 0) + 1  # `model_picker` reads its address
     st.set_page_config(page_title=f"{title} · CNN Classroom", page_icon=icon, layout="wide")
     logging.getLogger("streamlit.elements.lib.policies").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").addFilter(drop_retracing_warnings)  # Predict and Inside use model after model
@@ -464,7 +466,8 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     """A selectbox of registry entries (their cards); returns the chosen key (None when the registry is empty).
 
     `index` is the model the lesson means (see core.guide), chosen until the student picks another, which the page's
-    address then names by its registry key (`?<key>=<registry key>`): a reload keeps it, a teacher's link opens it.
+    address then names by its registry key (`?<key>=<registry key>`): a reload keeps it, a teacher's link opens it,
+    and the browser's Back and Forward buttons go back and forth between the models picked.
     """
     cards = registry().list_entries() if cards is None else cards
     if not cards:
@@ -473,9 +476,10 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
         return None
     labels = {card.key: entry_label(card) for card in cards}
     default = cards[min(index, len(cards) - 1)].key
-    if linked := not st.session_state.get(f"{key}_address_read") and st.query_params.get(key):  # a reload, a link
-        st.session_state[key] = linked  # read on the page's first run in this session only
-    st.session_state[f"{key}_address_read"] = True
+    address, visit = st.query_params.get(key), st.session_state.get(PAGE_VISIT)
+    last = st.session_state.get(f"{key}_address", PickerAddress())
+    if followed := last.model_to_show(address, visit):
+        st.session_state[key] = followed
     previous = st.session_state.get(key)
     reset_if_invalid(key, labels.__contains__, default)
     chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key, persist_state="session",
@@ -484,10 +488,11 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
         st.query_params[key] = chosen
     else:
         st.query_params.pop(key, None)
+    st.session_state[f"{key}_address"] = last.after(chosen, default, address, visit)
     if len(labels[chosen]) > PICKER_CHARACTERS_ON_A_PHONE:  # the rest is cut there
         on_a_phone_only(key).caption(labels[chosen])
-    if linked and linked not in labels:
-        why = "is not one this page shows" if KEY_PATTERN.fullmatch(linked) and registry().has(linked) else \
+    if address and followed == address and address not in labels:
+        why = "is not one this page shows" if KEY_PATTERN.fullmatch(address) and registry().has(address) else \
             "is not in the registry (deleted, or the link is from another server)"
         st.info(f"The model named in this page's address {why}: showing {labels[chosen]} instead.")
     elif isinstance(previous, str) and previous not in labels and not registry().has(previous):
@@ -712,6 +717,7 @@ def reset_if_invalid(key: str, is_valid, default):
 UPLOAD_CHUNK_BYTES = 2**20
 KEPT_PHOTO_BYTES = 8 * 2**20  # a session's photos kept for its return to Predict: at most this much, newest first
 CAME_BACK = "classroom_came_back"  # set by `page_setup` when the student comes to a page from another
+PAGE_VISIT = "classroom_page_visit"  # counted by `page_setup`: each time the student comes to a page from another
 
 
 def kept_photos(photos: list, key: str) -> tuple[list, bool]:
@@ -969,20 +975,13 @@ def in_a_real_server() -> bool:
 
 
 def load_element_scripts_early(*patterns: str):
-    """Have the browser load these elements' scripts (core.server.CHART_SCRIPT, …, LESSON_SCRIPTS) as soon as this page is
-    drawn, all at once, so that a later page's first chart, code block, table, metric or input appears at once.
-
-    Not sooner: Plotly's script holds the browser's main thread for about a second, and loaded as soon as the browser
-    was idle it kept one fresh server in two or three from showing the home page for 1.5-2 s more (its text had
-    arrived; bench/server_start.py). Not later either: a second after the home page the server is importing
-    TensorFlow (core.preload), and scripts fetched then arrived 0.15-0.7 s late: with the loader waiting a second
-    more, as it did, Datasets opened a second after the home page took 2.8 s, and 1.6-1.8 s without. Nor one after
-    another: the small ones alone took 0.9 s that way, and pushed Plotly's into the student's first click.
+    """Have the browser load these elements' scripts (core.server.CHART_SCRIPT, …, LESSON_SCRIPTS) all at once as soon
+    as this page is drawn, so that a later page's first chart, code block, table, metric or input appears at once.
+    Sooner, later, or one after another were each slower (docs/performance.md, round two's thirteenth pass).
 
     For pages that draw their first chart later (Predict, once a photo is chosen) or lead to one (home). It imports
     the very modules Streamlit's frontend imports for those elements, from the same address, so each runs only once.
-    Nothing is drawn; without this the first chart simply waits for its script as before. `window.classroomScripts`
-    maps each script to "loading", "loaded" or "failed"; a browser test checks it.
+    `window.classroomScripts` maps each script to "loading", "loaded" or "failed"; a browser test checks it.
     """
     script = server.element_scripts_html(*patterns)
     if script:

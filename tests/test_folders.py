@@ -140,8 +140,10 @@ def test_a_second_zip_becomes_the_validation_split_of_an_existing_dataset(root, 
     twin = dataclasses.replace(dataset_info(first.name, root), name="folder:000000000000")  # same title and size
     assert dataset_titles([dataset_info(first.name, root), twin])[twin.name].endswith(" images), copy 2")
     imported = set(imported_manifests(root))
-    together = import_zip(zip_bytes(train_only), root, validation=zip_bytes(validation))  # CLI: --validation
+    with_a_note = {**train_only, "horse-or-human/README.txt": b"photos drawn for the tests"}
+    together = import_zip(zip_bytes(with_a_note), root, validation=zip_bytes(validation))  # CLI: --validation
     assert together.name == added.name and together.already_imported  # the same photos, another way: one dataset
+    assert [file for file, _ in together.skipped] == ["horse-or-human/README.txt"] and not added.skipped  # its own
     assert "another way" in together.notes[-2]
     assert together.notes[-1] == f"It keeps the title it was imported with, “{added.title}”; “{first.title}” was not applied."
     assert set(imported_manifests(root)) == imported

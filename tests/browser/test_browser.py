@@ -4,6 +4,7 @@ Each page is opened by deep link on a fresh server; a test fails on a console er
 box, or on any request to a host other than this machine. Screenshots go to tests/artifacts/.
 """
 
+import json
 import os
 import re
 import signal
@@ -417,7 +418,8 @@ def test_each_lesson_reacts_to_its_main_control(shared_server, browser, tmp_path
 
 def test_a_lessons_settings_survive_a_reload_and_open_from_a_teachers_link(shared_server, browser):
     """A lesson's settings are in its address: a reload (a new session) keeps them, a link opens the lesson with them,
-    and leaving the page and coming back through the sidebar brings them back."""
+    the browser's Back and Forward step between the models picked, and leaving the page and coming back through the
+    sidebar brings them back."""
     watched = Watched(browser)
     page = watched.page
     watched.open(f"{shared_server}/Augmentation")
@@ -437,6 +439,19 @@ def test_a_lessons_settings_survive_a_reload_and_open_from_a_teachers_link(share
 
     watched.open(f"{shared_server}/Inside_the_network?inside_class=Trouser")  # a teacher's link
     page.get_by_text("3. Why an image is recognised as “Trouser”").wait_for(timeout=60_000)
+    picker = page.get_by_role("combobox", name="A trained network (CNN, dense or transfer)")
+    lessons_model = picker.input_value()
+    picker.click()
+    page.get_by_role("option").filter(has_not_text=lessons_model).first.click()  # another model: in the address
+    page.wait_for_function("location.search.includes('inside_model=')", timeout=30_000)
+    watched.wait_idle()
+    picked = picker.input_value()
+    for step, model, in_address in ((page.go_back, lessons_model, False), (page.go_forward, picked, True)):
+        step()  # the browser's Back, then Forward: the page shows the model of that address
+        page.wait_for_function(f"document.querySelector('input[aria-label^=\"A trained network\"]')?.value === "
+                               f"{json.dumps(model)}", timeout=60_000)
+        watched.wait_idle()
+        assert ("inside_model=" in page.url) == in_address and "inside_class=Trouser" in page.url, page.url
     watched.open(f"{shared_server}/Hello_neuron?neuron_epochs=250")
     assert "250" in control(page, "stSlider", "Epochs").inner_text()
     page.get_by_test_id("stSidebar").get_by_role("link", name="Datasets").click()  # a page of its own: no epochs
