@@ -115,6 +115,11 @@ def on_a_phone_only(key: str):
     return st.container(key=f"{server.PHONE_ONLY}_{key}")
 
 
+def on_a_phone() -> bool:
+    """Whether the browser says it is a phone ("Mobi" in its user agent), for a chart that a style cannot reshape."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
+
+
 def tab_icon_is_free() -> bool:
     """Whether setting the tab's emoji icon costs nothing now. The first emoji icon a server sets has Streamlit read
     its emoji table: 0.04 s alone, 0.09-0.18 s beside the browser drawing the page, and the run ends after it. So a
@@ -938,14 +943,9 @@ def skip_streamlit_keras_reset():
 
 
 def clean_problem_modules():
-    """What Streamlit does after every script run, without `keras.backend.clear_session()`.
-
-    Streamlit resets Keras after each run. Keras 3 keeps that state per thread and Streamlit runs each
-    script in a new thread, so the reset frees nothing here; it does empty TensorFlow's kernel cache and
-    run a full garbage collection: 0.28 s of the one core that serves every session, after every page
-    run, once any page has imported TensorFlow. Streamlit's other cleanup (closing Matplotlib figures)
-    is kept.
-    """
+    """What Streamlit does after every script run, without `keras.backend.clear_session()`: Keras 3 keeps that state
+    per thread and each script runs in a new thread, so it freed nothing, yet emptied TensorFlow's kernel cache and ran
+    a full garbage collection, 0.28 s of the server's one core after every page run. Matplotlib's cleanup stays."""
     if "matplotlib.pyplot" in sys.modules:
         with contextlib.suppress(Exception):
             sys.modules["matplotlib.pyplot"].close("all")

@@ -62,6 +62,7 @@ with ui.guard():
 config, class_names = entry.config, list(entry.card.class_names)
 
 convolutional = first.convolutional
+narrow = ui.on_a_phone()  # its grids 4 panels a row, fitted to the phone's width
 st.markdown(INTRODUCTIONS["convolutional" if convolutional else "dense"])
 st.header("1. The filters it learned" if convolutional else "1. What its first layer learned")
 if convolutional:
@@ -70,7 +71,7 @@ if convolutional:
                 + (f", each looking at all {channels_in} colour channels (shown averaged)" if channels_in > 1 else "")
                 + ". Red weights brighten the output, blue ones darken it: a filter that is red on one side and blue on "
                   "the other is an **edge detector**, like the hand-made ones of the *Convolutions* lesson.")
-    st.plotly_chart(charts.filters_figure(first.weights), width="stretch")
+    st.plotly_chart(charts.filters_figure(first.weights, narrow=narrow), width="stretch")
 else:
     weights = first.weights
     st.markdown(f"A dense network has no filters: each of the {weights.shape[-1]} units of **{first.name}** has one weight "
@@ -80,7 +81,8 @@ else:
     shown = min(16, weights.shape[-1])
     st.plotly_chart(charts.filters_figure(weights, count=shown,
                                           title=f"{first.name}: the weights of the first {shown} units"
-                                          if shown < weights.shape[-1] else f"{first.name}: the weights of its {shown} units"),
+                                          if shown < weights.shape[-1] else f"{first.name}: the weights of its {shown} units",
+                                          narrow=narrow),
                     width="stretch")
 start = first.initial_range
 if config.family == "transfer":
@@ -135,7 +137,8 @@ for activation in activations:
     st.markdown(f"**{activation.name}** · output shape **{shape}**")
     st.caption(f"Shown: {activation.tensor}.")
     if activation.values.ndim == 3:
-        st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, count), width="stretch")
+        st.plotly_chart(charts.feature_maps_figure(activation.values, activation.name, count, narrow=narrow),
+                        width="stretch")
     else:
         st.plotly_chart(charts.activation_vector_figure(activation.values, activation.name), width="stretch")
 
@@ -172,7 +175,7 @@ st.image([ui.displayable(data.x_test[i]) for i in indices], width=110,
          caption=[f"#{i}: predicted {class_names[evaluation.predicted[i]]}" for i in indices])
 st.plotly_chart(charts.heatmap_grid_figure([sample[..., channel] for sample in contrast.maps], [f"#{i}" for i in indices],
                                            f"{layer}, channel {channel} on {len(indices)} {chosen_class} images",
-                                           columns=SAMPLES), width="stretch")
+                                           columns=SAMPLES, narrow=narrow), width="stretch")
 nonlinearity = next(activation.nonlinearity for activation in activations if activation.name == layer)
 if contrast.class_mean[channel] == 0 and nonlinearity == "relu":
     st.caption(f"Channel {channel} stays at zero for these images: its filter never fires on them (a *dead* channel).")

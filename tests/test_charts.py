@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from core.charts import (GRID_CELL_PIXELS, GRID_INDEX_PIXELS, LEGEND_NAME_CHARACTERS, LEGEND_ROW_PIXELS,
-                         NUMBERED_GRID_SIDE, feature_maps_figure, filters_figure, grid_label, history_figure,
-                         numbered_grid, probabilities_figure, scores_figure)
+                         NUMBERED_GRID_SIDE, PHONE_CHART_PIXELS, PHONE_COLUMNS, feature_maps_figure, filters_figure,
+                         grid_label, grid_panels, history_figure, numbered_grid, probabilities_figure, scores_figure)
 
 
 def square(picture, row, column):
@@ -129,6 +129,23 @@ def test_feature_maps_and_filters_fit_a_phone_numbers_over_panels_and_the_scale_
         colorbar = figure.layout.coloraxis.colorbar
         assert colorbar.orientation == "h" and colorbar.yanchor == "bottom" and colorbar.y == 1  # above the panels
         assert figure.layout.yaxis.constraintoward == "top" and "<br>(each panel" in figure.layout.title.text
+
+
+def test_a_grid_for_a_phone_has_four_panels_a_row_and_is_as_tall_as_the_phones_width_draws_them():
+    """Drawn for a desktop, 8 panels a row came out 38 px wide on a phone, above 300-400 empty pixels: the figure's
+    height was the desktop's. For a phone (`narrow`) the mosaic fills its 358 px and the height follows from that."""
+    maps = np.random.default_rng(0).random((26, 26, 8), dtype=np.float32)
+    desktop, phone = (feature_maps_figure(maps, "conv_1", 8, narrow=narrow) for narrow in (False, True))
+    for figure, columns in ((desktop, 8), (phone, PHONE_COLUMNS)):
+        mosaic = np.array(figure.data[0].z, dtype=np.float32)
+        panels = grid_panels(mosaic, 8, columns, (26, 26))
+        assert all(np.array_equal(panel, maps[..., index]) for index, panel in enumerate(panels))  # where it says
+        margin = figure.layout.margin
+        drawn_width = PHONE_CHART_PIXELS - margin.l - margin.r  # the mosaic's width on the phone
+        blank_below = figure.layout.height - margin.t - margin.b - mosaic.shape[0] * drawn_width / mosaic.shape[1]
+        assert (abs(blank_below) < 1) == (figure is phone), blank_below  # the desktop's: hundreds of pixels
+    assert [annotation.text for annotation in phone.layout.annotations] == [str(index) for index in range(8)]
+    assert phone.layout.height > desktop.layout.height  # two rows of panels 2.3 times as wide
 
 
 def test_a_legend_of_many_rows_gets_room_and_the_chance_line_is_named_there_not_over_a_bar():

@@ -148,11 +148,17 @@ def test_delete_asks_naming_the_model_then_restore_brings_it_back(guide_server, 
     page.close()
 
 
+PHONE_USER_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 "
+                    "Mobile Safari/537.36")
+
+
 def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_server, guide_browser):
     """A phone (390 px wide, touch): the home page's lesson links were cut at one line ("… (ab"), Plotly's toolbar,
     shown at all times without a mouse, sat over charts' titles and values, the page list stayed open over the page
-    once a page was chosen, and a table's toolbar over the tab above it."""
-    context = guide_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    once a page was chosen, a table's toolbar over the tab above it, and Inside the network's grids were drawn for a
+    desktop."""
+    context = guide_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                        user_agent=PHONE_USER_AGENT)
     page = context.new_page()
     page.goto(f"{guide_server}/")
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=120_000)
@@ -208,4 +214,11 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
         assert whole.is_visible() == shown, width
         if shown:
             assert whole.inner_text().strip() == picker.input_value() and len(picker.input_value()) > 50
+    # Inside's grids, 8 panels a row drawn for a desktop, were 38-px panels above 300-400 empty pixels on a phone
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{guide_server}/Inside_the_network")
+    page.locator("[data-testid=stPlotlyChart] .hm image").first.wait_for(timeout=120_000)
+    chart, grid = page.evaluate("""() => { const chart = document.querySelector('[data-testid=stPlotlyChart]');
+        return [chart, chart.querySelector('.hm image')].map(element => element.getBoundingClientRect().toJSON()); }""")
+    assert grid["width"] > 300 and chart["bottom"] - grid["bottom"] < 30, (chart, grid)
     context.close()
