@@ -224,7 +224,8 @@ def grid_position(index: int, columns: int, panel_shape: tuple[int, int]) -> tup
     return row * (band + panel_shape[0]) + band, column * (panel_shape[1] + gap)
 
 
-# A chart's width on a 390-pixel phone, Streamlit's margins taken off, and the panels a row there.
+# A chart's width on a 390-pixel phone held upright, Streamlit's margins taken off, and the panels a row there (held
+# sideways, the grid keeps this size in a wider chart: smaller than it could be, whole).
 PHONE_CHART_PIXELS, PHONE_COLUMNS = 358, 4
 
 

@@ -370,10 +370,11 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         manifest = replace(manifest, notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         if not (datasets_dir(root) / manifest.id).exists() and (same := _same_photos(root, photos, manifest)):
             return _imported_before(root, same, manifest, "another way")
+        given = manifest
         manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
-        return _publish(root, staging, manifest)
+        return _publish(root, staging, manifest, given)
     except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
         raise _cannot_store(root, error) from error
     finally:
@@ -526,8 +527,9 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     return numbered_title(title, taken | set(CATALOGUE) | {info[0] for info in CATALOGUE.values()})
 
 
-def _publish(root, staging, manifest):
-    """Move the staging folder into place, unless the same content is there already."""
+def _publish(root, staging, manifest, given):
+    """Move the staging folder into place, unless the same content is there already (`given`: the manifest with the
+    title as given, for that case's report)."""
     from core import trash
 
     target = datasets_dir(root) / manifest.id
@@ -536,7 +538,7 @@ def _publish(root, staging, manifest):
     except OSError:  # the target exists and is not empty: the same content was imported before
         if not (target / MANIFEST_FILE).is_file():
             raise
-        return _imported_before(root, FOLDER_PREFIX + manifest.id, manifest)
+        return _imported_before(root, FOLDER_PREFIX + manifest.id, given)
     report = import_report(root, FOLDER_PREFIX + manifest.id)
     if trash.forget_deleted_dataset(root, manifest.id):  # the same photos: a deleted copy would only be refused
         report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")
@@ -544,8 +546,9 @@ def _publish(root, staging, manifest):
 
 
 def _imported_before(root, name, manifest, how: str | None = None) -> FolderImportReport:
-    """The report of this import (`manifest`: what it read, skipped and found) of the photos that dataset `name`
-    holds already (imported before, `how` if another way): that dataset, with its title, is used."""
+    """The report of this import (`manifest`: what it read, skipped and found, and where its splits came from) of the
+    photos that dataset `name` holds already (imported before, `how` if another way): that dataset, with its title, is
+    used."""
     report = _report(name, replace(manifest, title=read_manifest(root, name).title))
     report.already_imported = True
     report.notes.append("This dataset was already imported" + (f" ({how}: the same photos, classes and splits)"

@@ -484,7 +484,7 @@ def model_picker(label: str, key: str, cards: list | None = None, index: int = 0
     address, visit = st.query_params.get(key), st.session_state.get(PAGE_VISIT)
     last = st.session_state.get(f"{key}_address", PickerAddress())
     if followed := last.model_to_show(address, visit):
-        st.session_state[key] = followed
+        st.session_state[key], st.session_state[f"{key}_address"] = followed, last.followed(address, visit)
     previous = st.session_state.get(key)
     reset_if_invalid(key, labels.__contains__, default)
     chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key, persist_state="session",

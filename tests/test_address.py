@@ -4,6 +4,7 @@ history, played as the runs of the page would play it. LESSON is the lesson's ow
 from core.address import PickerAddress
 
 LESSON, PICK, OTHER = "a" * 16, "b" * 16, "c" * 16
+UNCHANGED = object()  # a run with the address as the page last wrote it
 
 
 class Page:
@@ -23,9 +24,9 @@ class Page:
         self.pick(shown, address)
         return shown
 
-    def pick(self, model: str, address: str | None = "unchanged") -> str:
+    def pick(self, model: str, address: str | None | object = UNCHANGED) -> str:
         """The student picks `model` (a run with the address as the page last left it)."""
-        address = self.address if address == "unchanged" else address
+        address = self.address if address is UNCHANGED else address
         self.last = self.last.after(model, LESSON, address, self.visit)
         self.kept, self.address = model, None if model == LESSON else model
         return self.address
@@ -66,6 +67,26 @@ def test_a_page_come_back_to_through_the_sidebar_keeps_the_pick_and_its_bare_add
     assert page.pick(LESSON) is None
     assert page.run(PICK) == PICK  # Back
     assert page.run(None) == LESSON  # Forward: the bare address now stands for the lesson's model
+
+
+def test_a_run_cut_short_after_following_the_address_does_not_follow_it_again():
+    page = Page()
+    page.enter(None)
+    page.pick(PICK)
+    page.last = page.last.followed(None, page.visit)  # Back: followed, then the run was cut short by the next click
+    page.kept = OTHER  # which picked another model
+    assert page.run(None) == OTHER  # not the lesson's model again
+
+
+def test_a_bare_address_stands_for_one_model_a_visit_the_last_it_stood_for():
+    """The limit the module states: the sidebar's bare entry, after the lesson's model was picked, stands for it."""
+    page = Page()
+    page.enter(None)
+    page.pick(PICK)
+    page.enter(None)  # through the sidebar: the bare address stands for PICK
+    page.pick(LESSON)  # now it stands for the lesson's model
+    page.pick(OTHER)
+    assert page.run(None) == LESSON  # Back and Back again reach the sidebar's entry: the lesson's model, not PICK
 
 
 def test_a_run_with_the_address_as_the_page_left_it_changes_nothing():

@@ -413,13 +413,14 @@ def test_the_same_zip_twice_is_one_dataset(tmp_path, fashion):
     path = tmp_path / "clothes.zip"
     path.write_bytes(make_zip(clothes_files(fashion)))
     first = import_zip(path, ROOT)
+    import_zip(io.BytesIO(make_zip(clothes_files(fashion, per_class=10))), ROOT, title="Another title")  # other photos
     again = {**clothes_files(fashion), "notes.txt": b"where the photos came from"}  # and a file to skip
-    second = import_zip(io.BytesIO(make_zip(again)), ROOT, title="Another title")
+    second = import_zip(io.BytesIO(make_zip(again)), ROOT, title="Another title")  # the title as given, in its note
     assert first.title == "clothes" and second.name == first.name and second.title == "clothes"
     assert first.skipped == [] and [file for file, _ in second.skipped] == ["notes.txt"]  # this import's own
     assert "already imported" in second.notes[-2] and second.already_imported and not first.already_imported
     assert second.notes[-1] == "It keeps the title it was imported with, “clothes”; “Another title” was not applied."
-    assert len(datasets_folder_entries(tmp_path)) == 1
+    assert len(datasets_folder_entries(tmp_path)) == 2  # the clothes once, and the other photos
 
 
 def test_wrapping_folder_macos_junk_text_files_and_broken_images(fashion):

@@ -51,7 +51,8 @@ def test_a_link_whose_values_do_not_fit_opens_the_lesson_as_it_starts(trained_re
 @pytest.mark.parametrize("page, key", [("5_Inside_the_network.py", "inside_model"), ("10_Predict.py", "predict_model")])
 def test_the_model_a_page_shows_is_in_its_address_by_its_registry_key(trained_registry, page, key):
     """Another model than the page's own is kept in the address by its registry key: a reload keeps it, a teacher's
-    link opens the page on it, and a link to a model not in the registry opens the page's own, saying so."""
+    link opens the page on it, Back and Forward follow it, coming back through the sidebar keeps it, and a link to a
+    model not in the registry opens the page's own, saying so."""
     from conftest import TINY_CNN, TINY_DNN
 
     plain = open_page(PROJECT / "pages" / page).run()
@@ -60,6 +61,14 @@ def test_the_model_a_page_shows_is_in_its_address_by_its_registry_key(trained_re
     assert key not in plain.query_params  # the page's own model: a clean address
     plain.selectbox(key=key).set_value(other).run()
     assert not plain.exception and plain.query_params[key] == other
+    del plain.query_params[key]  # the browser's Back: the address as it was before the pick
+    assert plain.run().selectbox(key=key).value == own and key not in plain.query_params
+    plain.query_params[key] = other  # Forward
+    assert plain.run().selectbox(key=key).value == other and plain.query_params[key] == other
+    plain.switch_page("pages/2_Datasets.py").run()
+    plain.query_params.clear()  # the sidebar's link back names no model: the student's pick stays, and is written
+    plain.switch_page(f"pages/{page}").run()
+    assert plain.selectbox(key=key).value == other and plain.query_params[key] == other
     reloaded = open_page(PROJECT / "pages" / page)
     reloaded.query_params[key] = other  # the reload (a new session) or the link
     reloaded.run()
