@@ -66,17 +66,22 @@ listed = hashlib.sha256(",".join(card.key for card in cards).encode()).hexdigest
 # The title tells models apart: the longest one's width (about 7 pixels a character), from 400 to 700 pixels ("large"
 # cut "…30 epochs · b…" short on a 1,400-pixel screen).
 title_width = min(700, max(400, 7 * max((len(card.title) for card in cards), default=0)))
+# On a phone the title comes first and stays while the row is swiped sideways: its first 25 characters and the whole
+# accuracy in view (the accuracy first, 200 pixels wide, left "CNN 32" of each title).
+phone = ui.on_a_phone()
 selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=f"models_table_{listed}",
                          placeholder="—",  # an imported model has no test figures or training time here
-                         column_config={"test accuracy": st.column_config.ProgressColumn(  # first: a phone shows it
-                                            format="%.2f%%", min_value=0, max_value=100, width="medium"),  # two
+                         column_config={"test accuracy": st.column_config.ProgressColumn(  # first after the title
+                                            format="%.2f%%", min_value=0, max_value=100,
+                                            width=140 if phone else "medium"),  # two
                                         # decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
                                         "beats guessing": st.column_config.CheckboxColumn(  # beside it, in view
                                             width="small", help="Whether its test accuracy can be told apart from "
                                             "guessing a class at random (the lower end of its 95% interval is above "
                                             "chance). Untested: empty."),
-                                        "title": st.column_config.TextColumn(width=title_width),
+                                        "title": st.column_config.TextColumn(width=175 if phone else title_width,
+                                                                             pinned=phone),
                                         **ui.THOUSANDS_COLUMNS})
 selected = selection.selection.rows
 if not selected:

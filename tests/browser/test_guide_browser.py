@@ -155,8 +155,8 @@ PHONE_USER_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36
 def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_server, guide_browser):
     """A phone (390 px wide, touch): the home page's lesson links were cut at one line ("… (ab"), Plotly's toolbar,
     shown at all times without a mouse, sat over charts' titles and values, the page list stayed open over the page
-    once a page was chosen, a table's toolbar over the tab above it, and Inside the network's grids were drawn for a
-    desktop."""
+    once a page was chosen, a table's toolbar over the tab above it, Inside the network's grids were drawn for a
+    desktop, and the Models table showed each title's first six letters."""
     context = guide_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                         user_agent=PHONE_USER_AGENT)
     page = context.new_page()
@@ -221,4 +221,8 @@ def test_on_a_phone_the_lessons_read_whole_and_no_toolbar_covers_a_chart(guide_s
     chart, grid = page.evaluate("""() => { const chart = document.querySelector('[data-testid=stPlotlyChart]');
         return [chart, chart.querySelector('.hm image')].map(element => element.getBoundingClientRect().toJSON()); }""")
     assert grid["width"] > 300 and chart["bottom"] - grid["bottom"] < 30, (chart, grid)
+    page.goto(f"{guide_server}/Models")  # each title was cut to "CNN 32" beside a 200-pixel accuracy bar
+    page.locator("[data-testid=stDataFrame] [role=columnheader]").first.wait_for(state="attached", timeout=120_000)
+    headers = page.locator("[data-testid=stDataFrame] [role=columnheader]").all_inner_texts()
+    assert headers[:2] == ["title", "test accuracy"], headers  # the title first, kept in view while the row is swiped
     context.close()
