@@ -73,9 +73,9 @@ selection = st.dataframe(table, hide_index=True, on_select="rerun", selection_mo
                          key=f"models_table_{listed}",
                          placeholder="—",  # an imported model has no test figures or training time here
                          column_config={"test accuracy": st.column_config.ProgressColumn(  # first after the title
+                                            # two decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
                                             format="%.2f%%", min_value=0, max_value=100,
-                                            width=140 if phone else "medium"),  # two
-                                        # decimals each, as elsewhere: "percent" wrote 38% beside 38.33%
+                                            width=140 if phone else "medium"),
                                         "beats guessing": st.column_config.CheckboxColumn(  # beside it, in view
                                             width="small", help="Whether its test accuracy can be told apart from "
                                             "guessing a class at random (the lower end of its 95% interval is above "
