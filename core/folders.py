@@ -370,11 +370,10 @@ def _import(root, main: _Source, extra: _Source | None, title, on_progress, cour
         manifest = replace(manifest, notes=manifest.notes + _training_photos_elsewhere(photos_by_split))
         if not (datasets_dir(root) / manifest.id).exists() and (same := _same_photos(root, photos, manifest)):
             return _imported_before(root, same, manifest, "another way")
-        given = manifest
-        manifest = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_json(), indent=1))
+        stored = replace(manifest, title=_unique_title(root, manifest.title, manifest.id))
+        (staging / MANIFEST_FILE).write_text(json.dumps(stored.to_json(), indent=1))
         (staging / STAGING_LOCK).unlink()  # not part of the dataset; still held until this import ends
-        return _publish(root, staging, manifest, given)
+        return _publish(root, staging, manifest)
     except OSError as error:  # a full disk or a read-only folder while storing: the staging folder goes
         raise _cannot_store(root, error) from error
     finally:
@@ -527,9 +526,9 @@ def _unique_title(root, title: str, dataset_id: str) -> str:
     return numbered_title(title, taken | set(CATALOGUE) | {info[0] for info in CATALOGUE.values()})
 
 
-def _publish(root, staging, manifest, given):
-    """Move the staging folder into place, unless the same content is there already (`given`: the manifest with the
-    title as given, for that case's report)."""
+def _publish(root, staging, manifest):
+    """Move the staging folder into place, unless the same content is there already (`manifest`: this import's, with
+    the title as given; the one stored may have a number added to it)."""
     from core import trash
 
     target = datasets_dir(root) / manifest.id
@@ -538,7 +537,7 @@ def _publish(root, staging, manifest, given):
     except OSError:  # the target exists and is not empty: the same content was imported before
         if not (target / MANIFEST_FILE).is_file():
             raise
-        return _imported_before(root, FOLDER_PREFIX + manifest.id, given)
+        return _imported_before(root, FOLDER_PREFIX + manifest.id, manifest)
     report = import_report(root, FOLDER_PREFIX + manifest.id)
     if trash.forget_deleted_dataset(root, manifest.id):  # the same photos: a deleted copy would only be refused
         report.notes.append("A deleted copy of these photos waited in the trash; it is no longer needed and was removed.")

@@ -149,7 +149,7 @@ class WebcamClasses:
         if self.folder is None or not (self.folder.is_dir() or any(self.shots.values())):
             return
         if self._version != 0 and not self.folder.is_dir():  # forgotten since it was read: its photos stay gone
-            self.refresh()
+            self._start_new_album()
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
